@@ -1,0 +1,18 @@
+//! Sans-IO pieces of the Kafka protocol used by weir.
+//!
+//! Nothing here touches a socket, a clock or an async runtime: bytes go in, bytes or typed values come out.
+//!
+//! - [`frame`]: the 4-byte size prefix around every request and response, bounded before allocating;
+//!   request encoding and response decoding for control-plane messages from the pinned `kafka-protocol` crate.
+//! - [`versions`]: ApiVersions negotiation — per API, the highest version both sides support.
+//! - [`record`]: the record batch v2 codec (lazy, zero-copy decode; incremental builder; compression; CRC-32C).
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod frame;
+pub mod record;
+pub mod versions;
+
+pub use error::ProtoError;
+pub use kafka_protocol;

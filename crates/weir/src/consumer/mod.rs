@@ -1,0 +1,3 @@
+//! The consumer: partition state table, buffers, fetchers, delivery.
+
+pub mod state_table;

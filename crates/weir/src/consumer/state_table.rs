@@ -1,0 +1,1 @@
+//! Per-partition consumer state in atomics.

@@ -1,5 +1,21 @@
 //! weir: a pure-Rust Apache Kafka client built for consumers under pressure.
+//!
+//! - [`Producer`]: a `Send + Sync` handle; `send` returns a delivery future resolved once the broker acknowledged.
+//! - [`Admin`]: create, delete and list topics; list offsets.
+//! - [`consumer`]: partition state table, fetchers and delivery.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
+mod cluster;
+pub mod config;
 pub mod consumer;
+pub mod error;
+mod net;
+pub mod producer;
+
+pub use admin::Admin;
+pub use cluster::{MetadataSnapshot, PartitionMetadata, TopicMetadata};
+pub use error::{Error, ErrorKind, Result};
+pub use producer::{Producer, ProducerRecord, RecordMetadata};
+pub use weir_proto::record::Compression;

@@ -1,0 +1,181 @@
+//! Cluster metadata: snapshots that readers never lock, leader routing, refresh on demand and periodically.
+
+mod metadata;
+
+pub use metadata::{MetadataSnapshot, PartitionMetadata, TopicMetadata};
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, Weak};
+
+use arc_swap::ArcSwap;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{MetadataRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::config::ClientConfig;
+use crate::error::{Error, Result};
+use crate::net::{BrokerLink, Connection};
+
+/// Shared view of the cluster: broker links and the latest metadata snapshot.
+pub(crate) struct Cluster {
+    cfg: Arc<ClientConfig>,
+    snapshot: ArcSwap<MetadataSnapshot>,
+    links: ArcSwap<HashMap<i32, Arc<BrokerLink>>>,
+    bootstrap: Vec<Arc<BrokerLink>>,
+    /// Topics whose metadata this client keeps fresh.
+    interest: Mutex<BTreeSet<String>>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl Cluster {
+    /// A cluster handle; starts the periodic refresh task.
+    pub(crate) fn new(cfg: ClientConfig) -> Result<Arc<Cluster>> {
+        if cfg.bootstrap_servers.is_empty() {
+            return Err(Error::Config("bootstrap.servers is empty".into()));
+        }
+        let cfg = Arc::new(cfg);
+        let bootstrap = cfg
+            .bootstrap_servers
+            .iter()
+            .map(|a| Arc::new(BrokerLink::new(a.clone(), cfg.clone())))
+            .collect();
+        let cluster = Arc::new(Cluster {
+            cfg,
+            snapshot: ArcSwap::from_pointee(MetadataSnapshot::default()),
+            links: ArcSwap::from_pointee(HashMap::new()),
+            bootstrap,
+            interest: Mutex::new(BTreeSet::new()),
+            refreshing: tokio::sync::Mutex::new(()),
+        });
+        tokio::spawn(periodic_refresh(
+            Arc::downgrade(&cluster),
+            cluster.cfg.metadata_max_age,
+        ));
+        Ok(cluster)
+    }
+
+    pub(crate) fn config(&self) -> &Arc<ClientConfig> {
+        &self.cfg
+    }
+
+    /// The latest snapshot (a lock-free load).
+    pub(crate) fn snapshot(&self) -> Arc<MetadataSnapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Adds topics to those kept fresh; returns true if any was new.
+    pub(crate) fn add_interest<'a>(&self, topics: impl IntoIterator<Item = &'a str>) -> bool {
+        let mut set = self.interest.lock().unwrap();
+        let mut added = false;
+        for t in topics {
+            added |= set.insert(t.to_owned());
+        }
+        added
+    }
+
+    /// A link to broker `id`, from the latest snapshot.
+    pub(crate) fn link(&self, id: i32) -> Result<Arc<BrokerLink>> {
+        if let Some(l) = self.links.load().get(&id) {
+            return Ok(l.clone());
+        }
+        let snap = self.snapshot();
+        let addr = snap
+            .brokers
+            .get(&id)
+            .ok_or_else(|| Error::kafka(8, format!("broker {id} is not in the metadata")))?;
+        let mut map = HashMap::clone(&self.links.load());
+        let link = map
+            .entry(id)
+            .or_insert_with(|| Arc::new(BrokerLink::new(addr.clone(), self.cfg.clone())))
+            .clone();
+        self.links.store(Arc::new(map));
+        Ok(link)
+    }
+
+    /// A connection to any broker: a known one first, else a bootstrap address.
+    pub(crate) async fn any_connection(&self) -> Result<Arc<Connection>> {
+        let known: Vec<Arc<BrokerLink>> = self.links.load().values().cloned().collect();
+        let mut last_err = None;
+        for link in known.iter().chain(self.bootstrap.iter()) {
+            match link.get().await {
+                Ok(c) => return Ok(c),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or(Error::Config("no brokers".into())))
+    }
+
+    /// A connection to the controller (for topic administration), or any broker if unknown.
+    pub(crate) async fn controller_connection(&self) -> Result<Arc<Connection>> {
+        let snap = self.snapshot();
+        if snap.controller_id >= 0 {
+            if let Ok(link) = self.link(snap.controller_id) {
+                if let Ok(c) = link.get().await {
+                    return Ok(c);
+                }
+            }
+        }
+        self.any_connection().await
+    }
+
+    /// Refreshes metadata for the topics of interest (all topics when `all`), and returns the new snapshot.
+    pub(crate) async fn refresh(&self, all: bool) -> Result<Arc<MetadataSnapshot>> {
+        let _guard = self.refreshing.lock().await;
+        let topics: Option<Vec<MetadataRequestTopic>> = if all {
+            None
+        } else {
+            Some(
+                self.interest
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|t| {
+                        MetadataRequestTopic::default()
+                            .with_name(Some(TopicName(StrBytes::from_string(t.clone()))))
+                    })
+                    .collect(),
+            )
+        };
+        let req = MetadataRequest::default()
+            .with_topics(topics)
+            .with_allow_auto_topic_creation(false);
+        let conn = self.any_connection().await?;
+        let resp = conn.request(&req).await?;
+        let fresh = MetadataSnapshot::from_response(&resp);
+        // A partial refresh keeps topics it did not ask about.
+        let merged = if all {
+            fresh
+        } else {
+            self.snapshot().merged_with(fresh)
+        };
+        let merged = Arc::new(merged);
+        self.snapshot.store(merged.clone());
+        Ok(merged)
+    }
+
+    /// Metadata of `topic`, refreshing once if it is unknown. Errors if the cluster does not have it.
+    pub(crate) async fn topic(&self, topic: &str) -> Result<Arc<TopicMetadata>> {
+        if let Some(t) = self.snapshot().topic(topic) {
+            return Ok(t);
+        }
+        self.add_interest([topic]);
+        let snap = self.refresh(false).await?;
+        snap.topic(topic)
+            .ok_or_else(|| Error::UnknownTopic(topic.to_owned()))
+    }
+}
+
+async fn periodic_refresh(cluster: Weak<Cluster>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(c) = cluster.upgrade() else { return };
+        if c.interest.lock().unwrap().is_empty() {
+            continue;
+        }
+        if let Err(e) = c.refresh(false).await {
+            tracing::debug!(error = %e, "periodic metadata refresh failed");
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Typed configuration, also settable with the Java client's / librdkafka's property names.
+//!
+//! ```
+//! use weir::config::ProducerConfig;
+//! let mut cfg = ProducerConfig::new("127.0.0.1:9092");
+//! cfg.set("linger.ms", "10").unwrap();
+//! cfg.set("compression.type", "zstd").unwrap();
+//! assert!(cfg.set("no.such.key", "1").is_err());
+//! ```
+
+use std::time::Duration;
+
+use weir_proto::record::Compression;
+
+use crate::error::{Error, Result};
+
+/// Settings every weir client shares.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `host:port` addresses used to discover the cluster (`bootstrap.servers`).
+    pub bootstrap_servers: Vec<String>,
+    /// Sent with every request (`client.id`).
+    pub client_id: String,
+    /// How long a request may wait for its response (`request.timeout.ms`, default 30 s).
+    pub request_timeout: Duration,
+    /// TCP connect timeout (`socket.connection.setup.timeout.ms`, default 10 s).
+    pub connect_timeout: Duration,
+    /// Metadata is refreshed at least this often (`metadata.max.age.ms`, default 5 min).
+    pub metadata_max_age: Duration,
+    /// First delay before reconnecting to a broker (`reconnect.backoff.ms`, default 50 ms).
+    pub reconnect_backoff: Duration,
+    /// Largest reconnect delay (`reconnect.backoff.max.ms`, default 1 s).
+    pub reconnect_backoff_max: Duration,
+    /// Delay between retries of a failed request (`retry.backoff.ms`, default 100 ms).
+    pub retry_backoff: Duration,
+    /// Largest response frame accepted (`receive.message.max.bytes`, default 100 MiB).
+    pub max_response_size: usize,
+    /// Requests that may be in flight on one connection (`max.in.flight.requests.per.connection`, default 5).
+    pub max_in_flight: usize,
+}
+
+impl ClientConfig {
+    /// Defaults with the given comma-separated bootstrap list.
+    pub fn new(bootstrap: &str) -> Self {
+        Self {
+            bootstrap_servers: split_list(bootstrap),
+            client_id: "weir".into(),
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            metadata_max_age: Duration::from_secs(300),
+            reconnect_backoff: Duration::from_millis(50),
+            reconnect_backoff_max: Duration::from_secs(1),
+            retry_backoff: Duration::from_millis(100),
+            max_response_size: weir_proto::frame::DEFAULT_MAX_FRAME_SIZE,
+            max_in_flight: 5,
+        }
+    }
+
+    /// Sets one property by its Java / librdkafka name. Returns `Ok(false)` if the key is not a client key.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<bool> {
+        match key {
+            "bootstrap.servers" | "metadata.broker.list" => self.bootstrap_servers = split_list(value),
+            "client.id" => self.client_id = value.to_owned(),
+            "request.timeout.ms" | "socket.timeout.ms" => self.request_timeout = ms(key, value)?,
+            "socket.connection.setup.timeout.ms" => self.connect_timeout = ms(key, value)?,
+            "metadata.max.age.ms" | "topic.metadata.refresh.interval.ms" => {
+                self.metadata_max_age = ms(key, value)?
+            }
+            "reconnect.backoff.ms" => self.reconnect_backoff = ms(key, value)?,
+            "reconnect.backoff.max.ms" => self.reconnect_backoff_max = ms(key, value)?,
+            "retry.backoff.ms" => self.retry_backoff = ms(key, value)?,
+            "receive.message.max.bytes" | "fetch.max.bytes.response" => {
+                self.max_response_size = num(key, value)?
+            }
+            "max.in.flight.requests.per.connection" | "max.in.flight" => {
+                self.max_in_flight = num::<usize>(key, value)?.max(1)
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// How many acknowledgements a produce request waits for (`acks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// `acks=0`: fire and forget; the broker sends no response, so delivery is never confirmed.
+    None,
+    /// `acks=1`: the leader has written the record.
+    Leader,
+    /// `acks=all` / `-1`: all in-sync replicas have it.
+    All,
+}
+
+impl Acks {
+    /// The wire value.
+    pub fn as_i16(self) -> i16 {
+        match self {
+            Acks::None => 0,
+            Acks::Leader => 1,
+            Acks::All => -1,
+        }
+    }
+}
+
+/// Producer settings.
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    /// Shared client settings.
+    pub client: ClientConfig,
+    /// How long a partition's batch may wait for more records (`linger.ms`, default 5 ms as librdkafka).
+    pub linger: Duration,
+    /// Largest batch in bytes before it is sent (`batch.size`, default 1 MiB).
+    pub batch_size: usize,
+    /// Batch compression (`compression.type` / `compression.codec`, default none).
+    pub compression: Compression,
+    /// Acknowledgements required (`acks`, default all).
+    pub acks: Acks,
+    /// Idempotent delivery: no duplicates from retries, order kept per partition (`enable.idempotence`, default on).
+    pub idempotence: bool,
+    /// Upper bound on the time from `send` to a delivery report, retries included (`delivery.timeout.ms`, 120 s).
+    pub delivery_timeout: Duration,
+    /// Largest single record (`message.max.bytes` / `max.request.size`, default 1 MiB).
+    pub max_record_size: usize,
+    /// Bytes of records buffered before `send` waits (`buffer.memory`, default 64 MiB).
+    pub buffer_memory: usize,
+}
+
+impl ProducerConfig {
+    /// Defaults with the given comma-separated bootstrap list.
+    pub fn new(bootstrap: &str) -> Self {
+        Self {
+            client: ClientConfig::new(bootstrap),
+            linger: Duration::from_millis(5),
+            batch_size: 1024 * 1024,
+            compression: Compression::None,
+            acks: Acks::All,
+            idempotence: true,
+            delivery_timeout: Duration::from_secs(120),
+            max_record_size: 1024 * 1024,
+            buffer_memory: 64 * 1024 * 1024,
+        }
+    }
+
+    /// Sets one property by its Java / librdkafka name; an unknown key is an error.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        if self.client.set(key, value)? {
+            return Ok(());
+        }
+        match key {
+            "linger.ms" | "queue.buffering.max.ms" => self.linger = ms(key, value)?,
+            "batch.size" => self.batch_size = num::<usize>(key, value)?.max(64),
+            "compression.type" | "compression.codec" => {
+                self.compression = value
+                    .parse()
+                    .map_err(|_| Error::Config(format!("{key}: unknown codec {value:?}")))?
+            }
+            "acks" | "request.required.acks" => {
+                self.acks = match value {
+                    "0" => Acks::None,
+                    "1" => Acks::Leader,
+                    "all" | "-1" => Acks::All,
+                    _ => {
+                        return Err(Error::Config(format!(
+                            "acks: expected 0, 1, all or -1, got {value:?}"
+                        )))
+                    }
+                }
+            }
+            "enable.idempotence" => self.idempotence = boolean(key, value)?,
+            "delivery.timeout.ms" | "message.timeout.ms" => self.delivery_timeout = ms(key, value)?,
+            "message.max.bytes" | "max.request.size" => self.max_record_size = num(key, value)?,
+            "buffer.memory" => self.buffer_memory = num(key, value)?,
+            "queue.buffering.max.kbytes" => self.buffer_memory = num::<usize>(key, value)? * 1024,
+            _ => return Err(unknown(key)),
+        }
+        Ok(())
+    }
+
+    /// Checks combinations that cannot work together.
+    pub fn validate(&self) -> Result<()> {
+        if self.client.bootstrap_servers.is_empty() {
+            return Err(Error::Config("bootstrap.servers is empty".into()));
+        }
+        if self.idempotence && self.acks != Acks::All {
+            return Err(Error::Config(
+                "enable.idempotence=true requires acks=all (set enable.idempotence=false to use acks 0 or 1)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn unknown(key: &str) -> Error {
+    Error::Config(format!("unknown configuration property {key:?}"))
+}
+
+pub(crate) fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+pub(crate) fn num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| Error::Config(format!("{key}: expected a non-negative number, got {value:?}")))
+}
+
+pub(crate) fn ms(key: &str, value: &str) -> Result<Duration> {
+    num::<u64>(key, value).map(Duration::from_millis)
+}
+
+pub(crate) fn boolean(key: &str, value: &str) -> Result<bool> {
+    match value {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(Error::Config(format!(
+            "{key}: expected true or false, got {value:?}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_and_librdkafka_names_accepted() {
+        let mut c = ProducerConfig::new("a:1, b:2");
+        assert_eq!(c.client.bootstrap_servers, ["a:1", "b:2"]);
+        c.set("queue.buffering.max.ms", "20").unwrap();
+        assert_eq!(c.linger, Duration::from_millis(20));
+        c.set("compression.codec", "lz4").unwrap();
+        assert_eq!(c.compression, Compression::Lz4);
+        c.set("acks", "1").unwrap();
+        assert!(c.validate().is_err(), "idempotence needs acks=all");
+        c.set("enable.idempotence", "false").unwrap();
+        c.validate().unwrap();
+        let err = c.set("lingerr.ms", "1").unwrap_err().to_string();
+        assert!(err.contains("lingerr.ms"), "{err}");
+        assert!(c.set("linger.ms", "soon").is_err());
+    }
+}

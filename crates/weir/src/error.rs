@@ -1,0 +1,161 @@
+//! weir's error type: one enum that says what the caller can do next.
+
+use std::time::Duration;
+
+pub use kafka_protocol::error::ResponseError as KafkaCode;
+use weir_proto::record::RecordError;
+use weir_proto::ProtoError;
+
+/// What a caller can do about an [`Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Transient: trying the same thing again later may succeed (weir already retried where it could).
+    Retriable,
+    /// The operation cannot succeed as asked; retrying will not help.
+    Fatal,
+    /// The caller asked for something invalid (bad configuration, unknown partition, use after close).
+    Caller,
+}
+
+/// Every error weir returns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A connection to a broker failed or was lost.
+    #[error("connection to {broker} failed: {source}")]
+    Io {
+        /// Address of the broker.
+        broker: String,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A request got no answer in time.
+    #[error("{what} timed out after {after:?}")]
+    Timeout {
+        /// What was being waited for.
+        what: String,
+        /// How long weir waited.
+        after: Duration,
+    },
+    /// The broker sent bytes weir cannot understand; the connection was dropped.
+    #[error("protocol error from {broker}: {source}")]
+    Protocol {
+        /// Address of the broker.
+        broker: String,
+        /// What failed to decode.
+        #[source]
+        source: ProtoError,
+    },
+    /// The broker answered with a Kafka error code.
+    #[error("{context}: broker error {code} ({})", code.code())]
+    Kafka {
+        /// The error code, by name.
+        code: KafkaCode,
+        /// What was being done (topic, partition, request).
+        context: String,
+    },
+    /// Fetched data of a partition is corrupt (bad CRC, unknown codec, malformed record).
+    #[error("corrupt data in {topic}-{partition} near offset {offset}: {source}")]
+    CorruptRecords {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Offset where decoding failed.
+        offset: i64,
+        /// The decoder's finding.
+        #[source]
+        source: RecordError,
+    },
+    /// The broker does not support an API weir needs, at any version weir speaks.
+    #[error("broker {broker} does not support {api} at a version weir speaks")]
+    UnsupportedApi {
+        /// Address of the broker.
+        broker: String,
+        /// The API.
+        api: &'static str,
+    },
+    /// Invalid configuration or argument.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A topic is not known to the cluster (after refreshing metadata).
+    #[error("unknown topic or partition: {0}")]
+    UnknownTopic(String),
+    /// A record is larger than the producer may send.
+    #[error("record of {size} bytes exceeds the maximum of {max} bytes")]
+    RecordTooLarge {
+        /// Encoded size of the record.
+        size: usize,
+        /// Configured maximum.
+        max: usize,
+    },
+    /// The client was closed; the operation did not run.
+    #[error("the client is closed")]
+    Closed,
+}
+
+impl Error {
+    /// Whether retrying later may succeed.
+    pub fn is_retriable(&self) -> bool {
+        self.kind() == ErrorKind::Retriable
+    }
+
+    /// What the caller can do about it.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { .. } | Error::Timeout { .. } => ErrorKind::Retriable,
+            Error::Kafka { code, .. } if code.is_retriable() => ErrorKind::Retriable,
+            Error::Kafka { .. } | Error::Protocol { .. } | Error::CorruptRecords { .. } => ErrorKind::Fatal,
+            Error::UnsupportedApi { .. } => ErrorKind::Fatal,
+            Error::Config(_) | Error::UnknownTopic(_) | Error::RecordTooLarge { .. } | Error::Closed => {
+                ErrorKind::Caller
+            }
+        }
+    }
+
+    /// The Kafka error code, when the broker sent one.
+    pub fn kafka_code(&self) -> Option<KafkaCode> {
+        match self {
+            Error::Kafka { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// Builds an [`Error::Kafka`] from a non-zero error code.
+    pub(crate) fn kafka(code: i16, context: impl Into<String>) -> Error {
+        Error::Kafka {
+            code: KafkaCode::try_from_code(code).unwrap_or(KafkaCode::Unknown(code)),
+            context: context.into(),
+        }
+    }
+}
+
+/// Turns a response error code into `Ok(())` or an [`Error::Kafka`].
+pub(crate) fn check(code: i16, context: impl FnOnce() -> String) -> Result<(), Error> {
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Error::kafka(code, context()))
+    }
+}
+
+/// `Result` with weir's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_codes_map_by_name_and_retriability() {
+        let e = Error::kafka(6, "produce t-0");
+        assert_eq!(e.kafka_code(), Some(KafkaCode::NotLeaderOrFollower));
+        assert!(e.is_retriable());
+        assert!(e.to_string().contains("NotLeaderOrFollower"));
+        let e = Error::kafka(29, "x");
+        assert_eq!(e.kind(), ErrorKind::Fatal);
+        assert!(!Error::Closed.is_retriable());
+    }
+}

@@ -1,0 +1,12 @@
+//! Connections to brokers: one reader and one writer task per TCP connection, correlation-id multiplexing,
+//! pipelining, request timeouts, reconnect with backoff.
+//!
+//! A [`Connection`] is a cheap handle; the tasks own the socket. A request future that is dropped never corrupts
+//! the connection: the frame is handed whole to the writer task, its response is read and discarded, and its
+//! in-flight slot is freed when that response arrives or the connection dies.
+
+mod broker;
+mod connection;
+
+pub(crate) use broker::BrokerLink;
+pub(crate) use connection::Connection;

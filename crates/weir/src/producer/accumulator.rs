@@ -1,0 +1,245 @@
+//! Per-partition accumulation of records into batches, shared by the producer handles and the sender task.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::{oneshot, Notify, Semaphore};
+use tokio::time::Instant;
+use weir_proto::record::{BatchBuilder, BatchOptions, ProducerIds};
+
+use super::partitioner::partition_for_key;
+use super::{ProducerRecord, RecordMetadata};
+use crate::cluster::Cluster;
+use crate::config::ProducerConfig;
+use crate::error::{Error, Result};
+
+pub(super) type DeliveryTx = oneshot::Sender<Result<RecordMetadata>>;
+
+/// Records of one partition on their way to the broker: an open builder, or sealed bytes once drained.
+pub(super) struct PendingBatch {
+    pub(super) builder: Option<BatchBuilder>,
+    pub(super) sealed: Option<Bytes>,
+    pub(super) deliveries: Vec<DeliveryTx>,
+    /// Bytes of `buffer.memory` this batch holds.
+    pub(super) memory: usize,
+    pub(super) created: Instant,
+    pub(super) full: bool,
+    pub(super) attempts: u32,
+    pub(super) retry_at: Option<Instant>,
+}
+
+#[derive(Default)]
+pub(super) struct PartitionQueue {
+    pub(super) batches: VecDeque<PendingBatch>,
+    /// One batch per partition is in flight at a time, so retries can never reorder records.
+    pub(super) in_flight: bool,
+    pub(super) next_sequence: i32,
+}
+
+#[derive(Default)]
+pub(super) struct State {
+    pub(super) partitions: HashMap<(Arc<str>, i32), PartitionQueue>,
+    sticky: HashMap<Arc<str>, i32>,
+    topic_names: HashMap<String, Arc<str>>,
+    pub(super) flushing: usize,
+}
+
+pub(crate) struct Accumulator {
+    pub(super) cfg: ProducerConfig,
+    pub(super) cluster: Arc<Cluster>,
+    pub(super) state: Mutex<State>,
+    /// Wakes the sender task: a batch opened or filled, a flush began, a partition became free.
+    pub(super) wake: Notify,
+    memory: Semaphore,
+    outstanding: AtomicUsize,
+    idle: Notify,
+    pub(super) closed: AtomicBool,
+    pub(super) ids: Mutex<ProducerIds>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Accumulator {
+    pub(super) fn new(cfg: ProducerConfig, cluster: Arc<Cluster>) -> Self {
+        let memory = Semaphore::new(cfg.buffer_memory.min(Semaphore::MAX_PERMITS));
+        Self {
+            cfg,
+            cluster,
+            state: Mutex::new(State::default()),
+            wake: Notify::new(),
+            memory,
+            outstanding: AtomicUsize::new(0),
+            idle: Notify::new(),
+            closed: AtomicBool::new(false),
+            ids: Mutex::new(ProducerIds::NONE),
+        }
+    }
+
+    pub(super) async fn append(&self, rec: ProducerRecord, tx: DeliveryTx) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let size = record_size(&rec);
+        if size > self.cfg.max_record_size {
+            return Err(Error::RecordTooLarge {
+                size,
+                max: self.cfg.max_record_size,
+            });
+        }
+        let meta = self.cluster.topic(&rec.topic).await?;
+        let count = meta.partition_count();
+        let explicit = match (rec.partition, &rec.key) {
+            (Some(p), _) if (0..count).contains(&p) => Some(p),
+            (Some(p), _) => {
+                return Err(Error::UnknownTopic(format!(
+                    "{}-{p} (topic has {count} partitions)",
+                    rec.topic
+                )))
+            }
+            (None, Some(k)) => Some(partition_for_key(k, count)),
+            (None, None) => None,
+        };
+        let memory = size.min(self.cfg.buffer_memory);
+        self.memory
+            .acquire_many(memory as u32)
+            .await
+            .map_err(|_| Error::Closed)?
+            .forget();
+
+        let headers: Vec<(&str, Option<&[u8]>)> = rec
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_deref()))
+            .collect();
+        let mut st = self.state.lock().unwrap();
+        if self.closed.load(Ordering::Acquire) {
+            drop(st);
+            self.memory.add_permits(memory);
+            return Err(Error::Closed);
+        }
+        let State {
+            partitions,
+            sticky,
+            topic_names,
+            ..
+        } = &mut *st;
+        let topic = topic_names
+            .entry(rec.topic.clone())
+            .or_insert_with(|| Arc::from(rec.topic.as_str()))
+            .clone();
+        let partition = explicit.unwrap_or_else(|| {
+            *sticky
+                .entry(topic.clone())
+                .or_insert_with(|| (rand::random::<u32>() & 0x7fff_ffff) as i32)
+                % count.max(1)
+        });
+        let queue = partitions.entry((topic.clone(), partition)).or_default();
+        let fits = |b: &PendingBatch| {
+            b.builder.is_some()
+                && !b.full
+                && (b.deliveries.is_empty()
+                    || b.builder.as_ref().unwrap().estimated_size() + size <= self.cfg.batch_size)
+        };
+        let mut opened = false;
+        if !queue.batches.back().is_some_and(fits) {
+            if let Some(last) = queue.batches.back_mut() {
+                last.full = true;
+            }
+            queue.batches.push_back(PendingBatch {
+                builder: Some(BatchBuilder::new(BatchOptions {
+                    compression: self.cfg.compression,
+                    ..Default::default()
+                })),
+                sealed: None,
+                deliveries: Vec::new(),
+                memory: 0,
+                created: Instant::now(),
+                full: false,
+                attempts: 0,
+                retry_at: None,
+            });
+            opened = true;
+        }
+        let batch = queue.batches.back_mut().expect("just ensured");
+        let builder = batch.builder.as_mut().expect("open batch");
+        let estimated = builder.push(
+            rec.timestamp.unwrap_or_else(now_ms),
+            rec.key.as_deref(),
+            rec.value.as_deref(),
+            &headers,
+        );
+        batch.deliveries.push(tx);
+        batch.memory += memory;
+        let filled = estimated >= self.cfg.batch_size;
+        if filled {
+            batch.full = true;
+            if explicit.is_none() {
+                sticky.remove(&topic);
+            }
+        }
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
+        drop(st);
+        if opened || filled {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Resolves the deliveries of a finished batch and returns its memory.
+    pub(super) fn complete(&self, batch: PendingBatch, outcome: impl Fn(usize) -> Result<RecordMetadata>) {
+        let n = batch.deliveries.len();
+        for (i, tx) in batch.deliveries.into_iter().enumerate() {
+            let _ = tx.send(outcome(i));
+        }
+        self.memory.add_permits(batch.memory);
+        if self.outstanding.fetch_sub(n, Ordering::AcqRel) == n {
+            self.idle.notify_waiters();
+        }
+    }
+
+    pub(super) fn outstanding(&self) -> usize {
+        self.outstanding.load(Ordering::Acquire)
+    }
+
+    pub(super) async fn flush(&self) -> Result<()> {
+        self.state.lock().unwrap().flushing += 1;
+        self.wake.notify_one();
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.outstanding() == 0 {
+                break;
+            }
+            idle.await;
+        }
+        self.state.lock().unwrap().flushing -= 1;
+        Ok(())
+    }
+
+    pub(super) async fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::Release);
+        self.flush().await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+}
+
+/// Upper bound of a record's encoded size in a batch.
+fn record_size(rec: &ProducerRecord) -> usize {
+    let kv = rec.key.as_ref().map_or(0, |k| k.len()) + rec.value.as_ref().map_or(0, |v| v.len());
+    let headers: usize = rec
+        .headers
+        .iter()
+        .map(|(k, v)| k.len() + v.as_ref().map_or(0, |v| v.len()) + 10)
+        .sum();
+    kv + headers + 32
+}

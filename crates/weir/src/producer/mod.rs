@@ -1,0 +1,158 @@
+//! The producer: a `Send + Sync` handle whose [`Producer::send`] returns a delivery future.
+//!
+//! Records are accumulated per partition into record batches (linger and batch size), sent by one sender task
+//! with several requests in flight per broker, retried with backoff, and — idempotence being on by default —
+//! carry producer id and sequence numbers, so retries never duplicate and order holds per partition.
+//!
+//! ```no_run
+//! # async fn demo() -> weir::Result<()> {
+//! use weir::{Producer, ProducerRecord, config::ProducerConfig};
+//! let producer = Producer::connect(ProducerConfig::new("127.0.0.1:9092"))?;
+//! let delivery = producer.send(ProducerRecord::new("events", "hello").key("k1")).await?;
+//! let meta = delivery.await?; // resolved once the broker acknowledged the record
+//! println!("{}-{}@{}", meta.topic, meta.partition, meta.offset);
+//! producer.close().await?;
+//! # Ok(()) }
+//! ```
+
+mod accumulator;
+pub mod partitioner;
+mod sender;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use crate::cluster::Cluster;
+use crate::config::ProducerConfig;
+use crate::error::{Error, Result};
+use accumulator::Accumulator;
+
+/// A record to send.
+#[derive(Debug, Clone, Default)]
+pub struct ProducerRecord {
+    /// Destination topic.
+    pub topic: String,
+    /// Explicit partition; `None` lets the partitioner choose (murmur2 of the key, sticky when unkeyed).
+    pub partition: Option<i32>,
+    /// Key (`None` is a null key).
+    pub key: Option<Bytes>,
+    /// Value (`None` is a null value, a tombstone).
+    pub value: Option<Bytes>,
+    /// Headers in order; values may be null.
+    pub headers: Vec<(String, Option<Bytes>)>,
+    /// Create time in ms since the epoch; `None` means now.
+    pub timestamp: Option<i64>,
+}
+
+impl ProducerRecord {
+    /// A record with a value and no key.
+    pub fn new(topic: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        Self {
+            topic: topic.into(),
+            value: Some(value.into()),
+            ..Default::default()
+        }
+    }
+
+    /// A record with a null value (tombstone).
+    pub fn tombstone(topic: impl Into<String>) -> Self {
+        Self {
+            topic: topic.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Sets the key.
+    pub fn key(mut self, key: impl Into<Bytes>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Sends to this partition instead of asking the partitioner.
+    pub fn partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// Appends a header.
+    pub fn header(mut self, key: impl Into<String>, value: Option<Bytes>) -> Self {
+        self.headers.push((key.into(), value));
+        self
+    }
+
+    /// Sets the create timestamp (ms since the epoch).
+    pub fn timestamp(mut self, ms: i64) -> Self {
+        self.timestamp = Some(ms);
+        self
+    }
+}
+
+/// Where a delivered record landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset assigned by the broker; -1 with `acks=0`, where the broker does not say.
+    pub offset: i64,
+}
+
+/// Resolves once the broker acknowledged the record (or delivery failed for good).
+#[must_use = "a delivery future tells whether the record was written"]
+pub struct DeliveryFuture {
+    rx: oneshot::Receiver<Result<RecordMetadata>>,
+}
+
+impl Future for DeliveryFuture {
+    type Output = Result<RecordMetadata>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(Error::Closed)))
+    }
+}
+
+/// A Kafka producer. Cheap to clone; all clones share one sender task.
+#[derive(Clone)]
+pub struct Producer {
+    acc: Arc<Accumulator>,
+}
+
+impl Producer {
+    /// A producer for the cluster in `cfg`. Connects lazily; must be called inside a tokio runtime.
+    pub fn connect(cfg: ProducerConfig) -> Result<Producer> {
+        cfg.validate()?;
+        let cluster = Cluster::new(cfg.client.clone())?;
+        let acc = Arc::new(Accumulator::new(cfg, cluster));
+        tokio::spawn(sender::run(acc.clone()));
+        Ok(Producer { acc })
+    }
+
+    /// Queues `record` and returns a future that resolves when the broker has acknowledged it.
+    ///
+    /// Waits (asynchronously) when `buffer.memory` is exhausted, and for metadata of a topic seen the first
+    /// time. Fails at once for an unknown topic, an out-of-range partition or an oversized record.
+    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+        let (tx, rx) = oneshot::channel();
+        self.acc.append(record, tx).await?;
+        Ok(DeliveryFuture { rx })
+    }
+
+    /// Sends everything queued now (ignoring linger) and waits until every record sent before this call has a
+    /// delivery result.
+    pub async fn flush(&self) -> Result<()> {
+        self.acc.flush().await
+    }
+
+    /// Delivers or fails every pending record, then stops the sender task. Sends after close fail with
+    /// [`Error::Closed`].
+    pub async fn close(&self) -> Result<()> {
+        self.acc.close().await
+    }
+}

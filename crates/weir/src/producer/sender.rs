@@ -1,0 +1,371 @@
+//! The sender task: drains ready batches, groups them by leader, sends produce requests, handles responses.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProducerId, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use tokio::time::Instant;
+use weir_proto::record::ProducerIds;
+
+use super::accumulator::{Accumulator, PendingBatch};
+use super::RecordMetadata;
+use crate::config::Acks;
+use crate::error::{Error, KafkaCode, Result};
+
+/// A drained batch with where it goes.
+struct Outbound {
+    topic: Arc<str>,
+    partition: i32,
+    batch: PendingBatch,
+}
+
+pub(super) async fn run(acc: Arc<Accumulator>) {
+    if acc.cfg.idempotence {
+        init_producer_id(&acc).await;
+    }
+    loop {
+        let notified = acc.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let (groups, next, refresh) = drain(&acc);
+        if refresh {
+            let acc = acc.clone();
+            tokio::spawn(async move {
+                let _ = acc.cluster.refresh(false).await;
+                acc.wake.notify_one();
+            });
+        }
+        for (leader, batches) in groups {
+            tokio::spawn(send_to(acc.clone(), leader, batches));
+        }
+        if acc.closed.load(Ordering::Acquire) && acc.outstanding() == 0 {
+            return;
+        }
+        let deadline = next.unwrap_or_else(|| Instant::now() + Duration::from_millis(250));
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+async fn init_producer_id(acc: &Accumulator) {
+    let req = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_transaction_timeout_ms(-1)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    let mut backoff = acc.cfg.client.retry_backoff;
+    loop {
+        let result = async {
+            let conn = acc.cluster.any_connection().await?;
+            let resp = conn.request(&req).await?;
+            crate::error::check(resp.error_code, || "InitProducerId".into())?;
+            Ok::<_, Error>(ProducerIds {
+                producer_id: resp.producer_id.0,
+                producer_epoch: resp.producer_epoch,
+                base_sequence: 0,
+            })
+        }
+        .await;
+        match result {
+            Ok(ids) => {
+                tracing::debug!(
+                    producer_id = ids.producer_id,
+                    epoch = ids.producer_epoch,
+                    "idempotent producer ready"
+                );
+                *acc.ids.lock().unwrap() = ids;
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "InitProducerId failed; retrying");
+                if acc.closed.load(Ordering::Acquire) {
+                    // Nothing can be sent without an id: fail what is queued so close() returns.
+                    fail_all(acc, &e);
+                    if acc.outstanding() == 0 {
+                        return;
+                    }
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+fn fail_all(acc: &Accumulator, e: &Error) {
+    let batches: Vec<PendingBatch> = {
+        let mut st = acc.state.lock().unwrap();
+        st.partitions
+            .values_mut()
+            .flat_map(|q| q.batches.drain(..))
+            .collect()
+    };
+    let msg = e.to_string();
+    for b in batches {
+        acc.complete(b, |_| {
+            Err(Error::Config(format!("producer could not initialise: {msg}")))
+        });
+    }
+}
+
+/// Takes every batch that is ready to go, grouped by leader; returns the next linger deadline and whether
+/// metadata is missing for some partition.
+#[allow(clippy::type_complexity)]
+fn drain(acc: &Accumulator) -> (BTreeMap<i32, Vec<Outbound>>, Option<Instant>, bool) {
+    let now = Instant::now();
+    let snap = acc.cluster.snapshot();
+    let ids = *acc.ids.lock().unwrap();
+    let mut groups: BTreeMap<i32, Vec<Outbound>> = BTreeMap::new();
+    let mut next: Option<Instant> = None;
+    let mut refresh = false;
+    let mut expired = Vec::new();
+    let mut st = acc.state.lock().unwrap();
+    let force = st.flushing > 0 || acc.closed.load(Ordering::Acquire);
+    for ((topic, partition), q) in st.partitions.iter_mut() {
+        if q.in_flight {
+            continue;
+        }
+        let Some(head) = q.batches.front() else { continue };
+        if head.created + acc.cfg.delivery_timeout <= now {
+            expired.push(q.batches.pop_front().unwrap());
+            continue;
+        }
+        if let Some(at) = head.retry_at.filter(|&at| at > now) {
+            next = Some(next.map_or(at, |n| n.min(at)));
+            continue;
+        }
+        let linger_end = head.created + acc.cfg.linger;
+        let ready = head.sealed.is_some() || head.full || force || q.batches.len() > 1 || linger_end <= now;
+        if !ready {
+            next = Some(next.map_or(linger_end, |n| n.min(linger_end)));
+            continue;
+        }
+        let Some(leader) = snap.topic(topic).and_then(|t| t.leader(*partition)) else {
+            refresh = true;
+            continue;
+        };
+        if acc.cfg.idempotence && ids.producer_id < 0 {
+            continue; // InitProducerId has not completed yet.
+        }
+        let mut batch = q.batches.pop_front().unwrap();
+        if batch.sealed.is_none() {
+            let builder = batch.builder.take().expect("unsealed batch has a builder");
+            let count = builder.len() as i32;
+            let seq_ids = if acc.cfg.idempotence {
+                ProducerIds {
+                    base_sequence: q.next_sequence,
+                    ..ids
+                }
+            } else {
+                ProducerIds::NONE
+            };
+            match builder.seal(seq_ids) {
+                Ok(bytes) => {
+                    batch.sealed = Some(bytes);
+                    q.next_sequence = q.next_sequence.wrapping_add(count) & i32::MAX;
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    acc.complete(batch, |_| {
+                        Err(Error::Config(format!("cannot encode batch: {msg}")))
+                    });
+                    continue;
+                }
+            }
+        }
+        q.in_flight = true;
+        groups.entry(leader).or_default().push(Outbound {
+            topic: topic.clone(),
+            partition: *partition,
+            batch,
+        });
+    }
+    drop(st);
+    for b in expired {
+        let after = acc.cfg.delivery_timeout;
+        acc.complete(b, |_| {
+            Err(Error::Timeout {
+                what: "record delivery".into(),
+                after,
+            })
+        });
+    }
+    (groups, next, refresh)
+}
+
+async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
+    let mut by_topic: BTreeMap<Arc<str>, Vec<PartitionProduceData>> = BTreeMap::new();
+    for o in &batches {
+        by_topic.entry(o.topic.clone()).or_default().push(
+            PartitionProduceData::default()
+                .with_index(o.partition)
+                .with_records(o.batch.sealed.clone()),
+        );
+    }
+    let req = ProduceRequest::default()
+        .with_acks(acc.cfg.acks.as_i16())
+        .with_timeout_ms(acc.cfg.client.request_timeout.as_millis().min(i32::MAX as u128) as i32)
+        .with_topic_data(
+            by_topic
+                .into_iter()
+                .map(|(t, parts)| {
+                    TopicProduceData::default()
+                        .with_name(TopicName(StrBytes::from_string(t.to_string())))
+                        .with_partition_data(parts)
+                })
+                .collect(),
+        );
+    let result: Result<Option<kafka_protocol::messages::ProduceResponse>> = async {
+        let conn = acc.cluster.link(leader)?.get().await?;
+        if acc.cfg.acks == Acks::None {
+            conn.send_unanswered(&req).await?;
+            Ok(None)
+        } else {
+            Ok(Some(conn.request(&req).await?))
+        }
+    }
+    .await;
+    let resp = match result {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(leader, error = %e, "produce request failed; will retry");
+            for o in batches {
+                retry_or_fail(&acc, o, e.is_retriable(), &e);
+            }
+            return;
+        }
+    };
+    let Some(resp) = resp else {
+        for o in batches {
+            finish(&acc, o, |_| -1);
+        }
+        return;
+    };
+    let mut outcome: BTreeMap<(String, i32), (i16, i64, Option<String>)> = BTreeMap::new();
+    for t in resp.responses {
+        for p in t.partition_responses {
+            let msg = p.error_message.as_ref().map(|m| m.to_string());
+            outcome.insert(
+                (t.name.0.to_string(), p.index),
+                (p.error_code, p.base_offset, msg),
+            );
+        }
+    }
+    for o in batches {
+        let key = (o.topic.to_string(), o.partition);
+        match outcome.get(&key) {
+            Some(&(0, base, _)) => finish(&acc, o, |i| base + i as i64),
+            // Already written by an earlier attempt whose response was lost: delivered.
+            Some(&(46, base, _)) => finish(&acc, o, |i| if base >= 0 { base + i as i64 } else { -1 }),
+            Some((code, _, msg)) => {
+                let err = Error::kafka(
+                    *code,
+                    format!(
+                        "produce to {}-{}{}",
+                        o.topic,
+                        o.partition,
+                        msg.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
+                    ),
+                );
+                let code = KafkaCode::try_from_code(*code);
+                if matches!(
+                    code,
+                    Some(
+                        KafkaCode::NotLeaderOrFollower
+                            | KafkaCode::UnknownTopicOrPartition
+                            | KafkaCode::LeaderNotAvailable
+                    )
+                ) {
+                    let acc2 = acc.clone();
+                    tokio::spawn(async move { acc2.cluster.refresh(false).await.ok() });
+                }
+                retry_or_fail(&acc, o, err.is_retriable(), &err);
+            }
+            None => {
+                let err = Error::kafka(-1, format!("produce response lacks {}-{}", o.topic, o.partition));
+                retry_or_fail(&acc, o, true, &err);
+            }
+        }
+    }
+}
+
+fn finish(acc: &Accumulator, o: Outbound, offset_of: impl Fn(usize) -> i64) {
+    if let Some(q) = acc
+        .state
+        .lock()
+        .unwrap()
+        .partitions
+        .get_mut(&(o.topic.clone(), o.partition))
+    {
+        q.in_flight = false;
+    }
+    let topic = o.topic.to_string();
+    let partition = o.partition;
+    acc.complete(o.batch, |i| {
+        Ok(RecordMetadata {
+            topic: topic.clone(),
+            partition,
+            offset: offset_of(i),
+        })
+    });
+    acc.wake.notify_one();
+}
+
+fn retry_or_fail(acc: &Accumulator, mut o: Outbound, retriable: bool, err: &Error) {
+    let now = Instant::now();
+    let in_time = o.batch.created + acc.cfg.delivery_timeout > now;
+    if retriable && in_time && !acc.closed_for_good() {
+        o.batch.attempts += 1;
+        let backoff = acc.cfg.client.retry_backoff * o.batch.attempts.min(10);
+        o.batch.retry_at = Some(now + backoff);
+        let mut st = acc.state.lock().unwrap();
+        let q = st.partitions.entry((o.topic.clone(), o.partition)).or_default();
+        q.in_flight = false;
+        q.batches.push_front(o.batch);
+        drop(st);
+        acc.wake.notify_one();
+        return;
+    }
+    let msg = err.to_string();
+    let kind_retriable = err.is_retriable();
+    {
+        let mut st = acc.state.lock().unwrap();
+        if let Some(q) = st.partitions.get_mut(&(o.topic.clone(), o.partition)) {
+            q.in_flight = false;
+        }
+    }
+    acc.complete(o.batch, |_| {
+        if kind_retriable {
+            Err(Error::Timeout {
+                what: format!("record delivery (last error: {msg})"),
+                after: acc.cfg.delivery_timeout,
+            })
+        } else {
+            Err(err_clone(err))
+        }
+    });
+    acc.wake.notify_one();
+}
+
+fn err_clone(e: &Error) -> Error {
+    match e {
+        Error::Kafka { code, context } => Error::Kafka {
+            code: *code,
+            context: context.clone(),
+        },
+        other => Error::Config(other.to_string()),
+    }
+}
+
+impl Accumulator {
+    /// Never true today: close() still delivers everything. Kept as the single place to stop retries.
+    fn closed_for_good(&self) -> bool {
+        false
+    }
+}

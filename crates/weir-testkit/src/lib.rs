@@ -70,20 +70,21 @@ pub fn unique_topic(prefix: &str) -> String {
 /// Prints tansu's pid, then waits for it and exits with its status. A background reader blocks on our
 /// stdin (fd 3, because asynchronous lists get /dev/null as stdin) and SIGTERMs tansu when the pipe
 /// closes — i.e. when the Broker is dropped or the test process dies — then SIGKILLs it if it is still
-/// there after about 5 s.
+/// there after about 5 s, and removes the log file.
 const WATCHDOG: &str = r#"log=$1; shift
 exec 3<&0
 "$@" </dev/null 3<&- >>"$log" 2>&1 &
 pid=$!
 echo "$pid"
 ( while read -r _ <&3; do :; done
-  kill -TERM "$pid" 2>/dev/null || exit 0
+  kill -TERM "$pid" 2>/dev/null
   i=0
   while kill -0 "$pid" 2>/dev/null; do
     i=$((i+1))
-    if [ "$i" -gt 50 ]; then kill -KILL "$pid" 2>/dev/null; exit 0; fi
+    if [ "$i" -gt 50 ]; then kill -KILL "$pid" 2>/dev/null; break; fi
     sleep 0.1
-  done ) </dev/null >/dev/null 2>&1 &
+  done
+  rm -f "$log" ) </dev/null >/dev/null 2>&1 &
 exec 3<&-
 wait "$pid"
 "#;
@@ -153,20 +154,25 @@ impl Broker {
             .arg("weir-tansu-watchdog")
             .arg(&log)
             .arg(tansu)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "memory://tansu/"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        if std::env::var_os("RUST_LOG").is_none() {
-            // tansu logs through `tracing`; keep the log file small unless asked otherwise.
-            cmd.env("RUST_LOG", "warn");
-        }
+        tansu_env(&mut cmd);
         let mut watchdog = cmd.spawn().map_err(|e| format!("cannot spawn /bin/sh: {e}"))?;
         let watchdog_stdin = watchdog.stdin.take();
         let mut line = String::new();
         let stdout = watchdog.stdout.take().expect("piped stdout");
-        BufReader::new(stdout).read_line(&mut line).map_err(|e| format!("reading watchdog: {e}"))?;
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| format!("reading watchdog: {e}"))?;
         let tansu_pid: i32 = match line.trim().parse() {
             Ok(p) => p,
             Err(_) => {
@@ -175,14 +181,23 @@ impl Broker {
                 return Err(format!("watchdog printed {line:?} instead of a pid"));
             }
         };
-        let mut broker = Broker { port, tansu: tansu.to_path_buf(), watchdog, watchdog_stdin, tansu_pid, log };
+        let mut broker = Broker {
+            port,
+            tansu: tansu.to_path_buf(),
+            watchdog,
+            watchdog_stdin,
+            tansu_pid,
+            log,
+        };
 
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Ok(Some(status)) = broker.watchdog.try_wait() {
                 let tail = broker.log_tail(40);
                 // `broker` drops here: nothing left to stop, the log is removed.
-                return Err(format!("tansu exited during startup ({status}) on port {port}; log tail:\n{tail}"));
+                return Err(format!(
+                    "tansu exited during startup ({status}) on port {port}; log tail:\n{tail}"
+                ));
             }
             if api_versions_ok(port) {
                 return Ok(broker);
@@ -224,7 +239,9 @@ impl Broker {
 
     /// The last `lines` lines of the broker's log, for failure messages.
     pub fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read(&self.log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        let text = std::fs::read(&self.log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         let tail = all[all.len().saturating_sub(lines)..].join("\n");
         if tail.is_empty() {
@@ -237,11 +254,22 @@ impl Broker {
     /// Creates a topic (replication factor 1) with `tansu topic create` and returns when the broker has
     /// confirmed it. Panics with the tool's output and the broker log on failure.
     pub fn create_topic(&self, name: &str, partitions: i32) {
+        // tansu 0.6.0 happily creates a topic with 0 partitions (Kafka refuses); never what a test wants.
+        assert!(
+            partitions >= 1,
+            "weir-testkit: create_topic({name:?}, {partitions}): need at least 1 partition"
+        );
         let mut cmd = Command::new(&self.tansu);
-        cmd.args(["topic", "create", name, "--partitions", &partitions.to_string(), "--broker", &self.url()]);
-        if std::env::var_os("RUST_LOG").is_none() {
-            cmd.env("RUST_LOG", "warn");
-        }
+        cmd.args([
+            "topic",
+            "create",
+            name,
+            "--partitions",
+            &partitions.to_string(),
+            "--broker",
+            &self.url(),
+        ]);
+        tansu_env(&mut cmd);
         let out = run_with_timeout(cmd, None, TOOL_TIMEOUT);
         if !out.status.success() {
             panic!(
@@ -279,9 +307,30 @@ impl Drop for Broker {
     fn drop(&mut self) {
         self.stop();
         if std::thread::panicking() {
-            eprintln!("weir-testkit: broker on port {} log tail:\n{}", self.port, self.log_tail(20));
+            eprintln!(
+                "weir-testkit: broker on port {} log tail:\n{}",
+                self.port,
+                self.log_tail(20)
+            );
         }
         let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// Environment for tansu processes: its log level comes from `$WEIR_TANSU_LOG` (default `warn`), not
+/// from the tests' own `RUST_LOG`; tansu settings that it would read from the environment are cleared.
+fn tansu_env(cmd: &mut Command) {
+    let level = std::env::var("WEIR_TANSU_LOG").unwrap_or_else(|_| "warn".into());
+    cmd.env("RUST_LOG", level);
+    for var in [
+        "CLUSTER_ID",
+        "LISTENER_URL",
+        "ADVERTISED_LISTENER_URL",
+        "STORAGE_ENGINE",
+        "SCHEMA_REGISTRY",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ] {
+        cmd.env_remove(var);
     }
 }
 
@@ -354,10 +403,18 @@ impl Kcat {
         if !rdk_lib.join("librdkafka.so.1").exists() {
             return None;
         }
-        let mut k = Kcat { kcat, rdk_lib, version_line: String::new() };
+        let mut k = Kcat {
+            kcat,
+            rdk_lib,
+            version_line: String::new(),
+        };
         let out = k.command().arg("-V").stdin(Stdio::null()).output().ok()?;
         let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-        let line = text.lines().find(|l| l.contains("librdkafka"))?.trim().to_string();
+        let line = text
+            .lines()
+            .find(|l| l.contains("librdkafka"))?
+            .trim()
+            .to_string();
         if !line.contains(&format!("librdkafka {LIBRDKAFKA_VERSION}.")) {
             return None;
         }
@@ -414,7 +471,14 @@ impl Kcat {
 
     /// `kcat -P -b BROKERS -t TOPIC [-p PARTITION] EXTRA...` with `lines` on stdin (one message per
     /// line by default). Returns kcat's output; the caller checks `status`.
-    pub fn produce(&self, brokers: &str, topic: &str, partition: Option<i32>, lines: &[u8], extra: &[&str]) -> Output {
+    pub fn produce(
+        &self,
+        brokers: &str,
+        topic: &str,
+        partition: Option<i32>,
+        lines: &[u8],
+        extra: &[&str],
+    ) -> Output {
         let mut cmd = self.command();
         cmd.args(["-P", "-b", brokers, "-t", topic]);
         if let Some(p) = partition {
@@ -429,9 +493,20 @@ impl Kcat {
     /// Panics (with stderr) if kcat fails.
     pub fn consume_all(&self, brokers: &str, topic: &str, format: &str, extra: &[&str]) -> Vec<u8> {
         let mut cmd = self.command();
-        cmd.args(["-C", "-b", brokers, "-t", topic, "-o", "beginning", "-e", "-f", format])
-            .args(["-X", "fetch.wait.max.ms=10"])
-            .args(extra);
+        cmd.args([
+            "-C",
+            "-b",
+            brokers,
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-f",
+            format,
+        ])
+        .args(["-X", "fetch.wait.max.ms=10"])
+        .args(extra);
         let out = run_with_timeout(cmd, None, TOOL_TIMEOUT);
         if !out.status.success() {
             panic!(
@@ -464,13 +539,18 @@ impl Python {
             .map(PathBuf::from)
             .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
         let out = Command::new(&python)
-            .args(["-c", "import confluent_kafka; print(confluent_kafka.libversion()[0])"])
+            .args([
+                "-c",
+                "import confluent_kafka; print(confluent_kafka.libversion()[0])",
+            ])
             .stdin(Stdio::null())
             .output()
             .ok()?;
         let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        (out.status.success() && v.starts_with(&format!("{LIBRDKAFKA_VERSION}.")))
-            .then_some(Python { python, librdkafka_version: v })
+        (out.status.success() && v.starts_with(&format!("{LIBRDKAFKA_VERSION}."))).then_some(Python {
+            python,
+            librdkafka_version: v,
+        })
     }
 
     /// Like [`Python::find`], but panics with setup instructions when missing.
@@ -490,7 +570,9 @@ impl Python {
         if allow_missing_librdkafka() {
             let p = Python::find();
             if p.is_none() {
-                eprintln!("weir-testkit: SKIPPED: confluent-kafka venv missing and WEIR_ALLOW_NO_LIBRDKAFKA=1");
+                eprintln!(
+                    "weir-testkit: SKIPPED: confluent-kafka venv missing and WEIR_ALLOW_NO_LIBRDKAFKA=1"
+                );
             }
             return p;
         }
@@ -526,16 +608,24 @@ impl Python {
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// Runs `cmd` with `stdin` fed (or closed), collecting stdout/stderr; kills it and panics after `timeout`.
 fn run_with_timeout(mut cmd: Command, stdin: Option<&[u8]>, timeout: Duration) -> Output {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let desc = format!("{cmd:?}");
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("weir-testkit: cannot run {desc}: {e}"));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("weir-testkit: cannot run {desc}: {e}"));
     let writer = stdin.map(|data| {
         let mut w = child.stdin.take().expect("piped stdin");
         let data = data.to_vec();
@@ -575,5 +665,9 @@ fn run_with_timeout(mut cmd: Command, stdin: Option<&[u8]>, timeout: Duration) -
     if let Some(w) = writer {
         let _ = w.join();
     }
-    Output { status, stdout: out_t.join().unwrap_or_default(), stderr: err_t.join().unwrap_or_default() }
+    Output {
+        status,
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+    }
 }

@@ -10,7 +10,12 @@ use weir_testkit::{unique_topic, Broker, Kcat, Python};
 fn process_alive(pid: u32) -> bool {
     // A zombie still has /proc/PID, so look at its state too.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
         Err(_) => false,
     }
 }
@@ -21,7 +26,9 @@ fn port_open(port: u16) -> bool {
 
 #[test]
 fn kcat_roundtrip_on_partition_1_then_drop_closes_port() {
-    let Some(kcat) = Kcat::require_or_skip() else { return };
+    let Some(kcat) = Kcat::require_or_skip() else {
+        return;
+    };
     let broker = Broker::start();
     let topic = unique_topic("harness");
     broker.create_topic(&topic, 3);
@@ -42,7 +49,10 @@ fn kcat_roundtrip_on_partition_1_then_drop_closes_port() {
     let (port, pid, log) = (broker.port(), broker.pid(), broker.log_path().to_path_buf());
     assert!(port_open(port));
     drop(broker);
-    assert!(!port_open(port), "port {port} still accepts connections after the broker was dropped");
+    assert!(
+        !port_open(port),
+        "port {port} still accepts connections after the broker was dropped"
+    );
     assert!(!process_alive(pid), "tansu pid {pid} still running after drop");
     assert!(!log.exists(), "broker log {} not removed", log.display());
 }
@@ -86,27 +96,42 @@ fn broker_is_stopped_when_the_test_process_dies_without_dropping_it() {
         std::process::exit(0); // skips every destructor
     }
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["broker_is_stopped_when_the_test_process_dies_without_dropping_it", "--exact", "--nocapture"])
+        .args([
+            "broker_is_stopped_when_the_test_process_dies_without_dropping_it",
+            "--exact",
+            "--nocapture",
+        ])
         .env(CHILD_ENV, "1")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().find_map(|l| l.strip_prefix("BROKER ")).unwrap_or_else(|| {
-        panic!("child printed no broker: {stdout}\n{}", String::from_utf8_lossy(&out.stderr))
-    });
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("BROKER "))
+        .unwrap_or_else(|| {
+            panic!(
+                "child printed no broker: {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
     let mut it = line.split_whitespace().map(|s| s.parse::<u32>().unwrap());
     let (pid, port) = (it.next().unwrap(), it.next().unwrap() as u16);
     let deadline = Instant::now() + Duration::from_secs(10);
     while process_alive(pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(!process_alive(pid), "orphaned tansu pid {pid} still running 10 s after its test process exited");
+    assert!(
+        !process_alive(pid),
+        "orphaned tansu pid {pid} still running 10 s after its test process exited"
+    );
     assert!(!port_open(port));
 }
 
 #[test]
 fn python_confluent_kafka_sees_the_topic() {
-    let Some(py) = Python::require_or_skip() else { return };
+    let Some(py) = Python::require_or_skip() else {
+        return;
+    };
     assert!(py.librdkafka_version().starts_with("2.16."));
     let broker = Broker::start();
     let topic = unique_topic("py");
@@ -118,7 +143,11 @@ md = AdminClient({"bootstrap.servers": sys.argv[1]}).list_topics(timeout=10)
 print(len(md.topics[sys.argv[2]].partitions))
 "#;
     let out = py.run_script(code, &[&broker.bootstrap(), &topic]);
-    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
 }
 

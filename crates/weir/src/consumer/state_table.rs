@@ -1,1 +1,1658 @@
-//! Per-partition consumer state in atomics.
+//! The consumer's partition state table: per-partition state in atomics, no client-wide lock.
+//!
+//! # Layout
+//!
+//! [`StateTable`] is a copy-on-write *directory* (`ArcSwap`) mapping a topic name (hashed with
+//! an Fx hasher, not SipHash) to a slice of per-partition cells, `Arc<PartitionState>`, indexed by
+//! partition number. Growing the table ([`StateTable::assign`] of new topics or partitions)
+//! copies only the directory and the slices of the topics it touches; existing cells keep their
+//! identity, so [`PartitionHandle`]s stay valid forever (cells are never removed, only
+//! unassigned). Directory writers (`assign`, fetch-group registration) serialise on one mutex
+//! among themselves; pause/resume/lookup and the fetch planners never take it.
+//!
+//! Each [`PartitionState`] cell packs the epoch and the small flags into one `AtomicU64` *word*:
+//!
+//! ```text
+//!  bits 0..32  epoch          bumped by every seek, assign and unassign
+//!  bit  32     ASSIGNED
+//!  bit  33     PAUSED         set/cleared by the application
+//!  bit  34     BACKPRESSURED  buffered bytes crossed the high watermark (hysteresis)
+//!  bit  35     IN_FLIGHT      a fetch for this partition is outstanding
+//!  bit  36     QUEUED         the cell sits in (or is being pushed to / handled from) a ready queue
+//! ```
+//!
+//! so a state transition is a single CAS and `fetchable = ASSIGNED && !PAUSED && !BACKPRESSURED
+//! && !IN_FLIGHT` is one load. Beside the word live the fetch position (`AtomicI64`), a pending
+//! seek target (`AtomicI64`), the buffered (decompressed, undelivered) byte count (`AtomicU64`)
+//! and the cell's fetch group (`AtomicU32`).
+//!
+//! # Invariants
+//!
+//! 1. **One fetch at a time.** `IN_FLIGHT` is only set by a CAS from a fetchable word (which has
+//!    it clear) and only cleared by [`PartitionState::finish_fetch`] of the ticket holder.
+//! 2. **Pause is immediate.** Once [`PartitionHandle::pause`] (one `fetch_or`) has returned, no
+//!    `try_begin_fetch*` CAS can succeed until a resume: both operate on the same word. A fetch
+//!    already in flight is *not* cancelled; its data is kept (not delivering while paused is the
+//!    consumer's concern).
+//! 3. **Epochs drop stale results.** A [`FetchTicket`] captures the epoch; `finish_fetch` applies
+//!    the result (position, buffered bytes) only if its final CAS — the one clearing `IN_FLIGHT`
+//!    — still sees that epoch. Otherwise everything it tentatively applied is undone and it
+//!    returns `false`.
+//! 4. **Position ownership.** `position` is written only by the holder of `IN_FLIGHT` (and at
+//!    cell creation). Seek and assign store the target into `pending_seek` *before* bumping the
+//!    epoch; the next `try_begin_fetch*` (which holds `IN_FLIGHT`) moves it into `position`. So a
+//!    ticket carrying the new epoch always carries the seek target, and a stale finish restores
+//!    the ticket's start position before it releases `IN_FLIGHT`.
+//! 5. **Backpressure hysteresis.** `BACKPRESSURED` is set when buffered >= high and cleared
+//!    when buffered <= low (in between it keeps its value). Every change of the buffered count is
+//!    followed, by the same thread, by a re-synchronisation loop (SeqCst on both the word and the
+//!    count, re-checking after each successful CAS), so the flag can never stay set with the
+//!    count at or below the low watermark once all threads are done — that would stall the
+//!    partition forever.
+//! 6. **Readiness.** `fetchable(word) ⇒ QUEUED(word)` whenever the cell has been routed. Every
+//!    transition that makes a word fetchable sets `QUEUED` in the same CAS if it was clear, and
+//!    the thread whose CAS set it pushes the cell onto its fetch group's ready queue (and wakes
+//!    the group's [`ReadyWaker`] on an empty → non-empty push). Only a planner that popped the
+//!    cell clears `QUEUED` ([`PartitionState::try_begin_queued`]), in the same CAS that begins
+//!    the fetch. Hence a cell is in at most one queue, at most once, and planners never scan:
+//!    they only visit cells that became fetchable. A cell whose group changed while queued is
+//!    forwarded by the planner that pops it. Group `0` ([`FetchGroupId::UNROUTED`]) holds cells
+//!    whose leader is unknown. Pause does not notify (it never makes a cell fetchable).
+//! 7. **Byte budget.** The consumer-wide budget (`max_buffered_bytes`) is enforced at fetch
+//!    *planning*: a planner reserves with [`StateTable::reserve_budget`] and sizes the fetch
+//!    request's `max_bytes` to the grant, then releases the grant once the response has been
+//!    applied. `buffered_total + reserved <= max_buffered_bytes` holds for the reservations, so
+//!    the sum of buffered bytes stays within the budget as long as each response fits its grant;
+//!    the worst-case overshoot is one fetch response per outstanding request (a broker returns at
+//!    least one record batch even if it exceeds `max_bytes`).
+//!
+//! Seek and unassign drop the partition's buffered count (returned to the caller, who discards
+//! the records it holds from older epochs and must not `consume` them). `consume` saturates at
+//! zero so a racing consume of dropped records cannot make the count negative.
+//!
+//! The atomics come from `loom` under `cfg(loom)` so the word transitions can be model-checked.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+#[cfg(loom)]
+mod sync {
+    pub(super) use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize};
+    pub(super) use loom::sync::Mutex;
+    pub(super) use std::sync::atomic::Ordering;
+}
+#[cfg(not(loom))]
+mod sync {
+    pub(super) use std::sync::atomic::{
+        AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+    };
+    pub(super) use std::sync::Mutex;
+}
+
+use sync::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering};
+
+const EPOCH_MASK: u64 = 0xFFFF_FFFF;
+const ASSIGNED: u64 = 1 << 32;
+const PAUSED: u64 = 1 << 33;
+const BACKPRESSURED: u64 = 1 << 34;
+const IN_FLIGHT: u64 = 1 << 35;
+const QUEUED: u64 = 1 << 36;
+const FETCH_MASK: u64 = ASSIGNED | PAUSED | BACKPRESSURED | IN_FLIGHT;
+const NO_SEEK: i64 = i64::MIN;
+
+#[inline]
+fn fetchable(w: u64) -> bool {
+    w & FETCH_MASK == ASSIGNED
+}
+
+#[inline]
+fn epoch_of(w: u64) -> u32 {
+    (w & EPOCH_MASK) as u32
+}
+
+#[inline]
+fn bump_epoch(w: u64) -> u64 {
+    (w & !EPOCH_MASK) | u64::from(epoch_of(w).wrapping_add(1))
+}
+
+fn lock<T>(m: &Mutex<T>) -> sync_guard::Guard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(loom)]
+mod sync_guard {
+    pub(super) type Guard<'a, T> = loom::sync::MutexGuard<'a, T>;
+}
+#[cfg(not(loom))]
+mod sync_guard {
+    pub(super) type Guard<'a, T> = std::sync::MutexGuard<'a, T>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hashing
+// ---------------------------------------------------------------------------------------------
+
+/// The Fx hash (as used by rustc): one rotate/xor/multiply per 8 bytes. Topic names come from
+/// the application and the cluster, so HashDoS resistance is not needed here, while SipHash of
+/// the topic name dominated by-name pause/resume in the calibration runs.
+#[derive(Default, Clone, Copy)]
+struct FxHasher {
+    hash: u64,
+}
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            self.add(u64::from_le_bytes(b));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(b) ^ ((rest.len() as u64) << 59));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+type FxBuild = BuildHasherDefault<FxHasher>;
+
+// ---------------------------------------------------------------------------------------------
+// TopicPartition
+// ---------------------------------------------------------------------------------------------
+
+/// A topic name and a partition number. Cloning is cheap (the name is an `Arc<str>`).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct TopicPartition {
+    /// The topic name.
+    pub topic: Arc<str>,
+    /// The partition number.
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// Builds a `TopicPartition`.
+    pub fn new(topic: impl Into<Arc<str>>, partition: i32) -> Self {
+        Self {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fetch groups and readiness
+// ---------------------------------------------------------------------------------------------
+
+/// Wakes a fetch planner when its ready queue goes from empty to non-empty, or when budget is
+/// freed while it waits for budget. Keeps the state table runtime-agnostic.
+pub trait ReadyWaker: Send + Sync {
+    /// Wake the planner (must not block; may be called from any thread).
+    fn wake(&self);
+}
+
+impl ReadyWaker for tokio::sync::Notify {
+    fn wake(&self) {
+        self.notify_one();
+    }
+}
+
+/// A waker that does nothing (for planners that poll, and for tests).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoopWaker;
+
+impl ReadyWaker for NoopWaker {
+    fn wake(&self) {}
+}
+
+/// Identifies a fetch group: the set of partitions one planner fetches (typically those led by
+/// one broker).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct FetchGroupId(pub u32);
+
+impl FetchGroupId {
+    /// The group of partitions whose leader is not known (yet): its ready queue is the set of
+    /// fetchable partitions that need a leader before they can be fetched.
+    pub const UNROUTED: FetchGroupId = FetchGroupId(0);
+}
+
+/// One planner's ready queue: cells that became fetchable (see the module docs, invariant 6).
+pub struct FetchGroup {
+    id: FetchGroupId,
+    ready: Mutex<Vec<Arc<PartitionState>>>,
+    waker: Arc<dyn ReadyWaker>,
+}
+
+impl fmt::Debug for FetchGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FetchGroup").field("id", &self.id).finish()
+    }
+}
+
+impl FetchGroup {
+    fn new(id: FetchGroupId, waker: Arc<dyn ReadyWaker>) -> Self {
+        Self {
+            id,
+            ready: Mutex::new(Vec::new()),
+            waker,
+        }
+    }
+
+    /// This group's id.
+    pub fn id(&self) -> FetchGroupId {
+        self.id
+    }
+
+    fn push(&self, cell: Arc<PartitionState>) {
+        let was_empty = {
+            let mut q = lock(&self.ready);
+            let was_empty = q.is_empty();
+            q.push(cell);
+            was_empty
+        };
+        if was_empty {
+            self.waker.wake();
+        }
+    }
+
+    /// Number of cells currently queued.
+    pub fn ready_len(&self) -> usize {
+        lock(&self.ready).len()
+    }
+
+    /// Moves every queued cell into `out` (appending). The cells keep their `QUEUED` bit: the
+    /// caller owns them and must hand each to [`PartitionState::try_begin_queued`] (or
+    /// [`FetchGroup::poll_ready`] does it for you), or push them back with [`FetchGroup::defer`].
+    pub fn take_ready(&self, out: &mut Vec<Arc<PartitionState>>) {
+        let mut q = lock(&self.ready);
+        if out.is_empty() {
+            std::mem::swap(&mut *q, out);
+        } else {
+            out.append(&mut q);
+        }
+    }
+
+    /// Puts a cell taken with [`FetchGroup::take_ready`] back without beginning a fetch.
+    pub fn defer(&self, cell: Arc<PartitionState>) {
+        self.push(cell);
+    }
+
+    /// Takes the ready queue and begins a fetch for every cell that is still fetchable, calling
+    /// `f(cell, ticket)` for each; cells that now belong to another group are forwarded there.
+    /// `scratch` is reused between calls so the steady state does not allocate. Returns the
+    /// number of fetches begun. Check [`StateTable::budget_available`] before calling.
+    pub fn poll_ready(
+        &self,
+        scratch: &mut Vec<Arc<PartitionState>>,
+        mut f: impl FnMut(&Arc<PartitionState>, FetchTicket),
+    ) -> usize {
+        scratch.clear();
+        self.take_ready(scratch);
+        let mut begun = 0;
+        for cell in scratch.drain(..) {
+            if cell.fetch_group() != self.id {
+                cell.forward();
+                continue;
+            }
+            if let Some(t) = cell.try_begin_queued() {
+                begun += 1;
+                f(&cell, t);
+            }
+        }
+        begun
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-partition cell
+// ---------------------------------------------------------------------------------------------
+
+/// Configuration of a [`StateTable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateTableConfig {
+    /// A partition becomes backpressured when its buffered bytes reach this (default 1 MiB).
+    pub high_watermark: u64,
+    /// A backpressured partition becomes fetchable again when its buffered bytes drop to this
+    /// (default `high_watermark / 2`).
+    pub low_watermark: u64,
+    /// Consumer-wide byte budget enforced at fetch planning (default 64 MiB).
+    pub max_buffered_bytes: usize,
+}
+
+impl Default for StateTableConfig {
+    fn default() -> Self {
+        Self::with_high_watermark(1 << 20)
+    }
+}
+
+impl StateTableConfig {
+    /// Default configuration with the given high watermark and `low = high / 2`.
+    pub fn with_high_watermark(high: u64) -> Self {
+        Self {
+            high_watermark: high,
+            low_watermark: high / 2,
+            max_buffered_bytes: 64 << 20,
+        }
+    }
+}
+
+struct Shared {
+    high: u64,
+    low: u64,
+    limit: usize,
+    buffered_total: AtomicUsize,
+    reserved: AtomicUsize,
+    budget_waiting: AtomicBool,
+    groups: ArcSwap<Vec<Arc<FetchGroup>>>,
+}
+
+impl Shared {
+    fn add_buffered(&self, n: u64) {
+        if n > 0 {
+            self.buffered_total.fetch_add(n as usize, Ordering::SeqCst);
+        }
+    }
+
+    fn sub_buffered(&self, n: u64) {
+        if n > 0 {
+            self.buffered_total.fetch_sub(n as usize, Ordering::SeqCst);
+            self.budget_freed();
+        }
+    }
+
+    fn budget_freed(&self) {
+        if self.budget_waiting.load(Ordering::SeqCst)
+            && self.budget_waiting.swap(false, Ordering::SeqCst)
+        {
+            for g in self.groups.load().iter() {
+                g.waker.wake();
+            }
+        }
+    }
+
+    fn available(&self) -> usize {
+        let used = self.buffered_total.load(Ordering::SeqCst) + self.reserved.load(Ordering::SeqCst);
+        self.limit.saturating_sub(used)
+    }
+}
+
+/// A fetch permit returned by `try_begin_fetch*`: the epoch and position the fetch was planned
+/// at. Hand it back to [`PartitionState::finish_fetch`] exactly once.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct FetchTicket {
+    /// The partition's epoch when the fetch was planned.
+    pub epoch: u32,
+    /// The offset to fetch from.
+    pub position: i64,
+}
+
+/// What a fetch produced for one partition.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct FetchOutcome {
+    /// The offset to fetch from next (last offset returned + 1, or the ticket's position if the
+    /// response was empty).
+    pub next_position: i64,
+    /// Decompressed bytes added to the partition's buffer.
+    pub bytes: u64,
+}
+
+/// Result of a seek or an unassign on one partition.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct EpochChange {
+    /// The partition's new epoch: buffered records from older epochs must be discarded.
+    pub epoch: u32,
+    /// Buffered bytes that were dropped from the accounting (do not `consume` them).
+    pub dropped_bytes: u64,
+}
+
+/// A copy of a cell's state, for diagnostics and tests.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct StateSnapshot {
+    /// Current epoch.
+    pub epoch: u32,
+    /// Partition is assigned.
+    pub assigned: bool,
+    /// Paused by the application.
+    pub paused: bool,
+    /// Buffer above the high watermark (hysteresis).
+    pub backpressured: bool,
+    /// A fetch is outstanding.
+    pub in_flight: bool,
+    /// The cell is in a ready queue.
+    pub queued: bool,
+    /// The position the next fetch will start at (a pending seek target if any).
+    pub position: i64,
+    /// Buffered, undelivered bytes.
+    pub buffered: u64,
+}
+
+/// The state of one partition, all in atomics (see the module docs for layout and invariants).
+pub struct PartitionState {
+    word: AtomicU64,
+    position: AtomicI64,
+    pending_seek: AtomicI64,
+    buffered: AtomicU64,
+    group: AtomicU32,
+    tp: TopicPartition,
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for PartitionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartitionState")
+            .field("tp", &self.tp)
+            .field("state", &self.snapshot())
+            .finish()
+    }
+}
+
+impl PartitionState {
+    fn new(tp: TopicPartition, shared: Arc<Shared>) -> Self {
+        Self {
+            word: AtomicU64::new(0),
+            position: AtomicI64::new(0),
+            pending_seek: AtomicI64::new(NO_SEEK),
+            buffered: AtomicU64::new(0),
+            group: AtomicU32::new(FetchGroupId::UNROUTED.0),
+            tp,
+            shared,
+        }
+    }
+
+    /// The partition this cell describes.
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.tp
+    }
+
+    /// `assigned && !paused && !backpressured && !in_flight`, in one load.
+    #[inline]
+    pub fn is_fetchable(&self) -> bool {
+        fetchable(self.word.load(Ordering::Acquire))
+    }
+
+    /// Whether the application paused this partition.
+    #[inline]
+    pub fn is_paused(&self) -> bool {
+        self.word.load(Ordering::Acquire) & PAUSED != 0
+    }
+
+    /// Whether the partition is assigned.
+    pub fn is_assigned(&self) -> bool {
+        self.word.load(Ordering::Acquire) & ASSIGNED != 0
+    }
+
+    /// Current epoch.
+    pub fn epoch(&self) -> u32 {
+        epoch_of(self.word.load(Ordering::Acquire))
+    }
+
+    /// The offset the next fetch starts at (a pending seek target if one is pending).
+    pub fn position(&self) -> i64 {
+        let p = self.pending_seek.load(Ordering::Acquire);
+        if p != NO_SEEK {
+            p
+        } else {
+            self.position.load(Ordering::Acquire)
+        }
+    }
+
+    /// Buffered, undelivered bytes.
+    pub fn buffered_bytes(&self) -> u64 {
+        self.buffered.load(Ordering::Acquire)
+    }
+
+    /// The fetch group whose planner fetches this partition.
+    pub fn fetch_group(&self) -> FetchGroupId {
+        FetchGroupId(self.group.load(Ordering::SeqCst))
+    }
+
+    /// A copy of the whole state (not atomic across fields).
+    pub fn snapshot(&self) -> StateSnapshot {
+        let w = self.word.load(Ordering::Acquire);
+        StateSnapshot {
+            epoch: epoch_of(w),
+            assigned: w & ASSIGNED != 0,
+            paused: w & PAUSED != 0,
+            backpressured: w & BACKPRESSURED != 0,
+            in_flight: w & IN_FLIGHT != 0,
+            queued: w & QUEUED != 0,
+            position: self.position(),
+            buffered: self.buffered_bytes(),
+        }
+    }
+
+    /// Pauses: one `fetch_or`. Returns whether it was already paused.
+    #[inline]
+    pub fn pause(&self) -> bool {
+        self.word.fetch_or(PAUSED, Ordering::SeqCst) & PAUSED != 0
+    }
+
+    /// Resumes: one `fetch_and` (plus a CAS and a queue push when this makes the partition
+    /// fetchable and it is not queued yet). Returns whether it was paused.
+    #[inline]
+    pub fn resume(self: &Arc<Self>) -> bool {
+        let prev = self.word.fetch_and(!PAUSED, Ordering::SeqCst);
+        let now = prev & !PAUSED;
+        if fetchable(now) && now & QUEUED == 0 {
+            self.mark_ready();
+        }
+        prev & PAUSED != 0
+    }
+
+    /// CAS loop applying `f`; when the new word is fetchable and not queued, sets `QUEUED` in the
+    /// same CAS and pushes the cell to its group's ready queue. Returns `(old, new)` or `None` if
+    /// `f` declined.
+    #[inline]
+    fn transition(self: &Arc<Self>, mut f: impl FnMut(u64) -> Option<u64>) -> Option<(u64, u64)> {
+        let mut cur = self.word.load(Ordering::SeqCst);
+        loop {
+            let mut new = f(cur)?;
+            let enqueue = fetchable(new) && new & QUEUED == 0;
+            if enqueue {
+                new |= QUEUED;
+            }
+            match self
+                .word
+                .compare_exchange_weak(cur, new, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => {
+                    if enqueue {
+                        self.enqueue();
+                    }
+                    return Some((cur, new));
+                }
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    fn mark_ready(self: &Arc<Self>) {
+        self.transition(|w| (fetchable(w) && w & QUEUED == 0).then_some(w));
+    }
+
+    fn group_for_push(&self) -> Arc<FetchGroup> {
+        let gid = self.group.load(Ordering::SeqCst) as usize;
+        let groups = self.shared.groups.load();
+        Arc::clone(groups.get(gid).unwrap_or(&groups[0]))
+    }
+
+    fn enqueue(self: &Arc<Self>) {
+        self.group_for_push().push(Arc::clone(self));
+    }
+
+    /// Forwards a cell popped from a queue (QUEUED still set) to its current group.
+    fn forward(self: &Arc<Self>) {
+        self.enqueue();
+    }
+
+    /// Routes this partition to another planner. A cell already queued elsewhere is forwarded
+    /// by the planner that pops it.
+    pub fn set_fetch_group(self: &Arc<Self>, group: FetchGroupId) {
+        self.group.store(group.0, Ordering::SeqCst);
+    }
+
+    /// Applies a pending seek target; caller holds `IN_FLIGHT`.
+    fn ticket(&self, epoch: u32) -> FetchTicket {
+        let pending = self.pending_seek.swap(NO_SEEK, Ordering::SeqCst);
+        if pending != NO_SEEK {
+            self.position.store(pending, Ordering::SeqCst);
+        }
+        FetchTicket {
+            epoch,
+            position: self.position.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Begins a fetch if the partition is fetchable: one CAS fetchable → `IN_FLIGHT`, capturing
+    /// epoch and position. For planners that scan; leaves `QUEUED` alone.
+    #[inline]
+    pub fn try_begin_fetch(&self) -> Option<FetchTicket> {
+        let mut cur = self.word.load(Ordering::SeqCst);
+        loop {
+            if !fetchable(cur) {
+                return None;
+            }
+            match self.word.compare_exchange_weak(
+                cur,
+                cur | IN_FLIGHT,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return Some(self.ticket(epoch_of(cur))),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// For a cell popped from a ready queue: clears `QUEUED` and, in the same CAS, begins a fetch
+    /// if the partition is fetchable.
+    pub fn try_begin_queued(&self) -> Option<FetchTicket> {
+        let mut cur = self.word.load(Ordering::SeqCst);
+        loop {
+            let begin = fetchable(cur);
+            let new = if begin {
+                (cur & !QUEUED) | IN_FLIGHT
+            } else {
+                cur & !QUEUED
+            };
+            match self
+                .word
+                .compare_exchange_weak(cur, new, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return begin.then(|| self.ticket(epoch_of(cur))),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    fn clear_in_flight(self: &Arc<Self>) {
+        self.transition(|w| Some(w & !IN_FLIGHT));
+    }
+
+    /// Subtracts up to `n` buffered bytes (never below zero); returns how many were taken.
+    fn take_buffered(&self, n: u64) -> u64 {
+        let mut cur = self.buffered.load(Ordering::SeqCst);
+        loop {
+            let take = cur.min(n);
+            if take == 0 {
+                return 0;
+            }
+            match self.buffered.compare_exchange_weak(
+                cur,
+                cur - take,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return take,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Brings `BACKPRESSURED` in line with the buffered count (invariant 5). Returns whether the
+    /// partition became fetchable because of it.
+    fn sync_backpressure(self: &Arc<Self>) -> bool {
+        let (high, low) = (self.shared.high, self.shared.low);
+        let mut became = false;
+        loop {
+            let b = self.buffered.load(Ordering::SeqCst);
+            let r = self.transition(|w| {
+                let bp = w & BACKPRESSURED != 0;
+                let want = if b >= high {
+                    true
+                } else if b <= low {
+                    false
+                } else {
+                    bp
+                };
+                (want != bp).then_some(if want {
+                    w | BACKPRESSURED
+                } else {
+                    w & !BACKPRESSURED
+                })
+            });
+            match r {
+                None => return became,
+                Some((old, new)) => became |= !fetchable(old) && fetchable(new),
+            }
+        }
+    }
+
+    /// Completes the fetch of `ticket`: clears `IN_FLIGHT`; if the epoch is unchanged, advances
+    /// the position to `outcome.next_position`, adds `outcome.bytes` to the buffered count and
+    /// sets `BACKPRESSURED` at the high watermark. Returns `false` if the result is stale (the
+    /// partition was seeked, reassigned or unassigned since the fetch began): drop it.
+    pub fn finish_fetch(self: &Arc<Self>, ticket: FetchTicket, outcome: FetchOutcome) -> bool {
+        let cur = self.word.load(Ordering::SeqCst);
+        debug_assert!(cur & IN_FLIGHT != 0, "finish_fetch without a fetch in flight");
+        if epoch_of(cur) != ticket.epoch {
+            self.clear_in_flight();
+            return false;
+        }
+        // Tentatively apply (we own `position` while IN_FLIGHT is set).
+        self.position
+            .store(outcome.next_position, Ordering::SeqCst);
+        if outcome.bytes > 0 {
+            self.buffered.fetch_add(outcome.bytes, Ordering::SeqCst);
+            self.shared.add_buffered(outcome.bytes);
+        }
+        let high = self.shared.high;
+        let committed = self.transition(|w| {
+            if epoch_of(w) != ticket.epoch {
+                return None;
+            }
+            let mut n = w & !IN_FLIGHT;
+            if self.buffered.load(Ordering::SeqCst) >= high {
+                n |= BACKPRESSURED;
+            }
+            Some(n)
+        });
+        if committed.is_none() {
+            // Went stale while applying: undo, then release IN_FLIGHT.
+            self.position.store(ticket.position, Ordering::SeqCst);
+            let taken = self.take_buffered(outcome.bytes);
+            self.shared.sub_buffered(taken);
+            self.clear_in_flight();
+            self.sync_backpressure();
+            return false;
+        }
+        self.sync_backpressure();
+        true
+    }
+
+    /// The application took `bytes` of records out of the buffer: decrements the buffered count
+    /// (saturating at zero) and clears `BACKPRESSURED` at the low watermark. Returns whether the
+    /// partition just became fetchable again (it has then been pushed to its ready queue).
+    pub fn consume(self: &Arc<Self>, bytes: u64) -> bool {
+        let taken = self.take_buffered(bytes);
+        if taken == 0 {
+            return false;
+        }
+        self.shared.sub_buffered(taken);
+        self.sync_backpressure()
+    }
+
+    fn drop_buffered(self: &Arc<Self>) -> u64 {
+        let dropped = self.take_buffered(u64::MAX);
+        self.shared.sub_buffered(dropped);
+        self.sync_backpressure();
+        dropped
+    }
+
+    /// Sets the next fetch position and bumps the epoch (an in-flight result becomes stale);
+    /// drops the buffered count. `None` if the partition is not assigned.
+    pub fn seek(self: &Arc<Self>, offset: i64) -> Option<EpochChange> {
+        if self.word.load(Ordering::SeqCst) & ASSIGNED == 0 {
+            return None;
+        }
+        self.pending_seek.store(offset, Ordering::SeqCst);
+        let (_, new) = self.transition(|w| (w & ASSIGNED != 0).then(|| bump_epoch(w)))?;
+        let dropped_bytes = self.drop_buffered();
+        Some(EpochChange {
+            epoch: epoch_of(new),
+            dropped_bytes,
+        })
+    }
+
+    fn assign(self: &Arc<Self>, start: i64) {
+        self.pending_seek.store(start, Ordering::SeqCst);
+        self.transition(|w| {
+            let w = if w & ASSIGNED == 0 { w & !PAUSED } else { w };
+            Some(bump_epoch(w) | ASSIGNED)
+        });
+        self.sync_backpressure();
+    }
+
+    fn unassign(self: &Arc<Self>) -> Option<EpochChange> {
+        let (_, new) = self.transition(|w| {
+            (w & ASSIGNED != 0).then(|| bump_epoch(w) & !(ASSIGNED | PAUSED | BACKPRESSURED))
+        })?;
+        let dropped_bytes = self.drop_buffered();
+        Some(EpochChange {
+            epoch: epoch_of(new),
+            dropped_bytes,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handle
+// ---------------------------------------------------------------------------------------------
+
+/// A cheap-to-clone handle on one partition's cell: pause/resume without any lookup.
+#[derive(Clone)]
+pub struct PartitionHandle {
+    cell: Arc<PartitionState>,
+}
+
+impl fmt::Debug for PartitionHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.cell.fmt(f)
+    }
+}
+
+impl PartitionHandle {
+    /// The partition.
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.cell.tp
+    }
+    /// The underlying cell (for the fetch planner).
+    pub fn state(&self) -> &Arc<PartitionState> {
+        &self.cell
+    }
+    /// Pauses (one atomic op). Returns whether it was already paused.
+    #[inline]
+    pub fn pause(&self) -> bool {
+        self.cell.pause()
+    }
+    /// Resumes (one atomic op on the common path). Returns whether it was paused.
+    #[inline]
+    pub fn resume(&self) -> bool {
+        self.cell.resume()
+    }
+    /// Whether paused (one load).
+    #[inline]
+    pub fn is_paused(&self) -> bool {
+        self.cell.is_paused()
+    }
+    /// See [`PartitionState::seek`].
+    pub fn seek(&self, offset: i64) -> Option<EpochChange> {
+        self.cell.seek(offset)
+    }
+    /// See [`PartitionState::consume`].
+    pub fn consume(&self, bytes: u64) -> bool {
+        self.cell.consume(bytes)
+    }
+    /// See [`PartitionState::try_begin_fetch`].
+    pub fn try_begin_fetch(&self) -> Option<FetchTicket> {
+        self.cell.try_begin_fetch()
+    }
+    /// See [`PartitionState::finish_fetch`].
+    pub fn finish_fetch(&self, ticket: FetchTicket, outcome: FetchOutcome) -> bool {
+        self.cell.finish_fetch(ticket, outcome)
+    }
+    /// See [`PartitionState::set_fetch_group`].
+    pub fn set_fetch_group(&self, group: FetchGroupId) {
+        self.cell.set_fetch_group(group)
+    }
+    /// See [`PartitionState::snapshot`].
+    pub fn snapshot(&self) -> StateSnapshot {
+        self.cell.snapshot()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table
+// ---------------------------------------------------------------------------------------------
+
+type Slots = Arc<[Option<Arc<PartitionState>>]>;
+
+#[derive(Default, Clone)]
+struct Directory {
+    topics: HashMap<Arc<str>, Slots, FxBuild>,
+}
+
+impl Directory {
+    #[inline]
+    fn slots(&self, topic: &str) -> Option<&Slots> {
+        self.topics.get(topic)
+    }
+}
+
+#[inline]
+fn slot(slots: &Slots, partition: i32) -> Option<&Arc<PartitionState>> {
+    usize::try_from(partition)
+        .ok()
+        .and_then(|i| slots.get(i))
+        .and_then(Option::as_ref)
+}
+
+/// Applies `f` to the cells of `tps`, one directory load for the whole batch and one hash per
+/// run of equal topics. Returns the number of partitions found.
+#[inline]
+fn for_cells(dir: &Directory, tps: &[TopicPartition], mut f: impl FnMut(&Arc<PartitionState>)) -> usize {
+    let mut found = 0;
+    let mut last: Option<(&Arc<str>, Option<&Slots>)> = None;
+    for tp in tps {
+        let slots = match last {
+            Some((t, s)) if Arc::ptr_eq(t, &tp.topic) || **t == *tp.topic => s,
+            _ => {
+                let s = dir.slots(&tp.topic);
+                last = Some((&tp.topic, s));
+                s
+            }
+        };
+        if let Some(cell) = slots.and_then(|s| slot(s, tp.partition)) {
+            f(cell);
+            found += 1;
+        }
+    }
+    found
+}
+
+/// The consumer's partition state table (see the module docs). `Send + Sync`; share it by `Arc`.
+pub struct StateTable {
+    dir: ArcSwap<Directory>,
+    writer: Mutex<()>,
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for StateTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StateTable")
+            .field("topics", &self.dir.load().topics.len())
+            .field("buffered_total", &self.buffered_total())
+            .finish()
+    }
+}
+
+impl Default for StateTable {
+    fn default() -> Self {
+        Self::new(StateTableConfig::default())
+    }
+}
+
+impl Drop for StateTable {
+    fn drop(&mut self) {
+        // Queued cells point back to the shared state: break the cycle.
+        for g in self.shared.groups.load().iter() {
+            lock(&g.ready).clear();
+        }
+    }
+}
+
+impl StateTable {
+    /// An empty table.
+    pub fn new(config: StateTableConfig) -> Self {
+        Self::with_unrouted_waker(config, Arc::new(NoopWaker))
+    }
+
+    /// An empty table whose [`FetchGroupId::UNROUTED`] queue wakes `waker` (the task that looks
+    /// up leaders).
+    pub fn with_unrouted_waker(config: StateTableConfig, waker: Arc<dyn ReadyWaker>) -> Self {
+        let unrouted = Arc::new(FetchGroup::new(FetchGroupId::UNROUTED, waker));
+        Self {
+            dir: ArcSwap::from_pointee(Directory::default()),
+            writer: Mutex::new(()),
+            shared: Arc::new(Shared {
+                high: config.high_watermark,
+                low: config.low_watermark.min(config.high_watermark),
+                limit: config.max_buffered_bytes,
+                buffered_total: AtomicUsize::new(0),
+                reserved: AtomicUsize::new(0),
+                budget_waiting: AtomicBool::new(false),
+                groups: ArcSwap::from_pointee(vec![unrouted]),
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> StateTableConfig {
+        StateTableConfig {
+            high_watermark: self.shared.high,
+            low_watermark: self.shared.low,
+            max_buffered_bytes: self.shared.limit,
+        }
+    }
+
+    // --- fetch groups ---
+
+    /// Registers a planner; its ready queue wakes `waker`.
+    pub fn register_fetch_group(&self, waker: Arc<dyn ReadyWaker>) -> Arc<FetchGroup> {
+        let _w = lock(&self.writer);
+        let cur = self.shared.groups.load_full();
+        let id = FetchGroupId(u32::try_from(cur.len()).expect("too many fetch groups"));
+        let g = Arc::new(FetchGroup::new(id, waker));
+        let mut next = Vec::clone(&cur);
+        next.push(Arc::clone(&g));
+        self.shared.groups.store(Arc::new(next));
+        g
+    }
+
+    /// A registered fetch group.
+    pub fn fetch_group(&self, id: FetchGroupId) -> Option<Arc<FetchGroup>> {
+        self.shared.groups.load().get(id.0 as usize).cloned()
+    }
+
+    /// Routes a partition to a fetch group. Returns `false` if the partition is unknown.
+    pub fn set_fetch_group(&self, tp: &TopicPartition, group: FetchGroupId) -> bool {
+        self.with_cell(tp, |c| c.set_fetch_group(group)).is_some()
+    }
+
+    /// Empties `from`'s ready queue into the queues of the cells' current groups (cells still
+    /// routed to `from` go to [`FetchGroupId::UNROUTED`]). For a planner that is going away.
+    pub fn reroute(&self, from: FetchGroupId) {
+        let Some(g) = self.fetch_group(from) else {
+            return;
+        };
+        let mut cells = Vec::new();
+        g.take_ready(&mut cells);
+        for c in cells {
+            if c.fetch_group() == from {
+                c.set_fetch_group(FetchGroupId::UNROUTED);
+            }
+            c.forward();
+        }
+    }
+
+    // --- budget ---
+
+    /// Bytes that may still be fetched: budget minus buffered bytes minus outstanding
+    /// reservations. The bound is enforced at fetch planning (see the module docs, invariant 7).
+    pub fn budget_available(&self) -> usize {
+        self.shared.available()
+    }
+
+    /// Reserves up to `want` bytes of budget for one fetch request (size the request's
+    /// `max_bytes` to the grant); 0 if the budget is exhausted. Release the grant with
+    /// [`StateTable::release_budget`] after the response has been applied with `finish_fetch`.
+    pub fn reserve_budget(&self, want: usize) -> usize {
+        let mut cur = self.shared.reserved.load(Ordering::SeqCst);
+        loop {
+            let used = self.shared.buffered_total.load(Ordering::SeqCst) + cur;
+            let grant = self.shared.limit.saturating_sub(used).min(want);
+            if grant == 0 {
+                return 0;
+            }
+            match self.shared.reserved.compare_exchange_weak(
+                cur,
+                cur + grant,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return grant,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Returns a grant from [`StateTable::reserve_budget`].
+    pub fn release_budget(&self, granted: usize) {
+        if granted > 0 {
+            self.shared.reserved.fetch_sub(granted, Ordering::SeqCst);
+            self.shared.budget_freed();
+        }
+    }
+
+    /// For a planner about to wait because the budget is exhausted: arms a wake-up of every
+    /// fetch group's waker on the next release of budget, then returns the budget available (if
+    /// it is non-zero, do not wait).
+    pub fn wait_for_budget(&self) -> usize {
+        self.shared.budget_waiting.store(true, Ordering::SeqCst);
+        self.budget_available()
+    }
+
+    /// Sum of the buffered bytes of all partitions.
+    pub fn buffered_total(&self) -> usize {
+        self.shared.buffered_total.load(Ordering::SeqCst)
+    }
+
+    // --- lookup ---
+
+    fn with_cell<R>(&self, tp: &TopicPartition, f: impl FnOnce(&Arc<PartitionState>) -> R) -> Option<R> {
+        let dir = self.dir.load();
+        dir.slots(&tp.topic)
+            .and_then(|s| slot(s, tp.partition))
+            .map(f)
+    }
+
+    /// A handle on a known partition (assigned now or before).
+    pub fn handle(&self, tp: &TopicPartition) -> Option<PartitionHandle> {
+        self.with_cell(tp, |c| PartitionHandle {
+            cell: Arc::clone(c),
+        })
+    }
+
+    /// Pauses the given partitions (one atomic op each). Returns how many were found.
+    pub fn pause(&self, tps: &[TopicPartition]) -> usize {
+        for_cells(&self.dir.load(), tps, |c| {
+            c.pause();
+        })
+    }
+
+    /// Resumes the given partitions. Returns how many were found.
+    pub fn resume(&self, tps: &[TopicPartition]) -> usize {
+        for_cells(&self.dir.load(), tps, |c| {
+            c.resume();
+        })
+    }
+
+    /// Pauses every known partition of the given topics. Returns how many partitions.
+    pub fn pause_topics(&self, topics: &[&str]) -> usize {
+        self.for_topics(topics, |c| {
+            c.pause();
+        })
+    }
+
+    /// Resumes every known partition of the given topics. Returns how many partitions.
+    pub fn resume_topics(&self, topics: &[&str]) -> usize {
+        self.for_topics(topics, |c| {
+            c.resume();
+        })
+    }
+
+    fn for_topics(&self, topics: &[&str], mut f: impl FnMut(&Arc<PartitionState>)) -> usize {
+        let dir = self.dir.load();
+        let mut n = 0;
+        for t in topics {
+            if let Some(s) = dir.slots(t) {
+                for c in s.iter().flatten() {
+                    f(c);
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// Whether a partition is paused (`None` if unknown).
+    pub fn is_paused(&self, tp: &TopicPartition) -> Option<bool> {
+        self.with_cell(tp, |c| c.is_paused())
+    }
+
+    /// The assigned partitions that are paused, sorted.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        let mut out = Vec::new();
+        self.for_each_cell(|c| {
+            let w = c.word.load(Ordering::Acquire);
+            if w & (ASSIGNED | PAUSED) == ASSIGNED | PAUSED {
+                out.push(c.tp.clone());
+            }
+        });
+        out.sort_unstable();
+        out
+    }
+
+    /// The assigned partitions, sorted.
+    pub fn assigned(&self) -> Vec<TopicPartition> {
+        let mut out = Vec::new();
+        self.for_each_cell(|c| {
+            if c.is_assigned() {
+                out.push(c.tp.clone());
+            }
+        });
+        out.sort_unstable();
+        out
+    }
+
+    /// Calls `f` for every known cell (assigned or not).
+    pub fn for_each_cell(&self, mut f: impl FnMut(&Arc<PartitionState>)) {
+        let dir = self.dir.load();
+        for s in dir.topics.values() {
+            for c in s.iter().flatten() {
+                f(c);
+            }
+        }
+    }
+
+    /// Full scan: calls `f` for every partition that is fetchable right now (one load per
+    /// cell). Prefer the ready queues ([`FetchGroup::poll_ready`]) in a planner.
+    pub fn for_each_fetchable(&self, mut f: impl FnMut(&Arc<PartitionState>)) {
+        self.for_each_cell(|c| {
+            if c.is_fetchable() {
+                f(c)
+            }
+        });
+    }
+
+    /// Seeks a partition (see [`PartitionState::seek`]). `None` if unknown or unassigned.
+    pub fn seek(&self, tp: &TopicPartition, offset: i64) -> Option<EpochChange> {
+        self.with_cell(tp, |c| c.seek(offset)).flatten()
+    }
+
+    // --- assignment (directory writers) ---
+
+    /// Assigns partitions, each starting at the given position. Unknown partitions get new cells
+    /// (the directory and the touched topics' slices are copied; existing cells keep their
+    /// identity). Already assigned partitions are re-positioned like a seek (epoch bump, pause
+    /// kept); previously unassigned ones start unpaused. Newly fetchable cells are queued on their
+    /// fetch group (initially [`FetchGroupId::UNROUTED`]).
+    pub fn assign(&self, parts: &[(TopicPartition, i64)]) {
+        let _w = lock(&self.writer);
+        let cur = self.dir.load_full();
+        let mut edited: HashMap<Arc<str>, Vec<Option<Arc<PartitionState>>>, FxBuild> =
+            HashMap::default();
+        let mut to_assign = Vec::with_capacity(parts.len());
+        let mut grew = false;
+        for (tp, start) in parts {
+            let Ok(idx) = usize::try_from(tp.partition) else {
+                continue;
+            };
+            let existing = match edited.get(&*tp.topic) {
+                Some(v) => v.get(idx).cloned().flatten(),
+                None => cur
+                    .slots(&tp.topic)
+                    .and_then(|s| slot(s, tp.partition))
+                    .cloned(),
+            };
+            let cell = match existing {
+                Some(c) => c,
+                None => {
+                    grew = true;
+                    let (topic, slots) = match cur.topics.get_key_value(&*tp.topic) {
+                        Some((k, s)) => (Arc::clone(k), s.to_vec()),
+                        None => (Arc::clone(&tp.topic), Vec::new()),
+                    };
+                    let v = edited.entry(Arc::clone(&topic)).or_insert(slots);
+                    if v.len() <= idx {
+                        v.resize(idx + 1, None);
+                    }
+                    let c = Arc::new(PartitionState::new(
+                        TopicPartition {
+                            topic,
+                            partition: tp.partition,
+                        },
+                        Arc::clone(&self.shared),
+                    ));
+                    v[idx] = Some(Arc::clone(&c));
+                    c
+                }
+            };
+            to_assign.push((cell, *start));
+        }
+        if grew {
+            let mut next = Directory::clone(&cur);
+            for (k, v) in edited {
+                let key = next
+                    .topics
+                    .get_key_value(&*k)
+                    .map(|(k, _)| Arc::clone(k))
+                    .unwrap_or(k);
+                next.topics.insert(key, v.into());
+            }
+            self.dir.store(Arc::new(next));
+        }
+        for (cell, start) in to_assign {
+            cell.assign(start);
+        }
+    }
+
+    /// Unassigns partitions: bumps the epoch (in-flight results become stale), clears assigned,
+    /// paused and backpressured, and drops the buffered count. Returns, for each partition that
+    /// was assigned, its new epoch and the bytes dropped from the accounting (discard those
+    /// records; do not `consume` them).
+    pub fn unassign(&self, tps: &[TopicPartition]) -> Vec<(TopicPartition, EpochChange)> {
+        let mut out = Vec::new();
+        for_cells(&self.dir.load(), tps, |c| {
+            if let Some(ch) = c.unassign() {
+                out.push((c.tp.clone(), ch));
+            }
+        });
+        out
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn tp(t: &str, p: i32) -> TopicPartition {
+        TopicPartition::new(t, p)
+    }
+
+    fn table(high: u64) -> StateTable {
+        let mut cfg = StateTableConfig::with_high_watermark(high);
+        cfg.max_buffered_bytes = 1 << 30;
+        StateTable::new(cfg)
+    }
+
+    fn out(next: i64, bytes: u64) -> FetchOutcome {
+        FetchOutcome {
+            next_position: next,
+            bytes,
+        }
+    }
+
+    #[test]
+    fn display_and_order() {
+        assert_eq!(tp("orders", 3).to_string(), "orders-3");
+        assert!(tp("a", 9) < tp("b", 0));
+        assert!(tp("a", 1) < tp("a", 2));
+    }
+
+    #[test]
+    fn assign_creates_fetchable_cells_and_queues_them() {
+        let t = table(100);
+        t.assign(&[(tp("a", 0), 5), (tp("a", 2), 7), (tp("b", 0), 0)]);
+        let h = t.handle(&tp("a", 2)).unwrap();
+        assert!(t.handle(&tp("a", 1)).is_none());
+        assert!(t.handle(&tp("c", 0)).is_none());
+        let s = h.snapshot();
+        assert!(s.assigned && !s.paused && s.queued);
+        assert_eq!(s.position, 7);
+        assert!(h.state().is_fetchable());
+        let g = t.fetch_group(FetchGroupId::UNROUTED).unwrap();
+        assert_eq!(g.ready_len(), 3);
+        assert_eq!(t.assigned(), vec![tp("a", 0), tp("a", 2), tp("b", 0)]);
+    }
+
+    #[test]
+    fn growing_keeps_cell_identity() {
+        let t = table(100);
+        t.assign(&[(tp("a", 0), 0)]);
+        let h = t.handle(&tp("a", 0)).unwrap();
+        h.pause();
+        t.assign(&[(tp("a", 5), 0), (tp("z", 1), 0)]);
+        let h2 = t.handle(&tp("a", 0)).unwrap();
+        assert!(Arc::ptr_eq(h.state(), h2.state()));
+        assert!(h2.is_paused());
+        // Handles share the interned topic name.
+        let h5 = t.handle(&tp("a", 5)).unwrap();
+        assert!(Arc::ptr_eq(&h.topic_partition().topic, &h5.topic_partition().topic));
+    }
+
+    #[test]
+    fn pause_resume_by_name_and_topic() {
+        let t = table(100);
+        t.assign(&[(tp("a", 0), 0), (tp("a", 1), 0), (tp("b", 0), 0)]);
+        assert_eq!(t.pause(&[tp("a", 1), tp("b", 0), tp("x", 0), tp("a", 7)]), 2);
+        assert_eq!(t.paused(), vec![tp("a", 1), tp("b", 0)]);
+        assert_eq!(t.is_paused(&tp("a", 1)), Some(true));
+        assert_eq!(t.is_paused(&tp("a", 0)), Some(false));
+        assert_eq!(t.is_paused(&tp("q", 0)), None);
+        assert_eq!(t.resume(&[tp("b", 0)]), 1);
+        assert_eq!(t.paused(), vec![tp("a", 1)]);
+        assert_eq!(t.pause_topics(&["a", "nope"]), 2);
+        assert_eq!(t.paused(), vec![tp("a", 0), tp("a", 1)]);
+        assert_eq!(t.resume_topics(&["a"]), 2);
+        assert!(t.paused().is_empty());
+    }
+
+    #[test]
+    fn paused_partition_does_not_begin() {
+        let t = table(100);
+        t.assign(&[(tp("a", 0), 10)]);
+        let h = t.handle(&tp("a", 0)).unwrap();
+        assert!(!h.pause());
+        assert!(h.pause());
+        assert!(h.try_begin_fetch().is_none());
+        assert!(h.resume());
+        assert!(!h.resume());
+        let tk = h.try_begin_fetch().unwrap();
+        assert_eq!(tk.position, 10);
+        assert!(h.try_begin_fetch().is_none(), "never in flight twice");
+    }
+
+    #[test]
+    fn pause_while_in_flight_keeps_result() {
+        let t = table(1000);
+        t.assign(&[(tp("a", 0), 10)]);
+        let h = t.handle(&tp("a", 0)).unwrap();
+        let tk = h.try_begin_fetch().unwrap();
+        h.pause();
+        assert!(h.finish_fetch(tk, out(20, 50)));
+        let s = h.snapshot();
+        assert_eq!((s.position, s.buffered, s.in_flight, s.paused), (20, 50, false, true));
+        assert_eq!(t.buffered_total(), 50);
+        assert!(h.try_begin_fetch().is_none());
+        h.resume();
+        assert_eq!(h.try_begin_fetch().unwrap().position, 20);
+    }
+
+    #[test]
+    fn seek_while_in_flight_makes_result_stale() {
+        let t = table(1000);
+        t.assign(&[(tp("a", 0), 10)]);
+        let h = t.handle(&tp("a", 0)).unwrap();
+        let tk = h.try_begin_fetch().unwrap();
+        let ch = h.seek(500).unwrap();
+        assert_eq!(ch.epoch, tk.epoch + 1);
+        assert!(!h.finish_fetch(tk, out(20, 50)), "stale");
+        let s = h.snapshot();
+        assert_eq!((s.position, s.buffered, s.in_flight), (500, 0, false));
+        assert_eq!(t.buffered_total(), 0);
+        let tk2 = h.try_begin_fetch().unwrap();
+        assert_eq!(tk2, FetchTicket { epoch: ch.epoch, position: 500 });
+        assert!(h.finish_fetch(tk2, out(510, 5)));
+        assert_eq!(h.state().position(), 510);
+    }
+
+    #[test]
+    fn seek_drops_buffered_and_backpressure() {
+        let t = table(100);
+        t.assign(&[(tp("a", 0), 0)]);
+        let h = t.handle(&tp("a", 0)).unwrap();
+        let tk = h.try_begin_fetch().unwrap();
+        assert!(h.finish_fetch(tk, out(10, 150)));
+        assert!(h.snapshot().backpressured);
+        let ch = h.seek(3).unwrap();
+        assert_eq!(ch.dropped_bytes, 150);
+        let s = h.snapshot();
+        assert!(!s.backpressured && s.buffered == 0);
+        assert!(h.state().is_fetchable());
+        assert_eq!(t.buffered_total(), 0);
+        // Consuming dropped records saturates instead of going negative.
+        assert!(!h.consume(40));
+        assert_eq!(h.state().buffered_bytes(), 0);
+        assert_eq!(t.buffered_total(), 0);
+    }
+
+    #[test]
+    fn hysteresis() {
+        let t = table(100); // low = 50
+        t.assign(&[(tp("a", 0), 0)]);
+        let h = t.handle(&tp("a", 0)).unwrap();
+        let tk = h.try_begin_fetch().unwrap();
+        assert!(h.finish_fetch(tk, out(1, 99)));
+        assert!(!h.snapshot().backpressured, "below high");
+        let tk = h.try_begin_fetch().unwrap();
+        assert!(h.finish_fetch(tk, out(2, 1)));
+        assert!(h.snapshot().backpressured, "reached high");
+        assert!(h.try_begin_fetch().is_none());
+        assert!(!h.consume(49)); // 51: just above low
+        assert!(h.snapshot().backpressured);
+        assert!(h.try_begin_fetch().is_none());
+        assert!(h.consume(1), "at low: became fetchable");
+        assert!(!h.snapshot().backpressured);
+        assert!(!h.consume(10), "already fetchable");
+        assert!(h.try_begin_fetch().is_some());
+    }
+
+    #[test]
+    fn consume_while_paused_does_not_report_fetchable() {
+        let t = table(100);
+        t.assign(&[(tp("a", 0), 0)]);
+        let h = t.handle(&tp("a", 0)).unwrap();
+        let tk = h.try_begin_fetch().unwrap();
+        assert!(h.finish_fetch(tk, out(1, 100)));
+        h.pause();
+        assert!(!h.consume(100));
+        assert!(!h.snapshot().backpressured);
+        assert!(h.resume());
+        assert!(h.state().is_fetchable());
+    }
+
+    #[test]
+    fn unassign_and_reassign() {
+        let t = table(100);
+        t.assign(&[(tp("a", 0), 0), (tp("a", 1), 0)]);
+        let h = t.handle(&tp("a", 0)).unwrap();
+        let tk = h.try_begin_fetch().unwrap();
+        assert!(h.finish_fetch(tk, out(10, 30)));
+        h.pause();
+        let tk1 = t.handle(&tp("a", 1)).unwrap().try_begin_fetch().unwrap();
+        let r = t.unassign(&[tp("a", 0), tp("a", 1), tp("nope", 0)]);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].0, tp("a", 0));
+        assert_eq!(r[0].1.dropped_bytes, 30);
+        assert_eq!(t.buffered_total(), 0);
+        let s = h.snapshot();
+        assert!(!s.assigned && !s.paused && !h.state().is_fetchable());
+        assert!(t.paused().is_empty());
+        assert!(t.unassign(&[tp("a", 0)]).is_empty(), "already unassigned");
+        assert!(h.seek(4).is_none());
+        // In-flight result of an unassigned partition is stale.
+        let h1 = t.handle(&tp("a", 1)).unwrap();
+        assert!(!h1.finish_fetch(tk1, out(9, 9)));
+        assert_eq!(t.buffered_total(), 0);
+        // Re-assign: same cell, new epoch, unpaused, fetchable at the new start.
+        t.assign(&[(tp("a", 0), 77)]);
+        let h2 = t.handle(&tp("a", 0)).unwrap();
+        assert!(Arc::ptr_eq(h.state(), h2.state()));
+        let tk = h2.try_begin_fetch().unwrap();
+        assert_eq!(tk.position, 77);
+        assert!(tk.epoch > r[0].1.epoch - 1);
+    }
+
+    #[test]
+    fn reassign_assigned_is_a_seek_and_keeps_pause() {
+        let t = table(100);
+        t.assign(&[(tp("a", 0), 0)]);
+        let h = t.handle(&tp("a", 0)).unwrap();
+        let tk = h.try_begin_fetch().unwrap();
+        h.pause();
+        t.assign(&[(tp("a", 0), 40)]);
+        assert!(!h.finish_fetch(tk, out(5, 5)));
+        assert!(h.is_paused());
+        assert_eq!(h.state().position(), 40);
+    }
+
+    #[test]
+    fn ready_queue_flow() {
+        use std::sync::atomic::AtomicUsize as StdUsize;
+        struct Count(StdUsize);
+        impl ReadyWaker for Count {
+            fn wake(&self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let t = table(100);
+        let w = Arc::new(Count(StdUsize::new(0)));
+        let g = t.register_fetch_group(w.clone());
+        assert_eq!(g.id(), FetchGroupId(1));
+        t.assign(&[(tp("a", 0), 0), (tp("a", 1), 0)]);
+        let unrouted = t.fetch_group(FetchGroupId::UNROUTED).unwrap();
+        assert_eq!(unrouted.ready_len(), 2);
+        for p in 0..2 {
+            assert!(t.set_fetch_group(&tp("a", p), g.id()));
+        }
+        // The unrouted queue's owner forwards them.
+        t.reroute(FetchGroupId::UNROUTED);
+        assert_eq!(unrouted.ready_len(), 0);
+        assert_eq!(g.ready_len(), 2);
+        assert_eq!(w.0.load(Ordering::SeqCst), 1, "woken once on empty -> non-empty");
+
+        let mut scratch = Vec::new();
+        let mut tickets = Vec::new();
+        let h0 = t.handle(&tp("a", 0)).unwrap();
+        h0.pause(); // paused while queued: popped, not begun, QUEUED cleared
+        let n = g.poll_ready(&mut scratch, |c, tk| tickets.push((Arc::clone(c), tk)));
+        assert_eq!(n, 1);
+        assert!(!h0.snapshot().queued);
+        assert_eq!(g.ready_len(), 0);
+        // Resume makes it fetchable again: queued + wake.
+        h0.resume();
+        assert!(h0.snapshot().queued);
+        assert_eq!(g.ready_len(), 1);
+        assert_eq!(w.0.load(Ordering::SeqCst), 2);
+        // Finishing the other fetch re-queues it.
+        let (c1, tk1) = tickets.pop().unwrap();
+        assert!(c1.finish_fetch(tk1, out(3, 10)));
+        assert_eq!(g.ready_len(), 2);
+        // Backpressure: finishing over high does not queue; consuming to low does.
+        let n = g.poll_ready(&mut scratch, |c, tk| tickets.push((Arc::clone(c), tk)));
+        assert_eq!(n, 2);
+        let (c, tk) = tickets.pop().unwrap();
+        assert!(c.finish_fetch(tk, out(9, 200)));
+        assert_eq!(g.ready_len(), 0);
+        assert!(c.consume(c.buffered_bytes() - 50));
+        assert_eq!(g.ready_len(), 1);
+        // Mid-queue re-routing: popped by the wrong group, forwarded.
+        let g2 = t.register_fetch_group(Arc::new(NoopWaker));
+        c.set_fetch_group(g2.id());
+        assert_eq!(g.poll_ready(&mut scratch, |_, _| ()), 0);
+        assert_eq!(g2.ready_len(), 1);
+        assert_eq!(g2.poll_ready(&mut scratch, |_, _| ()), 1);
+    }
+
+    #[test]
+    fn scan_mode_never_duplicates_queue_entries() {
+        let t = table(100);
+        t.assign(&[(tp("a", 0), 0)]);
+        let h = t.handle(&tp("a", 0)).unwrap();
+        let g = t.fetch_group(FetchGroupId::UNROUTED).unwrap();
+        for i in 0..100 {
+            let tk = h.try_begin_fetch().unwrap();
+            assert!(h.finish_fetch(tk, out(i, 0)));
+            h.pause();
+            h.resume();
+        }
+        assert_eq!(g.ready_len(), 1);
+    }
+
+    #[test]
+    fn budget_reservations() {
+        use std::sync::atomic::AtomicUsize as StdUsize;
+        struct Count(StdUsize);
+        impl ReadyWaker for Count {
+            fn wake(&self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let mut cfg = StateTableConfig::with_high_watermark(1 << 20);
+        cfg.max_buffered_bytes = 1000;
+        let w = Arc::new(Count(StdUsize::new(0)));
+        let t = StateTable::with_unrouted_waker(cfg, w.clone());
+        t.assign(&[(tp("a", 0), 0)]);
+        let base = w.0.load(Ordering::SeqCst);
+        assert_eq!(t.budget_available(), 1000);
+        let g1 = t.reserve_budget(600);
+        assert_eq!(g1, 600);
+        assert_eq!(t.reserve_budget(600), 400);
+        assert_eq!(t.reserve_budget(1), 0);
+        let h = t.handle(&tp("a", 0)).unwrap();
+        let tk = h.try_begin_fetch().unwrap();
+        assert!(h.finish_fetch(tk, out(1, 500)));
+        t.release_budget(600);
+        assert_eq!(t.buffered_total(), 500);
+        assert_eq!(t.budget_available(), 100);
+        t.release_budget(400);
+        assert_eq!(t.budget_available(), 500);
+        assert_eq!(t.reserve_budget(10_000), 500);
+        assert_eq!(t.wait_for_budget(), 0);
+        assert_eq!(w.0.load(Ordering::SeqCst), base);
+        h.consume(100);
+        assert_eq!(w.0.load(Ordering::SeqCst), base + 1, "budget waiter woken");
+        h.consume(100);
+        assert_eq!(w.0.load(Ordering::SeqCst), base + 1, "only once per arm");
+    }
+
+    #[test]
+    fn fx_hasher_distinguishes_lengths() {
+        use std::hash::BuildHasher;
+        let b = FxBuild::default();
+        assert_ne!(b.hash_one("a"), b.hash_one("a\0"));
+        assert_ne!(b.hash_one("topic-1"), b.hash_one("topic-2"));
+    }
+
+    #[test]
+    fn send_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<StateTable>();
+        check::<PartitionHandle>();
+        check::<PartitionState>();
+        check::<FetchGroup>();
+    }
+}

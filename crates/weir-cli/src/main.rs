@@ -1,1 +1,232 @@
-fn main() {}
+//! `weir`: a kcat-style command line for Kafka, built on the weir client.
+
+mod admin_cmds;
+mod consume;
+mod format;
+mod produce;
+mod util;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use util::CliError;
+
+const AFTER_HELP: &str = "\
+Brokers: -b, else $WEIR_BROKERS, else 127.0.0.1:9092.
+Logging: WEIR_LOG sets the tracing filter on stderr (default \"warn\"), e.g. WEIR_LOG=weir=debug.
+Exit status: 0 on success, 1 when the operation failed, 2 for invalid arguments or configuration.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "weir",
+    version,
+    about = "A kcat-style command line for Apache Kafka, built on the pure-Rust weir client.",
+    after_help = AFTER_HELP
+)]
+struct Cli {
+    /// Bootstrap brokers, comma-separated host:port list [default: $WEIR_BROKERS or 127.0.0.1:9092]
+    #[arg(short = 'b', long = "brokers", global = true, value_name = "BROKERS")]
+    brokers: Option<String>,
+
+    /// Quiet: never show a progress bar or status messages on stderr (errors are still printed)
+    #[arg(short = 'q', long = "quiet", global = true)]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Produce one record per line of stdin (like kcat -P)
+    #[command(after_help = produce::AFTER_HELP)]
+    Produce(ProduceArgs),
+    /// Consume records and print them with a kcat-style format (like kcat -C)
+    #[command(after_help = consume::AFTER_HELP)]
+    Consume(ConsumeArgs),
+    /// Create, delete or list topics
+    #[command(subcommand)]
+    Topics(TopicsCommand),
+    /// Show brokers, topics, partitions and leaders (like kcat -L)
+    Metadata(MetadataArgs),
+}
+
+/// Arguments of `weir produce`.
+#[derive(Args, Debug)]
+pub struct ProduceArgs {
+    /// Topic to produce to
+    #[arg(short = 't', long = "topic")]
+    pub topic: String,
+
+    /// Partition to produce to; without it (or with -1) the partitioner chooses
+    /// (murmur2 of the key; sticky for null keys)
+    #[arg(short = 'p', long = "partition", allow_negative_numbers = true)]
+    pub partition: Option<i32>,
+
+    /// Key delimiter: the text before the first DELIM of a line is the key, the rest the value; a line
+    /// without DELIM is sent with a null key and the whole line as value. Escapes \t \n \r \\ are understood
+    #[arg(short = 'K', long = "key-delimiter", value_name = "DELIM")]
+    pub key_delimiter: Option<String>,
+
+    /// Compression codec: none, gzip, snappy, lz4 or zstd (overrides -X compression.type)
+    #[arg(short = 'z', long = "compression", value_name = "CODEC")]
+    pub compression: Option<String>,
+
+    /// Header added to every record, as NAME=VALUE (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "NAME=VALUE")]
+    pub headers: Vec<String>,
+
+    /// Producer property (Java / librdkafka name), e.g. -X linger.ms=10 -X acks=1 (repeatable)
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    pub props: Vec<String>,
+}
+
+/// Arguments of `weir consume`.
+#[derive(Args, Debug)]
+pub struct ConsumeArgs {
+    /// Topic to consume
+    #[arg(short = 't', long = "topic")]
+    pub topic: String,
+
+    /// Partition to consume; without it all partitions of the topic are consumed
+    #[arg(short = 'p', long = "partition")]
+    pub partition: Option<i32>,
+
+    /// Start offset: beginning, end, OFFSET (absolute), -N (the last N records of each partition)
+    /// or s@TIMESTAMP (first record at or after TIMESTAMP ms since the epoch)
+    #[arg(
+        short = 'o',
+        long = "offset",
+        default_value = "beginning",
+        allow_hyphen_values = true
+    )]
+    pub offset: String,
+
+    /// Exit once every partition has been read up to its end offset as of startup
+    #[arg(short = 'e', long = "exit")]
+    pub exit_at_end: bool,
+
+    /// Exit after printing CNT records
+    #[arg(short = 'c', long = "count", value_name = "CNT")]
+    pub count: Option<u64>,
+
+    /// Output format, kcat tokens: %t topic, %p partition, %o offset, %k key, %s value,
+    /// %T timestamp (ms), %h headers (k=v,k2=v2), %K key length, %S value length (-1 for null), %%;
+    /// escapes \n \t \r \\. Null keys and values print as nothing. Default: "%s\n", or "%k<DELIM>%s\n" with -K
+    #[arg(short = 'f', long = "format", value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Key delimiter for the default format: print "%k<DELIM>%s\n" (ignored with -f)
+    #[arg(short = 'K', long = "key-delimiter", value_name = "DELIM")]
+    pub key_delimiter: Option<String>,
+
+    /// Consumer property (Java / librdkafka name), e.g. -X fetch.wait.max.ms=10 (repeatable)
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    pub props: Vec<String>,
+
+    /// Per-partition buffer high watermark in bytes (weir.partition.buffer.bytes); fetching a partition
+    /// resumes when its buffer drains below half of this
+    #[arg(long = "partition-buffer", value_name = "BYTES")]
+    pub partition_buffer: Option<u64>,
+
+    /// Upper bound on bytes buffered by the consumer across all partitions (weir.memory.budget.bytes)
+    #[arg(long = "memory-budget", value_name = "BYTES")]
+    pub memory_budget: Option<u64>,
+}
+
+#[derive(Subcommand, Debug)]
+enum TopicsCommand {
+    /// Create a topic
+    Create(TopicCreateArgs),
+    /// Delete a topic
+    Delete(TopicNameArgs),
+    /// List topic names, one per line, sorted
+    List(ClientPropsArgs),
+}
+
+/// Arguments of `weir topics create`.
+#[derive(Args, Debug)]
+pub struct TopicCreateArgs {
+    /// Topic name
+    pub name: String,
+    /// Number of partitions
+    #[arg(short = 'P', long = "partitions", default_value_t = 1)]
+    pub partitions: i32,
+    /// Replication factor
+    #[arg(short = 'R', long = "replication-factor", default_value_t = 1)]
+    pub replication_factor: i16,
+    #[command(flatten)]
+    pub client: ClientPropsArgs,
+}
+
+/// Arguments of `weir topics delete`.
+#[derive(Args, Debug)]
+pub struct TopicNameArgs {
+    /// Topic name
+    pub name: String,
+    #[command(flatten)]
+    pub client: ClientPropsArgs,
+}
+
+/// Client properties for admin commands.
+#[derive(Args, Debug)]
+pub struct ClientPropsArgs {
+    /// Client property (Java / librdkafka name), e.g. -X request.timeout.ms=5000 (repeatable)
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    pub props: Vec<String>,
+}
+
+/// Arguments of `weir metadata`.
+#[derive(Args, Debug)]
+pub struct MetadataArgs {
+    /// Only show this topic
+    #[arg(short = 't', long = "topic")]
+    pub topic: Option<String>,
+    #[command(flatten)]
+    pub client: ClientPropsArgs,
+}
+
+/// Settings every command shares.
+pub struct Global {
+    pub brokers: String,
+    pub quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let global = Global {
+        brokers: util::resolve_brokers(cli.brokers),
+        quiet: cli.quiet,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return util::report(CliError::Failed(format!("cannot start the tokio runtime: {e}"))),
+    };
+    let result = rt.block_on(async move {
+        match cli.command {
+            Command::Produce(a) => produce::run(&global, a).await,
+            Command::Consume(a) => consume::run(&global, a).await,
+            Command::Topics(TopicsCommand::Create(a)) => admin_cmds::create(&global, a).await,
+            Command::Topics(TopicsCommand::Delete(a)) => admin_cmds::delete(&global, a).await,
+            Command::Topics(TopicsCommand::List(a)) => admin_cmds::list(&global, a).await,
+            Command::Metadata(a) => admin_cmds::metadata(&global, a).await,
+        }
+    });
+    // Background tasks (sender, fetchers) are not waited for: every command closes its client itself.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => util::report(e),
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

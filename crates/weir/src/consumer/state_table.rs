@@ -19,6 +19,7 @@
 //!  bit  34     BACKPRESSURED  buffered bytes crossed the high watermark (hysteresis)
 //!  bit  35     IN_FLIGHT      a fetch for this partition is outstanding
 //!  bit  36     QUEUED         the cell sits in (or is being pushed to / handled from) a ready queue
+//!  bit  37     SEEKING        a seek/assign is installing its target (not fetchable meanwhile)
 //! ```
 //!
 //! so a state transition is a single CAS and `fetchable = ASSIGNED && !PAUSED && !BACKPRESSURED
@@ -39,10 +40,13 @@
 //!    — still sees that epoch. Otherwise everything it tentatively applied is undone and it
 //!    returns `false`.
 //! 4. **Position ownership.** `position` is written only by the holder of `IN_FLIGHT` (and at
-//!    cell creation). Seek and assign store the target into `pending_seek` *before* bumping the
-//!    epoch; the next `try_begin_fetch*` (which holds `IN_FLIGHT`) moves it into `position`. So a
-//!    ticket carrying the new epoch always carries the seek target, and a stale finish restores
-//!    the ticket's start position before it releases `IN_FLIGHT`.
+//!    cell creation). Seek and assign (1) bump the epoch and set `SEEKING` in one CAS (waiting
+//!    for another seeker's `SEEKING` to clear first), (2) store the target into `pending_seek`,
+//!    (3) clear `SEEKING`. `SEEKING` makes the cell unfetchable, so a fetch that begins at the
+//!    new epoch begins after (2) and its ticket carries the target: the next `try_begin_fetch*`
+//!    (which holds `IN_FLIGHT`) moves `pending_seek` into `position`. A fetch of the old epoch
+//!    that picks the target up anyway is stale, and a stale finish restores the ticket's start
+//!    position before it releases `IN_FLIGHT`, so the target is never skipped (loom-checked).
 //! 5. **Backpressure hysteresis.** `BACKPRESSURED` is set when buffered >= high and cleared
 //!    when buffered <= low (in between it keeps its value). Every change of the buffered count is
 //!    followed, by the same thread, by a re-synchronisation loop (SeqCst on both the word and the
@@ -84,6 +88,9 @@ mod sync {
     pub(super) use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize};
     pub(super) use loom::sync::Mutex;
     pub(super) use std::sync::atomic::Ordering;
+    pub(super) fn spin() {
+        loom::thread::yield_now();
+    }
 }
 #[cfg(not(loom))]
 mod sync {
@@ -91,6 +98,9 @@ mod sync {
         AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering,
     };
     pub(super) use std::sync::Mutex;
+    pub(super) fn spin() {
+        std::thread::yield_now();
+    }
 }
 
 use sync::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering};
@@ -101,7 +111,8 @@ const PAUSED: u64 = 1 << 33;
 const BACKPRESSURED: u64 = 1 << 34;
 const IN_FLIGHT: u64 = 1 << 35;
 const QUEUED: u64 = 1 << 36;
-const FETCH_MASK: u64 = ASSIGNED | PAUSED | BACKPRESSURED | IN_FLIGHT;
+const SEEKING: u64 = 1 << 37;
+const FETCH_MASK: u64 = ASSIGNED | PAUSED | BACKPRESSURED | IN_FLIGHT | SEEKING;
 const NO_SEEK: i64 = i64::MIN;
 
 #[inline]
@@ -623,7 +634,7 @@ impl PartitionState {
     }
 
     /// Forwards a cell popped from a queue (QUEUED still set) to its current group.
-    fn forward(self: &Arc<Self>) {
+    pub(crate) fn forward(self: &Arc<Self>) {
         self.enqueue();
     }
 
@@ -794,22 +805,47 @@ impl PartitionState {
         self.sync_backpressure()
     }
 
-    fn drop_buffered(self: &Arc<Self>) -> u64 {
-        let dropped = self.take_buffered(u64::MAX);
-        self.shared.sub_buffered(dropped);
-        self.sync_backpressure();
-        dropped
-    }
-
     /// Sets the next fetch position and bumps the epoch (an in-flight result becomes stale);
     /// drops the buffered count. `None` if the partition is not assigned.
     pub fn seek(self: &Arc<Self>, offset: i64) -> Option<EpochChange> {
-        if self.word.load(Ordering::SeqCst) & ASSIGNED == 0 {
-            return None;
+        self.reposition(Some(offset), |w| (w & ASSIGNED != 0).then_some(w))
+    }
+
+    /// Invariant 4: bump the epoch with `SEEKING` set (after `f`), install `target`, drop the
+    /// buffered count (no fetch of the new epoch can have added to it yet), clear `SEEKING`.
+    /// Returns the new epoch and the dropped bytes, or `None` if `f` declined.
+    fn reposition(
+        self: &Arc<Self>,
+        target: Option<i64>,
+        f: impl Fn(u64) -> Option<u64>,
+    ) -> Option<EpochChange> {
+        let mut cur = self.word.load(Ordering::SeqCst);
+        let new = loop {
+            if cur & SEEKING != 0 {
+                // Another seek/assign of this partition is installing its target: a few
+                // instructions, and seeks of one partition racing each other are rare.
+                sync::spin();
+                cur = self.word.load(Ordering::SeqCst);
+                continue;
+            }
+            let new = bump_epoch(f(cur)?) | SEEKING;
+            match self
+                .word
+                .compare_exchange_weak(cur, new, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => break new,
+                Err(actual) => cur = actual,
+            }
+        };
+        // A swap, not a store: it races with the swap in `ticket` (RMWs on both sides are also
+        // what loom models correctly, see tokio-rs/loom#254).
+        if let Some(target) = target {
+            self.pending_seek.swap(target, Ordering::SeqCst);
         }
-        self.pending_seek.store(offset, Ordering::SeqCst);
-        let (_, new) = self.transition(|w| (w & ASSIGNED != 0).then(|| bump_epoch(w)))?;
-        let dropped_bytes = self.drop_buffered();
+        let dropped_bytes = self.take_buffered(u64::MAX);
+        self.shared.sub_buffered(dropped_bytes);
+        self.transition(|w| Some(w & !SEEKING));
+        self.sync_backpressure();
         Some(EpochChange {
             epoch: epoch_of(new),
             dropped_bytes,
@@ -817,22 +853,18 @@ impl PartitionState {
     }
 
     fn assign(self: &Arc<Self>, start: i64) {
-        self.pending_seek.store(start, Ordering::SeqCst);
-        self.transition(|w| {
-            let w = if w & ASSIGNED == 0 { w & !PAUSED } else { w };
-            Some(bump_epoch(w) | ASSIGNED)
+        self.reposition(Some(start), |w| {
+            Some(if w & ASSIGNED == 0 {
+                (w & !PAUSED) | ASSIGNED
+            } else {
+                w
+            })
         });
-        self.sync_backpressure();
     }
 
     fn unassign(self: &Arc<Self>) -> Option<EpochChange> {
-        let (_, new) = self.transition(|w| {
-            (w & ASSIGNED != 0).then(|| bump_epoch(w) & !(ASSIGNED | PAUSED | BACKPRESSURED))
-        })?;
-        let dropped_bytes = self.drop_buffered();
-        Some(EpochChange {
-            epoch: epoch_of(new),
-            dropped_bytes,
+        self.reposition(None, |w| {
+            (w & ASSIGNED != 0).then_some(w & !(ASSIGNED | PAUSED | BACKPRESSURED))
         })
     }
 }
@@ -1100,7 +1132,7 @@ impl StateTable {
     /// fetch group's waker on the next release of budget, then returns the budget available (if
     /// it is non-zero, do not wait).
     pub fn wait_for_budget(&self) -> usize {
-        self.shared.budget_waiting.store(true, Ordering::SeqCst);
+        self.shared.budget_waiting.swap(true, Ordering::SeqCst);
         self.budget_available()
     }
 

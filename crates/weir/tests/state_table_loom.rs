@@ -1,0 +1,189 @@
+//! Loom model of the partition cell's packed-word transitions.
+//!
+//! Run with:
+//! `RUSTFLAGS="--cfg loom" cargo test -p weir --test state_table_loom --release`
+#![cfg(loom)]
+
+use std::sync::Arc;
+
+use loom::sync::atomic::{AtomicBool, Ordering};
+use loom::thread;
+use weir::consumer::state_table::{
+    FetchGroupId, FetchOutcome, PartitionHandle, StateTable, StateTableConfig, TopicPartition,
+};
+
+fn setup(high: u64, start: i64) -> (Arc<StateTable>, PartitionHandle) {
+    let mut cfg = StateTableConfig::with_high_watermark(high);
+    cfg.max_buffered_bytes = 1 << 30;
+    let t = Arc::new(StateTable::new(cfg));
+    let tp = TopicPartition::new("t", 0);
+    t.assign(&[(tp.clone(), start)]);
+    let h = t.handle(&tp).unwrap();
+    (t, h)
+}
+
+/// Checks invariant 6 at quiescence: fetchable => queued, and the cell is queued at most once.
+fn check_ready_invariant(t: &StateTable, h: &PartitionHandle) {
+    let s = h.snapshot();
+    let fetchable = s.assigned && !s.paused && !s.backpressured && !s.in_flight;
+    if fetchable {
+        assert!(s.queued, "fetchable but not queued: {s:?}");
+    }
+    let q = t.fetch_group(FetchGroupId::UNROUTED).unwrap().ready_len();
+    assert!(q <= 1, "queued {q} times");
+    assert_eq!(q == 1, s.queued, "{s:?} queue len {q}");
+}
+
+/// Once pause() has returned, no fetch can begin.
+#[test]
+fn pause_vs_begin() {
+    loom::model(|| {
+        let (t, h) = setup(100, 0);
+        let paused = Arc::new(AtomicBool::new(false));
+        let (h1, p1) = (h.clone(), paused.clone());
+        let a = thread::spawn(move || {
+            h1.pause();
+            p1.store(true, Ordering::SeqCst);
+        });
+        let seen = paused.load(Ordering::SeqCst);
+        let tk = h.try_begin_fetch();
+        if seen {
+            assert!(tk.is_none(), "fetch began after pause() returned");
+        }
+        a.join().unwrap();
+        if let Some(tk) = tk {
+            assert!(h.finish_fetch(tk, FetchOutcome { next_position: 1, bytes: 0 }));
+        }
+        let s = h.snapshot();
+        assert!(s.paused && !s.in_flight);
+        check_ready_invariant(&t, &h);
+    });
+}
+
+/// Seek races a whole fetch (begin + finish): the final position reflects the seek, a result
+/// planned before the seek is reported stale, and the byte accounting stays exact.
+#[test]
+fn seek_vs_fetch() {
+    loom::model(|| {
+        let (t, h) = setup(1000, 0);
+        let h1 = h.clone();
+        let a = thread::spawn(move || h1.seek(100).unwrap());
+        let mut kept = None;
+        if let Some(tk) = h.try_begin_fetch() {
+            let ok = h.finish_fetch(
+                tk,
+                FetchOutcome {
+                    next_position: tk.position + 10,
+                    bytes: 7,
+                },
+            );
+            kept = Some((tk, ok));
+        }
+        let ch = a.join().unwrap();
+        let s = h.snapshot();
+        assert!(!s.in_flight);
+        assert!(s.position == 100 || s.position == 110, "{s:?} {kept:?}");
+        assert_eq!(t.buffered_total() as u64, s.buffered);
+        match kept {
+            Some((tk, true)) if tk.epoch == ch.epoch => {
+                assert_eq!(tk.position, 100);
+                assert_eq!(s.position, 110);
+                assert_eq!(s.buffered, 7);
+            }
+            Some((tk, true)) => {
+                // Finished before the seek: the seek dropped its bytes.
+                assert_ne!(tk.epoch, ch.epoch);
+                assert_eq!(s.position, 100);
+                assert_eq!(s.buffered, 0);
+            }
+            Some((tk, false)) => {
+                assert_ne!(tk.epoch, ch.epoch);
+                assert_eq!(s.position, 100);
+                assert_eq!(s.buffered, 0);
+            }
+            // The seek was installing its target (SEEKING): nothing fetched.
+            None => {
+                assert_eq!(s.position, 100);
+                assert_eq!(s.buffered, 0);
+            }
+        }
+        check_ready_invariant(&t, &h);
+    });
+}
+
+/// finish_fetch crossing the high watermark races consume draining to the low watermark: the
+/// backpressure flag must not be left set at or below low (the partition would stall).
+#[test]
+fn finish_vs_consume_hysteresis() {
+    loom::model(|| {
+        let (t, h) = setup(100, 0); // low = 50
+        let tk = h.try_begin_fetch().unwrap();
+        assert!(h.finish_fetch(tk, FetchOutcome { next_position: 1, bytes: 60 }));
+        let tk = h.try_begin_fetch().unwrap();
+        let h1 = h.clone();
+        let a = thread::spawn(move || h1.consume(60));
+        assert!(h.finish_fetch(tk, FetchOutcome { next_position: 2, bytes: 50 }));
+        a.join().unwrap();
+        let s = h.snapshot();
+        assert_eq!(s.buffered, 50);
+        assert!(!s.backpressured, "stuck backpressured at low watermark: {s:?}");
+        assert!(!s.in_flight);
+        check_ready_invariant(&t, &h);
+    });
+}
+
+/// Resume races a planner popping the ready queue and finishing: readiness is never lost and
+/// the cell is never queued twice.
+#[test]
+fn resume_vs_queue_planner() {
+    loom::model(|| {
+        let (t, h) = setup(100, 0);
+        let g = t.fetch_group(FetchGroupId::UNROUTED).unwrap();
+        h.pause();
+        let h1 = h.clone();
+        let a = thread::spawn(move || {
+            h1.resume();
+        });
+        let mut scratch = Vec::new();
+        let mut tickets = Vec::new();
+        g.poll_ready(&mut scratch, |c, tk| tickets.push((c.clone(), tk)));
+        for (c, tk) in tickets {
+            assert!(c.finish_fetch(tk, FetchOutcome { next_position: 1, bytes: 0 }));
+        }
+        a.join().unwrap();
+        check_ready_invariant(&t, &h);
+        assert!(h.state().is_fetchable());
+    });
+}
+
+/// Pause, seek and a fetch all at once (three threads).
+#[test]
+fn pause_seek_fetch() {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(3);
+    b.check(|| {
+        let (t, h) = setup(100, 0);
+        let h1 = h.clone();
+        let a = thread::spawn(move || {
+            h1.pause();
+        });
+        let h2 = h.clone();
+        let c = thread::spawn(move || h2.seek(100).unwrap());
+        let r = h.try_begin_fetch().map(|tk| {
+            (
+                tk,
+                h.finish_fetch(tk, FetchOutcome { next_position: tk.position + 1, bytes: 5 }),
+            )
+        });
+        a.join().unwrap();
+        let ch = c.join().unwrap();
+        let s = h.snapshot();
+        assert!(s.paused && !s.in_flight);
+        assert!(s.position == 100 || s.position == 101, "{s:?}");
+        if let Some((tk, ok)) = r {
+            assert_eq!(ok && tk.epoch == ch.epoch, s.position == 101, "{s:?} {tk:?} {ok}");
+        }
+        assert_eq!(t.buffered_total() as u64, s.buffered);
+        check_ready_invariant(&t, &h);
+    });
+}

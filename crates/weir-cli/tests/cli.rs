@@ -1,0 +1,296 @@
+//! End-to-end tests of the `weir` binary against a real broker (tansu), checked with kcat (librdkafka 2.16).
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use weir_testkit::{unique_topic, Broker, Kcat};
+
+/// Runs `weir ARGS...` with `stdin` and returns its output.
+fn weir(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .env_remove("WEIR_BROKERS")
+        .env("WEIR_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn weir");
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        // The command may exit before reading everything (e.g. on a fatal error): ignore EPIPE.
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait for weir");
+    writer.join().unwrap();
+    out
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_ok(o: &Output) {
+    assert!(o.status.success(), "weir failed ({}): {}", o.status, stderr(o));
+}
+
+/// Lines of `text`, sorted (for comparing multi-partition output whose interleaving is not defined).
+fn sorted_lines(text: &[u8]) -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = text.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn produce_keyed_lines_read_back_exactly_by_kcat() {
+    let Some(kcat) = Kcat::require_or_skip() else {
+        return;
+    };
+    let broker = Broker::start();
+    let topic = unique_topic("cli-keyed");
+    broker.create_topic(&topic, 1);
+    let b = broker.bootstrap();
+
+    let mut input = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..1000 {
+        // Every 7th line has no delimiter: null key (%K = -1), whole line is the value.
+        if i % 7 == 0 {
+            input.extend_from_slice(format!("no-delimiter {i}\n").as_bytes());
+            expected.extend_from_slice(format!("-1||no-delimiter {i}\n").as_bytes());
+        } else {
+            // Only the first ':' splits: the value keeps the rest.
+            input.extend_from_slice(format!("key{i}:value:{i}\n").as_bytes());
+            expected.extend_from_slice(format!("{}|key{i}|value:{i}\n", format!("key{i}").len()).as_bytes());
+        }
+    }
+    let out = weir(&["produce", "-b", &b, "-t", &topic, "-K", ":"], &input);
+    assert_ok(&out);
+    assert!(out.stdout.is_empty());
+
+    let got = kcat.consume_all(&b, &topic, "%K|%k|%s\n", &[]);
+    assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&expected));
+}
+
+#[test]
+fn produce_spreads_over_partitions_keeps_order_and_edge_lines() {
+    let Some(kcat) = Kcat::require_or_skip() else {
+        return;
+    };
+    let broker = Broker::start();
+    let topic = unique_topic("cli-multi");
+    broker.create_topic(&topic, 3);
+    let b = broker.bootstrap();
+
+    // Empty lines are skipped (as in kcat); a missing final newline still ends a record; ":v" has an empty
+    // key, "k:" an empty value, and a multi-byte delimiter splits at its first occurrence.
+    let input = b"k1::v1\n\n::v-empty-key\nk2::\nk3::a::b\nlast-without-newline";
+    let out = weir(&["produce", "-b", &b, "-t", &topic, "-K", "::"], input);
+    assert_ok(&out);
+    let got = kcat.consume_all(&b, &topic, "%K|%k|%S|%s\n", &[]);
+    let expected = b"2|k1|2|v1\n0||11|v-empty-key\n2|k2|0|\n2|k3|4|a::b\n-1||20|last-without-newline\n";
+    assert_eq!(sorted_lines(&got), sorted_lines(expected));
+
+    // Order is kept per partition: 3000 unkeyed records spread over partitions, offsets dense.
+    let topic = unique_topic("cli-order");
+    broker.create_topic(&topic, 3);
+    let input: Vec<u8> = (0..3000).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+    assert_ok(&weir(&["produce", "-b", &b, "-t", &topic], &input));
+    let got = kcat.consume_all(&b, &topic, "%p %o %s\n", &[]);
+    let mut per_partition: Vec<Vec<(i64, u32)>> = vec![Vec::new(); 3];
+    for line in String::from_utf8(got).unwrap().lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        per_partition[f[0].parse::<usize>().unwrap()].push((f[1].parse().unwrap(), f[2].parse().unwrap()));
+    }
+    let mut all: Vec<u32> = Vec::new();
+    for p in &per_partition {
+        let offsets: Vec<i64> = p.iter().map(|r| r.0).collect();
+        assert_eq!(
+            offsets,
+            (0..p.len() as i64).collect::<Vec<_>>(),
+            "offsets dense from 0"
+        );
+        assert!(
+            p.windows(2).all(|w| w[0].1 < w[1].1),
+            "send order kept within a partition"
+        );
+        all.extend(p.iter().map(|r| r.1));
+    }
+    all.sort();
+    assert_eq!(all, (0..3000).collect::<Vec<_>>());
+}
+
+#[test]
+fn produce_with_each_codec_partition_and_headers() {
+    let Some(kcat) = Kcat::require_or_skip() else {
+        return;
+    };
+    let broker = Broker::start();
+    let b = broker.bootstrap();
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        let topic = unique_topic(&format!("cli-{codec}"));
+        broker.create_topic(&topic, 2);
+        let input: Vec<u8> = (0..500)
+            .flat_map(|i| format!("k{i}\t{codec} record {i} {}\n", "x".repeat(i % 50)).into_bytes())
+            .collect();
+        let out = weir(
+            &[
+                "produce", "-b", &b, "-t", &topic, "-p", "1", "-K", r"\t", "-z", codec, "-H", "src=weir",
+                "-H", "n=1",
+            ],
+            &input,
+        );
+        assert_ok(&out);
+        let got = kcat.consume_all(&b, &topic, "%p|%k=%s|%h\n", &[]);
+        let expected: Vec<u8> = (0..500)
+            .flat_map(|i| {
+                format!("1|k{i}={codec} record {i} {}|src=weir,n=1\n", "x".repeat(i % 50)).into_bytes()
+            })
+            .collect();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&expected),
+            "codec {codec}"
+        );
+    }
+}
+
+#[test]
+fn produce_to_missing_topic_fails_clearly() {
+    let broker = Broker::start();
+    let topic = unique_topic("cli-missing");
+    let out = weir(&["produce", "-b", &broker.bootstrap(), "-t", &topic], b"a\nb\n");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.starts_with("weir: "), "{err}");
+    assert!(err.contains(&topic) && err.contains("unknown topic"), "{err}");
+}
+
+#[test]
+fn produce_to_missing_partition_fails() {
+    let broker = Broker::start();
+    let topic = unique_topic("cli-nopart");
+    broker.create_topic(&topic, 2);
+    let out = weir(
+        &["produce", "-b", &broker.bootstrap(), "-t", &topic, "-p", "7"],
+        b"a\n",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&topic), "{}", stderr(&out));
+}
+
+#[test]
+fn failed_records_are_counted_and_exit_nonzero() {
+    let Some(kcat) = Kcat::require_or_skip() else {
+        return;
+    };
+    let broker = Broker::start();
+    let topic = unique_topic("cli-toolarge");
+    broker.create_topic(&topic, 1);
+    let b = broker.bootstrap();
+    let big = "y".repeat(4000);
+    let input = format!("small1\n{big}\nsmall2\n{big}\nsmall3\n");
+    let out = weir(
+        &["produce", "-b", &b, "-t", &topic, "-X", "message.max.bytes=1000"],
+        input.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.starts_with("weir: 2 of 5 records failed: "), "{err}");
+    assert!(err.contains("exceeds the maximum"), "{err}");
+    // The records that fit were still delivered.
+    assert_eq!(
+        kcat.consume_all(&b, &topic, "%s\n", &[]),
+        b"small1\nsmall2\nsmall3\n"
+    );
+}
+
+#[test]
+fn bad_configuration_is_a_usage_error() {
+    let broker = Broker::start();
+    let b = broker.bootstrap();
+    let topic = unique_topic("cli-badcfg");
+    broker.create_topic(&topic, 1);
+    for (args, needle) in [
+        (vec!["-X", "no.such.property=1"], "no.such.property"),
+        (vec!["-X", "linger.ms"], "KEY=VALUE"),
+        (vec!["-X", "linger.ms=soon"], "linger.ms"),
+        (vec!["-z", "brotli"], "brotli"),
+    ] {
+        let mut full = vec!["produce", "-b", &b, "-t", &topic];
+        full.extend(args.iter().copied());
+        let out = weir(&full, b"a\n");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with("weir: ") && stderr(&out).contains(needle),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = weir(&["topics", "list", "-b", &b, "-X", "nope=1"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
+}
+
+#[test]
+fn empty_input_produces_nothing_and_succeeds() {
+    let broker = Broker::start();
+    let topic = unique_topic("cli-empty");
+    broker.create_topic(&topic, 1);
+    let out = weir(&["produce", "-b", &broker.bootstrap(), "-t", &topic, "-q"], b"");
+    assert_ok(&out);
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+}
+
+#[test]
+fn topics_create_list_metadata_delete_round_trip() {
+    let broker = Broker::start();
+    let b = broker.bootstrap();
+    let topic = unique_topic("cli-admin");
+
+    assert_ok(&weir(&["topics", "create", &topic, "-P", "4", "-b", &b], b""));
+    let out = weir(&["topics", "list", "-b", &b], b"");
+    assert_ok(&out);
+    let names = String::from_utf8(out.stdout).unwrap();
+    assert!(names.lines().any(|l| l == topic), "{names}");
+
+    // Creating it again fails with the broker's reason.
+    let out = weir(&["topics", "create", &topic, "-b", &b], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("TopicAlreadyExists"), "{}", stderr(&out));
+
+    let out = weir(&["metadata", "-b", &b, "-t", &topic], b"");
+    assert_ok(&out);
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(md.contains(" 1 brokers:") && md.contains("(controller)"), "{md}");
+    assert!(
+        md.contains(&format!("topic \"{topic}\" with 4 partitions:")),
+        "{md}"
+    );
+    for p in 0..4 {
+        assert!(md.contains(&format!("    partition {p}, leader ")), "{md}");
+    }
+
+    assert_ok(&weir(&["topics", "delete", &topic, "-b", &b], b""));
+    let out = weir(&["topics", "list", "-b", &b], b"");
+    assert_ok(&out);
+    let names = String::from_utf8(out.stdout).unwrap();
+    assert!(!names.lines().any(|l| l == topic), "{names}");
+}
+
+#[test]
+fn brokers_come_from_the_environment() {
+    let broker = Broker::start();
+    let topic = unique_topic("cli-env");
+    broker.create_topic(&topic, 1);
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["topics", "list"])
+        .env("WEIR_BROKERS", broker.bootstrap())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).lines().any(|l| l == topic));
+}

@@ -39,6 +39,24 @@ fn exercise(input: Bytes) -> usize {
             batch.uncompressed_len_hint(),
         );
         let _ = format!("{batch:?}");
+        if let Ok(mut records) = batch.records(LIMIT) {
+            let mut n = 0usize;
+            while let Some(r) = records.next_ref() {
+                n += 1;
+                assert!(n <= records_bound(&batch));
+                if let Ok(r) = r {
+                    let _ = (
+                        r.offset(),
+                        r.timestamp(),
+                        r.key(),
+                        r.value(),
+                        r.header_count(),
+                        format!("{r:?}"),
+                    );
+                    let _ = r.headers().to_vec();
+                }
+            }
+        }
         let Ok(records) = batch.records(LIMIT) else {
             continue;
         };
@@ -66,6 +84,10 @@ fn exercise(input: Bytes) -> usize {
     assert!(items <= len + 1, "more batches than bytes");
     assert!(start.elapsed() < Duration::from_secs(5), "slow decode");
     items
+}
+
+fn records_bound(batch: &weir_proto::record::Batch) -> usize {
+    LIMIT.max(batch.batch_len()) + 1
 }
 
 fn valid_blob(spec: &[(u8, usize, usize)]) -> Vec<u8> {

@@ -98,6 +98,20 @@ fn check_batch(batch: &weir_proto::record::Batch, records: &[In], opts: BatchOpt
     let max_ts = records.iter().map(|r| r.ts).max().unwrap();
     assert_eq!(batch.max_timestamp(), max_ts);
     let decoded: Vec<_> = batch.records(LIMIT).unwrap().collect::<Result<_, _>>().unwrap();
+    // The borrowing path sees the same records.
+    let mut rs = batch.records(LIMIT).unwrap();
+    let mut i = 0;
+    while let Some(r) = rs.next_ref() {
+        let r = r.unwrap();
+        assert_eq!(r.to_record(), decoded[i]);
+        assert_eq!(r.key(), decoded[i].key.as_deref());
+        assert_eq!(r.value(), decoded[i].value.as_deref());
+        assert_eq!(r.offset(), decoded[i].offset);
+        assert_eq!(r.timestamp(), decoded[i].timestamp);
+        assert_eq!(r.header_count(), decoded[i].headers.len());
+        i += 1;
+    }
+    assert_eq!(i, decoded.len());
     assert_eq!(decoded.len(), records.len());
     for (i, (d, r)) in decoded.iter().zip(records).enumerate() {
         assert_eq!(d.offset, opts.base_offset + i as i64);

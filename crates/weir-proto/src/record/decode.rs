@@ -331,8 +331,20 @@ impl Batch {
         let section = self.buf.slice(BATCH_HEADER_LEN..);
         let data = match codec {
             Compression::None => section,
-            c => Bytes::from(codec::decompress(c, &section, max_decompressed, base_offset)?),
+            // Record positions are u32: never produce more than that, whatever the caller allows.
+            c => Bytes::from(codec::decompress(
+                c,
+                &section,
+                max_decompressed.min(u32::MAX as usize),
+                base_offset,
+            )?),
         };
+        if data.len() > u32::MAX as usize {
+            return Err(RecordError::DecompressedTooLarge {
+                base_offset,
+                limit: u32::MAX as usize,
+            });
+        }
         if count as usize > data.len() / MIN_RECORD_LEN {
             return Err(RecordError::Corrupt {
                 offset: base_offset,
@@ -400,6 +412,7 @@ impl Records {
         }
     }
 
+    #[cold]
     fn corrupt(&mut self, reason: &'static str) -> RecordError {
         self.done = true;
         RecordError::Corrupt {
@@ -408,8 +421,8 @@ impl Records {
         }
     }
 
-    #[inline]
-    fn parse(&mut self) -> Result<Record, &'static str> {
+    #[inline(always)]
+    fn parse(&mut self) -> Result<Parsed, &'static str> {
         let data: &[u8] = &self.data;
         let mut pos = self.pos;
         let len = read_varint(data, &mut pos)?;
@@ -438,30 +451,184 @@ impl Records {
         if header_count as usize > (end - pos) / 2 {
             return Err("header count exceeds the record's remaining bytes");
         }
-        let headers = if header_count == 0 {
-            if pos != end {
-                return Err("bytes left after the record's headers");
-            }
-            Headers::default()
-        } else {
-            Headers {
-                raw: self.data.slice(pos..end),
-                count: header_count as u32,
-                base_offset: self.base_offset,
-            }
-        };
-        let record = Record {
+        if header_count == 0 && pos != end {
+            return Err("bytes left after the record's headers");
+        }
+        self.pos = end;
+        Ok(Parsed {
             offset: self.base_offset.wrapping_add(i64::from(offset_delta)),
             timestamp: match self.log_append_time {
                 Some(t) => t,
                 None => self.base_timestamp.wrapping_add(timestamp_delta),
             },
-            key: key.map(|(a, b)| self.data.slice(a..b)),
-            value: value.map(|(a, b)| self.data.slice(a..b)),
-            headers,
-        };
-        self.pos = end;
-        Ok(record)
+            key: Span::from(key),
+            value: Span::from(value),
+            headers_start: pos as u32,
+            headers_end: end as u32,
+            header_count: header_count as u32,
+        })
+    }
+
+    /// The next record as a borrowed view: no reference counting, no allocation. This is the fastest way to
+    /// read records when keys and values are consumed in place (deserialized, copied, hashed);
+    /// [`RecordRef::to_record`] turns a view into an owned [`Record`] when needed. Mixing `next_ref` and
+    /// [`Iterator::next`] is fine: both advance the same cursor.
+    #[inline(always)]
+    pub fn next_ref(&mut self) -> Option<Result<RecordRef<'_>, RecordError>> {
+        if self.done {
+            return None;
+        }
+        if self.remaining == 0 {
+            self.done = true;
+            if self.pos != self.data.len() {
+                return Some(Err(self.corrupt("bytes left after the last record")));
+            }
+            return None;
+        }
+        match self.parse() {
+            Ok(p) => {
+                self.remaining -= 1;
+                Some(Ok(RecordRef {
+                    data: &self.data,
+                    base_offset: self.base_offset,
+                    parsed: p,
+                }))
+            }
+            Err(reason) => Some(Err(self.corrupt(reason))),
+        }
+    }
+}
+
+/// Positions of one parsed record within the records section (which is at most `u32::MAX` bytes long).
+#[derive(Clone, Copy, Debug)]
+struct Parsed {
+    offset: i64,
+    timestamp: i64,
+    key: Span,
+    value: Span,
+    headers_start: u32,
+    headers_end: u32,
+    header_count: u32,
+}
+
+/// `start..start + len` within the records section; `len == -1` for null.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    start: u32,
+    len: i32,
+}
+
+impl Span {
+    #[inline(always)]
+    fn from(r: Option<(usize, usize)>) -> Span {
+        match r {
+            // Positions fit: the records section is at most u32::MAX bytes and lengths come from i32 varints.
+            Some((a, b)) => Span {
+                start: a as u32,
+                len: (b - a) as i32,
+            },
+            None => Span { start: 0, len: -1 },
+        }
+    }
+
+    #[inline(always)]
+    fn get(self, data: &[u8]) -> Option<&[u8]> {
+        if self.len < 0 {
+            None
+        } else {
+            let a = self.start as usize;
+            data.get(a..a + self.len as usize)
+        }
+    }
+
+    #[inline(always)]
+    fn slice(self, data: &Bytes) -> Option<Bytes> {
+        if self.len < 0 {
+            None
+        } else {
+            let a = self.start as usize;
+            Some(data.slice(a..a + self.len as usize))
+        }
+    }
+}
+
+/// A record borrowed from its [`Records`] iterator; see [`Records::next_ref`].
+#[derive(Clone, Copy)]
+pub struct RecordRef<'a> {
+    data: &'a Bytes,
+    base_offset: i64,
+    parsed: Parsed,
+}
+
+impl<'a> RecordRef<'a> {
+    /// Absolute offset.
+    #[inline]
+    pub fn offset(&self) -> i64 {
+        self.parsed.offset
+    }
+
+    /// Absolute timestamp (see [`Record::timestamp`]).
+    #[inline]
+    pub fn timestamp(&self) -> i64 {
+        self.parsed.timestamp
+    }
+
+    /// The key; `None` for a null key.
+    #[inline]
+    pub fn key(&self) -> Option<&'a [u8]> {
+        self.parsed.key.get(self.data)
+    }
+
+    /// The value; `None` for a null value.
+    #[inline]
+    pub fn value(&self) -> Option<&'a [u8]> {
+        self.parsed.value.get(self.data)
+    }
+
+    /// Number of headers announced.
+    #[inline]
+    pub fn header_count(&self) -> usize {
+        self.parsed.header_count as usize
+    }
+
+    /// The headers as an owned lazy [`Headers`] (one reference-count increment when there are any).
+    pub fn headers(&self) -> Headers {
+        if self.parsed.header_count == 0 {
+            Headers::default()
+        } else {
+            Headers {
+                raw: self
+                    .data
+                    .slice(self.parsed.headers_start as usize..self.parsed.headers_end as usize),
+                count: self.parsed.header_count,
+                base_offset: self.base_offset,
+            }
+        }
+    }
+
+    /// An owned [`Record`] sharing the batch's buffer (zero-copy `Bytes` slices).
+    #[inline]
+    pub fn to_record(&self) -> Record {
+        let p = &self.parsed;
+        Record {
+            offset: p.offset,
+            timestamp: p.timestamp,
+            key: p.key.slice(self.data),
+            value: p.value.slice(self.data),
+            headers: self.headers(),
+        }
+    }
+}
+
+impl fmt::Debug for RecordRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordRef")
+            .field("offset", &self.offset())
+            .field("timestamp", &self.timestamp())
+            .field("key", &self.key())
+            .field("value", &self.value())
+            .field("header_count", &self.header_count())
+            .finish()
     }
 }
 
@@ -489,23 +656,7 @@ impl Iterator for Records {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        if self.remaining == 0 {
-            self.done = true;
-            if self.pos != self.data.len() {
-                return Some(Err(self.corrupt("bytes left after the last record")));
-            }
-            return None;
-        }
-        match self.parse() {
-            Ok(r) => {
-                self.remaining -= 1;
-                Some(Ok(r))
-            }
-            Err(reason) => Some(Err(self.corrupt(reason))),
-        }
+        self.next_ref().map(|r| r.map(|r| r.to_record()))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -29,7 +29,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use builder::{BatchBuilder, BatchOptions, ProducerIds};
-pub use decode::{batches, Batch, Batches, Header, Headers, HeadersIter, Record, Records};
+pub use decode::{batches, Batch, Batches, Header, Headers, HeadersIter, Record, RecordRef, Records};
 
 /// Size of the fixed v2 batch header, from `baseOffset` up to and including `recordCount`.
 pub const BATCH_HEADER_LEN: usize = 61;

@@ -235,11 +235,7 @@ fn build(design: &str, n: usize) -> Arc<dyn Design> {
         "C_handle" => {
             let table = table_for(&tps);
             let handles = tps.iter().map(|tp| table.handle(tp).unwrap()).collect();
-            Arc::new(Handles {
-                tps,
-                handles,
-                table,
-            })
+            Arc::new(Handles { tps, handles, table })
         }
         _ => unreachable!(),
     };
@@ -267,11 +263,7 @@ impl Planner {
                 c.fetch_add(1, Ordering::Relaxed);
             }
         }));
-        Self {
-            stop,
-            scans,
-            thread,
-        }
+        Self { stop, scans, thread }
     }
 }
 

@@ -52,7 +52,13 @@ fn pause_vs_begin() {
         }
         a.join().unwrap();
         if let Some(tk) = tk {
-            assert!(h.finish_fetch(tk, FetchOutcome { next_position: 1, bytes: 0 }));
+            assert!(h.finish_fetch(
+                tk,
+                FetchOutcome {
+                    next_position: 1,
+                    bytes: 0
+                }
+            ));
         }
         let s = h.snapshot();
         assert!(s.paused && !s.in_flight);
@@ -118,11 +124,23 @@ fn finish_vs_consume_hysteresis() {
     loom::model(|| {
         let (t, h) = setup(100, 0); // low = 50
         let tk = h.try_begin_fetch().unwrap();
-        assert!(h.finish_fetch(tk, FetchOutcome { next_position: 1, bytes: 60 }));
+        assert!(h.finish_fetch(
+            tk,
+            FetchOutcome {
+                next_position: 1,
+                bytes: 60
+            }
+        ));
         let tk = h.try_begin_fetch().unwrap();
         let h1 = h.clone();
         let a = thread::spawn(move || h1.consume(60));
-        assert!(h.finish_fetch(tk, FetchOutcome { next_position: 2, bytes: 50 }));
+        assert!(h.finish_fetch(
+            tk,
+            FetchOutcome {
+                next_position: 2,
+                bytes: 50
+            }
+        ));
         a.join().unwrap();
         let s = h.snapshot();
         assert_eq!(s.buffered, 50);
@@ -148,7 +166,13 @@ fn resume_vs_queue_planner() {
         let mut tickets = Vec::new();
         g.poll_ready(&mut scratch, |c, tk| tickets.push((c.clone(), tk)));
         for (c, tk) in tickets {
-            assert!(c.finish_fetch(tk, FetchOutcome { next_position: 1, bytes: 0 }));
+            assert!(c.finish_fetch(
+                tk,
+                FetchOutcome {
+                    next_position: 1,
+                    bytes: 0
+                }
+            ));
         }
         a.join().unwrap();
         check_ready_invariant(&t, &h);
@@ -172,7 +196,13 @@ fn pause_seek_fetch() {
         let r = h.try_begin_fetch().map(|tk| {
             (
                 tk,
-                h.finish_fetch(tk, FetchOutcome { next_position: tk.position + 1, bytes: 5 }),
+                h.finish_fetch(
+                    tk,
+                    FetchOutcome {
+                        next_position: tk.position + 1,
+                        bytes: 5,
+                    },
+                ),
             )
         });
         a.join().unwrap();

@@ -94,9 +94,7 @@ mod sync {
 }
 #[cfg(not(loom))]
 mod sync {
-    pub(super) use std::sync::atomic::{
-        AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering,
-    };
+    pub(super) use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
     pub(super) use std::sync::Mutex;
     pub(super) fn spin() {
         std::thread::yield_now();
@@ -414,9 +412,7 @@ impl Shared {
     }
 
     fn budget_freed(&self) {
-        if self.budget_waiting.load(Ordering::SeqCst)
-            && self.budget_waiting.swap(false, Ordering::SeqCst)
-        {
+        if self.budget_waiting.load(Ordering::SeqCst) && self.budget_waiting.swap(false, Ordering::SeqCst) {
             for g in self.groups.load().iter() {
                 g.waker.wake();
             }
@@ -665,12 +661,10 @@ impl PartitionState {
             if !fetchable(cur) {
                 return None;
             }
-            match self.word.compare_exchange_weak(
-                cur,
-                cur | IN_FLIGHT,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
+            match self
+                .word
+                .compare_exchange_weak(cur, cur | IN_FLIGHT, Ordering::SeqCst, Ordering::SeqCst)
+            {
                 Ok(_) => return Some(self.ticket(epoch_of(cur))),
                 Err(actual) => cur = actual,
             }
@@ -710,12 +704,10 @@ impl PartitionState {
             if take == 0 {
                 return 0;
             }
-            match self.buffered.compare_exchange_weak(
-                cur,
-                cur - take,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
+            match self
+                .buffered
+                .compare_exchange_weak(cur, cur - take, Ordering::SeqCst, Ordering::SeqCst)
+            {
                 Ok(_) => return take,
                 Err(actual) => cur = actual,
             }
@@ -763,8 +755,7 @@ impl PartitionState {
             return false;
         }
         // Tentatively apply (we own `position` while IN_FLIGHT is set).
-        self.position
-            .store(outcome.next_position, Ordering::SeqCst);
+        self.position.store(outcome.next_position, Ordering::SeqCst);
         if outcome.bytes > 0 {
             self.buffered.fetch_add(outcome.bytes, Ordering::SeqCst);
             self.shared.add_buffered(outcome.bytes);
@@ -1145,16 +1136,12 @@ impl StateTable {
 
     fn with_cell<R>(&self, tp: &TopicPartition, f: impl FnOnce(&Arc<PartitionState>) -> R) -> Option<R> {
         let dir = self.dir.load();
-        dir.slots(&tp.topic)
-            .and_then(|s| slot(s, tp.partition))
-            .map(f)
+        dir.slots(&tp.topic).and_then(|s| slot(s, tp.partition)).map(f)
     }
 
     /// A handle on a known partition (assigned now or before).
     pub fn handle(&self, tp: &TopicPartition) -> Option<PartitionHandle> {
-        self.with_cell(tp, |c| PartitionHandle {
-            cell: Arc::clone(c),
-        })
+        self.with_cell(tp, |c| PartitionHandle { cell: Arc::clone(c) })
     }
 
     /// Pauses the given partitions (one atomic op each). Returns how many were found.
@@ -1264,8 +1251,7 @@ impl StateTable {
     pub fn assign(&self, parts: &[(TopicPartition, i64)]) {
         let _w = lock(&self.writer);
         let cur = self.dir.load_full();
-        let mut edited: HashMap<Arc<str>, Vec<Option<Arc<PartitionState>>>, FxBuild> =
-            HashMap::default();
+        let mut edited: HashMap<Arc<str>, Vec<Option<Arc<PartitionState>>>, FxBuild> = HashMap::default();
         let mut to_assign = Vec::with_capacity(parts.len());
         let mut grew = false;
         for (tp, start) in parts {
@@ -1274,10 +1260,7 @@ impl StateTable {
             };
             let existing = match edited.get(&*tp.topic) {
                 Some(v) => v.get(idx).cloned().flatten(),
-                None => cur
-                    .slots(&tp.topic)
-                    .and_then(|s| slot(s, tp.partition))
-                    .cloned(),
+                None => cur.slots(&tp.topic).and_then(|s| slot(s, tp.partition)).cloned(),
             };
             let cell = match existing {
                 Some(c) => c,
@@ -1392,7 +1375,10 @@ mod tests {
         assert!(h2.is_paused());
         // Handles share the interned topic name.
         let h5 = t.handle(&tp("a", 5)).unwrap();
-        assert!(Arc::ptr_eq(&h.topic_partition().topic, &h5.topic_partition().topic));
+        assert!(Arc::ptr_eq(
+            &h.topic_partition().topic,
+            &h5.topic_partition().topic
+        ));
     }
 
     #[test]
@@ -1436,7 +1422,10 @@ mod tests {
         h.pause();
         assert!(h.finish_fetch(tk, out(20, 50)));
         let s = h.snapshot();
-        assert_eq!((s.position, s.buffered, s.in_flight, s.paused), (20, 50, false, true));
+        assert_eq!(
+            (s.position, s.buffered, s.in_flight, s.paused),
+            (20, 50, false, true)
+        );
         assert_eq!(t.buffered_total(), 50);
         assert!(h.try_begin_fetch().is_none());
         h.resume();
@@ -1456,7 +1445,13 @@ mod tests {
         assert_eq!((s.position, s.buffered, s.in_flight), (500, 0, false));
         assert_eq!(t.buffered_total(), 0);
         let tk2 = h.try_begin_fetch().unwrap();
-        assert_eq!(tk2, FetchTicket { epoch: ch.epoch, position: 500 });
+        assert_eq!(
+            tk2,
+            FetchTicket {
+                epoch: ch.epoch,
+                position: 500
+            }
+        );
         assert!(h.finish_fetch(tk2, out(510, 5)));
         assert_eq!(h.state().position(), 510);
     }

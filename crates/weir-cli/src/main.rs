@@ -103,7 +103,8 @@ pub struct ConsumeArgs {
     )]
     pub offset: String,
 
-    /// Exit once every partition has been read up to its end offset as of startup
+    /// Exit once every partition has been read up to its end offset as of startup (records written after
+    /// startup are not printed); empty partitions count as read at once
     #[arg(short = 'e', long = "exit")]
     pub exit_at_end: bool,
 

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use weir::config::ClientConfig;
 
 /// Default bootstrap list when neither `-b` nor `$WEIR_BROKERS` is given.
@@ -121,9 +121,12 @@ pub fn progress(quiet: bool, verb: &str) -> Option<ProgressBar> {
     }
     let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(8));
     let style = ProgressStyle::with_template(&format!(
-        "{{spinner}} {verb} {{human_pos}} records ({{per_sec}}) {{elapsed}} {{msg}}"
+        "{{spinner}} {verb} {{human_pos}} records ({{rate}}) {{elapsed}} {{msg}}"
     ))
-    .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    .unwrap_or_else(|_| ProgressStyle::default_spinner())
+    .with_key("rate", |s: &ProgressState, w: &mut dyn fmt::Write| {
+        let _ = write!(w, "{:.0}/s", s.per_sec());
+    });
     pb.set_style(style);
     pb.enable_steady_tick(Duration::from_millis(125));
     Some(pb)

@@ -253,6 +253,41 @@ mod tests {
     }
 
     #[test]
+    fn lz4_linked_blocks_and_checksums_are_read() {
+        // librdkafka writes LZ4F defaults: linked blocks; other writers may add checksums.
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 97) as u8).collect();
+        let info = lz4_flex::frame::FrameInfo::new()
+            .block_mode(lz4_flex::frame::BlockMode::Linked)
+            .block_checksums(true)
+            .content_checksum(true)
+            .content_size(Some(data.len() as u64));
+        let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+        enc.write_all(&data).unwrap();
+        let framed = enc.finish().unwrap();
+        assert_eq!(
+            decompress(Compression::Lz4, &framed, data.len(), 0).unwrap(),
+            data
+        );
+    }
+
+    #[test]
+    fn zstd_window_too_large_for_limit_is_refused_cleanly() {
+        // A frame declaring a 128 MiB window without content size: accepted only when the limit is that large.
+        let data = vec![7u8; 1000];
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        enc.set_parameter(zstd::zstd_safe::CParameter::WindowLog(27))
+            .unwrap();
+        enc.include_contentsize(false).unwrap();
+        enc.write_all(&data).unwrap();
+        let framed = enc.finish().unwrap();
+        assert!(decompress(Compression::Zstd, &framed, 1 << 20, 0).is_err());
+        assert_eq!(
+            decompress(Compression::Zstd, &framed, 128 << 20, 0).unwrap(),
+            data
+        );
+    }
+
+    #[test]
     fn raw_snappy_is_read() {
         let data = b"hello hello hello hello raw snappy".repeat(100);
         let raw = snap::raw::Encoder::new().compress_vec(&data).unwrap();

@@ -5,10 +5,12 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 /// The versions weir speaks, per API: `(api, min, max)`.
 ///
 /// Maxima are capped below what `kafka-protocol` can encode where a later version changes semantics weir does
-/// not implement yet (Fetch and Produce v13+ address topics by id instead of name).
+/// not implement yet (Fetch and Produce v13+ address topics by id instead of name). Fetch stops at v11, the last
+/// version without tagged fields: tansu 0.6.0 puts a top-level tag 0 (node endpoints, a v16+ field) into v12
+/// responses, which a strict decoder must refuse.
 pub const WEIR_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 11),
-    (ApiKey::Fetch, 4, 12),
+    (ApiKey::Fetch, 4, 11),
     (ApiKey::ListOffsets, 1, 8),
     (ApiKey::Metadata, 1, 12),
     (ApiKey::OffsetCommit, 2, 8),
@@ -81,7 +83,7 @@ mod tests {
     #[test]
     fn picks_highest_common_version() {
         let t = VersionTable::negotiate(&offered(&[(ApiKey::Fetch, 0, 17), (ApiKey::Metadata, 0, 9)]));
-        assert_eq!(t.get(ApiKey::Fetch), Some(12));
+        assert_eq!(t.get(ApiKey::Fetch), Some(11));
         assert_eq!(t.get(ApiKey::Metadata), Some(9));
         assert_eq!(t.get(ApiKey::Produce), None);
     }

@@ -1,3 +1,452 @@
-//! The consumer: partition state table, buffers, fetchers, delivery.
+//! The consumer: partition state table, per-partition buffers with hysteresis, fetchers, delivery.
+//!
+//! ```no_run
+//! # async fn demo() -> weir::Result<()> {
+//! use std::time::Duration;
+//! use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
+//! let consumer = Consumer::new(ConsumerConfig::new("127.0.0.1:9092").with_partition_buffer(4 << 20))?;
+//! consumer.assign(&[(TopicPartition::new("events", 0), StartOffset::Earliest)]).await?;
+//! loop {
+//!     let records = consumer.poll(500, Duration::from_secs(1)).await?;
+//!     if records.is_empty() { break; }
+//!     for r in &records { println!("{}-{}@{}", r.topic, r.partition, r.offset); }
+//! }
+//! consumer.close();
+//! # Ok(()) }
+//! ```
+//!
+//! How it works: every assigned partition has a cell in the [`state_table::StateTable`] (atomics: position,
+//! epoch, paused, backpressured, in flight, buffered bytes). One fetcher task per leader broker begins fetches
+//! only for partitions that became fetchable (its ready queue), keeps up to `fetches_in_flight` requests
+//! outstanding, decodes responses off the application's thread and appends records to per-partition buffers.
+//! A partition whose buffer reaches its high watermark stops being fetched until `poll` drains it to the low
+//! watermark; the consumer-wide budget caps the sum. `pause` is one atomic operation and keeps buffered data;
+//! `poll` visits only partitions with deliverable data (a queue), so paused or idle partitions cost nothing.
 
+mod config;
+mod decode;
+mod fetcher;
+mod partition;
+mod record;
 pub mod state_table;
+
+pub use config::{ConsumerConfig, OffsetReset};
+pub use record::ConsumerRecord;
+pub use state_table::{PartitionHandle, TopicPartition};
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::{mpsc, Notify};
+
+use crate::admin::{list_offsets, OffsetSpec};
+use crate::cluster::Cluster;
+use crate::error::{Error, KafkaCode, Result};
+use fetcher::Fetcher;
+use partition::PartitionSlot;
+use state_table::{FetchGroupId, ReadyWaker, StateTable, StateTableConfig};
+
+/// Where to start reading a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOffset {
+    /// The log start offset.
+    Earliest,
+    /// The end of the log: only records written from now on.
+    Latest,
+    /// This exact offset.
+    Offset(i64),
+    /// `N` records before the end (kcat's `-o -N`), not before the log start.
+    FromEnd(i64),
+    /// The first offset whose timestamp is at or after this many ms since the epoch.
+    Timestamp(i64),
+}
+
+/// A Kafka consumer of explicitly assigned partitions. `Send + Sync`; share it with an `Arc`.
+pub struct Consumer {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) cfg: ConsumerConfig,
+    pub(crate) cluster: Arc<Cluster>,
+    pub(crate) table: StateTable,
+    pub(crate) slots: ArcSwap<HashMap<TopicPartition, Arc<PartitionSlot>>>,
+    assign_lock: tokio::sync::Mutex<()>,
+    fetchers: Mutex<HashMap<i32, Arc<Fetcher>>>,
+    router_wake: Arc<Notify>,
+    deliver_tx: mpsc::UnboundedSender<Arc<PartitionSlot>>,
+    deliver_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Arc<PartitionSlot>>>,
+    errors: Mutex<VecDeque<Error>>,
+    events: Notify,
+    closed: AtomicBool,
+}
+
+impl Consumer {
+    /// A consumer for the cluster in `cfg`. Connects lazily; must be called inside a tokio runtime.
+    pub fn new(cfg: ConsumerConfig) -> Result<Consumer> {
+        cfg.validate()?;
+        let cluster = Cluster::new(cfg.client.clone())?;
+        let router_wake = Arc::new(Notify::new());
+        let table = StateTable::with_unrouted_waker(
+            StateTableConfig {
+                high_watermark: cfg.partition_buffer as u64,
+                low_watermark: cfg.partition_buffer_low as u64,
+                max_buffered_bytes: cfg.memory_budget,
+            },
+            router_wake.clone() as Arc<dyn ReadyWaker>,
+        );
+        let (deliver_tx, deliver_rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            cfg,
+            cluster,
+            table,
+            slots: ArcSwap::from_pointee(HashMap::new()),
+            assign_lock: tokio::sync::Mutex::new(()),
+            fetchers: Mutex::new(HashMap::new()),
+            router_wake,
+            deliver_tx,
+            deliver_rx: tokio::sync::Mutex::new(deliver_rx),
+            errors: Mutex::new(VecDeque::new()),
+            events: Notify::new(),
+            closed: AtomicBool::new(false),
+        });
+        tokio::spawn(route(inner.clone()));
+        Ok(Consumer { inner })
+    }
+
+    /// Starts consuming `partitions`, each from its start offset. Already assigned partitions are re-positioned
+    /// (their pause state is kept).
+    pub async fn assign(&self, partitions: &[(TopicPartition, StartOffset)]) -> Result<()> {
+        let inner = &self.inner;
+        let _guard = inner.assign_lock.lock().await;
+        inner.cluster.add_interest(partitions.iter().map(|(tp, _)| &*tp.topic));
+        let mut resolved = Vec::with_capacity(partitions.len());
+        for (tp, start) in partitions {
+            resolved.push((tp.clone(), inner.resolve(tp, *start).await?));
+        }
+        inner.table.assign(&resolved);
+        let mut map = HashMap::clone(&inner.slots.load());
+        for (tp, offset) in &resolved {
+            let cell = inner.table.handle(tp).expect("just assigned").state().clone();
+            let slot = map.entry(tp.clone()).or_insert_with(|| Arc::new(PartitionSlot::new(tp.clone(), cell.clone(), *offset)));
+            slot.reset(cell.epoch(), *offset);
+        }
+        inner.slots.store(Arc::new(map));
+        Ok(())
+    }
+
+    /// Stops consuming `partitions`: in-flight fetches for them are discarded quietly, buffered records dropped.
+    pub fn unassign(&self, partitions: &[TopicPartition]) {
+        let slots = self.inner.slots.load();
+        for (tp, change) in self.inner.table.unassign(partitions) {
+            if let Some(slot) = slots.get(&tp) {
+                slot.reset(change.epoch, -1);
+            }
+        }
+    }
+
+    /// Moves the position of an assigned partition; buffered records and in-flight results are discarded.
+    pub async fn seek(&self, tp: &TopicPartition, to: StartOffset) -> Result<()> {
+        let offset = self.inner.resolve(tp, to).await?;
+        self.inner.seek_to(tp, offset)
+    }
+
+    /// The offset of the next record `poll` returns for `tp`, if assigned.
+    pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
+        let slot = self.inner.slots.load().get(tp).cloned()?;
+        slot.cell.is_assigned().then(|| slot.delivered.load(Ordering::SeqCst))
+    }
+
+    /// The partition's high watermark as of the latest fetch response (-1 before the first).
+    pub fn high_watermark(&self, tp: &TopicPartition) -> Option<i64> {
+        Some(self.inner.slots.load().get(tp)?.high_watermark.load(Ordering::SeqCst))
+    }
+
+    /// Pauses partitions: from the moment this returns, no record of theirs is delivered and they are not
+    /// fetched. Buffered records are kept and delivered after `resume`. One atomic operation per partition.
+    pub fn pause(&self, partitions: &[TopicPartition]) {
+        self.inner.table.pause(partitions);
+    }
+
+    /// Resumes partitions paused with [`Consumer::pause`]; their buffered records become deliverable.
+    pub fn resume(&self, partitions: &[TopicPartition]) {
+        self.inner.table.resume(partitions);
+        let slots = self.inner.slots.load();
+        for tp in partitions {
+            if let Some(slot) = slots.get(tp) {
+                self.inner.ready(slot);
+            }
+        }
+    }
+
+    /// Pauses every assigned partition of `topics`.
+    pub fn pause_topics(&self, topics: &[&str]) {
+        self.inner.table.pause_topics(topics);
+    }
+
+    /// Resumes every assigned partition of `topics`.
+    pub fn resume_topics(&self, topics: &[&str]) {
+        self.inner.table.resume_topics(topics);
+        for slot in self.inner.slots.load().values().filter(|s| topics.contains(&&*s.tp.topic)) {
+            self.inner.ready(slot);
+        }
+    }
+
+    /// The paused assigned partitions.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.inner.table.paused()
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.inner.table.assigned()
+    }
+
+    /// Sum of buffered (fetched, undelivered, decompressed) bytes across partitions.
+    pub fn buffered_bytes(&self) -> usize {
+        self.inner.table.buffered_total()
+    }
+
+    /// Buffered bytes of one partition.
+    pub fn partition_buffered_bytes(&self, tp: &TopicPartition) -> Option<u64> {
+        Some(self.inner.slots.load().get(tp)?.cell.buffered_bytes())
+    }
+
+    /// Waits up to `timeout` for records and returns at most `max_records`, grouped by partition (each
+    /// partition's records contiguous and in offset order). Returns an empty `Vec` on timeout or once closed.
+    /// An actionable per-partition error (corrupt data, offset out of range without a reset policy,
+    /// authorization) is returned as `Err` once; other partitions keep being consumed.
+    pub async fn poll(&self, max_records: usize, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        let inner = &self.inner;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut out = Vec::new();
+        let mut rx = inner.deliver_rx.lock().await;
+        let max = max_records.max(1);
+        loop {
+            if inner.is_closed() {
+                return Ok(out);
+            }
+            if out.is_empty() {
+                if let Some(e) = inner.errors.lock().unwrap().pop_front() {
+                    return Err(e);
+                }
+            }
+            let slot = match rx.try_recv() {
+                Ok(slot) => slot,
+                Err(_) if !out.is_empty() => return Ok(out),
+                Err(_) => {
+                    let events = inner.events.notified();
+                    tokio::select! {
+                        s = rx.recv() => match s { Some(s) => s, None => return Ok(out) },
+                        _ = events => continue,
+                        _ = tokio::time::sleep_until(deadline) => return Ok(out),
+                    }
+                }
+            };
+            slot.queued.store(false, Ordering::SeqCst);
+            let (_, bytes, more) = slot.take(max - out.len(), &mut out);
+            if bytes > 0 {
+                slot.cell.consume(bytes);
+            }
+            if more {
+                inner.ready(&slot);
+            }
+            if out.len() >= max {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Stops fetching and wakes a pending `poll`. In-flight fetches are discarded without errors.
+    pub fn close(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        self.inner.events.notify_waiters();
+        self.inner.router_wake.notify_one();
+        for f in self.inner.fetchers.lock().unwrap().values() {
+            f.wake.notify_one();
+        }
+    }
+
+    /// Whether [`Consumer::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Inner {
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Queues `slot` for delivery if it has records and is not already queued.
+    pub(crate) fn ready(&self, slot: &Arc<PartitionSlot>) {
+        if slot.cell.is_paused() || !slot.queued.swap(true, Ordering::SeqCst) {
+            if slot.cell.is_paused() {
+                return;
+            }
+            let _ = self.deliver_tx.send(slot.clone());
+        }
+    }
+
+    /// Queues an actionable error for `poll`.
+    pub(crate) fn report(&self, e: Error) {
+        tracing::warn!(error = %e, "consumer partition error");
+        self.errors.lock().unwrap().push_back(e);
+        self.events.notify_waiters();
+    }
+
+    async fn resolve(&self, tp: &TopicPartition, start: StartOffset) -> Result<i64> {
+        let spec = match start {
+            StartOffset::Offset(o) => return Ok(o),
+            StartOffset::Earliest => OffsetSpec::Earliest,
+            StartOffset::Latest | StartOffset::FromEnd(_) => OffsetSpec::Latest,
+            StartOffset::Timestamp(t) => OffsetSpec::Timestamp(t),
+        };
+        let offsets = list_offsets(&self.cluster, &tp.topic, &[tp.partition], spec).await?;
+        let offset = *offsets.get(&tp.partition).ok_or_else(|| Error::UnknownTopic(tp.to_string()))?;
+        match start {
+            StartOffset::FromEnd(n) => {
+                let earliest = list_offsets(&self.cluster, &tp.topic, &[tp.partition], OffsetSpec::Earliest).await?;
+                Ok((offset - n.max(0)).max(earliest.get(&tp.partition).copied().unwrap_or(0)))
+            }
+            // No record at or after the timestamp: start at the end.
+            StartOffset::Timestamp(_) if offset < 0 => self.resolve_latest(tp).await,
+            _ => Ok(offset),
+        }
+    }
+
+    async fn resolve_latest(&self, tp: &TopicPartition) -> Result<i64> {
+        let o = list_offsets(&self.cluster, &tp.topic, &[tp.partition], OffsetSpec::Latest).await?;
+        Ok(o.get(&tp.partition).copied().unwrap_or(0))
+    }
+
+    fn seek_to(&self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        let change = self.table.seek(tp, offset).ok_or_else(|| Error::Config(format!("{tp} is not assigned")))?;
+        if let Some(slot) = self.slots.load().get(tp) {
+            slot.reset(change.epoch, offset);
+        }
+        Ok(())
+    }
+
+    /// Applies `auto.offset.reset` to a partition whose fetch position is out of range.
+    pub(crate) fn spawn_offset_reset(self: &Arc<Self>, slot: Arc<PartitionSlot>, position: i64) {
+        let inner = self.clone();
+        tokio::spawn(async move {
+            let start = match inner.cfg.auto_offset_reset {
+                OffsetReset::Earliest => StartOffset::Earliest,
+                OffsetReset::Latest => StartOffset::Latest,
+                OffsetReset::None => {
+                    inner.report(Error::Kafka {
+                        code: KafkaCode::OffsetOutOfRange,
+                        context: format!("fetch {} at offset {position} (auto.offset.reset=none)", slot.tp),
+                    });
+                    return;
+                }
+            };
+            let mut backoff = inner.cfg.client.retry_backoff;
+            while !inner.is_closed() {
+                match inner.resolve(&slot.tp, start).await {
+                    Ok(offset) => {
+                        tracing::debug!(tp = %slot.tp, from = position, to = offset, "offset reset");
+                        let _ = inner.seek_to(&slot.tp, offset);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::debug!(tp = %slot.tp, error = %e, "offset reset failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                    }
+                }
+            }
+        });
+    }
+
+    /// The fetcher for `broker`, started on first use.
+    fn fetcher(self: &Arc<Self>, broker: i32) -> Arc<Fetcher> {
+        let mut fetchers = self.fetchers.lock().unwrap();
+        fetchers
+            .entry(broker)
+            .or_insert_with(|| {
+                let wake = Arc::new(Notify::new());
+                let group = self.table.register_fetch_group(wake.clone() as Arc<dyn ReadyWaker>);
+                let f = Arc::new(Fetcher { broker, group, wake });
+                tokio::spawn(f.clone().run(self.clone()));
+                f
+            })
+            .clone()
+    }
+}
+
+/// Routes partitions without a (valid) leader to their leader's fetcher, refreshing metadata as needed.
+async fn route(inner: Arc<Inner>) {
+    let unrouted = inner.table.fetch_group(FetchGroupId::UNROUTED).expect("the unrouted group always exists");
+    let mut waiting: Vec<Arc<state_table::PartitionState>> = Vec::new();
+    let mut backoff = inner.cfg.client.retry_backoff;
+    loop {
+        let notified = inner.router_wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if inner.is_closed() {
+            return;
+        }
+        unrouted.take_ready(&mut waiting);
+        if waiting.is_empty() {
+            notified.await;
+            continue;
+        }
+        let slots = inner.slots.load();
+        let stale = waiting.iter().any(|c| {
+            slots.get(c.topic_partition()).is_some_and(|s| s.stale_leader.swap(false, Ordering::Relaxed))
+        });
+        let mut snap = inner.cluster.snapshot();
+        let unknown = waiting.iter().any(|c| {
+            let tp = c.topic_partition();
+            snap.topic(&tp.topic).and_then(|t| t.leader(tp.partition)).is_none()
+        });
+        if stale || unknown {
+            match inner.cluster.refresh(false).await {
+                Ok(s) => snap = s,
+                Err(e) => tracing::debug!(error = %e, "metadata refresh failed"),
+            }
+        }
+        let mut still: Vec<Arc<state_table::PartitionState>> = Vec::new();
+        let mut by_broker: BTreeMap<i32, Vec<Arc<state_table::PartitionState>>> = BTreeMap::new();
+        for cell in waiting.drain(..) {
+            let tp = cell.topic_partition();
+            match snap.topic(&tp.topic).and_then(|t| t.leader(tp.partition)) {
+                Some(leader) => by_broker.entry(leader).or_default().push(cell),
+                None => still.push(cell),
+            }
+        }
+        for (broker, cells) in by_broker {
+            let f = inner.fetcher(broker);
+            for cell in cells {
+                cell.set_fetch_group(f.group.id());
+                cell.forward();
+            }
+        }
+        if still.is_empty() {
+            backoff = inner.cfg.client.retry_backoff;
+        } else {
+            // Keep them (still QUEUED, owned here) and try again after a backoff.
+            waiting = still;
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = &mut notified => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+            for cell in waiting.drain(..) {
+                unrouted.defer(cell);
+            }
+        }
+    }
+}

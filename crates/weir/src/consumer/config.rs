@@ -1,0 +1,119 @@
+//! Consumer settings.
+
+use std::time::Duration;
+
+use crate::config::{boolean, ms, num, unknown, ClientConfig};
+use crate::error::{Error, Result};
+
+/// What to do when the fetch position is out of range or there is no starting offset (`auto.offset.reset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetReset {
+    /// Jump to the log start.
+    Earliest,
+    /// Jump to the end.
+    Latest,
+    /// Report [`Error::Kafka`] with `OffsetOutOfRange` for that partition and stop fetching it.
+    None,
+}
+
+/// Consumer settings.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Shared client settings.
+    pub client: ClientConfig,
+    /// Longest time the broker may hold a fetch waiting for data (`fetch.max.wait.ms` /
+    /// `fetch.wait.max.ms`, default 500 ms as the Java client). Use ~10 ms with tansu, which sleeps about half
+    /// of it on every fetch.
+    pub fetch_max_wait: Duration,
+    /// Minimum bytes the broker should gather before answering (`fetch.min.bytes`, default 1).
+    pub fetch_min_bytes: i32,
+    /// Upper bound on one fetch response (`fetch.max.bytes`, default 50 MiB); also capped by the memory budget.
+    pub fetch_max_bytes: usize,
+    /// Per-partition buffer high watermark in decompressed bytes (`weir.partition.buffer.bytes`, default
+    /// 1 MiB): a partition holding this much undelivered data is not fetched. Also sent as
+    /// `max.partition.fetch.bytes`.
+    pub partition_buffer: usize,
+    /// Per-partition low watermark (`weir.partition.buffer.low.bytes`, default half the high watermark):
+    /// fetching resumes once the buffer drains to this.
+    pub partition_buffer_low: usize,
+    /// Consumer-wide budget of buffered decompressed bytes (`weir.memory.budget.bytes`, default 64 MiB).
+    pub memory_budget: usize,
+    /// Reset policy (`auto.offset.reset`, default latest as the Java client).
+    pub auto_offset_reset: OffsetReset,
+    /// Verify CRC-32C of fetched batches (`check.crcs`, default true).
+    pub check_crcs: bool,
+    /// Fetch requests in flight per broker (`weir.fetches.in.flight`, default 2): read-ahead while the first
+    /// response is being decoded.
+    pub fetches_in_flight: usize,
+}
+
+impl ConsumerConfig {
+    /// Defaults with the given comma-separated bootstrap list.
+    pub fn new(bootstrap: &str) -> Self {
+        Self {
+            client: ClientConfig::new(bootstrap),
+            fetch_max_wait: Duration::from_millis(500),
+            fetch_min_bytes: 1,
+            fetch_max_bytes: 50 * 1024 * 1024,
+            partition_buffer: 1024 * 1024,
+            partition_buffer_low: 512 * 1024,
+            memory_budget: 64 * 1024 * 1024,
+            auto_offset_reset: OffsetReset::Latest,
+            check_crcs: true,
+            fetches_in_flight: 2,
+        }
+    }
+
+    /// Sets the per-partition high watermark, and the low watermark to half of it.
+    pub fn with_partition_buffer(mut self, bytes: usize) -> Self {
+        self.partition_buffer = bytes.max(1);
+        self.partition_buffer_low = self.partition_buffer / 2;
+        self
+    }
+
+    /// Sets one property by its Java / librdkafka name (or a `weir.*` name); an unknown key is an error.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        if self.client.set(key, value)? {
+            return Ok(());
+        }
+        match key {
+            "fetch.max.wait.ms" | "fetch.wait.max.ms" => self.fetch_max_wait = ms(key, value)?,
+            "fetch.min.bytes" => self.fetch_min_bytes = num(key, value)?,
+            "fetch.max.bytes" => self.fetch_max_bytes = num(key, value)?,
+            "weir.partition.buffer.bytes" | "max.partition.fetch.bytes" | "fetch.message.max.bytes" => {
+                *self = self.clone().with_partition_buffer(num(key, value)?)
+            }
+            "weir.partition.buffer.low.bytes" => self.partition_buffer_low = num(key, value)?,
+            "weir.memory.budget.bytes" | "queued.max.messages.kbytes" => {
+                let n: usize = num(key, value)?;
+                self.memory_budget = if key.ends_with("kbytes") { n * 1024 } else { n };
+            }
+            "auto.offset.reset" => {
+                self.auto_offset_reset = match value {
+                    "earliest" | "smallest" | "beginning" => OffsetReset::Earliest,
+                    "latest" | "largest" | "end" => OffsetReset::Latest,
+                    "none" | "error" => OffsetReset::None,
+                    _ => return Err(Error::Config(format!("auto.offset.reset: unknown policy {value:?}"))),
+                }
+            }
+            "check.crcs" => self.check_crcs = boolean(key, value)?,
+            "weir.fetches.in.flight" => self.fetches_in_flight = num::<usize>(key, value)?.max(1),
+            _ => return Err(unknown(key)),
+        }
+        Ok(())
+    }
+
+    /// Checks combinations that cannot work together.
+    pub fn validate(&self) -> Result<()> {
+        if self.partition_buffer_low > self.partition_buffer {
+            return Err(Error::Config("the partition buffer low watermark exceeds the high watermark".into()));
+        }
+        if self.memory_budget < self.partition_buffer {
+            return Err(Error::Config(format!(
+                "weir.memory.budget.bytes ({}) is smaller than one partition buffer ({})",
+                self.memory_budget, self.partition_buffer
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,211 @@
+//! One fetch planner per leader broker: begins fetches for partitions that became fetchable (its ready queue,
+//! no scan), keeps up to `fetches_in_flight` requests outstanding (read-ahead), applies responses.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::Notify;
+
+use super::decode::{decode_partition, DecodeLimits};
+use super::partition::PartitionSlot;
+use super::state_table::{FetchGroup, FetchGroupId, FetchOutcome, FetchTicket, PartitionState};
+use super::Inner;
+use crate::error::{Error, KafkaCode, Result};
+
+/// A response at least this large has small partition shares copied out, so they do not pin it.
+const DETACH_RESPONSE_BYTES: usize = 1 << 20;
+
+pub(crate) struct Fetcher {
+    pub(crate) broker: i32,
+    pub(crate) group: Arc<FetchGroup>,
+    pub(crate) wake: Arc<Notify>,
+}
+
+type Planned = Vec<(Arc<PartitionSlot>, FetchTicket)>;
+
+impl Fetcher {
+    pub(crate) async fn run(self: Arc<Self>, inner: Arc<Inner>) {
+        let mut in_flight = FuturesUnordered::new();
+        let mut scratch = Vec::new();
+        loop {
+            if inner.is_closed() {
+                break;
+            }
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            while in_flight.len() < inner.cfg.fetches_in_flight {
+                let Some((planned, grant)) = self.plan(&inner, &mut scratch) else { break };
+                let inner2 = inner.clone();
+                let broker = self.broker;
+                in_flight.push(async move {
+                    let result = send_fetch(&inner2, broker, &planned, grant).await;
+                    (planned, grant, result)
+                });
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                Some((planned, grant, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                    self.apply(&inner, planned, result).await;
+                    inner.table.release_budget(grant);
+                }
+            }
+        }
+        // Closing: in-flight requests are dropped with the stream; their responses are discarded by the
+        // connection. Nothing surfaces to the application.
+        inner.table.reroute(self.group.id());
+    }
+
+    /// Begins fetches for every ready partition, within the byte budget.
+    fn plan(&self, inner: &Inner, scratch: &mut Vec<Arc<PartitionState>>) -> Option<(Planned, usize)> {
+        if self.group.ready_len() == 0 {
+            return None;
+        }
+        let want = inner.cfg.fetch_max_bytes.min(i32::MAX as usize);
+        let mut grant = inner.table.reserve_budget(want);
+        if grant == 0 {
+            if inner.table.wait_for_budget() == 0 {
+                return None; // Woken when budget is released.
+            }
+            grant = inner.table.reserve_budget(want);
+            if grant == 0 {
+                return None;
+            }
+        }
+        let slots = inner.slots.load();
+        let mut planned = Vec::new();
+        self.group.poll_ready(scratch, |cell, ticket| match slots.get(cell.topic_partition()) {
+            Some(slot) => planned.push((slot.clone(), ticket)),
+            None => {
+                cell.finish_fetch(ticket, FetchOutcome { next_position: ticket.position, bytes: 0 });
+            }
+        });
+        if planned.is_empty() {
+            inner.table.release_budget(grant);
+            return None;
+        }
+        Some((planned, grant))
+    }
+
+    async fn apply(&self, inner: &Arc<Inner>, planned: Planned, result: Result<FetchResponse>) {
+        let resp = match result {
+            Ok(r) if r.error_code == 0 => r,
+            other => {
+                // Connection lost, timeout, or a whole-request error: quiet, and retried after a backoff.
+                match &other {
+                    Err(e) => tracing::debug!(broker = self.broker, error = %e, "fetch failed; retrying"),
+                    Ok(r) => tracing::debug!(broker = self.broker, code = r.error_code, "fetch error; retrying"),
+                }
+                tokio::time::sleep(inner.cfg.client.retry_backoff).await;
+                for (slot, ticket) in planned {
+                    slot.stale_leader.store(true, Ordering::Relaxed);
+                    slot.cell.set_fetch_group(FetchGroupId::UNROUTED);
+                    slot.cell.finish_fetch(ticket, FetchOutcome { next_position: ticket.position, bytes: 0 });
+                }
+                return;
+            }
+        };
+        let total: usize =
+            resp.responses.iter().flat_map(|t| &t.partitions).map(|p| p.records.as_ref().map_or(0, |r| r.len())).sum();
+        let mut by_tp = BTreeMap::new();
+        for t in resp.responses {
+            let topic = t.topic.0.to_string();
+            for p in t.partitions {
+                by_tp.insert((topic.clone(), p.partition_index), p);
+            }
+        }
+        for (slot, ticket) in planned {
+            let Some(p) = by_tp.remove(&(slot.tp.topic.to_string(), slot.tp.partition)) else {
+                slot.cell.finish_fetch(ticket, FetchOutcome { next_position: ticket.position, bytes: 0 });
+                continue;
+            };
+            if p.high_watermark >= 0 {
+                slot.high_watermark.store(p.high_watermark, Ordering::SeqCst);
+            }
+            match KafkaCode::try_from_code(p.error_code) {
+                None => {}
+                Some(KafkaCode::OffsetOutOfRange) => {
+                    slot.park(ticket);
+                    inner.spawn_offset_reset(slot.clone(), ticket.position);
+                    continue;
+                }
+                Some(code) if code.is_retriable() || code == KafkaCode::NotLeaderOrFollower => {
+                    tracing::debug!(tp = %slot.tp, %code, "partition needs new metadata");
+                    slot.stale_leader.store(true, Ordering::Relaxed);
+                    slot.cell.set_fetch_group(FetchGroupId::UNROUTED);
+                    slot.cell.finish_fetch(ticket, FetchOutcome { next_position: ticket.position, bytes: 0 });
+                    continue;
+                }
+                Some(code) => {
+                    inner.report(Error::Kafka { code, context: format!("fetch {}", slot.tp) });
+                    slot.park(ticket);
+                    continue;
+                }
+            }
+            let data = p.records.unwrap_or_default();
+            let room = (inner.cfg.partition_buffer as u64).saturating_sub(slot.cell.buffered_bytes()) as usize;
+            let limits = DecodeLimits {
+                room,
+                max_decompressed: inner.cfg.partition_buffer.max(inner.cfg.fetch_max_bytes),
+                check_crcs: inner.cfg.check_crcs,
+                detach: total >= DETACH_RESPONSE_BYTES && data.len() * 16 < total,
+            };
+            let decoded = decode_partition(&slot.tp.topic, slot.tp.partition, data, ticket.position, &limits);
+            let outcome = FetchOutcome { next_position: decoded.next_offset, bytes: decoded.bytes as u64 };
+            let has_records = !decoded.records.is_empty();
+            if let Some(err) = decoded.error {
+                // Deliver what came before the bad batch, then stop this partition until a seek.
+                if slot.cell.finish_fetch(ticket, outcome) && has_records {
+                    slot.append(ticket.epoch, decoded.records);
+                    inner.ready(&slot);
+                }
+                inner.report(err);
+                if let Some(t) = slot.cell.try_begin_fetch() {
+                    slot.park(t);
+                }
+                continue;
+            }
+            if slot.cell.finish_fetch(ticket, outcome) && has_records && slot.append(ticket.epoch, decoded.records) {
+                inner.ready(&slot);
+            }
+        }
+    }
+}
+
+async fn send_fetch(inner: &Inner, broker: i32, planned: &Planned, grant: usize) -> Result<FetchResponse> {
+    let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+    for (slot, ticket) in planned {
+        topics.entry(&slot.tp.topic).or_default().push(
+            FetchPartition::default()
+                .with_partition(slot.tp.partition)
+                .with_current_leader_epoch(-1)
+                .with_fetch_offset(ticket.position)
+                .with_last_fetched_epoch(-1)
+                .with_log_start_offset(-1)
+                .with_partition_max_bytes(inner.cfg.partition_buffer.min(i32::MAX as usize) as i32),
+        );
+    }
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(inner.cfg.fetch_max_wait.as_millis().min(i32::MAX as u128) as i32)
+        .with_min_bytes(inner.cfg.fetch_min_bytes)
+        .with_max_bytes(grant.min(i32::MAX as usize) as i32)
+        .with_isolation_level(0)
+        .with_session_id(0)
+        .with_session_epoch(-1)
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|(t, parts)| {
+                    FetchTopic::default().with_topic(TopicName(StrBytes::from_string(t.to_owned()))).with_partitions(parts)
+                })
+                .collect(),
+        );
+    let conn = inner.cluster.link(broker)?.get().await?;
+    conn.request(&req).await
+}

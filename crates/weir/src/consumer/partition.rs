@@ -1,0 +1,110 @@
+//! What the consumer keeps per assigned partition besides its state cell: the buffer of fetched,
+//! undelivered records.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::state_table::{FetchOutcome, FetchTicket, PartitionState, TopicPartition};
+use super::ConsumerRecord;
+
+/// Records fetched for one partition and not yet delivered, tagged with the epoch they belong to.
+#[derive(Default)]
+pub(crate) struct PartitionBuffer {
+    pub(crate) records: VecDeque<ConsumerRecord>,
+    pub(crate) epoch: u32,
+    /// A fetch ticket held back because the partition cannot progress (corrupt data, offset out of range
+    /// without a reset policy, authorization): the partition is not fetched again until a seek or unassign
+    /// releases it.
+    pub(crate) parked: Option<FetchTicket>,
+}
+
+pub(crate) struct PartitionSlot {
+    pub(crate) tp: TopicPartition,
+    pub(crate) cell: Arc<PartitionState>,
+    pub(crate) buffer: Mutex<PartitionBuffer>,
+    /// In the delivery queue (or about to be).
+    pub(crate) queued: AtomicBool,
+    /// Next offset `poll` returns for this partition (Java's `position`).
+    pub(crate) delivered: AtomicI64,
+    /// High watermark from the latest fetch response, -1 before the first.
+    pub(crate) high_watermark: AtomicI64,
+    /// The leader reported an error that means our metadata is stale.
+    pub(crate) stale_leader: AtomicBool,
+}
+
+impl PartitionSlot {
+    pub(crate) fn new(tp: TopicPartition, cell: Arc<PartitionState>, start: i64) -> Self {
+        Self {
+            tp,
+            cell,
+            buffer: Mutex::new(PartitionBuffer::default()),
+            queued: AtomicBool::new(false),
+            delivered: AtomicI64::new(start),
+            high_watermark: AtomicI64::new(-1),
+            stale_leader: AtomicBool::new(false),
+        }
+    }
+
+    /// After a seek, assign or unassign moved the partition to `epoch`: drop buffered records of older
+    /// epochs and release a parked ticket.
+    pub(crate) fn reset(&self, epoch: u32, position: i64) {
+        let parked = {
+            let mut b = self.buffer.lock().unwrap();
+            b.records.clear();
+            b.epoch = epoch;
+            b.parked.take()
+        };
+        self.delivered.store(position, Ordering::SeqCst);
+        if let Some(t) = parked {
+            // Stale by construction (the epoch moved), so this only clears IN_FLIGHT.
+            self.cell.finish_fetch(t, FetchOutcome { next_position: t.position, bytes: 0 });
+        }
+    }
+
+    /// Adds fetched records if the partition is still at `epoch`; returns whether they were added.
+    pub(crate) fn append(&self, epoch: u32, records: Vec<ConsumerRecord>) -> bool {
+        let mut b = self.buffer.lock().unwrap();
+        if self.cell.epoch() != epoch {
+            return false;
+        }
+        b.epoch = epoch;
+        b.records.extend(records);
+        true
+    }
+
+    /// Parks `ticket` (see [`PartitionBuffer::parked`]) unless the partition moved on meanwhile.
+    pub(crate) fn park(&self, ticket: FetchTicket) {
+        let mut b = self.buffer.lock().unwrap();
+        if self.cell.epoch() == ticket.epoch && b.parked.is_none() {
+            b.parked = Some(ticket);
+        } else {
+            drop(b);
+            self.cell.finish_fetch(ticket, FetchOutcome { next_position: ticket.position, bytes: 0 });
+        }
+    }
+
+    /// Takes up to `max` deliverable records into `out`; returns (records taken, bytes, more remain).
+    /// Nothing is taken from a paused partition, and a pause that lands while taking puts them back.
+    pub(crate) fn take(&self, max: usize, out: &mut Vec<ConsumerRecord>) -> (usize, u64, bool) {
+        let mut b = self.buffer.lock().unwrap();
+        if self.cell.is_paused() || b.epoch != self.cell.epoch() {
+            return (0, 0, false);
+        }
+        let n = max.min(b.records.len());
+        let start = out.len();
+        out.extend(b.records.drain(..n));
+        if self.cell.is_paused() {
+            // pause() returned before we finished: these records are not delivered.
+            for r in out.drain(start..).rev() {
+                b.records.push_front(r);
+            }
+            return (0, 0, false);
+        }
+        let bytes: u64 = out[start..].iter().map(|r| r.size() as u64).sum();
+        if let Some(last) = out.last() {
+            self.delivered.store(last.offset + 1, Ordering::SeqCst);
+        }
+        (n, bytes, !b.records.is_empty())
+    }
+}

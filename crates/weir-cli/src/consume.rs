@@ -1,12 +1,294 @@
-//! `weir consume` (waiting for weir's consumer to land).
+//! `weir consume`: print records with a kcat-style format.
 
-use crate::util::CliError;
+use std::collections::BTreeMap;
+use std::io::{BufWriter, ErrorKind, Write};
+use std::time::Duration;
+
+use tokio::signal::unix::{signal, SignalKind};
+use weir::admin::OffsetSpec;
+use weir::consumer::{Consumer, ConsumerConfig, ConsumerRecord, StartOffset, TopicPartition};
+use weir::Admin;
+
+use crate::format::{Format, Message};
+use crate::util::{apply_props, progress, CliError};
 use crate::{ConsumeArgs, Global};
 
-pub const AFTER_HELP: &str = "";
+pub const AFTER_HELP: &str = "\
+Without -p every partition of the topic is consumed. Records of one partition are printed in offset order.
+SIGINT and SIGTERM stop consuming cleanly: buffered output is written and weir exits 0.
 
-pub async fn run(_g: &Global, _a: ConsumeArgs) -> Result<(), CliError> {
-    Err(CliError::Failed(
-        "consume is not available in this build yet".into(),
-    ))
+tansu: it ignores long polling and sleeps about half of fetch.wait.max.ms on every fetch, so pass
+-X fetch.wait.max.ms=10 for low latency (the library default is 500 ms).
+
+Examples:
+  weir consume -t events -e -f '%p:%o %k=%s\\n'      everything up to the current end, then exit
+  weir consume -t events -o -10 -e                   the last 10 records of each partition
+  weir consume -t events -o end                      only new records, until interrupted";
+
+/// Records taken from the consumer per poll.
+const MAX_POLL_RECORDS: usize = 16 * 1024;
+/// How long one poll waits; only bounds how often the loop re-checks its exit conditions.
+const POLL_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Parses kcat's `-o`: `beginning`, `end`, `OFFSET`, `-N`, `s@TIMESTAMP`.
+pub fn parse_offset(s: &str) -> Result<StartOffset, CliError> {
+    let bad = || {
+        CliError::Usage(format!(
+            "-o {s:?}: expected beginning, end, an offset, -N (last N records) or s@TIMESTAMP_MS"
+        ))
+    };
+    Ok(match s {
+        "beginning" | "earliest" | "smallest" => StartOffset::Earliest,
+        "end" | "latest" | "largest" => StartOffset::Latest,
+        "stored" => {
+            return Err(CliError::Usage(
+                "-o stored: weir consume has no consumer group, so there are no stored offsets".into(),
+            ))
+        }
+        _ => {
+            if let Some(ts) = s.strip_prefix("s@") {
+                StartOffset::Timestamp(ts.parse().map_err(|_| bad())?)
+            } else if let Some(n) = s.strip_prefix('-') {
+                StartOffset::FromEnd(n.parse::<u64>().map_err(|_| bad())?.min(i64::MAX as u64) as i64)
+            } else {
+                StartOffset::Offset(s.parse::<u64>().map_err(|_| bad())?.min(i64::MAX as u64) as i64)
+            }
+        }
+    })
+}
+
+pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
+    // Install the handlers first, so a signal is never delivered with the default (killing) action.
+    let mut sigint = signal(SignalKind::interrupt())
+        .map_err(|e| CliError::Failed(format!("cannot install the SIGINT handler: {e}")))?;
+    let mut sigterm = signal(SignalKind::terminate())
+        .map_err(|e| CliError::Failed(format!("cannot install the SIGTERM handler: {e}")))?;
+
+    let mut cfg = ConsumerConfig::new(&g.brokers);
+    apply_props(&a.props, |k, v| cfg.set(k, v))?;
+    if let Some(b) = a.partition_buffer {
+        cfg.set("weir.partition.buffer.bytes", &b.to_string())
+            .map_err(|e| CliError::Usage(format!("--partition-buffer {b}: {e}")))?;
+    }
+    if let Some(m) = a.memory_budget {
+        cfg.set("weir.memory.budget.bytes", &m.to_string())
+            .map_err(|e| CliError::Usage(format!("--memory-budget {m}: {e}")))?;
+    }
+    cfg.validate()?;
+    let format = match (&a.format, &a.key_delimiter) {
+        (Some(f), _) => Format::parse(f),
+        (None, Some(d)) => Format::parse(&format!("%k{}%s\\n", d.replace('%', "%%"))),
+        (None, None) => Format::parse("%s\\n"),
+    }
+    .map_err(|e| CliError::Usage(format!("-f: {e}")))?;
+    let start = parse_offset(&a.offset)?;
+    if a.partition.is_some_and(|p| p < 0) {
+        return Err(CliError::Usage("-p: the partition must be 0 or more".into()));
+    }
+
+    // Which partitions, and (with -e) where each one ends.
+    let admin = Admin::connect(cfg.client.clone())?;
+    let md = admin.metadata().await?;
+    let Some(topic_md) = md.topic(&a.topic) else {
+        let why = md
+            .topic_errors
+            .get(&a.topic)
+            .map(|e| format!(" ({e:?})"))
+            .unwrap_or_default();
+        return Err(CliError::Failed(format!("unknown topic {:?}{why}", a.topic)));
+    };
+    let partitions: Vec<i32> = match a.partition {
+        Some(p) if p >= topic_md.partition_count() => {
+            return Err(CliError::Failed(format!(
+                "topic {:?} has {} partition(s), there is no partition {p}",
+                a.topic,
+                topic_md.partition_count()
+            )))
+        }
+        Some(p) => vec![p],
+        None => (0..topic_md.partition_count()).collect(),
+    };
+    let mut ends = if a.exit_at_end {
+        let earliest = admin.list_offsets(&a.topic, OffsetSpec::Earliest).await?;
+        let latest = admin.list_offsets(&a.topic, OffsetSpec::Latest).await?;
+        Some(Ends::new(&partitions, &earliest, &latest))
+    } else {
+        None
+    };
+    tracing::debug!(topic = %a.topic, ?partitions, ?start, ?ends, "consuming");
+    let consumer = Consumer::new(cfg)?;
+    let tps: Vec<TopicPartition> = partitions
+        .iter()
+        .map(|&p| TopicPartition::new(a.topic.as_str(), p))
+        .collect();
+    let assignment: Vec<(TopicPartition, StartOffset)> = tps.iter().map(|tp| (tp.clone(), start)).collect();
+    consumer.assign(&assignment).await?;
+
+    // With -e: partitions not yet read to their end.
+    let mut unfinished: Vec<TopicPartition> = if ends.is_some() { tps.clone() } else { Vec::new() };
+    let pb = progress(g.quiet, "consumed");
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
+    let mut printed: u64 = 0;
+    let limit = a.count.unwrap_or(u64::MAX);
+
+    let result: Result<(), CliError> = async {
+        loop {
+            if let Some(ends) = &mut ends {
+                ends.retire_finished(&consumer, &mut unfinished);
+                if unfinished.is_empty() {
+                    return Ok(());
+                }
+            }
+            if printed >= limit {
+                return Ok(());
+            }
+            let batch: Vec<ConsumerRecord> = tokio::select! {
+                r = consumer.poll(MAX_POLL_RECORDS, POLL_TIMEOUT) => r?,
+                _ = sigint.recv() => return Ok(()),
+                _ = sigterm.recv() => return Ok(()),
+            };
+            if let Some(ends) = &mut ends {
+                // Records have arrived, so their partitions' high watermarks are known now.
+                ends.learn(&consumer, &tps);
+            }
+            for r in &batch {
+                // With -e, records past the end fixed for their partition are not part of what is read.
+                if ends
+                    .as_ref()
+                    .is_some_and(|e| e.is_past_end(r.partition, r.offset))
+                {
+                    continue;
+                }
+                let m = Message {
+                    topic: &r.topic,
+                    partition: r.partition,
+                    offset: r.offset,
+                    timestamp: r.timestamp,
+                    key: r.key.as_deref(),
+                    value: r.value.as_deref(),
+                    headers: &r.headers,
+                };
+                format.write(&mut out, &m).map_err(write_error)?;
+                printed += 1;
+                if printed >= limit {
+                    break;
+                }
+            }
+            out.flush().map_err(write_error)?;
+            if let Some(pb) = &pb {
+                pb.set_position(printed);
+            }
+        }
+    }
+    .await;
+
+    consumer.close();
+    if let Some(pb) = &pb {
+        pb.set_position(printed);
+        pb.finish();
+    }
+    let flushed = out.flush().map_err(write_error);
+    match result.and(flushed) {
+        Err(CliError::Failed(m)) if m == BROKEN_PIPE => Ok(()),
+        r => r,
+    }
+}
+
+/// Where `-e` stops, per partition.
+///
+/// The end of a partition is fixed once: at startup for a partition that was empty then (ListOffsets says
+/// earliest == latest), otherwise when the first fetch response reports its high watermark, as the larger of
+/// that and the ListOffsets latest offset from startup. The fetched high watermark is needed because some
+/// brokers (tansu 0.6) answer ListOffsets(latest) with the end of the last batch's first record rather than of
+/// the log; kcat likewise ends a partition at the high watermark of a fetch.
+#[derive(Debug)]
+struct Ends {
+    listed_latest: BTreeMap<i32, i64>,
+    fixed: BTreeMap<i32, i64>,
+}
+
+impl Ends {
+    fn new(partitions: &[i32], earliest: &BTreeMap<i32, i64>, latest: &BTreeMap<i32, i64>) -> Ends {
+        let mut listed_latest = BTreeMap::new();
+        let mut fixed = BTreeMap::new();
+        for &p in partitions {
+            let lo = earliest.get(&p).copied().unwrap_or(0);
+            let hi = latest.get(&p).copied().unwrap_or(0);
+            listed_latest.insert(p, hi);
+            if hi <= lo {
+                fixed.insert(p, hi);
+            }
+        }
+        Ends { listed_latest, fixed }
+    }
+
+    /// Fixes the end of partitions whose high watermark became known.
+    fn learn(&mut self, consumer: &Consumer, tps: &[TopicPartition]) {
+        for tp in tps {
+            if self.fixed.contains_key(&tp.partition) {
+                continue;
+            }
+            if let Some(hw) = consumer.high_watermark(tp).filter(|&hw| hw >= 0) {
+                let listed = self.listed_latest.get(&tp.partition).copied().unwrap_or(0);
+                self.fixed.insert(tp.partition, hw.max(listed));
+            }
+        }
+    }
+
+    fn is_past_end(&self, partition: i32, offset: i64) -> bool {
+        self.fixed.get(&partition).is_some_and(|&end| offset >= end)
+    }
+
+    /// Drops partitions whose next record would be at or past their end, and stops fetching them.
+    fn retire_finished(&mut self, consumer: &Consumer, unfinished: &mut Vec<TopicPartition>) {
+        self.learn(consumer, unfinished);
+        let mut done = Vec::new();
+        unfinished.retain(|tp| {
+            let finished = match (consumer.position(tp), self.fixed.get(&tp.partition)) {
+                // Not assigned any more: it cannot make progress either.
+                (None, _) => true,
+                (Some(pos), Some(&end)) => pos >= end,
+                (Some(_), None) => false,
+            };
+            if finished {
+                done.push(tp.clone());
+            }
+            !finished
+        });
+        if !done.is_empty() {
+            consumer.unassign(&done);
+        }
+    }
+}
+
+const BROKEN_PIPE: &str = "broken pipe";
+
+/// A closed stdout (`weir consume | head`) ends consuming quietly; other write errors are failures.
+fn write_error(e: std::io::Error) -> CliError {
+    if e.kind() == ErrorKind::BrokenPipe {
+        CliError::Failed(BROKEN_PIPE.into())
+    } else {
+        CliError::Failed(format!("writing stdout: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_like_kcat() {
+        assert_eq!(parse_offset("beginning").unwrap(), StartOffset::Earliest);
+        assert_eq!(parse_offset("end").unwrap(), StartOffset::Latest);
+        assert_eq!(parse_offset("42").unwrap(), StartOffset::Offset(42));
+        assert_eq!(parse_offset("-5").unwrap(), StartOffset::FromEnd(5));
+        assert_eq!(
+            parse_offset("s@1700000000000").unwrap(),
+            StartOffset::Timestamp(1_700_000_000_000)
+        );
+        for bad in ["stored", "x", "s@", "--1", ""] {
+            assert!(parse_offset(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -2,6 +2,8 @@
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use weir_testkit::{unique_topic, Broker, Kcat};
 
@@ -22,9 +24,50 @@ fn weir(args: &[&str], stdin: &[u8]) -> Output {
         // The command may exit before reading everything (e.g. on a fatal error): ignore EPIPE.
         let _ = input.write_all(&data);
     });
+    let guard = Watchdog::new(child.id(), args);
     let out = child.wait_with_output().expect("wait for weir");
     writer.join().unwrap();
+    guard.disarm();
     out
+}
+
+/// Upper bound for one weir invocation in these tests.
+const WEIR_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Kills a weir process that runs longer than [`WEIR_TIMEOUT`], so a hang fails the test instead of
+/// stalling it; `disarm` panics if that happened.
+struct Watchdog {
+    done: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<bool>,
+    what: String,
+}
+
+impl Watchdog {
+    fn new(pid: u32, args: &[&str]) -> Watchdog {
+        let (done, rx) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || match rx.recv_timeout(WEIR_TIMEOUT) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                true
+            }
+            _ => false,
+        });
+        Watchdog {
+            done,
+            thread,
+            what: args.join(" "),
+        }
+    }
+
+    fn disarm(self) {
+        let _ = self.done.send(());
+        let fired = self.thread.join().unwrap();
+        assert!(
+            !fired,
+            "`weir {}` did not finish within {WEIR_TIMEOUT:?} and was killed",
+            self.what
+        );
+    }
 }
 
 fn stderr(o: &Output) -> String {
@@ -120,6 +163,23 @@ fn produce_spreads_over_partitions_keeps_order_and_edge_lines() {
     }
     all.sort();
     assert_eq!(all, (0..3000).collect::<Vec<_>>());
+
+    // Keyed records go where the Java client's murmur2 partitioner puts them.
+    let input: Vec<u8> = (0..300)
+        .flat_map(|i| format!("key-{i}|v\n").into_bytes())
+        .collect();
+    assert_ok(&weir(&["produce", "-b", &b, "-t", &topic, "-K", "|"], &input));
+    let got = kcat.consume_all(&b, &topic, "%p %k\n", &[]);
+    let mut keyed = 0;
+    for line in String::from_utf8(got).unwrap().lines() {
+        let (p, k) = line.split_once(' ').unwrap();
+        if !k.is_empty() {
+            keyed += 1;
+            let want = weir::producer::partitioner::partition_for_key(k.as_bytes(), 3);
+            assert_eq!(p.parse::<i32>().unwrap(), want, "key {k}");
+        }
+    }
+    assert_eq!(keyed, 300);
 }
 
 #[test]
@@ -293,4 +353,282 @@ fn brokers_come_from_the_environment() {
         .unwrap();
     assert_ok(&out);
     assert!(String::from_utf8_lossy(&out.stdout).lines().any(|l| l == topic));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// consume
+// ---------------------------------------------------------------------------------------------------------
+
+/// tansu sleeps about half of fetch.wait.max.ms per fetch; keep it short.
+const FAST_FETCH: [&str; 2] = ["-X", "fetch.wait.max.ms=10"];
+
+fn consume(b: &str, topic: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["consume", "-b", b, "-t", topic];
+    args.extend_from_slice(&FAST_FETCH);
+    args.extend_from_slice(extra);
+    weir(&args, b"")
+}
+
+/// Produces `lines` with kcat to `partition` (keys before ':', one header).
+fn kcat_produce(kcat: &Kcat, b: &str, topic: &str, partition: i32, lines: &[u8]) {
+    let out = kcat.produce(
+        b,
+        topic,
+        Some(partition),
+        lines,
+        &["-K", ":", "-H", "origin=kcat"],
+    );
+    assert!(
+        out.status.success(),
+        "kcat -P failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn consume_to_end_with_format_matches_kcat() {
+    let Some(kcat) = Kcat::require_or_skip() else {
+        return;
+    };
+    let broker = Broker::start();
+    let b = broker.bootstrap();
+    let topic = unique_topic("cli-consume");
+    broker.create_topic(&topic, 4);
+    for p in 0..3 {
+        let lines: Vec<u8> = (0..300 + p * 100)
+            .flat_map(|i| match i % 5 {
+                0 => format!("no key in line {p}/{i}\n").into_bytes(),
+                1 => format!("k{i}:\n").into_bytes(),
+                _ => format!("k{i}:value \u{e9} {p}/{i}\n").into_bytes(),
+            })
+            .collect();
+        kcat_produce(&kcat, &b, &topic, p, &lines);
+    }
+    // Partition 3 stays empty: -e must not wait for it.
+    let fmt = r"%t|%p|%o|%T|%K|%k|%S|%s|%h\n";
+    let expected = kcat.consume_all(&b, &topic, fmt, &[]);
+    assert_eq!(expected.iter().filter(|&&c| c == b'\n').count(), 300 + 400 + 500);
+
+    let out = consume(&b, &topic, &["-e", "-f", fmt]);
+    assert_ok(&out);
+    assert_eq!(sorted_lines(&out.stdout), sorted_lines(&expected));
+
+    // One partition: byte-for-byte the same as kcat, in offset order.
+    let expected = kcat.consume_all(&b, &topic, fmt, &["-p", "1"]);
+    let out = consume(&b, &topic, &["-p", "1", "-e", "-f", fmt]);
+    assert_ok(&out);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&expected)
+    );
+
+    // Default format: the value and a newline; -K DELIM prints the key first.
+    let out = consume(&b, &topic, &["-p", "2", "-e"]);
+    assert_ok(&out);
+    assert_eq!(out.stdout, kcat.consume_all(&b, &topic, r"%s\n", &["-p", "2"]));
+    let out = consume(&b, &topic, &["-p", "2", "-e", "-K", r"\t"]);
+    assert_ok(&out);
+    assert_eq!(
+        out.stdout,
+        kcat.consume_all(&b, &topic, r"%k\t%s\n", &["-p", "2"])
+    );
+}
+
+#[test]
+fn consume_start_offsets() {
+    let Some(kcat) = Kcat::require_or_skip() else {
+        return;
+    };
+    let broker = Broker::start();
+    let b = broker.bootstrap();
+    let topic = unique_topic("cli-offsets");
+    broker.create_topic(&topic, 4);
+    let sizes = [100, 50, 3, 0];
+    for (p, &n) in sizes.iter().enumerate().take(3) {
+        let lines: Vec<u8> = (0..n).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+        // One record per batch: tansu 0.6 answers ListOffsets(latest) with the last batch's base offset + 1,
+        // which is the log end only then (kcat's own -o -N is off the same way on multi-record batches).
+        let out = kcat.produce(
+            &b,
+            &topic,
+            Some(p as i32),
+            &lines,
+            &["-X", "batch.num.messages=1"],
+        );
+        assert!(
+            out.status.success(),
+            "kcat -P failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let offsets_of = |out: &Output| -> Vec<Vec<i64>> {
+        assert_ok(out);
+        let mut per = vec![Vec::new(); 4];
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            let (p, o) = l.split_once(' ').unwrap();
+            per[p.parse::<usize>().unwrap()].push(o.parse().unwrap());
+        }
+        per
+    };
+
+    // -o -N: the last N records of each partition (all of them when there are fewer).
+    let per = offsets_of(&consume(&b, &topic, &["-o", "-10", "-e", "-f", r"%p %o\n"]));
+    assert_eq!(
+        per,
+        vec![
+            (90..100).collect::<Vec<i64>>(),
+            (40..50).collect(),
+            vec![0, 1, 2],
+            vec![]
+        ]
+    );
+
+    // -o OFFSET: from that offset on (past the end: nothing).
+    let per = offsets_of(&consume(&b, &topic, &["-o", "45", "-e", "-f", r"%p %o\n"]));
+    assert_eq!(
+        per,
+        vec![
+            (45..100).collect::<Vec<i64>>(),
+            (45..50).collect(),
+            vec![],
+            vec![]
+        ]
+    );
+
+    // -o end -e: nothing to read, exits at once.
+    let per = offsets_of(&consume(&b, &topic, &["-o", "end", "-e", "-f", r"%p %o\n"]));
+    assert_eq!(per, vec![Vec::<i64>::new(); 4]);
+
+    // -o beginning is the default; -c stops after CNT records.
+    let out = consume(&b, &topic, &["-p", "0", "-c", "7", "-f", r"%o,"]);
+    assert_ok(&out);
+    assert_eq!(out.stdout, b"0,1,2,3,4,5,6,");
+}
+
+#[test]
+fn weir_produce_then_weir_consume_round_trips_raw_bytes() {
+    let broker = Broker::start();
+    let b = broker.bootstrap();
+    let topic = unique_topic("cli-raw");
+    broker.create_topic(&topic, 1);
+    // Not UTF-8: must come back byte for byte.
+    let mut input = Vec::new();
+    for i in 0..200u32 {
+        input.extend_from_slice(&[0xff, 0xfe, b'=', 0x80 | (i % 128) as u8, 0xc3]);
+        input.extend_from_slice(format!(" {i}\n").as_bytes());
+    }
+    assert_ok(&weir(
+        &["produce", "-b", &b, "-t", &topic, "-K", "=", "-z", "zstd"],
+        &input,
+    ));
+    let out = consume(&b, &topic, &["-e", "-f", r"%k=%s\n"]);
+    assert_ok(&out);
+    assert_eq!(out.stdout, input);
+}
+
+#[test]
+fn consume_errors_are_clear() {
+    let broker = Broker::start();
+    let b = broker.bootstrap();
+    let topic = unique_topic("cli-consume-err");
+    broker.create_topic(&topic, 2);
+
+    let out = consume(&b, &unique_topic("cli-nope"), &["-e"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("weir: unknown topic"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = consume(&b, &topic, &["-e", "-p", "5"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no partition 5"), "{}", stderr(&out));
+
+    for (args, needle) in [
+        (vec!["-X", "fetch.wait.max.mss=1"], "fetch.wait.max.mss"),
+        (vec!["-f", "%x"], "%x"),
+        (vec!["-o", "stored"], "stored"),
+        (vec!["-o", "soon"], "soon"),
+        (
+            vec!["--partition-buffer", "1048576", "--memory-budget", "1024"],
+            "budget",
+        ),
+    ] {
+        let mut full = vec!["-e"];
+        full.extend(args.iter().copied());
+        let out = consume(&b, &topic, &full);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn consume_small_buffers_still_read_everything() {
+    let broker = Broker::start();
+    let b = broker.bootstrap();
+    let topic = unique_topic("cli-buffers");
+    broker.create_topic(&topic, 2);
+    let input: Vec<u8> = (0..5000)
+        .flat_map(|i| format!("{i:05} {}\n", "z".repeat(100)).into_bytes())
+        .collect();
+    assert_ok(&weir(&["produce", "-b", &b, "-t", &topic, "-p", "0"], &input));
+    let out = consume(
+        &b,
+        &topic,
+        &[
+            "-e",
+            "--partition-buffer",
+            "16384",
+            "--memory-budget",
+            "65536",
+            "-X",
+            "fetch.max.bytes=16384",
+        ],
+    );
+    assert_ok(&out);
+    assert_eq!(out.stdout, input);
+}
+
+#[test]
+fn sigint_and_sigterm_stop_consuming_cleanly() {
+    use std::io::{BufRead, BufReader};
+    let broker = Broker::start();
+    let b = broker.bootstrap();
+    let topic = unique_topic("cli-signal");
+    broker.create_topic(&topic, 1);
+    let input: Vec<u8> = (0..10).flat_map(|i| format!("m{i}\n").into_bytes()).collect();
+    assert_ok(&weir(&["produce", "-b", &b, "-t", &topic], &input));
+
+    for sig in ["-INT", "-TERM"] {
+        // No -e: it would consume forever.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["consume", "-b", &b, "-t", &topic, "-X", "fetch.wait.max.ms=10"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let guard = Watchdog::new(child.id(), &["consume", "(signal test)"]);
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut got = Vec::new();
+        for _ in 0..10 {
+            stdout.read_until(b'\n', &mut got).unwrap();
+        }
+        // All records printed: weir is in its poll loop, with its signal handlers installed.
+        assert_eq!(got, input);
+        let kill = Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let status = child.wait().unwrap();
+        guard.disarm();
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert!(status.success(), "{sig}: {status}: {err}");
+        let mut rest = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut rest).unwrap();
+        assert!(rest.is_empty());
+    }
 }

@@ -21,9 +21,13 @@ fn consumer_config(broker: &Broker) -> ConsumerConfig {
 }
 
 async fn produce(broker: &Broker, topic: &str, partitions: i32, per_partition: usize) {
+    produce_range(broker, topic, partitions, 0..per_partition).await
+}
+
+async fn produce_range(broker: &Broker, topic: &str, partitions: i32, range: std::ops::Range<usize>) {
     let producer = Producer::connect(ProducerConfig::new(&broker.bootstrap())).unwrap();
     let mut ds = Vec::new();
-    for i in 0..per_partition {
+    for i in range {
         for p in 0..partitions {
             let value = format!("p{p}-r{i}-{}", "x".repeat(100));
             ds.push(producer.send(ProducerRecord::new(topic, value).partition(p)).await.unwrap());
@@ -96,7 +100,10 @@ async fn paused_partition_keeps_its_buffer_and_seek_rewinds() {
     let broker = Broker::start();
     let topic = unique_topic("pause");
     broker.create_topic(&topic, 2);
-    produce(&broker, &topic, 2, 500).await;
+    // Two rounds, so a batch starts at offset 400: tansu 0.6.0 returns nothing of a batch fetched from an
+    // offset inside it (../shared/notes/broker.md), so the seek below targets a batch boundary.
+    produce_range(&broker, &topic, 2, 0..400).await;
+    produce_range(&broker, &topic, 2, 400..500).await;
     let c = Consumer::new(consumer_config(&broker)).unwrap();
     let t0 = TopicPartition::new(topic.as_str(), 0);
     let t1 = TopicPartition::new(topic.as_str(), 1);

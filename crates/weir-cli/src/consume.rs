@@ -17,8 +17,13 @@ pub const AFTER_HELP: &str = "\
 Without -p every partition of the topic is consumed. Records of one partition are printed in offset order.
 SIGINT and SIGTERM stop consuming cleanly: buffered output is written and weir exits 0.
 
+With -e, a partition ends at the larger of its ListOffsets(latest) offset at startup and the high watermark
+reported by its first fetch; partitions empty at startup end at once.
+
 tansu: it ignores long polling and sleeps about half of fetch.wait.max.ms on every fetch, so pass
--X fetch.wait.max.ms=10 for low latency (the library default is 500 ms).
+-X fetch.wait.max.ms=10 for low latency (the library default is 500 ms). tansu 0.6 also answers ListOffsets
+approximately (latest = first offset of the last batch + 1; timestamps ignored), so there -o end, -o -N and
+-o s@TS can start too early (kcat is affected the same way).
 
 Examples:
   weir consume -t events -e -f '%p:%o %k=%s\\n'      everything up to the current end, then exit

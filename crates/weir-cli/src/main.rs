@@ -103,8 +103,8 @@ pub struct ConsumeArgs {
     )]
     pub offset: String,
 
-    /// Exit once every partition has been read up to its end offset as of startup (records written after
-    /// startup are not printed); empty partitions count as read at once
+    /// Exit once every partition has been read to its end, fixed per partition when consuming starts (see
+    /// below); records past that end are not printed, and partitions empty at startup are done at once
     #[arg(short = 'e', long = "exit")]
     pub exit_at_end: bool,
 

@@ -44,7 +44,10 @@ impl FrameDecoder {
         }
         let size = size as usize;
         if size > self.max_size {
-            return Err(ProtoError::FrameTooLarge { size: size as i64, max: self.max_size });
+            return Err(ProtoError::FrameTooLarge {
+                size: size as i64,
+                max: self.max_size,
+            });
         }
         if buf.len() < 4 + size {
             buf.reserve(4 + size - buf.len());
@@ -125,4 +128,3 @@ pub fn decode_response<R: Request>(mut frame: Bytes, version: i16) -> Result<(i3
     let body = R::Response::decode(&mut frame, version).map_err(err)?;
     Ok((header.correlation_id, body))
 }
-

@@ -45,7 +45,9 @@ impl VersionTable {
         let mut versions = Vec::new();
         for &(key, min, max) in ours {
             let k = key as i16;
-            let Some(theirs) = response.api_keys.iter().find(|a| a.api_key == k) else { continue };
+            let Some(theirs) = response.api_keys.iter().find(|a| a.api_key == k) else {
+                continue;
+            };
             let lo = min.max(theirs.min_version);
             let hi = max.min(theirs.max_version);
             if lo <= hi {
@@ -74,7 +76,10 @@ mod tests {
         ApiVersionsResponse::default().with_api_keys(
             list.iter()
                 .map(|&(k, lo, hi)| {
-                    ApiVersion::default().with_api_key(k as i16).with_min_version(lo).with_max_version(hi)
+                    ApiVersion::default()
+                        .with_api_key(k as i16)
+                        .with_min_version(lo)
+                        .with_max_version(hi)
                 })
                 .collect(),
         )

@@ -30,7 +30,12 @@ async fn produce_range(broker: &Broker, topic: &str, partitions: i32, range: std
     for i in range {
         for p in 0..partitions {
             let value = format!("p{p}-r{i}-{}", "x".repeat(100));
-            ds.push(producer.send(ProducerRecord::new(topic, value).partition(p)).await.unwrap());
+            ds.push(
+                producer
+                    .send(ProducerRecord::new(topic, value).partition(p))
+                    .await
+                    .unwrap(),
+            );
         }
     }
     for d in ds {
@@ -44,7 +49,11 @@ async fn poll_n(c: &Consumer, want: usize, max: usize) -> Vec<ConsumerRecord> {
     let mut got = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while got.len() < want {
-        assert!(tokio::time::Instant::now() < deadline, "only {} of {want} records arrived", got.len());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {want} records arrived",
+            got.len()
+        );
         got.extend(c.poll(max, Duration::from_millis(200)).await.unwrap());
     }
     got
@@ -54,7 +63,11 @@ fn check_dense(records: &[ConsumerRecord], partitions: i32, per_partition: usize
     let mut next: BTreeMap<i32, i64> = (0..partitions).map(|p| (p, 0)).collect();
     for r in records {
         let n = next.get_mut(&r.partition).unwrap();
-        assert_eq!(r.offset, *n, "partition {}: offset out of order / lost / duplicated", r.partition);
+        assert_eq!(
+            r.offset, *n,
+            "partition {}: offset out of order / lost / duplicated",
+            r.partition
+        );
         let want = format!("p{}-r{}-", r.partition, r.offset);
         assert!(r.value.as_ref().unwrap().starts_with(want.as_bytes()));
         *n += 1;
@@ -74,7 +87,13 @@ async fn slow_consumer_with_pause_resume_loses_nothing() {
     let cfg = consumer_config(&broker).with_partition_buffer(32 * 1024);
     let c = Consumer::new(cfg).unwrap();
     let tps: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new(topic.as_str(), p)).collect();
-    c.assign(&tps.iter().map(|tp| (tp.clone(), StartOffset::Earliest)).collect::<Vec<_>>()).await.unwrap();
+    c.assign(
+        &tps.iter()
+            .map(|tp| (tp.clone(), StartOffset::Earliest))
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
 
     let mut all = Vec::new();
     let mut round = 0;
@@ -83,7 +102,10 @@ async fn slow_consumer_with_pause_resume_loses_nothing() {
         let paused = &tps[round % 4];
         c.pause(std::slice::from_ref(paused));
         let batch = c.poll(97, Duration::from_millis(200)).await.unwrap();
-        assert!(batch.iter().all(|r| r.partition != paused.partition), "paused partition delivered");
+        assert!(
+            batch.iter().all(|r| r.partition != paused.partition),
+            "paused partition delivered"
+        );
         assert!(c.partition_buffered_bytes(paused).unwrap() <= 2 * 32 * 1024 + 64 * 1024);
         all.extend(batch);
         c.resume(std::slice::from_ref(paused));
@@ -107,7 +129,12 @@ async fn paused_partition_keeps_its_buffer_and_seek_rewinds() {
     let c = Consumer::new(consumer_config(&broker)).unwrap();
     let t0 = TopicPartition::new(topic.as_str(), 0);
     let t1 = TopicPartition::new(topic.as_str(), 1);
-    c.assign(&[(t0.clone(), StartOffset::Earliest), (t1.clone(), StartOffset::Earliest)]).await.unwrap();
+    c.assign(&[
+        (t0.clone(), StartOffset::Earliest),
+        (t1.clone(), StartOffset::Earliest),
+    ])
+    .await
+    .unwrap();
     c.pause(std::slice::from_ref(&t0));
     assert_eq!(c.paused(), vec![t0.clone()]);
     let got = poll_n(&c, 500, 1000).await;
@@ -135,7 +162,9 @@ async fn paused_partition_keeps_its_buffer_and_seek_rewinds() {
 /// librdkafka writes (every codec), weir reads identically.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librdkafka_writes_weir_reads_every_codec() {
-    let Some(py) = Python::require_or_skip() else { return };
+    let Some(py) = Python::require_or_skip() else {
+        return;
+    };
     let broker = Broker::start();
     let admin = Admin::connect(ClientConfig::new(&broker.bootstrap())).unwrap();
     const WRITE: &str = r#"
@@ -155,7 +184,11 @@ assert p.flush(30) == 0
         let topic = unique_topic(&format!("r2w-{codec}"));
         admin.create_topic(&topic, 2, 1).await.unwrap();
         let out = py.run_script(WRITE, &[&broker.bootstrap(), &topic, codec]);
-        assert!(out.status.success(), "{codec}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{codec}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let mut cfg = consumer_config(&broker).with_partition_buffer(4 << 20);
         cfg.set("weir.memory.budget.bytes", "16777216").unwrap();
         let c = Consumer::new(cfg).unwrap();
@@ -183,11 +216,21 @@ assert p.flush(30) == 0
                 _ => Some(format!("v{i}-").repeat(i % 40 + 1).into_bytes()),
             };
             assert_eq!(r.key.as_deref(), key.as_deref(), "{codec}: key of record {i}");
-            assert_eq!(r.value.as_deref(), value.as_deref(), "{codec}: value of record {i}");
-            let headers: Vec<(String, Option<Vec<u8>>)> =
-                r.headers.iter().map(|(k, v)| (k.clone(), v.as_ref().map(|v| v.to_vec()))).collect();
+            assert_eq!(
+                r.value.as_deref(),
+                value.as_deref(),
+                "{codec}: value of record {i}"
+            );
+            let headers: Vec<(String, Option<Vec<u8>>)> = r
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_ref().map(|v| v.to_vec())))
+                .collect();
             let want_h = if i % 4 == 0 {
-                vec![("h".to_string(), Some(vec![0, 1, (i % 256) as u8])), ("n".to_string(), None)]
+                vec![
+                    ("h".to_string(), Some(vec![0, 1, (i % 256) as u8])),
+                    ("n".to_string(), None),
+                ]
             } else {
                 vec![]
             };

@@ -99,10 +99,6 @@ fn b64e(data: &[u8]) -> String {
     s
 }
 
-fn json_opt(v: &Option<Vec<u8>>) -> String {
-    v.as_ref().map_or("null".into(), |b| format!("\"{}\"", b64e(b)))
-}
-
 /// Parses the reader's JSON lines (a tiny parser for exactly the shape READ_ALL prints).
 fn parse_lines(out: &[u8]) -> Vec<Rec> {
     let text = String::from_utf8(out.to_vec()).unwrap();
@@ -147,12 +143,14 @@ fn parse_lines(out: &[u8]) -> Vec<Rec> {
 }
 
 /// The mix every codec is checked with: keys, headers, null key, null and empty value, a 1 MiB value.
-fn sample_records() -> Vec<(
+type Sample = (
     Option<i32>,
     Option<Vec<u8>>,
     Option<Vec<u8>>,
     Vec<(String, Option<Vec<u8>>)>,
-)> {
+);
+
+fn sample_records() -> Vec<Sample> {
     let mut v = Vec::new();
     for i in 0..200u32 {
         let key = (i % 7 != 0).then(|| format!("key-{i}").into_bytes());

@@ -1,8 +1,8 @@
 //! Loom model of the partition cell's packed-word transitions.
 //!
 //! Run with:
-//! `RUSTFLAGS="--cfg loom" cargo test -p weir --test state_table_loom --release`
-#![cfg(loom)]
+//! `RUSTFLAGS="--cfg weir_loom" CARGO_TARGET_DIR=target/loom cargo test -p weir --test state_table_loom --release`
+#![cfg(weir_loom)]
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! 8 threads pause/resume random partitions (each partition is owned by one of them so "paused
 //! since pause() returned" is well defined), one planner drives fetches from its ready queue
 //! under the byte budget, one thread consumes buffered bytes and occasionally seeks.
-#![cfg(not(loom))]
+#![cfg(not(weir_loom))]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};

@@ -93,7 +93,11 @@ impl ConsumerConfig {
                     "earliest" | "smallest" | "beginning" => OffsetReset::Earliest,
                     "latest" | "largest" | "end" => OffsetReset::Latest,
                     "none" | "error" => OffsetReset::None,
-                    _ => return Err(Error::Config(format!("auto.offset.reset: unknown policy {value:?}"))),
+                    _ => {
+                        return Err(Error::Config(format!(
+                            "auto.offset.reset: unknown policy {value:?}"
+                        )))
+                    }
                 }
             }
             "check.crcs" => self.check_crcs = boolean(key, value)?,
@@ -106,7 +110,9 @@ impl ConsumerConfig {
     /// Checks combinations that cannot work together.
     pub fn validate(&self) -> Result<()> {
         if self.partition_buffer_low > self.partition_buffer {
-            return Err(Error::Config("the partition buffer low watermark exceeds the high watermark".into()));
+            return Err(Error::Config(
+                "the partition buffer low watermark exceeds the high watermark".into(),
+            ));
         }
         if self.memory_budget < self.partition_buffer {
             return Err(Error::Config(format!(

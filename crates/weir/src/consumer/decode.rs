@@ -37,7 +37,12 @@ pub(crate) fn decode_partition(
     fetch_offset: i64,
     limits: &DecodeLimits,
 ) -> Decoded {
-    let mut out = Decoded { records: Vec::new(), bytes: 0, next_offset: fetch_offset, error: None };
+    let mut out = Decoded {
+        records: Vec::new(),
+        bytes: 0,
+        next_offset: fetch_offset,
+        error: None,
+    };
     let corrupt = |offset: i64, source: RecordError| Error::CorruptRecords {
         topic: topic.to_string(),
         partition,
@@ -111,7 +116,10 @@ pub(crate) fn decode_partition(
         }
         if let Some(e) = failed {
             // Records decoded before the bad one are delivered; the position stops at the bad record.
-            out.next_offset = out.records.last().map_or(fetch_offset.max(batch.base_offset()), |r| r.offset + 1);
+            out.next_offset = out
+                .records
+                .last()
+                .map_or(fetch_offset.max(batch.base_offset()), |r| r.offset + 1);
             out.error = Some(corrupt(out.next_offset, e));
             break;
         }

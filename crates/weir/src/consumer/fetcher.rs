@@ -40,7 +40,9 @@ impl Fetcher {
             tokio::pin!(notified);
             notified.as_mut().enable();
             while in_flight.len() < inner.cfg.fetches_in_flight {
-                let Some((planned, grant)) = self.plan(&inner, &mut scratch) else { break };
+                let Some((planned, grant)) = self.plan(&inner, &mut scratch) else {
+                    break;
+                };
                 let inner2 = inner.clone();
                 let broker = self.broker;
                 in_flight.push(async move {
@@ -79,12 +81,19 @@ impl Fetcher {
         }
         let slots = inner.slots.load();
         let mut planned = Vec::new();
-        self.group.poll_ready(scratch, |cell, ticket| match slots.get(cell.topic_partition()) {
-            Some(slot) => planned.push((slot.clone(), ticket)),
-            None => {
-                cell.finish_fetch(ticket, FetchOutcome { next_position: ticket.position, bytes: 0 });
-            }
-        });
+        self.group
+            .poll_ready(scratch, |cell, ticket| match slots.get(cell.topic_partition()) {
+                Some(slot) => planned.push((slot.clone(), ticket)),
+                None => {
+                    cell.finish_fetch(
+                        ticket,
+                        FetchOutcome {
+                            next_position: ticket.position,
+                            bytes: 0,
+                        },
+                    );
+                }
+            });
         if planned.is_empty() {
             inner.table.release_budget(grant);
             return None;
@@ -99,19 +108,32 @@ impl Fetcher {
                 // Connection lost, timeout, or a whole-request error: quiet, and retried after a backoff.
                 match &other {
                     Err(e) => tracing::debug!(broker = self.broker, error = %e, "fetch failed; retrying"),
-                    Ok(r) => tracing::debug!(broker = self.broker, code = r.error_code, "fetch error; retrying"),
+                    Ok(r) => {
+                        tracing::debug!(broker = self.broker, code = r.error_code, "fetch error; retrying")
+                    }
                 }
                 tokio::time::sleep(inner.cfg.client.retry_backoff).await;
                 for (slot, ticket) in planned {
                     slot.stale_leader.store(true, Ordering::Relaxed);
                     slot.cell.set_fetch_group(FetchGroupId::UNROUTED);
-                    slot.cell.finish_fetch(ticket, FetchOutcome { next_position: ticket.position, bytes: 0 });
+                    slot.cell.finish_fetch(
+                        ticket,
+                        FetchOutcome {
+                            next_position: ticket.position,
+                            bytes: 0,
+                        },
+                    );
                 }
                 return;
             }
         };
-        let total: usize =
-            resp.responses.iter().flat_map(|t| &t.partitions).map(|p| p.records.as_ref().map_or(0, |r| r.len())).sum();
+        inner.stats.fetches.fetch_add(1, Ordering::Relaxed);
+        let total: usize = resp
+            .responses
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+            .sum();
         let mut by_tp = BTreeMap::new();
         for t in resp.responses {
             let topic = t.topic.0.to_string();
@@ -121,7 +143,13 @@ impl Fetcher {
         }
         for (slot, ticket) in planned {
             let Some(p) = by_tp.remove(&(slot.tp.topic.to_string(), slot.tp.partition)) else {
-                slot.cell.finish_fetch(ticket, FetchOutcome { next_position: ticket.position, bytes: 0 });
+                slot.cell.finish_fetch(
+                    ticket,
+                    FetchOutcome {
+                        next_position: ticket.position,
+                        bytes: 0,
+                    },
+                );
                 continue;
             };
             if p.high_watermark >= 0 {
@@ -138,17 +166,27 @@ impl Fetcher {
                     tracing::debug!(tp = %slot.tp, %code, "partition needs new metadata");
                     slot.stale_leader.store(true, Ordering::Relaxed);
                     slot.cell.set_fetch_group(FetchGroupId::UNROUTED);
-                    slot.cell.finish_fetch(ticket, FetchOutcome { next_position: ticket.position, bytes: 0 });
+                    slot.cell.finish_fetch(
+                        ticket,
+                        FetchOutcome {
+                            next_position: ticket.position,
+                            bytes: 0,
+                        },
+                    );
                     continue;
                 }
                 Some(code) => {
-                    inner.report(Error::Kafka { code, context: format!("fetch {}", slot.tp) });
+                    inner.report(Error::Kafka {
+                        code,
+                        context: format!("fetch {}", slot.tp),
+                    });
                     slot.park(ticket);
                     continue;
                 }
             }
             let data = p.records.unwrap_or_default();
-            let room = (inner.cfg.partition_buffer as u64).saturating_sub(slot.cell.buffered_bytes()) as usize;
+            let room =
+                (inner.cfg.partition_buffer as u64).saturating_sub(slot.cell.buffered_bytes()) as usize;
             let limits = DecodeLimits {
                 room,
                 max_decompressed: inner.cfg.partition_buffer.max(inner.cfg.fetch_max_bytes),
@@ -156,7 +194,10 @@ impl Fetcher {
                 detach: total >= DETACH_RESPONSE_BYTES && data.len() * 16 < total,
             };
             let decoded = decode_partition(&slot.tp.topic, slot.tp.partition, data, ticket.position, &limits);
-            let outcome = FetchOutcome { next_position: decoded.next_offset, bytes: decoded.bytes as u64 };
+            let outcome = FetchOutcome {
+                next_position: decoded.next_offset,
+                bytes: decoded.bytes as u64,
+            };
             let has_records = !decoded.records.is_empty();
             if let Some(err) = decoded.error {
                 // Deliver what came before the bad batch, then stop this partition until a seek.
@@ -170,8 +211,13 @@ impl Fetcher {
                 }
                 continue;
             }
-            if slot.cell.finish_fetch(ticket, outcome) && has_records && slot.append(ticket.epoch, decoded.records) {
-                inner.ready(&slot);
+            if slot.cell.finish_fetch(ticket, outcome) {
+                if slot.cell.snapshot().backpressured && !slot.backpressured.swap(true, Ordering::Relaxed) {
+                    inner.stats.backpressure_pauses.fetch_add(1, Ordering::Relaxed);
+                }
+                if has_records && slot.append(ticket.epoch, decoded.records) {
+                    inner.ready(&slot);
+                }
             }
         }
     }
@@ -202,7 +248,9 @@ async fn send_fetch(inner: &Inner, broker: i32, planned: &Planned, grant: usize)
             topics
                 .into_iter()
                 .map(|(t, parts)| {
-                    FetchTopic::default().with_topic(TopicName(StrBytes::from_string(t.to_owned()))).with_partitions(parts)
+                    FetchTopic::default()
+                        .with_topic(TopicName(StrBytes::from_string(t.to_owned())))
+                        .with_partitions(parts)
                 })
                 .collect(),
         );

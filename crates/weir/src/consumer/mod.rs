@@ -32,10 +32,11 @@ pub mod state_table;
 
 pub use config::{ConsumerConfig, OffsetReset};
 pub use record::ConsumerRecord;
+pub use state_table::PartitionState;
 pub use state_table::{PartitionHandle, TopicPartition};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -82,6 +83,47 @@ pub(crate) struct Inner {
     errors: Mutex<VecDeque<Error>>,
     events: Notify,
     closed: AtomicBool,
+    pub(crate) stats: StatCounters,
+}
+
+#[derive(Default)]
+pub(crate) struct StatCounters {
+    pub(crate) backpressure_pauses: AtomicU64,
+    pub(crate) backpressure_resumes: AtomicU64,
+    pub(crate) records_delivered: AtomicU64,
+    pub(crate) fetches: AtomicU64,
+}
+
+/// Counters of a consumer's life so far (see [`Consumer::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ConsumerStats {
+    /// Times a partition's buffer reached its high watermark and fetching it stopped.
+    pub backpressure_pauses: u64,
+    /// Times a backpressured partition drained to its low watermark and fetching resumed.
+    pub backpressure_resumes: u64,
+    /// Records returned by `poll` (and the streams).
+    pub records_delivered: u64,
+    /// Fetch requests completed.
+    pub fetches: u64,
+    /// Bytes buffered right now (decompressed, undelivered), all partitions.
+    pub buffered_bytes: usize,
+}
+
+/// One partition's state, for monitoring (see [`Consumer::partition_view`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PartitionView {
+    /// Paused by the application.
+    pub paused: bool,
+    /// Buffer above its high watermark (not fetched until it drains to the low watermark).
+    pub backpressured: bool,
+    /// Buffered, undelivered bytes.
+    pub buffered_bytes: u64,
+    /// Next offset `poll` returns.
+    pub position: i64,
+    /// High watermark from the latest fetch, -1 before the first.
+    pub high_watermark: i64,
 }
 
 impl Consumer {
@@ -112,6 +154,7 @@ impl Consumer {
             errors: Mutex::new(VecDeque::new()),
             events: Notify::new(),
             closed: AtomicBool::new(false),
+            stats: StatCounters::default(),
         });
         tokio::spawn(route(inner.clone()));
         Ok(Consumer { inner })
@@ -122,7 +165,9 @@ impl Consumer {
     pub async fn assign(&self, partitions: &[(TopicPartition, StartOffset)]) -> Result<()> {
         let inner = &self.inner;
         let _guard = inner.assign_lock.lock().await;
-        inner.cluster.add_interest(partitions.iter().map(|(tp, _)| &*tp.topic));
+        inner
+            .cluster
+            .add_interest(partitions.iter().map(|(tp, _)| &*tp.topic));
         let mut resolved = Vec::with_capacity(partitions.len());
         for (tp, start) in partitions {
             resolved.push((tp.clone(), inner.resolve(tp, *start).await?));
@@ -131,7 +176,9 @@ impl Consumer {
         let mut map = HashMap::clone(&inner.slots.load());
         for (tp, offset) in &resolved {
             let cell = inner.table.handle(tp).expect("just assigned").state().clone();
-            let slot = map.entry(tp.clone()).or_insert_with(|| Arc::new(PartitionSlot::new(tp.clone(), cell.clone(), *offset)));
+            let slot = map
+                .entry(tp.clone())
+                .or_insert_with(|| Arc::new(PartitionSlot::new(tp.clone(), cell.clone(), *offset)));
             slot.reset(cell.epoch(), *offset);
         }
         inner.slots.store(Arc::new(map));
@@ -157,12 +204,21 @@ impl Consumer {
     /// The offset of the next record `poll` returns for `tp`, if assigned.
     pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
         let slot = self.inner.slots.load().get(tp).cloned()?;
-        slot.cell.is_assigned().then(|| slot.delivered.load(Ordering::SeqCst))
+        slot.cell
+            .is_assigned()
+            .then(|| slot.delivered.load(Ordering::SeqCst))
     }
 
     /// The partition's high watermark as of the latest fetch response (-1 before the first).
     pub fn high_watermark(&self, tp: &TopicPartition) -> Option<i64> {
-        Some(self.inner.slots.load().get(tp)?.high_watermark.load(Ordering::SeqCst))
+        Some(
+            self.inner
+                .slots
+                .load()
+                .get(tp)?
+                .high_watermark
+                .load(Ordering::SeqCst),
+        )
     }
 
     /// Pauses partitions: from the moment this returns, no record of theirs is delivered and they are not
@@ -190,7 +246,13 @@ impl Consumer {
     /// Resumes every assigned partition of `topics`.
     pub fn resume_topics(&self, topics: &[&str]) {
         self.inner.table.resume_topics(topics);
-        for slot in self.inner.slots.load().values().filter(|s| topics.contains(&&*s.tp.topic)) {
+        for slot in self
+            .inner
+            .slots
+            .load()
+            .values()
+            .filter(|s| topics.contains(&&*s.tp.topic))
+        {
             self.inner.ready(slot);
         }
     }
@@ -247,9 +309,13 @@ impl Consumer {
                 }
             };
             slot.queued.store(false, Ordering::SeqCst);
-            let (_, bytes, more) = slot.take(max - out.len(), &mut out);
-            if bytes > 0 {
-                slot.cell.consume(bytes);
+            let (n, bytes, more) = slot.take(max - out.len(), &mut out);
+            inner
+                .stats
+                .records_delivered
+                .fetch_add(n as u64, Ordering::Relaxed);
+            if bytes > 0 && slot.cell.consume(bytes) && slot.backpressured.swap(false, Ordering::Relaxed) {
+                inner.stats.backpressure_resumes.fetch_add(1, Ordering::Relaxed);
             }
             if more {
                 inner.ready(&slot);
@@ -268,6 +334,31 @@ impl Consumer {
         for f in self.inner.fetchers.lock().unwrap().values() {
             f.wake.notify_one();
         }
+    }
+
+    /// Counters since the consumer was created.
+    pub fn stats(&self) -> ConsumerStats {
+        let s = &self.inner.stats;
+        ConsumerStats {
+            backpressure_pauses: s.backpressure_pauses.load(Ordering::Relaxed),
+            backpressure_resumes: s.backpressure_resumes.load(Ordering::Relaxed),
+            records_delivered: s.records_delivered.load(Ordering::Relaxed),
+            fetches: s.fetches.load(Ordering::Relaxed),
+            buffered_bytes: self.inner.table.buffered_total(),
+        }
+    }
+
+    /// One assigned partition's state, for monitoring.
+    pub fn partition_view(&self, tp: &TopicPartition) -> Option<PartitionView> {
+        let slot = self.inner.slots.load().get(tp).cloned()?;
+        let snap = slot.cell.snapshot();
+        Some(PartitionView {
+            paused: snap.paused,
+            backpressured: snap.backpressured,
+            buffered_bytes: snap.buffered,
+            position: slot.delivered.load(Ordering::SeqCst),
+            high_watermark: slot.high_watermark.load(Ordering::SeqCst),
+        })
     }
 
     /// Whether [`Consumer::close`] was called.
@@ -312,10 +403,13 @@ impl Inner {
             StartOffset::Timestamp(t) => OffsetSpec::Timestamp(t),
         };
         let offsets = list_offsets(&self.cluster, &tp.topic, &[tp.partition], spec).await?;
-        let offset = *offsets.get(&tp.partition).ok_or_else(|| Error::UnknownTopic(tp.to_string()))?;
+        let offset = *offsets
+            .get(&tp.partition)
+            .ok_or_else(|| Error::UnknownTopic(tp.to_string()))?;
         match start {
             StartOffset::FromEnd(n) => {
-                let earliest = list_offsets(&self.cluster, &tp.topic, &[tp.partition], OffsetSpec::Earliest).await?;
+                let earliest =
+                    list_offsets(&self.cluster, &tp.topic, &[tp.partition], OffsetSpec::Earliest).await?;
                 Ok((offset - n.max(0)).max(earliest.get(&tp.partition).copied().unwrap_or(0)))
             }
             // No record at or after the timestamp: start at the end.
@@ -330,7 +424,10 @@ impl Inner {
     }
 
     fn seek_to(&self, tp: &TopicPartition, offset: i64) -> Result<()> {
-        let change = self.table.seek(tp, offset).ok_or_else(|| Error::Config(format!("{tp} is not assigned")))?;
+        let change = self
+            .table
+            .seek(tp, offset)
+            .ok_or_else(|| Error::Config(format!("{tp} is not assigned")))?;
         if let Some(slot) = self.slots.load().get(tp) {
             slot.reset(change.epoch, offset);
         }
@@ -377,7 +474,9 @@ impl Inner {
             .entry(broker)
             .or_insert_with(|| {
                 let wake = Arc::new(Notify::new());
-                let group = self.table.register_fetch_group(wake.clone() as Arc<dyn ReadyWaker>);
+                let group = self
+                    .table
+                    .register_fetch_group(wake.clone() as Arc<dyn ReadyWaker>);
                 let f = Arc::new(Fetcher { broker, group, wake });
                 tokio::spawn(f.clone().run(self.clone()));
                 f
@@ -388,7 +487,10 @@ impl Inner {
 
 /// Routes partitions without a (valid) leader to their leader's fetcher, refreshing metadata as needed.
 async fn route(inner: Arc<Inner>) {
-    let unrouted = inner.table.fetch_group(FetchGroupId::UNROUTED).expect("the unrouted group always exists");
+    let unrouted = inner
+        .table
+        .fetch_group(FetchGroupId::UNROUTED)
+        .expect("the unrouted group always exists");
     let mut waiting: Vec<Arc<state_table::PartitionState>> = Vec::new();
     let mut backoff = inner.cfg.client.retry_backoff;
     loop {
@@ -405,12 +507,16 @@ async fn route(inner: Arc<Inner>) {
         }
         let slots = inner.slots.load();
         let stale = waiting.iter().any(|c| {
-            slots.get(c.topic_partition()).is_some_and(|s| s.stale_leader.swap(false, Ordering::Relaxed))
+            slots
+                .get(c.topic_partition())
+                .is_some_and(|s| s.stale_leader.swap(false, Ordering::Relaxed))
         });
         let mut snap = inner.cluster.snapshot();
         let unknown = waiting.iter().any(|c| {
             let tp = c.topic_partition();
-            snap.topic(&tp.topic).and_then(|t| t.leader(tp.partition)).is_none()
+            snap.topic(&tp.topic)
+                .and_then(|t| t.leader(tp.partition))
+                .is_none()
         });
         if stale || unknown {
             match inner.cluster.refresh(false).await {

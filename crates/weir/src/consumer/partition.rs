@@ -31,6 +31,8 @@ pub(crate) struct PartitionSlot {
     pub(crate) high_watermark: AtomicI64,
     /// The leader reported an error that means our metadata is stale.
     pub(crate) stale_leader: AtomicBool,
+    /// Last seen backpressure state, to count transitions for [`super::ConsumerStats`].
+    pub(crate) backpressured: AtomicBool,
 }
 
 impl PartitionSlot {
@@ -43,6 +45,7 @@ impl PartitionSlot {
             delivered: AtomicI64::new(start),
             high_watermark: AtomicI64::new(-1),
             stale_leader: AtomicBool::new(false),
+            backpressured: AtomicBool::new(false),
         }
     }
 
@@ -58,7 +61,13 @@ impl PartitionSlot {
         self.delivered.store(position, Ordering::SeqCst);
         if let Some(t) = parked {
             // Stale by construction (the epoch moved), so this only clears IN_FLIGHT.
-            self.cell.finish_fetch(t, FetchOutcome { next_position: t.position, bytes: 0 });
+            self.cell.finish_fetch(
+                t,
+                FetchOutcome {
+                    next_position: t.position,
+                    bytes: 0,
+                },
+            );
         }
     }
 
@@ -80,7 +89,13 @@ impl PartitionSlot {
             b.parked = Some(ticket);
         } else {
             drop(b);
-            self.cell.finish_fetch(ticket, FetchOutcome { next_position: ticket.position, bytes: 0 });
+            self.cell.finish_fetch(
+                ticket,
+                FetchOutcome {
+                    next_position: ticket.position,
+                    bytes: 0,
+                },
+            );
         }
     }
 

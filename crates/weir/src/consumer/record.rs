@@ -28,7 +28,11 @@ impl ConsumerRecord {
     /// Bytes this record accounts for in the partition buffer.
     pub(crate) fn size(&self) -> usize {
         let kv = self.key.as_ref().map_or(0, Bytes::len) + self.value.as_ref().map_or(0, Bytes::len);
-        let h: usize = self.headers.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Bytes::len)).sum();
+        let h: usize = self
+            .headers
+            .iter()
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Bytes::len))
+            .sum();
         kv + h + 32
     }
 

@@ -74,7 +74,7 @@
 //! the records it holds from older epochs and must not `consume` them). `consume` saturates at
 //! zero so a racing consume of dropped records cannot make the count negative.
 //!
-//! The atomics come from `loom` under `cfg(loom)` so the word transitions can be model-checked.
+//! The atomics come from `loom` under `cfg(weir_loom)` so the word transitions can be model-checked.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -83,7 +83,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-#[cfg(loom)]
+#[cfg(weir_loom)]
 mod sync {
     pub(super) use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize};
     pub(super) use loom::sync::Mutex;
@@ -92,7 +92,7 @@ mod sync {
         loom::thread::yield_now();
     }
 }
-#[cfg(not(loom))]
+#[cfg(not(weir_loom))]
 mod sync {
     pub(super) use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
     pub(super) use std::sync::Mutex;
@@ -132,11 +132,11 @@ fn lock<T>(m: &Mutex<T>) -> sync_guard::Guard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-#[cfg(loom)]
+#[cfg(weir_loom)]
 mod sync_guard {
     pub(super) type Guard<'a, T> = loom::sync::MutexGuard<'a, T>;
 }
-#[cfg(not(loom))]
+#[cfg(not(weir_loom))]
 mod sync_guard {
     pub(super) type Guard<'a, T> = std::sync::MutexGuard<'a, T>;
 }
@@ -1319,7 +1319,7 @@ impl StateTable {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(weir_loom)))]
 mod tests {
     use super::*;
 

@@ -21,8 +21,15 @@ pub(crate) struct Decoded {
 
 /// Limits applied while decoding.
 pub(crate) struct DecodeLimits {
-    /// Stop taking further batches once this many bytes were taken (one batch is always taken).
-    pub(crate) room: usize,
+    /// Room left under the partition's high watermark: no further batch is taken once it is used up, so a
+    /// partition's buffer passes its high watermark by at most one batch (and then stops being fetched).
+    pub(crate) partition_room: usize,
+    /// Room left in the budget reserved for this fetch: a batch that would go past it is left for a later
+    /// fetch (from its boundary), so the consumer-wide budget holds whatever the broker sent.
+    pub(crate) budget_room: usize,
+    /// Take the first batch even if it alone exceeds `budget_room` (progress for a batch larger than the
+    /// reservation, allowed only when nothing else is buffered).
+    pub(crate) allow_oversize: bool,
     /// Largest decompressed size of one batch.
     pub(crate) max_decompressed: usize,
     pub(crate) check_crcs: bool,
@@ -60,9 +67,8 @@ pub(crate) fn decode_partition(
         if batch.next_offset() <= out.next_offset {
             continue; // Entirely before the fetch position (Kafka returns the batch containing it).
         }
-        if out.bytes > 0 && out.bytes >= limits.room {
-            // The buffer is full: leave the rest for a later fetch, which starts at this batch boundary.
-            break;
+        if out.bytes >= limits.partition_room {
+            break; // The partition's buffer is full: the rest waits for a later fetch, from this boundary.
         }
         if limits.check_crcs {
             if let Err(e) = batch.verify_crc() {
@@ -82,6 +88,8 @@ pub(crate) fn decode_partition(
             }
         };
         let mut failed = None;
+        let mut taken = Vec::new();
+        let mut taken_bytes = 0;
         for r in records {
             let r = match r {
                 Ok(r) => r,
@@ -111,9 +119,16 @@ pub(crate) fn decode_partition(
             if limits.detach {
                 rec.detach();
             }
-            out.bytes += rec.size();
-            out.records.push(rec);
+            taken_bytes += rec.size();
+            taken.push(rec);
         }
+        let fits = out.bytes + taken_bytes <= limits.budget_room
+            || (out.records.is_empty() && limits.allow_oversize);
+        if !fits {
+            break; // The budget is used up: leave this batch for a later fetch, from its boundary.
+        }
+        out.bytes += taken_bytes;
+        out.records.append(&mut taken);
         if let Some(e) = failed {
             // Records decoded before the bad one are delivered; the position stops at the bad record.
             out.next_offset = out

@@ -53,7 +53,7 @@ impl Fetcher {
             tokio::select! {
                 _ = &mut notified => {}
                 Some((planned, grant, result)) = in_flight.next(), if !in_flight.is_empty() => {
-                    self.apply(&inner, planned, result).await;
+                    self.apply(&inner, planned, grant, result).await;
                     inner.table.release_budget(grant);
                 }
             }
@@ -101,7 +101,7 @@ impl Fetcher {
         Some((planned, grant))
     }
 
-    async fn apply(&self, inner: &Arc<Inner>, planned: Planned, result: Result<FetchResponse>) {
+    async fn apply(&self, inner: &Arc<Inner>, planned: Planned, grant: usize, result: Result<FetchResponse>) {
         let resp = match result {
             Ok(r) if r.error_code == 0 => r,
             other => {
@@ -134,6 +134,8 @@ impl Fetcher {
             .flat_map(|t| &t.partitions)
             .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
             .sum();
+        // The budget reserved for this fetch bounds what its records may add, whatever the broker sent.
+        let mut grant_left = grant;
         let mut by_tp = BTreeMap::new();
         for t in resp.responses {
             let topic = t.topic.0.to_string();
@@ -188,12 +190,15 @@ impl Fetcher {
             let room =
                 (inner.cfg.partition_buffer as u64).saturating_sub(slot.cell.buffered_bytes()) as usize;
             let limits = DecodeLimits {
-                room,
+                partition_room: room,
+                budget_room: grant_left,
+                allow_oversize: inner.table.buffered_total() == 0 && grant_left == grant,
                 max_decompressed: inner.cfg.partition_buffer.max(inner.cfg.fetch_max_bytes),
                 check_crcs: inner.cfg.check_crcs,
                 detach: total >= DETACH_RESPONSE_BYTES && data.len() * 16 < total,
             };
             let decoded = decode_partition(&slot.tp.topic, slot.tp.partition, data, ticket.position, &limits);
+            grant_left = grant_left.saturating_sub(decoded.bytes);
             let outcome = FetchOutcome {
                 next_position: decoded.next_offset,
                 bytes: decoded.bytes as u64,

@@ -336,6 +336,11 @@ impl Consumer {
         }
     }
 
+    /// The configuration this consumer runs with.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.inner.cfg
+    }
+
     /// Counters since the consumer was created.
     pub fn stats(&self) -> ConsumerStats {
         let s = &self.inner.stats;

@@ -245,3 +245,80 @@ assert p.flush(30) == 0
         c.close();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_partition_streams_and_the_record_stream() {
+    use futures::StreamExt;
+    let broker = Broker::start();
+    let topic = unique_topic("streams");
+    broker.create_topic(&topic, 4);
+    produce(&broker, &topic, 4, 700).await;
+    let c = std::sync::Arc::new(
+        Consumer::new(consumer_config(&broker).with_partition_buffer(16 * 1024)).unwrap(),
+    );
+    let tps: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new(topic.as_str(), p)).collect();
+    c.assign(
+        &tps.iter()
+            .map(|tp| (tp.clone(), StartOffset::Earliest))
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
+
+    // Partitions 0 and 1 each get their own task; 2 and 3 go through the shared record stream.
+    let mut tasks = Vec::new();
+    for tp in &tps[..2] {
+        let mut s = Box::pin(c.partition_stream(tp, 64).unwrap());
+        let p = tp.partition;
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            while got.len() < 700 {
+                let batch = tokio::time::timeout(Duration::from_secs(30), s.next())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert!(batch.iter().all(|r| r.partition == p));
+                got.extend(batch);
+            }
+            got
+        }));
+    }
+    let mut rest = Vec::new();
+    {
+        let mut s = Box::pin(c.stream(100));
+        while rest.len() < 1400 {
+            let r = tokio::time::timeout(Duration::from_secs(30), s.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            assert!(
+                r.partition >= 2,
+                "a detached partition went through the shared stream"
+            );
+            rest.push(r);
+        }
+    }
+    for p in [2, 3] {
+        let offsets: Vec<i64> = rest
+            .iter()
+            .filter(|r| r.partition == p)
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!(offsets, (0..700).collect::<Vec<i64>>(), "partition {p}");
+    }
+    let mut own = Vec::new();
+    for t in tasks {
+        own.extend(t.await.unwrap());
+    }
+    for p in [0, 1] {
+        // Each partition's own task saw its records in order, exactly once.
+        let offsets: Vec<i64> = own
+            .iter()
+            .filter(|r| r.partition == p)
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!(offsets, (0..700).collect::<Vec<i64>>(), "partition {p}");
+    }
+    c.close();
+}

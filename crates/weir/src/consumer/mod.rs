@@ -191,6 +191,8 @@ impl Consumer {
         for (tp, change) in self.inner.table.unassign(partitions) {
             if let Some(slot) = slots.get(&tp) {
                 slot.reset(change.epoch, -1);
+                slot.detached.store(false, Ordering::SeqCst);
+                slot.data_ready.notify_waiters();
             }
         }
     }
@@ -326,10 +328,76 @@ impl Consumer {
         }
     }
 
+    /// All records as an async stream: each item is a record, or an actionable per-partition error (the
+    /// stream goes on after it). Ends when the consumer is closed. Records are taken from [`Consumer::poll`]
+    /// in batches of up to `batch`; records the stream holds but has not yielded when it is dropped count as
+    /// delivered (the position has moved past them).
+    pub fn stream(&self, batch: usize) -> impl futures::Stream<Item = Result<ConsumerRecord>> + '_ {
+        let state: (VecDeque<ConsumerRecord>, &Consumer) = (VecDeque::new(), self);
+        futures::stream::unfold(state, move |(mut buf, c)| async move {
+            loop {
+                if let Some(r) = buf.pop_front() {
+                    return Some((Ok(r), (buf, c)));
+                }
+                if c.is_closed() {
+                    return None;
+                }
+                match c.poll(batch, Duration::from_secs(3600)).await {
+                    Ok(v) => buf.extend(v),
+                    Err(e) => return Some((Err(e), (buf, c))),
+                }
+            }
+        })
+    }
+
+    /// One partition's records as a stream of batches (each up to `max_batch` records, in offset order), so
+    /// that each partition can be processed by its own task. From this call on, the partition's records are
+    /// delivered only through this stream, not by `poll`. Pause and resume apply as usual. The stream ends when
+    /// the consumer closes or the partition is unassigned. `None` if the partition is not assigned.
+    pub fn partition_stream(
+        &self,
+        tp: &TopicPartition,
+        max_batch: usize,
+    ) -> Option<impl futures::Stream<Item = Vec<ConsumerRecord>> + Send + 'static> {
+        let slot = self.inner.slots.load().get(tp).cloned()?;
+        if !slot.cell.is_assigned() {
+            return None;
+        }
+        slot.detached.store(true, Ordering::SeqCst);
+        let inner = self.inner.clone();
+        let max = max_batch.max(1);
+        Some(futures::stream::unfold(
+            (inner, slot),
+            move |(inner, slot)| async move {
+                let out = loop {
+                    let notified = slot.data_ready.notified();
+                    tokio::pin!(notified);
+                    notified.as_mut().enable();
+                    if inner.is_closed() || !slot.cell.is_assigned() {
+                        return None;
+                    }
+                    let mut out = Vec::new();
+                    inner.take(&slot, max, &mut out);
+                    if !out.is_empty() {
+                        break out;
+                    }
+                    tokio::select! {
+                        _ = notified => {}
+                        _ = inner.events.notified() => {}
+                    }
+                };
+                Some((out, (inner, slot)))
+            },
+        ))
+    }
+
     /// Stops fetching and wakes a pending `poll`. In-flight fetches are discarded without errors.
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
         self.inner.events.notify_waiters();
+        for slot in self.inner.slots.load().values() {
+            slot.data_ready.notify_waiters();
+        }
         self.inner.router_wake.notify_one();
         for f in self.inner.fetchers.lock().unwrap().values() {
             f.wake.notify_one();
@@ -383,14 +451,28 @@ impl Inner {
         self.closed.load(Ordering::SeqCst)
     }
 
-    /// Queues `slot` for delivery if it has records and is not already queued.
+    /// Queues `slot` for delivery (or wakes its own stream) if it is not paused and not already queued.
     pub(crate) fn ready(&self, slot: &Arc<PartitionSlot>) {
-        if slot.cell.is_paused() || !slot.queued.swap(true, Ordering::SeqCst) {
-            if slot.cell.is_paused() {
-                return;
-            }
+        if slot.cell.is_paused() {
+            return;
+        }
+        if slot.detached.load(Ordering::SeqCst) {
+            slot.data_ready.notify_one();
+        } else if !slot.queued.swap(true, Ordering::SeqCst) {
             let _ = self.deliver_tx.send(slot.clone());
         }
+    }
+
+    /// Takes up to `max` records of `slot` into `out`, accounting them as consumed.
+    fn take(&self, slot: &Arc<PartitionSlot>, max: usize, out: &mut Vec<ConsumerRecord>) -> bool {
+        let (n, bytes, more) = slot.take(max, out);
+        self.stats
+            .records_delivered
+            .fetch_add(n as u64, Ordering::Relaxed);
+        if bytes > 0 && slot.cell.consume(bytes) && slot.backpressured.swap(false, Ordering::Relaxed) {
+            self.stats.backpressure_resumes.fetch_add(1, Ordering::Relaxed);
+        }
+        more
     }
 
     /// Queues an actionable error for `poll`.

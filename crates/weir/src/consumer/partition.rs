@@ -33,6 +33,10 @@ pub(crate) struct PartitionSlot {
     pub(crate) stale_leader: AtomicBool,
     /// Last seen backpressure state, to count transitions for [`super::ConsumerStats`].
     pub(crate) backpressured: AtomicBool,
+    /// Delivered through its own stream ([`super::Consumer::partition_stream`]) instead of `poll`.
+    pub(crate) detached: AtomicBool,
+    /// Wakes the partition's own stream when records arrive or the partition resumes.
+    pub(crate) data_ready: tokio::sync::Notify,
 }
 
 impl PartitionSlot {
@@ -46,6 +50,8 @@ impl PartitionSlot {
             high_watermark: AtomicI64::new(-1),
             stale_leader: AtomicBool::new(false),
             backpressured: AtomicBool::new(false),
+            detached: AtomicBool::new(false),
+            data_ready: tokio::sync::Notify::new(),
         }
     }
 

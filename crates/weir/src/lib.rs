@@ -11,6 +11,7 @@ mod cluster;
 pub mod config;
 pub mod consumer;
 pub mod error;
+pub mod group;
 mod net;
 pub mod producer;
 

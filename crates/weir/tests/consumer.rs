@@ -322,3 +322,21 @@ async fn per_partition_streams_and_the_record_stream() {
     }
     c.close();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_handle_pause_and_resume() {
+    let broker = Broker::start();
+    let topic = unique_topic("handle");
+    broker.create_topic(&topic, 1);
+    produce(&broker, &topic, 1, 300).await;
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    let c = Consumer::new(consumer_config(&broker)).unwrap();
+    c.assign(&[(tp.clone(), StartOffset::Earliest)]).await.unwrap();
+    let h = c.partition(&tp).unwrap();
+    h.pause();
+    assert!(h.is_paused() && c.paused() == vec![tp.clone()]);
+    assert!(c.poll(10, Duration::from_millis(200)).await.unwrap().is_empty());
+    h.resume();
+    check_dense(&poll_n(&c, 300, 1000).await, 1, 300);
+    c.close();
+}

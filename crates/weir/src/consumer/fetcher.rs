@@ -6,13 +6,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Notify;
 
 use super::decode::{decode_partition, DecodeLimits};
 use super::partition::PartitionSlot;
+use super::session::FetchSession;
 use super::state_table::{FetchGroup, FetchGroupId, FetchOutcome, FetchTicket, PartitionState};
 use super::Inner;
 use crate::error::{Error, KafkaCode, Result};
@@ -32,6 +33,10 @@ impl Fetcher {
     pub(crate) async fn run(self: Arc<Self>, inner: Arc<Inner>) {
         let mut in_flight = FuturesUnordered::new();
         let mut scratch = Vec::new();
+        // One fetch session per request that may be in flight: a session's requests go one at a time.
+        let mut sessions: Vec<FetchSession> = (0..inner.cfg.fetches_in_flight)
+            .map(|_| FetchSession::default())
+            .collect();
         loop {
             if inner.is_closed() {
                 break;
@@ -39,20 +44,22 @@ impl Fetcher {
             let notified = self.wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            while in_flight.len() < inner.cfg.fetches_in_flight {
+            while !sessions.is_empty() {
                 let Some((planned, grant)) = self.plan(&inner, &mut scratch) else {
                     break;
                 };
+                let mut session = sessions.pop().expect("checked non-empty");
                 let inner2 = inner.clone();
                 let broker = self.broker;
                 in_flight.push(async move {
-                    let result = send_fetch(&inner2, broker, &planned, grant).await;
-                    (planned, grant, result)
+                    let result = send_fetch(&inner2, broker, &planned, grant, &mut session).await;
+                    (planned, grant, result, session)
                 });
             }
             tokio::select! {
                 _ = &mut notified => {}
-                Some((planned, grant, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                Some((planned, grant, result, session)) = in_flight.next(), if !in_flight.is_empty() => {
+                    sessions.push(session);
                     self.apply(&inner, planned, grant, result).await;
                     inner.table.release_budget(grant);
                 }
@@ -228,14 +235,35 @@ impl Fetcher {
     }
 }
 
-async fn send_fetch(inner: &Inner, broker: i32, planned: &Planned, grant: usize) -> Result<FetchResponse> {
+async fn send_fetch(
+    inner: &Inner,
+    broker: i32,
+    planned: &Planned,
+    grant: usize,
+    session: &mut FetchSession,
+) -> Result<FetchResponse> {
+    let conn = match inner.cluster.link(broker)?.get().await {
+        Ok(c) => c,
+        Err(e) => {
+            session.reset();
+            return Err(e);
+        }
+    };
+    if conn.version(ApiKey::Fetch)? < 7 {
+        *session = FetchSession::disabled();
+    }
+    let wanted: Vec<_> = planned
+        .iter()
+        .map(|(slot, t)| (slot.tp.clone(), t.position))
+        .collect();
+    let plan = session.prepare(&wanted);
     let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
-    for (slot, ticket) in planned {
-        topics.entry(&slot.tp.topic).or_default().push(
+    for (tp, position) in &plan.send {
+        topics.entry(&tp.topic).or_default().push(
             FetchPartition::default()
-                .with_partition(slot.tp.partition)
+                .with_partition(tp.partition)
                 .with_current_leader_epoch(-1)
-                .with_fetch_offset(ticket.position)
+                .with_fetch_offset(*position)
                 .with_last_fetched_epoch(-1)
                 .with_log_start_offset(-1)
                 .with_partition_max_bytes(inner.cfg.partition_buffer.min(i32::MAX as usize) as i32),
@@ -247,8 +275,8 @@ async fn send_fetch(inner: &Inner, broker: i32, planned: &Planned, grant: usize)
         .with_min_bytes(inner.cfg.fetch_min_bytes)
         .with_max_bytes(grant.min(i32::MAX as usize) as i32)
         .with_isolation_level(0)
-        .with_session_id(0)
-        .with_session_epoch(-1)
+        .with_session_id(plan.session_id)
+        .with_session_epoch(plan.epoch)
         .with_topics(
             topics
                 .into_iter()
@@ -259,6 +287,36 @@ async fn send_fetch(inner: &Inner, broker: i32, planned: &Planned, grant: usize)
                 })
                 .collect(),
         );
-    let conn = inner.cluster.link(broker)?.get().await?;
-    conn.request(&req).await
+    let mut forgotten: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for tp in &plan.forgotten {
+        forgotten.entry(&tp.topic).or_default().push(tp.partition);
+    }
+    let req = req.with_forgotten_topics_data(
+        forgotten
+            .into_iter()
+            .map(|(t, parts)| {
+                ForgottenTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(t.to_owned())))
+                    .with_partitions(parts)
+            })
+            .collect(),
+    );
+    match conn.request(&req).await {
+        Ok(resp) => {
+            session.on_response(resp.error_code, resp.session_id);
+            if resp.session_id != 0 {
+                tracing::trace!(
+                    broker,
+                    session = resp.session_id,
+                    listed = plan.send.len(),
+                    "fetch session"
+                );
+            }
+            Ok(resp)
+        }
+        Err(e) => {
+            session.reset();
+            Err(e)
+        }
+    }
 }

@@ -28,6 +28,7 @@ mod decode;
 mod fetcher;
 mod partition;
 mod record;
+mod session;
 pub mod state_table;
 
 pub use config::{ConsumerConfig, OffsetReset};

@@ -1,0 +1,849 @@
+//! An in-process fake Kafka broker for fault injection.
+//!
+//! A tokio TCP server on `127.0.0.1:0` that speaks just enough Kafka (with the `kafka-protocol` crate) to serve
+//! ApiVersions, Metadata (one broker: itself), ListOffsets, Fetch, Produce and InitProducerId from an in-memory
+//! log of raw record batches. Every request is shown to a script (a closure) that decides the reply: the normal
+//! answer, an answer with replaced records, a Kafka error code, or a fault (close the connection, an oversized or
+//! truncated frame, garbage bytes, no answer, a delay).
+//!
+//! The log stores batches as raw bytes, so a test can store corrupt batches and serve them like any other.
+//! Everything the broker sees (connections, requests, produced batches) is recorded; tests wait for recorded
+//! events with [`FakeBroker::wait_until`] instead of sleeping.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, FetchRequest, FetchResponse,
+    InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
+    MetadataResponse, ProduceRequest, ProduceResponse, ProducerId, RequestHeader, ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use weir_proto::record::{BatchBuilder, BatchOptions, ProducerIds};
+
+/// Node id of the fake broker (it is its own only broker, leader of everything, and controller).
+pub const NODE_ID: i32 = 1;
+/// Producer id handed out by InitProducerId.
+pub const PRODUCER_ID: i64 = 4242;
+/// Largest request frame the fake accepts.
+const MAX_REQUEST: usize = 64 << 20;
+
+/// A decoded request body (only the APIs the fake serves are decoded).
+#[derive(Debug, Clone)]
+pub enum Body {
+    ApiVersions(ApiVersionsRequest),
+    Metadata(MetadataRequest),
+    ListOffsets(ListOffsetsRequest),
+    Fetch(FetchRequest),
+    Produce(ProduceRequest),
+    InitProducerId(InitProducerIdRequest),
+    /// An API the fake does not serve; it answers nothing and closes the connection.
+    Other,
+}
+
+/// One request as the fake broker received it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Connection number, counted from 0 in accept order.
+    pub conn: usize,
+    /// Index of this request among all requests the broker received.
+    pub seq: usize,
+    /// Index of this request among requests of the same API (all connections).
+    pub api_seq: usize,
+    pub api_key: ApiKey,
+    pub version: i16,
+    pub correlation_id: i32,
+    pub body: Body,
+}
+
+impl Request {
+    /// `(partition, fetch_offset)` of every partition of a Fetch request.
+    pub fn fetch_offsets(&self) -> Vec<(i32, i64)> {
+        match &self.body {
+            Body::Fetch(f) => f
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| (p.partition, p.fetch_offset)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The record bytes of every partition of a Produce request.
+    pub fn produced(&self) -> Vec<(String, i32, Bytes)> {
+        match &self.body {
+            Body::Produce(p) => p
+                .topic_data
+                .iter()
+                .flat_map(|t| {
+                    t.partition_data.iter().map(|d| {
+                        (
+                            t.name.0.to_string(),
+                            d.index,
+                            d.records.clone().unwrap_or_default(),
+                        )
+                    })
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// What the broker does with one request.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// The normal answer, from the log.
+    Answer,
+    /// A Fetch answer whose records for these `(topic, partition)`s are the given bytes (others from the log).
+    FetchRecords(BTreeMap<(String, i32), Bytes>),
+    /// A Produce answer with this error code for every partition (nothing is appended).
+    ProduceError(i16),
+    /// This response body (after a correct response header) instead of the normal one.
+    RawBody(Bytes),
+    /// Apply the request's effects (append produced batches) and answer; then close the connection.
+    AnswerThenClose,
+    /// Apply the request's effects but close the connection instead of answering (the response is lost).
+    ApplyThenClose,
+    /// Close the connection without applying or answering.
+    Close,
+    /// Send a size prefix of this many bytes followed by a few bytes; then answer nothing more on this
+    /// connection (the client must drop it).
+    OversizedFrame(u32),
+    /// Send the size prefix and the first half of the normal response, then close.
+    TruncatedFrame,
+    /// Send these raw bytes; then answer nothing more on this connection.
+    Garbage(Vec<u8>),
+    /// Do not answer this request; keep serving the connection.
+    NoAnswer,
+    /// Answer neither this request nor any later one on this connection (which stays open).
+    Stall,
+    /// Wait, then do the inner action.
+    Delay(Duration, Box<Action>),
+}
+
+/// Decides the reply to each request.
+pub type Script = Arc<dyn Fn(&Request) -> Action + Send + Sync>;
+
+/// One stored batch.
+#[derive(Debug, Clone)]
+pub struct StoredBatch {
+    pub base_offset: i64,
+    pub next_offset: i64,
+    pub bytes: Bytes,
+}
+
+impl StoredBatch {
+    fn producer(&self) -> (i64, i16, i32) {
+        producer_fields(&self.bytes)
+    }
+}
+
+fn producer_fields(b: &[u8]) -> (i64, i16, i32) {
+    if b.len() < 61 {
+        return (-1, -1, -1);
+    }
+    (
+        i64::from_be_bytes(b[43..51].try_into().unwrap()),
+        i16::from_be_bytes(b[51..53].try_into().unwrap()),
+        i32::from_be_bytes(b[53..57].try_into().unwrap()),
+    )
+}
+
+/// Base offset and record count read from a raw batch header (without validating anything else).
+pub fn batch_span(b: &[u8]) -> (i64, i64) {
+    let base = i64::from_be_bytes(b[0..8].try_into().unwrap());
+    let last_delta = i32::from_be_bytes(b[23..27].try_into().unwrap());
+    (base, i64::from(last_delta) + 1)
+}
+
+/// Everything recorded so far.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// Connections accepted.
+    pub connections: usize,
+    /// Connections that ended (closed by either side).
+    pub disconnections: usize,
+    /// Every request received, in arrival order.
+    pub requests: Vec<Request>,
+}
+
+impl Recorded {
+    pub fn of(&self, key: ApiKey) -> impl Iterator<Item = &Request> {
+        self.requests.iter().filter(move |r| r.api_key == key)
+    }
+}
+
+/// How the fake is set up.
+#[derive(Clone)]
+pub struct FakeConfig {
+    /// `(topic, partition count)`.
+    pub topics: Vec<(String, i32)>,
+    /// `(api, min, max)` offered in ApiVersions.
+    pub versions: Vec<(ApiKey, i16, i16)>,
+    /// At most this many batches per partition in one Fetch answer (`None`: as many as fit).
+    pub batches_per_fetch: Option<usize>,
+    /// The script; by default every request gets [`Action::Answer`].
+    pub script: Script,
+    /// Replaces the normal Metadata answer (given the request version and the broker's own port).
+    pub metadata: Option<Arc<dyn Fn(i16, u16) -> MetadataResponse + Send + Sync>>,
+}
+
+impl FakeConfig {
+    pub fn new(topics: &[(&str, i32)]) -> Self {
+        FakeConfig {
+            topics: topics.iter().map(|&(t, n)| (t.to_owned(), n)).collect(),
+            versions: vec![
+                (ApiKey::ApiVersions, 0, 3),
+                (ApiKey::Metadata, 1, 12),
+                (ApiKey::ListOffsets, 1, 8),
+                (ApiKey::Fetch, 4, 11),
+                (ApiKey::Produce, 3, 11),
+                (ApiKey::InitProducerId, 0, 4),
+            ],
+            batches_per_fetch: None,
+            script: Arc::new(|_| Action::Answer),
+            metadata: None,
+        }
+    }
+
+    pub fn script(mut self, f: impl Fn(&Request) -> Action + Send + Sync + 'static) -> Self {
+        self.script = Arc::new(f);
+        self
+    }
+
+    pub fn batches_per_fetch(mut self, n: usize) -> Self {
+        self.batches_per_fetch = Some(n);
+        self
+    }
+
+    pub fn metadata(mut self, f: impl Fn(i16, u16) -> MetadataResponse + Send + Sync + 'static) -> Self {
+        self.metadata = Some(Arc::new(f));
+        self
+    }
+}
+
+struct State {
+    cfg: FakeConfig,
+    port: u16,
+    log: Mutex<BTreeMap<(String, i32), Vec<StoredBatch>>>,
+    recorded: Mutex<Recorded>,
+    /// Notified on every recorded event and every append.
+    changed: Notify,
+}
+
+/// The running fake broker; stops when dropped.
+pub struct FakeBroker {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeBroker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeBroker {
+    /// Starts the broker on an ephemeral port of 127.0.0.1.
+    pub async fn start(cfg: FakeConfig) -> FakeBroker {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut log = BTreeMap::new();
+        for (t, n) in &cfg.topics {
+            for p in 0..*n {
+                log.insert((t.clone(), p), Vec::new());
+            }
+        }
+        let state = Arc::new(State {
+            cfg,
+            port: addr.port(),
+            log: Mutex::new(log),
+            recorded: Mutex::new(Recorded::default()),
+            changed: Notify::new(),
+        });
+        let st = state.clone();
+        let task = tokio::spawn(async move {
+            // Connection tasks live in the set, so they are aborted with the accept task.
+            let mut conns = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        let conn = {
+                            let mut r = st.recorded.lock().unwrap();
+                            r.connections += 1;
+                            r.connections - 1
+                        };
+                        st.changed.notify_waiters();
+                        let st2 = st.clone();
+                        conns.spawn(async move {
+                            serve(st2.clone(), stream, conn).await;
+                            st2.recorded.lock().unwrap().disconnections += 1;
+                            st2.changed.notify_waiters();
+                        });
+                    }
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                }
+            }
+        });
+        FakeBroker { addr, state, task }
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn bootstrap(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Appends a raw batch (any bytes with a batch header) at the offsets its header names.
+    pub fn append_raw(&self, topic: &str, partition: i32, bytes: Bytes) {
+        let (base, count) = batch_span(&bytes);
+        self.state
+            .log
+            .lock()
+            .unwrap()
+            .entry((topic.to_owned(), partition))
+            .or_default()
+            .push(StoredBatch {
+                base_offset: base,
+                next_offset: base + count,
+                bytes,
+            });
+        self.state.changed.notify_waiters();
+    }
+
+    /// Appends a well-formed batch of `values` at the log end; returns its base offset.
+    pub fn append(&self, topic: &str, partition: i32, values: &[String]) -> i64 {
+        let base = self.log_end(topic, partition);
+        self.append_raw(topic, partition, batch(base, values));
+        base
+    }
+
+    /// The offset the next batch gets.
+    pub fn log_end(&self, topic: &str, partition: i32) -> i64 {
+        log_end(&self.state.log.lock().unwrap(), topic, partition)
+    }
+
+    /// The stored batches of a partition.
+    pub fn batches(&self, topic: &str, partition: i32) -> Vec<StoredBatch> {
+        self.state
+            .log
+            .lock()
+            .unwrap()
+            .get(&(topic.to_owned(), partition))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Runs `f` on what was recorded so far.
+    pub fn recorded<T>(&self, f: impl FnOnce(&Recorded) -> T) -> T {
+        f(&self.state.recorded.lock().unwrap())
+    }
+
+    /// Waits until `cond` holds on the recorded events (panics after 20 s, naming `what`).
+    pub async fn wait_until(&self, what: &str, cond: impl Fn(&Recorded) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let changed = self.state.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if cond(&self.state.recorded.lock().unwrap()) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                let r = self.state.recorded.lock().unwrap();
+                panic!(
+                    "timed out waiting for {what}; {} connections, requests: {:?}",
+                    r.connections,
+                    r.requests
+                        .iter()
+                        .map(|q| (q.conn, q.api_key, q.api_seq))
+                        .collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+}
+
+/// A well-formed uncompressed batch of `values` starting at `base_offset`.
+pub fn batch(base_offset: i64, values: &[String]) -> Bytes {
+    let mut b = BatchBuilder::new(BatchOptions {
+        base_offset,
+        ..Default::default()
+    });
+    for (i, v) in values.iter().enumerate() {
+        b.push(
+            1_700_000_000_000 + base_offset + i as i64,
+            None,
+            Some(v.as_bytes()),
+            &[],
+        );
+    }
+    b.seal(ProducerIds::NONE).unwrap()
+}
+
+fn log_end(log: &BTreeMap<(String, i32), Vec<StoredBatch>>, topic: &str, partition: i32) -> i64 {
+    log.get(&(topic.to_owned(), partition))
+        .and_then(|v| v.iter().map(|b| b.next_offset).max())
+        .unwrap_or(0)
+}
+
+enum Outcome {
+    /// Keep serving.
+    Continue,
+    /// Keep reading requests but answer none (the stream is desynchronised or stalled).
+    Mute,
+    /// End the connection.
+    Close,
+}
+
+async fn serve(st: Arc<State>, mut stream: TcpStream, conn: usize) {
+    let _ = stream.set_nodelay(true);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut muted = false;
+    loop {
+        // One whole frame.
+        while buf.len() < 4 || buf.len() < 4 + frame_len(&buf) {
+            if buf.len() >= 4 && frame_len(&buf) > MAX_REQUEST {
+                return;
+            }
+            match stream.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+        let n = frame_len(&buf);
+        let _ = buf.split_to(4);
+        let frame = buf.split_to(n).freeze();
+        let Some(mut req) = decode_request(conn, frame) else {
+            return;
+        };
+        {
+            let mut r = st.recorded.lock().unwrap();
+            req.seq = r.requests.len();
+            req.api_seq = r.of(req.api_key).count();
+            r.requests.push(req.clone());
+        }
+        st.changed.notify_waiters();
+        if muted {
+            continue;
+        }
+        if matches!(req.body, Body::Other) {
+            return;
+        }
+        let action = (st.cfg.script)(&req);
+        match act(&st, &mut stream, &req, action).await {
+            Outcome::Continue => {}
+            Outcome::Mute => muted = true,
+            Outcome::Close => return,
+        }
+    }
+}
+
+fn frame_len(buf: &[u8]) -> usize {
+    i32::from_be_bytes(buf[0..4].try_into().unwrap()).max(0) as usize
+}
+
+fn decode_request(conn: usize, mut frame: Bytes) -> Option<Request> {
+    if frame.len() < 4 {
+        return None;
+    }
+    let key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let api_key = ApiKey::try_from(key).ok()?;
+    let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version)).ok()?;
+    let body = match api_key {
+        ApiKey::ApiVersions => {
+            // An ApiVersions request at a version we cannot parse still gets an answer (UNSUPPORTED_VERSION).
+            Body::ApiVersions(ApiVersionsRequest::decode(&mut frame, version).unwrap_or_default())
+        }
+        ApiKey::Metadata => Body::Metadata(MetadataRequest::decode(&mut frame, version).ok()?),
+        ApiKey::ListOffsets => Body::ListOffsets(ListOffsetsRequest::decode(&mut frame, version).ok()?),
+        ApiKey::Fetch => Body::Fetch(FetchRequest::decode(&mut frame, version).ok()?),
+        ApiKey::Produce => Body::Produce(ProduceRequest::decode(&mut frame, version).ok()?),
+        ApiKey::InitProducerId => {
+            Body::InitProducerId(InitProducerIdRequest::decode(&mut frame, version).ok()?)
+        }
+        _ => Body::Other,
+    };
+    Some(Request {
+        conn,
+        seq: 0,
+        api_seq: 0,
+        api_key,
+        version,
+        correlation_id: header.correlation_id,
+        body,
+    })
+}
+
+async fn write(stream: &mut TcpStream, bytes: Bytes) -> bool {
+    stream.write_all(&bytes).await.is_ok()
+}
+
+async fn act(st: &State, stream: &mut TcpStream, req: &Request, action: Action) -> Outcome {
+    let mut action = action;
+    while let Action::Delay(d, inner) = action {
+        tokio::time::sleep(d).await;
+        action = *inner;
+    }
+    match action {
+        Action::Delay(..) => unreachable!(),
+        Action::Answer | Action::FetchRecords(_) | Action::ProduceError(_) | Action::RawBody(_) => {
+            let body = match action {
+                Action::RawBody(b) => b,
+                other => answer(st, req, &other).await,
+            };
+            if write(stream, frame(req, body)).await {
+                Outcome::Continue
+            } else {
+                Outcome::Close
+            }
+        }
+        Action::AnswerThenClose => {
+            let body = answer(st, req, &Action::Answer).await;
+            let _ = write(stream, frame(req, body)).await;
+            let _ = stream.shutdown().await;
+            Outcome::Close
+        }
+        Action::ApplyThenClose => {
+            let _ = answer(st, req, &Action::Answer).await;
+            Outcome::Close
+        }
+        Action::Close => Outcome::Close,
+        Action::OversizedFrame(size) => {
+            let mut b = BytesMut::new();
+            b.put_u32(size);
+            b.put_i32(req.correlation_id);
+            b.put_slice(&[0u8; 56]);
+            let _ = write(stream, b.freeze()).await;
+            Outcome::Mute
+        }
+        Action::TruncatedFrame => {
+            let body = answer(st, req, &Action::Answer).await;
+            let whole = frame(req, body);
+            let cut = 4 + (whole.len() - 4) / 2;
+            let _ = write(stream, whole.slice(..cut)).await;
+            let _ = stream.shutdown().await;
+            Outcome::Close
+        }
+        Action::Garbage(bytes) => {
+            let _ = write(stream, Bytes::from(bytes)).await;
+            Outcome::Mute
+        }
+        Action::NoAnswer => Outcome::Continue,
+        Action::Stall => Outcome::Mute,
+    }
+}
+
+/// Size prefix + response header + body.
+fn frame(req: &Request, body: Bytes) -> Bytes {
+    let header_version = req.api_key.response_header_version(req.version);
+    let header = ResponseHeader::default().with_correlation_id(req.correlation_id);
+    let mut h = BytesMut::new();
+    header.encode(&mut h, header_version).unwrap();
+    let mut out = BytesMut::with_capacity(4 + h.len() + body.len());
+    out.put_i32((h.len() + body.len()) as i32);
+    out.put_slice(&h);
+    out.put_slice(&body);
+    out.freeze()
+}
+
+fn encode<T: Encodable>(msg: &T, version: i16) -> Bytes {
+    let mut b = BytesMut::new();
+    msg.encode(&mut b, version)
+        .unwrap_or_else(|e| panic!("fake broker cannot encode its answer at v{version}: {e}"));
+    b.freeze()
+}
+
+/// The body of the normal answer to `req` (applying its effects), shaped by `action`.
+async fn answer(st: &State, req: &Request, action: &Action) -> Bytes {
+    let v = req.version;
+    match &req.body {
+        Body::ApiVersions(_) => {
+            let keys = st
+                .cfg
+                .versions
+                .iter()
+                .map(|&(k, lo, hi)| {
+                    ApiVersion::default()
+                        .with_api_key(k as i16)
+                        .with_min_version(lo)
+                        .with_max_version(hi)
+                })
+                .collect();
+            let (code, v) = if v > 3 { (35, 0) } else { (0, v) };
+            encode(
+                &ApiVersionsResponse::default()
+                    .with_error_code(code)
+                    .with_api_keys(keys),
+                v,
+            )
+        }
+        Body::Metadata(m) => {
+            if let Some(f) = &st.cfg.metadata {
+                return encode(&f(v, st.port), v);
+            }
+            encode(&metadata(st, m), v)
+        }
+        Body::InitProducerId(_) => encode(
+            &InitProducerIdResponse::default()
+                .with_producer_id(ProducerId(PRODUCER_ID))
+                .with_producer_epoch(0),
+            v,
+        ),
+        Body::ListOffsets(l) => {
+            let log = st.log.lock().unwrap();
+            let topics = l
+                .topics
+                .iter()
+                .map(|t| {
+                    let name = t.name.0.to_string();
+                    ListOffsetsTopicResponse::default()
+                        .with_name(t.name.clone())
+                        .with_partitions(
+                            t.partitions
+                                .iter()
+                                .map(|p| {
+                                    let batches = log.get(&(name.clone(), p.partition_index));
+                                    let start = batches.and_then(|b| b.first()).map_or(0, |b| b.base_offset);
+                                    let end = log_end(&log, &name, p.partition_index);
+                                    let r = ListOffsetsPartitionResponse::default()
+                                        .with_partition_index(p.partition_index)
+                                        .with_timestamp(-1);
+                                    match batches {
+                                        None => r.with_error_code(3),
+                                        Some(_) if p.timestamp == -2 => r.with_offset(start),
+                                        Some(_) => r.with_offset(end),
+                                    }
+                                })
+                                .collect(),
+                        )
+                })
+                .collect();
+            encode(&ListOffsetsResponse::default().with_topics(topics), v)
+        }
+        Body::Fetch(f) => encode(&fetch(st, f, action).await, v),
+        Body::Produce(p) => encode(&produce(st, p, action), v),
+        Body::Other => Bytes::new(),
+    }
+}
+
+fn metadata(st: &State, m: &MetadataRequest) -> MetadataResponse {
+    let wanted: Vec<String> = match &m.topics {
+        None => st.cfg.topics.iter().map(|(t, _)| t.clone()).collect(),
+        Some(ts) => ts
+            .iter()
+            .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+            .collect(),
+    };
+    let topics = wanted
+        .into_iter()
+        .map(|name| {
+            let t = MetadataResponseTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(name.clone()))));
+            match st.cfg.topics.iter().find(|(n, _)| *n == name) {
+                None => t.with_error_code(3),
+                Some(&(_, count)) => t.with_partitions(
+                    (0..count)
+                        .map(|p| {
+                            MetadataResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_leader_id(BrokerId(NODE_ID))
+                                .with_leader_epoch(0)
+                                .with_replica_nodes(vec![BrokerId(NODE_ID)])
+                                .with_isr_nodes(vec![BrokerId(NODE_ID)])
+                        })
+                        .collect(),
+                ),
+            }
+        })
+        .collect();
+    MetadataResponse::default()
+        .with_brokers(vec![self_broker(st.port)])
+        .with_controller_id(BrokerId(NODE_ID))
+        .with_topics(topics)
+}
+
+/// This broker's entry in a Metadata answer.
+pub fn self_broker(port: u16) -> MetadataResponseBroker {
+    MetadataResponseBroker::default()
+        .with_node_id(BrokerId(NODE_ID))
+        .with_host(StrBytes::from_static_str("127.0.0.1"))
+        .with_port(i32::from(port))
+}
+
+/// The normal Metadata answer for `topics` (each with `count` partitions led by this broker).
+pub fn metadata_answer(port: u16, topics: &[(&str, i32)]) -> MetadataResponse {
+    MetadataResponse::default()
+        .with_brokers(vec![self_broker(port)])
+        .with_controller_id(BrokerId(NODE_ID))
+        .with_topics(
+            topics
+                .iter()
+                .map(|&(name, count)| {
+                    MetadataResponseTopic::default()
+                        .with_name(Some(TopicName(StrBytes::from_string(name.to_owned()))))
+                        .with_partitions(
+                            (0..count)
+                                .map(|p| {
+                                    MetadataResponsePartition::default()
+                                        .with_partition_index(p)
+                                        .with_leader_id(BrokerId(NODE_ID))
+                                        .with_replica_nodes(vec![BrokerId(NODE_ID)])
+                                        .with_isr_nodes(vec![BrokerId(NODE_ID)])
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        )
+}
+
+/// Records from the log at `offset`: whole batches whose end is past it, within `max_bytes` (at least one).
+fn read_log(batches: &[StoredBatch], offset: i64, max_bytes: usize, max_batches: Option<usize>) -> Bytes {
+    let mut out = BytesMut::new();
+    let mut n = 0;
+    for b in batches.iter().filter(|b| b.next_offset > offset) {
+        if n > 0 && (out.len() + b.bytes.len() > max_bytes || max_batches.is_some_and(|m| n >= m)) {
+            break;
+        }
+        out.put_slice(&b.bytes);
+        n += 1;
+    }
+    out.freeze()
+}
+
+async fn fetch(st: &State, f: &FetchRequest, action: &Action) -> FetchResponse {
+    let overrides = match action {
+        Action::FetchRecords(m) => Some(m),
+        _ => None,
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(f.max_wait_ms.max(0) as u64);
+    loop {
+        // Long poll: wait (up to max_wait_ms) until some requested partition has data.
+        let changed = st.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let mut any = overrides.is_some();
+        let mut topics = Vec::new();
+        {
+            let log = st.log.lock().unwrap();
+            for t in &f.topics {
+                let name = t.topic.0.to_string();
+                let mut parts = Vec::new();
+                for p in &t.partitions {
+                    let key = (name.clone(), p.partition);
+                    let mut d = PartitionData::default().with_partition_index(p.partition);
+                    match log.get(&key) {
+                        None => d = d.with_error_code(3),
+                        Some(batches) => {
+                            let end = log_end(&log, &name, p.partition);
+                            let start = batches.first().map_or(0, |b| b.base_offset);
+                            let records = match overrides.and_then(|o| o.get(&key)) {
+                                Some(r) => r.clone(),
+                                None => read_log(
+                                    batches,
+                                    p.fetch_offset,
+                                    p.partition_max_bytes.max(0) as usize,
+                                    st.cfg.batches_per_fetch,
+                                ),
+                            };
+                            any |= !records.is_empty();
+                            d = d
+                                .with_high_watermark(end)
+                                .with_last_stable_offset(end)
+                                .with_log_start_offset(start)
+                                .with_records(Some(records));
+                        }
+                    }
+                    parts.push(d);
+                }
+                topics.push(
+                    FetchableTopicResponse::default()
+                        .with_topic(t.topic.clone())
+                        .with_partitions(parts),
+                );
+            }
+        }
+        if any || tokio::time::timeout_at(deadline, changed).await.is_err() {
+            return FetchResponse::default().with_responses(topics);
+        }
+    }
+}
+
+fn produce(st: &State, p: &ProduceRequest, action: &Action) -> ProduceResponse {
+    let forced = match action {
+        Action::ProduceError(code) => Some(*code),
+        _ => None,
+    };
+    let mut log = st.log.lock().unwrap();
+    let responses = p
+        .topic_data
+        .iter()
+        .map(|t| {
+            let name = t.name.0.to_string();
+            let parts = t
+                .partition_data
+                .iter()
+                .map(|d| {
+                    let r = PartitionProduceResponse::default().with_index(d.index);
+                    if let Some(code) = forced {
+                        return r.with_error_code(code).with_base_offset(-1);
+                    }
+                    let key = (name.clone(), d.index);
+                    let end = log_end(&log, &name, d.index);
+                    let Some(batches) = log.get_mut(&key) else {
+                        return r.with_error_code(3).with_base_offset(-1);
+                    };
+                    let records = d.records.clone().unwrap_or_default();
+                    if records.len() < 61 {
+                        return r.with_error_code(87).with_base_offset(-1);
+                    }
+                    let ids = producer_fields(&records);
+                    // Idempotence: a batch already written (same producer id, epoch and sequence) is answered
+                    // with its original offset, as Kafka does.
+                    if ids.0 >= 0 {
+                        if let Some(dup) = batches.iter().find(|b| b.producer() == ids) {
+                            return r.with_base_offset(dup.base_offset);
+                        }
+                    }
+                    let (_, count) = batch_span(&records);
+                    let mut stored = BytesMut::from(&records[..]);
+                    stored[0..8].copy_from_slice(&end.to_be_bytes());
+                    batches.push(StoredBatch {
+                        base_offset: end,
+                        next_offset: end + count,
+                        bytes: stored.freeze(),
+                    });
+                    r.with_base_offset(end)
+                })
+                .collect();
+            TopicProduceResponse::default()
+                .with_name(t.name.clone())
+                .with_partition_responses(parts)
+        })
+        .collect();
+    drop(log);
+    st.changed.notify_waiters();
+    ProduceResponse::default().with_responses(responses)
+}

@@ -740,8 +740,6 @@ async fn absurd_broker_hosts_do_not_panic() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "library bug: Cluster::link caches a BrokerLink per broker id forever, so a broker whose advertised \
-            address changes (here: from absurd to valid) is never reached at its new address (see report)"]
 async fn corrected_broker_address_is_used_after_refresh() {
     bounded(60, async {
         let fixed = Arc::new(AtomicBool::new(false));

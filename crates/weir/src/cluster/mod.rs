@@ -73,22 +73,20 @@ impl Cluster {
         added
     }
 
-    /// A link to broker `id`, from the latest snapshot.
+    /// A link to broker `id` at its address in the latest snapshot. A broker that moved (restarted with another
+    /// advertised address) gets a new link; the old one's connection closes when its last user lets go.
     pub(crate) fn link(&self, id: i32) -> Result<Arc<BrokerLink>> {
-        if let Some(l) = self.links.load().get(&id) {
+        let snap = self.snapshot();
+        let addr = snap.brokers.get(&id).ok_or_else(|| Error::kafka(8, format!("broker {id} is not in the metadata")))?;
+        if let Some(l) = self.links.load().get(&id).filter(|l| l.addr() == addr) {
             return Ok(l.clone());
         }
-        let snap = self.snapshot();
-        let addr = snap
-            .brokers
-            .get(&id)
-            .ok_or_else(|| Error::kafka(8, format!("broker {id} is not in the metadata")))?;
-        let mut map = HashMap::clone(&self.links.load());
-        let link = map
-            .entry(id)
-            .or_insert_with(|| Arc::new(BrokerLink::new(addr.clone(), self.cfg.clone())))
-            .clone();
-        self.links.store(Arc::new(map));
+        let link = Arc::new(BrokerLink::new(addr.clone(), self.cfg.clone()));
+        self.links.rcu(|links| {
+            let mut map = HashMap::clone(links);
+            map.insert(id, link.clone());
+            map
+        });
         Ok(link)
     }
 

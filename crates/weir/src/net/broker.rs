@@ -65,6 +65,11 @@ impl BrokerLink {
         }
     }
 
+    /// The address this link connects to.
+    pub(crate) fn addr(&self) -> &str {
+        &self.addr
+    }
+
     fn backoff(&self, failures: u32) -> Duration {
         let base = self.cfg.reconnect_backoff.as_millis() as u64;
         let ms = base.saturating_mul(1u64 << failures.min(16).saturating_sub(1));

@@ -96,6 +96,7 @@ impl Connection {
             shared.clone(),
             reader,
             FrameDecoder::new(cfg.max_response_size),
+            cfg.request_timeout,
         ));
         let mut conn = Connection {
             shared,
@@ -265,7 +266,12 @@ async fn write_loop(
     let _ = writer.shutdown().await;
 }
 
-async fn read_loop(shared: Arc<Shared>, mut reader: tokio::net::tcp::OwnedReadHalf, decoder: FrameDecoder) {
+async fn read_loop(
+    shared: Arc<Shared>,
+    mut reader: tokio::net::tcp::OwnedReadHalf,
+    decoder: FrameDecoder,
+    timeout: Duration,
+) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut sweep = tokio::time::interval(Duration::from_millis(250));
     loop {
@@ -311,7 +317,7 @@ async fn read_loop(shared: Arc<Shared>, mut reader: tokio::net::tcp::OwnedReadHa
                 if expired {
                     // As the Java client does: a request past its timeout means the connection is not trustworthy.
                     tracing::debug!(broker = %shared.addr, "request timed out; closing connection");
-                    shared.close(|| Error::Timeout { what: format!("request to {}", shared.addr), after: Duration::ZERO });
+                    shared.close(|| Error::Timeout { what: format!("request to {}", shared.addr), after: timeout });
                     return;
                 }
             }

@@ -1,1 +1,423 @@
-//! Consumer groups (classic protocol). Work in progress.
+//! Consumer groups on Kafka's classic group protocol: [`GroupConsumer`] joins a group, gets partitions from the
+//! group's leader (weir, librdkafka or Java: metadata is encoded as the Java client does) and consumes them with
+//! a [`Consumer`].
+//!
+//! ```no_run
+//! # async fn demo() -> weir::Result<()> {
+//! use std::time::Duration;
+//! use weir::group::{GroupConfig, GroupConsumer};
+//! let mut cfg = GroupConfig::new("127.0.0.1:9092", "my-group");
+//! cfg.set("auto.offset.reset", "earliest")?;
+//! let group = GroupConsumer::new(cfg)?;
+//! group.subscribe(&["events"]);
+//! let records = group.poll(500, Duration::from_secs(1)).await?;
+//! // ... process; delivered positions are committed every auto.commit.interval.ms, on revoke and on close.
+//! group.close().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! How it works: a background task finds the coordinator, joins (JoinGroup, SyncGroup; the leader runs the
+//! assignor), fetches the committed offsets of its assignment and assigns them to the inner consumer, then
+//! heartbeats. Rebalances are *eager* (range and roundrobin): before rejoining, every owned partition is
+//! paused at once (so no record of it is delivered from that moment on), its delivered position committed
+//! (auto-commit), the revoke callback called, and the partition unassigned, which drops its buffered records.
+//!
+//! Pause state: a partition the application paused and that the member gets back in the next generation stays
+//! paused (it is kept assigned and paused through the rebalance, then re-positioned to the committed offset).
+//! Partitions the member does not get back forget their pause state.
+
+mod assignor;
+mod coordinator;
+mod protocol;
+
+pub use assignor::{range, round_robin, AssignmentMap, AssignorKind, MemberSubscription};
+pub use protocol::{Assignment, MetadataError, Subscription};
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::cluster::Cluster;
+use crate::config::{boolean, ms};
+use crate::consumer::{Consumer, ConsumerConfig, ConsumerRecord, TopicPartition};
+use crate::error::{Error, Result};
+use coordinator::Coordinator;
+
+/// Settings of a group member: the consumer's settings plus the group's.
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    /// The inner consumer's settings (`auto.offset.reset` also decides where a partition without a committed
+    /// offset starts).
+    pub consumer: ConsumerConfig,
+    /// The group (`group.id`).
+    pub group_id: String,
+    /// Static membership (`group.instance.id`, KIP-345): a restarted member with the same id gets its
+    /// partitions back without a rebalance, as long as it returns within the session timeout. Static members do
+    /// not send LeaveGroup on close (as the Java client).
+    pub group_instance_id: Option<String>,
+    /// The coordinator evicts a member it has not heard from for this long (`session.timeout.ms`, 45 s).
+    pub session_timeout: Duration,
+    /// Heartbeat period (`heartbeat.interval.ms`, 3 s); also how fast a member notices a rebalance.
+    pub heartbeat_interval: Duration,
+    /// Longest time between two polls before the member leaves the group (`max.poll.interval.ms`, 300 s);
+    /// also the rebalance timeout sent in JoinGroup.
+    pub max_poll_interval: Duration,
+    /// Assignors offered, in order of preference (`partition.assignment.strategy`, default `range,roundrobin`
+    /// as librdkafka).
+    pub assignors: Vec<AssignorKind>,
+    /// Commit delivered positions periodically, on revoke and on close (`enable.auto.commit`, true).
+    pub enable_auto_commit: bool,
+    /// Period of auto-commit (`auto.commit.interval.ms`, 5 s).
+    pub auto_commit_interval: Duration,
+}
+
+impl GroupConfig {
+    /// Java defaults for `group_id` on the cluster at `bootstrap`.
+    pub fn new(bootstrap: &str, group_id: &str) -> Self {
+        Self {
+            consumer: ConsumerConfig::new(bootstrap),
+            group_id: group_id.to_owned(),
+            group_instance_id: None,
+            session_timeout: Duration::from_secs(45),
+            heartbeat_interval: Duration::from_secs(3),
+            max_poll_interval: Duration::from_secs(300),
+            assignors: vec![AssignorKind::Range, AssignorKind::RoundRobin],
+            enable_auto_commit: true,
+            auto_commit_interval: Duration::from_secs(5),
+        }
+    }
+
+    /// Sets a group property, or a consumer / client property; an unknown key is an error.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        match key {
+            "group.id" => self.group_id = value.to_owned(),
+            "group.instance.id" => {
+                self.group_instance_id = (!value.is_empty()).then(|| value.to_owned());
+            }
+            "session.timeout.ms" => self.session_timeout = ms(key, value)?,
+            "heartbeat.interval.ms" => self.heartbeat_interval = ms(key, value)?,
+            "max.poll.interval.ms" => self.max_poll_interval = ms(key, value)?,
+            "partition.assignment.strategy" => {
+                let mut list = Vec::new();
+                for name in value.split(',').filter(|s| !s.trim().is_empty()) {
+                    list.push(AssignorKind::parse(name).ok_or_else(|| {
+                        Error::Config(format!("partition.assignment.strategy: unsupported assignor {name:?}"))
+                    })?);
+                }
+                if list.is_empty() {
+                    return Err(Error::Config("partition.assignment.strategy is empty".into()));
+                }
+                self.assignors = list;
+            }
+            "enable.auto.commit" => self.enable_auto_commit = boolean(key, value)?,
+            "auto.commit.interval.ms" => self.auto_commit_interval = ms(key, value)?,
+            _ => self.consumer.set(key, value)?,
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.consumer.validate()?;
+        if self.group_id.is_empty() {
+            return Err(Error::Config("group.id is empty".into()));
+        }
+        if self.heartbeat_interval >= self.session_timeout {
+            return Err(Error::Config(
+                "heartbeat.interval.ms must be lower than session.timeout.ms".into(),
+            ));
+        }
+        if self.assignors.is_empty() {
+            return Err(Error::Config("no partition.assignment.strategy".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Rebalance notifications, called from the group's task (keep them short: the group waits for them).
+pub trait RebalanceListener: Send + Sync {
+    /// The member now owns `partitions` (the whole new assignment); their records start arriving.
+    fn on_assigned(&self, partitions: &[TopicPartition]) {
+        let _ = partitions;
+    }
+    /// The member gives `partitions` up in an orderly rebalance or on close. Called after their delivered
+    /// positions were committed (auto-commit); from the moment it is called, no record of theirs is delivered.
+    fn on_revoked(&self, partitions: &[TopicPartition]) {
+        let _ = partitions;
+    }
+    /// The member lost `partitions` without a chance to commit (fenced: its session expired or the coordinator
+    /// forgot it). Another member may already own them. No record of theirs is delivered from now on.
+    fn on_lost(&self, partitions: &[TopicPartition]) {
+        let _ = partitions;
+    }
+}
+
+/// A rebalance event as delivered by [`ChannelListener`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RebalanceEvent {
+    /// See [`RebalanceListener::on_assigned`].
+    Assigned(Vec<TopicPartition>),
+    /// See [`RebalanceListener::on_revoked`].
+    Revoked(Vec<TopicPartition>),
+    /// See [`RebalanceListener::on_lost`].
+    Lost(Vec<TopicPartition>),
+}
+
+/// A [`RebalanceListener`] that forwards events to an unbounded channel.
+pub struct ChannelListener(pub tokio::sync::mpsc::UnboundedSender<RebalanceEvent>);
+
+impl RebalanceListener for ChannelListener {
+    fn on_assigned(&self, p: &[TopicPartition]) {
+        let _ = self.0.send(RebalanceEvent::Assigned(p.to_vec()));
+    }
+    fn on_revoked(&self, p: &[TopicPartition]) {
+        let _ = self.0.send(RebalanceEvent::Revoked(p.to_vec()));
+    }
+    fn on_lost(&self, p: &[TopicPartition]) {
+        let _ = self.0.send(RebalanceEvent::Lost(p.to_vec()));
+    }
+}
+
+/// A member of a consumer group. `Send + Sync`; share it with an `Arc`. Must be created inside a tokio
+/// runtime.
+pub struct GroupConsumer {
+    shared: Arc<Shared>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// Membership state shared by the handle and the group task.
+#[derive(Debug)]
+pub(crate) struct Membership {
+    pub(crate) subscription: Vec<String>,
+    pub(crate) member_id: String,
+    pub(crate) generation: i32,
+    /// Partitions the group gave this member in the current generation.
+    pub(crate) owned: BTreeSet<TopicPartition>,
+    /// Partitions the application paused (kept across a rebalance for partitions that stay).
+    pub(crate) user_paused: BTreeSet<TopicPartition>,
+    /// Last offset known committed per owned partition (-1: none).
+    pub(crate) committed: HashMap<TopicPartition, i64>,
+    pub(crate) rejoin: bool,
+    pub(crate) last_poll: tokio::time::Instant,
+    /// The member left the group because `poll` was not called within `max.poll.interval.ms`.
+    pub(crate) left_idle: bool,
+}
+
+pub(crate) struct Shared {
+    pub(crate) cfg: GroupConfig,
+    pub(crate) consumer: Consumer,
+    pub(crate) cluster: Arc<Cluster>,
+    pub(crate) coordinator: Coordinator,
+    pub(crate) state: Mutex<Membership>,
+    pub(crate) wake: Notify,
+    pub(crate) errors: Mutex<VecDeque<Error>>,
+    pub(crate) listener: Mutex<Option<Arc<dyn RebalanceListener>>>,
+    pub(crate) closed: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn report(&self, e: Error) {
+        tracing::warn!(group = %self.cfg.group_id, error = %e, "group error");
+        let mut q = self.errors.lock().unwrap();
+        if q.len() < 64 {
+            q.push_back(e);
+        }
+    }
+
+    pub(crate) fn listener(&self) -> Option<Arc<dyn RebalanceListener>> {
+        self.listener.lock().unwrap().clone()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+}
+
+impl GroupConsumer {
+    /// A member of `cfg.group_id`; it joins once [`GroupConsumer::subscribe`] gives it topics.
+    pub fn new(cfg: GroupConfig) -> Result<GroupConsumer> {
+        cfg.validate()?;
+        let consumer = Consumer::new(cfg.consumer.clone())?;
+        let cluster = Cluster::new(cfg.consumer.client.clone())?;
+        let coordinator = Coordinator::new(&cfg);
+        let shared = Arc::new(Shared {
+            consumer,
+            cluster,
+            coordinator,
+            state: Mutex::new(Membership {
+                subscription: Vec::new(),
+                member_id: String::new(),
+                generation: -1,
+                owned: BTreeSet::new(),
+                user_paused: BTreeSet::new(),
+                committed: HashMap::new(),
+                rejoin: true,
+                last_poll: tokio::time::Instant::now(),
+                left_idle: false,
+            }),
+            wake: Notify::new(),
+            errors: Mutex::new(VecDeque::new()),
+            listener: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            cfg,
+        });
+        let task = tokio::spawn(coordinator::run(shared.clone()));
+        Ok(GroupConsumer {
+            shared,
+            task: Mutex::new(Some(task)),
+        })
+    }
+
+    /// Sets the rebalance listener (replacing any previous one).
+    pub fn set_listener(&self, listener: Arc<dyn RebalanceListener>) {
+        *self.shared.listener.lock().unwrap() = Some(listener);
+    }
+
+    /// Subscribes to exactly `topics` (replacing the previous subscription); a change triggers a rebalance.
+    pub fn subscribe(&self, topics: &[&str]) {
+        let mut list: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        list.sort();
+        list.dedup();
+        let mut st = self.shared.state.lock().unwrap();
+        if st.subscription != list {
+            st.subscription = list;
+            st.rejoin = true;
+            drop(st);
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// The current subscription.
+    pub fn subscription(&self) -> Vec<String> {
+        self.shared.state.lock().unwrap().subscription.clone()
+    }
+
+    /// Waits up to `timeout` for records of the owned partitions (see [`Consumer::poll`]). Group errors
+    /// (e.g. a partition without committed offset under `auto.offset.reset=none`, an authorization failure) are
+    /// returned once each.
+    pub async fn poll(&self, max_records: usize, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        {
+            let mut st = self.shared.state.lock().unwrap();
+            st.last_poll = tokio::time::Instant::now();
+            if st.left_idle {
+                st.left_idle = false;
+                st.rejoin = true;
+                drop(st);
+                self.shared.wake.notify_one();
+            }
+        }
+        if let Some(e) = self.shared.errors.lock().unwrap().pop_front() {
+            return Err(e);
+        }
+        if self.shared.is_closed() {
+            return Ok(Vec::new());
+        }
+        self.shared.consumer.poll(max_records, timeout).await
+    }
+
+    /// The partitions the group gave this member (empty during a rebalance).
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.shared.state.lock().unwrap().owned.iter().cloned().collect()
+    }
+
+    /// The member id the coordinator gave this member ("" before joining), and the generation (-1 if none).
+    pub fn member(&self) -> (String, i32) {
+        let st = self.shared.state.lock().unwrap();
+        (st.member_id.clone(), st.generation)
+    }
+
+    /// The offset of the next record `poll` returns for an owned partition: what to commit.
+    pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
+        self.shared.consumer.position(tp)
+    }
+
+    /// Pauses partitions (see [`Consumer::pause`]). Partitions that stay with this member through a rebalance
+    /// stay paused.
+    pub fn pause(&self, partitions: &[TopicPartition]) {
+        let mut st = self.shared.state.lock().unwrap();
+        st.user_paused.extend(partitions.iter().cloned());
+        self.shared.consumer.pause(partitions);
+    }
+
+    /// Resumes paused partitions that this member owns.
+    pub fn resume(&self, partitions: &[TopicPartition]) {
+        let mut st = self.shared.state.lock().unwrap();
+        for tp in partitions {
+            st.user_paused.remove(tp);
+        }
+        let owned: Vec<TopicPartition> = partitions.iter().filter(|tp| st.owned.contains(*tp)).cloned().collect();
+        self.shared.consumer.resume(&owned);
+    }
+
+    /// The partitions the application paused.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.shared.state.lock().unwrap().user_paused.iter().cloned().collect()
+    }
+
+    /// Commits `offsets` (each the offset of the next record to read) and waits for the coordinator. Fails with
+    /// `RebalanceInProgress` during a rebalance and with `IllegalGeneration` / `UnknownMemberId` when this
+    /// member no longer owns the partitions.
+    pub async fn commit_sync(&self, offsets: &[(TopicPartition, i64)]) -> Result<()> {
+        coordinator::commit(&self.shared, offsets).await
+    }
+
+    /// Starts committing `offsets` in the background; the returned future (which may be dropped) reports the
+    /// outcome.
+    pub fn commit_async(
+        &self,
+        offsets: Vec<(TopicPartition, i64)>,
+    ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        let shared = self.shared.clone();
+        let task = tokio::spawn(async move { coordinator::commit(&shared, &offsets).await });
+        async move { task.await.unwrap_or(Err(Error::Closed)) }
+    }
+
+    /// Commits the positions of all owned partitions (everything `poll` has returned so far).
+    pub async fn commit_delivered(&self) -> Result<()> {
+        let offsets = coordinator::delivered_positions(&self.shared, false);
+        coordinator::commit(&self.shared, &offsets).await
+    }
+
+    /// The committed offsets of `partitions` (`None`: nothing committed).
+    pub async fn committed(&self, partitions: &[TopicPartition]) -> Result<HashMap<TopicPartition, Option<i64>>> {
+        let got = coordinator::fetch_committed(&self.shared, partitions).await?;
+        Ok(partitions
+            .iter()
+            .map(|tp| (tp.clone(), got.get(tp).copied().filter(|o| *o >= 0)))
+            .collect())
+    }
+
+    /// Leaves the group in order: commits delivered positions (auto-commit), calls the revoke callback, sends
+    /// LeaveGroup (dynamic members) and closes the consumer. Returns the commit's error, if any, after leaving.
+    pub async fn close(&self) -> Result<()> {
+        if self.shared.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.shared.wake.notify_one();
+        let task = self.task.lock().unwrap().take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+        let result = coordinator::revoke_all(&self.shared, self.shared.cfg.enable_auto_commit).await;
+        coordinator::leave(&self.shared).await;
+        self.shared.consumer.close();
+        result
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GroupConfig {
+        &self.shared.cfg
+    }
+}
+
+impl Drop for GroupConsumer {
+    fn drop(&mut self) {
+        // Without an async context no LeaveGroup is sent: the coordinator evicts the member after the session
+        // timeout. Call `close` for an orderly exit.
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+        self.shared.consumer.close();
+    }
+}

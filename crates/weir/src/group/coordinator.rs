@@ -1,0 +1,789 @@
+//! The group task: coordinator discovery, JoinGroup / SyncGroup / Heartbeat / LeaveGroup, offsets.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
+use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+use kafka_protocol::messages::{
+    ApiKey, FindCoordinatorRequest, GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
+    OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use tokio::time::Instant;
+use weir_proto::ProtoError;
+
+use super::assignor::{AssignorKind, MemberSubscription};
+use super::protocol::{Assignment, Subscription};
+use super::{GroupConfig, Shared};
+use crate::config::ClientConfig;
+use crate::consumer::{OffsetReset, StartOffset, TopicPartition};
+use crate::error::{check, Error, KafkaCode, Result};
+use crate::net::BrokerLink;
+
+const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+const NOT_COORDINATOR: i16 = 16;
+const ILLEGAL_GENERATION: i16 = 22;
+const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+const UNKNOWN_MEMBER_ID: i16 = 25;
+const REBALANCE_IN_PROGRESS: i16 = 27;
+const MEMBER_ID_REQUIRED: i16 = 79;
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+
+fn s(x: &str) -> StrBytes {
+    StrBytes::from_string(x.to_owned())
+}
+
+/// The coordinator's links: one with the normal request timeout (heartbeats, commits), one whose timeout
+/// covers a JoinGroup / SyncGroup that the coordinator holds for up to the rebalance timeout.
+#[derive(Clone)]
+pub(crate) struct CoordLinks {
+    pub(crate) addr: String,
+    pub(crate) link: Arc<BrokerLink>,
+    pub(crate) join: Arc<BrokerLink>,
+}
+
+pub(crate) struct Coordinator {
+    cfg: Arc<ClientConfig>,
+    join_cfg: Arc<ClientConfig>,
+    current: Mutex<Option<CoordLinks>>,
+    finding: tokio::sync::Mutex<()>,
+}
+
+impl Coordinator {
+    pub(crate) fn new(cfg: &GroupConfig) -> Coordinator {
+        let client = cfg.consumer.client.clone();
+        let mut join = client.clone();
+        // As the Java client: JoinGroup may be held for the whole rebalance timeout.
+        join.request_timeout = join.request_timeout.max(cfg.max_poll_interval + Duration::from_secs(5));
+        Coordinator {
+            cfg: Arc::new(client),
+            join_cfg: Arc::new(join),
+            current: Mutex::new(None),
+            finding: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Forgets the coordinator: the next use rediscovers it.
+    pub(crate) fn invalidate(&self) {
+        if self.current.lock().unwrap().take().is_some() {
+            tracing::debug!("group coordinator invalidated");
+        }
+    }
+
+    /// The coordinator of the group, discovered with FindCoordinator if unknown.
+    pub(crate) async fn get(&self, shared: &Shared) -> Result<CoordLinks> {
+        if let Some(c) = self.current.lock().unwrap().clone() {
+            return Ok(c);
+        }
+        let _g = self.finding.lock().await;
+        if let Some(c) = self.current.lock().unwrap().clone() {
+            return Ok(c);
+        }
+        let group = &shared.cfg.group_id;
+        let conn = shared.cluster.any_connection().await?;
+        let version = conn.version(ApiKey::FindCoordinator)?;
+        let mut req = FindCoordinatorRequest::default().with_key_type(0);
+        if version >= 4 {
+            req = req.with_coordinator_keys(vec![s(group)]);
+        } else {
+            req = req.with_key(s(group));
+        }
+        let resp = conn.request_at(&req, version).await?;
+        let (code, host, port, node) = if version >= 4 {
+            let c = resp.coordinators.first().ok_or_else(|| {
+                Error::kafka(COORDINATOR_NOT_AVAILABLE, format!("FindCoordinator {group}: empty answer"))
+            })?;
+            (c.error_code, c.host.to_string(), c.port, c.node_id.0)
+        } else {
+            (resp.error_code, resp.host.to_string(), resp.port, resp.node_id.0)
+        };
+        check(code, || format!("FindCoordinator {group}"))?;
+        let addr = format!("{host}:{port}");
+        tracing::debug!(group = %group, node, addr = %addr, "group coordinator found");
+        let links = CoordLinks {
+            link: Arc::new(BrokerLink::new(addr.clone(), self.cfg.clone())),
+            join: Arc::new(BrokerLink::new(addr.clone(), self.join_cfg.clone())),
+            addr,
+        };
+        *self.current.lock().unwrap() = Some(links.clone());
+        Ok(links)
+    }
+}
+
+/// Whether `e` means the coordinator is gone or moved (and forgets it if so).
+fn coordinator_failed(shared: &Shared, e: &Error) -> bool {
+    let moved = match e {
+        Error::Io { .. } | Error::Timeout { .. } => true,
+        Error::Kafka { code, .. } => matches!(code.code(), NOT_COORDINATOR | COORDINATOR_NOT_AVAILABLE),
+        _ => false,
+    };
+    if moved {
+        shared.coordinator.invalidate();
+    }
+    moved
+}
+
+fn code_of(e: &Error) -> Option<i16> {
+    e.kafka_code().map(|c| c.code())
+}
+
+/// Retries `op` on coordinator movement and transient errors for up to the request timeout.
+async fn with_retries<T, F, Fut>(shared: &Shared, mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let client = &shared.cfg.consumer.client;
+    let deadline = Instant::now() + client.request_timeout;
+    let mut backoff = client.retry_backoff;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                let transient = coordinator_failed(shared, &e)
+                    || matches!(
+                        code_of(&e),
+                        Some(COORDINATOR_LOAD_IN_PROGRESS | UNSTABLE_OFFSET_COMMIT)
+                    );
+                if !transient || Instant::now() + backoff > deadline || shared.is_closed() {
+                    return Err(e);
+                }
+                tracing::debug!(error = %e, "group request failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// offsets
+// ---------------------------------------------------------------------------------------------------------
+
+/// Positions of owned partitions; only those that differ from the last known commit when `only_changed`.
+pub(crate) fn delivered_positions(shared: &Shared, only_changed: bool) -> Vec<(TopicPartition, i64)> {
+    let st = shared.state.lock().unwrap();
+    st.owned
+        .iter()
+        .filter_map(|tp| Some((tp.clone(), shared.consumer.position(tp)?)))
+        .filter(|(tp, p)| !only_changed || st.committed.get(tp) != Some(p))
+        .collect()
+}
+
+pub(crate) async fn commit(shared: &Shared, offsets: &[(TopicPartition, i64)]) -> Result<()> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    with_retries(shared, || commit_once(shared, offsets)).await?;
+    let mut st = shared.state.lock().unwrap();
+    for (tp, o) in offsets {
+        st.committed.insert(tp.clone(), *o);
+    }
+    Ok(())
+}
+
+async fn commit_once(shared: &Shared, offsets: &[(TopicPartition, i64)]) -> Result<()> {
+    let coord = shared.coordinator.get(shared).await?;
+    let conn = coord.link.get().await?;
+    let (generation, member_id) = {
+        let st = shared.state.lock().unwrap();
+        (st.generation, st.member_id.clone())
+    };
+    let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+    for (tp, o) in offsets {
+        by_topic.entry(&tp.topic).or_default().push(
+            OffsetCommitRequestPartition::default()
+                .with_partition_index(tp.partition)
+                .with_committed_offset(*o)
+                .with_committed_leader_epoch(-1),
+        );
+    }
+    let cfg = &shared.cfg;
+    let req = OffsetCommitRequest::default()
+        .with_group_id(GroupId(s(&cfg.group_id)))
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(s(&member_id))
+        .with_group_instance_id(cfg.group_instance_id.as_deref().map(s))
+        .with_retention_time_ms(-1)
+        .with_topics(
+            by_topic
+                .into_iter()
+                .map(|(t, ps)| {
+                    OffsetCommitRequestTopic::default()
+                        .with_name(TopicName(s(t)))
+                        .with_partitions(ps)
+                })
+                .collect(),
+        );
+    let resp = conn.request(&req).await?;
+    for t in &resp.topics {
+        for p in &t.partitions {
+            check(p.error_code, || {
+                format!("OffsetCommit {} {}-{}", cfg.group_id, t.name.0, p.partition_index)
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Committed offsets (-1 where none) of `partitions`.
+pub(crate) async fn fetch_committed(
+    shared: &Shared,
+    partitions: &[TopicPartition],
+) -> Result<HashMap<TopicPartition, i64>> {
+    if partitions.is_empty() {
+        return Ok(HashMap::new());
+    }
+    with_retries(shared, || fetch_committed_once(shared, partitions)).await
+}
+
+async fn fetch_committed_once(
+    shared: &Shared,
+    partitions: &[TopicPartition],
+) -> Result<HashMap<TopicPartition, i64>> {
+    let coord = shared.coordinator.get(shared).await?;
+    let conn = coord.link.get().await?;
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for tp in partitions {
+        by_topic.entry(&tp.topic).or_default().push(tp.partition);
+    }
+    let group = &shared.cfg.group_id;
+    let req = OffsetFetchRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_topics(Some(
+            by_topic
+                .into_iter()
+                .map(|(t, ps)| {
+                    OffsetFetchRequestTopic::default()
+                        .with_name(TopicName(s(t)))
+                        .with_partition_indexes(ps)
+                })
+                .collect(),
+        ));
+    let resp = conn.request(&req).await?;
+    check(resp.error_code, || format!("OffsetFetch {group}"))?;
+    let mut out = HashMap::new();
+    for t in &resp.topics {
+        let topic: Arc<str> = Arc::from(t.name.0.as_str());
+        for p in &t.partitions {
+            check(p.error_code, || format!("OffsetFetch {group} {}-{}", topic, p.partition_index))?;
+            out.insert(TopicPartition::new(topic.clone(), p.partition_index), p.committed_offset);
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// giving partitions up
+// ---------------------------------------------------------------------------------------------------------
+
+/// Takes every owned partition away: pauses them at once (nothing more is delivered), returns them and the
+/// user-paused subset, which stays assigned (and paused) until the next assignment is known.
+fn take_owned(shared: &Shared) -> (Vec<TopicPartition>, BTreeSet<TopicPartition>) {
+    let mut st = shared.state.lock().unwrap();
+    let owned: Vec<TopicPartition> = std::mem::take(&mut st.owned).into_iter().collect();
+    let keep: BTreeSet<TopicPartition> = owned.iter().filter(|tp| st.user_paused.contains(*tp)).cloned().collect();
+    st.user_paused = keep.clone();
+    shared.consumer.pause(&owned);
+    (owned, keep)
+}
+
+fn drop_partitions(shared: &Shared, owned: &[TopicPartition], keep: &BTreeSet<TopicPartition>) {
+    let gone: Vec<TopicPartition> = owned.iter().filter(|tp| !keep.contains(*tp)).cloned().collect();
+    shared.consumer.unassign(&gone);
+}
+
+/// Orderly revocation of everything owned (eager protocol, close): commit delivered positions if `commit`,
+/// call the revoke callback, unassign. Returns the commit's outcome.
+pub(crate) async fn revoke_all(shared: &Shared, commit_first: bool) -> Result<()> {
+    let (owned, keep) = take_owned(shared);
+    if owned.is_empty() {
+        return Ok(());
+    }
+    let mut result = Ok(());
+    if commit_first {
+        let offsets: Vec<(TopicPartition, i64)> = owned
+            .iter()
+            .filter_map(|tp| Some((tp.clone(), shared.consumer.position(tp)?)))
+            .filter(|(tp, p)| shared.state.lock().unwrap().committed.get(tp) != Some(p))
+            .collect();
+        result = commit(shared, &offsets).await;
+        if let Err(e) = &result {
+            tracing::warn!(group = %shared.cfg.group_id, error = %e, "commit on revoke failed");
+        }
+    }
+    tracing::debug!(group = %shared.cfg.group_id, partitions = owned.len(), "partitions revoked");
+    if let Some(l) = shared.listener() {
+        l.on_revoked(&owned);
+    }
+    drop_partitions(shared, &owned, &keep);
+    result
+}
+
+/// The member was fenced: partitions are lost (no commit).
+fn lose_all(shared: &Shared) {
+    let (owned, keep) = take_owned(shared);
+    if owned.is_empty() {
+        return;
+    }
+    tracing::info!(group = %shared.cfg.group_id, partitions = owned.len(), "partitions lost");
+    if let Some(l) = shared.listener() {
+        l.on_lost(&owned);
+    }
+    drop_partitions(shared, &owned, &keep);
+}
+
+/// Sends LeaveGroup (dynamic members only) and forgets the member id.
+pub(crate) async fn leave(shared: &Shared) {
+    let cfg = &shared.cfg;
+    let member_id = {
+        let mut st = shared.state.lock().unwrap();
+        st.generation = -1;
+        if cfg.group_instance_id.is_some() {
+            // Static members keep their id and do not leave (the Java client's behaviour on close).
+            return;
+        }
+        std::mem::take(&mut st.member_id)
+    };
+    if member_id.is_empty() {
+        return;
+    }
+    let attempt = async {
+        let coord = shared.coordinator.get(shared).await?;
+        let conn = coord.link.get().await?;
+        let version = conn.version(ApiKey::LeaveGroup)?;
+        let mut req = LeaveGroupRequest::default().with_group_id(GroupId(s(&cfg.group_id)));
+        if version >= 3 {
+            req = req.with_members(vec![MemberIdentity::default()
+                .with_member_id(s(&member_id))
+                .with_reason(Some(StrBytes::from_static_str("the consumer is being closed")))]);
+        } else {
+            req = req.with_member_id(s(&member_id));
+        }
+        let resp = conn.request_at(&req, version).await?;
+        check(resp.error_code, || format!("LeaveGroup {}", cfg.group_id))?;
+        for m in &resp.members {
+            check(m.error_code, || format!("LeaveGroup {} member {}", cfg.group_id, m.member_id))?;
+        }
+        Ok::<(), Error>(())
+    };
+    match tokio::time::timeout(cfg.consumer.client.request_timeout, attempt).await {
+        Ok(Ok(())) => tracing::debug!(group = %cfg.group_id, member = %member_id, "left the group"),
+        Ok(Err(e)) => tracing::debug!(group = %cfg.group_id, error = %e, "LeaveGroup failed"),
+        Err(_) => tracing::debug!(group = %cfg.group_id, "LeaveGroup timed out"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// joining
+// ---------------------------------------------------------------------------------------------------------
+
+/// Reacts to a failed group request: forget the coordinator, reset the membership, or report.
+fn react(shared: &Shared, e: &Error) {
+    if coordinator_failed(shared, e) {
+        return;
+    }
+    let mut st = shared.state.lock().unwrap();
+    match code_of(e) {
+        Some(REBALANCE_IN_PROGRESS) | Some(MEMBER_ID_REQUIRED) | Some(COORDINATOR_LOAD_IN_PROGRESS) => {
+            st.rejoin = true
+        }
+        Some(ILLEGAL_GENERATION) => {
+            st.generation = -1;
+            st.rejoin = true;
+        }
+        Some(UNKNOWN_MEMBER_ID) => {
+            st.generation = -1;
+            st.member_id.clear();
+            st.rejoin = true;
+        }
+        _ => {
+            st.rejoin = true;
+            drop(st);
+            shared.report(clone_error(e));
+        }
+    }
+}
+
+/// A copy of an error for the poll queue (I/O errors keep kind and message).
+fn clone_error(e: &Error) -> Error {
+    match e {
+        Error::Kafka { code, context } => Error::Kafka {
+            code: *code,
+            context: context.clone(),
+        },
+        Error::Io { broker, source } => Error::Io {
+            broker: broker.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        Error::Timeout { what, after } => Error::Timeout {
+            what: what.clone(),
+            after: *after,
+        },
+        Error::Protocol { broker, source } => Error::Protocol {
+            broker: broker.clone(),
+            source: ProtoError::Decode {
+                api: "group",
+                version: -1,
+                reason: source.to_string(),
+            },
+        },
+        other => Error::Config(other.to_string()),
+    }
+}
+
+async fn join_and_sync(shared: &Shared) -> Result<()> {
+    let cfg = &shared.cfg;
+    let coord = shared.coordinator.get(shared).await?;
+    let conn = coord.join.get().await?;
+    let (member_id, generation, topics) = {
+        let st = shared.state.lock().unwrap();
+        (st.member_id.clone(), st.generation, st.subscription.clone())
+    };
+    let metadata = Subscription {
+        topics,
+        generation,
+        ..Default::default()
+    }
+    .encode();
+    let req = JoinGroupRequest::default()
+        .with_group_id(GroupId(s(&cfg.group_id)))
+        .with_session_timeout_ms(cfg.session_timeout.as_millis() as i32)
+        .with_rebalance_timeout_ms(cfg.max_poll_interval.as_millis() as i32)
+        .with_member_id(s(&member_id))
+        .with_group_instance_id(cfg.group_instance_id.as_deref().map(s))
+        .with_protocol_type(StrBytes::from_static_str("consumer"))
+        .with_protocols(
+            cfg.assignors
+                .iter()
+                .map(|a| {
+                    JoinGroupRequestProtocol::default()
+                        .with_name(StrBytes::from_static_str(a.name()))
+                        .with_metadata(metadata.clone())
+                })
+                .collect(),
+        );
+    let resp = conn.request(&req).await?;
+    if resp.error_code == MEMBER_ID_REQUIRED {
+        shared.state.lock().unwrap().member_id = resp.member_id.to_string();
+    }
+    check(resp.error_code, || format!("JoinGroup {}", cfg.group_id))?;
+    let my_id = resp.member_id.to_string();
+    {
+        let mut st = shared.state.lock().unwrap();
+        st.member_id = my_id.clone();
+        st.generation = resp.generation_id;
+    }
+    let protocol = resp.protocol_name.as_ref().map(|p| p.to_string()).unwrap_or_default();
+    let kind = AssignorKind::parse(&protocol)
+        .filter(|k| cfg.assignors.contains(k))
+        .ok_or_else(|| {
+            Error::kafka(
+                INCONSISTENT_GROUP_PROTOCOL,
+                format!("JoinGroup {}: the group chose assignor {protocol:?}, which weir did not offer", cfg.group_id),
+            )
+        })?;
+    let leader = resp.leader.as_str() == my_id;
+    tracing::debug!(group = %cfg.group_id, member = %my_id, generation = resp.generation_id, leader,
+        protocol = %protocol, members = resp.members.len(), "joined");
+    let assignments = if leader && !resp.skip_assignment {
+        leader_assign(shared, &resp.members, kind).await?
+    } else {
+        Vec::new()
+    };
+    let sync = SyncGroupRequest::default()
+        .with_group_id(GroupId(s(&cfg.group_id)))
+        .with_generation_id(resp.generation_id)
+        .with_member_id(s(&my_id))
+        .with_group_instance_id(cfg.group_instance_id.as_deref().map(s))
+        .with_protocol_type(Some(StrBytes::from_static_str("consumer")))
+        .with_protocol_name(Some(s(kind.name())))
+        .with_assignments(assignments);
+    let sresp = conn.request(&sync).await?;
+    check(sresp.error_code, || format!("SyncGroup {}", cfg.group_id))?;
+    let assignment = Assignment::decode(sresp.assignment).map_err(|e| Error::Protocol {
+        broker: coord.addr.clone(),
+        source: ProtoError::Decode {
+            api: "SyncGroup assignment",
+            version: -1,
+            reason: e.0,
+        },
+    })?;
+    apply(shared, assignment).await
+}
+
+/// The leader's part: decode every member's subscription, run the assignor, encode the assignments.
+async fn leader_assign(
+    shared: &Shared,
+    members: &[JoinGroupResponseMember],
+    kind: AssignorKind,
+) -> Result<Vec<SyncGroupRequestAssignment>> {
+    let mut subs = Vec::with_capacity(members.len());
+    for m in members {
+        let topics = match Subscription::decode(m.metadata.clone()) {
+            Ok(sub) => sub.topics.into_iter().collect(),
+            Err(e) => {
+                // Assign nothing to a member whose metadata is unreadable; the rest of the group goes on.
+                tracing::warn!(group = %shared.cfg.group_id, member = %m.member_id, error = %e,
+                    "unreadable member subscription; assigning it nothing");
+                BTreeSet::new()
+            }
+        };
+        subs.push(MemberSubscription {
+            member_id: m.member_id.to_string(),
+            instance_id: m.group_instance_id.as_ref().map(|i| i.to_string()),
+            topics,
+        });
+    }
+    let topics: BTreeSet<&str> = subs.iter().flat_map(|m| m.topics.iter().map(|t| t.as_str())).collect();
+    shared.cluster.add_interest(topics.iter().copied());
+    let snap = shared.cluster.refresh(false).await?;
+    let counts: BTreeMap<String, i32> = topics
+        .iter()
+        .filter_map(|t| Some((t.to_string(), snap.topic(t)?.partition_count())))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let plan = kind.assign(&subs, &counts);
+    tracing::debug!(group = %shared.cfg.group_id, ?plan, "assignment computed");
+    Ok(plan
+        .into_iter()
+        .map(|(member, partitions)| {
+            SyncGroupRequestAssignment::default()
+                .with_member_id(s(&member))
+                .with_assignment(
+                    Assignment {
+                        partitions,
+                        user_data: None,
+                    }
+                    .encode(),
+                )
+        })
+        .collect())
+}
+
+/// Starts consuming a new assignment from the committed offsets (or `auto.offset.reset`).
+async fn apply(shared: &Shared, assignment: Assignment) -> Result<()> {
+    let new: BTreeSet<TopicPartition> = assignment
+        .partitions
+        .iter()
+        .flat_map(|(t, ps)| {
+            let topic: Arc<str> = Arc::from(t.as_str());
+            ps.iter().map(move |p| TopicPartition::new(topic.clone(), *p))
+        })
+        .collect();
+    let list: Vec<TopicPartition> = new.iter().cloned().collect();
+    let committed = fetch_committed(shared, &list).await?;
+    let mut starts = Vec::with_capacity(list.len());
+    let mut no_offset = Vec::new();
+    for tp in &list {
+        match committed.get(tp) {
+            Some(&o) if o >= 0 => starts.push((tp.clone(), StartOffset::Offset(o))),
+            _ => match shared.cfg.consumer.auto_offset_reset {
+                OffsetReset::Earliest => starts.push((tp.clone(), StartOffset::Earliest)),
+                OffsetReset::Latest => starts.push((tp.clone(), StartOffset::Latest)),
+                OffsetReset::None => no_offset.push(tp.clone()),
+            },
+        }
+    }
+    {
+        // Partitions kept paused through the rebalance that are not ours any more.
+        let mut st = shared.state.lock().unwrap();
+        let stale: Vec<TopicPartition> = st.user_paused.iter().filter(|tp| !new.contains(*tp)).cloned().collect();
+        for tp in &stale {
+            st.user_paused.remove(tp);
+        }
+        shared.consumer.unassign(&stale);
+    }
+    let mut backoff = shared.cfg.consumer.client.retry_backoff;
+    let mut attempts = 0;
+    while let Err(e) = shared.consumer.assign(&starts).await {
+        attempts += 1;
+        if attempts >= 5 || shared.is_closed() {
+            return Err(e);
+        }
+        tracing::debug!(error = %e, "assigning the group's partitions failed; retrying");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
+    {
+        let mut st = shared.state.lock().unwrap();
+        let paused: Vec<TopicPartition> = st.user_paused.iter().filter(|tp| new.contains(*tp)).cloned().collect();
+        shared.consumer.pause(&paused);
+        st.owned = new;
+        st.committed = committed;
+    }
+    for tp in no_offset {
+        shared.report(Error::Kafka {
+            code: KafkaCode::OffsetOutOfRange,
+            context: format!("{tp} has no committed offset in group {} and auto.offset.reset=none", shared.cfg.group_id),
+        });
+    }
+    tracing::info!(group = %shared.cfg.group_id, partitions = ?list, "partitions assigned");
+    if let Some(l) = shared.listener() {
+        l.on_assigned(&list);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// the task
+// ---------------------------------------------------------------------------------------------------------
+
+enum Beat {
+    Ok,
+    Rejoin,
+    Fenced,
+    CoordinatorLost,
+    Failed(Error),
+}
+
+async fn heartbeat(shared: &Shared) -> Beat {
+    let cfg = &shared.cfg;
+    let attempt = async {
+        let coord = shared.coordinator.get(shared).await?;
+        let conn = coord.link.get().await?;
+        let (generation, member_id) = {
+            let st = shared.state.lock().unwrap();
+            (st.generation, st.member_id.clone())
+        };
+        let req = HeartbeatRequest::default()
+            .with_group_id(GroupId(s(&cfg.group_id)))
+            .with_generation_id(generation)
+            .with_member_id(s(&member_id))
+            .with_group_instance_id(cfg.group_instance_id.as_deref().map(s));
+        let resp = conn.request(&req).await?;
+        check(resp.error_code, || format!("Heartbeat {}", cfg.group_id))
+    };
+    match attempt.await {
+        Ok(()) => Beat::Ok,
+        Err(e) if coordinator_failed(shared, &e) => Beat::CoordinatorLost,
+        Err(e) => match code_of(&e) {
+            Some(REBALANCE_IN_PROGRESS) => Beat::Rejoin,
+            Some(ILLEGAL_GENERATION | UNKNOWN_MEMBER_ID) => {
+                react(shared, &e);
+                Beat::Fenced
+            }
+            Some(COORDINATOR_LOAD_IN_PROGRESS) => Beat::CoordinatorLost,
+            _ => Beat::Failed(e),
+        },
+    }
+}
+
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let cfg = &shared.cfg;
+    let base_backoff = cfg.consumer.client.retry_backoff;
+    let mut backoff = base_backoff;
+    let mut next_beat = Instant::now() + cfg.heartbeat_interval;
+    let mut next_commit = Instant::now() + cfg.auto_commit_interval;
+    loop {
+        if shared.is_closed() {
+            return;
+        }
+        let (rejoin, subscribed, idle) = {
+            let st = shared.state.lock().unwrap();
+            (st.rejoin, !st.subscription.is_empty(), st.left_idle)
+        };
+        if !subscribed || idle {
+            if !subscribed && !shared.state.lock().unwrap().member_id.is_empty() {
+                let _ = revoke_all(&shared, cfg.enable_auto_commit).await;
+                leave(&shared).await;
+            }
+            shared.wake.notified().await;
+            continue;
+        }
+        if rejoin {
+            // Cleared before joining: a subscription change while joining flags it again.
+            shared.state.lock().unwrap().rejoin = false;
+            if let Err(e) = revoke_all(&shared, cfg.enable_auto_commit).await {
+                tracing::debug!(error = %e, "commit before rejoining failed");
+            }
+            let joined = tokio::select! {
+                r = join_and_sync(&shared) => r,
+                _ = wait_closed(&shared) => return,
+            };
+            match joined {
+                Ok(()) => {
+                    backoff = base_backoff;
+                    next_beat = Instant::now() + cfg.heartbeat_interval;
+                }
+                Err(e) => {
+                    tracing::debug!(group = %cfg.group_id, error = %e, "join failed");
+                    let immediate = code_of(&e) == Some(MEMBER_ID_REQUIRED)
+                        || code_of(&e) == Some(REBALANCE_IN_PROGRESS);
+                    react(&shared, &e);
+                    shared.state.lock().unwrap().rejoin = true;
+                    if !immediate {
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = wait_closed(&shared) => return,
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(next_beat) => {
+                next_beat = Instant::now() + cfg.heartbeat_interval;
+                let idle_for = shared.state.lock().unwrap().last_poll.elapsed();
+                if idle_for > cfg.max_poll_interval {
+                    tracing::warn!(group = %cfg.group_id, ?idle_for,
+                        "poll not called within max.poll.interval.ms; leaving the group until the next poll");
+                    lose_all(&shared);
+                    leave(&shared).await;
+                    shared.state.lock().unwrap().left_idle = true;
+                    continue;
+                }
+                match heartbeat(&shared).await {
+                    Beat::Ok => {}
+                    Beat::Rejoin => {
+                        tracing::debug!(group = %cfg.group_id, "rebalance in progress; rejoining");
+                        shared.state.lock().unwrap().rejoin = true;
+                    }
+                    Beat::Fenced => {
+                        lose_all(&shared);
+                        shared.state.lock().unwrap().rejoin = true;
+                    }
+                    Beat::CoordinatorLost => {
+                        // Rediscovered by the next heartbeat, after a short pause.
+                        next_beat = Instant::now() + base_backoff;
+                    }
+                    Beat::Failed(e) => {
+                        shared.report(e);
+                        shared.state.lock().unwrap().rejoin = true;
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(next_commit), if cfg.enable_auto_commit => {
+                next_commit = Instant::now() + cfg.auto_commit_interval;
+                let offsets = delivered_positions(&shared, true);
+                if let Err(e) = commit(&shared, &offsets).await {
+                    tracing::debug!(group = %cfg.group_id, error = %e, "auto-commit failed");
+                    react(&shared, &e);
+                }
+            }
+            _ = shared.wake.notified() => {}
+        }
+    }
+}
+
+async fn wait_closed(shared: &Shared) {
+    loop {
+        if shared.is_closed() {
+            return;
+        }
+        shared.wake.notified().await;
+        if shared.is_closed() {
+            return;
+        }
+        // Not a close: a subscription change (it flagged a rejoin, done after this join).
+    }
+}

@@ -768,3 +768,141 @@ async fn corrected_broker_address_is_used_after_refresh() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Offset out of range (tansu 0.6.0 never reports it, so only the fake broker can check this).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offset_out_of_range_resets_to_earliest_quietly() {
+    bounded(60, async {
+        let fake = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1)])).await;
+        fake.append(TOPIC, 0, &values(0, 0..5));
+        let mut cfg = consumer_config(&fake);
+        cfg.set("auto.offset.reset", "earliest").unwrap();
+        let c = Consumer::new(cfg).unwrap();
+        c.assign(&[(tp(0), StartOffset::Offset(1_000))]).await.unwrap();
+        let mut seen = Seen::default();
+        poll_until(&c, &mut seen, "five records after the reset", |s| {
+            s.records.len() >= 5
+        })
+        .await;
+        assert!(seen.errors.is_empty(), "{:?}", seen.errors);
+        assert_eq!(seen.offsets(0), range(5));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offset_out_of_range_without_reset_policy_is_a_per_partition_error() {
+    bounded(60, async {
+        let fake = FakeBroker::start(FakeConfig::new(&[(TOPIC, 2)])).await;
+        fake.append(TOPIC, 0, &values(0, 0..5));
+        fake.append(TOPIC, 1, &values(1, 0..5));
+        let mut cfg = consumer_config(&fake);
+        cfg.set("auto.offset.reset", "none").unwrap();
+        let c = Consumer::new(cfg).unwrap();
+        c.assign(&[
+            (tp(0), StartOffset::Offset(1_000)),
+            (tp(1), StartOffset::Offset(0)),
+        ])
+        .await
+        .unwrap();
+        let mut seen = Seen::default();
+        poll_until(&c, &mut seen, "partition 1 and an error", |s| {
+            s.records.len() >= 5 && !s.errors.is_empty()
+        })
+        .await;
+        assert_eq!(seen.offsets(1), range(5), "the other partition keeps delivering");
+        assert!(seen.offsets(0).is_empty());
+        let e = &seen.errors[0];
+        assert_eq!(e.kafka_code(), Some(KafkaCode::OffsetOutOfRange), "{e}");
+        assert!(
+            e.to_string().contains("t-0"),
+            "the error names the partition: {e}"
+        );
+        // The partition stays stopped (no error storm) until a seek moves it.
+        let more = c.poll(100, Duration::from_millis(200)).await;
+        assert!(matches!(more, Ok(ref v) if v.is_empty()), "{more:?}");
+        c.seek(&tp(0), StartOffset::Offset(0)).await.unwrap();
+        poll_until(&c, &mut seen, "partition 0 after the seek", |s| {
+            s.offsets(0).len() >= 5
+        })
+        .await;
+        assert_eq!(seen.offsets(0), range(5));
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Fetch sessions (KIP-227), against a fake broker that keeps them as Kafka does.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_sessions_leave_out_idle_partitions_and_forget_paused_ones() {
+    bounded(60, async {
+        let fake = FakeBroker::start(FakeConfig::new(&[(TOPIC, 3)]).sessions()).await;
+        for p in 0..3 {
+            fake.append(TOPIC, p, &values(p, 0..5));
+        }
+        let mut cfg = consumer_config(&fake);
+        cfg.set("weir.fetches.in.flight", "1").unwrap(); // one session, so the request sequence is exact
+        let c = Consumer::new(cfg).unwrap();
+        c.assign(
+            &(0..3)
+                .map(|p| (tp(p), StartOffset::Offset(0)))
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+        let mut seen = Seen::default();
+        poll_until(&c, &mut seen, "15 records", |s| s.records.len() >= 15).await;
+        c.pause(&[tp(2)]);
+        // Produce more into partition 0 only, twice: the fetch that returns the first round may have been planned
+        // before the pause; the one returning the second round was planned after it, so it must forget 2.
+        fake.append(TOPIC, 0, &values(0, 5..8));
+        poll_until(&c, &mut seen, "3 more records", |s| s.records.len() >= 18).await;
+        fake.append(TOPIC, 0, &values(0, 8..10));
+        poll_until(&c, &mut seen, "2 more records", |s| s.records.len() >= 20).await;
+        assert!(seen.errors.is_empty(), "{:?}", seen.errors);
+        c.resume(&[tp(2)]);
+        fake.append(TOPIC, 2, &values(2, 5..7));
+        poll_until(&c, &mut seen, "partition 2 after resume", |s| {
+            s.offsets(2).len() >= 7
+        })
+        .await;
+        for (p, n) in [(0, 10), (1, 5), (2, 7)] {
+            assert_eq!(seen.offsets(p), range(n), "partition {p}");
+        }
+        let fetches: Vec<_> = fake.recorded(|r| {
+            r.of(ApiKey::Fetch)
+                .map(|q| match &q.body {
+                    fake_broker::Body::Fetch(f) => (
+                        f.session_id,
+                        f.session_epoch,
+                        q.fetch_offsets().len(),
+                        f.forgotten_topics_data
+                            .iter()
+                            .map(|t| t.partitions.clone())
+                            .collect::<Vec<_>>(),
+                    ),
+                    _ => unreachable!(),
+                })
+                .collect()
+        });
+        assert_eq!(
+            (fetches[0].0, fetches[0].1, fetches[0].2),
+            (0, 0, 3),
+            "first fetch creates a session"
+        );
+        assert!(
+            fetches[1..].iter().all(|f| f.0 != 0 && f.1 > 0),
+            "later fetches are incremental: {fetches:?}"
+        );
+        assert!(
+            fetches.iter().any(|f| f.3.iter().flatten().any(|&p| p == 2)),
+            "the paused partition left the session: {fetches:?}"
+        );
+        let idle = fetches.iter().filter(|f| f.2 < 3 && f.0 != 0).count();
+        assert!(idle > 0, "unchanged partitions are not re-listed: {fetches:?}");
+    })
+    .await;
+}

@@ -12,7 +12,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -205,6 +205,8 @@ pub struct FakeConfig {
     pub script: Script,
     /// Replaces the normal Metadata answer (given the request version and the broker's own port).
     pub metadata: Option<Arc<dyn Fn(i16, u16) -> MetadataResponse + Send + Sync>>,
+    /// Keep incremental fetch sessions (KIP-227) as Kafka does.
+    pub sessions: bool,
 }
 
 impl FakeConfig {
@@ -222,11 +224,18 @@ impl FakeConfig {
             batches_per_fetch: None,
             script: Arc::new(|_| Action::Answer),
             metadata: None,
+            sessions: false,
         }
     }
 
     pub fn script(mut self, f: impl Fn(&Request) -> Action + Send + Sync + 'static) -> Self {
         self.script = Arc::new(f);
+        self
+    }
+
+    /// Serve fetch sessions (KIP-227).
+    pub fn sessions(mut self) -> Self {
+        self.sessions = true;
         self
     }
 
@@ -248,6 +257,8 @@ struct State {
     recorded: Mutex<Recorded>,
     /// Notified on every recorded event and every append.
     changed: Notify,
+    /// Fetch sessions: id -> (next expected epoch, partition -> (fetch offset, max bytes)).
+    sessions: Mutex<HashMap<i32, (i32, BTreeMap<(String, i32), (i64, i32)>)>>,
 }
 
 /// The running fake broker; stops when dropped.
@@ -280,6 +291,7 @@ impl FakeBroker {
             log: Mutex::new(log),
             recorded: Mutex::new(Recorded::default()),
             changed: Notify::new(),
+            sessions: Mutex::new(HashMap::new()),
         });
         let st = state.clone();
         let task = tokio::spawn(async move {
@@ -733,10 +745,61 @@ fn read_log(batches: &[StoredBatch], offset: i64, max_bytes: usize, max_batches:
     out.freeze()
 }
 
+/// The partitions a fetch reads — the request's own, or its session's after applying the request — plus the
+/// session id to answer with, or a top-level error code.
+fn fetch_targets(st: &State, f: &FetchRequest) -> Result<(i32, bool, Vec<(String, i32, i64, i32)>), i16> {
+    let listed = f.topics.iter().flat_map(|t| {
+        t.partitions.iter().map(|p| {
+            (
+                (t.topic.0.to_string(), p.partition),
+                (p.fetch_offset, p.partition_max_bytes),
+            )
+        })
+    });
+    if !st.cfg.sessions || f.session_epoch == -1 {
+        return Ok((0, false, listed.map(|((t, p), (o, m))| (t, p, o, m)).collect()));
+    }
+    let mut sessions = st.sessions.lock().unwrap();
+    let (id, incremental) = if f.session_epoch == 0 {
+        let id = sessions.len() as i32 + 1;
+        sessions.insert(id, (1, BTreeMap::new()));
+        (id, false)
+    } else {
+        (f.session_id, true)
+    };
+    let Some((epoch, parts)) = sessions.get_mut(&id) else {
+        return Err(70);
+    };
+    if incremental {
+        if f.session_epoch != *epoch {
+            return Err(71); // INVALID_FETCH_SESSION_EPOCH
+        }
+        *epoch += 1;
+    }
+    parts.extend(listed);
+    for t in &f.forgotten_topics_data {
+        for p in &t.partitions {
+            parts.remove(&(t.topic.0.to_string(), *p));
+        }
+    }
+    Ok((
+        id,
+        incremental,
+        parts
+            .iter()
+            .map(|((t, p), &(o, m))| (t.clone(), *p, o, m))
+            .collect(),
+    ))
+}
+
 async fn fetch(st: &State, f: &FetchRequest, action: &Action) -> FetchResponse {
     let overrides = match action {
         Action::FetchRecords(m) => Some(m),
         _ => None,
+    };
+    let (session_id, incremental, targets) = match fetch_targets(st, f) {
+        Ok(t) => t,
+        Err(code) => return FetchResponse::default().with_error_code(code),
     };
     let deadline = tokio::time::Instant::now() + Duration::from_millis(f.max_wait_ms.max(0) as u64);
     loop {
@@ -745,30 +808,34 @@ async fn fetch(st: &State, f: &FetchRequest, action: &Action) -> FetchResponse {
         tokio::pin!(changed);
         changed.as_mut().enable();
         let mut any = overrides.is_some();
-        let mut topics = Vec::new();
+        let mut topics: BTreeMap<String, Vec<PartitionData>> = BTreeMap::new();
         {
             let log = st.log.lock().unwrap();
-            for t in &f.topics {
-                let name = t.topic.0.to_string();
-                let mut parts = Vec::new();
-                for p in &t.partitions {
-                    let key = (name.clone(), p.partition);
-                    let mut d = PartitionData::default().with_partition_index(p.partition);
-                    match log.get(&key) {
-                        None => d = d.with_error_code(3),
-                        Some(batches) => {
-                            let end = log_end(&log, &name, p.partition);
-                            let start = batches.first().map_or(0, |b| b.base_offset);
+            for (name, partition, fetch_offset, max_bytes) in &targets {
+                let key = (name.clone(), *partition);
+                let mut d = PartitionData::default().with_partition_index(*partition);
+                match log.get(&key) {
+                    None => d = d.with_error_code(3),
+                    Some(batches) => {
+                        let end = log_end(&log, name, *partition);
+                        let start = batches.first().map_or(0, |b| b.base_offset);
+                        if *fetch_offset > end || *fetch_offset < start {
+                            d = d.with_error_code(1); // OFFSET_OUT_OF_RANGE
+                            any = true;
+                        } else {
                             let records = match overrides.and_then(|o| o.get(&key)) {
                                 Some(r) => r.clone(),
                                 None => read_log(
                                     batches,
-                                    p.fetch_offset,
-                                    p.partition_max_bytes.max(0) as usize,
+                                    *fetch_offset,
+                                    (*max_bytes).max(0) as usize,
                                     st.cfg.batches_per_fetch,
                                 ),
                             };
                             any |= !records.is_empty();
+                            if incremental && records.is_empty() {
+                                continue; // An incremental answer leaves out partitions with nothing new.
+                            }
                             d = d
                                 .with_high_watermark(end)
                                 .with_last_stable_offset(end)
@@ -776,17 +843,22 @@ async fn fetch(st: &State, f: &FetchRequest, action: &Action) -> FetchResponse {
                                 .with_records(Some(records));
                         }
                     }
-                    parts.push(d);
                 }
-                topics.push(
-                    FetchableTopicResponse::default()
-                        .with_topic(t.topic.clone())
-                        .with_partitions(parts),
-                );
+                topics.entry(name.clone()).or_default().push(d);
             }
         }
         if any || tokio::time::timeout_at(deadline, changed).await.is_err() {
-            return FetchResponse::default().with_responses(topics);
+            let responses = topics
+                .into_iter()
+                .map(|(t, parts)| {
+                    FetchableTopicResponse::default()
+                        .with_topic(TopicName(StrBytes::from_string(t)))
+                        .with_partitions(parts)
+                })
+                .collect();
+            return FetchResponse::default()
+                .with_session_id(session_id)
+                .with_responses(responses);
         }
     }
 }

@@ -71,7 +71,10 @@ fn sorted(members: &[MemberSubscription]) -> Vec<&MemberSubscription> {
 }
 
 fn empty(members: &[MemberSubscription]) -> AssignmentMap {
-    members.iter().map(|m| (m.member_id.clone(), BTreeMap::new())).collect()
+    members
+        .iter()
+        .map(|m| (m.member_id.clone(), BTreeMap::new()))
+        .collect()
 }
 
 /// Java's `RangeAssignor` (without rack awareness): for each topic, its `n` partitions split among the `c`
@@ -82,7 +85,8 @@ pub fn range(members: &[MemberSubscription], partitions: &BTreeMap<String, i32>)
     let topics: BTreeSet<&String> = members.iter().flat_map(|m| m.topics.iter()).collect();
     for topic in topics {
         let Some(&n) = partitions.get(topic) else { continue };
-        let consumers: Vec<&&MemberSubscription> = order.iter().filter(|m| m.topics.contains(topic)).collect();
+        let consumers: Vec<&&MemberSubscription> =
+            order.iter().filter(|m| m.topics.contains(topic)).collect();
         let c = consumers.len() as i32;
         let (per, extra) = (n / c, n % c);
         for (i, m) in consumers.iter().enumerate() {
@@ -205,7 +209,11 @@ mod tests {
         assert_eq!(of(&a, "C1"), tps(&[("t0", 1), ("t1", 0), ("t1", 2)]));
         // Example 2: C0 [t0], C1 [t0, t1], C2 [t0, t1, t2]; t0 1 partition, t1 2, t2 3.
         // Result: C0 [t0p0], C1 [t1p0], C2 [t1p1, t2p0, t2p1, t2p2].
-        let members = [m("C0", &["t0"]), m("C1", &["t0", "t1"]), m("C2", &["t0", "t1", "t2"])];
+        let members = [
+            m("C0", &["t0"]),
+            m("C1", &["t0", "t1"]),
+            m("C2", &["t0", "t1", "t2"]),
+        ];
         let a = round_robin(&members, &counts(&[("t0", 1), ("t1", 2), ("t2", 3)]));
         assert_eq!(of(&a, "C0"), tps(&[("t0", 0)]));
         assert_eq!(of(&a, "C1"), tps(&[("t1", 0)]));

@@ -7,7 +7,9 @@ use std::time::Duration;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
-use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
@@ -61,7 +63,9 @@ impl Coordinator {
         let client = cfg.consumer.client.clone();
         let mut join = client.clone();
         // As the Java client: JoinGroup may be held for the whole rebalance timeout.
-        join.request_timeout = join.request_timeout.max(cfg.max_poll_interval + Duration::from_secs(5));
+        join.request_timeout = join
+            .request_timeout
+            .max(cfg.max_poll_interval + Duration::from_secs(5));
         Coordinator {
             cfg: Arc::new(client),
             join_cfg: Arc::new(join),
@@ -98,7 +102,10 @@ impl Coordinator {
         let resp = conn.request_at(&req, version).await?;
         let (code, host, port, node) = if version >= 4 {
             let c = resp.coordinators.first().ok_or_else(|| {
-                Error::kafka(COORDINATOR_NOT_AVAILABLE, format!("FindCoordinator {group}: empty answer"))
+                Error::kafka(
+                    COORDINATOR_NOT_AVAILABLE,
+                    format!("FindCoordinator {group}: empty answer"),
+                )
             })?;
             (c.error_code, c.host.to_string(), c.port, c.node_id.0)
         } else {
@@ -273,8 +280,13 @@ async fn fetch_committed_once(
     for t in &resp.topics {
         let topic: Arc<str> = Arc::from(t.name.0.as_str());
         for p in &t.partitions {
-            check(p.error_code, || format!("OffsetFetch {group} {}-{}", topic, p.partition_index))?;
-            out.insert(TopicPartition::new(topic.clone(), p.partition_index), p.committed_offset);
+            check(p.error_code, || {
+                format!("OffsetFetch {group} {}-{}", topic, p.partition_index)
+            })?;
+            out.insert(
+                TopicPartition::new(topic.clone(), p.partition_index),
+                p.committed_offset,
+            );
         }
     }
     Ok(out)
@@ -289,7 +301,11 @@ async fn fetch_committed_once(
 fn take_owned(shared: &Shared) -> (Vec<TopicPartition>, BTreeSet<TopicPartition>) {
     let mut st = shared.state.lock().unwrap();
     let owned: Vec<TopicPartition> = std::mem::take(&mut st.owned).into_iter().collect();
-    let keep: BTreeSet<TopicPartition> = owned.iter().filter(|tp| st.user_paused.contains(*tp)).cloned().collect();
+    let keep: BTreeSet<TopicPartition> = owned
+        .iter()
+        .filter(|tp| st.user_paused.contains(*tp))
+        .cloned()
+        .collect();
     st.user_paused = keep.clone();
     shared.consumer.pause(&owned);
     (owned, keep)
@@ -370,7 +386,9 @@ pub(crate) async fn leave(shared: &Shared) {
         let resp = conn.request_at(&req, version).await?;
         check(resp.error_code, || format!("LeaveGroup {}", cfg.group_id))?;
         for m in &resp.members {
-            check(m.error_code, || format!("LeaveGroup {} member {}", cfg.group_id, m.member_id))?;
+            check(m.error_code, || {
+                format!("LeaveGroup {} member {}", cfg.group_id, m.member_id)
+            })?;
         }
         Ok::<(), Error>(())
     };
@@ -481,13 +499,20 @@ async fn join_and_sync(shared: &Shared) -> Result<()> {
         st.member_id = my_id.clone();
         st.generation = resp.generation_id;
     }
-    let protocol = resp.protocol_name.as_ref().map(|p| p.to_string()).unwrap_or_default();
+    let protocol = resp
+        .protocol_name
+        .as_ref()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
     let kind = AssignorKind::parse(&protocol)
         .filter(|k| cfg.assignors.contains(k))
         .ok_or_else(|| {
             Error::kafka(
                 INCONSISTENT_GROUP_PROTOCOL,
-                format!("JoinGroup {}: the group chose assignor {protocol:?}, which weir did not offer", cfg.group_id),
+                format!(
+                    "JoinGroup {}: the group chose assignor {protocol:?}, which weir did not offer",
+                    cfg.group_id
+                ),
             )
         })?;
     let leader = resp.leader.as_str() == my_id;
@@ -542,7 +567,10 @@ async fn leader_assign(
             topics,
         });
     }
-    let topics: BTreeSet<&str> = subs.iter().flat_map(|m| m.topics.iter().map(|t| t.as_str())).collect();
+    let topics: BTreeSet<&str> = subs
+        .iter()
+        .flat_map(|m| m.topics.iter().map(|t| t.as_str()))
+        .collect();
     shared.cluster.add_interest(topics.iter().copied());
     let snap = shared.cluster.refresh(false).await?;
     let counts: BTreeMap<String, i32> = topics
@@ -595,7 +623,12 @@ async fn apply(shared: &Shared, assignment: Assignment) -> Result<()> {
     {
         // Partitions kept paused through the rebalance that are not ours any more.
         let mut st = shared.state.lock().unwrap();
-        let stale: Vec<TopicPartition> = st.user_paused.iter().filter(|tp| !new.contains(*tp)).cloned().collect();
+        let stale: Vec<TopicPartition> = st
+            .user_paused
+            .iter()
+            .filter(|tp| !new.contains(*tp))
+            .cloned()
+            .collect();
         for tp in &stale {
             st.user_paused.remove(tp);
         }
@@ -614,7 +647,12 @@ async fn apply(shared: &Shared, assignment: Assignment) -> Result<()> {
     }
     {
         let mut st = shared.state.lock().unwrap();
-        let paused: Vec<TopicPartition> = st.user_paused.iter().filter(|tp| new.contains(*tp)).cloned().collect();
+        let paused: Vec<TopicPartition> = st
+            .user_paused
+            .iter()
+            .filter(|tp| new.contains(*tp))
+            .cloned()
+            .collect();
         shared.consumer.pause(&paused);
         st.owned = new;
         st.committed = committed;
@@ -622,7 +660,10 @@ async fn apply(shared: &Shared, assignment: Assignment) -> Result<()> {
     for tp in no_offset {
         shared.report(Error::Kafka {
             code: KafkaCode::OffsetOutOfRange,
-            context: format!("{tp} has no committed offset in group {} and auto.offset.reset=none", shared.cfg.group_id),
+            context: format!(
+                "{tp} has no committed offset in group {} and auto.offset.reset=none",
+                shared.cfg.group_id
+            ),
         });
     }
     tracing::info!(group = %shared.cfg.group_id, partitions = ?list, "partitions assigned");
@@ -715,8 +756,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 }
                 Err(e) => {
                     tracing::debug!(group = %cfg.group_id, error = %e, "join failed");
-                    let immediate = code_of(&e) == Some(MEMBER_ID_REQUIRED)
-                        || code_of(&e) == Some(REBALANCE_IN_PROGRESS);
+                    let immediate =
+                        code_of(&e) == Some(MEMBER_ID_REQUIRED) || code_of(&e) == Some(REBALANCE_IN_PROGRESS);
                     react(&shared, &e);
                     shared.state.lock().unwrap().rejoin = true;
                     if !immediate {

@@ -104,7 +104,9 @@ impl GroupConfig {
                 let mut list = Vec::new();
                 for name in value.split(',').filter(|s| !s.trim().is_empty()) {
                     list.push(AssignorKind::parse(name).ok_or_else(|| {
-                        Error::Config(format!("partition.assignment.strategy: unsupported assignor {name:?}"))
+                        Error::Config(format!(
+                            "partition.assignment.strategy: unsupported assignor {name:?}"
+                        ))
                     })?);
                 }
                 if list.is_empty() {
@@ -347,13 +349,24 @@ impl GroupConsumer {
         for tp in partitions {
             st.user_paused.remove(tp);
         }
-        let owned: Vec<TopicPartition> = partitions.iter().filter(|tp| st.owned.contains(*tp)).cloned().collect();
+        let owned: Vec<TopicPartition> = partitions
+            .iter()
+            .filter(|tp| st.owned.contains(*tp))
+            .cloned()
+            .collect();
         self.shared.consumer.resume(&owned);
     }
 
     /// The partitions the application paused.
     pub fn paused(&self) -> Vec<TopicPartition> {
-        self.shared.state.lock().unwrap().user_paused.iter().cloned().collect()
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .user_paused
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Commits `offsets` (each the offset of the next record to read) and waits for the coordinator. Fails with
@@ -381,7 +394,10 @@ impl GroupConsumer {
     }
 
     /// The committed offsets of `partitions` (`None`: nothing committed).
-    pub async fn committed(&self, partitions: &[TopicPartition]) -> Result<HashMap<TopicPartition, Option<i64>>> {
+    pub async fn committed(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<HashMap<TopicPartition, Option<i64>>> {
         let got = coordinator::fetch_committed(&self.shared, partitions).await?;
         Ok(partitions
             .iter()

@@ -176,8 +176,8 @@ mod tests {
         let bytes = sub.encode();
         // version 3, [2 topics] "a" "bb", null user data, [0 owned], generation -1, null rack.
         let want: &[u8] = &[
-            0, 3, 0, 0, 0, 2, 0, 1, b'a', 0, 2, b'b', b'b', 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0xff, 0xff, 0xff,
-            0xff, 0xff, 0xff,
+            0, 3, 0, 0, 0, 2, 0, 1, b'a', 0, 2, b'b', b'b', 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff,
         ];
         assert_eq!(&bytes[..], want);
         assert_eq!(Subscription::decode(bytes).unwrap(), sub);
@@ -212,7 +212,10 @@ mod tests {
             .encode(&mut b, 3)
             .unwrap();
         b.put_slice(b"future fields");
-        assert_eq!(Subscription::decode(b.freeze()).unwrap().topics, vec!["y".to_string()]);
+        assert_eq!(
+            Subscription::decode(b.freeze()).unwrap().topics,
+            vec!["y".to_string()]
+        );
     }
 
     #[test]

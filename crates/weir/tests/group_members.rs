@@ -1,0 +1,251 @@
+//! Consumer groups of weir members against a real tansu broker: partitions split and taken over, commits
+//! survive a restart.
+//!
+//! Records are produced one per batch (each delivery awaited before the next send): members resume from
+//! committed offsets, and tansu 0.6.0 drops the rest of a batch fetched from an offset inside it
+//! (../shared/notes/broker.md), so every offset must be a batch boundary for a resume to be exact.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use weir::config::ProducerConfig;
+use weir::consumer::{ConsumerRecord, TopicPartition};
+use weir::group::{ChannelListener, GroupConfig, GroupConsumer, RebalanceEvent};
+use weir::{Producer, ProducerRecord};
+use weir_testkit::{unique_topic, Broker};
+
+fn init_log() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("WEIR_LOG"))
+        .with_test_writer()
+        .try_init();
+}
+
+fn group_config(broker: &Broker, group: &str) -> GroupConfig {
+    init_log();
+    let mut cfg = GroupConfig::new(&broker.bootstrap(), group);
+    // tansu sleeps about half the max wait on every fetch (../shared/notes/broker.md).
+    cfg.set("fetch.wait.max.ms", "10").unwrap();
+    cfg.set("auto.offset.reset", "earliest").unwrap();
+    // Fast rebalances: a member notices a rebalance at its next heartbeat.
+    cfg.set("heartbeat.interval.ms", "200").unwrap();
+    cfg.set("session.timeout.ms", "10000").unwrap();
+    cfg.set("auto.commit.interval.ms", "200").unwrap();
+    cfg
+}
+
+/// Produces `range` records to each partition, one record per batch (see the module comment).
+async fn produce_one_per_batch(broker: &Broker, topic: &str, partitions: i32, range: std::ops::Range<i64>) {
+    let producer = Producer::connect(ProducerConfig::new(&broker.bootstrap())).unwrap();
+    for i in range {
+        for p in 0..partitions {
+            let d = producer
+                .send(ProducerRecord::new(topic, format!("p{p}-r{i}")).partition(p))
+                .await
+                .unwrap();
+            let md = d.await.unwrap();
+            assert_eq!(md.offset, i, "one record per batch, offsets dense");
+        }
+    }
+    producer.close().await.unwrap();
+}
+
+fn key(r: &ConsumerRecord) -> (i32, i64) {
+    assert_eq!(
+        r.value.as_deref().unwrap(),
+        format!("p{}-r{}", r.partition, r.offset).as_bytes()
+    );
+    (r.partition, r.offset)
+}
+
+async fn poll_into(c: &GroupConsumer, seen: &mut Vec<(i32, i64)>) {
+    poll_max(c, seen, 100).await
+}
+
+async fn poll_max(c: &GroupConsumer, seen: &mut Vec<(i32, i64)>, max: usize) {
+    for r in c.poll(max, Duration::from_millis(50)).await.unwrap() {
+        seen.push(key(&r));
+    }
+}
+
+fn deadline(secs: u64) -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(secs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_members_split_then_survivor_takes_over() {
+    let broker = Broker::start();
+    let topic = unique_topic("grp-split");
+    broker.create_topic(&topic, 4);
+    let group = unique_topic("g-split");
+    // Some records before the members join (consumed across the first handover), the rest once split.
+    produce_one_per_batch(&broker, &topic, 4, 0..10).await;
+
+    let a = GroupConsumer::new(group_config(&broker, &group)).unwrap();
+    let (tx, mut events_b) = tokio::sync::mpsc::unbounded_channel();
+    let b = GroupConsumer::new(group_config(&broker, &group)).unwrap();
+    b.set_listener(std::sync::Arc::new(ChannelListener(tx)));
+    a.subscribe(&[&topic]);
+    b.subscribe(&[&topic]);
+
+    // Both members poll until the group is split 2 / 2.
+    let (mut seen_a, mut seen_b) = (Vec::new(), Vec::new());
+    let until = deadline(60);
+    loop {
+        poll_into(&a, &mut seen_a).await;
+        poll_into(&b, &mut seen_b).await;
+        let (aa, ab) = (a.assignment(), b.assignment());
+        if aa.len() == 2 && ab.len() == 2 {
+            let all: BTreeSet<TopicPartition> = aa.iter().chain(ab.iter()).cloned().collect();
+            assert_eq!(all.len(), 4, "assignments overlap: {aa:?} {ab:?}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "no split: a {aa:?} b {ab:?}, {} + {} records",
+            seen_a.len(),
+            seen_b.len()
+        );
+    }
+    let (a_parts, b_parts) = (a.assignment(), b.assignment());
+    produce_one_per_batch(&broker, &topic, 4, 10..25).await;
+    let until = deadline(60);
+    while seen_a.len() + seen_b.len() < 100 {
+        poll_into(&a, &mut seen_a).await;
+        poll_into(&b, &mut seen_b).await;
+        assert!(
+            tokio::time::Instant::now() < until,
+            "{} + {} records",
+            seen_a.len(),
+            seen_b.len()
+        );
+    }
+    // Each member got the later records of exactly its own partitions.
+    let owns = |parts: &[TopicPartition], p: i32| parts.iter().any(|tp| tp.partition == p);
+    assert!(seen_a
+        .iter()
+        .filter(|(_, o)| *o >= 10)
+        .all(|(p, _)| owns(&a_parts, *p)));
+    assert!(seen_b
+        .iter()
+        .filter(|(_, o)| *o >= 10)
+        .all(|(p, _)| owns(&b_parts, *p)));
+    assert_eq!(seen_a.iter().filter(|(_, o)| *o >= 10).count(), 30);
+
+    // A leaves in order (commits what it delivered); B gets everything.
+    a.close().await.unwrap();
+    produce_one_per_batch(&broker, &topic, 4, 25..50).await;
+    let until = deadline(60);
+    while b.assignment().len() < 4 || seen_a.len() + seen_b.len() < 200 {
+        poll_into(&b, &mut seen_b).await;
+        assert!(
+            tokio::time::Instant::now() < until,
+            "no takeover: b {:?}, {} + {} records",
+            b.assignment(),
+            seen_a.len(),
+            seen_b.len()
+        );
+    }
+    // A little longer: nothing more (no duplicates arriving late).
+    for _ in 0..5 {
+        poll_into(&b, &mut seen_b).await;
+    }
+
+    // Every record exactly once: A committed what it delivered when revoked and when closing, so the window
+    // of uncommitted deliveries is empty at every handover.
+    let mut count: BTreeMap<(i32, i64), usize> = BTreeMap::new();
+    for k in seen_a.iter().chain(seen_b.iter()) {
+        *count.entry(*k).or_default() += 1;
+    }
+    let dups: Vec<_> = count.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(dups.is_empty(), "duplicates: {dups:?}");
+    assert_eq!(count.len(), 200, "lost records");
+    // B saw a revoke (the rebalance when A joined or left) and finally all four partitions.
+    let mut last_assigned = Vec::new();
+    while let Ok(ev) = events_b.try_recv() {
+        if let RebalanceEvent::Assigned(p) = ev {
+            last_assigned = p;
+        }
+    }
+    assert_eq!(last_assigned.len(), 4);
+    let committed = b.committed(&b.assignment()).await.unwrap();
+    assert_eq!(committed.len(), 4);
+    b.close().await.unwrap();
+    let check = GroupConsumer::new(group_config(&broker, &group)).unwrap();
+    let tps: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new(topic.as_str(), p)).collect();
+    let committed = check.committed(&tps).await.unwrap();
+    assert!(committed.values().all(|o| *o == Some(50)), "{committed:?}");
+    check.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_offsets_survive_a_restart() {
+    let broker = Broker::start();
+    let topic = unique_topic("grp-restart");
+    broker.create_topic(&topic, 2);
+    let group = unique_topic("g-restart");
+    produce_one_per_batch(&broker, &topic, 2, 0..20).await;
+
+    let mut cfg = group_config(&broker, &group);
+    cfg.set("enable.auto.commit", "false").unwrap();
+    let m = GroupConsumer::new(cfg.clone()).unwrap();
+    m.subscribe(&[&topic]);
+    let mut seen = Vec::new();
+    let until = deadline(60);
+    while seen.len() < 15 {
+        poll_max(&m, &mut seen, 5).await;
+        assert!(tokio::time::Instant::now() < until, "only {} records", seen.len());
+    }
+    m.commit_delivered().await.unwrap();
+    let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new(topic.as_str(), p)).collect();
+    let positions: BTreeMap<i32, i64> = tps
+        .iter()
+        .map(|tp| (tp.partition, m.position(tp).unwrap()))
+        .collect();
+    let committed = m.committed(&tps).await.unwrap();
+    for tp in &tps {
+        assert_eq!(committed[tp], Some(positions[&tp.partition]));
+    }
+    // Deliver more without committing: these are the uncommitted window, redelivered after the restart.
+    let mut window = Vec::new();
+    let until = deadline(30);
+    while window.is_empty() {
+        poll_max(&m, &mut window, 5).await;
+        assert!(tokio::time::Instant::now() < until);
+    }
+    m.close().await.unwrap(); // auto-commit is off: close commits nothing
+
+    let m2 = GroupConsumer::new(cfg).unwrap();
+    m2.subscribe(&[&topic]);
+    let mut again = Vec::new();
+    let want = 40 - seen.len();
+    let until = deadline(60);
+    while again.len() < want {
+        poll_into(&m2, &mut again).await;
+        assert!(
+            tokio::time::Instant::now() < until,
+            "only {} of {want}",
+            again.len()
+        );
+    }
+    for _ in 0..5 {
+        poll_into(&m2, &mut again).await;
+    }
+    for p in 0..2 {
+        let offsets: Vec<i64> = again.iter().filter(|(q, _)| *q == p).map(|(_, o)| *o).collect();
+        let from = positions[&p];
+        assert_eq!(
+            offsets,
+            (from..20).collect::<Vec<_>>(),
+            "partition {p} resumed at its commit"
+        );
+    }
+    // Everything before the commit came once; only the uncommitted window came twice.
+    let first: BTreeSet<(i32, i64)> = seen.iter().copied().collect();
+    let second: BTreeSet<(i32, i64)> = again.iter().copied().collect();
+    assert!(first.is_disjoint(&second));
+    assert!(window.iter().all(|k| second.contains(k)));
+    assert_eq!(first.len() + second.len(), 40);
+    assert_eq!(again.len(), second.len(), "no duplicates after the restart");
+    m2.close().await.unwrap();
+}

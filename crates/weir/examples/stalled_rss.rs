@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use weir::config::ProducerConfig;
 use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
-use weir::{Compression, Producer, ProducerRecord};
+use weir::{Producer, ProducerRecord};
 
 const PARTITIONS: i32 = 32;
 const VALUE: usize = 1024;
@@ -262,12 +262,11 @@ async fn scenario(bootstrap: &str, topic: &str, codec: &str, per_partition: u64,
     );
     println!(
         "  drained {got} of {total_records} records in {drain_secs:.1} s ({:.0} records/s); peak RSS while \
-         draining {}, peak buffered {}; {} fetches, {} backpressure pauses/resumes {}/{}",
+         draining {}, peak buffered {}; {} fetches, backpressure pauses/resumes {}/{}",
         got as f64 / drain_secs,
         mib(draining.rss.load(Ordering::Relaxed)),
         mib(draining.buffered.load(Ordering::Relaxed)),
         stats.fetches,
-        stats.backpressure_pauses,
         stats.backpressure_pauses,
         stats.backpressure_resumes
     );
@@ -315,7 +314,6 @@ fn main() {
     let per_partition = env("MIB_PER_PARTITION", 8) * (1 << 20) / VALUE as u64;
     let broker = weir_testkit::Broker::start();
     let bootstrap = broker.bootstrap();
-    let _ = Compression::Zstd; // the codec names below are parsed by ProducerConfig::set
     let mut ok = true;
     for (topic, codec) in [("stalled-none", "none"), ("stalled-zstd", "zstd")] {
         broker.create_topic(topic, PARTITIONS);

@@ -249,3 +249,84 @@ async fn committed_offsets_survive_a_restart() {
     assert_eq!(again.len(), second.len(), "no duplicates after the restart");
     m2.close().await.unwrap();
 }
+
+/// Partitions the application paused stay paused if the member keeps them through a rebalance; the listener
+/// sees assigned / revoked / assigned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_survives_a_rebalance_for_kept_partitions() {
+    let broker = Broker::start();
+    let topic = unique_topic("grp-pause");
+    broker.create_topic(&topic, 4);
+    let group = unique_topic("g-pause");
+
+    let a = GroupConsumer::new(group_config(&broker, &group)).unwrap();
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    a.set_listener(std::sync::Arc::new(ChannelListener(tx)));
+    a.subscribe(&[&topic]);
+    let mut seen_a = Vec::new();
+    let until = deadline(60);
+    while a.assignment().len() < 4 {
+        poll_into(&a, &mut seen_a).await;
+        assert!(tokio::time::Instant::now() < until, "no assignment");
+    }
+    let all = a.assignment();
+    a.pause(&all);
+    assert_eq!(a.paused(), all);
+
+    let b = GroupConsumer::new(group_config(&broker, &group)).unwrap();
+    b.subscribe(&[&topic]);
+    let mut seen_b = Vec::new();
+    let until = deadline(60);
+    while a.assignment().len() != 2 || b.assignment().len() != 2 {
+        poll_into(&a, &mut seen_a).await;
+        poll_into(&b, &mut seen_b).await;
+        assert!(tokio::time::Instant::now() < until, "no split");
+    }
+    let kept = a.assignment();
+    assert_eq!(
+        a.paused(),
+        kept,
+        "pause state of kept partitions survives; moved ones forget it"
+    );
+
+    produce_one_per_batch(&broker, &topic, 4, 0..10).await;
+    let until = deadline(60);
+    while seen_b.len() < 20 {
+        poll_into(&a, &mut seen_a).await;
+        poll_into(&b, &mut seen_b).await;
+        assert!(
+            tokio::time::Instant::now() < until,
+            "b got {} of 20",
+            seen_b.len()
+        );
+    }
+    for _ in 0..5 {
+        poll_into(&a, &mut seen_a).await;
+    }
+    assert!(seen_a.is_empty(), "a paused member delivered {seen_a:?}");
+    a.resume(&kept);
+    let until = deadline(60);
+    while seen_a.len() < 20 {
+        poll_into(&a, &mut seen_a).await;
+        assert!(
+            tokio::time::Instant::now() < until,
+            "a got {} of 20 after resume",
+            seen_a.len()
+        );
+    }
+    assert!(seen_a
+        .iter()
+        .all(|(p, _)| kept.iter().any(|tp| tp.partition == *p)));
+
+    let mut got = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        got.push(ev);
+    }
+    assert!(
+        matches!(&got[..], [RebalanceEvent::Assigned(x), RebalanceEvent::Revoked(y), RebalanceEvent::Assigned(z)]
+            if x.len() == 4 && y.len() == 4 && *z == kept),
+        "{got:?}"
+    );
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}

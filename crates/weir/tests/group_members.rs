@@ -330,3 +330,51 @@ async fn pause_survives_a_rebalance_for_kept_partitions() {
     a.close().await.unwrap();
     b.close().await.unwrap();
 }
+
+/// A member offering no assignor in common with the group gets a typed error from `poll`; the group goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_without_a_common_assignor_gets_a_typed_error() {
+    let broker = Broker::start();
+    let topic = unique_topic("grp-proto");
+    broker.create_topic(&topic, 2);
+    let group = unique_topic("g-proto");
+    let mut cfg = group_config(&broker, &group);
+    cfg.set("partition.assignment.strategy", "range").unwrap();
+    let a = GroupConsumer::new(cfg).unwrap();
+    a.subscribe(&[&topic]);
+    let mut seen = Vec::new();
+    let until = deadline(60);
+    while a.assignment().len() < 2 {
+        poll_into(&a, &mut seen).await;
+        assert!(tokio::time::Instant::now() < until, "no assignment");
+    }
+    let mut cfg = group_config(&broker, &group);
+    cfg.set("partition.assignment.strategy", "roundrobin").unwrap();
+    let b = GroupConsumer::new(cfg).unwrap();
+    b.subscribe(&[&topic]);
+    let until = deadline(60);
+    let err = loop {
+        match b.poll(10, Duration::from_millis(100)).await {
+            Err(e) => break e,
+            Ok(r) => assert!(r.is_empty()),
+        }
+        poll_into(&a, &mut seen).await;
+        assert!(tokio::time::Instant::now() < until, "no error for the odd member");
+    };
+    assert_eq!(
+        err.kafka_code(),
+        Some(weir::error::KafkaCode::InconsistentGroupProtocol),
+        "{err}"
+    );
+    assert!(b.assignment().is_empty());
+    // The first member still owns and consumes everything.
+    produce_one_per_batch(&broker, &topic, 2, 0..5).await;
+    let until = deadline(60);
+    while seen.len() < 10 {
+        poll_into(&a, &mut seen).await;
+        assert!(tokio::time::Instant::now() < until, "{} of 10", seen.len());
+    }
+    assert_eq!(a.assignment().len(), 2);
+    b.close().await.unwrap();
+    a.close().await.unwrap();
+}

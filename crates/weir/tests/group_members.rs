@@ -378,3 +378,43 @@ async fn member_without_a_common_assignor_gets_a_typed_error() {
     b.close().await.unwrap();
     a.close().await.unwrap();
 }
+
+/// A static member (`group.instance.id`) does not leave on close; restarted with the same instance id it gets
+/// its partitions back and resumes from its commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_member_restarts_into_its_partitions() {
+    let broker = Broker::start();
+    let topic = unique_topic("grp-static");
+    broker.create_topic(&topic, 2);
+    let group = unique_topic("g-static");
+    produce_one_per_batch(&broker, &topic, 2, 0..10).await;
+    let mut cfg = group_config(&broker, &group);
+    cfg.set("group.instance.id", "instance-1").unwrap();
+    let m = GroupConsumer::new(cfg.clone()).unwrap();
+    m.subscribe(&[&topic]);
+    let mut seen = Vec::new();
+    let until = deadline(60);
+    while seen.len() < 20 {
+        poll_into(&m, &mut seen).await;
+        assert!(tokio::time::Instant::now() < until, "{} of 20", seen.len());
+    }
+    let (first_id, _) = m.member();
+    m.close().await.unwrap();
+    produce_one_per_batch(&broker, &topic, 2, 10..15).await;
+    let m2 = GroupConsumer::new(cfg).unwrap();
+    m2.subscribe(&[&topic]);
+    let mut again = Vec::new();
+    // Well within the 10 s session timeout: the coordinator hands the instance its partitions back at once.
+    let until = deadline(8);
+    while again.len() < 10 {
+        poll_into(&m2, &mut again).await;
+        assert!(tokio::time::Instant::now() < until, "{} of 10", again.len());
+    }
+    assert!(
+        again.iter().all(|(_, o)| *o >= 10),
+        "resumed from the commits: {again:?}"
+    );
+    let (second_id, _) = m2.member();
+    tracing::info!(first_id, second_id, "static member ids");
+    m2.close().await.unwrap();
+}

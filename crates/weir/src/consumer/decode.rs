@@ -33,8 +33,6 @@ pub(crate) struct DecodeLimits {
     /// Largest decompressed size of one batch.
     pub(crate) max_decompressed: usize,
     pub(crate) check_crcs: bool,
-    /// Copy record bytes out of the response instead of slicing it.
-    pub(crate) detach: bool,
 }
 
 pub(crate) fn decode_partition(
@@ -107,7 +105,7 @@ pub(crate) fn decode_partition(
                 .filter_map(Result::ok)
                 .map(|h| (String::from_utf8_lossy(&h.key).into_owned(), h.value))
                 .collect();
-            let mut rec = ConsumerRecord {
+            let rec = ConsumerRecord {
                 topic: topic.clone(),
                 partition,
                 offset: r.offset,
@@ -116,9 +114,6 @@ pub(crate) fn decode_partition(
                 value: r.value,
                 headers,
             };
-            if limits.detach {
-                rec.detach();
-            }
             taken_bytes += rec.size();
             taken.push(rec);
         }

@@ -15,7 +15,7 @@ use super::decode::{decode_partition, DecodeLimits};
 use super::partition::PartitionSlot;
 use super::session::FetchSession;
 use super::state_table::{FetchGroup, FetchGroupId, FetchOutcome, FetchTicket, PartitionState};
-use super::Inner;
+use super::{ConsumerRecord, Inner};
 use crate::error::{Error, KafkaCode, Result};
 
 /// A response at least this large has small partition shares copied out, so they do not pin it.
@@ -70,39 +70,34 @@ impl Fetcher {
         inner.table.reroute(self.group.id());
     }
 
-    /// Begins fetches for every ready partition, within the byte budget.
+    /// Begins fetches for every ready partition, within the byte budget: the reservation (and so the request's
+    /// `max_bytes`) is what the planned partitions can still buffer, so one fetch never takes the whole budget.
     fn plan(&self, inner: &Inner, scratch: &mut Vec<Arc<PartitionState>>) -> Option<(Planned, usize)> {
         if self.group.ready_len() == 0 {
             return None;
         }
-        let want = inner.cfg.fetch_max_bytes.min(i32::MAX as usize);
-        let mut grant = inner.table.reserve_budget(want);
-        if grant == 0 {
-            if inner.table.wait_for_budget() == 0 {
-                return None; // Woken when budget is released.
-            }
-            grant = inner.table.reserve_budget(want);
-            if grant == 0 {
-                return None;
-            }
+        if inner.table.budget_available() == 0 && inner.table.wait_for_budget() == 0 {
+            return None; // Woken when budget is released.
         }
         let slots = inner.slots.load();
         let mut planned = Vec::new();
         self.group
             .poll_ready(scratch, |cell, ticket| match slots.get(cell.topic_partition()) {
                 Some(slot) => planned.push((slot.clone(), ticket)),
-                None => {
-                    cell.finish_fetch(
-                        ticket,
-                        FetchOutcome {
-                            next_position: ticket.position,
-                            bytes: 0,
-                        },
-                    );
-                }
+                None => release(cell, ticket),
             });
         if planned.is_empty() {
-            inner.table.release_budget(grant);
+            return None;
+        }
+        let rooms: usize = planned.iter().map(|(slot, _)| room(inner, slot)).sum();
+        let grant = inner
+            .table
+            .reserve_budget(rooms.clamp(1, inner.cfg.fetch_max_bytes.min(i32::MAX as usize)));
+        if grant == 0 {
+            // Another fetcher took the rest of the budget meanwhile: put the partitions back.
+            for (slot, ticket) in planned {
+                release(&slot.cell, ticket);
+            }
             return None;
         }
         Some((planned, grant))
@@ -123,13 +118,7 @@ impl Fetcher {
                 for (slot, ticket) in planned {
                     slot.stale_leader.store(true, Ordering::Relaxed);
                     slot.cell.set_fetch_group(FetchGroupId::UNROUTED);
-                    slot.cell.finish_fetch(
-                        ticket,
-                        FetchOutcome {
-                            next_position: ticket.position,
-                            bytes: 0,
-                        },
-                    );
+                    release(&slot.cell, ticket);
                 }
                 return;
             }
@@ -143,6 +132,8 @@ impl Fetcher {
             .sum();
         // The budget reserved for this fetch bounds what its records may add, whatever the broker sent.
         let mut grant_left = grant;
+        let mut kept = 0;
+        let mut results = Vec::with_capacity(planned.len());
         let mut by_tp = BTreeMap::new();
         for t in resp.responses {
             let topic = t.topic.0.to_string();
@@ -152,13 +143,7 @@ impl Fetcher {
         }
         for (slot, ticket) in planned {
             let Some(p) = by_tp.remove(&(slot.tp.topic.to_string(), slot.tp.partition)) else {
-                slot.cell.finish_fetch(
-                    ticket,
-                    FetchOutcome {
-                        next_position: ticket.position,
-                        bytes: 0,
-                    },
-                );
+                release(&slot.cell, ticket);
                 continue;
             };
             if p.high_watermark >= 0 {
@@ -175,13 +160,7 @@ impl Fetcher {
                     tracing::debug!(tp = %slot.tp, %code, "partition needs new metadata");
                     slot.stale_leader.store(true, Ordering::Relaxed);
                     slot.cell.set_fetch_group(FetchGroupId::UNROUTED);
-                    slot.cell.finish_fetch(
-                        ticket,
-                        FetchOutcome {
-                            next_position: ticket.position,
-                            bytes: 0,
-                        },
-                    );
+                    release(&slot.cell, ticket);
                     continue;
                 }
                 Some(code) => {
@@ -194,18 +173,25 @@ impl Fetcher {
                 }
             }
             let data = p.records.unwrap_or_default();
-            let room =
-                (inner.cfg.partition_buffer as u64).saturating_sub(slot.cell.buffered_bytes()) as usize;
             let limits = DecodeLimits {
-                partition_room: room,
+                partition_room: room(inner, &slot),
                 budget_room: grant_left,
                 allow_oversize: inner.table.buffered_total() == 0 && grant_left == grant,
                 max_decompressed: inner.cfg.partition_buffer.max(inner.cfg.fetch_max_bytes),
                 check_crcs: inner.cfg.check_crcs,
-                detach: total >= DETACH_RESPONSE_BYTES && data.len() * 16 < total,
             };
             let decoded = decode_partition(&slot.tp.topic, slot.tp.partition, data, ticket.position, &limits);
             grant_left = grant_left.saturating_sub(decoded.bytes);
+            kept += decoded.bytes;
+            results.push((slot, ticket, decoded));
+        }
+        // Records are slices of the response: if what we keep is a small part of it (the broker sent more than
+        // the buffers take, or most partitions had little), copy them out so the response can be freed.
+        let detach = total >= DETACH_RESPONSE_BYTES && kept * 2 < total;
+        for (slot, ticket, mut decoded) in results {
+            if detach {
+                decoded.records.iter_mut().for_each(ConsumerRecord::detach);
+            }
             let outcome = FetchOutcome {
                 next_position: decoded.next_offset,
                 bytes: decoded.bytes as u64,
@@ -233,6 +219,22 @@ impl Fetcher {
             }
         }
     }
+}
+
+/// Bytes `slot` can still buffer before its high watermark.
+fn room(inner: &Inner, slot: &PartitionSlot) -> usize {
+    (inner.cfg.partition_buffer as u64).saturating_sub(slot.cell.buffered_bytes()) as usize
+}
+
+/// Ends a fetch that was begun but will not be sent.
+fn release(cell: &Arc<PartitionState>, ticket: FetchTicket) {
+    cell.finish_fetch(
+        ticket,
+        FetchOutcome {
+            next_position: ticket.position,
+            bytes: 0,
+        },
+    );
 }
 
 async fn send_fetch(

@@ -258,7 +258,7 @@ struct State {
     /// Notified on every recorded event and every append.
     changed: Notify,
     /// Fetch sessions: id -> (next expected epoch, partition -> (fetch offset, max bytes)).
-    sessions: Mutex<HashMap<i32, (i32, BTreeMap<(String, i32), (i64, i32)>)>>,
+    sessions: Mutex<HashMap<i32, (i32, SessionParts)>>,
 }
 
 /// The running fake broker; stops when dropped.
@@ -734,20 +734,23 @@ pub fn metadata_answer(port: u16, topics: &[(&str, i32)]) -> MetadataResponse {
 /// Records from the log at `offset`: whole batches whose end is past it, within `max_bytes` (at least one).
 fn read_log(batches: &[StoredBatch], offset: i64, max_bytes: usize, max_batches: Option<usize>) -> Bytes {
     let mut out = BytesMut::new();
-    let mut n = 0;
-    for b in batches.iter().filter(|b| b.next_offset > offset) {
+    for (n, b) in batches.iter().filter(|b| b.next_offset > offset).enumerate() {
         if n > 0 && (out.len() + b.bytes.len() > max_bytes || max_batches.is_some_and(|m| n >= m)) {
             break;
         }
         out.put_slice(&b.bytes);
-        n += 1;
     }
     out.freeze()
 }
 
+/// A fetch session's partitions: (topic, partition) -> (fetch offset, max bytes).
+type SessionParts = BTreeMap<(String, i32), (i64, i32)>;
+/// (topic, partition, fetch offset, max bytes) of one partition a fetch reads.
+type Target = (String, i32, i64, i32);
+
 /// The partitions a fetch reads — the request's own, or its session's after applying the request — plus the
 /// session id to answer with, or a top-level error code.
-fn fetch_targets(st: &State, f: &FetchRequest) -> Result<(i32, bool, Vec<(String, i32, i64, i32)>), i16> {
+fn fetch_targets(st: &State, f: &FetchRequest) -> Result<(i32, bool, Vec<Target>), i16> {
     let listed = f.topics.iter().flat_map(|t| {
         t.partitions.iter().map(|p| {
             (

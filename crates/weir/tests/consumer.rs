@@ -340,3 +340,48 @@ async fn partition_handle_pause_and_resume() {
     check_dense(&poll_n(&c, 300, 1000).await, 1, 300);
     c.close();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_paused_partitions_never_starve_the_others() {
+    let broker = Broker::start();
+    let topic = unique_topic("fair");
+    broker.create_topic(&topic, 4);
+    produce(&broker, &topic, 4, 2000).await;
+    // 1 MiB buffers would let three partitions take the whole 256 KiB budget; the fair share is 64 KiB each.
+    let mut cfg = consumer_config(&broker).with_partition_buffer(1 << 20);
+    cfg.memory_budget = 256 * 1024;
+    let c = Consumer::new(cfg).unwrap();
+    let tps: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new(topic.as_str(), p)).collect();
+    c.assign(
+        &tps.iter()
+            .map(|tp| (tp.clone(), StartOffset::Earliest))
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
+    c.pause(&tps[3..]);
+    // Let partitions 0..3 fill their buffers without delivering anything.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while (0..3).any(|p| c.partition_view(&tps[p]).unwrap().buffered_bytes < 48 * 1024) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "buffers did not fill: {:?}",
+            c.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await; // waiting for a condition, bounded by the deadline
+    }
+    assert!(c.buffered_bytes() <= 256 * 1024);
+    c.pause(&tps[..3]);
+    c.resume(&tps[3..]);
+    let got = poll_n(&c, 2000, 500).await;
+    assert!(
+        got.iter().all(|r| r.partition == 3),
+        "a paused partition delivered"
+    );
+    assert_eq!(
+        got.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        (0..2000).collect::<Vec<i64>>()
+    );
+    assert!(c.buffered_bytes() <= 256 * 1024);
+    c.close();
+}

@@ -30,8 +30,9 @@ pub struct ConsumerConfig {
     /// Upper bound on one fetch response (`fetch.max.bytes`, default 50 MiB); also capped by the memory budget.
     pub fetch_max_bytes: usize,
     /// Per-partition buffer high watermark in decompressed bytes (`weir.partition.buffer.bytes`, default
-    /// 1 MiB): a partition holding this much undelivered data is not fetched. Also sent as
-    /// `max.partition.fetch.bytes`.
+    /// 1 MiB): a partition holding this much undelivered data is not fetched. When the budget cannot give every
+    /// assigned partition this much, each gets its fair share instead (`memory_budget / assigned`), so full or
+    /// paused partitions never starve the others. Also sent as `max.partition.fetch.bytes`.
     pub partition_buffer: usize,
     /// Per-partition low watermark (`weir.partition.buffer.low.bytes`, default half the high watermark):
     /// fetching resumes once the buffer drains to this.
@@ -114,11 +115,10 @@ impl ConsumerConfig {
                 "the partition buffer low watermark exceeds the high watermark".into(),
             ));
         }
-        if self.memory_budget < self.partition_buffer {
-            return Err(Error::Config(format!(
-                "weir.memory.budget.bytes ({}) is smaller than one partition buffer ({})",
-                self.memory_budget, self.partition_buffer
-            )));
+        if self.memory_budget == 0 || self.partition_buffer == 0 {
+            return Err(Error::Config(
+                "the memory budget and the partition buffer must be positive".into(),
+            ));
         }
         Ok(())
     }

@@ -44,11 +44,8 @@ impl Fetcher {
             let notified = self.wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            while !sessions.is_empty() {
-                let Some((planned, grant)) = self.plan(&inner, &mut scratch) else {
-                    break;
-                };
-                let mut session = sessions.pop().expect("checked non-empty");
+            for (planned, grant) in self.plan(&inner, &mut scratch, sessions.len()) {
+                let mut session = sessions.pop().expect("one plan per free session");
                 let inner2 = inner.clone();
                 let broker = self.broker;
                 in_flight.push(async move {
@@ -70,37 +67,50 @@ impl Fetcher {
         inner.table.reroute(self.group.id());
     }
 
-    /// Begins fetches for every ready partition, within the byte budget: the reservation (and so the request's
-    /// `max_bytes`) is what the planned partitions can still buffer, so one fetch never takes the whole budget.
-    fn plan(&self, inner: &Inner, scratch: &mut Vec<Arc<PartitionState>>) -> Option<(Planned, usize)> {
-        if self.group.ready_len() == 0 {
-            return None;
+    /// Begins fetches for every ready partition, within the byte budget, spread over up to `lanes` requests
+    /// (read-ahead keeps several in flight; splitting also bounds what a broker that ignores per-partition
+    /// limits can send for one partition). Each request's reservation, and so its `max_bytes`, is what its
+    /// partitions can still buffer, so one fetch never takes the whole budget.
+    fn plan(
+        &self,
+        inner: &Inner,
+        scratch: &mut Vec<Arc<PartitionState>>,
+        lanes: usize,
+    ) -> Vec<(Planned, usize)> {
+        if lanes == 0 || self.group.ready_len() == 0 {
+            return Vec::new();
         }
         if inner.table.budget_available() == 0 && inner.table.wait_for_budget() == 0 {
-            return None; // Woken when budget is released.
+            return Vec::new(); // Woken when budget is released.
         }
         let slots = inner.slots.load();
-        let mut planned = Vec::new();
+        let mut ready = Vec::new();
         self.group
             .poll_ready(scratch, |cell, ticket| match slots.get(cell.topic_partition()) {
-                Some(slot) => planned.push((slot.clone(), ticket)),
+                Some(slot) => ready.push((slot.clone(), ticket)),
                 None => release(cell, ticket),
             });
-        if planned.is_empty() {
-            return None;
+        let n = lanes.min(ready.len());
+        let mut chunks: Vec<Planned> = (0..n).map(|_| Vec::new()).collect();
+        for (i, p) in ready.into_iter().enumerate() {
+            chunks[i % n].push(p);
         }
-        let rooms: usize = planned.iter().map(|(slot, _)| room(inner, slot)).sum();
-        let grant = inner
-            .table
-            .reserve_budget(rooms.clamp(1, inner.cfg.fetch_max_bytes.min(i32::MAX as usize)));
-        if grant == 0 {
-            // Another fetcher took the rest of the budget meanwhile: put the partitions back.
-            for (slot, ticket) in planned {
-                release(&slot.cell, ticket);
+        let mut out = Vec::with_capacity(n);
+        for planned in chunks {
+            let rooms: usize = planned.iter().map(|(slot, _)| room(inner, slot)).sum();
+            let grant = inner
+                .table
+                .reserve_budget(rooms.clamp(1, inner.cfg.fetch_max_bytes.min(i32::MAX as usize)));
+            if grant == 0 {
+                // The budget ran out meanwhile: put these partitions back.
+                for (slot, ticket) in planned {
+                    release(&slot.cell, ticket);
+                }
+                continue;
             }
-            return None;
+            out.push((planned, grant));
         }
-        Some((planned, grant))
+        out
     }
 
     async fn apply(&self, inner: &Arc<Inner>, planned: Planned, grant: usize, result: Result<FetchResponse>) {
@@ -187,6 +197,13 @@ impl Fetcher {
         }
         // Records are slices of the response: if what we keep is a small part of it (the broker sent more than
         // the buffers take, or most partitions had little), copy them out so the response can be freed.
+        tracing::trace!(
+            broker = self.broker,
+            total,
+            kept,
+            partitions = results.len(),
+            "fetch applied"
+        );
         let detach = total >= DETACH_RESPONSE_BYTES && kept * 2 < total;
         for (slot, ticket, mut decoded) in results {
             if detach {
@@ -221,9 +238,13 @@ impl Fetcher {
     }
 }
 
-/// Bytes `slot` can still buffer before its high watermark.
+/// Bytes `slot` can still buffer before its high watermark (the fair share in force now).
 fn room(inner: &Inner, slot: &PartitionSlot) -> usize {
-    (inner.cfg.partition_buffer as u64).saturating_sub(slot.cell.buffered_bytes()) as usize
+    inner
+        .table
+        .config()
+        .high_watermark
+        .saturating_sub(slot.cell.buffered_bytes()) as usize
 }
 
 /// Ends a fetch that was begun but will not be sent.
@@ -260,6 +281,7 @@ async fn send_fetch(
         .collect();
     let plan = session.prepare(&wanted);
     let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+    let max_bytes = inner.table.config().high_watermark.min(i32::MAX as u64) as i32;
     for (tp, position) in &plan.send {
         topics.entry(&tp.topic).or_default().push(
             FetchPartition::default()
@@ -268,7 +290,7 @@ async fn send_fetch(
                 .with_fetch_offset(*position)
                 .with_last_fetched_epoch(-1)
                 .with_log_start_offset(-1)
-                .with_partition_max_bytes(inner.cfg.partition_buffer.min(i32::MAX as usize) as i32),
+                .with_partition_max_bytes(max_bytes),
         );
     }
     let req = FetchRequest::default()

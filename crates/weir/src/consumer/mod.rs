@@ -183,6 +183,7 @@ impl Consumer {
             slot.reset(cell.epoch(), *offset);
         }
         inner.slots.store(Arc::new(map));
+        inner.share_budget();
         Ok(())
     }
 
@@ -196,6 +197,7 @@ impl Consumer {
                 slot.data_ready.notify_waiters();
             }
         }
+        self.inner.share_budget();
     }
 
     /// Moves the position of an assigned partition; buffered records and in-flight results are discarded.
@@ -534,6 +536,17 @@ impl Inner {
             self.stats.backpressure_resumes.fetch_add(1, Ordering::Relaxed);
         }
         more
+    }
+
+    /// Sets every partition's watermarks to its fair share of the budget: `min(partition buffer, budget /
+    /// assigned partitions)`, the low watermark keeping its configured ratio. So full or paused partitions can
+    /// never take the budget other partitions need: each can always buffer up to its share.
+    fn share_budget(&self) {
+        let n = self.table.assigned().len().max(1);
+        let high = self.cfg.partition_buffer.min(self.cfg.memory_budget / n).max(1);
+        let low = (high as u128 * self.cfg.partition_buffer_low as u128
+            / self.cfg.partition_buffer.max(1) as u128) as u64;
+        self.table.set_watermarks(high as u64, low);
     }
 
     /// Queues an actionable error for `poll`.

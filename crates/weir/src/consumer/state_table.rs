@@ -388,8 +388,9 @@ impl StateTableConfig {
 }
 
 struct Shared {
-    high: u64,
-    low: u64,
+    /// High (upper 32 bits) and low (lower 32 bits) watermark in one word, so a reader sees a consistent pair;
+    /// changed by [`StateTable::set_watermarks`].
+    watermarks: AtomicU64,
     limit: usize,
     buffered_total: AtomicUsize,
     reserved: AtomicUsize,
@@ -397,7 +398,17 @@ struct Shared {
     groups: ArcSwap<Vec<Arc<FetchGroup>>>,
 }
 
+fn pack_watermarks(high: u64, low: u64) -> u64 {
+    let high = high.min(u64::from(u32::MAX));
+    (high << 32) | low.min(high)
+}
+
 impl Shared {
+    fn watermarks(&self) -> (u64, u64) {
+        let w = self.watermarks.load(Ordering::SeqCst);
+        (w >> 32, w & 0xFFFF_FFFF)
+    }
+
     fn add_buffered(&self, n: u64) {
         if n > 0 {
             self.buffered_total.fetch_add(n as usize, Ordering::SeqCst);
@@ -717,9 +728,9 @@ impl PartitionState {
     /// Brings `BACKPRESSURED` in line with the buffered count (invariant 5). Returns whether the
     /// partition became fetchable because of it.
     fn sync_backpressure(self: &Arc<Self>) -> bool {
-        let (high, low) = (self.shared.high, self.shared.low);
         let mut became = false;
         loop {
+            let (high, low) = self.shared.watermarks();
             let b = self.buffered.load(Ordering::SeqCst);
             let r = self.transition(|w| {
                 let bp = w & BACKPRESSURED != 0;
@@ -760,7 +771,7 @@ impl PartitionState {
             self.buffered.fetch_add(outcome.bytes, Ordering::SeqCst);
             self.shared.add_buffered(outcome.bytes);
         }
-        let high = self.shared.high;
+        let (high, _) = self.shared.watermarks();
         let committed = self.transition(|w| {
             if epoch_of(w) != ticket.epoch {
                 return None;
@@ -1020,8 +1031,7 @@ impl StateTable {
             dir: ArcSwap::from_pointee(Directory::default()),
             writer: Mutex::new(()),
             shared: Arc::new(Shared {
-                high: config.high_watermark,
-                low: config.low_watermark.min(config.high_watermark),
+                watermarks: AtomicU64::new(pack_watermarks(config.high_watermark, config.low_watermark)),
                 limit: config.max_buffered_bytes,
                 buffered_total: AtomicUsize::new(0),
                 reserved: AtomicUsize::new(0),
@@ -1031,13 +1041,27 @@ impl StateTable {
         }
     }
 
-    /// The configuration.
+    /// The configuration (with the watermarks in force now).
     pub fn config(&self) -> StateTableConfig {
+        let (high_watermark, low_watermark) = self.shared.watermarks();
         StateTableConfig {
-            high_watermark: self.shared.high,
-            low_watermark: self.shared.low,
+            high_watermark,
+            low_watermark,
             max_buffered_bytes: self.shared.limit,
         }
+    }
+
+    /// Changes the watermarks of every partition (values are capped at 4 GiB, and low at high), then
+    /// re-synchronises each cell's backpressure flag: a partition now at or below the low watermark becomes
+    /// fetchable again (and is queued); one at or above the new high stops being fetched at its next fetch.
+    /// The consumer uses this to keep each partition's share of the budget fair as assignments change.
+    pub fn set_watermarks(&self, high: u64, low: u64) {
+        self.shared
+            .watermarks
+            .store(pack_watermarks(high, low), Ordering::SeqCst);
+        self.for_each_cell(|c| {
+            c.sync_backpressure();
+        });
     }
 
     // --- fetch groups ---

@@ -350,3 +350,31 @@ fn run_with_stdin(mut cmd: std::process::Command, input: &[u8]) -> std::process:
     child.stdin.take().unwrap().write_all(input).unwrap();
     child.wait_with_output().unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unkeyed_records_spread_over_partitions() {
+    let broker = Broker::start();
+    let admin = Admin::connect(ClientConfig::new(&broker.bootstrap())).unwrap();
+    let topic = unique_topic("sticky");
+    admin.create_topic(&topic, 3, 1).await.unwrap();
+    let producer = Producer::connect(ProducerConfig::new(&broker.bootstrap())).unwrap();
+    let mut counts = BTreeMap::new();
+    // Sticky partitioning: a partition keeps unkeyed records until its batch closes, then another is picked.
+    for round in 0..30 {
+        let mut ds = Vec::new();
+        for i in 0..100 {
+            ds.push(
+                producer
+                    .send(ProducerRecord::new(&topic, format!("{round}-{i}")))
+                    .await
+                    .unwrap(),
+            );
+        }
+        for d in ds {
+            *counts.entry(d.await.unwrap().partition).or_insert(0) += 1;
+        }
+    }
+    producer.close().await.unwrap();
+    assert_eq!(counts.values().sum::<i32>(), 3000);
+    assert_eq!(counts.len(), 3, "30 batches all landed on {counts:?}");
+}

@@ -20,7 +20,10 @@ use crate::net::{BrokerLink, Connection};
 pub(crate) struct Cluster {
     cfg: Arc<ClientConfig>,
     snapshot: ArcSwap<MetadataSnapshot>,
-    links: ArcSwap<HashMap<i32, Arc<BrokerLink>>>,
+    /// Links by (broker id, lane): lane 0 carries control traffic and produce; fetchers use their own lanes,
+    /// so a long-polling fetch never delays other requests and several fetches run in parallel (a broker
+    /// answers the requests of one connection one at a time).
+    links: ArcSwap<HashMap<(i32, u8), Arc<BrokerLink>>>,
     bootstrap: Vec<Arc<BrokerLink>>,
     /// Topics whose metadata this client keeps fresh.
     interest: Mutex<BTreeSet<String>>,
@@ -76,15 +79,23 @@ impl Cluster {
     /// A link to broker `id` at its address in the latest snapshot. A broker that moved (restarted with another
     /// advertised address) gets a new link; the old one's connection closes when its last user lets go.
     pub(crate) fn link(&self, id: i32) -> Result<Arc<BrokerLink>> {
+        self.lane_link(id, 0)
+    }
+
+    /// Like [`Cluster::link`], for a separate connection (`lane`) to the same broker.
+    pub(crate) fn lane_link(&self, id: i32, lane: u8) -> Result<Arc<BrokerLink>> {
         let snap = self.snapshot();
-        let addr = snap.brokers.get(&id).ok_or_else(|| Error::kafka(8, format!("broker {id} is not in the metadata")))?;
-        if let Some(l) = self.links.load().get(&id).filter(|l| l.addr() == addr) {
+        let addr = snap
+            .brokers
+            .get(&id)
+            .ok_or_else(|| Error::kafka(8, format!("broker {id} is not in the metadata")))?;
+        if let Some(l) = self.links.load().get(&(id, lane)).filter(|l| l.addr() == addr) {
             return Ok(l.clone());
         }
         let link = Arc::new(BrokerLink::new(addr.clone(), self.cfg.clone()));
         self.links.rcu(|links| {
             let mut map = HashMap::clone(links);
-            map.insert(id, link.clone());
+            map.insert((id, lane), link.clone());
             map
         });
         Ok(link)
@@ -92,7 +103,13 @@ impl Cluster {
 
     /// A connection to any broker: a known one first, else a bootstrap address.
     pub(crate) async fn any_connection(&self) -> Result<Arc<Connection>> {
-        let known: Vec<Arc<BrokerLink>> = self.links.load().values().cloned().collect();
+        let known: Vec<Arc<BrokerLink>> = self
+            .links
+            .load()
+            .iter()
+            .filter(|((_, lane), _)| *lane == 0)
+            .map(|(_, l)| l.clone())
+            .collect();
         let mut last_err = None;
         for link in known.iter().chain(self.bootstrap.iter()) {
             match link.get().await {

@@ -34,8 +34,9 @@ impl Fetcher {
         let mut in_flight = FuturesUnordered::new();
         let mut scratch = Vec::new();
         // One fetch session per request that may be in flight: a session's requests go one at a time.
-        let mut sessions: Vec<FetchSession> = (0..inner.cfg.fetches_in_flight)
-            .map(|_| FetchSession::default())
+        // Each lane has its own connection too, so the broker serves the lanes' fetches in parallel.
+        let mut sessions: Vec<(u8, FetchSession)> = (1..=inner.cfg.fetches_in_flight.min(255))
+            .map(|lane| (lane as u8, FetchSession::default()))
             .collect();
         loop {
             if inner.is_closed() {
@@ -45,12 +46,12 @@ impl Fetcher {
             tokio::pin!(notified);
             notified.as_mut().enable();
             for (planned, grant) in self.plan(&inner, &mut scratch, sessions.len()) {
-                let mut session = sessions.pop().expect("one plan per free session");
+                let (lane, mut session) = sessions.pop().expect("one plan per free session");
                 let inner2 = inner.clone();
                 let broker = self.broker;
                 in_flight.push(async move {
-                    let result = send_fetch(&inner2, broker, &planned, grant, &mut session).await;
-                    (planned, grant, result, session)
+                    let result = send_fetch(&inner2, broker, lane, &planned, grant, &mut session).await;
+                    (planned, grant, result, (lane, session))
                 });
             }
             tokio::select! {
@@ -261,11 +262,12 @@ fn release(cell: &Arc<PartitionState>, ticket: FetchTicket) {
 async fn send_fetch(
     inner: &Inner,
     broker: i32,
+    lane: u8,
     planned: &Planned,
     grant: usize,
     session: &mut FetchSession,
 ) -> Result<FetchResponse> {
-    let conn = match inner.cluster.link(broker)?.get().await {
+    let conn = match inner.cluster.lane_link(broker, lane)?.get().await {
         Ok(c) => c,
         Err(e) => {
             session.reset();

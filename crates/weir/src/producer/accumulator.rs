@@ -39,9 +39,19 @@ pub(super) struct PartitionQueue {
     pub(super) next_sequence: i32,
 }
 
+impl State {
+    /// A batch of `topic`/`partition` was closed (drained or full): unkeyed records move to a new partition.
+    pub(super) fn batch_closed(&mut self, topic: &Arc<str>, partition: i32) {
+        if self.sticky.get(topic) == Some(&partition) {
+            self.sticky.remove(topic);
+        }
+    }
+}
+
 #[derive(Default)]
 pub(super) struct State {
     pub(super) partitions: HashMap<(Arc<str>, i32), PartitionQueue>,
+    /// The partition unkeyed records of a topic go to until its batch closes (Java's sticky partitioner).
     sticky: HashMap<Arc<str>, i32>,
     topic_names: HashMap<String, Arc<str>>,
     pub(super) flushing: usize,
@@ -136,10 +146,10 @@ impl Accumulator {
             .or_insert_with(|| Arc::from(rec.topic.as_str()))
             .clone();
         let partition = explicit.unwrap_or_else(|| {
+            // Partition counts only grow, so a stored choice stays valid.
             *sticky
                 .entry(topic.clone())
-                .or_insert_with(|| (rand::random::<u32>() & 0x7fff_ffff) as i32)
-                % count.max(1)
+                .or_insert_with(|| (rand::random::<u32>() % count.max(1) as u32) as i32)
         });
         let queue = partitions.entry((topic.clone(), partition)).or_default();
         let fits = |b: &PendingBatch| {

@@ -125,6 +125,7 @@ fn drain(acc: &Accumulator) -> (BTreeMap<i32, Vec<Outbound>>, Option<Instant>, b
     let mut next: Option<Instant> = None;
     let mut refresh = false;
     let mut expired = Vec::new();
+    let mut closed = Vec::new();
     let mut st = acc.state.lock().unwrap();
     let force = st.flushing > 0 || acc.closed.load(Ordering::Acquire);
     for ((topic, partition), q) in st.partitions.iter_mut() {
@@ -180,11 +181,15 @@ fn drain(acc: &Accumulator) -> (BTreeMap<i32, Vec<Outbound>>, Option<Instant>, b
             }
         }
         q.in_flight = true;
+        closed.push((topic.clone(), *partition));
         groups.entry(leader).or_default().push(Outbound {
             topic: topic.clone(),
             partition: *partition,
             batch,
         });
+    }
+    for (topic, partition) in closed {
+        st.batch_closed(&topic, partition);
     }
     drop(st);
     for b in expired {

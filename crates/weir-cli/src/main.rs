@@ -126,12 +126,14 @@ pub struct ConsumeArgs {
     #[arg(short = 'X', value_name = "KEY=VALUE")]
     pub props: Vec<String>,
 
-    /// Per-partition buffer high watermark in bytes (weir.partition.buffer.bytes); fetching a partition
-    /// resumes when its buffer drains below half of this
+    /// Per-partition buffer high watermark in bytes (weir.partition.buffer.bytes, default 4 MiB, or the
+    /// budget's fair share when that is smaller); fetching a partition resumes when its buffer drains below
+    /// half of this
     #[arg(long = "partition-buffer", value_name = "BYTES")]
     pub partition_buffer: Option<u64>,
 
-    /// Upper bound on bytes buffered by the consumer across all partitions (weir.memory.budget.bytes)
+    /// Upper bound on bytes buffered by the consumer across all partitions (weir.memory.budget.bytes,
+    /// default 64 MiB)
     #[arg(long = "memory-budget", value_name = "BYTES")]
     pub memory_budget: Option<u64>,
 }

@@ -550,10 +550,7 @@ fn consume_errors_are_clear() {
         (vec!["-f", "%x"], "%x"),
         (vec!["-o", "stored"], "stored"),
         (vec!["-o", "soon"], "soon"),
-        (
-            vec!["--partition-buffer", "1048576", "--memory-budget", "1024"],
-            "budget",
-        ),
+        (vec!["--memory-budget", "0"], "budget"),
     ] {
         let mut full = vec!["-e"];
         full.extend(args.iter().copied());

@@ -30,11 +30,11 @@ pub struct ConsumerConfig {
     /// Upper bound on one fetch response (`fetch.max.bytes`, default 50 MiB); also capped by the memory budget.
     pub fetch_max_bytes: usize,
     /// Per-partition buffer high watermark in decompressed bytes (`weir.partition.buffer.bytes`, default
-    /// 1 MiB): a partition holding this much undelivered data is not fetched. When the budget cannot give every
+    /// 4 MiB): a partition holding this much undelivered data is not fetched. When the budget cannot give every
     /// assigned partition this much, each gets its fair share instead (`memory_budget / assigned`), so full or
     /// paused partitions never starve the others. Also sent as `max.partition.fetch.bytes`.
     pub partition_buffer: usize,
-    /// Per-partition low watermark (`weir.partition.buffer.low.bytes`, default half the high watermark):
+    /// Per-partition low watermark (`weir.partition.buffer.low.bytes`, default half the high watermark, 2 MiB):
     /// fetching resumes once the buffer drains to this.
     pub partition_buffer_low: usize,
     /// Consumer-wide budget of buffered decompressed bytes (`weir.memory.budget.bytes`, default 64 MiB).
@@ -56,8 +56,8 @@ impl ConsumerConfig {
             fetch_max_wait: Duration::from_millis(500),
             fetch_min_bytes: 1,
             fetch_max_bytes: 50 * 1024 * 1024,
-            partition_buffer: 1024 * 1024,
-            partition_buffer_low: 512 * 1024,
+            partition_buffer: 4 * 1024 * 1024,
+            partition_buffer_low: 2 * 1024 * 1024,
             memory_budget: 64 * 1024 * 1024,
             auto_offset_reset: OffsetReset::Latest,
             check_crcs: true,

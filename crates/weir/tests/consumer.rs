@@ -20,6 +20,14 @@ fn consumer_config(broker: &Broker) -> ConsumerConfig {
     cfg
 }
 
+/// A fresh broker with one topic of `partitions` partitions.
+fn broker_with_topic(prefix: &str, partitions: i32) -> (Broker, String) {
+    let broker = Broker::start();
+    let topic = unique_topic(prefix);
+    broker.create_topic(&topic, partitions);
+    (broker, topic)
+}
+
 async fn produce(broker: &Broker, topic: &str, partitions: i32, per_partition: usize) {
     produce_range(broker, topic, partitions, 0..per_partition).await
 }
@@ -80,9 +88,7 @@ fn check_dense(records: &[ConsumerRecord], partitions: i32, per_partition: usize
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_consumer_with_pause_resume_loses_nothing() {
-    let broker = Broker::start();
-    let topic = unique_topic("slow");
-    broker.create_topic(&topic, 4);
+    let (broker, topic) = broker_with_topic("slow", 4);
     let per = 3000;
     produce(&broker, &topic, 4, per).await;
 
@@ -123,9 +129,7 @@ async fn slow_consumer_with_pause_resume_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paused_partition_keeps_its_buffer_and_seek_rewinds() {
-    let broker = Broker::start();
-    let topic = unique_topic("pause");
-    broker.create_topic(&topic, 2);
+    let (broker, topic) = broker_with_topic("pause", 2);
     // Two rounds, so a batch starts at offset 400: tansu 0.6.0 returns nothing of a batch fetched from an
     // offset inside it (../shared/notes/broker.md), so the seek below targets a batch boundary.
     produce_range(&broker, &topic, 2, 0..400).await;
@@ -249,9 +253,7 @@ assert p.flush(30) == 0
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_partition_streams_and_the_record_stream() {
     use futures::StreamExt;
-    let broker = Broker::start();
-    let topic = unique_topic("streams");
-    broker.create_topic(&topic, 4);
+    let (broker, topic) = broker_with_topic("streams", 4);
     produce(&broker, &topic, 4, 700).await;
     let c = std::sync::Arc::new(
         Consumer::new(consumer_config(&broker).with_partition_buffer(16 * 1024)).unwrap(),
@@ -325,9 +327,7 @@ async fn per_partition_streams_and_the_record_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partition_handle_pause_and_resume() {
-    let broker = Broker::start();
-    let topic = unique_topic("handle");
-    broker.create_topic(&topic, 1);
+    let (broker, topic) = broker_with_topic("handle", 1);
     produce(&broker, &topic, 1, 300).await;
     let tp = TopicPartition::new(topic.as_str(), 0);
     let c = Consumer::new(consumer_config(&broker)).unwrap();
@@ -343,9 +343,7 @@ async fn partition_handle_pause_and_resume() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_paused_partitions_never_starve_the_others() {
-    let broker = Broker::start();
-    let topic = unique_topic("fair");
-    broker.create_topic(&topic, 4);
+    let (broker, topic) = broker_with_topic("fair", 4);
     produce(&broker, &topic, 4, 2000).await;
     // 1 MiB buffers would let three partitions take the whole 256 KiB budget; the fair share is 64 KiB each.
     let mut cfg = consumer_config(&broker).with_partition_buffer(1 << 20);

@@ -193,6 +193,8 @@ impl Consumer {
         for (tp, change) in self.inner.table.unassign(partitions) {
             if let Some(slot) = slots.get(&tp) {
                 slot.reset(change.epoch, -1);
+                // Unknown again until a fetch after the next assign (a group member getting a partition back).
+                slot.high_watermark.store(-1, Ordering::SeqCst);
                 slot.detached.store(false, Ordering::SeqCst);
                 slot.data_ready.notify_waiters();
             }

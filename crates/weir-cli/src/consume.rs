@@ -25,15 +25,24 @@ tansu: it ignores long polling and sleeps about half of fetch.wait.max.ms on eve
 approximately (latest = first offset of the last batch + 1; timestamps ignored), so there -o end, -o -N and
 -o s@TS can start too early (kcat is affected the same way).
 
+Group mode (-G GROUP TOPIC..., as kcat -G): the members of GROUP share the topics' partitions; each starts
+from the group's committed offset, else from auto.offset.reset (-o beginning|end sets it; default latest).
+-X takes group properties too (enable.auto.commit, auto.commit.interval.ms, partition.assignment.strategy,
+group.instance.id, session.timeout.ms, heartbeat.interval.ms). Printed records are committed every
+auto.commit.interval.ms, on revoke and on exit; SIGINT / SIGTERM commit, leave the group and exit 0.
+Rebalances are reported on stderr (not with -q). -e exits once every partition assigned to this member has
+been read to its end.
+
 Examples:
   weir consume -t events -e -f '%p:%o %k=%s\\n'      everything up to the current end, then exit
+  weir consume -G readers events audit               one member of group readers, until interrupted
   weir consume -t events -o -10 -e                   the last 10 records of each partition
   weir consume -t events -o end                      only new records, until interrupted";
 
 /// Records taken from the consumer per poll.
-const MAX_POLL_RECORDS: usize = 16 * 1024;
+pub(crate) const MAX_POLL_RECORDS: usize = 16 * 1024;
 /// How long one poll waits; only bounds how often the loop re-checks its exit conditions.
-const POLL_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const POLL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Parses kcat's `-o`: `beginning`, `end`, `OFFSET`, `-N`, `s@TIMESTAMP`.
 pub fn parse_offset(s: &str) -> Result<StartOffset, CliError> {
@@ -47,7 +56,7 @@ pub fn parse_offset(s: &str) -> Result<StartOffset, CliError> {
         "end" | "latest" | "largest" => StartOffset::Latest,
         "stored" => {
             return Err(CliError::Usage(
-                "-o stored: weir consume has no consumer group, so there are no stored offsets".into(),
+                "-o stored: stored offsets belong to a consumer group (-G GROUP TOPIC...)".into(),
             ))
         }
         _ => {
@@ -63,6 +72,20 @@ pub fn parse_offset(s: &str) -> Result<StartOffset, CliError> {
 }
 
 pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
+    if a.group.is_some() {
+        return crate::group_consume::run(g, a).await;
+    }
+    let Some(topic) = a.topic.clone() else {
+        return Err(CliError::Usage(
+            "give a topic with -t, or a group and topics with -G".into(),
+        ));
+    };
+    if !a.topics.is_empty() {
+        return Err(CliError::Usage(format!(
+            "unexpected argument {:?}: topics are given as arguments only with -G",
+            a.topics[0]
+        )));
+    }
     // Install the handlers first, so a signal is never delivered with the default (killing) action.
     let mut sigint = signal(SignalKind::interrupt())
         .map_err(|e| CliError::Failed(format!("cannot install the SIGINT handler: {e}")))?;
@@ -80,13 +103,8 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::Usage(format!("--memory-budget {m}: {e}")))?;
     }
     cfg.validate()?;
-    let format = match (&a.format, &a.key_delimiter) {
-        (Some(f), _) => Format::parse(f),
-        (None, Some(d)) => Format::parse(&format!("%k{}%s\\n", d.replace('%', "%%"))),
-        (None, None) => Format::parse("%s\\n"),
-    }
-    .map_err(|e| CliError::Usage(format!("-f: {e}")))?;
-    let start = parse_offset(&a.offset)?;
+    let format = output_format(&a)?;
+    let start = parse_offset(a.offset.as_deref().unwrap_or("beginning"))?;
     if a.partition.is_some_and(|p| p < 0) {
         return Err(CliError::Usage("-p: the partition must be 0 or more".into()));
     }
@@ -94,19 +112,19 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
     // Which partitions, and (with -e) where each one ends.
     let admin = Admin::connect(cfg.client.clone())?;
     let md = admin.metadata().await?;
-    let Some(topic_md) = md.topic(&a.topic) else {
+    let Some(topic_md) = md.topic(&topic) else {
         let why = md
             .topic_errors
-            .get(&a.topic)
+            .get(&topic)
             .map(|e| format!(" ({e:?})"))
             .unwrap_or_default();
-        return Err(CliError::Failed(format!("unknown topic {:?}{why}", a.topic)));
+        return Err(CliError::Failed(format!("unknown topic {:?}{why}", topic)));
     };
     let partitions: Vec<i32> = match a.partition {
         Some(p) if p >= topic_md.partition_count() => {
             return Err(CliError::Failed(format!(
                 "topic {:?} has {} partition(s), there is no partition {p}",
-                a.topic,
+                topic,
                 topic_md.partition_count()
             )))
         }
@@ -114,17 +132,17 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
         None => (0..topic_md.partition_count()).collect(),
     };
     let mut ends = if a.exit_at_end {
-        let earliest = admin.list_offsets(&a.topic, OffsetSpec::Earliest).await?;
-        let latest = admin.list_offsets(&a.topic, OffsetSpec::Latest).await?;
+        let earliest = admin.list_offsets(&topic, OffsetSpec::Earliest).await?;
+        let latest = admin.list_offsets(&topic, OffsetSpec::Latest).await?;
         Some(Ends::new(&partitions, &earliest, &latest))
     } else {
         None
     };
-    tracing::debug!(topic = %a.topic, ?partitions, ?start, ?ends, "consuming");
+    tracing::debug!(topic = %topic, ?partitions, ?start, ?ends, "consuming");
     let consumer = Consumer::new(cfg)?;
     let tps: Vec<TopicPartition> = partitions
         .iter()
-        .map(|&p| TopicPartition::new(a.topic.as_str(), p))
+        .map(|&p| TopicPartition::new(topic.as_str(), p))
         .collect();
     let assignment: Vec<(TopicPartition, StartOffset)> = tps.iter().map(|tp| (tp.clone(), start)).collect();
     consumer.assign(&assignment).await?;
@@ -200,6 +218,16 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
     }
 }
 
+/// The output format: `-f`, else `%k<DELIM>%s\n` with `-K`, else `%s\n`.
+pub(crate) fn output_format(a: &ConsumeArgs) -> Result<Format, CliError> {
+    match (&a.format, &a.key_delimiter) {
+        (Some(f), _) => Format::parse(f),
+        (None, Some(d)) => Format::parse(&format!("%k{}%s\\n", d.replace('%', "%%"))),
+        (None, None) => Format::parse("%s\\n"),
+    }
+    .map_err(|e| CliError::Usage(format!("-f: {e}")))
+}
+
 /// Where `-e` stops, per partition.
 ///
 /// The end of a partition is fixed once: at startup for a partition that was empty then (ListOffsets says
@@ -267,10 +295,10 @@ impl Ends {
     }
 }
 
-const BROKEN_PIPE: &str = "broken pipe";
+pub(crate) const BROKEN_PIPE: &str = "broken pipe";
 
 /// A closed stdout (`weir consume | head`) ends consuming quietly; other write errors are failures.
-fn write_error(e: std::io::Error) -> CliError {
+pub(crate) fn write_error(e: std::io::Error) -> CliError {
     if e.kind() == ErrorKind::BrokenPipe {
         CliError::Failed(BROKEN_PIPE.into())
     } else {

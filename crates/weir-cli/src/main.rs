@@ -3,6 +3,7 @@
 mod admin_cmds;
 mod consume;
 mod format;
+mod group_consume;
 mod produce;
 mod util;
 
@@ -42,7 +43,7 @@ enum Command {
     /// Produce one record per line of stdin (like kcat -P)
     #[command(after_help = produce::AFTER_HELP)]
     Produce(ProduceArgs),
-    /// Consume records and print them with a kcat-style format (like kcat -C)
+    /// Consume records and print them with a kcat-style format (like kcat -C, or kcat -G with -G)
     #[command(after_help = consume::AFTER_HELP)]
     Consume(ConsumeArgs),
     /// Create, delete or list topics
@@ -85,26 +86,32 @@ pub struct ProduceArgs {
 /// Arguments of `weir consume`.
 #[derive(Args, Debug)]
 pub struct ConsumeArgs {
-    /// Topic to consume
-    #[arg(short = 't', long = "topic")]
-    pub topic: String,
+    /// Topic to consume (without -G)
+    #[arg(short = 't', long = "topic", required_unless_present = "group")]
+    pub topic: Option<String>,
 
-    /// Partition to consume; without it all partitions of the topic are consumed
-    #[arg(short = 'p', long = "partition")]
+    /// Balanced consumer group mode (like kcat -G): join GROUP and consume the TOPICs given as arguments;
+    /// the group's members share their partitions, offsets are committed to the group
+    #[arg(short = 'G', long = "group", value_name = "GROUP", requires = "topics")]
+    pub group: Option<String>,
+
+    /// Topics to subscribe to with -G
+    #[arg(value_name = "TOPIC", requires = "group")]
+    pub topics: Vec<String>,
+
+    /// Partition to consume; without it all partitions of the topic are consumed (not with -G)
+    #[arg(short = 'p', long = "partition", conflicts_with = "group")]
     pub partition: Option<i32>,
 
-    /// Start offset: beginning, end, OFFSET (absolute), -N (the last N records of each partition)
-    /// or s@TIMESTAMP (first record at or after TIMESTAMP ms since the epoch)
-    #[arg(
-        short = 'o',
-        long = "offset",
-        default_value = "beginning",
-        allow_hyphen_values = true
-    )]
-    pub offset: String,
+    /// Start offset: beginning (the default), end, OFFSET (absolute), -N (the last N records of each
+    /// partition) or s@TIMESTAMP (first record at or after TIMESTAMP ms since the epoch). With -G only
+    /// beginning or end, for partitions without a committed offset (auto.offset.reset), or stored
+    #[arg(short = 'o', long = "offset", allow_hyphen_values = true)]
+    pub offset: Option<String>,
 
     /// Exit once every partition has been read to its end, fixed per partition when consuming starts (see
-    /// below); records past that end are not printed, and partitions empty at startup are done at once
+    /// below); records past that end are not printed, and partitions empty at startup are done at once.
+    /// With -G: exit once every partition assigned to this member has reached its end (as kcat)
     #[arg(short = 'e', long = "exit")]
     pub exit_at_end: bool,
 

@@ -335,6 +335,12 @@ impl GroupConsumer {
         self.shared.consumer.position(tp)
     }
 
+    /// The high watermark of an owned partition as of the latest fetch response (-1 before the first fetch
+    /// since it was assigned).
+    pub fn high_watermark(&self, tp: &TopicPartition) -> Option<i64> {
+        self.shared.consumer.high_watermark(tp)
+    }
+
     /// Pauses partitions (see [`Consumer::pause`]). Partitions that stay with this member through a rebalance
     /// stay paused.
     pub fn pause(&self, partitions: &[TopicPartition]) {

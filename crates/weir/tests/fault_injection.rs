@@ -906,3 +906,44 @@ async fn fetch_sessions_leave_out_idle_partitions_and_forget_paused_ones() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Cancel-safety: a request future dropped mid-flight neither corrupts the connection nor leaks its slot.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_request_futures_leave_the_connection_healthy() {
+    bounded(60, async {
+        // The first ListOffsets is answered late; by then its caller has given up (its future was dropped).
+        let fake = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1)]).script(|req| {
+            match (req.api_key, req.api_seq) {
+                (ApiKey::ListOffsets, 0) => {
+                    Action::Delay(Duration::from_millis(300), Box::new(Action::Answer))
+                }
+                _ => Action::Answer,
+            }
+        }))
+        .await;
+        fake.append(TOPIC, 0, &values(0, 0..3));
+        let mut cfg = weir::config::ClientConfig::new(&fake.bootstrap());
+        cfg.max_in_flight = 1; // one slot: a leaked slot would block every later request
+        let admin = weir::Admin::connect(cfg).unwrap();
+        let spec = weir::admin::OffsetSpec::Latest;
+        let early = tokio::time::timeout(Duration::from_millis(50), admin.list_offsets(TOPIC, spec)).await;
+        assert!(
+            early.is_err(),
+            "the first request should still be pending when dropped"
+        );
+        for _ in 0..5 {
+            let ends = admin
+                .list_offsets(TOPIC, spec)
+                .await
+                .expect("later requests succeed");
+            assert_eq!(ends.get(&0), Some(&3));
+        }
+        let conns: Vec<usize> = fake.recorded(|r| r.of(ApiKey::ListOffsets).map(|q| q.conn).collect());
+        assert_eq!(conns.len(), 6);
+        assert!(conns.iter().all(|&c| c == conns[0]), "the connection was kept, not replaced: {conns:?}");
+        assert_eq!(fake.recorded(|r| r.disconnections), 0);
+    })
+    .await;
+}

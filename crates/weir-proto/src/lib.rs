@@ -5,11 +5,13 @@
 //! - [`frame`]: the 4-byte size prefix around every request and response, bounded before allocating;
 //!   request encoding and response decoding for control-plane messages from the pinned `kafka-protocol` crate.
 //! - [`versions`]: ApiVersions negotiation — per API, the highest version both sides support.
+//! - [`fetch`]: the Fetch response, decoded by hand: zero-copy records, every count bounded by the bytes present.
 //! - [`record`]: the record batch v2 codec (lazy, zero-copy decode; incremental builder; compression; CRC-32C).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod fetch;
 pub mod frame;
 pub mod record;
 pub mod versions;

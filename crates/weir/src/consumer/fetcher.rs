@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
-use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Notify;
+use weir_proto::fetch::{decode_fetch_response, FetchResponse};
 
 use super::decode::{decode_partition, DecodeLimits};
 use super::partition::PartitionSlot;
@@ -136,7 +137,7 @@ impl Fetcher {
         };
         inner.stats.fetches.fetch_add(1, Ordering::Relaxed);
         let total: usize = resp
-            .responses
+            .topics
             .iter()
             .flat_map(|t| &t.partitions)
             .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
@@ -146,10 +147,9 @@ impl Fetcher {
         let mut kept = 0;
         let mut results = Vec::with_capacity(planned.len());
         let mut by_tp = BTreeMap::new();
-        for t in resp.responses {
-            let topic = t.topic.0.to_string();
+        for t in resp.topics {
             for p in t.partitions {
-                by_tp.insert((topic.clone(), p.partition_index), p);
+                by_tp.insert((t.name.clone(), p.partition), p);
             }
         }
         for (slot, ticket) in planned {
@@ -327,7 +327,12 @@ async fn send_fetch(
             })
             .collect(),
     );
-    match conn.request(&req).await {
+    let version = conn.version(ApiKey::Fetch)?;
+    let response = match conn.request_body(&req, version).await {
+        Ok(body) => decode_fetch_response(body, version).map_err(|e| conn.bad_response(e)),
+        Err(e) => Err(e),
+    };
+    match response {
         Ok(resp) => {
             session.on_response(resp.error_code, resp.session_id);
             if resp.session_id != 0 {

@@ -161,16 +161,50 @@ impl Connection {
                 })
             }
         };
-        let (_, body) = frame::decode_response::<R>(frame, version).map_err(|source| {
-            // A response we cannot parse leaves the stream position trustworthy (frames are length-delimited),
-            // but the peer is speaking something else; drop the connection so the next use starts clean.
-            self.shared.close(|| self.lost());
-            Error::Protocol {
-                broker: self.shared.addr.clone(),
-                source,
-            }
-        })?;
+        // A response we cannot parse leaves the stream position trustworthy (frames are length-delimited), but
+        // the peer is speaking something else; drop the connection so the next use starts clean.
+        let (_, body) = frame::decode_response::<R>(frame, version).map_err(|e| self.bad_response(e))?;
         Ok(body)
+    }
+
+    /// Sends `req` at `version` and returns the response body with its header (v0: the correlation id)
+    /// removed, for responses weir decodes itself (Fetch).
+    pub(crate) async fn request_body<R: Request>(&self, req: &R, version: i16) -> Result<Bytes> {
+        let key = ApiKey::try_from(R::KEY).expect("known key");
+        debug_assert_eq!(
+            key.response_header_version(version),
+            0,
+            "only v0 response headers are stripped here"
+        );
+        let frame = self.submit(req, version, true).await?.expect("reply expected");
+        let after = self.request_timeout;
+        let mut frame = match tokio::time::timeout(after, frame).await {
+            Ok(Ok(r)) => r?,
+            Ok(Err(_)) => return Err(self.lost()),
+            Err(_) => {
+                return Err(Error::Timeout {
+                    what: format!("request to {}", self.shared.addr),
+                    after,
+                })
+            }
+        };
+        if frame.len() < 4 {
+            return Err(self.bad_response(weir_proto::ProtoError::Decode {
+                api: frame::api_key_name(key),
+                version,
+                reason: "response shorter than its header".into(),
+            }));
+        }
+        Ok(frame.split_off(4))
+    }
+
+    /// Drops the connection after a response that cannot be decoded, and says so.
+    pub(crate) fn bad_response(&self, source: weir_proto::ProtoError) -> Error {
+        self.shared.close(|| self.lost());
+        Error::Protocol {
+            broker: self.shared.addr.clone(),
+            source,
+        }
     }
 
     /// Sends a request the broker will not answer (produce with acks=0); returns once it is queued for writing.

@@ -1,0 +1,194 @@
+//! The Fetch response (v4–v11), decoded here rather than by `kafka-protocol`: it is the largest and most frequent
+//! response a consumer reads, its record data must stay zero-copy, and every count in it comes from the wire, so
+//! each array length is checked against the bytes that remain before anything is reserved for it.
+//!
+//! Layout (non-flexible versions; response header v0 already removed):
+//!
+//! ```text
+//! throttle_time_ms i32 | error_code i16 (v7+) | session_id i32 (v7+) |
+//! [topic string | [partition i32 | error_code i16 | high_watermark i64 | last_stable_offset i64 |
+//!   log_start_offset i64 (v5+) | [producer_id i64 | first_offset i64] (nullable) |
+//!   preferred_read_replica i32 (v11+) | records nullable bytes]]
+//! ```
+
+use bytes::{Buf, Bytes};
+
+use crate::ProtoError;
+
+/// Versions [`decode_fetch_response`] reads.
+pub const FETCH_VERSIONS: std::ops::RangeInclusive<i16> = 4..=11;
+
+/// A decoded Fetch response.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FetchResponse {
+    /// Throttle time the broker asks for.
+    pub throttle_time_ms: i32,
+    /// Top-level error (fetch sessions), 0 if none.
+    pub error_code: i16,
+    /// Fetch session id, 0 if none.
+    pub session_id: i32,
+    /// Topics in the response.
+    pub topics: Vec<FetchTopic>,
+}
+
+/// One topic of a Fetch response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchTopic {
+    /// Topic name.
+    pub name: String,
+    /// Its partitions.
+    pub partitions: Vec<FetchPartition>,
+}
+
+/// One partition of a Fetch response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchPartition {
+    /// Partition index.
+    pub partition: i32,
+    /// Error code, 0 if none.
+    pub error_code: i16,
+    /// High watermark.
+    pub high_watermark: i64,
+    /// Last stable offset.
+    pub last_stable_offset: i64,
+    /// Log start offset (v5+; -1 before).
+    pub log_start_offset: i64,
+    /// Aborted transactions: (producer id, first offset).
+    pub aborted_transactions: Vec<(i64, i64)>,
+    /// Preferred read replica (v11+; -1 before).
+    pub preferred_read_replica: i32,
+    /// The record batches, a zero-copy slice of the response.
+    pub records: Option<Bytes>,
+}
+
+struct Reader {
+    buf: Bytes,
+    version: i16,
+}
+
+impl Reader {
+    fn err(&self, what: &str) -> ProtoError {
+        ProtoError::Decode {
+            api: "Fetch",
+            version: self.version,
+            reason: format!("truncated or invalid {what}"),
+        }
+    }
+
+    fn need(&self, n: usize, what: &str) -> Result<(), ProtoError> {
+        if self.buf.remaining() < n {
+            Err(self.err(what))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn i16(&mut self, what: &str) -> Result<i16, ProtoError> {
+        self.need(2, what)?;
+        Ok(self.buf.get_i16())
+    }
+
+    fn i32(&mut self, what: &str) -> Result<i32, ProtoError> {
+        self.need(4, what)?;
+        Ok(self.buf.get_i32())
+    }
+
+    fn i64(&mut self, what: &str) -> Result<i64, ProtoError> {
+        self.need(8, what)?;
+        Ok(self.buf.get_i64())
+    }
+
+    /// An array length, checked against the bytes left given the smallest size of one element; `None` if null.
+    fn count(&mut self, min_element: usize, what: &str) -> Result<Option<usize>, ProtoError> {
+        let n = self.i32(what)?;
+        if n == -1 {
+            return Ok(None);
+        }
+        let n = usize::try_from(n).map_err(|_| self.err(what))?;
+        if n.saturating_mul(min_element) > self.buf.remaining() {
+            return Err(self.err(what));
+        }
+        Ok(Some(n))
+    }
+
+    fn bytes(&mut self, n: usize, what: &str) -> Result<Bytes, ProtoError> {
+        self.need(n, what)?;
+        Ok(self.buf.split_to(n))
+    }
+}
+
+/// Decodes a Fetch response body (after the response header) of `version` (4..=11).
+pub fn decode_fetch_response(body: Bytes, version: i16) -> Result<FetchResponse, ProtoError> {
+    let mut r = Reader { buf: body, version };
+    if !FETCH_VERSIONS.contains(&version) {
+        return Err(ProtoError::Decode {
+            api: "Fetch",
+            version,
+            reason: "unsupported version".into(),
+        });
+    }
+    let throttle_time_ms = r.i32("throttle time")?;
+    let (error_code, session_id) = if version >= 7 {
+        (r.i16("error code")?, r.i32("session id")?)
+    } else {
+        (0, 0)
+    };
+    // Smallest topic: 2-byte name length + 4-byte partition count. Smallest partition: 4+2+8+8 (+8 v5+)
+    // + 4 (aborted count) (+4 v11) + 4 (records length).
+    let min_partition = 30 + if version >= 5 { 8 } else { 0 } + if version >= 11 { 4 } else { 0 };
+    let topic_count = r.count(6, "topic count")?.unwrap_or(0);
+    let mut topics = Vec::with_capacity(topic_count);
+    for _ in 0..topic_count {
+        let len = r.i16("topic name length")?;
+        let len = usize::try_from(len).map_err(|_| r.err("topic name length"))?;
+        let name = r.bytes(len, "topic name")?;
+        let name = String::from_utf8(name.to_vec()).map_err(|_| r.err("topic name (not UTF-8)"))?;
+        let partition_count = r.count(min_partition, "partition count")?.unwrap_or(0);
+        let mut partitions = Vec::with_capacity(partition_count);
+        for _ in 0..partition_count {
+            let partition = r.i32("partition")?;
+            let error_code = r.i16("partition error code")?;
+            let high_watermark = r.i64("high watermark")?;
+            let last_stable_offset = r.i64("last stable offset")?;
+            let log_start_offset = if version >= 5 {
+                r.i64("log start offset")?
+            } else {
+                -1
+            };
+            let aborted_count = r.count(16, "aborted transaction count")?.unwrap_or(0);
+            let mut aborted_transactions = Vec::with_capacity(aborted_count);
+            for _ in 0..aborted_count {
+                aborted_transactions.push((r.i64("producer id")?, r.i64("first offset")?));
+            }
+            let preferred_read_replica = if version >= 11 {
+                r.i32("preferred read replica")?
+            } else {
+                -1
+            };
+            let records = match r.i32("records length")? {
+                -1 => None,
+                n => {
+                    let n = usize::try_from(n).map_err(|_| r.err("records length"))?;
+                    Some(r.bytes(n, "records")?)
+                }
+            };
+            partitions.push(FetchPartition {
+                partition,
+                error_code,
+                high_watermark,
+                last_stable_offset,
+                log_start_offset,
+                aborted_transactions,
+                preferred_read_replica,
+                records,
+            });
+        }
+        topics.push(FetchTopic { name, partitions });
+    }
+    Ok(FetchResponse {
+        throttle_time_ms,
+        error_code,
+        session_id,
+        topics,
+    })
+}

@@ -343,6 +343,72 @@ pub(crate) async fn revoke_all(shared: &Shared, commit_first: bool) -> Result<()
     result
 }
 
+/// Orderly revocation of some owned partitions (cooperative protocol): they stop delivering at once, their
+/// delivered positions are committed if `commit_first`, the revoke callback is called, they are unassigned.
+/// The other owned partitions are not touched.
+pub(crate) async fn revoke_some(
+    shared: &Shared,
+    partitions: &[TopicPartition],
+    commit_first: bool,
+) -> Result<()> {
+    if partitions.is_empty() {
+        return Ok(());
+    }
+    shared.consumer.pause(partitions);
+    let offsets: Vec<(TopicPartition, i64)> = {
+        let st = shared.state.lock().unwrap();
+        partitions
+            .iter()
+            .filter_map(|tp| Some((tp.clone(), shared.consumer.position(tp)?)))
+            .filter(|(tp, p)| st.committed.get(tp) != Some(p))
+            .collect()
+    };
+    let result = if commit_first {
+        commit(shared, &offsets).await
+    } else {
+        Ok(())
+    };
+    if let Err(e) = &result {
+        tracing::warn!(group = %shared.cfg.group_id, error = %e, "commit on revoke failed");
+    }
+    {
+        let mut st = shared.state.lock().unwrap();
+        for tp in partitions {
+            st.owned.remove(tp);
+            st.user_paused.remove(tp);
+            st.committed.remove(tp);
+        }
+    }
+    tracing::debug!(group = %shared.cfg.group_id, ?partitions, "partitions revoked");
+    if let Some(l) = shared.listener() {
+        l.on_revoked(partitions);
+    }
+    shared.consumer.unassign(partitions);
+    result
+}
+
+/// Before a cooperative member rejoins: partitions of topics it no longer subscribes to are revoked, and if it
+/// lost its generation (fenced) while owning partitions, they are lost. The rest keep delivering.
+async fn prepare_cooperative_join(shared: &Shared) {
+    let (fenced, unsubscribed) = {
+        let st = shared.state.lock().unwrap();
+        let unsubscribed: Vec<TopicPartition> = st
+            .owned
+            .iter()
+            .filter(|tp| !st.subscription.iter().any(|t| *t == *tp.topic))
+            .cloned()
+            .collect();
+        (st.generation < 0 && !st.owned.is_empty(), unsubscribed)
+    };
+    if fenced {
+        lose_all(shared);
+        return;
+    }
+    if let Err(e) = revoke_some(shared, &unsubscribed, shared.cfg.enable_auto_commit).await {
+        tracing::debug!(error = %e, "commit before rejoining failed");
+    }
+}
+
 /// The member was fenced: partitions are lost (no commit).
 fn lose_all(shared: &Shared) {
     let (owned, keep) = take_owned(shared);
@@ -461,13 +527,28 @@ async fn join_and_sync(shared: &Shared) -> Result<()> {
     let cfg = &shared.cfg;
     let coord = shared.coordinator.get(shared).await?;
     let conn = coord.join.get().await?;
-    let (member_id, generation, topics) = {
+    let (member_id, generation, topics, owned) = {
         let st = shared.state.lock().unwrap();
-        (st.member_id.clone(), st.generation, st.subscription.clone())
+        let mut owned: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for tp in &st.owned {
+            owned.entry(tp.topic.to_string()).or_default().push(tp.partition);
+        }
+        (
+            st.member_id.clone(),
+            st.generation,
+            st.subscription.clone(),
+            owned,
+        )
     };
+    // As the Java client: owned partitions and their generation in the subscription (v2+ field), and for
+    // the cooperative protocol the generation again as the cooperative-sticky user data (for v0/v1 readers).
     let metadata = Subscription {
         topics,
         generation,
+        owned,
+        user_data: cfg
+            .cooperative()
+            .then(|| bytes::Bytes::copy_from_slice(&generation.to_be_bytes())),
         ..Default::default()
     }
     .encode();
@@ -544,6 +625,19 @@ async fn join_and_sync(shared: &Shared) -> Result<()> {
     apply(shared, assignment).await
 }
 
+/// The generation a member's owned partitions belong to: the subscription's field (v2+), else the cooperative
+/// sticky user data (a big-endian `i32`, as the Java client writes it), else unknown.
+fn member_generation(sub: &Subscription) -> Option<i32> {
+    if sub.generation >= 0 {
+        return Some(sub.generation);
+    }
+    let data = sub.user_data.as_ref()?;
+    Some(match data.get(..4) {
+        Some(b) => i32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+        None => -1,
+    })
+}
+
 /// The leader's part: decode every member's subscription, run the assignor, encode the assignments.
 async fn leader_assign(
     shared: &Shared,
@@ -552,20 +646,21 @@ async fn leader_assign(
 ) -> Result<Vec<SyncGroupRequestAssignment>> {
     let mut subs = Vec::with_capacity(members.len());
     for m in members {
-        let topics = match Subscription::decode(m.metadata.clone()) {
-            Ok(sub) => sub.topics.into_iter().collect(),
+        let mut sub = MemberSubscription::new(&m.member_id, Vec::<String>::new());
+        sub.instance_id = m.group_instance_id.as_ref().map(|i| i.to_string());
+        match Subscription::decode(m.metadata.clone()) {
+            Ok(decoded) => {
+                sub.generation = member_generation(&decoded);
+                sub.topics = decoded.topics.into_iter().collect();
+                sub.owned = decoded.owned;
+            }
             Err(e) => {
                 // Assign nothing to a member whose metadata is unreadable; the rest of the group goes on.
                 tracing::warn!(group = %shared.cfg.group_id, member = %m.member_id, error = %e,
                     "unreadable member subscription; assigning it nothing");
-                BTreeSet::new()
             }
-        };
-        subs.push(MemberSubscription {
-            member_id: m.member_id.to_string(),
-            instance_id: m.group_instance_id.as_ref().map(|i| i.to_string()),
-            topics,
-        });
+        }
+        subs.push(sub);
     }
     let topics: BTreeSet<&str> = subs
         .iter()
@@ -597,6 +692,10 @@ async fn leader_assign(
 }
 
 /// Starts consuming a new assignment from the committed offsets (or `auto.offset.reset`).
+///
+/// Cooperative protocol: partitions owned but not in the assignment are revoked (and the member rejoins, so
+/// the follow-up rebalance can hand them on); partitions kept are not touched; only added partitions start,
+/// and the assign callback gets only them (as the Java client, it is called even when none were added).
 async fn apply(shared: &Shared, assignment: Assignment) -> Result<()> {
     let new: BTreeSet<TopicPartition> = assignment
         .partitions
@@ -606,7 +705,25 @@ async fn apply(shared: &Shared, assignment: Assignment) -> Result<()> {
             ps.iter().map(move |p| TopicPartition::new(topic.clone(), *p))
         })
         .collect();
-    let list: Vec<TopicPartition> = new.iter().cloned().collect();
+    let list: Vec<TopicPartition> = if shared.cfg.cooperative() {
+        let (added, revoked): (Vec<TopicPartition>, Vec<TopicPartition>) = {
+            let st = shared.state.lock().unwrap();
+            (
+                new.difference(&st.owned).cloned().collect(),
+                st.owned.difference(&new).cloned().collect(),
+            )
+        };
+        if !revoked.is_empty() {
+            if let Err(e) = revoke_some(shared, &revoked, shared.cfg.enable_auto_commit).await {
+                tracing::debug!(error = %e, "commit of revoked partitions failed");
+            }
+            tracing::debug!(group = %shared.cfg.group_id, "revoked partitions; rejoining");
+            shared.state.lock().unwrap().rejoin = true;
+        }
+        added
+    } else {
+        new.iter().cloned().collect()
+    };
     let committed = fetch_committed(shared, &list).await?;
     let mut starts = Vec::with_capacity(list.len());
     let mut no_offset = Vec::new();
@@ -654,8 +771,9 @@ async fn apply(shared: &Shared, assignment: Assignment) -> Result<()> {
             .cloned()
             .collect();
         shared.consumer.pause(&paused);
+        st.committed.retain(|tp, _| new.contains(tp));
+        st.committed.extend(committed);
         st.owned = new;
-        st.committed = committed;
     }
     for tp in no_offset {
         shared.report(Error::Kafka {
@@ -742,7 +860,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         if rejoin {
             // Cleared before joining: a subscription change while joining flags it again.
             shared.state.lock().unwrap().rejoin = false;
-            if let Err(e) = revoke_all(&shared, cfg.enable_auto_commit).await {
+            if cfg.cooperative() {
+                // KIP-429: owned partitions keep delivering through the rebalance.
+                prepare_cooperative_join(&shared).await;
+            } else if let Err(e) = revoke_all(&shared, cfg.enable_auto_commit).await {
                 tracing::debug!(error = %e, "commit before rejoining failed");
             }
             let joined = tokio::select! {

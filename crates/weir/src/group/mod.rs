@@ -30,7 +30,7 @@ mod assignor;
 mod coordinator;
 mod protocol;
 
-pub use assignor::{range, round_robin, AssignmentMap, AssignorKind, MemberSubscription};
+pub use assignor::{cooperative_sticky, range, round_robin, AssignmentMap, AssignorKind, MemberSubscription};
 pub use protocol::{Assignment, MetadataError, Subscription};
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -119,6 +119,12 @@ impl GroupConfig {
             _ => self.consumer.set(key, value)?,
         }
         Ok(())
+    }
+
+    /// Whether the member uses the incremental cooperative rebalance protocol (KIP-429): as the Java client,
+    /// only when every configured assignor supports it (`cooperative-sticky` alone).
+    pub fn cooperative(&self) -> bool {
+        !self.assignors.is_empty() && self.assignors.iter().all(|a| a.is_cooperative())
     }
 
     fn validate(&self) -> Result<()> {

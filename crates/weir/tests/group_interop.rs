@@ -80,23 +80,29 @@ impl RdMember {
         }
     }
 
-    /// Its latest assignment (partitions), if it has been assigned anything yet.
+    /// Its assignment (partitions), if it has been assigned anything yet: assign callbacks add, revoke
+    /// callbacks remove (eager callbacks list everything, cooperative ones only the change).
     fn assignment(&self) -> Option<Vec<i32>> {
         let lines = self.lines.lock().unwrap();
-        let last = lines
-            .iter()
-            .rev()
-            .find(|l| l.starts_with("A ") || l.starts_with("V "))?;
-        if last.starts_with("V ") {
-            return Some(Vec::new());
+        let mut now = std::collections::BTreeSet::new();
+        let mut assigned = false;
+        for l in lines.iter() {
+            let (add, list) = match l.split_at_checked(2) {
+                Some(("A ", rest)) => (true, rest),
+                Some(("V ", rest)) => (false, rest),
+                _ => continue,
+            };
+            assigned |= add;
+            for p in list.split(',').filter(|s| !s.is_empty()) {
+                let p: i32 = p.parse().unwrap();
+                if add {
+                    now.insert(p);
+                } else {
+                    now.remove(&p);
+                }
+            }
         }
-        Some(
-            last[2..]
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(|s| s.parse().unwrap())
-                .collect(),
-        )
+        assigned.then(|| now.into_iter().collect())
     }
 
     fn records(&self) -> Vec<(i32, i64)> {
@@ -213,7 +219,7 @@ async fn share_a_group(strategy: &str, weir_first: bool) {
         w.subscribe(&[&topic]);
         (w, rd)
     };
-    // Both members must end up with two partitions each (range and roundrobin both split 4 as 2 / 2).
+    // Both members must end up with two partitions each (every assignor splits 4 as 2 / 2).
     loop {
         poll(&w, &mut weir_seen).await;
         let mine = w.assignment();
@@ -294,4 +300,14 @@ async fn weir_first_then_librdkafka_roundrobin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librdkafka_first_then_weir_roundrobin() {
     share_a_group("roundrobin", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weir_first_then_librdkafka_cooperative_sticky() {
+    share_a_group("cooperative-sticky", true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_first_then_weir_cooperative_sticky() {
+    share_a_group("cooperative-sticky", false).await;
 }

@@ -18,9 +18,22 @@
 //!
 //! How it works: a background task finds the coordinator, joins (JoinGroup, SyncGroup; the leader runs the
 //! assignor), fetches the committed offsets of its assignment and assigns them to the inner consumer, then
-//! heartbeats. Rebalances are *eager* (range and roundrobin): before rejoining, every owned partition is
+//! heartbeats. With range and roundrobin, rebalances are *eager*: before rejoining, every owned partition is
 //! paused at once (so no record of it is delivered from that moment on), its delivered position committed
 //! (auto-commit), the revoke callback called, and the partition unassigned, which drops its buffered records.
+//!
+//! With `partition.assignment.strategy=cooperative-sticky` alone, rebalances are *incremental cooperative*
+//! (KIP-429): a member rejoins announcing the partitions it owns (and their generation) and keeps fetching and
+//! delivering them meanwhile. The leader keeps partitions with their owners where balance allows and leaves a
+//! partition that must move out of everyone's assignment for one round; its owner then revokes only that
+//! partition (commit, revoke callback, unassign, as above) and rejoins at once, and the follow-up rebalance
+//! hands it to its new owner. The assign callback gets only the added partitions (possibly none), as in the
+//! Java client. Configuring cooperative-sticky together with an eager assignor uses the eager protocol.
+//!
+//! The coordinator connection dropping or moving (I/O errors, timeouts, NOT_COORDINATOR,
+//! COORDINATOR_NOT_AVAILABLE) makes the member rediscover the coordinator and retry; its partitions keep
+//! delivering meanwhile unless the session expires, in which case they are reported lost. (Not covered by a
+//! test: tansu is a single node and the in-process fake broker serves no group APIs.)
 //!
 //! Pause state: a partition the application paused and that the member gets back in the next generation stays
 //! paused (it is kept assigned and paused through the rebalance, then re-positioned to the committed offset).
@@ -146,7 +159,8 @@ impl GroupConfig {
 
 /// Rebalance notifications, called from the group's task (keep them short: the group waits for them).
 pub trait RebalanceListener: Send + Sync {
-    /// The member now owns `partitions` (the whole new assignment); their records start arriving.
+    /// The member now owns `partitions`; their records start arriving. Eager protocol: the whole new
+    /// assignment. Cooperative protocol: only the partitions added in this rebalance (possibly none).
     fn on_assigned(&self, partitions: &[TopicPartition]) {
         let _ = partitions;
     }

@@ -53,13 +53,7 @@ async fn main() -> weir::Result<()> {
     Admin::connect(ClientConfig::new(&bootstrap))?
         .create_topic(topic, partitions, 1)
         .await?;
-    println!(
-        "broker {bootstrap}: topic {topic} with {partitions} partitions; {records} records of ~100 B\n\
-         consumer: per-partition buffer {} (fetching resumes at {}), budget {}, processing {rate} records/s",
-        kib(buffer as u64).trim(),
-        kib(buffer as u64 / 2).trim(),
-        kib(budget as u64).trim()
-    );
+    println!("broker {bootstrap}: topic {topic} with {partitions} partitions; {records} records of ~100 B");
 
     // The fast producer: keyed records, so some partitions get more than others.
     let produced = Arc::new(AtomicU64::new(0));
@@ -101,6 +95,14 @@ async fn main() -> weir::Result<()> {
                 .collect::<Vec<_>>(),
         )
         .await?;
+    let limit = consumer.partition_view(&tps[0]).map_or(0, |v| v.buffer_limit);
+    println!(
+        "consumer: per-partition buffer {} asked, {} each in force (the fair share of the {} budget over \
+         {partitions} partitions; fetching resumes at half); processing {rate} records/s",
+        kib(buffer as u64).trim(),
+        kib(limit).trim(),
+        kib(budget as u64).trim()
+    );
 
     let peak = Arc::new(AtomicU64::new(0));
     let view = tokio::spawn(live_view(
@@ -200,7 +202,7 @@ async fn live_view(
                 let Some(v) = consumer.partition_view(tp) else {
                     continue;
                 };
-                let high = consumer.config().partition_buffer as u64;
+                let high = v.buffer_limit.max(1);
                 let fill = ((v.buffered_bytes as f64 / high as f64) * 20.0).round().min(20.0) as usize;
                 let state = if v.paused {
                     "paused"

@@ -121,6 +121,9 @@ pub struct PartitionView {
     pub backpressured: bool,
     /// Buffered, undelivered bytes.
     pub buffered_bytes: u64,
+    /// The partition's high watermark in bytes right now: the configured buffer, or the fair share of the
+    /// budget when that is smaller.
+    pub buffer_limit: u64,
     /// Next offset `poll` returns.
     pub position: i64,
     /// High watermark from the latest fetch, -1 before the first.
@@ -452,6 +455,7 @@ impl Consumer {
             paused: snap.paused,
             backpressured: snap.backpressured,
             buffered_bytes: snap.buffered,
+            buffer_limit: self.inner.table.config().high_watermark,
             position: slot.delivered.load(Ordering::SeqCst),
             high_watermark: slot.high_watermark.load(Ordering::SeqCst),
         })

@@ -768,8 +768,10 @@ impl PartitionState {
         // Tentatively apply (we own `position` while IN_FLIGHT is set).
         self.position.store(outcome.next_position, Ordering::SeqCst);
         if outcome.bytes > 0 {
-            self.buffered.fetch_add(outcome.bytes, Ordering::SeqCst);
+            // The consumer-wide total first: a concurrent `consume` takes from the cell and then subtracts
+            // from the total, so adding in the other order could make the total dip below zero (wrap).
             self.shared.add_buffered(outcome.bytes);
+            self.buffered.fetch_add(outcome.bytes, Ordering::SeqCst);
         }
         let (high, _) = self.shared.watermarks();
         let committed = self.transition(|w| {

@@ -33,11 +33,7 @@ pub(super) async fn run(acc: Arc<Accumulator>) {
         notified.as_mut().enable();
         let (groups, next, refresh) = drain(&acc);
         if refresh {
-            let acc = acc.clone();
-            tokio::spawn(async move {
-                let _ = acc.cluster.refresh(false).await;
-                acc.wake.notify_one();
-            });
+            refresh_metadata(&acc);
         }
         for (leader, batches) in groups {
             tokio::spawn(send_to(acc.clone(), leader, batches));
@@ -51,6 +47,15 @@ pub(super) async fn run(acc: Arc<Accumulator>) {
             _ = tokio::time::sleep_until(deadline) => {}
         }
     }
+}
+
+/// Refreshes metadata in the background, then wakes the sender (batches waiting for a leader may go).
+fn refresh_metadata(acc: &Arc<Accumulator>) {
+    let acc = acc.clone();
+    tokio::spawn(async move {
+        let _ = acc.cluster.refresh(false).await;
+        acc.wake.notify_one();
+    });
 }
 
 async fn init_producer_id(acc: &Accumulator) {
@@ -240,6 +245,8 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(leader, error = %e, "produce request failed; will retry");
+            // The leader may have moved or gone: look again before the retry.
+            refresh_metadata(&acc);
             for o in batches {
                 retry_or_fail(&acc, o, e.is_retriable(), &e);
             }
@@ -287,8 +294,7 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
                             | KafkaCode::LeaderNotAvailable
                     )
                 ) {
-                    let acc2 = acc.clone();
-                    tokio::spawn(async move { acc2.cluster.refresh(false).await.ok() });
+                    refresh_metadata(&acc);
                 }
                 retry_or_fail(&acc, o, err.is_retriable(), &err);
             }

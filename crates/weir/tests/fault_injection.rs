@@ -942,7 +942,10 @@ async fn dropped_request_futures_leave_the_connection_healthy() {
         }
         let conns: Vec<usize> = fake.recorded(|r| r.of(ApiKey::ListOffsets).map(|q| q.conn).collect());
         assert_eq!(conns.len(), 6);
-        assert!(conns.iter().all(|&c| c == conns[0]), "the connection was kept, not replaced: {conns:?}");
+        assert!(
+            conns.iter().all(|&c| c == conns[0]),
+            "the connection was kept, not replaced: {conns:?}"
+        );
         assert_eq!(fake.recorded(|r| r.disconnections), 0);
     })
     .await;

@@ -100,8 +100,24 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
             group: group_id.clone(),
         }));
     }
-    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-    group.subscribe(&refs);
+    // As kcat: a topic starting with `^` is a regular expression (one pattern; plain names beside it are
+    // folded into it as alternatives).
+    if topics.iter().any(|t| t.starts_with('^')) {
+        let alternatives: Vec<String> = topics
+            .iter()
+            .map(|t| {
+                if t.starts_with('^') {
+                    format!("(?:{t})")
+                } else {
+                    format!("(?:^{}$)", regex::escape(t))
+                }
+            })
+            .collect();
+        group.subscribe_pattern(&alternatives.join("|"))?;
+    } else {
+        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        group.subscribe(&refs);
+    }
     tracing::debug!(group = %group_id, ?topics, "consuming in a group");
 
     let pb = progress(g.quiet, "consumed");

@@ -95,7 +95,8 @@ pub struct ConsumeArgs {
     #[arg(short = 'G', long = "group", value_name = "GROUP", requires = "topics")]
     pub group: Option<String>,
 
-    /// Topics to subscribe to with -G
+    /// Topics to subscribe to with -G; a topic starting with ^ is a regular expression (as kcat), matched
+    /// against the cluster's topics, including topics created later
     #[arg(value_name = "TOPIC", requires = "group")]
     pub topics: Vec<String>,
 

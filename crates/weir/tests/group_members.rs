@@ -418,3 +418,43 @@ async fn static_member_restarts_into_its_partitions() {
     tracing::info!(first_id, second_id, "static member ids");
     m2.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pattern_subscription_follows_matching_topics() {
+    let broker = Broker::start();
+    let base = unique_topic("re");
+    let (a1, a2, other) = (format!("{base}-a-1"), format!("{base}-a-2"), format!("{base}-b"));
+    for t in [&a1, &a2, &other] {
+        broker.create_topic(t, 1);
+    }
+    let mut cfg = group_config(&broker, &unique_topic("re-group"));
+    cfg.set("metadata.max.age.ms", "200").unwrap(); // notice new topics quickly
+    let c = GroupConsumer::new(cfg).unwrap();
+    c.subscribe_pattern(&format!("^{base}-a-.*$")).unwrap();
+    let until = deadline(30);
+    while c.assignment().len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "pattern never matched: {:?}",
+            c.subscription()
+        );
+        c.poll(10, Duration::from_millis(50)).await.unwrap();
+    }
+    assert_eq!(c.subscription(), vec![a1.clone(), a2.clone()]);
+    // A topic created later that matches joins the subscription; the non-matching one never does.
+    let a3 = format!("{base}-a-3");
+    broker.create_topic(&a3, 1);
+    let until = deadline(30);
+    while c.assignment().len() < 3 {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "new topic not picked up: {:?}",
+            c.subscription()
+        );
+        c.poll(10, Duration::from_millis(50)).await.unwrap();
+    }
+    let topics: BTreeSet<String> = c.assignment().iter().map(|tp| tp.topic.to_string()).collect();
+    assert_eq!(topics, BTreeSet::from([a1, a2, a3]));
+    assert!(c.subscribe_pattern("(unclosed").is_err());
+    c.close().await.unwrap();
+}

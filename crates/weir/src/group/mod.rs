@@ -207,6 +207,19 @@ impl RebalanceListener for ChannelListener {
 pub struct GroupConsumer {
     shared: Arc<Shared>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Keeps a pattern subscription up to date with the cluster's topics.
+    pattern_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// Replaces the subscription with the sorted, deduplicated `list`; a change triggers a rebalance.
+fn set_subscription(shared: &Shared, list: Vec<String>) {
+    let mut st = shared.state.lock().unwrap();
+    if st.subscription != list {
+        st.subscription = list;
+        st.rejoin = true;
+        drop(st);
+        shared.wake.notify_one();
+    }
 }
 
 /// Membership state shared by the handle and the group task.
@@ -289,6 +302,7 @@ impl GroupConsumer {
         Ok(GroupConsumer {
             shared,
             task: Mutex::new(Some(task)),
+            pattern_task: Mutex::new(None),
         })
     }
 
@@ -299,16 +313,51 @@ impl GroupConsumer {
 
     /// Subscribes to exactly `topics` (replacing the previous subscription); a change triggers a rebalance.
     pub fn subscribe(&self, topics: &[&str]) {
+        if let Some(old) = self.pattern_task.lock().unwrap().take() {
+            old.abort();
+        }
         let mut list: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
         list.sort();
         list.dedup();
-        let mut st = self.shared.state.lock().unwrap();
-        if st.subscription != list {
-            st.subscription = list;
-            st.rejoin = true;
-            drop(st);
-            self.shared.wake.notify_one();
+        set_subscription(&self.shared, list);
+    }
+
+    /// Subscribes to every topic whose name matches `pattern` (a `regex` crate expression; anchor it with
+    /// `^...$` to match whole names, as the Java client's `Pattern` subscription does), replacing the current
+    /// subscription. Topics created or deleted later are picked up when metadata is refreshed
+    /// (`metadata.max.age.ms`), and a change of the matching set triggers a rebalance.
+    pub fn subscribe_pattern(&self, pattern: &str) -> Result<()> {
+        let re = regex::Regex::new(pattern)
+            .map_err(|e| Error::Config(format!("invalid topic pattern {pattern:?}: {e}")))?;
+        let weak = Arc::downgrade(&self.shared);
+        let every = self.shared.cfg.consumer.client.metadata_max_age;
+        let task = tokio::spawn(async move {
+            loop {
+                let Some(shared) = weak.upgrade() else { return };
+                if shared.closed.load(Ordering::SeqCst) {
+                    return;
+                }
+                match shared.cluster.refresh(true).await {
+                    Ok(snap) => {
+                        let mut topics: Vec<String> = snap
+                            .topics
+                            .values()
+                            .filter(|t| !t.internal && re.is_match(&t.name))
+                            .map(|t| t.name.clone())
+                            .collect();
+                        topics.sort();
+                        set_subscription(&shared, topics);
+                    }
+                    Err(e) => tracing::debug!(error = %e, "metadata refresh for the topic pattern failed"),
+                }
+                drop(shared);
+                tokio::time::sleep(every).await;
+            }
+        });
+        if let Some(old) = self.pattern_task.lock().unwrap().replace(task) {
+            old.abort();
         }
+        Ok(())
     }
 
     /// The current subscription.

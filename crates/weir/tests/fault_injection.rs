@@ -950,3 +950,46 @@ async fn dropped_request_futures_leave_the_connection_healthy() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_failing_for_good_starts_a_new_producer_epoch() {
+    bounded(60, async {
+        let fake = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1)]).script(|req| {
+            match (req.api_key, req.api_seq) {
+                (ApiKey::Produce, 0) => Action::ProduceError(87), // INVALID_RECORD: not retriable
+                _ => Action::Answer,
+            }
+        }))
+        .await;
+        let p = Producer::connect(producer_config(&fake)).unwrap();
+        let first = p
+            .send(ProducerRecord::new(TOPIC, "refused").partition(0))
+            .await
+            .unwrap();
+        let e = first.await.expect_err("refused for good");
+        assert_eq!(e.kafka_code(), Some(KafkaCode::InvalidRecord), "{e}");
+        // The refused batch used sequence 0; sending sequence 1 next would be out of order for the broker.
+        let second = p
+            .send(ProducerRecord::new(TOPIC, "accepted").partition(0))
+            .await
+            .unwrap();
+        let meta = second.await.expect("delivered after a new epoch");
+        assert_eq!(meta.offset, 0);
+        let stamps: Vec<(i16, i32)> = fake.recorded(|r| {
+            r.of(ApiKey::Produce)
+                .map(|q| {
+                    let b = batches(q.produced()[0].2.clone()).next().unwrap().unwrap();
+                    (b.producer_epoch(), b.base_sequence())
+                })
+                .collect()
+        });
+        assert_eq!(
+            stamps,
+            vec![(0, 0), (1, 0)],
+            "second batch: new epoch, sequence restarted"
+        );
+        assert_eq!(fake.recorded(|r| r.of(ApiKey::InitProducerId).count()), 2);
+        p.close().await.unwrap();
+    })
+    .await;
+}

@@ -257,3 +257,70 @@ impl BatchBuilder {
         Ok(Bytes::from(out))
     }
 }
+
+/// Rewrites the producer id, epoch and base sequence of a sealed batch and recomputes its CRC, leaving the
+/// records untouched. The idempotent producer uses it when it starts a new producer epoch (after a batch failed
+/// for good, which leaves a gap in the sequence) and must renumber batches that were already sealed.
+pub fn restamp(batch: &Bytes, ids: ProducerIds) -> Result<Bytes, RecordError> {
+    if batch.len() < BATCH_HEADER_LEN {
+        return Err(RecordError::Corrupt {
+            offset: -1,
+            reason: "batch shorter than its header",
+        });
+    }
+    let mut out = batch.to_vec();
+    out[43..51].copy_from_slice(&ids.producer_id.to_be_bytes());
+    out[51..53].copy_from_slice(&ids.producer_epoch.to_be_bytes());
+    out[53..57].copy_from_slice(&ids.base_sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&out[21..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    Ok(Bytes::from(out))
+}
+
+#[cfg(test)]
+mod restamp_tests {
+    use super::*;
+    use crate::record::batches;
+
+    #[test]
+    fn restamp_changes_ids_keeps_records_and_a_valid_crc() {
+        let mut b = BatchBuilder::new(BatchOptions {
+            compression: Compression::Lz4,
+            ..Default::default()
+        });
+        b.push(1, Some(b"k"), Some(b"v1"), &[]);
+        b.push(2, None, Some(b"v2"), &[("h", None)]);
+        let sealed = b
+            .seal(ProducerIds {
+                producer_id: 7,
+                producer_epoch: 1,
+                base_sequence: 40,
+            })
+            .unwrap();
+        let again = restamp(
+            &sealed,
+            ProducerIds {
+                producer_id: 9,
+                producer_epoch: 3,
+                base_sequence: 0,
+            },
+        )
+        .unwrap();
+        let batch = batches(again).next().unwrap().unwrap();
+        batch.verify_crc().unwrap();
+        assert_eq!(
+            (batch.producer_id(), batch.producer_epoch(), batch.base_sequence()),
+            (9, 3, 0)
+        );
+        let old: Vec<_> = batches(sealed)
+            .next()
+            .unwrap()
+            .unwrap()
+            .records(1 << 20)
+            .unwrap()
+            .collect();
+        let new: Vec<_> = batch.records(1 << 20).unwrap().collect();
+        assert_eq!(format!("{old:?}"), format!("{new:?}"));
+        assert!(restamp(&Bytes::from_static(b"short"), ProducerIds::NONE).is_err());
+    }
+}

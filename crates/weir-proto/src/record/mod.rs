@@ -28,7 +28,7 @@ mod varint;
 use std::fmt;
 use std::str::FromStr;
 
-pub use builder::{BatchBuilder, BatchOptions, ProducerIds};
+pub use builder::{restamp, BatchBuilder, BatchOptions, ProducerIds};
 pub use decode::{batches, Batch, Batches, Header, Headers, HeadersIter, Record, RecordRef, Records};
 
 /// Size of the fixed v2 batch header, from `baseOffset` up to and including `recordCount`.

@@ -68,6 +68,9 @@ pub(crate) struct Accumulator {
     idle: Notify,
     pub(super) closed: AtomicBool,
     pub(super) ids: Mutex<ProducerIds>,
+    /// A batch that carried sequence numbers failed for good, leaving a gap: the sender must start a new
+    /// producer epoch (InitProducerId) and renumber what is queued before sending more.
+    pub(super) reinit: AtomicBool,
 }
 
 fn now_ms() -> i64 {
@@ -90,6 +93,7 @@ impl Accumulator {
             idle: Notify::new(),
             closed: AtomicBool::new(false),
             ids: Mutex::new(ProducerIds::NONE),
+            reinit: AtomicBool::new(false),
         }
     }
 

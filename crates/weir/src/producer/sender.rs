@@ -9,7 +9,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
-use weir_proto::record::ProducerIds;
+use weir_proto::record::{batches, restamp, ProducerIds};
 
 use super::accumulator::{Accumulator, PendingBatch};
 use super::RecordMetadata;
@@ -31,6 +31,9 @@ pub(super) async fn run(acc: Arc<Accumulator>) {
         let notified = acc.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
+        if acc.reinit.load(Ordering::Acquire) && nothing_in_flight(&acc) {
+            new_epoch(&acc).await;
+        }
         let (groups, next, refresh) = drain(&acc);
         if refresh {
             refresh_metadata(&acc);
@@ -56,6 +59,54 @@ fn refresh_metadata(acc: &Arc<Accumulator>) {
         let _ = acc.cluster.refresh(false).await;
         acc.wake.notify_one();
     });
+}
+
+fn nothing_in_flight(acc: &Accumulator) -> bool {
+    acc.state
+        .lock()
+        .unwrap()
+        .partitions
+        .values()
+        .all(|q| !q.in_flight)
+}
+
+/// Starts a new producer epoch after a batch with sequence numbers failed for good (the broker would refuse
+/// every later sequence of that partition): a fresh InitProducerId, then every queued batch renumbered from 0
+/// per partition, already-sealed retries restamped in place.
+async fn new_epoch(acc: &Accumulator) {
+    *acc.ids.lock().unwrap() = ProducerIds::NONE;
+    init_producer_id(acc).await;
+    let ids = *acc.ids.lock().unwrap();
+    let mut st = acc.state.lock().unwrap();
+    for q in st.partitions.values_mut() {
+        let mut seq = 0i32;
+        for b in q.batches.iter_mut() {
+            let Some(bytes) = &b.sealed else { continue };
+            let count = batches(bytes.clone())
+                .next()
+                .and_then(|r| r.ok())
+                .map_or(0, |b| b.record_count());
+            match restamp(
+                bytes,
+                ProducerIds {
+                    base_sequence: seq,
+                    ..ids
+                },
+            ) {
+                Ok(fresh) => b.sealed = Some(fresh),
+                Err(e) => tracing::warn!(error = %e, "cannot restamp a queued batch"),
+            }
+            seq = seq.wrapping_add(count) & i32::MAX;
+        }
+        q.next_sequence = seq;
+    }
+    drop(st);
+    acc.reinit.store(false, Ordering::Release);
+    tracing::debug!(
+        producer_id = ids.producer_id,
+        epoch = ids.producer_epoch,
+        "new producer epoch"
+    );
 }
 
 async fn init_producer_id(acc: &Accumulator) {
@@ -139,7 +190,11 @@ fn drain(acc: &Accumulator) -> (BTreeMap<i32, Vec<Outbound>>, Option<Instant>, b
         }
         let Some(head) = q.batches.front() else { continue };
         if head.created + acc.cfg.delivery_timeout <= now {
-            expired.push(q.batches.pop_front().unwrap());
+            let b = q.batches.pop_front().unwrap();
+            if acc.cfg.idempotence && b.sealed.is_some() {
+                acc.reinit.store(true, Ordering::Release); // its sequence numbers leave a gap
+            }
+            expired.push(b);
             continue;
         }
         if let Some(at) = head.retry_at.filter(|&at| at > now) {
@@ -156,8 +211,8 @@ fn drain(acc: &Accumulator) -> (BTreeMap<i32, Vec<Outbound>>, Option<Instant>, b
             refresh = true;
             continue;
         };
-        if acc.cfg.idempotence && ids.producer_id < 0 {
-            continue; // InitProducerId has not completed yet.
+        if acc.cfg.idempotence && (ids.producer_id < 0 || acc.reinit.load(Ordering::Acquire)) {
+            continue; // InitProducerId has not completed yet, or a new epoch is about to start.
         }
         let mut batch = q.batches.pop_front().unwrap();
         if batch.sealed.is_none() {
@@ -331,7 +386,7 @@ fn finish(acc: &Accumulator, o: Outbound, offset_of: impl Fn(usize) -> i64) {
 fn retry_or_fail(acc: &Accumulator, mut o: Outbound, retriable: bool, err: &Error) {
     let now = Instant::now();
     let in_time = o.batch.created + acc.cfg.delivery_timeout > now;
-    if retriable && in_time && !acc.closed_for_good() {
+    if retriable && in_time {
         o.batch.attempts += 1;
         let backoff = acc.cfg.client.retry_backoff * o.batch.attempts.min(10);
         o.batch.retry_at = Some(now + backoff);
@@ -345,6 +400,9 @@ fn retry_or_fail(acc: &Accumulator, mut o: Outbound, retriable: bool, err: &Erro
     }
     let msg = err.to_string();
     let kind_retriable = err.is_retriable();
+    if acc.cfg.idempotence {
+        acc.reinit.store(true, Ordering::Release); // this batch's sequence numbers leave a gap
+    }
     {
         let mut st = acc.state.lock().unwrap();
         if let Some(q) = st.partitions.get_mut(&(o.topic.clone(), o.partition)) {
@@ -371,12 +429,5 @@ fn err_clone(e: &Error) -> Error {
             context: context.clone(),
         },
         other => Error::Config(other.to_string()),
-    }
-}
-
-impl Accumulator {
-    /// Never true today: close() still delivers everything. Kept as the single place to stop retries.
-    fn closed_for_good(&self) -> bool {
-        false
     }
 }

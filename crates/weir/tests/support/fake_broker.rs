@@ -617,10 +617,11 @@ async fn answer(st: &State, req: &Request, action: &Action) -> Bytes {
             }
             encode(&metadata(st, m), v)
         }
+        // Each InitProducerId starts a new epoch of the same producer id (0, 1, ...), as a bump does in Kafka.
         Body::InitProducerId(_) => encode(
             &InitProducerIdResponse::default()
                 .with_producer_id(ProducerId(PRODUCER_ID))
-                .with_producer_epoch(0),
+                .with_producer_epoch(req.api_seq as i16),
             v,
         ),
         Body::ListOffsets(l) => {

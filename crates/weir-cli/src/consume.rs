@@ -183,16 +183,7 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
                 {
                     continue;
                 }
-                let m = Message {
-                    topic: &r.topic,
-                    partition: r.partition,
-                    offset: r.offset,
-                    timestamp: r.timestamp,
-                    key: r.key.as_deref(),
-                    value: r.value.as_deref(),
-                    headers: &r.headers,
-                };
-                format.write(&mut out, &m).map_err(write_error)?;
+                format.write(&mut out, &Message::from(r)).map_err(write_error)?;
                 printed += 1;
                 if printed >= limit {
                     break;

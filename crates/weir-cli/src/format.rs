@@ -30,6 +30,20 @@ pub struct Message<'a> {
     pub headers: &'a [(String, Option<Bytes>)],
 }
 
+impl<'a> From<&'a weir::consumer::ConsumerRecord> for Message<'a> {
+    fn from(r: &'a weir::consumer::ConsumerRecord) -> Self {
+        Message {
+            topic: &r.topic,
+            partition: r.partition,
+            offset: r.offset,
+            timestamp: r.timestamp,
+            key: r.key.as_deref(),
+            value: r.value.as_deref(),
+            headers: &r.headers,
+        }
+    }
+}
+
 /// A parsed `-f` format.
 #[derive(Debug, Clone)]
 pub struct Format {

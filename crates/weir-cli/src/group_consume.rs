@@ -142,16 +142,7 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
                 _ = sigterm.recv() => return Ok(()),
             };
             for r in &batch {
-                let m = Message {
-                    topic: &r.topic,
-                    partition: r.partition,
-                    offset: r.offset,
-                    timestamp: r.timestamp,
-                    key: r.key.as_deref(),
-                    value: r.value.as_deref(),
-                    headers: &r.headers,
-                };
-                format.write(&mut out, &m).map_err(write_error)?;
+                format.write(&mut out, &Message::from(r)).map_err(write_error)?;
                 printed += 1;
             }
             out.flush().map_err(write_error)?;

@@ -11,8 +11,9 @@
 //!   preferred_read_replica i32 (v11+) | records nullable bytes]]
 //! ```
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 
+use crate::wire::WireReader;
 use crate::ProtoError;
 
 /// Versions [`decode_fetch_response`] reads.
@@ -61,65 +62,9 @@ pub struct FetchPartition {
     pub records: Option<Bytes>,
 }
 
-struct Reader {
-    buf: Bytes,
-    version: i16,
-}
-
-impl Reader {
-    fn err(&self, what: &str) -> ProtoError {
-        ProtoError::Decode {
-            api: "Fetch",
-            version: self.version,
-            reason: format!("truncated or invalid {what}"),
-        }
-    }
-
-    fn need(&self, n: usize, what: &str) -> Result<(), ProtoError> {
-        if self.buf.remaining() < n {
-            Err(self.err(what))
-        } else {
-            Ok(())
-        }
-    }
-
-    fn i16(&mut self, what: &str) -> Result<i16, ProtoError> {
-        self.need(2, what)?;
-        Ok(self.buf.get_i16())
-    }
-
-    fn i32(&mut self, what: &str) -> Result<i32, ProtoError> {
-        self.need(4, what)?;
-        Ok(self.buf.get_i32())
-    }
-
-    fn i64(&mut self, what: &str) -> Result<i64, ProtoError> {
-        self.need(8, what)?;
-        Ok(self.buf.get_i64())
-    }
-
-    /// An array length, checked against the bytes left given the smallest size of one element; `None` if null.
-    fn count(&mut self, min_element: usize, what: &str) -> Result<Option<usize>, ProtoError> {
-        let n = self.i32(what)?;
-        if n == -1 {
-            return Ok(None);
-        }
-        let n = usize::try_from(n).map_err(|_| self.err(what))?;
-        if n.saturating_mul(min_element) > self.buf.remaining() {
-            return Err(self.err(what));
-        }
-        Ok(Some(n))
-    }
-
-    fn bytes(&mut self, n: usize, what: &str) -> Result<Bytes, ProtoError> {
-        self.need(n, what)?;
-        Ok(self.buf.split_to(n))
-    }
-}
-
 /// Decodes a Fetch response body (after the response header) of `version` (4..=11).
 pub fn decode_fetch_response(body: Bytes, version: i16) -> Result<FetchResponse, ProtoError> {
-    let mut r = Reader { buf: body, version };
+    let mut r = WireReader::new(body, "Fetch", version);
     if !FETCH_VERSIONS.contains(&version) {
         return Err(ProtoError::Decode {
             api: "Fetch",
@@ -136,14 +81,13 @@ pub fn decode_fetch_response(body: Bytes, version: i16) -> Result<FetchResponse,
     // Smallest topic: 2-byte name length + 4-byte partition count. Smallest partition: 4+2+8+8 (+8 v5+)
     // + 4 (aborted count) (+4 v11) + 4 (records length).
     let min_partition = 30 + if version >= 5 { 8 } else { 0 } + if version >= 11 { 4 } else { 0 };
-    let topic_count = r.count(6, "topic count")?.unwrap_or(0);
+    let topic_count = r.count(false, 6, "topic count")?.unwrap_or(0);
     let mut topics = Vec::with_capacity(topic_count);
     for _ in 0..topic_count {
-        let len = r.i16("topic name length")?;
-        let len = usize::try_from(len).map_err(|_| r.err("topic name length"))?;
-        let name = r.bytes(len, "topic name")?;
-        let name = String::from_utf8(name.to_vec()).map_err(|_| r.err("topic name (not UTF-8)"))?;
-        let partition_count = r.count(min_partition, "partition count")?.unwrap_or(0);
+        let name = r
+            .string(false, "topic name")?
+            .ok_or_else(|| r.err("topic name (null)"))?;
+        let partition_count = r.count(false, min_partition, "partition count")?.unwrap_or(0);
         let mut partitions = Vec::with_capacity(partition_count);
         for _ in 0..partition_count {
             let partition = r.i32("partition")?;
@@ -155,7 +99,7 @@ pub fn decode_fetch_response(body: Bytes, version: i16) -> Result<FetchResponse,
             } else {
                 -1
             };
-            let aborted_count = r.count(16, "aborted transaction count")?.unwrap_or(0);
+            let aborted_count = r.count(false, 16, "aborted transaction count")?.unwrap_or(0);
             let mut aborted_transactions = Vec::with_capacity(aborted_count);
             for _ in 0..aborted_count {
                 aborted_transactions.push((r.i64("producer id")?, r.i64("first offset")?));

@@ -6,6 +6,7 @@
 //!   request encoding and response decoding for control-plane messages from the pinned `kafka-protocol` crate.
 //! - [`versions`]: ApiVersions negotiation — per API, the highest version both sides support.
 //! - [`fetch`]: the Fetch response, decoded by hand: zero-copy records, every count bounded by the bytes present.
+//! - [`metadata`]: the Metadata response, decoded by hand for the same reason.
 //! - [`record`]: the record batch v2 codec (lazy, zero-copy decode; incremental builder; compression; CRC-32C).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -13,8 +14,12 @@
 pub mod error;
 pub mod fetch;
 pub mod frame;
+pub mod metadata;
 pub mod record;
 pub mod versions;
+mod wire;
+
+pub use wire::strip_response_header;
 
 pub use error::ProtoError;
 pub use kafka_protocol;

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use kafka_protocol::messages::MetadataResponse;
+use weir_proto::metadata::MetadataResponse;
 
 use crate::error::KafkaCode;
 
@@ -64,14 +64,12 @@ impl MetadataSnapshot {
         let brokers = resp
             .brokers
             .iter()
-            .map(|b| (b.node_id.0, format!("{}:{}", b.host.as_str(), b.port)))
+            .map(|(id, host, port)| (*id, format!("{host}:{port}")))
             .collect();
         let mut topics = HashMap::new();
         let mut topic_errors = HashMap::new();
         for t in &resp.topics {
-            let Some(name) = t.name.as_ref().map(|n| n.0.as_str().to_owned()) else {
-                continue;
-            };
+            let Some(name) = t.name.clone() else { continue };
             if let Some(code) = KafkaCode::try_from_code(t.error_code) {
                 topic_errors.insert(name, code);
                 continue;
@@ -80,8 +78,8 @@ impl MetadataSnapshot {
                 .partitions
                 .iter()
                 .map(|p| PartitionMetadata {
-                    id: p.partition_index,
-                    leader: p.leader_id.0,
+                    id: p.partition,
+                    leader: p.leader_id,
                     leader_epoch: p.leader_epoch,
                     error: KafkaCode::try_from_code(p.error_code),
                 })
@@ -104,7 +102,7 @@ impl MetadataSnapshot {
             brokers,
             topics,
             topic_errors,
-            controller_id: resp.controller_id.0,
+            controller_id: resp.controller_id,
         }
     }
 

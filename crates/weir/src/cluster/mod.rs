@@ -155,7 +155,10 @@ impl Cluster {
             .with_topics(topics)
             .with_allow_auto_topic_creation(false);
         let conn = self.any_connection().await?;
-        let resp = conn.request(&req).await?;
+        let version = conn.version(kafka_protocol::messages::ApiKey::Metadata)?;
+        let body = conn.request_body(&req, version).await?;
+        let resp = weir_proto::metadata::decode_metadata_response(body, version)
+            .map_err(|e| conn.bad_response(e))?;
         let fresh = MetadataSnapshot::from_response(&resp);
         // A partial refresh keeps topics it did not ask about.
         let merged = if all {

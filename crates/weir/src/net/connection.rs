@@ -167,18 +167,13 @@ impl Connection {
         Ok(body)
     }
 
-    /// Sends `req` at `version` and returns the response body with its header (v0: the correlation id)
-    /// removed, for responses weir decodes itself (Fetch).
+    /// Sends `req` at `version` and returns the response body with its header removed, for responses weir
+    /// decodes itself (Fetch, Metadata).
     pub(crate) async fn request_body<R: Request>(&self, req: &R, version: i16) -> Result<Bytes> {
         let key = ApiKey::try_from(R::KEY).expect("known key");
-        debug_assert_eq!(
-            key.response_header_version(version),
-            0,
-            "only v0 response headers are stripped here"
-        );
         let frame = self.submit(req, version, true).await?.expect("reply expected");
         let after = self.request_timeout;
-        let mut frame = match tokio::time::timeout(after, frame).await {
+        let frame = match tokio::time::timeout(after, frame).await {
             Ok(Ok(r)) => r?,
             Ok(Err(_)) => return Err(self.lost()),
             Err(_) => {
@@ -188,14 +183,8 @@ impl Connection {
                 })
             }
         };
-        if frame.len() < 4 {
-            return Err(self.bad_response(weir_proto::ProtoError::Decode {
-                api: frame::api_key_name(key),
-                version,
-                reason: "response shorter than its header".into(),
-            }));
-        }
-        Ok(frame.split_off(4))
+        weir_proto::strip_response_header(frame, key.response_header_version(version))
+            .map_err(|e| self.bad_response(e))
     }
 
     /// Drops the connection after a response that cannot be decoded, and says so.

@@ -1,0 +1,153 @@
+//! A bounded reader for hand-decoded responses: every read checks the bytes that remain, every array count is
+//! checked against them before anything is reserved, and strings and bytes are zero-copy slices.
+
+use bytes::{Buf, Bytes};
+
+use crate::ProtoError;
+
+/// Reads protocol primitives from a response body without trusting any length in it.
+pub(crate) struct WireReader {
+    buf: Bytes,
+    api: &'static str,
+    version: i16,
+}
+
+impl WireReader {
+    pub(crate) fn new(buf: Bytes, api: &'static str, version: i16) -> Self {
+        Self { buf, api, version }
+    }
+
+    pub(crate) fn err(&self, what: &str) -> ProtoError {
+        ProtoError::Decode {
+            api: self.api,
+            version: self.version,
+            reason: format!("truncated or invalid {what}"),
+        }
+    }
+
+    fn need(&self, n: usize, what: &str) -> Result<(), ProtoError> {
+        if self.buf.remaining() < n {
+            Err(self.err(what))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn i8(&mut self, what: &str) -> Result<i8, ProtoError> {
+        self.need(1, what)?;
+        Ok(self.buf.get_i8())
+    }
+
+    pub(crate) fn i16(&mut self, what: &str) -> Result<i16, ProtoError> {
+        self.need(2, what)?;
+        Ok(self.buf.get_i16())
+    }
+
+    pub(crate) fn i32(&mut self, what: &str) -> Result<i32, ProtoError> {
+        self.need(4, what)?;
+        Ok(self.buf.get_i32())
+    }
+
+    pub(crate) fn i64(&mut self, what: &str) -> Result<i64, ProtoError> {
+        self.need(8, what)?;
+        Ok(self.buf.get_i64())
+    }
+
+    pub(crate) fn bytes(&mut self, n: usize, what: &str) -> Result<Bytes, ProtoError> {
+        self.need(n, what)?;
+        Ok(self.buf.split_to(n))
+    }
+
+    pub(crate) fn skip(&mut self, n: usize, what: &str) -> Result<(), ProtoError> {
+        self.bytes(n, what).map(drop)
+    }
+
+    /// An unsigned varint of at most 5 bytes (a u32).
+    pub(crate) fn uvarint(&mut self, what: &str) -> Result<u32, ProtoError> {
+        let mut v: u32 = 0;
+        for i in 0..5 {
+            self.need(1, what)?;
+            let b = self.buf.get_u8();
+            v |= u32::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(self.err(what))
+    }
+
+    /// An array length (`i32`, or unsigned varint + 1 when `compact`), `None` if null, refused if the bytes
+    /// left cannot hold that many elements of at least `min_element` bytes.
+    pub(crate) fn count(
+        &mut self,
+        compact: bool,
+        min_element: usize,
+        what: &str,
+    ) -> Result<Option<usize>, ProtoError> {
+        let n = if compact {
+            match self.uvarint(what)? {
+                0 => return Ok(None),
+                n => (n - 1) as usize,
+            }
+        } else {
+            match self.i32(what)? {
+                -1 => return Ok(None),
+                n => usize::try_from(n).map_err(|_| self.err(what))?,
+            }
+        };
+        if n.saturating_mul(min_element.max(1)) > self.buf.remaining() {
+            return Err(self.err(what));
+        }
+        Ok(Some(n))
+    }
+
+    /// A (nullable) string, compact or not, as UTF-8.
+    pub(crate) fn string(&mut self, compact: bool, what: &str) -> Result<Option<String>, ProtoError> {
+        let len = if compact {
+            match self.uvarint(what)? {
+                0 => return Ok(None),
+                n => (n - 1) as usize,
+            }
+        } else {
+            match self.i16(what)? {
+                -1 => return Ok(None),
+                n => usize::try_from(n).map_err(|_| self.err(what))?,
+            }
+        };
+        let raw = self.bytes(len, what)?;
+        String::from_utf8(raw.to_vec())
+            .map(Some)
+            .map_err(|_| self.err(what))
+    }
+
+    /// Skips a tagged-field section (flexible versions).
+    pub(crate) fn tagged_fields(&mut self) -> Result<(), ProtoError> {
+        let n = self.uvarint("tagged field count")?;
+        for _ in 0..n {
+            self.uvarint("tag")?;
+            let size = self.uvarint("tagged field size")? as usize;
+            self.skip(size, "tagged field")?;
+        }
+        Ok(())
+    }
+
+    /// An `i32` array (compact or not), e.g. replica lists.
+    pub(crate) fn i32_array(&mut self, compact: bool, what: &str) -> Result<Vec<i32>, ProtoError> {
+        let n = self.count(compact, 4, what)?.unwrap_or(0);
+        (0..n).map(|_| self.i32(what)).collect()
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.remaining()
+    }
+}
+
+/// Removes the response header (`header_version` 0: the correlation id; 1: it and a tagged-field section).
+pub fn strip_response_header(frame: Bytes, header_version: i16) -> Result<Bytes, ProtoError> {
+    let mut r = WireReader::new(frame, "response header", header_version);
+    r.i32("correlation id")?;
+    if header_version >= 1 {
+        r.tagged_fields()?;
+    }
+    Ok(r.buf)
+}

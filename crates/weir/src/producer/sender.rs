@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProducerId, TopicName};
+use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, ProduceRequest, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
+use weir_proto::produce::{decode_produce_response, ProduceResponse};
 use weir_proto::record::{batches, restamp, ProducerIds};
 
 use super::accumulator::{Accumulator, PendingBatch};
@@ -286,14 +287,17 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
                 })
                 .collect(),
         );
-    let result: Result<Option<kafka_protocol::messages::ProduceResponse>> = async {
+    let result: Result<Option<ProduceResponse>> = async {
         let conn = acc.cluster.link(leader)?.get().await?;
         if acc.cfg.acks == Acks::None {
             conn.send_unanswered(&req).await?;
-            Ok(None)
-        } else {
-            Ok(Some(conn.request(&req).await?))
+            return Ok(None);
         }
+        let version = conn.version(ApiKey::Produce)?;
+        let body = conn.request_body(&req, version).await?;
+        decode_produce_response(body, version)
+            .map(Some)
+            .map_err(|e| conn.bad_response(e))
     }
     .await;
     let resp = match result {
@@ -315,12 +319,11 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
         return;
     };
     let mut outcome: BTreeMap<(String, i32), (i16, i64, Option<String>)> = BTreeMap::new();
-    for t in resp.responses {
-        for p in t.partition_responses {
-            let msg = p.error_message.as_ref().map(|m| m.to_string());
+    for t in resp.topics {
+        for p in t.partitions {
             outcome.insert(
-                (t.name.0.to_string(), p.index),
-                (p.error_code, p.base_offset, msg),
+                (t.name.clone(), p.partition),
+                (p.error_code, p.base_offset, p.error_message),
             );
         }
     }

@@ -1,0 +1,114 @@
+//! The Produce response (v3–v11), decoded here rather than by `kafka-protocol`, so that no count from the wire
+//! is trusted before it is checked against the bytes present.
+
+use bytes::Bytes;
+
+use crate::wire::WireReader;
+use crate::ProtoError;
+
+/// Versions [`decode_produce_response`] reads.
+pub const PRODUCE_VERSIONS: std::ops::RangeInclusive<i16> = 3..=11;
+
+/// A decoded Produce response.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProduceResponse {
+    /// Topics in the response.
+    pub topics: Vec<ProduceTopic>,
+    /// Throttle time the broker asks for.
+    pub throttle_time_ms: i32,
+}
+
+/// One topic of a Produce response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProduceTopic {
+    /// Topic name.
+    pub name: String,
+    /// Its partitions.
+    pub partitions: Vec<ProducePartition>,
+}
+
+/// One partition of a Produce response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducePartition {
+    /// Partition index.
+    pub partition: i32,
+    /// Error code, 0 if none.
+    pub error_code: i16,
+    /// Offset given to the first record of the batch.
+    pub base_offset: i64,
+    /// Log append time, -1 unless the topic uses it.
+    pub log_append_time_ms: i64,
+    /// Log start offset (v5+; -1 before).
+    pub log_start_offset: i64,
+    /// The broker's message for an error (v8+).
+    pub error_message: Option<String>,
+}
+
+/// Decodes a Produce response body (after the response header) of `version` (3..=11).
+pub fn decode_produce_response(body: Bytes, version: i16) -> Result<ProduceResponse, ProtoError> {
+    if !PRODUCE_VERSIONS.contains(&version) {
+        return Err(ProtoError::Decode {
+            api: "Produce",
+            version,
+            reason: "unsupported version".into(),
+        });
+    }
+    let flex = version >= 9;
+    let mut r = WireReader::new(body, "Produce", version);
+    let min_partition = 4 + 2 + 8 + 8 + if version >= 5 { 8 } else { 0 } + if version >= 8 { 2 } else { 0 };
+    let topic_count = r.count(flex, 2, "topic count")?.unwrap_or(0);
+    let mut topics = Vec::with_capacity(topic_count);
+    for _ in 0..topic_count {
+        let name = r
+            .string(flex, "topic name")?
+            .ok_or_else(|| r.err("topic name (null)"))?;
+        let partition_count = r.count(flex, min_partition, "partition count")?.unwrap_or(0);
+        let mut partitions = Vec::with_capacity(partition_count);
+        for _ in 0..partition_count {
+            let partition = r.i32("partition")?;
+            let error_code = r.i16("error code")?;
+            let base_offset = r.i64("base offset")?;
+            let log_append_time_ms = r.i64("log append time")?;
+            let log_start_offset = if version >= 5 {
+                r.i64("log start offset")?
+            } else {
+                -1
+            };
+            let mut error_message = None;
+            if version >= 8 {
+                let errors = r.count(flex, 5, "record error count")?.unwrap_or(0);
+                for _ in 0..errors {
+                    r.i32("batch index")?;
+                    r.string(flex, "record error message")?;
+                    if flex {
+                        r.tagged_fields()?;
+                    }
+                }
+                error_message = r.string(flex, "error message")?;
+            }
+            if flex {
+                r.tagged_fields()?;
+            }
+            partitions.push(ProducePartition {
+                partition,
+                error_code,
+                base_offset,
+                log_append_time_ms,
+                log_start_offset,
+                error_message,
+            });
+        }
+        if flex {
+            r.tagged_fields()?;
+        }
+        topics.push(ProduceTopic { name, partitions });
+    }
+    let throttle_time_ms = r.i32("throttle time")?;
+    if flex {
+        r.tagged_fields()?;
+    }
+    Ok(ProduceResponse {
+        topics,
+        throttle_time_ms,
+    })
+}

@@ -7,7 +7,7 @@
 //! - [`versions`]: ApiVersions negotiation — per API, the highest version both sides support.
 //! - [`fetch`]: the Fetch response, decoded by hand: zero-copy records, every count bounded by the bytes present.
 //! - [`metadata`]: the Metadata response, decoded by hand for the same reason.
-//! - [`produce`]: the Produce response, likewise.
+//! - [`produce`], [`list_offsets`]: the Produce and ListOffsets responses, likewise.
 //! - [`record`]: the record batch v2 codec (lazy, zero-copy decode; incremental builder; compression; CRC-32C).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -15,6 +15,7 @@
 pub mod error;
 pub mod fetch;
 pub mod frame;
+pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
 pub mod record;

@@ -16,9 +16,10 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
-    BrokerId, CreateTopicsRequest, DeleteTopicsRequest, ListOffsetsRequest, TopicName,
+    ApiKey, BrokerId, CreateTopicsRequest, DeleteTopicsRequest, ListOffsetsRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use weir_proto::list_offsets::decode_list_offsets_response;
 
 use crate::cluster::{Cluster, MetadataSnapshot};
 use crate::config::ClientConfig;
@@ -153,20 +154,21 @@ pub(crate) async fn list_offsets(
                         })
                         .collect(),
                 )]);
-        let resp = cluster.link(leader)?.get().await?.request(&req).await?;
-        for t in resp.topics {
-            for p in t.partitions {
-                if let Some(code) = KafkaCode::try_from_code(p.error_code) {
-                    if code.is_retriable() {
-                        cluster.refresh(false).await.ok();
-                    }
-                    return Err(Error::Kafka {
-                        code,
-                        context: format!("list offsets {topic}-{}", p.partition_index),
-                    });
+        let conn = cluster.link(leader)?.get().await?;
+        let version = conn.version(ApiKey::ListOffsets)?;
+        let body = conn.request_body(&req, version).await?;
+        let listed = decode_list_offsets_response(body, version).map_err(|e| conn.bad_response(e))?;
+        for p in listed {
+            if let Some(code) = KafkaCode::try_from_code(p.error_code) {
+                if code.is_retriable() {
+                    cluster.refresh(false).await.ok();
                 }
-                out.insert(p.partition_index, p.offset);
+                return Err(Error::Kafka {
+                    code,
+                    context: format!("list offsets {topic}-{}", p.partition),
+                });
             }
+            out.insert(p.partition, p.offset);
         }
     }
     Ok(out)

@@ -1,0 +1,77 @@
+//! The ListOffsets response (v1–v8), decoded here rather than by `kafka-protocol`, so that no count from the
+//! wire is trusted before it is checked against the bytes present.
+
+use bytes::Bytes;
+
+use crate::wire::WireReader;
+use crate::ProtoError;
+
+/// Versions [`decode_list_offsets_response`] reads.
+pub const LIST_OFFSETS_VERSIONS: std::ops::RangeInclusive<i16> = 1..=8;
+
+/// One partition's answer: (topic, partition, error code, timestamp, offset).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedOffset {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Error code, 0 if none.
+    pub error_code: i16,
+    /// Timestamp of the record found (-1 for earliest/latest lookups).
+    pub timestamp: i64,
+    /// The offset.
+    pub offset: i64,
+}
+
+/// Decodes a ListOffsets response body (after the response header) of `version` (1..=8).
+pub fn decode_list_offsets_response(body: Bytes, version: i16) -> Result<Vec<ListedOffset>, ProtoError> {
+    if !LIST_OFFSETS_VERSIONS.contains(&version) {
+        return Err(ProtoError::Decode {
+            api: "ListOffsets",
+            version,
+            reason: "unsupported version".into(),
+        });
+    }
+    let flex = version >= 6;
+    let mut r = WireReader::new(body, "ListOffsets", version);
+    if version >= 2 {
+        r.i32("throttle time")?;
+    }
+    let min_partition = 4 + 2 + 8 + 8 + if version >= 4 { 4 } else { 0 };
+    let mut out = Vec::new();
+    let topic_count = r.count(flex, 2, "topic count")?.unwrap_or(0);
+    for _ in 0..topic_count {
+        let topic = r
+            .string(flex, "topic name")?
+            .ok_or_else(|| r.err("topic name (null)"))?;
+        let partition_count = r.count(flex, min_partition, "partition count")?.unwrap_or(0);
+        out.reserve(partition_count);
+        for _ in 0..partition_count {
+            let partition = r.i32("partition")?;
+            let error_code = r.i16("error code")?;
+            let timestamp = r.i64("timestamp")?;
+            let offset = r.i64("offset")?;
+            if version >= 4 {
+                r.i32("leader epoch")?;
+            }
+            if flex {
+                r.tagged_fields()?;
+            }
+            out.push(ListedOffset {
+                topic: topic.clone(),
+                partition,
+                error_code,
+                timestamp,
+                offset,
+            });
+        }
+        if flex {
+            r.tagged_fields()?;
+        }
+    }
+    if flex {
+        r.tagged_fields()?;
+    }
+    Ok(out)
+}

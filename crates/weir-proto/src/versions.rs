@@ -42,14 +42,28 @@ impl VersionTable {
 
     /// Intersects the broker's offered ranges with `ours`.
     pub fn negotiate_with(response: &ApiVersionsResponse, ours: &[(ApiKey, i16, i16)]) -> Self {
+        let theirs: Vec<(i16, i16, i16)> = response
+            .api_keys
+            .iter()
+            .map(|a| (a.api_key, a.min_version, a.max_version))
+            .collect();
+        Self::from_ranges_with(&theirs, ours)
+    }
+
+    /// Intersects decoded broker ranges `(api key, min, max)` with [`WEIR_VERSIONS`].
+    pub fn from_ranges(theirs: &[(i16, i16, i16)]) -> Self {
+        Self::from_ranges_with(theirs, WEIR_VERSIONS)
+    }
+
+    fn from_ranges_with(theirs: &[(i16, i16, i16)], ours: &[(ApiKey, i16, i16)]) -> Self {
         let mut versions = Vec::new();
         for &(key, min, max) in ours {
             let k = key as i16;
-            let Some(theirs) = response.api_keys.iter().find(|a| a.api_key == k) else {
+            let Some(&(_, their_min, their_max)) = theirs.iter().find(|a| a.0 == k) else {
                 continue;
             };
-            let lo = min.max(theirs.min_version);
-            let hi = max.min(theirs.max_version);
+            let lo = min.max(their_min);
+            let hi = max.min(their_max);
             if lo <= hi {
                 let idx = k as usize;
                 if versions.len() <= idx {
@@ -97,5 +111,98 @@ mod tests {
     fn no_overlap_means_unsupported() {
         let t = VersionTable::negotiate(&offered(&[(ApiKey::Produce, 0, 2)]));
         assert_eq!(t.get(ApiKey::Produce), None);
+    }
+}
+
+/// A decoded ApiVersions response: the error code and the broker's `(api key, min, max)` ranges.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ApiVersionRanges {
+    /// Error code (35 UNSUPPORTED_VERSION means: retry with v0, the list still tells what the broker has).
+    pub error_code: i16,
+    /// `(api key, min version, max version)` per API the broker offers.
+    pub ranges: Vec<(i16, i16, i16)>,
+}
+
+/// Decodes an ApiVersions response body (after its header, which is v0 at every version) of `version` (0..=3),
+/// every count bounded by the bytes present. Tagged fields (v3) are skipped.
+pub fn decode_api_versions_response(
+    body: bytes::Bytes,
+    version: i16,
+) -> Result<ApiVersionRanges, crate::ProtoError> {
+    if !(0..=3).contains(&version) {
+        return Err(crate::ProtoError::Decode {
+            api: "ApiVersions",
+            version,
+            reason: "unsupported version".into(),
+        });
+    }
+    let flex = version >= 3;
+    let mut r = crate::wire::WireReader::new(body, "ApiVersions", version);
+    let error_code = r.i16("error code")?;
+    let n = r
+        .count(flex, if flex { 7 } else { 6 }, "api key count")?
+        .unwrap_or(0);
+    let mut ranges = Vec::with_capacity(n);
+    for _ in 0..n {
+        let key = r.i16("api key")?;
+        let min = r.i16("min version")?;
+        let max = r.i16("max version")?;
+        if flex {
+            r.tagged_fields()?;
+        }
+        ranges.push((key, min, max));
+    }
+    if version >= 1 {
+        r.i32("throttle time")?;
+    }
+    if flex {
+        r.tagged_fields()?;
+    }
+    Ok(ApiVersionRanges { error_code, ranges })
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+    use bytes::BytesMut;
+    use kafka_protocol::messages::api_versions_response::ApiVersion;
+    use kafka_protocol::protocol::Encodable;
+
+    #[test]
+    fn decodes_what_kafka_protocol_encodes_at_every_version() {
+        for version in 0..=3 {
+            let resp = ApiVersionsResponse::default()
+                .with_error_code(35)
+                .with_api_keys(vec![
+                    ApiVersion::default()
+                        .with_api_key(1)
+                        .with_min_version(4)
+                        .with_max_version(17),
+                    ApiVersion::default()
+                        .with_api_key(3)
+                        .with_min_version(0)
+                        .with_max_version(12),
+                ]);
+            let mut buf = BytesMut::new();
+            resp.encode(&mut buf, version).unwrap();
+            let body = buf.freeze();
+            let got = decode_api_versions_response(body.clone(), version).unwrap();
+            assert_eq!(got.error_code, 35);
+            assert_eq!(got.ranges, vec![(1, 4, 17), (3, 0, 12)]);
+            let t = VersionTable::from_ranges(&got.ranges);
+            assert_eq!(
+                (t.get(ApiKey::Fetch), t.get(ApiKey::Metadata)),
+                (Some(11), Some(12))
+            );
+            for cut in 0..body.len() {
+                assert!(
+                    decode_api_versions_response(body.slice(..cut), version).is_err(),
+                    "v{version} cut {cut}"
+                );
+            }
+        }
+        let mut hostile = 0i16.to_be_bytes().to_vec();
+        hostile.extend_from_slice(&i32::MAX.to_be_bytes());
+        assert!(decode_api_versions_response(bytes::Bytes::from(hostile), 0).is_err());
     }
 }

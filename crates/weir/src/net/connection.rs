@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use weir_proto::frame::{self, FrameDecoder};
-use weir_proto::versions::VersionTable;
+use weir_proto::versions::{decode_api_versions_response, VersionTable};
 
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
@@ -116,15 +116,19 @@ impl Connection {
         let req = ApiVersionsRequest::default()
             .with_client_software_name(StrBytes::from_static_str("weir"))
             .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
-        let mut resp = self.request_at(&req, 3).await?;
-        if resp.error_code == 35 {
-            // UNSUPPORTED_VERSION: the broker lists what it has; v0 always works.
-            resp = self.request_at(&req, 0).await?;
-        }
+        let body = self.request_body(&req, 3).await?;
+        let resp = match decode_api_versions_response(body, 3) {
+            Ok(r) if r.error_code == 0 => r,
+            // UNSUPPORTED_VERSION (answered in the v0 layout by older brokers): v0 always works.
+            _ => {
+                let body = self.request_body(&req, 0).await?;
+                decode_api_versions_response(body, 0).map_err(|e| self.bad_response(e))?
+            }
+        };
         crate::error::check(resp.error_code, || {
             format!("ApiVersions from {}", self.shared.addr)
         })?;
-        Ok(VersionTable::negotiate(&resp))
+        Ok(VersionTable::from_ranges(&resp.ranges))
     }
 
     /// Whether the connection has died (the next user should reconnect).

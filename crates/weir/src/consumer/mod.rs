@@ -28,6 +28,7 @@ mod decode;
 mod fetcher;
 mod partition;
 mod record;
+mod router;
 mod session;
 pub mod state_table;
 
@@ -36,7 +37,7 @@ pub use record::ConsumerRecord;
 pub use state_table::PartitionState;
 pub use state_table::{PartitionHandle, TopicPartition};
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -49,7 +50,7 @@ use crate::cluster::Cluster;
 use crate::error::{Error, KafkaCode, Result};
 use fetcher::Fetcher;
 use partition::PartitionSlot;
-use state_table::{FetchGroupId, ReadyWaker, StateTable, StateTableConfig};
+use state_table::{ReadyWaker, StateTable, StateTableConfig};
 
 /// Where to start reading a partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +161,7 @@ impl Consumer {
             closed: AtomicBool::new(false),
             stats: StatCounters::default(),
         });
-        tokio::spawn(route(inner.clone()));
+        tokio::spawn(router::route(inner.clone()));
         Ok(Consumer { inner })
     }
 
@@ -635,7 +636,7 @@ impl Inner {
     }
 
     /// The fetcher for `broker`, started on first use.
-    fn fetcher(self: &Arc<Self>, broker: i32) -> Arc<Fetcher> {
+    pub(crate) fn fetcher(self: &Arc<Self>, broker: i32) -> Arc<Fetcher> {
         let mut fetchers = self.fetchers.lock().unwrap();
         fetchers
             .entry(broker)
@@ -649,77 +650,5 @@ impl Inner {
                 f
             })
             .clone()
-    }
-}
-
-/// Routes partitions without a (valid) leader to their leader's fetcher, refreshing metadata as needed.
-async fn route(inner: Arc<Inner>) {
-    let unrouted = inner
-        .table
-        .fetch_group(FetchGroupId::UNROUTED)
-        .expect("the unrouted group always exists");
-    let mut waiting: Vec<Arc<state_table::PartitionState>> = Vec::new();
-    let mut backoff = inner.cfg.client.retry_backoff;
-    loop {
-        let notified = inner.router_wake.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if inner.is_closed() {
-            return;
-        }
-        unrouted.take_ready(&mut waiting);
-        if waiting.is_empty() {
-            notified.await;
-            continue;
-        }
-        let slots = inner.slots.load();
-        let stale = waiting.iter().any(|c| {
-            slots
-                .get(c.topic_partition())
-                .is_some_and(|s| s.stale_leader.swap(false, Ordering::Relaxed))
-        });
-        let mut snap = inner.cluster.snapshot();
-        let unknown = waiting.iter().any(|c| {
-            let tp = c.topic_partition();
-            snap.topic(&tp.topic)
-                .and_then(|t| t.leader(tp.partition))
-                .is_none()
-        });
-        if stale || unknown {
-            match inner.cluster.refresh(false).await {
-                Ok(s) => snap = s,
-                Err(e) => tracing::debug!(error = %e, "metadata refresh failed"),
-            }
-        }
-        let mut still: Vec<Arc<state_table::PartitionState>> = Vec::new();
-        let mut by_broker: BTreeMap<i32, Vec<Arc<state_table::PartitionState>>> = BTreeMap::new();
-        for cell in waiting.drain(..) {
-            let tp = cell.topic_partition();
-            match snap.topic(&tp.topic).and_then(|t| t.leader(tp.partition)) {
-                Some(leader) => by_broker.entry(leader).or_default().push(cell),
-                None => still.push(cell),
-            }
-        }
-        for (broker, cells) in by_broker {
-            let f = inner.fetcher(broker);
-            for cell in cells {
-                cell.set_fetch_group(f.group.id());
-                cell.forward();
-            }
-        }
-        if still.is_empty() {
-            backoff = inner.cfg.client.retry_backoff;
-        } else {
-            // Keep them (still QUEUED, owned here) and try again after a backoff.
-            waiting = still;
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = &mut notified => {}
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(2));
-            for cell in waiting.drain(..) {
-                unrouted.defer(cell);
-            }
-        }
     }
 }

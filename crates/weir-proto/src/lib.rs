@@ -8,6 +8,8 @@
 //! - [`fetch`]: the Fetch response, decoded by hand: zero-copy records, every count bounded by the bytes present.
 //! - [`metadata`]: the Metadata response, decoded by hand for the same reason.
 //! - [`produce`], [`list_offsets`]: the Produce and ListOffsets responses, likewise.
+//! - [`group`]: the group membership responses (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup),
+//!   likewise.
 //! - [`record`]: the record batch v2 codec (lazy, zero-copy decode; incremental builder; compression; CRC-32C).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -15,6 +17,7 @@
 pub mod error;
 pub mod fetch;
 pub mod frame;
+pub mod group;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;

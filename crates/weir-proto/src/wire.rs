@@ -120,6 +120,35 @@ impl WireReader {
             .map_err(|_| self.err(what))
     }
 
+    /// A string that must not be null.
+    pub(crate) fn required_string(&mut self, compact: bool, what: &str) -> Result<String, ProtoError> {
+        match self.string(compact, what)? {
+            Some(s) => Ok(s),
+            None => Err(self.err(&format!("{what} (null)"))),
+        }
+    }
+
+    /// A (nullable) byte string, compact or not, as a zero-copy slice.
+    pub(crate) fn nullable_bytes(&mut self, compact: bool, what: &str) -> Result<Option<Bytes>, ProtoError> {
+        let len = if compact {
+            match self.uvarint(what)? {
+                0 => return Ok(None),
+                n => (n - 1) as usize,
+            }
+        } else {
+            match self.i32(what)? {
+                -1 => return Ok(None),
+                n => usize::try_from(n).map_err(|_| self.err(what))?,
+            }
+        };
+        self.bytes(len, what).map(Some)
+    }
+
+    /// A boolean (one byte, non-zero is true).
+    pub(crate) fn bool(&mut self, what: &str) -> Result<bool, ProtoError> {
+        Ok(self.i8(what)? != 0)
+    }
+
     /// Skips a tagged-field section (flexible versions).
     pub(crate) fn tagged_fields(&mut self) -> Result<(), ProtoError> {
         let n = self.uvarint("tagged field count")?;
@@ -139,6 +168,23 @@ impl WireReader {
 
     pub(crate) fn remaining(&self) -> usize {
         self.buf.remaining()
+    }
+}
+
+/// Refuses a `version` outside the `supported` range of the hand-written decoder for `api`.
+pub(crate) fn check_version(
+    api: &'static str,
+    version: i16,
+    supported: &std::ops::RangeInclusive<i16>,
+) -> Result<(), ProtoError> {
+    if supported.contains(&version) {
+        Ok(())
+    } else {
+        Err(ProtoError::Decode {
+            api,
+            version,
+            reason: "unsupported version".into(),
+        })
     }
 }
 

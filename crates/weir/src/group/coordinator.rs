@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
-use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
@@ -18,6 +17,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
+use weir_proto::group::{
+    decode_find_coordinator_response, decode_heartbeat_response, decode_join_group_response,
+    decode_leave_group_response, decode_sync_group_response, JoinGroupMember,
+};
 use weir_proto::ProtoError;
 
 use super::assignor::{AssignorKind, MemberSubscription};
@@ -99,19 +102,17 @@ impl Coordinator {
         } else {
             req = req.with_key(s(group));
         }
-        let resp = conn.request_at(&req, version).await?;
-        let (code, host, port, node) = if version >= 4 {
-            let c = resp.coordinators.first().ok_or_else(|| {
-                Error::kafka(
-                    COORDINATOR_NOT_AVAILABLE,
-                    format!("FindCoordinator {group}: empty answer"),
-                )
-            })?;
-            (c.error_code, c.host.to_string(), c.port, c.node_id.0)
-        } else {
-            (resp.error_code, resp.host.to_string(), resp.port, resp.node_id.0)
-        };
-        check(code, || format!("FindCoordinator {group}"))?;
+        let body = conn.request_body(&req, version).await?;
+        let found = decode_find_coordinator_response(body, version).map_err(|e| conn.bad_response(e))?;
+        // Versions 0-3 always decode to exactly one coordinator; v4 lists one per key asked.
+        let c = found.into_iter().next().ok_or_else(|| {
+            Error::kafka(
+                COORDINATOR_NOT_AVAILABLE,
+                format!("FindCoordinator {group}: empty answer"),
+            )
+        })?;
+        check(c.error_code, || format!("FindCoordinator {group}"))?;
+        let (host, port, node) = (c.host, c.port, c.node_id);
         let addr = format!("{host}:{port}");
         tracing::debug!(group = %group, node, addr = %addr, "group coordinator found");
         let links = CoordLinks {
@@ -449,7 +450,8 @@ pub(crate) async fn leave(shared: &Shared) {
         } else {
             req = req.with_member_id(s(&member_id));
         }
-        let resp = conn.request_at(&req, version).await?;
+        let body = conn.request_body(&req, version).await?;
+        let resp = decode_leave_group_response(body, version).map_err(|e| conn.bad_response(e))?;
         check(resp.error_code, || format!("LeaveGroup {}", cfg.group_id))?;
         for m in &resp.members {
             check(m.error_code, || {
@@ -569,22 +571,20 @@ async fn join_and_sync(shared: &Shared) -> Result<()> {
                 })
                 .collect(),
         );
-    let resp = conn.request(&req).await?;
+    let version = conn.version(ApiKey::JoinGroup)?;
+    let body = conn.request_body(&req, version).await?;
+    let resp = decode_join_group_response(body, version).map_err(|e| conn.bad_response(e))?;
     if resp.error_code == MEMBER_ID_REQUIRED {
-        shared.state.lock().unwrap().member_id = resp.member_id.to_string();
+        shared.state.lock().unwrap().member_id = resp.member_id.clone();
     }
     check(resp.error_code, || format!("JoinGroup {}", cfg.group_id))?;
-    let my_id = resp.member_id.to_string();
+    let my_id = resp.member_id.clone();
     {
         let mut st = shared.state.lock().unwrap();
         st.member_id = my_id.clone();
         st.generation = resp.generation_id;
     }
-    let protocol = resp
-        .protocol_name
-        .as_ref()
-        .map(|p| p.to_string())
-        .unwrap_or_default();
+    let protocol = resp.protocol_name.clone().unwrap_or_default();
     let kind = AssignorKind::parse(&protocol)
         .filter(|k| cfg.assignors.contains(k))
         .ok_or_else(|| {
@@ -596,7 +596,7 @@ async fn join_and_sync(shared: &Shared) -> Result<()> {
                 ),
             )
         })?;
-    let leader = resp.leader.as_str() == my_id;
+    let leader = resp.leader == my_id;
     tracing::debug!(group = %cfg.group_id, member = %my_id, generation = resp.generation_id, leader,
         protocol = %protocol, members = resp.members.len(), "joined");
     let assignments = if leader && !resp.skip_assignment {
@@ -612,7 +612,9 @@ async fn join_and_sync(shared: &Shared) -> Result<()> {
         .with_protocol_type(Some(StrBytes::from_static_str("consumer")))
         .with_protocol_name(Some(s(kind.name())))
         .with_assignments(assignments);
-    let sresp = conn.request(&sync).await?;
+    let version = conn.version(ApiKey::SyncGroup)?;
+    let body = conn.request_body(&sync, version).await?;
+    let sresp = decode_sync_group_response(body, version).map_err(|e| conn.bad_response(e))?;
     check(sresp.error_code, || format!("SyncGroup {}", cfg.group_id))?;
     let assignment = Assignment::decode(sresp.assignment).map_err(|e| Error::Protocol {
         broker: coord.addr.clone(),
@@ -641,13 +643,13 @@ fn member_generation(sub: &Subscription) -> Option<i32> {
 /// The leader's part: decode every member's subscription, run the assignor, encode the assignments.
 async fn leader_assign(
     shared: &Shared,
-    members: &[JoinGroupResponseMember],
+    members: &[JoinGroupMember],
     kind: AssignorKind,
 ) -> Result<Vec<SyncGroupRequestAssignment>> {
     let mut subs = Vec::with_capacity(members.len());
     for m in members {
         let mut sub = MemberSubscription::new(&m.member_id, Vec::<String>::new());
-        sub.instance_id = m.group_instance_id.as_ref().map(|i| i.to_string());
+        sub.instance_id = m.group_instance_id.clone();
         match Subscription::decode(m.metadata.clone()) {
             Ok(decoded) => {
                 sub.generation = member_generation(&decoded);
@@ -817,8 +819,10 @@ async fn heartbeat(shared: &Shared) -> Beat {
             .with_generation_id(generation)
             .with_member_id(s(&member_id))
             .with_group_instance_id(cfg.group_instance_id.as_deref().map(s));
-        let resp = conn.request(&req).await?;
-        check(resp.error_code, || format!("Heartbeat {}", cfg.group_id))
+        let version = conn.version(ApiKey::Heartbeat)?;
+        let body = conn.request_body(&req, version).await?;
+        let error_code = decode_heartbeat_response(body, version).map_err(|e| conn.bad_response(e))?;
+        check(error_code, || format!("Heartbeat {}", cfg.group_id))
     };
     match attempt.await {
         Ok(()) => Beat::Ok,

@@ -10,6 +10,7 @@
 //! - [`produce`], [`list_offsets`]: the Produce and ListOffsets responses, likewise.
 //! - [`group`]: the group membership responses (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup),
 //!   likewise.
+//! - [`group_offsets`]: the OffsetCommit and OffsetFetch responses, likewise.
 //! - [`record`]: the record batch v2 codec (lazy, zero-copy decode; incremental builder; compression; CRC-32C).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -18,6 +19,7 @@ pub mod error;
 pub mod fetch;
 pub mod frame;
 pub mod group;
+pub mod group_offsets;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;

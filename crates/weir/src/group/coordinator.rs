@@ -21,6 +21,7 @@ use weir_proto::group::{
     decode_find_coordinator_response, decode_heartbeat_response, decode_join_group_response,
     decode_leave_group_response, decode_sync_group_response, JoinGroupMember,
 };
+use weir_proto::group_offsets::{decode_offset_commit_response, decode_offset_fetch_response};
 use weir_proto::ProtoError;
 
 use super::assignor::{AssignorKind, MemberSubscription};
@@ -230,11 +231,13 @@ async fn commit_once(shared: &Shared, offsets: &[(TopicPartition, i64)]) -> Resu
                 })
                 .collect(),
         );
-    let resp = conn.request(&req).await?;
-    for t in &resp.topics {
-        for p in &t.partitions {
-            check(p.error_code, || {
-                format!("OffsetCommit {} {}-{}", cfg.group_id, t.name.0, p.partition_index)
+    let version = conn.version(ApiKey::OffsetCommit)?;
+    let body = conn.request_body(&req, version).await?;
+    let topics = decode_offset_commit_response(body, version).map_err(|e| conn.bad_response(e))?;
+    for t in &topics {
+        for &(partition, error_code) in &t.partitions {
+            check(error_code, || {
+                format!("OffsetCommit {} {}-{}", cfg.group_id, t.name, partition)
             })?;
         }
     }
@@ -275,17 +278,19 @@ async fn fetch_committed_once(
                 })
                 .collect(),
         ));
-    let resp = conn.request(&req).await?;
+    let version = conn.version(ApiKey::OffsetFetch)?;
+    let body = conn.request_body(&req, version).await?;
+    let resp = decode_offset_fetch_response(body, version).map_err(|e| conn.bad_response(e))?;
     check(resp.error_code, || format!("OffsetFetch {group}"))?;
     let mut out = HashMap::new();
     for t in &resp.topics {
-        let topic: Arc<str> = Arc::from(t.name.0.as_str());
+        let topic: Arc<str> = Arc::from(t.name.as_str());
         for p in &t.partitions {
             check(p.error_code, || {
-                format!("OffsetFetch {group} {}-{}", topic, p.partition_index)
+                format!("OffsetFetch {group} {}-{}", topic, p.partition)
             })?;
             out.insert(
-                TopicPartition::new(topic.clone(), p.partition_index),
+                TopicPartition::new(topic.clone(), p.partition),
                 p.committed_offset,
             );
         }

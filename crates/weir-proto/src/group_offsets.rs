@@ -1,0 +1,135 @@
+//! The consumer group offset responses — OffsetCommit (v2–v8) and OffsetFetch (v1–v7) — decoded here rather
+//! than by `kafka-protocol`, so that no count from the wire is trusted before it is checked against the bytes
+//! present. Only the fields weir uses are kept; tagged fields are skipped.
+
+use bytes::Bytes;
+
+use crate::wire::{check_version, WireReader};
+use crate::ProtoError;
+
+/// Versions [`decode_offset_commit_response`] reads.
+pub const OFFSET_COMMIT_VERSIONS: std::ops::RangeInclusive<i16> = 2..=8;
+/// Versions [`decode_offset_fetch_response`] reads.
+pub const OFFSET_FETCH_VERSIONS: std::ops::RangeInclusive<i16> = 1..=7;
+
+/// One topic of an OffsetCommit response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitTopic {
+    /// Topic name.
+    pub name: String,
+    /// Per-partition results: (partition, error code).
+    pub partitions: Vec<(i32, i16)>,
+}
+
+/// Decodes an OffsetCommit response body (after the response header) of `version` (2..=8): its topics.
+pub fn decode_offset_commit_response(body: Bytes, version: i16) -> Result<Vec<CommitTopic>, ProtoError> {
+    const API: &str = "OffsetCommit";
+    check_version(API, version, &OFFSET_COMMIT_VERSIONS)?;
+    let flex = version >= 8;
+    let mut r = WireReader::new(body, API, version);
+    if version >= 3 {
+        r.i32("throttle time")?;
+    }
+    // Smallest topic: name length and partition count (+ tags); smallest partition: index, error (+ tags).
+    let (min_topic, min_partition) = if flex { (3, 7) } else { (6, 6) };
+    let topic_count = r.count(flex, min_topic, "topic count")?.unwrap_or(0);
+    let mut topics = Vec::with_capacity(topic_count);
+    for _ in 0..topic_count {
+        let name = r.required_string(flex, "topic name")?;
+        let partition_count = r.count(flex, min_partition, "partition count")?.unwrap_or(0);
+        let mut partitions = Vec::with_capacity(partition_count);
+        for _ in 0..partition_count {
+            let partition = r.i32("partition")?;
+            let error_code = r.i16("error code")?;
+            if flex {
+                r.tagged_fields()?;
+            }
+            partitions.push((partition, error_code));
+        }
+        if flex {
+            r.tagged_fields()?;
+        }
+        topics.push(CommitTopic { name, partitions });
+    }
+    if flex {
+        r.tagged_fields()?;
+    }
+    Ok(topics)
+}
+
+/// A decoded OffsetFetch response.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OffsetFetchResponse {
+    /// Group-level error code (v2+; 0 before).
+    pub error_code: i16,
+    /// Topics in the response.
+    pub topics: Vec<FetchedTopic>,
+}
+
+/// One topic of an OffsetFetch response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedTopic {
+    /// Topic name.
+    pub name: String,
+    /// Its partitions.
+    pub partitions: Vec<FetchedOffset>,
+}
+
+/// One partition of an OffsetFetch response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchedOffset {
+    /// Partition index.
+    pub partition: i32,
+    /// The committed offset, -1 if none.
+    pub committed_offset: i64,
+    /// Error code, 0 if none.
+    pub error_code: i16,
+}
+
+/// Decodes an OffsetFetch response body (after the response header) of `version` (1..=7).
+pub fn decode_offset_fetch_response(body: Bytes, version: i16) -> Result<OffsetFetchResponse, ProtoError> {
+    const API: &str = "OffsetFetch";
+    check_version(API, version, &OFFSET_FETCH_VERSIONS)?;
+    let flex = version >= 6;
+    let mut r = WireReader::new(body, API, version);
+    if version >= 3 {
+        r.i32("throttle time")?;
+    }
+    let min_topic = if flex { 3 } else { 6 };
+    // Index, offset, leader epoch (v5+), metadata length, error (+ tags).
+    let min_partition =
+        4 + 8 + if version >= 5 { 4 } else { 0 } + if flex { 1 } else { 2 } + 2 + usize::from(flex);
+    let topic_count = r.count(flex, min_topic, "topic count")?.unwrap_or(0);
+    let mut topics = Vec::with_capacity(topic_count);
+    for _ in 0..topic_count {
+        let name = r.required_string(flex, "topic name")?;
+        let partition_count = r.count(flex, min_partition, "partition count")?.unwrap_or(0);
+        let mut partitions = Vec::with_capacity(partition_count);
+        for _ in 0..partition_count {
+            let partition = r.i32("partition")?;
+            let committed_offset = r.i64("committed offset")?;
+            if version >= 5 {
+                r.i32("committed leader epoch")?;
+            }
+            r.string(flex, "metadata")?;
+            let error_code = r.i16("error code")?;
+            if flex {
+                r.tagged_fields()?;
+            }
+            partitions.push(FetchedOffset {
+                partition,
+                committed_offset,
+                error_code,
+            });
+        }
+        if flex {
+            r.tagged_fields()?;
+        }
+        topics.push(FetchedTopic { name, partitions });
+    }
+    let error_code = if version >= 2 { r.i16("error code")? } else { 0 };
+    if flex {
+        r.tagged_fields()?;
+    }
+    Ok(OffsetFetchResponse { error_code, topics })
+}

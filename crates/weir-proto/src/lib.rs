@@ -11,6 +11,7 @@
 //! - [`group`]: the group membership responses (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup),
 //!   likewise.
 //! - [`group_offsets`]: the OffsetCommit and OffsetFetch responses, likewise.
+//! - [`producer_id`]: the InitProducerId response, likewise.
 //! - [`record`]: the record batch v2 codec (lazy, zero-copy decode; incremental builder; compression; CRC-32C).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -23,6 +24,7 @@ pub mod group_offsets;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod producer_id;
 pub mod record;
 pub mod versions;
 mod wire;

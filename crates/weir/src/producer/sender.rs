@@ -10,6 +10,7 @@ use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, ProduceRequest, Pr
 use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 use weir_proto::produce::{decode_produce_response, ProduceResponse};
+use weir_proto::producer_id::decode_init_producer_id_response;
 use weir_proto::record::{batches, restamp, ProducerIds};
 
 use super::accumulator::{Accumulator, PendingBatch};
@@ -120,10 +121,12 @@ async fn init_producer_id(acc: &Accumulator) {
     loop {
         let result = async {
             let conn = acc.cluster.any_connection().await?;
-            let resp = conn.request(&req).await?;
+            let version = conn.version(ApiKey::InitProducerId)?;
+            let body = conn.request_body(&req, version).await?;
+            let resp = decode_init_producer_id_response(body, version).map_err(|e| conn.bad_response(e))?;
             crate::error::check(resp.error_code, || "InitProducerId".into())?;
             Ok::<_, Error>(ProducerIds {
-                producer_id: resp.producer_id.0,
+                producer_id: resp.producer_id,
                 producer_epoch: resp.producer_epoch,
                 base_sequence: 0,
             })

@@ -12,10 +12,12 @@
 //!   likewise.
 //! - [`group_offsets`]: the OffsetCommit and OffsetFetch responses, likewise.
 //! - [`producer_id`]: the InitProducerId response, likewise.
+//! - [`admin`]: the CreateTopics and DeleteTopics responses, likewise.
 //! - [`record`]: the record batch v2 codec (lazy, zero-copy decode; incremental builder; compression; CRC-32C).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod error;
 pub mod fetch;
 pub mod frame;

@@ -19,6 +19,7 @@ use kafka_protocol::messages::{
     ApiKey, BrokerId, CreateTopicsRequest, DeleteTopicsRequest, ListOffsetsRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use weir_proto::admin::decode_delete_topics_response;
 use weir_proto::list_offsets::decode_list_offsets_response;
 
 use crate::cluster::{Cluster, MetadataSnapshot};
@@ -95,9 +96,10 @@ impl Admin {
         } else {
             req = req.with_topic_names(vec![topic_name(name)]);
         }
-        let resp = conn.request_at(&req, version).await?;
-        for t in resp.responses {
-            check(t.error_code, || format!("delete topic {name}"))?;
+        let body = conn.request_body(&req, version).await?;
+        let codes = decode_delete_topics_response(body, version).map_err(|e| conn.bad_response(e))?;
+        for code in codes {
+            check(code, || format!("delete topic {name}"))?;
         }
         Ok(())
     }

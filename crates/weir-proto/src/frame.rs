@@ -4,8 +4,8 @@
 //! from the wire, so [`FrameDecoder`] checks it against a limit before reserving any memory.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::{Encodable, Request, StrBytes};
 
 use crate::ProtoError;
 
@@ -114,17 +114,4 @@ pub fn encode_request<R: Request>(
 /// Reads the correlation id at the front of a response frame (every response header starts with it).
 pub fn response_correlation_id(frame: &Bytes) -> Option<i32> {
     (frame.len() >= 4).then(|| i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]))
-}
-
-/// Decodes a response frame (without its size prefix) as the response to request type `R` at `version`.
-pub fn decode_response<R: Request>(mut frame: Bytes, version: i16) -> Result<(i32, R::Response), ProtoError> {
-    let key = ApiKey::try_from(R::KEY).expect("kafka-protocol request types have known keys");
-    let err = |e: anyhow::Error| ProtoError::Decode {
-        api: api_name(R::KEY),
-        version,
-        reason: e.to_string(),
-    };
-    let header = ResponseHeader::decode(&mut frame, key.response_header_version(version)).map_err(err)?;
-    let body = R::Response::decode(&mut frame, version).map_err(err)?;
-    Ok((header.correlation_id, body))
 }

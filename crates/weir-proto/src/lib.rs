@@ -3,7 +3,8 @@
 //! Nothing here touches a socket, a clock or an async runtime: bytes go in, bytes or typed values come out.
 //!
 //! - [`frame`]: the 4-byte size prefix around every request and response, bounded before allocating;
-//!   request encoding and response decoding for control-plane messages from the pinned `kafka-protocol` crate.
+//!   request encoding for control-plane messages from the pinned `kafka-protocol` crate (responses are decoded
+//!   by the modules below, never by kafka-protocol, whose array decoders trust counts from the wire).
 //! - [`versions`]: ApiVersions negotiation — per API, the highest version both sides support.
 //! - [`fetch`]: the Fetch response, decoded by hand: zero-copy records, every count bounded by the bytes present.
 //! - [`metadata`]: the Metadata response, decoded by hand for the same reason.

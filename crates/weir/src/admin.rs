@@ -19,7 +19,7 @@ use kafka_protocol::messages::{
     ApiKey, BrokerId, CreateTopicsRequest, DeleteTopicsRequest, ListOffsetsRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use weir_proto::admin::decode_delete_topics_response;
+use weir_proto::admin::{decode_create_topics_response, decode_delete_topics_response};
 use weir_proto::list_offsets::decode_list_offsets_response;
 
 use crate::cluster::{Cluster, MetadataSnapshot};
@@ -73,13 +73,12 @@ impl Admin {
                 .with_num_partitions(partitions)
                 .with_replication_factor(replication_factor)])
             .with_timeout_ms(self.cluster.config().request_timeout.as_millis() as i32);
-        let resp = self.cluster.controller_connection().await?.request(&req).await?;
-        for t in resp.topics {
-            let msg = t
-                .error_message
-                .as_ref()
-                .map(|m| m.to_string())
-                .unwrap_or_default();
+        let conn = self.cluster.controller_connection().await?;
+        let version = conn.version(ApiKey::CreateTopics)?;
+        let body = conn.request_body(&req, version).await?;
+        let topics = decode_create_topics_response(body, version).map_err(|e| conn.bad_response(e))?;
+        for t in topics {
+            let msg = t.error_message.unwrap_or_default();
             check(t.error_code, || format!("create topic {name} {msg}"))?;
         }
         Ok(())

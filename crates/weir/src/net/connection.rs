@@ -144,35 +144,10 @@ impl Connection {
         })
     }
 
-    /// Sends `req` at the negotiated version and waits for its response.
-    pub(crate) async fn request<R: Request>(&self, req: &R) -> Result<R::Response> {
-        let key = ApiKey::try_from(R::KEY).expect("known key");
-        let version = self.version(key)?;
-        self.request_at(req, version).await
-    }
-
-    /// Sends `req` at `version` and waits for its response.
-    pub(crate) async fn request_at<R: Request>(&self, req: &R, version: i16) -> Result<R::Response> {
-        let frame = self.submit(req, version, true).await?.expect("reply expected");
-        let after = self.request_timeout;
-        let frame = match tokio::time::timeout(after, frame).await {
-            Ok(Ok(r)) => r?,
-            Ok(Err(_)) => return Err(self.lost()),
-            Err(_) => {
-                return Err(Error::Timeout {
-                    what: format!("request to {}", self.shared.addr),
-                    after,
-                })
-            }
-        };
-        // A response we cannot parse leaves the stream position trustworthy (frames are length-delimited), but
-        // the peer is speaking something else; drop the connection so the next use starts clean.
-        let (_, body) = frame::decode_response::<R>(frame, version).map_err(|e| self.bad_response(e))?;
-        Ok(body)
-    }
-
-    /// Sends `req` at `version` and returns the response body with its header removed, for responses weir
-    /// decodes itself (Fetch, Metadata).
+    /// Sends `req` at `version` and returns the response body with its header removed. Every response weir
+    /// reads is then decoded by weir-proto, which bounds each count by the bytes present. A response that cannot
+    /// be parsed leaves the stream position trustworthy (frames are length-delimited), but the peer is speaking
+    /// something else: callers drop the connection with [`Connection::bad_response`].
     pub(crate) async fn request_body<R: Request>(&self, req: &R, version: i16) -> Result<Bytes> {
         let key = ApiKey::try_from(R::KEY).expect("known key");
         let frame = self.submit(req, version, true).await?.expect("reply expected");

@@ -32,8 +32,9 @@
 //!
 //! The coordinator connection dropping or moving (I/O errors, timeouts, NOT_COORDINATOR,
 //! COORDINATOR_NOT_AVAILABLE) makes the member rediscover the coordinator and retry; its partitions keep
-//! delivering meanwhile unless the session expires, in which case they are reported lost. (Not covered by a
-//! test: tansu is a single node and the in-process fake broker serves no group APIs.)
+//! delivering meanwhile unless the session expires, in which case they are reported lost. A new coordinator
+//! that does not know the member (UNKNOWN_MEMBER_ID) makes it rejoin. (Tested against in-process fake brokers
+//! in `tests/group_failover.rs`.)
 //!
 //! Pause state: a partition the application paused and that the member gets back in the next generation stays
 //! paused (it is kept assigned and paused through the rebalance, then re-positioned to the committed offset).

@@ -2,7 +2,8 @@
 //!
 //! A tokio TCP server on `127.0.0.1:0` that speaks just enough Kafka (with the `kafka-protocol` crate) to serve
 //! ApiVersions, Metadata (one broker: itself), ListOffsets, Fetch, Produce and InitProducerId from an in-memory
-//! log of raw record batches. Every request is shown to a script (a closure) that decides the reply: the normal
+//! log of raw record batches, and to act as a minimal group coordinator (FindCoordinator, JoinGroup, SyncGroup,
+//! Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch; see [`GroupState`]). Every request is shown to a script (a closure) that decides the reply: the normal
 //! answer, an answer with replaced records, a Kafka error code, or a fault (close the connection, an oversized or
 //! truncated frame, garbage bytes, no answer, a delay).
 //!
@@ -20,17 +21,30 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponsePartition, OffsetFetchResponseTopic,
+};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, FetchRequest, FetchResponse,
-    InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
-    MetadataResponse, ProduceRequest, ProduceResponse, ProducerId, RequestHeader, ResponseHeader, TopicName,
+    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
+    InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest,
+    ProduceResponse, ProducerId, RequestHeader, ResponseHeader, SyncGroupRequest, SyncGroupResponse,
+    TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -55,6 +69,13 @@ pub enum Body {
     Fetch(FetchRequest),
     Produce(ProduceRequest),
     InitProducerId(InitProducerIdRequest),
+    FindCoordinator(FindCoordinatorRequest),
+    JoinGroup(JoinGroupRequest),
+    SyncGroup(SyncGroupRequest),
+    Heartbeat(HeartbeatRequest),
+    LeaveGroup(LeaveGroupRequest),
+    OffsetCommit(OffsetCommitRequest),
+    OffsetFetch(OffsetFetchRequest),
     /// An API the fake does not serve; it answers nothing and closes the connection.
     Other,
 }
@@ -82,6 +103,22 @@ impl Request {
                 .topics
                 .iter()
                 .flat_map(|t| t.partitions.iter().map(|p| (p.partition, p.fetch_offset)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// `(topic, partition, offset)` of every partition of an OffsetCommit request.
+    pub fn commit_offsets(&self) -> Vec<(String, i32, i64)> {
+        match &self.body {
+            Body::OffsetCommit(c) => c
+                .topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions
+                        .iter()
+                        .map(|p| (t.name.0.to_string(), p.partition_index, p.committed_offset))
+                })
                 .collect(),
             _ => Vec::new(),
         }
@@ -117,6 +154,9 @@ pub enum Action {
     FetchRecords(BTreeMap<(String, i32), Bytes>),
     /// A Produce answer with this error code for every partition (nothing is appended).
     ProduceError(i16),
+    /// A group API's answer (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
+    /// OffsetFetch) carrying this error code; the request has no effect.
+    GroupError(i16),
     /// This response body (after a correct response header) instead of the normal one.
     RawBody(Bytes),
     /// Apply the request's effects (append produced batches) and answer; then close the connection.
@@ -207,6 +247,8 @@ pub struct FakeConfig {
     pub metadata: Option<Arc<dyn Fn(i16, u16) -> MetadataResponse + Send + Sync>>,
     /// Keep incremental fetch sessions (KIP-227) as Kafka does.
     pub sessions: bool,
+    /// The group coordinator's state, when shared with another fake broker (else a fresh one).
+    pub group: Option<Arc<Mutex<GroupState>>>,
 }
 
 impl FakeConfig {
@@ -220,12 +262,27 @@ impl FakeConfig {
                 (ApiKey::Fetch, 4, 11),
                 (ApiKey::Produce, 3, 11),
                 (ApiKey::InitProducerId, 0, 4),
+                (ApiKey::OffsetCommit, 2, 8),
+                (ApiKey::OffsetFetch, 1, 7),
+                (ApiKey::FindCoordinator, 0, 4),
+                (ApiKey::JoinGroup, 0, 9),
+                (ApiKey::Heartbeat, 0, 4),
+                (ApiKey::LeaveGroup, 0, 5),
+                (ApiKey::SyncGroup, 0, 5),
             ],
             batches_per_fetch: None,
             script: Arc::new(|_| Action::Answer),
             metadata: None,
             sessions: false,
+            group: None,
         }
+    }
+
+    /// Share the group coordinator's state (members, generation, committed offsets) with `other`, as a Kafka
+    /// coordinator that takes a group over loads it from `__consumer_offsets`.
+    pub fn share_group(mut self, other: &FakeBroker) -> Self {
+        self.group = Some(other.state.group.clone());
+        self
     }
 
     pub fn script(mut self, f: impl Fn(&Request) -> Action + Send + Sync + 'static) -> Self {
@@ -259,6 +316,10 @@ struct State {
     changed: Notify,
     /// Fetch sessions: id -> (next expected epoch, partition -> (fetch offset, max bytes)).
     sessions: Mutex<HashMap<i32, (i32, SessionParts)>>,
+    /// The group coordinator's state (possibly shared with other fake brokers).
+    group: Arc<Mutex<GroupState>>,
+    /// Where FindCoordinator points: `(node id, port)`; `None`: this broker.
+    coordinator: Mutex<Option<(i32, u16)>>,
 }
 
 /// The running fake broker; stops when dropped.
@@ -285,8 +346,11 @@ impl FakeBroker {
                 log.insert((t.clone(), p), Vec::new());
             }
         }
+        let group = cfg.group.clone().unwrap_or_default();
         let state = Arc::new(State {
             cfg,
+            group,
+            coordinator: Mutex::new(None),
             port: addr.port(),
             log: Mutex::new(log),
             recorded: Mutex::new(Recorded::default()),
@@ -364,6 +428,44 @@ impl FakeBroker {
             .get(&(topic.to_owned(), partition))
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Makes FindCoordinator point at `(node_id, port)` (`None`: this broker). While it points elsewhere, this
+    /// broker answers the other group APIs with NOT_COORDINATOR.
+    pub fn set_coordinator(&self, to: Option<(i32, u16)>) {
+        *self.state.coordinator.lock().unwrap() = to;
+        self.state.changed.notify_waiters();
+    }
+
+    /// Runs `f` on the group coordinator's state.
+    pub fn group<T>(&self, f: impl FnOnce(&mut GroupState) -> T) -> T {
+        let out = f(&mut self.state.group.lock().unwrap());
+        self.state.changed.notify_waiters();
+        out
+    }
+
+    /// The offset committed for a partition, if any.
+    pub fn committed(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.group(|g| g.offsets.get(&(topic.to_owned(), partition)).copied())
+    }
+
+    /// Waits until `cond` holds on the group coordinator's state (panics after 20 s, naming `what`).
+    pub async fn wait_group(&self, what: &str, cond: impl Fn(&GroupState) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let changed = self.state.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if cond(&self.state.group.lock().unwrap()) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                panic!(
+                    "timed out waiting for {what}; group: {:?}",
+                    self.state.group.lock().unwrap()
+                );
+            }
+        }
     }
 
     /// Runs `f` on what was recorded so far.
@@ -495,6 +597,15 @@ fn decode_request(conn: usize, mut frame: Bytes) -> Option<Request> {
         ApiKey::InitProducerId => {
             Body::InitProducerId(InitProducerIdRequest::decode(&mut frame, version).ok()?)
         }
+        ApiKey::FindCoordinator => {
+            Body::FindCoordinator(FindCoordinatorRequest::decode(&mut frame, version).ok()?)
+        }
+        ApiKey::JoinGroup => Body::JoinGroup(JoinGroupRequest::decode(&mut frame, version).ok()?),
+        ApiKey::SyncGroup => Body::SyncGroup(SyncGroupRequest::decode(&mut frame, version).ok()?),
+        ApiKey::Heartbeat => Body::Heartbeat(HeartbeatRequest::decode(&mut frame, version).ok()?),
+        ApiKey::LeaveGroup => Body::LeaveGroup(LeaveGroupRequest::decode(&mut frame, version).ok()?),
+        ApiKey::OffsetCommit => Body::OffsetCommit(OffsetCommitRequest::decode(&mut frame, version).ok()?),
+        ApiKey::OffsetFetch => Body::OffsetFetch(OffsetFetchRequest::decode(&mut frame, version).ok()?),
         _ => Body::Other,
     };
     Some(Request {
@@ -520,7 +631,11 @@ async fn act(st: &State, stream: &mut TcpStream, req: &Request, action: Action) 
     }
     match action {
         Action::Delay(..) => unreachable!(),
-        Action::Answer | Action::FetchRecords(_) | Action::ProduceError(_) | Action::RawBody(_) => {
+        Action::Answer
+        | Action::FetchRecords(_)
+        | Action::ProduceError(_)
+        | Action::GroupError(_)
+        | Action::RawBody(_) => {
             let body = match action {
                 Action::RawBody(b) => b,
                 other => answer(st, req, &other).await,
@@ -657,6 +772,13 @@ async fn answer(st: &State, req: &Request, action: &Action) -> Bytes {
         }
         Body::Fetch(f) => encode(&fetch(st, f, action).await, v),
         Body::Produce(p) => encode(&produce(st, p, action), v),
+        Body::FindCoordinator(_)
+        | Body::JoinGroup(_)
+        | Body::SyncGroup(_)
+        | Body::Heartbeat(_)
+        | Body::LeaveGroup(_)
+        | Body::OffsetCommit(_)
+        | Body::OffsetFetch(_) => group_answer(st, req, action),
         Body::Other => Bytes::new(),
     }
 }
@@ -922,4 +1044,313 @@ fn produce(st: &State, p: &ProduceRequest, action: &Action) -> ProduceResponse {
     drop(log);
     st.changed.notify_waiters();
     ProduceResponse::default().with_responses(responses)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// group coordinator
+// ---------------------------------------------------------------------------------------------------------
+
+const NOT_COORDINATOR: i16 = 16;
+const ILLEGAL_GENERATION: i16 = 22;
+const UNKNOWN_MEMBER_ID: i16 = 25;
+const REBALANCE_IN_PROGRESS: i16 = 27;
+const MEMBER_ID_REQUIRED: i16 = 79;
+
+/// A minimal classic-protocol group coordinator for one group (the group id is not checked), friendly to a
+/// single member: a JoinGroup completes at once (a new generation; the first member is the leader and gets
+/// every member's metadata), a SyncGroup from the leader stores the assignments and each member's SyncGroup
+/// returns its own. JoinGroup v4+ with an empty member id gets MEMBER_ID_REQUIRED and a new id, as in Kafka.
+#[derive(Debug, Default)]
+pub struct GroupState {
+    pub generation: i32,
+    /// Member id -> the `(protocol, metadata)` pairs of its last JoinGroup.
+    pub members: BTreeMap<String, Vec<(String, Bytes)>>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED and not joined yet.
+    pub pending: Vec<String>,
+    pub leader: Option<String>,
+    pub protocol: Option<String>,
+    /// Member id -> assignment bytes of the current generation.
+    pub assignments: HashMap<String, Bytes>,
+    /// Committed offsets.
+    pub offsets: BTreeMap<(String, i32), i64>,
+    /// Heartbeats get REBALANCE_IN_PROGRESS until the next JoinGroup.
+    pub rebalancing: bool,
+    next_member: u32,
+}
+
+impl GroupState {
+    /// The member's status for a request naming `member` and `generation`: 0 or an error code.
+    fn check(&self, member: &str, generation: i32) -> i16 {
+        if !self.members.contains_key(member) {
+            UNKNOWN_MEMBER_ID
+        } else if generation != self.generation {
+            ILLEGAL_GENERATION
+        } else {
+            0
+        }
+    }
+}
+
+fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_owned())
+}
+
+fn find_coordinator_answer(v: i16, key: &str, code: i16, node: i32, port: u16) -> FindCoordinatorResponse {
+    let (node, host, port) = if code == 0 {
+        (node, sb("127.0.0.1"), i32::from(port))
+    } else {
+        (-1, sb(""), -1)
+    };
+    if v >= 4 {
+        FindCoordinatorResponse::default().with_coordinators(vec![Coordinator::default()
+            .with_key(sb(key))
+            .with_node_id(BrokerId(node))
+            .with_host(host)
+            .with_port(port)
+            .with_error_code(code)])
+    } else {
+        FindCoordinatorResponse::default()
+            .with_node_id(BrokerId(node))
+            .with_host(host)
+            .with_port(port)
+            .with_error_code(code)
+    }
+}
+
+/// The answer to a group API request, or one carrying `forced` as its error code (the request has no effect).
+fn group_answer(st: &State, req: &Request, action: &Action) -> Bytes {
+    let v = req.version;
+    let mut forced = match action {
+        Action::GroupError(code) => Some(*code),
+        _ => None,
+    };
+    let coordinator = *st.coordinator.lock().unwrap();
+    if let Body::FindCoordinator(f) = &req.body {
+        let key = if v >= 4 {
+            f.coordinator_keys
+                .first()
+                .map(|k| k.to_string())
+                .unwrap_or_default()
+        } else {
+            f.key.to_string()
+        };
+        let (node, port) = coordinator.unwrap_or((NODE_ID, st.port));
+        return encode(
+            &find_coordinator_answer(v, &key, forced.unwrap_or(0), node, port),
+            v,
+        );
+    }
+    if coordinator.is_some_and(|(_, port)| port != st.port) {
+        forced = forced.or(Some(NOT_COORDINATOR));
+    }
+    let mut g = st.group.lock().unwrap();
+    let out = match &req.body {
+        Body::JoinGroup(j) => {
+            let r = JoinGroupResponse::default().with_generation_id(-1);
+            let r = if v >= 7 {
+                r.with_protocol_type(Some(sb("consumer")))
+            } else {
+                r
+            };
+            if let Some(code) = forced {
+                return encode(&r.with_error_code(code).with_protocol_name(Some(sb(""))), v);
+            }
+            let mut id = j.member_id.to_string();
+            if id.is_empty() {
+                g.next_member += 1;
+                id = format!("fake-{}-member-{}", st.port, g.next_member);
+                if v >= 4 {
+                    g.pending.push(id.clone());
+                    return encode(
+                        &r.with_error_code(MEMBER_ID_REQUIRED)
+                            .with_member_id(sb(&id))
+                            .with_protocol_name(Some(sb(""))),
+                        v,
+                    );
+                }
+            } else if let Some(i) = g.pending.iter().position(|p| *p == id) {
+                g.pending.remove(i);
+            } else if !g.members.contains_key(&id) {
+                return encode(
+                    &r.with_error_code(UNKNOWN_MEMBER_ID)
+                        .with_member_id(sb(&id))
+                        .with_protocol_name(Some(sb(""))),
+                    v,
+                );
+            }
+            let protocols: Vec<(String, Bytes)> = j
+                .protocols
+                .iter()
+                .map(|p| (p.name.to_string(), p.metadata.clone()))
+                .collect();
+            let protocol = protocols.first().map(|p| p.0.clone()).unwrap_or_default();
+            g.members.insert(id.clone(), protocols);
+            g.generation += 1;
+            g.rebalancing = false;
+            g.assignments.clear();
+            if !g.leader.as_ref().is_some_and(|l| g.members.contains_key(l)) {
+                g.leader = Some(id.clone());
+            }
+            g.protocol = Some(protocol.clone());
+            let leader = g.leader.clone().unwrap_or_default();
+            let members = if leader == id {
+                g.members
+                    .iter()
+                    .map(|(m, ps)| {
+                        let metadata = ps
+                            .iter()
+                            .find(|(n, _)| *n == protocol)
+                            .map(|(_, b)| b.clone())
+                            .unwrap_or_default();
+                        JoinGroupResponseMember::default()
+                            .with_member_id(sb(m))
+                            .with_metadata(metadata)
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            encode(
+                &r.with_generation_id(g.generation)
+                    .with_protocol_name(Some(sb(&protocol)))
+                    .with_leader(sb(&leader))
+                    .with_member_id(sb(&id))
+                    .with_members(members),
+                v,
+            )
+        }
+        Body::SyncGroup(s) => {
+            let id = s.member_id.to_string();
+            let code = forced.unwrap_or_else(|| g.check(&id, s.generation_id));
+            let mut r = SyncGroupResponse::default().with_error_code(code);
+            if code == 0 {
+                if g.leader.as_deref() == Some(id.as_str()) {
+                    for a in &s.assignments {
+                        g.assignments
+                            .insert(a.member_id.to_string(), a.assignment.clone());
+                    }
+                }
+                r = r.with_assignment(g.assignments.get(&id).cloned().unwrap_or_default());
+                if v >= 5 {
+                    r = r
+                        .with_protocol_type(Some(sb("consumer")))
+                        .with_protocol_name(g.protocol.as_deref().map(sb));
+                }
+            }
+            encode(&r, v)
+        }
+        Body::Heartbeat(h) => {
+            let mut code = forced.unwrap_or_else(|| g.check(&h.member_id, h.generation_id));
+            if code == 0 && g.rebalancing {
+                code = REBALANCE_IN_PROGRESS;
+            }
+            encode(&HeartbeatResponse::default().with_error_code(code), v)
+        }
+        Body::LeaveGroup(l) => {
+            let ids: Vec<String> = if v >= 3 {
+                l.members.iter().map(|m| m.member_id.to_string()).collect()
+            } else {
+                vec![l.member_id.to_string()]
+            };
+            let mut r = LeaveGroupResponse::default().with_error_code(forced.unwrap_or(0));
+            if forced.is_none() {
+                for id in &ids {
+                    g.members.remove(id);
+                    g.assignments.remove(id);
+                }
+                if !g.members.is_empty() {
+                    g.rebalancing = true;
+                }
+                if v >= 3 {
+                    r = r.with_members(
+                        ids.iter()
+                            .map(|id| MemberResponse::default().with_member_id(sb(id)))
+                            .collect(),
+                    );
+                }
+            }
+            encode(&r, v)
+        }
+        Body::OffsetCommit(c) => {
+            let id = c.member_id.to_string();
+            // A commit outside any generation (-1, no member) is accepted, as Kafka does for an empty group.
+            let code = forced.unwrap_or_else(|| {
+                if c.generation_id_or_member_epoch < 0 && id.is_empty() {
+                    0
+                } else {
+                    g.check(&id, c.generation_id_or_member_epoch)
+                }
+            });
+            let topics = c
+                .topics
+                .iter()
+                .map(|t| {
+                    let parts = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            if code == 0 {
+                                g.offsets
+                                    .insert((t.name.0.to_string(), p.partition_index), p.committed_offset);
+                            }
+                            OffsetCommitResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(code)
+                        })
+                        .collect();
+                    OffsetCommitResponseTopic::default()
+                        .with_name(t.name.clone())
+                        .with_partitions(parts)
+                })
+                .collect();
+            encode(&OffsetCommitResponse::default().with_topics(topics), v)
+        }
+        Body::OffsetFetch(f) => {
+            let code = forced.unwrap_or(0);
+            let wanted: Vec<(TopicName, Vec<i32>)> = match &f.topics {
+                Some(ts) => ts
+                    .iter()
+                    .map(|t| (t.name.clone(), t.partition_indexes.clone()))
+                    .collect(),
+                None => {
+                    let mut all: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+                    for (t, p) in g.offsets.keys() {
+                        all.entry(t.clone()).or_default().push(*p);
+                    }
+                    all.into_iter()
+                        .map(|(t, ps)| (TopicName(StrBytes::from_string(t)), ps))
+                        .collect()
+                }
+            };
+            let topics = wanted
+                .into_iter()
+                .map(|(name, ps)| {
+                    let parts = ps
+                        .into_iter()
+                        .map(|p| {
+                            let offset = g.offsets.get(&(name.0.to_string(), p)).copied().unwrap_or(-1);
+                            let r = OffsetFetchResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_committed_offset(if code == 0 { offset } else { -1 })
+                                .with_metadata(Some(sb("")));
+                            if v < 2 {
+                                r.with_error_code(code)
+                            } else {
+                                r
+                            }
+                        })
+                        .collect();
+                    OffsetFetchResponseTopic::default()
+                        .with_name(name)
+                        .with_partitions(parts)
+                })
+                .collect();
+            let r = OffsetFetchResponse::default().with_topics(topics);
+            encode(&if v >= 2 { r.with_error_code(code) } else { r }, v)
+        }
+        _ => unreachable!("not a group API"),
+    };
+    drop(g);
+    st.changed.notify_waiters();
+    out
 }

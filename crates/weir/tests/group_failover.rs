@@ -1,0 +1,308 @@
+//! Group coordinator failover against in-process fake brokers: a coordinator that moves, drops its connection
+//! or is unavailable for a while never wedges the group nor loses records.
+//!
+//! Every test is bounded by a timeout and synchronises on events (records polled, requests and group state the
+//! fake brokers recorded), never on sleeps.
+
+#[path = "support/fake_broker.rs"]
+mod fake_broker;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fake_broker::{Action, FakeBroker, FakeConfig, Recorded};
+use kafka_protocol::messages::ApiKey;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+use weir::consumer::TopicPartition;
+use weir::group::{ChannelListener, GroupConfig, GroupConsumer, RebalanceEvent};
+
+const TOPIC: &str = "gf";
+
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("WEIR_LOG"))
+        .with_test_writer()
+        .try_init();
+}
+
+/// Runs a test body under a hard deadline, so a bug fails the test instead of hanging it.
+async fn bounded<F: Future<Output = ()>>(secs: u64, f: F) {
+    init_tracing();
+    if tokio::time::timeout(Duration::from_secs(secs), f).await.is_err() {
+        panic!("test did not finish within {secs} s");
+    }
+}
+
+/// A member of group `g` bootstrapped from `fake`, with short timers; its rebalance events go to the receiver.
+fn member(fake: &FakeBroker, extra: &[(&str, &str)]) -> (GroupConsumer, UnboundedReceiver<RebalanceEvent>) {
+    let mut cfg = GroupConfig::new(&fake.bootstrap(), "g");
+    for (k, v) in [
+        ("auto.offset.reset", "earliest"),
+        ("heartbeat.interval.ms", "50"),
+        ("session.timeout.ms", "10000"),
+        ("auto.commit.interval.ms", "100"),
+        ("fetch.wait.max.ms", "10"),
+        ("reconnect.backoff.ms", "10"),
+        ("retry.backoff.ms", "10"),
+    ]
+    .iter()
+    .chain(extra)
+    {
+        cfg.set(k, v).unwrap();
+    }
+    let group = GroupConsumer::new(cfg).unwrap();
+    let (tx, rx) = unbounded_channel();
+    group.set_listener(Arc::new(ChannelListener(tx)));
+    group.subscribe(&[TOPIC]);
+    (group, rx)
+}
+
+fn tp(p: i32) -> TopicPartition {
+    TopicPartition::new(TOPIC, p)
+}
+
+/// Appends `n` records to partition `p` (values `p{p}-r{offset}`).
+fn fill(fake: &FakeBroker, p: i32, n: i64) {
+    let end = fake.log_end(TOPIC, p);
+    let values: Vec<String> = (end..end + n).map(|o| format!("p{p}-r{o}")).collect();
+    fake.append(TOPIC, p, &values);
+}
+
+/// How many times each `(partition, offset)` was delivered.
+type Seen = BTreeMap<(i32, i64), u32>;
+
+/// Polls until every offset below `end` of each partition of `parts` was delivered; no error may reach poll.
+async fn consume(group: &GroupConsumer, seen: &mut Seen, parts: &[i32], end: i64) {
+    poll_until(group, seen, |seen| {
+        parts
+            .iter()
+            .all(|&p| (0..end).all(|o| seen.contains_key(&(p, o))))
+    })
+    .await
+}
+
+/// Polls until `done`; no error may reach poll.
+async fn poll_until(group: &GroupConsumer, seen: &mut Seen, mut done: impl FnMut(&Seen) -> bool) {
+    while !done(seen) {
+        let records = group
+            .poll(100, Duration::from_millis(50))
+            .await
+            .unwrap_or_else(|e| panic!("an error reached poll: {e}"));
+        for r in records {
+            assert_eq!(&*r.topic, TOPIC);
+            let value = format!("p{}-r{}", r.partition, r.offset);
+            assert_eq!(r.value.as_deref(), Some(value.as_bytes()));
+            *seen.entry((r.partition, r.offset)).or_default() += 1;
+        }
+    }
+}
+
+fn events(rx: &mut UnboundedReceiver<RebalanceEvent>) -> Vec<RebalanceEvent> {
+    let mut out = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        out.push(e);
+    }
+    out
+}
+
+/// Whether a commit of `offset` was received for every partition of `parts`.
+fn committed_in(r: &Recorded, parts: &[i32], offset: i64) -> bool {
+    let commits: Vec<(String, i32, i64)> = r
+        .of(ApiKey::OffsetCommit)
+        .flat_map(|q| q.commit_offsets())
+        .collect();
+    parts.iter().all(|&p| {
+        commits
+            .iter()
+            .any(|(t, q, o)| t == TOPIC && *q == p && *o == offset)
+    })
+}
+
+/// The coordinator moves from A to B (A answers NOT_COORDINATOR, FindCoordinator points to B; A keeps serving
+/// metadata and fetches). With `shared`, B takes the group's state over (as a Kafka coordinator loading it from
+/// `__consumer_offsets`); without, B knows nothing of the group and the member must join it afresh.
+async fn coordinator_moves(shared: bool) {
+    let a = FakeBroker::start(FakeConfig::new(&[(TOPIC, 2)])).await;
+    let b_cfg = FakeConfig::new(&[]);
+    let b = FakeBroker::start(if shared { b_cfg.share_group(&a) } else { b_cfg }).await;
+    for p in 0..2 {
+        fill(&a, p, 10);
+    }
+    let (group, mut rx) = member(&a, &[]);
+    let mut seen = Seen::new();
+    consume(&group, &mut seen, &[0, 1], 10).await;
+    a.wait_until("commits of everything delivered on A", |r| {
+        committed_in(r, &[0, 1], 10)
+    })
+    .await;
+    assert_eq!(
+        events(&mut rx),
+        vec![RebalanceEvent::Assigned(vec![tp(0), tp(1)])]
+    );
+    let (member_id, generation) = group.member();
+
+    a.set_coordinator(Some((2, b.addr.port())));
+    for p in 0..2 {
+        fill(&a, p, 10);
+    }
+    b.wait_until("a heartbeat on B", |r| r.of(ApiKey::Heartbeat).count() > 0)
+        .await;
+    consume(&group, &mut seen, &[0, 1], 20).await;
+    // A member that rejoined B afresh gets the records again (B has no commits): poll until B has the commits.
+    poll_until(&group, &mut seen, |_| {
+        b.recorded(|r| committed_in(r, &[0, 1], 20))
+    })
+    .await;
+    b.wait_group("offsets stored on B", |g| {
+        (0..2).all(|p| g.offsets.get(&(TOPIC.to_owned(), p)) == Some(&20))
+    })
+    .await;
+    if shared {
+        // B took the group over: same member, same generation, no rebalance, no duplicate.
+        assert_eq!(group.member(), (member_id, generation));
+        assert!(events(&mut rx).is_empty());
+        assert!(seen.values().all(|&n| n == 1), "duplicates: {seen:?}");
+        assert_eq!(b.recorded(|r| r.of(ApiKey::JoinGroup).count()), 0);
+    } else {
+        // B did not know the member: it joined B afresh and got its partitions back.
+        assert!(b.recorded(|r| r.of(ApiKey::SyncGroup).count()) > 0);
+        b.wait_group("the member in B's group", |g| g.members.len() == 1)
+            .await;
+        assert_eq!(group.assignment(), vec![tp(0), tp(1)]);
+    }
+    assert_eq!(seen.len(), 40, "every record delivered");
+    group.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn coordinator_moves_to_a_broker_that_took_the_group_over() {
+    bounded(40, coordinator_moves(true)).await;
+}
+
+#[tokio::test]
+async fn coordinator_moves_to_a_broker_that_lost_the_group() {
+    bounded(40, coordinator_moves(false)).await;
+}
+
+/// The coordinator connection drops under a heartbeat: the member reconnects quietly and keeps its partitions.
+#[tokio::test]
+async fn coordinator_connection_drop_is_quiet() {
+    bounded(40, async {
+        let a = FakeBroker::start(FakeConfig::new(&[(TOPIC, 2)]).script(|r| {
+            if r.api_key == ApiKey::Heartbeat && r.api_seq == 3 {
+                Action::Close
+            } else {
+                Action::Answer
+            }
+        }))
+        .await;
+        for p in 0..2 {
+            fill(&a, p, 10);
+        }
+        let (group, mut rx) = member(&a, &[]);
+        let mut seen = Seen::new();
+        consume(&group, &mut seen, &[0, 1], 10).await;
+        let (member_id, generation) = group.member();
+        a.wait_until("heartbeats after the dropped one", |r| {
+            r.of(ApiKey::Heartbeat).count() >= 6 && r.disconnections >= 1
+        })
+        .await;
+        for p in 0..2 {
+            fill(&a, p, 10);
+        }
+        consume(&group, &mut seen, &[0, 1], 20).await;
+        a.wait_until("commits of everything delivered", |r| {
+            committed_in(r, &[0, 1], 20)
+        })
+        .await;
+        assert_eq!(group.member(), (member_id, generation));
+        assert_eq!(group.assignment(), vec![tp(0), tp(1)]);
+        assert_eq!(
+            events(&mut rx),
+            vec![RebalanceEvent::Assigned(vec![tp(0), tp(1)])]
+        );
+        assert!(seen.values().all(|&n| n == 1), "duplicates: {seen:?}");
+        assert_eq!(a.recorded(|r| r.of(ApiKey::SyncGroup).count()), 1);
+        group.close().await.unwrap();
+    })
+    .await;
+}
+
+fn is_group_api(k: ApiKey) -> bool {
+    matches!(
+        k,
+        ApiKey::FindCoordinator
+            | ApiKey::JoinGroup
+            | ApiKey::SyncGroup
+            | ApiKey::Heartbeat
+            | ApiKey::OffsetCommit
+            | ApiKey::OffsetFetch
+    )
+}
+
+/// COORDINATOR_NOT_AVAILABLE for a while (first while joining, later while consuming), then available: the
+/// group does not wedge, nothing is lost and no error reaches poll.
+#[tokio::test]
+async fn coordinator_not_available_for_a_while() {
+    bounded(40, async {
+        let unavailable = Arc::new(AtomicBool::new(true));
+        let flag = unavailable.clone();
+        let a = FakeBroker::start(FakeConfig::new(&[(TOPIC, 2)]).script(move |r| {
+            if is_group_api(r.api_key) && flag.load(Ordering::SeqCst) {
+                Action::GroupError(15)
+            } else {
+                Action::Answer
+            }
+        }))
+        .await;
+        for p in 0..2 {
+            fill(&a, p, 10);
+        }
+        let (group, mut rx) = member(&a, &[]);
+        a.wait_until("FindCoordinator refused 3 times", |r| {
+            r.of(ApiKey::FindCoordinator).count() >= 3
+        })
+        .await;
+        unavailable.store(false, Ordering::SeqCst);
+        let mut seen = Seen::new();
+        consume(&group, &mut seen, &[0, 1], 10).await;
+        a.wait_until("commits of everything delivered", |r| {
+            committed_in(r, &[0, 1], 10)
+        })
+        .await;
+
+        let before = a.recorded(|r| r.requests.iter().filter(|q| is_group_api(q.api_key)).count());
+        unavailable.store(true, Ordering::SeqCst);
+        for p in 0..2 {
+            fill(&a, p, 10);
+        }
+        a.wait_until("6 group requests refused", |r| {
+            r.requests.iter().filter(|q| is_group_api(q.api_key)).count() >= before + 6
+        })
+        .await;
+        // Records keep flowing while the coordinator is away.
+        consume(&group, &mut seen, &[0, 1], 20).await;
+        unavailable.store(false, Ordering::SeqCst);
+        a.wait_until("commits of everything delivered", |r| {
+            committed_in(r, &[0, 1], 20)
+        })
+        .await;
+        for p in 0..2 {
+            fill(&a, p, 10);
+        }
+        consume(&group, &mut seen, &[0, 1], 30).await;
+        a.wait_until("commits of everything delivered", |r| {
+            committed_in(r, &[0, 1], 30)
+        })
+        .await;
+        let evs = events(&mut rx);
+        assert_eq!(evs.first(), Some(&RebalanceEvent::Assigned(vec![tp(0), tp(1)])));
+        assert_eq!(group.assignment(), vec![tp(0), tp(1)]);
+        assert_eq!(seen.len(), 60, "every record delivered");
+        group.close().await.unwrap();
+    })
+    .await;
+}

@@ -1,5 +1,6 @@
-//! Group coordinator failover against in-process fake brokers: a coordinator that moves, drops its connection
-//! or is unavailable for a while never wedges the group nor loses records.
+//! Group coordinator failover and partition growth against in-process fake brokers: a coordinator that moves,
+//! drops its connection or is unavailable for a while never wedges the group nor loses records, and the leader
+//! rejoins when a subscribed topic gains partitions.
 //!
 //! Every test is bounded by a timeout and synchronises on events (records polled, requests and group state the
 //! fake brokers recorded), never on sleeps.
@@ -9,11 +10,11 @@ mod fake_broker;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fake_broker::{Action, FakeBroker, FakeConfig, Recorded};
+use fake_broker::{metadata_answer, Action, FakeBroker, FakeConfig, Recorded};
 use kafka_protocol::messages::ApiKey;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use weir::consumer::TopicPartition;
@@ -302,6 +303,46 @@ async fn coordinator_not_available_for_a_while() {
         assert_eq!(evs.first(), Some(&RebalanceEvent::Assigned(vec![tp(0), tp(1)])));
         assert_eq!(group.assignment(), vec![tp(0), tp(1)]);
         assert_eq!(seen.len(), 60, "every record delivered");
+        group.close().await.unwrap();
+    })
+    .await;
+}
+
+/// A subscribed topic gains partitions: the leader notices it in the metadata and rejoins, and the new
+/// partitions are assigned and consumed.
+#[tokio::test]
+async fn leader_rejoins_when_partitions_grow() {
+    bounded(40, async {
+        let count = Arc::new(AtomicI32::new(2));
+        let c = count.clone();
+        let a = FakeBroker::start(
+            FakeConfig::new(&[(TOPIC, 2)])
+                .metadata(move |_, port| metadata_answer(port, &[(TOPIC, c.load(Ordering::SeqCst))])),
+        )
+        .await;
+        for p in 0..2 {
+            fill(&a, p, 10);
+        }
+        let (group, mut rx) = member(&a, &[("metadata.max.age.ms", "100")]);
+        let mut seen = Seen::new();
+        consume(&group, &mut seen, &[0, 1], 10).await;
+        assert_eq!(
+            events(&mut rx),
+            vec![RebalanceEvent::Assigned(vec![tp(0), tp(1)])]
+        );
+        let joins = a.recorded(|r| r.of(ApiKey::SyncGroup).count());
+
+        fill(&a, 2, 10);
+        count.store(3, Ordering::SeqCst);
+        consume(&group, &mut seen, &[0, 1, 2], 10).await;
+        assert!(a.recorded(|r| r.of(ApiKey::SyncGroup).count()) > joins);
+        assert_eq!(group.assignment(), vec![tp(0), tp(1), tp(2)]);
+        let evs = events(&mut rx);
+        assert_eq!(
+            evs.last(),
+            Some(&RebalanceEvent::Assigned(vec![tp(0), tp(1), tp(2)]))
+        );
+        assert_eq!(seen.len(), 30, "every record delivered");
         group.close().await.unwrap();
     })
     .await;

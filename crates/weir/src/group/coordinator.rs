@@ -604,10 +604,11 @@ async fn join_and_sync(shared: &Shared) -> Result<()> {
     let leader = resp.leader == my_id;
     tracing::debug!(group = %cfg.group_id, member = %my_id, generation = resp.generation_id, leader,
         protocol = %protocol, members = resp.members.len(), "joined");
-    let assignments = if leader && !resp.skip_assignment {
-        leader_assign(shared, &resp.members, kind).await?
+    let (assignments, counts) = if leader && !resp.skip_assignment {
+        let (a, c) = leader_assign(shared, &resp.members, kind).await?;
+        (a, Some(c))
     } else {
-        Vec::new()
+        (Vec::new(), None)
     };
     let sync = SyncGroupRequest::default()
         .with_group_id(GroupId(s(&cfg.group_id)))
@@ -621,6 +622,7 @@ async fn join_and_sync(shared: &Shared) -> Result<()> {
     let body = conn.request_body(&sync, version).await?;
     let sresp = decode_sync_group_response(body, version).map_err(|e| conn.bad_response(e))?;
     check(sresp.error_code, || format!("SyncGroup {}", cfg.group_id))?;
+    shared.state.lock().unwrap().leader_counts = counts;
     let assignment = Assignment::decode(sresp.assignment).map_err(|e| Error::Protocol {
         broker: coord.addr.clone(),
         source: ProtoError::Decode {
@@ -645,12 +647,13 @@ fn member_generation(sub: &Subscription) -> Option<i32> {
     })
 }
 
-/// The leader's part: decode every member's subscription, run the assignor, encode the assignments.
+/// The leader's part: decode every member's subscription, run the assignor, encode the assignments. Also
+/// returns the partition count of every subscribed topic (0: not in the metadata) the assignment used.
 async fn leader_assign(
     shared: &Shared,
     members: &[JoinGroupMember],
     kind: AssignorKind,
-) -> Result<Vec<SyncGroupRequestAssignment>> {
+) -> Result<(Vec<SyncGroupRequestAssignment>, BTreeMap<String, i32>)> {
     let mut subs = Vec::with_capacity(members.len());
     for m in members {
         let mut sub = MemberSubscription::new(&m.member_id, Vec::<String>::new());
@@ -675,14 +678,23 @@ async fn leader_assign(
         .collect();
     shared.cluster.add_interest(topics.iter().copied());
     let snap = shared.cluster.refresh(false).await?;
-    let counts: BTreeMap<String, i32> = topics
+    let seen: BTreeMap<String, i32> = topics
         .iter()
-        .filter_map(|t| Some((t.to_string(), snap.topic(t)?.partition_count())))
-        .filter(|(_, n)| *n > 0)
+        .map(|t| {
+            (
+                t.to_string(),
+                snap.topic(t).map_or(0, |m| m.partition_count().max(0)),
+            )
+        })
+        .collect();
+    let counts: BTreeMap<String, i32> = seen
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(t, n)| (t.clone(), *n))
         .collect();
     let plan = kind.assign(&subs, &counts);
     tracing::debug!(group = %shared.cfg.group_id, ?plan, "assignment computed");
-    Ok(plan
+    let assignments = plan
         .into_iter()
         .map(|(member, partitions)| {
             SyncGroupRequestAssignment::default()
@@ -695,7 +707,30 @@ async fn leader_assign(
                     .encode(),
                 )
         })
-        .collect())
+        .collect();
+    Ok((assignments, seen))
+}
+
+/// Whether this member led the current generation and the latest metadata shows a partition count other than
+/// the one its assignment used, for a topic of the group's subscription (as the Java client's leader checks).
+fn partitions_changed(shared: &Shared) -> bool {
+    let st = shared.state.lock().unwrap();
+    let Some(counts) = &st.leader_counts else {
+        return false;
+    };
+    let snap = shared.cluster.snapshot();
+    counts.iter().any(|(topic, &used)| {
+        snap.topic(topic).is_some_and(|m| {
+            let now = m.partition_count();
+            if now > 0 && now != used {
+                tracing::info!(group = %shared.cfg.group_id, topic = %topic, used, now,
+                    "partition count changed; the leader rejoins");
+                true
+            } else {
+                false
+            }
+        })
+    })
 }
 
 /// Starts consuming a new assignment from the committed offsets (or `auto.offset.reset`).
@@ -911,6 +946,12 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     lose_all(&shared);
                     leave(&shared).await;
                     shared.state.lock().unwrap().left_idle = true;
+                    continue;
+                }
+                if partitions_changed(&shared) {
+                    let mut st = shared.state.lock().unwrap();
+                    st.leader_counts = None;
+                    st.rejoin = true;
                     continue;
                 }
                 match heartbeat(&shared).await {

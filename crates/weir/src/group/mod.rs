@@ -36,6 +36,10 @@
 //! that does not know the member (UNKNOWN_MEMBER_ID) makes it rejoin. (Tested against in-process fake brokers
 //! in `tests/group_failover.rs`.)
 //!
+//! Partition growth: as the Java client, the leader of a generation remembers the partition counts its
+//! assignment used; when the metadata (refreshed every `metadata.max.age.ms`) shows another count for a
+//! subscribed topic, or a subscribed topic that was missing, it rejoins so the new partitions get assigned.
+//!
 //! Pause state: a partition the application paused and that the member gets back in the next generation stays
 //! paused (it is kept assigned and paused through the rebalance, then re-positioned to the committed offset).
 //! Partitions the member does not get back forget their pause state.
@@ -47,7 +51,7 @@ mod protocol;
 pub use assignor::{cooperative_sticky, range, round_robin, AssignmentMap, AssignorKind, MemberSubscription};
 pub use protocol::{Assignment, MetadataError, Subscription};
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -239,6 +243,9 @@ pub(crate) struct Membership {
     pub(crate) last_poll: tokio::time::Instant,
     /// The member left the group because `poll` was not called within `max.poll.interval.ms`.
     pub(crate) left_idle: bool,
+    /// When this member led the current generation: the partition count of every topic the group subscribed
+    /// to, as the assignment saw it (0: unknown topic). The metadata showing other counts triggers a rejoin.
+    pub(crate) leader_counts: Option<BTreeMap<String, i32>>,
 }
 
 pub(crate) struct Shared {
@@ -292,6 +299,7 @@ impl GroupConsumer {
                 rejoin: true,
                 last_poll: tokio::time::Instant::now(),
                 left_idle: false,
+                leader_counts: None,
             }),
             wake: Notify::new(),
             errors: Mutex::new(VecDeque::new()),

@@ -925,6 +925,16 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                         code_of(&e) == Some(MEMBER_ID_REQUIRED) || code_of(&e) == Some(REBALANCE_IN_PROGRESS);
                     react(&shared, &e);
                     shared.state.lock().unwrap().rejoin = true;
+                    if code_of(&e) == Some(REBALANCE_IN_PROGRESS) {
+                        // Another round began before our SyncGroup. Rejoining at once can chase a coordinator
+                        // that completes joins early (tansu does) round after round; a random pause of up to one
+                        // heartbeat lets the other members rejoin first, so the next round includes everyone.
+                        let pause = cfg.heartbeat_interval.mul_f64(rand::random::<f64>());
+                        tokio::select! {
+                            _ = tokio::time::sleep(pause) => {}
+                            _ = wait_closed(&shared) => return,
+                        }
+                    }
                     if !immediate {
                         tokio::select! {
                             _ = tokio::time::sleep(backoff) => {}

@@ -84,9 +84,7 @@ pub fn decode_fetch_response(body: Bytes, version: i16) -> Result<FetchResponse,
     let topic_count = r.count(false, 6, "topic count")?.unwrap_or(0);
     let mut topics = Vec::with_capacity(topic_count);
     for _ in 0..topic_count {
-        let name = r
-            .string(false, "topic name")?
-            .ok_or_else(|| r.err("topic name (null)"))?;
+        let name = r.required_string(false, "topic name")?;
         let partition_count = r.count(false, min_partition, "partition count")?.unwrap_or(0);
         let mut partitions = Vec::with_capacity(partition_count);
         for _ in 0..partition_count {

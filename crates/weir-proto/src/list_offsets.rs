@@ -42,9 +42,7 @@ pub fn decode_list_offsets_response(body: Bytes, version: i16) -> Result<Vec<Lis
     let mut out = Vec::new();
     let topic_count = r.count(flex, 2, "topic count")?.unwrap_or(0);
     for _ in 0..topic_count {
-        let topic = r
-            .string(flex, "topic name")?
-            .ok_or_else(|| r.err("topic name (null)"))?;
+        let topic = r.required_string(flex, "topic name")?;
         let partition_count = r.count(flex, min_partition, "partition count")?.unwrap_or(0);
         out.reserve(partition_count);
         for _ in 0..partition_count {

@@ -68,7 +68,7 @@ pub fn decode_metadata_response(body: Bytes, version: i16) -> Result<MetadataRes
     let mut brokers = Vec::with_capacity(broker_count);
     for _ in 0..broker_count {
         let id = r.i32("node id")?;
-        let host = r.string(flex, "host")?.ok_or_else(|| r.err("host (null)"))?;
+        let host = r.required_string(flex, "host")?;
         let port = r.i32("port")?;
         r.string(flex, "rack")?;
         if flex {

@@ -59,9 +59,7 @@ pub fn decode_produce_response(body: Bytes, version: i16) -> Result<ProduceRespo
     let topic_count = r.count(flex, 2, "topic count")?.unwrap_or(0);
     let mut topics = Vec::with_capacity(topic_count);
     for _ in 0..topic_count {
-        let name = r
-            .string(flex, "topic name")?
-            .ok_or_else(|| r.err("topic name (null)"))?;
+        let name = r.required_string(flex, "topic name")?;
         let partition_count = r.count(flex, min_partition, "partition count")?.unwrap_or(0);
         let mut partitions = Vec::with_capacity(partition_count);
         for _ in 0..partition_count {

@@ -84,16 +84,8 @@ impl WireReader {
         min_element: usize,
         what: &str,
     ) -> Result<Option<usize>, ProtoError> {
-        let n = if compact {
-            match self.uvarint(what)? {
-                0 => return Ok(None),
-                n => (n - 1) as usize,
-            }
-        } else {
-            match self.i32(what)? {
-                -1 => return Ok(None),
-                n => usize::try_from(n).map_err(|_| self.err(what))?,
-            }
+        let Some(n) = self.nullable_len(compact, false, what)? else {
+            return Ok(None);
         };
         if n.saturating_mul(min_element.max(1)) > self.buf.remaining() {
             return Err(self.err(what));
@@ -103,16 +95,8 @@ impl WireReader {
 
     /// A (nullable) string, compact or not, as UTF-8.
     pub(crate) fn string(&mut self, compact: bool, what: &str) -> Result<Option<String>, ProtoError> {
-        let len = if compact {
-            match self.uvarint(what)? {
-                0 => return Ok(None),
-                n => (n - 1) as usize,
-            }
-        } else {
-            match self.i16(what)? {
-                -1 => return Ok(None),
-                n => usize::try_from(n).map_err(|_| self.err(what))?,
-            }
+        let Some(len) = self.nullable_len(compact, true, what)? else {
+            return Ok(None);
         };
         let raw = self.bytes(len, what)?;
         String::from_utf8(raw.to_vec())
@@ -130,18 +114,24 @@ impl WireReader {
 
     /// A (nullable) byte string, compact or not, as a zero-copy slice.
     pub(crate) fn nullable_bytes(&mut self, compact: bool, what: &str) -> Result<Option<Bytes>, ProtoError> {
-        let len = if compact {
-            match self.uvarint(what)? {
-                0 => return Ok(None),
-                n => (n - 1) as usize,
-            }
-        } else {
-            match self.i32(what)? {
-                -1 => return Ok(None),
-                n => usize::try_from(n).map_err(|_| self.err(what))?,
-            }
+        let Some(len) = self.nullable_len(compact, false, what)? else {
+            return Ok(None);
         };
         self.bytes(len, what).map(Some)
+    }
+
+    /// A nullable length prefix: an unsigned varint holding length + 1 when `compact` (0 is null), else an
+    /// `i16` (`short`, strings) or `i32` (arrays, bytes) where -1 is null and other negatives are invalid.
+    fn nullable_len(&mut self, compact: bool, short: bool, what: &str) -> Result<Option<usize>, ProtoError> {
+        let n = match (compact, short) {
+            (true, _) => i64::from(self.uvarint(what)?) - 1,
+            (false, true) => i64::from(self.i16(what)?),
+            (false, false) => i64::from(self.i32(what)?),
+        };
+        match n {
+            -1 => Ok(None),
+            n => usize::try_from(n).map(Some).map_err(|_| self.err(what)),
+        }
     }
 
     /// A boolean (one byte, non-zero is true).

@@ -8,13 +8,12 @@ mod fake_broker;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use fake_broker::{batch, metadata_answer, Action, FakeBroker, FakeConfig, NODE_ID, PRODUCER_ID};
+use fake_broker::{batch, bounded, metadata_answer, Action, FakeBroker, FakeConfig, NODE_ID, PRODUCER_ID};
 use kafka_protocol::messages::metadata_response::MetadataResponseBroker;
 use kafka_protocol::messages::{ApiKey, BrokerId};
 use kafka_protocol::protocol::{Encodable, StrBytes};
@@ -72,21 +71,6 @@ static ALLOC: Capped = Capped;
 // Helpers.
 
 const TOPIC: &str = "t";
-
-fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("WEIR_LOG"))
-        .with_test_writer()
-        .try_init();
-}
-
-/// Runs a test body under a hard deadline, so a bug fails the test instead of hanging it.
-async fn bounded<F: Future<Output = ()>>(secs: u64, f: F) {
-    init_tracing();
-    if tokio::time::timeout(Duration::from_secs(secs), f).await.is_err() {
-        panic!("test did not finish within {secs} s");
-    }
-}
 
 fn consumer_config(fake: &FakeBroker) -> ConsumerConfig {
     let mut cfg = ConsumerConfig::new(&fake.bootstrap());

@@ -9,33 +9,17 @@
 mod fake_broker;
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fake_broker::{metadata_answer, Action, FakeBroker, FakeConfig, Recorded};
+use fake_broker::{bounded, metadata_answer, Action, FakeBroker, FakeConfig, Recorded};
 use kafka_protocol::messages::ApiKey;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use weir::consumer::TopicPartition;
 use weir::group::{ChannelListener, GroupConfig, GroupConsumer, RebalanceEvent};
 
 const TOPIC: &str = "gf";
-
-fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("WEIR_LOG"))
-        .with_test_writer()
-        .try_init();
-}
-
-/// Runs a test body under a hard deadline, so a bug fails the test instead of hanging it.
-async fn bounded<F: Future<Output = ()>>(secs: u64, f: F) {
-    init_tracing();
-    if tokio::time::timeout(Duration::from_secs(secs), f).await.is_err() {
-        panic!("test did not finish within {secs} s");
-    }
-}
 
 /// A member of group `g` bootstrapped from `fake`, with short timers; its rebalance events go to the receiver.
 fn member(fake: &FakeBroker, extra: &[(&str, &str)]) -> (GroupConsumer, UnboundedReceiver<RebalanceEvent>) {

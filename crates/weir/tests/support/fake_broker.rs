@@ -1354,3 +1354,15 @@ fn group_answer(st: &State, req: &Request, action: &Action) -> Bytes {
     st.changed.notify_waiters();
     out
 }
+
+/// Runs a test body under a hard deadline (with `WEIR_LOG` tracing), so a bug fails the test instead of
+/// hanging it.
+pub async fn bounded<F: std::future::Future<Output = ()>>(secs: u64, f: F) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("WEIR_LOG"))
+        .with_test_writer()
+        .try_init();
+    if tokio::time::timeout(Duration::from_secs(secs), f).await.is_err() {
+        panic!("test did not finish within {secs} s");
+    }
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::signal::unix::{signal, SignalKind};
 use weir::consumer::{ConsumerRecord, TopicPartition};
-use weir::group::{GroupConfig, GroupConsumer, RebalanceListener};
+use weir::group::{BoxFuture, GroupConfig, GroupConsumer, RebalanceContext, RebalanceListener};
 
 use crate::consume::{output_format, write_error, BROKEN_PIPE, MAX_POLL_RECORDS};
 use crate::format::Message;
@@ -46,14 +46,17 @@ fn list(partitions: &[TopicPartition]) -> String {
 }
 
 impl RebalanceListener for PrintRebalances {
-    fn on_assigned(&self, p: &[TopicPartition]) {
+    fn on_assigned<'a>(&'a self, _: &'a RebalanceContext<'a>, p: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
         eprintln!("% Group {} rebalanced: assigned: {}", self.group, list(p));
+        Box::pin(async {})
     }
-    fn on_revoked(&self, p: &[TopicPartition]) {
+    fn on_revoked<'a>(&'a self, _: &'a RebalanceContext<'a>, p: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
         eprintln!("% Group {} rebalanced: revoked: {}", self.group, list(p));
+        Box::pin(async {})
     }
-    fn on_lost(&self, p: &[TopicPartition]) {
+    fn on_lost<'a>(&'a self, _: &'a RebalanceContext<'a>, p: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
         eprintln!("% Group {} rebalanced: lost: {}", self.group, list(p));
+        Box::pin(async {})
     }
 }
 

@@ -77,9 +77,12 @@ pub enum Error {
         /// The API.
         api: &'static str,
     },
-    /// Invalid configuration or argument.
+    /// Invalid configuration.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// An argument the operation cannot take (e.g. seeking a partition that is not assigned).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
     /// A topic is not known to the cluster (after refreshing metadata).
     #[error("unknown topic or partition: {0}")]
     UnknownTopic(String),
@@ -109,9 +112,11 @@ impl Error {
             Error::Kafka { code, .. } if code.is_retriable() => ErrorKind::Retriable,
             Error::Kafka { .. } | Error::Protocol { .. } | Error::CorruptRecords { .. } => ErrorKind::Fatal,
             Error::UnsupportedApi { .. } => ErrorKind::Fatal,
-            Error::Config(_) | Error::UnknownTopic(_) | Error::RecordTooLarge { .. } | Error::Closed => {
-                ErrorKind::Caller
-            }
+            Error::Config(_)
+            | Error::InvalidArgument(_)
+            | Error::UnknownTopic(_)
+            | Error::RecordTooLarge { .. }
+            | Error::Closed => ErrorKind::Caller,
         }
     }
 

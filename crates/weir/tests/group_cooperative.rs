@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use weir::config::ProducerConfig;
 use weir::consumer::TopicPartition;
-use weir::group::{GroupConfig, GroupConsumer, RebalanceEvent, RebalanceListener};
+use weir::group::{
+    BoxFuture, GroupConfig, GroupConsumer, RebalanceContext, RebalanceEvent, RebalanceListener,
+};
 use weir::{Producer, ProducerRecord};
 use weir_testkit::{unique_topic, Broker};
 
@@ -45,17 +47,20 @@ impl Timeline {
 }
 
 impl RebalanceListener for Timeline {
-    fn on_assigned(&self, p: &[TopicPartition]) {
+    fn on_assigned<'a>(&'a self, _: &'a RebalanceContext<'a>, p: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
         let ev = RebalanceEvent::Assigned(p.to_vec());
         self.0.lock().unwrap().push((Instant::now(), ev));
+        Box::pin(async {})
     }
-    fn on_revoked(&self, p: &[TopicPartition]) {
+    fn on_revoked<'a>(&'a self, _: &'a RebalanceContext<'a>, p: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
         let ev = RebalanceEvent::Revoked(p.to_vec());
         self.0.lock().unwrap().push((Instant::now(), ev));
+        Box::pin(async {})
     }
-    fn on_lost(&self, p: &[TopicPartition]) {
+    fn on_lost<'a>(&'a self, _: &'a RebalanceContext<'a>, p: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
         let ev = RebalanceEvent::Lost(p.to_vec());
         self.0.lock().unwrap().push((Instant::now(), ev));
+        Box::pin(async {})
     }
 }
 

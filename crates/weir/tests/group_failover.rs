@@ -216,6 +216,39 @@ async fn coordinator_connection_drop_is_quiet() {
     .await;
 }
 
+/// A member dropped without `close` still exits in order, from a background task: it commits what it delivered
+/// (auto-commit, whose interval is far away here), calls the revoke callback and leaves the group, so the
+/// coordinator need not wait for its session to expire.
+#[tokio::test]
+async fn dropped_member_commits_and_leaves() {
+    bounded(40, async {
+        let a = FakeBroker::start(FakeConfig::new(&[(TOPIC, 2)])).await;
+        for p in 0..2 {
+            fill(&a, p, 10);
+        }
+        let (group, mut rx) = member(&a, &[("auto.commit.interval.ms", "600000")]);
+        let mut seen = Seen::new();
+        consume(&group, &mut seen, &[0, 1], 10).await;
+        let (member_id, _) = group.member();
+        assert!(a.recorded(|r| r.of(ApiKey::OffsetCommit).count()) == 0);
+        drop(group);
+        a.wait_until("LeaveGroup", |r| r.of(ApiKey::LeaveGroup).count() == 1)
+            .await;
+        assert!(a.recorded(|r| committed_in(r, &[0, 1], 10)));
+        assert_eq!(a.committed(TOPIC, 0), Some(10));
+        assert_eq!(a.committed(TOPIC, 1), Some(10));
+        assert!(a.group(|g| !g.members.contains_key(&member_id)));
+        assert_eq!(
+            events(&mut rx),
+            vec![
+                RebalanceEvent::Assigned(vec![tp(0), tp(1)]),
+                RebalanceEvent::Revoked(vec![tp(0), tp(1)]),
+            ]
+        );
+    })
+    .await;
+}
+
 fn is_group_api(k: ApiKey) -> bool {
     matches!(
         k,

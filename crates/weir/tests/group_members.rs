@@ -9,8 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use weir::config::ProducerConfig;
-use weir::consumer::{ConsumerRecord, TopicPartition};
-use weir::group::{ChannelListener, GroupConfig, GroupConsumer, RebalanceEvent};
+use weir::consumer::{ConsumerRecord, StartOffset, TopicPartition};
+use weir::group::{
+    BoxFuture, ChannelListener, GroupConfig, GroupConsumer, RebalanceContext, RebalanceEvent,
+    RebalanceListener,
+};
 use weir::{Producer, ProducerRecord};
 use weir_testkit::{unique_topic, Broker};
 
@@ -247,6 +250,132 @@ async fn committed_offsets_survive_a_restart() {
     assert!(window.iter().all(|k| second.contains(k)));
     assert_eq!(first.len() + second.len(), 40);
     assert_eq!(again.len(), second.len(), "no duplicates after the restart");
+    m2.close().await.unwrap();
+}
+
+/// Offsets to commit, or why committing them failed.
+type CommitOutcome = Result<Vec<(TopicPartition, i64)>, String>;
+
+/// An application that keeps its offsets itself: the assign callback seeks to where its store says, the revoke
+/// callback commits what it processed. Both await inside the callback while the group waits for them.
+#[derive(Default)]
+struct OwnOffsets {
+    /// Where the "external store" says each partition continues.
+    start: i64,
+    /// Next offset to process per partition, as the application tracks it.
+    processed: std::sync::Mutex<BTreeMap<TopicPartition, i64>>,
+    /// Outcome of every commit made from `on_revoked`.
+    commits: std::sync::Mutex<Vec<CommitOutcome>>,
+}
+
+impl RebalanceListener for OwnOffsets {
+    fn on_assigned<'a>(
+        &'a self,
+        group: &'a RebalanceContext<'a>,
+        p: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            // A slow external store: polls running meanwhile must not get records of these partitions.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            for tp in p {
+                group.seek(tp, StartOffset::Offset(self.start)).await.unwrap();
+                assert_eq!(group.position(tp), Some(self.start));
+            }
+        })
+    }
+    fn on_revoked<'a>(
+        &'a self,
+        group: &'a RebalanceContext<'a>,
+        p: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let done: Vec<(TopicPartition, i64)> = {
+                let processed = self.processed.lock().unwrap();
+                p.iter()
+                    .filter_map(|tp| Some((tp.clone(), *processed.get(tp)?)))
+                    .collect()
+            };
+            let outcome = group
+                .commit(&done)
+                .await
+                .map(|()| done)
+                .map_err(|e| e.to_string());
+            self.commits.lock().unwrap().push(outcome);
+        })
+    }
+}
+
+/// Rebalance callbacks can await the group: a seek in `on_assigned` decides where consumption starts (no record
+/// before it is delivered), a commit in `on_revoked` (auto-commit off) is where the next member resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_seek_on_assign_and_commit_on_revoke() {
+    let broker = Broker::start();
+    let topic = unique_topic("grp-callbacks");
+    broker.create_topic(&topic, 2);
+    let group = unique_topic("g-callbacks");
+    produce_one_per_batch(&broker, &topic, 2, 0..20).await;
+
+    let mut cfg = group_config(&broker, &group);
+    cfg.set("enable.auto.commit", "false").unwrap();
+    let m = GroupConsumer::new(cfg.clone()).unwrap();
+    let listener = std::sync::Arc::new(OwnOffsets {
+        start: 7,
+        ..OwnOffsets::default()
+    });
+    m.set_listener(listener.clone());
+    m.subscribe(&[&topic]);
+    let mut seen = Vec::new();
+    let until = deadline(60);
+    // Process until each partition is past offset 12.
+    while (0..2).any(|p| !seen.contains(&(p, 12))) {
+        poll_max(&m, &mut seen, 3).await;
+        let mut processed = listener.processed.lock().unwrap();
+        for &(p, o) in &seen {
+            processed.insert(TopicPartition::new(topic.as_str(), p), o + 1);
+        }
+        assert!(tokio::time::Instant::now() < until, "only {seen:?}");
+    }
+    for p in 0..2 {
+        let offsets: Vec<i64> = seen.iter().filter(|(q, _)| *q == p).map(|(_, o)| *o).collect();
+        assert_eq!(
+            offsets,
+            (7..7 + offsets.len() as i64).collect::<Vec<_>>(),
+            "partition {p}"
+        );
+    }
+    let processed = listener.processed.lock().unwrap().clone();
+    m.close().await.unwrap(); // auto-commit is off: only the callback commits
+    let commits = listener.commits.lock().unwrap().clone();
+    assert_eq!(commits.len(), 1, "{commits:?}");
+    let committed: BTreeMap<TopicPartition, i64> = commits[0].clone().unwrap().into_iter().collect();
+    assert_eq!(committed, processed);
+
+    // The next member starts where the callback committed.
+    let m2 = GroupConsumer::new(cfg).unwrap();
+    m2.subscribe(&[&topic]);
+    let mut again = Vec::new();
+    let want: i64 = processed.values().map(|o| 20 - o).sum();
+    let until = deadline(60);
+    while (again.len() as i64) < want {
+        poll_into(&m2, &mut again).await;
+        assert!(
+            tokio::time::Instant::now() < until,
+            "only {} of {want}",
+            again.len()
+        );
+    }
+    for (tp, from) in &processed {
+        let offsets: Vec<i64> = again
+            .iter()
+            .filter(|(q, _)| *q == tp.partition)
+            .map(|(_, o)| *o)
+            .collect();
+        assert_eq!(
+            offsets,
+            (*from..20).collect::<Vec<_>>(),
+            "{tp} resumed at the callback's commit"
+        );
+    }
     m2.close().await.unwrap();
 }
 

@@ -168,6 +168,17 @@ impl Consumer {
     /// Starts consuming `partitions`, each from its start offset. Already assigned partitions are re-positioned
     /// (their pause state is kept).
     pub async fn assign(&self, partitions: &[(TopicPartition, StartOffset)]) -> Result<()> {
+        self.assign_with(partitions, false).await
+    }
+
+    /// [`Consumer::assign`], with every given partition paused: nothing of theirs is fetched or delivered until
+    /// [`Consumer::resume`]. For setting up state (e.g. seeking to externally stored offsets) before the first
+    /// record arrives.
+    pub async fn assign_paused(&self, partitions: &[(TopicPartition, StartOffset)]) -> Result<()> {
+        self.assign_with(partitions, true).await
+    }
+
+    async fn assign_with(&self, partitions: &[(TopicPartition, StartOffset)], paused: bool) -> Result<()> {
         let inner = &self.inner;
         let _guard = inner.assign_lock.lock().await;
         inner
@@ -177,7 +188,11 @@ impl Consumer {
         for (tp, start) in partitions {
             resolved.push((tp.clone(), inner.resolve(tp, *start).await?));
         }
-        inner.table.assign(&resolved);
+        if paused {
+            inner.table.assign_paused(&resolved);
+        } else {
+            inner.table.assign(&resolved);
+        }
         let mut map = HashMap::clone(&inner.slots.load());
         for (tp, offset) in &resolved {
             let cell = inner.table.handle(tp).expect("just assigned").state().clone();
@@ -595,7 +610,7 @@ impl Inner {
         let change = self
             .table
             .seek(tp, offset)
-            .ok_or_else(|| Error::Config(format!("{tp} is not assigned")))?;
+            .ok_or_else(|| Error::InvalidArgument(format!("{tp} is not assigned")))?;
         if let Some(slot) = self.slots.load().get(tp) {
             slot.reset(change.epoch, offset);
         }

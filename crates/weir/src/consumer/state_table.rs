@@ -856,12 +856,15 @@ impl PartitionState {
         })
     }
 
-    fn assign(self: &Arc<Self>, start: i64) {
+    /// Assigns at `start`; a newly assigned partition starts paused if `paused`, an already assigned one keeps
+    /// its pause state (and is paused if `paused`).
+    fn assign(self: &Arc<Self>, start: i64, paused: bool) {
+        let pause = if paused { PAUSED } else { 0 };
         self.reposition(Some(start), |w| {
             Some(if w & ASSIGNED == 0 {
-                (w & !PAUSED) | ASSIGNED
+                (w & !PAUSED) | ASSIGNED | pause
             } else {
-                w
+                w | pause
             })
         });
     }
@@ -1275,6 +1278,16 @@ impl StateTable {
     /// kept); previously unassigned ones start unpaused. Newly fetchable cells are queued on their
     /// fetch group (initially [`FetchGroupId::UNROUTED`]).
     pub fn assign(&self, parts: &[(TopicPartition, i64)]) {
+        self.assign_with(parts, false)
+    }
+
+    /// [`StateTable::assign`], with every given partition paused (nothing is fetched or delivered until it
+    /// is resumed).
+    pub fn assign_paused(&self, parts: &[(TopicPartition, i64)]) {
+        self.assign_with(parts, true)
+    }
+
+    fn assign_with(&self, parts: &[(TopicPartition, i64)], paused: bool) {
         let _w = lock(&self.writer);
         let cur = self.dir.load_full();
         let mut edited: HashMap<Arc<str>, Vec<Option<Arc<PartitionState>>>, FxBuild> = HashMap::default();
@@ -1326,7 +1339,7 @@ impl StateTable {
             self.dir.store(Arc::new(next));
         }
         for (cell, start) in to_assign {
-            cell.assign(start);
+            cell.assign(start, paused);
         }
     }
 
@@ -1387,6 +1400,23 @@ mod tests {
         let g = t.fetch_group(FetchGroupId::UNROUTED).unwrap();
         assert_eq!(g.ready_len(), 3);
         assert_eq!(t.assigned(), vec![tp("a", 0), tp("a", 2), tp("b", 0)]);
+    }
+
+    #[test]
+    fn assign_paused_fetches_nothing_until_resumed() {
+        let t = table(100);
+        t.assign_paused(&[(tp("a", 0), 3)]);
+        let h = t.handle(&tp("a", 0)).unwrap();
+        let s = h.snapshot();
+        assert!(s.assigned && s.paused);
+        assert!(!h.state().is_fetchable());
+        h.resume();
+        assert!(h.state().is_fetchable());
+        assert_eq!(h.snapshot().position, 3);
+        // Re-assigning an assigned, running partition paused pauses it.
+        t.assign_paused(&[(tp("a", 0), 9)]);
+        assert!(h.is_paused());
+        assert_eq!(h.snapshot().position, 9);
     }
 
     #[test]

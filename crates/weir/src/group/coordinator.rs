@@ -26,7 +26,7 @@ use weir_proto::ProtoError;
 
 use super::assignor::{AssignorKind, MemberSubscription};
 use super::protocol::{Assignment, Subscription};
-use super::{GroupConfig, Shared};
+use super::{GroupConfig, RebalanceContext, Shared};
 use crate::config::ClientConfig;
 use crate::consumer::{OffsetReset, StartOffset, TopicPartition};
 use crate::error::{check, Error, KafkaCode, Result};
@@ -343,7 +343,7 @@ pub(crate) async fn revoke_all(shared: &Shared, commit_first: bool) -> Result<()
     }
     tracing::debug!(group = %shared.cfg.group_id, partitions = owned.len(), "partitions revoked");
     if let Some(l) = shared.listener() {
-        l.on_revoked(&owned);
+        l.on_revoked(&RebalanceContext::new(shared), &owned).await;
     }
     drop_partitions(shared, &owned, &keep);
     result
@@ -387,7 +387,7 @@ pub(crate) async fn revoke_some(
     }
     tracing::debug!(group = %shared.cfg.group_id, ?partitions, "partitions revoked");
     if let Some(l) = shared.listener() {
-        l.on_revoked(partitions);
+        l.on_revoked(&RebalanceContext::new(shared), partitions).await;
     }
     shared.consumer.unassign(partitions);
     result
@@ -407,7 +407,7 @@ async fn prepare_cooperative_join(shared: &Shared) {
         (st.generation < 0 && !st.owned.is_empty(), unsubscribed)
     };
     if fenced {
-        lose_all(shared);
+        lose_all(shared).await;
         return;
     }
     if let Err(e) = revoke_some(shared, &unsubscribed, shared.cfg.enable_auto_commit).await {
@@ -416,14 +416,14 @@ async fn prepare_cooperative_join(shared: &Shared) {
 }
 
 /// The member was fenced: partitions are lost (no commit).
-fn lose_all(shared: &Shared) {
+async fn lose_all(shared: &Shared) {
     let (owned, keep) = take_owned(shared);
     if owned.is_empty() {
         return;
     }
     tracing::info!(group = %shared.cfg.group_id, partitions = owned.len(), "partitions lost");
     if let Some(l) = shared.listener() {
-        l.on_lost(&owned);
+        l.on_lost(&RebalanceContext::new(shared), &owned).await;
     }
     drop_partitions(shared, &owned, &keep);
 }
@@ -795,7 +795,8 @@ async fn apply(shared: &Shared, assignment: Assignment) -> Result<()> {
     }
     let mut backoff = shared.cfg.consumer.client.retry_backoff;
     let mut attempts = 0;
-    while let Err(e) = shared.consumer.assign(&starts).await {
+    // Assigned paused: nothing is fetched or delivered before the assign callback has run (it may seek).
+    while let Err(e) = shared.consumer.assign_paused(&starts).await {
         attempts += 1;
         if attempts >= 5 || shared.is_closed() {
             return Err(e);
@@ -806,13 +807,6 @@ async fn apply(shared: &Shared, assignment: Assignment) -> Result<()> {
     }
     {
         let mut st = shared.state.lock().unwrap();
-        let paused: Vec<TopicPartition> = st
-            .user_paused
-            .iter()
-            .filter(|tp| new.contains(*tp))
-            .cloned()
-            .collect();
-        shared.consumer.pause(&paused);
         st.committed.retain(|tp, _| new.contains(tp));
         st.committed.extend(committed);
         st.owned = new;
@@ -828,8 +822,16 @@ async fn apply(shared: &Shared, assignment: Assignment) -> Result<()> {
     }
     tracing::info!(group = %shared.cfg.group_id, partitions = ?list, "partitions assigned");
     if let Some(l) = shared.listener() {
-        l.on_assigned(&list);
+        l.on_assigned(&RebalanceContext::new(shared), &list).await;
     }
+    let run: Vec<TopicPartition> = {
+        let st = shared.state.lock().unwrap();
+        list.iter()
+            .filter(|tp| !st.user_paused.contains(*tp))
+            .cloned()
+            .collect()
+    };
+    shared.consumer.resume(&run);
     Ok(())
 }
 
@@ -953,7 +955,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 if idle_for > cfg.max_poll_interval {
                     tracing::warn!(group = %cfg.group_id, ?idle_for,
                         "poll not called within max.poll.interval.ms; leaving the group until the next poll");
-                    lose_all(&shared);
+                    lose_all(&shared).await;
                     leave(&shared).await;
                     shared.state.lock().unwrap().left_idle = true;
                     continue;
@@ -971,7 +973,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                         shared.state.lock().unwrap().rejoin = true;
                     }
                     Beat::Fenced => {
-                        lose_all(&shared);
+                        lose_all(&shared).await;
                         shared.state.lock().unwrap().rejoin = true;
                     }
                     Beat::CoordinatorLost => {

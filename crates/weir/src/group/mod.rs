@@ -40,15 +40,25 @@
 //! assignment used; when the metadata (refreshed every `metadata.max.age.ms`) shows another count for a
 //! subscribed topic, or a subscribed topic that was missing, it rejoins so the new partitions get assigned.
 //!
+//! Callbacks ([`RebalanceListener`]) run on the group's task, which awaits them: a revoke callback can commit
+//! offsets the application tracks itself before the partitions move, and partitions are assigned paused until
+//! the assign callback has returned, so a seek made there (offsets kept outside Kafka) decides the first record
+//! delivered. Dropping a [`GroupConsumer`] without [`GroupConsumer::close`] still commits (auto-commit), revokes
+//! and leaves, from a background task.
+//!
 //! Pause state: a partition the application paused and that the member gets back in the next generation stays
 //! paused (it is kept assigned and paused through the rebalance, then re-positioned to the committed offset).
 //! Partitions the member does not get back forget their pause state.
 
 mod assignor;
 mod coordinator;
+mod listener;
 mod protocol;
 
 pub use assignor::{cooperative_sticky, range, round_robin, AssignmentMap, AssignorKind, MemberSubscription};
+/// The future a [`RebalanceListener`] callback returns (re-exported from `futures`).
+pub use futures::future::BoxFuture;
+pub use listener::{ChannelListener, RebalanceContext, RebalanceEvent, RebalanceListener};
 pub use protocol::{Assignment, MetadataError, Subscription};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -60,7 +70,7 @@ use tokio::sync::Notify;
 
 use crate::cluster::Cluster;
 use crate::config::{boolean, ms};
-use crate::consumer::{Consumer, ConsumerConfig, ConsumerRecord, TopicPartition};
+use crate::consumer::{Consumer, ConsumerConfig, ConsumerRecord, StartOffset, TopicPartition};
 use crate::error::{Error, Result};
 use coordinator::Coordinator;
 
@@ -159,51 +169,6 @@ impl GroupConfig {
             return Err(Error::Config("no partition.assignment.strategy".into()));
         }
         Ok(())
-    }
-}
-
-/// Rebalance notifications, called from the group's task (keep them short: the group waits for them).
-pub trait RebalanceListener: Send + Sync {
-    /// The member now owns `partitions`; their records start arriving. Eager protocol: the whole new
-    /// assignment. Cooperative protocol: only the partitions added in this rebalance (possibly none).
-    fn on_assigned(&self, partitions: &[TopicPartition]) {
-        let _ = partitions;
-    }
-    /// The member gives `partitions` up in an orderly rebalance or on close. Called after their delivered
-    /// positions were committed (auto-commit); from the moment it is called, no record of theirs is delivered.
-    fn on_revoked(&self, partitions: &[TopicPartition]) {
-        let _ = partitions;
-    }
-    /// The member lost `partitions` without a chance to commit (fenced: its session expired or the coordinator
-    /// forgot it). Another member may already own them. No record of theirs is delivered from now on.
-    fn on_lost(&self, partitions: &[TopicPartition]) {
-        let _ = partitions;
-    }
-}
-
-/// A rebalance event as delivered by [`ChannelListener`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RebalanceEvent {
-    /// See [`RebalanceListener::on_assigned`].
-    Assigned(Vec<TopicPartition>),
-    /// See [`RebalanceListener::on_revoked`].
-    Revoked(Vec<TopicPartition>),
-    /// See [`RebalanceListener::on_lost`].
-    Lost(Vec<TopicPartition>),
-}
-
-/// A [`RebalanceListener`] that forwards events to an unbounded channel.
-pub struct ChannelListener(pub tokio::sync::mpsc::UnboundedSender<RebalanceEvent>);
-
-impl RebalanceListener for ChannelListener {
-    fn on_assigned(&self, p: &[TopicPartition]) {
-        let _ = self.0.send(RebalanceEvent::Assigned(p.to_vec()));
-    }
-    fn on_revoked(&self, p: &[TopicPartition]) {
-        let _ = self.0.send(RebalanceEvent::Revoked(p.to_vec()));
-    }
-    fn on_lost(&self, p: &[TopicPartition]) {
-        let _ = self.0.send(RebalanceEvent::Lost(p.to_vec()));
     }
 }
 
@@ -457,7 +422,18 @@ impl GroupConsumer {
     /// `RebalanceInProgress` during a rebalance and with `IllegalGeneration` / `UnknownMemberId` when this
     /// member no longer owns the partitions.
     pub async fn commit_sync(&self, offsets: &[(TopicPartition, i64)]) -> Result<()> {
-        coordinator::commit(&self.shared, offsets).await
+        self.context().commit(offsets).await
+    }
+
+    /// Moves the position of an owned partition: `poll` continues from `to` (buffered records of the partition
+    /// are dropped). The move lasts until the partition is revoked; the group's committed offset only changes
+    /// with a commit. Fails with [`Error::InvalidArgument`] for a partition this member does not own.
+    pub async fn seek(&self, tp: &TopicPartition, to: StartOffset) -> Result<()> {
+        self.context().seek(tp, to).await
+    }
+
+    fn context(&self) -> RebalanceContext<'_> {
+        RebalanceContext::new(&self.shared)
     }
 
     /// Starts committing `offsets` in the background; the returned future (which may be dropped) reports the
@@ -474,7 +450,7 @@ impl GroupConsumer {
     /// Commits the positions of all owned partitions (everything `poll` has returned so far).
     pub async fn commit_delivered(&self) -> Result<()> {
         let offsets = coordinator::delivered_positions(&self.shared, false);
-        coordinator::commit(&self.shared, &offsets).await
+        self.context().commit(&offsets).await
     }
 
     /// The committed offsets of `partitions` (`None`: nothing committed).
@@ -482,28 +458,19 @@ impl GroupConsumer {
         &self,
         partitions: &[TopicPartition],
     ) -> Result<HashMap<TopicPartition, Option<i64>>> {
-        let got = coordinator::fetch_committed(&self.shared, partitions).await?;
-        Ok(partitions
-            .iter()
-            .map(|tp| (tp.clone(), got.get(tp).copied().filter(|o| *o >= 0)))
-            .collect())
+        self.context().committed(partitions).await
     }
 
     /// Leaves the group in order: commits delivered positions (auto-commit), calls the revoke callback, sends
     /// LeaveGroup (dynamic members) and closes the consumer. Returns the commit's error, if any, after leaving.
+    /// Dropping the handle without `close` does the same in a background task (if a tokio runtime is
+    /// running), without waiting for it.
     pub async fn close(&self) -> Result<()> {
         if self.shared.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        self.shared.wake.notify_one();
         let task = self.task.lock().unwrap().take();
-        if let Some(t) = task {
-            let _ = t.await;
-        }
-        let result = coordinator::revoke_all(&self.shared, self.shared.cfg.enable_auto_commit).await;
-        coordinator::leave(&self.shared).await;
-        self.shared.consumer.close();
-        result
+        shut_down(self.shared.clone(), task).await
     }
 
     /// The configuration.
@@ -514,10 +481,35 @@ impl GroupConsumer {
 
 impl Drop for GroupConsumer {
     fn drop(&mut self) {
-        // Without an async context no LeaveGroup is sent: the coordinator evicts the member after the session
-        // timeout. Call `close` for an orderly exit.
-        self.shared.closed.store(true, Ordering::SeqCst);
-        self.shared.wake.notify_one();
-        self.shared.consumer.close();
+        if let Some(t) = self.pattern_task.get_mut().unwrap().take() {
+            t.abort();
+        }
+        if self.shared.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let task = self.task.get_mut().unwrap().take();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(shut_down(self.shared.clone(), task));
+            }
+            // No runtime to leave from: the coordinator evicts the member after `session.timeout.ms`.
+            Err(_) => {
+                self.shared.wake.notify_one();
+                self.shared.consumer.close();
+            }
+        }
     }
+}
+
+/// The orderly exit of [`GroupConsumer::close`], once `closed` is set: the group task stops, owned partitions
+/// are revoked (committed first with auto-commit), the member leaves, the consumer closes.
+async fn shut_down(shared: Arc<Shared>, task: Option<tokio::task::JoinHandle<()>>) -> Result<()> {
+    shared.wake.notify_one();
+    if let Some(t) = task {
+        let _ = t.await;
+    }
+    let result = coordinator::revoke_all(&shared, shared.cfg.enable_auto_commit).await;
+    coordinator::leave(&shared).await;
+    shared.consumer.close();
+    result
 }

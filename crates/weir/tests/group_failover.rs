@@ -1,6 +1,7 @@
-//! Group coordinator failover and partition growth against in-process fake brokers: a coordinator that moves,
-//! drops its connection or is unavailable for a while never wedges the group nor loses records, and the leader
-//! rejoins when a subscribed topic gains partitions.
+//! Group coordinator failover, partition growth and bad group input against in-process fake brokers: a
+//! coordinator that moves, drops its connection or is unavailable for a while never wedges the group nor loses
+//! records; the leader rejoins when a subscribed topic gains partitions; a member with unreadable metadata gets
+//! nothing while the rest of the group goes on; an unreadable assignment is a typed error and a rejoin.
 //!
 //! Every test is bounded by a timeout and synchronises on events (records polled, requests and group state the
 //! fake brokers recorded), never on sleeps.
@@ -13,10 +14,12 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fake_broker::{bounded, metadata_answer, Action, FakeBroker, FakeConfig, Recorded};
-use kafka_protocol::messages::ApiKey;
+use bytes::Bytes;
+use fake_broker::{bounded, encode, metadata_answer, Action, FakeBroker, FakeConfig, Recorded};
+use kafka_protocol::messages::{ApiKey, SyncGroupResponse};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use weir::consumer::TopicPartition;
+use weir::group::Assignment;
 use weir::group::{ChannelListener, GroupConfig, GroupConsumer, RebalanceEvent};
 
 const TOPIC: &str = "gf";
@@ -245,6 +248,86 @@ async fn dropped_member_commits_and_leaves() {
                 RebalanceEvent::Revoked(vec![tp(0), tp(1)]),
             ]
         );
+    })
+    .await;
+}
+
+/// Another member (say a foreign client with a bug) announced metadata that does not decode as a consumer
+/// subscription. weir, leading, assigns it nothing and everything to the members it can read; no error reaches
+/// the application and nothing is lost.
+#[tokio::test]
+async fn leader_assigns_nothing_to_a_member_with_unreadable_metadata() {
+    bounded(40, async {
+        let a = FakeBroker::start(FakeConfig::new(&[(TOPIC, 2)])).await;
+        for p in 0..2 {
+            fill(&a, p, 10);
+        }
+        let garbage = Bytes::from_static(&[0, 3, 0xff, 0xff, 0xff, 0x7f, b'x']);
+        a.group(|g| {
+            g.members
+                .insert("corrupt".into(), vec![("range".into(), garbage.clone())])
+        });
+        let (group, mut rx) = member(&a, &[]);
+        let mut seen = Seen::new();
+        consume(&group, &mut seen, &[0, 1], 10).await;
+        let (me, _) = group.member();
+        assert_eq!(a.group(|g| g.leader.clone()), Some(me));
+        let theirs = a.group(|g| g.assignments.get("corrupt").cloned());
+        let theirs = Assignment::decode(theirs.expect("the corrupt member got an assignment")).unwrap();
+        assert!(theirs.partitions.is_empty(), "{theirs:?}");
+        assert_eq!(group.assignment(), vec![tp(0), tp(1)]);
+        assert_eq!(
+            events(&mut rx),
+            vec![RebalanceEvent::Assigned(vec![tp(0), tp(1)])]
+        );
+        group.close().await.unwrap();
+    })
+    .await;
+}
+
+/// The first SyncGroup answer carries an assignment that does not decode. The member reports a protocol error
+/// (once, through poll), rejoins, and consumes everything once the next generation's assignment is sound.
+#[tokio::test]
+async fn unreadable_assignment_is_reported_and_the_member_rejoins() {
+    bounded(40, async {
+        let a = FakeBroker::start(FakeConfig::new(&[(TOPIC, 2)]).script(|r| {
+            if r.api_key == ApiKey::SyncGroup && r.api_seq == 0 {
+                let bad = SyncGroupResponse::default()
+                    .with_assignment(Bytes::from_static(&[0, 0, 0, 0, 0, 9, 0xff]));
+                Action::RawBody(encode(&bad, r.version))
+            } else {
+                Action::Answer
+            }
+        }))
+        .await;
+        for p in 0..2 {
+            fill(&a, p, 10);
+        }
+        let (group, mut rx) = member(&a, &[]);
+        // A poll waiting when the error is queued may already return the next generation's records.
+        let mut seen = Seen::new();
+        let err = loop {
+            match group.poll(100, Duration::from_millis(50)).await {
+                Err(e) => break e,
+                Ok(records) => {
+                    for r in records {
+                        *seen.entry((r.partition, r.offset)).or_default() += 1;
+                    }
+                }
+            }
+        };
+        assert!(
+            matches!(err, weir::Error::Protocol { .. }) && err.to_string().contains("SyncGroup assignment"),
+            "{err}"
+        );
+        consume(&group, &mut seen, &[0, 1], 10).await;
+        assert!(seen.values().all(|&n| n == 1), "duplicates: {seen:?}");
+        assert_eq!(a.recorded(|r| r.of(ApiKey::SyncGroup).count()), 2);
+        assert_eq!(
+            events(&mut rx),
+            vec![RebalanceEvent::Assigned(vec![tp(0), tp(1)])]
+        );
+        group.close().await.unwrap();
     })
     .await;
 }

@@ -695,7 +695,7 @@ fn frame(req: &Request, body: Bytes) -> Bytes {
     out.freeze()
 }
 
-fn encode<T: Encodable>(msg: &T, version: i16) -> Bytes {
+pub fn encode<T: Encodable>(msg: &T, version: i16) -> Bytes {
     let mut b = BytesMut::new();
     msg.encode(&mut b, version)
         .unwrap_or_else(|e| panic!("fake broker cannot encode its answer at v{version}: {e}"));

@@ -547,15 +547,17 @@ async fn join_and_sync(shared: &Shared) -> Result<()> {
             owned,
         )
     };
-    // As the Java client: owned partitions and their generation in the subscription (v2+ field), and for
-    // the cooperative protocol the generation again as the cooperative-sticky user data (for v0/v1 readers).
+    // Cooperative protocol, as the Java client: owned partitions and their generation in the subscription (v2+
+    // field), and the generation again as the cooperative-sticky user data (for v0/v1 readers). Eager protocol:
+    // nothing is owned when rejoining and range / roundrobin ignore the generation, so it is left unknown (-1):
+    // the metadata then stays the same from one rejoin to the next, and a coordinator that starts a new round
+    // whenever a member's metadata changes (tansu does) is not sent into one round per rejoin.
+    let cooperative = cfg.cooperative();
     let metadata = Subscription {
         topics,
-        generation,
-        owned,
-        user_data: cfg
-            .cooperative()
-            .then(|| bytes::Bytes::copy_from_slice(&generation.to_be_bytes())),
+        generation: if cooperative { generation } else { -1 },
+        owned: if cooperative { owned } else { BTreeMap::new() },
+        user_data: cooperative.then(|| bytes::Bytes::copy_from_slice(&generation.to_be_bytes())),
         ..Default::default()
     }
     .encode();

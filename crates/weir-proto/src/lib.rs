@@ -11,6 +11,8 @@
 //! - [`produce`], [`list_offsets`]: the Produce and ListOffsets responses, likewise.
 //! - [`group`]: the group membership responses (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup),
 //!   likewise.
+//! - [`consumer_protocol`]: the subscription and assignment payloads members exchange through the group APIs,
+//!   likewise.
 //! - [`group_offsets`]: the OffsetCommit and OffsetFetch responses, likewise.
 //! - [`producer_id`]: the InitProducerId response, likewise.
 //! - [`admin`]: the CreateTopics and DeleteTopics responses, likewise.
@@ -19,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod consumer_protocol;
 pub mod error;
 pub mod fetch;
 pub mod frame;

@@ -156,6 +156,11 @@ impl WireReader {
         (0..n).map(|_| self.i32(what)).collect()
     }
 
+    /// The bytes not read yet.
+    pub(crate) fn rest(self) -> Bytes {
+        self.buf
+    }
+
     pub(crate) fn remaining(&self) -> usize {
         self.buf.remaining()
     }

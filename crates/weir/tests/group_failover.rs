@@ -262,7 +262,8 @@ async fn leader_assigns_nothing_to_a_member_with_unreadable_metadata() {
         for p in 0..2 {
             fill(&a, p, 10);
         }
-        let garbage = Bytes::from_static(&[0, 3, 0xff, 0xff, 0xff, 0x7f, b'x']);
+        // Version 3 claiming 2^31-1 topics: kafka-protocol's decoder aborted the process on this.
+        let garbage = Bytes::from_static(&[0, 3, 0x7f, 0xff, 0xff, 0xff, b'x']);
         a.group(|g| {
             g.members
                 .insert("corrupt".into(), vec![("range".into(), garbage.clone())])

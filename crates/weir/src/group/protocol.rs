@@ -1,19 +1,19 @@
 //! The "consumer" protocol's member metadata, encoded as the Java client does: a big-endian `i16` version, then
 //! `ConsumerProtocolSubscription` / `ConsumerProtocolAssignment` at that version (fields of later versions are
-//! appended, so a reader takes the prefix it knows of a newer version and ignores the rest).
+//! appended, so a reader takes the prefix it knows of a newer version and ignores the rest). Encoded with
+//! kafka-protocol; decoded with weir-proto's bounded decoders, since the bytes come from other members.
 
 use std::collections::BTreeMap;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedTopic;
 use kafka_protocol::messages::consumer_protocol_subscription::TopicPartition as OwnedTopic;
 use kafka_protocol::messages::{ConsumerProtocolAssignment, ConsumerProtocolSubscription, TopicName};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use weir_proto::consumer_protocol::{decode_consumer_assignment, decode_consumer_subscription};
 
 /// The version weir writes (the Java client's `CONSUMER_PROTOCOL_LATEST_VERSION`).
 pub(crate) const VERSION: i16 = 3;
-/// The highest version the decoder knows; newer versions are read as this one.
-const MAX_KNOWN: i16 = 3;
 
 /// One member's subscription as announced in JoinGroup.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,17 +65,6 @@ fn s(x: &str) -> StrBytes {
     StrBytes::from_string(x.to_owned())
 }
 
-fn read_version(buf: &mut Bytes) -> Result<i16, MetadataError> {
-    if buf.remaining() < 2 {
-        return Err(MetadataError("member metadata shorter than its version".into()));
-    }
-    let v = buf.get_i16();
-    if v < 0 {
-        return Err(MetadataError(format!("member metadata has negative version {v}")));
-    }
-    Ok(v.min(MAX_KNOWN))
-}
-
 impl Subscription {
     /// Encodes as the Java client does (version prefix + struct).
     pub fn encode(&self) -> Bytes {
@@ -100,21 +89,23 @@ impl Subscription {
         buf.freeze()
     }
 
-    /// Decodes any version (newer versions by their known prefix).
-    pub fn decode(mut buf: Bytes) -> Result<Subscription, MetadataError> {
-        let v = read_version(&mut buf)?;
-        let m = ConsumerProtocolSubscription::decode(&mut buf, v)
-            .map_err(|e| MetadataError(format!("corrupt subscription v{v}: {e}")))?;
+    /// Decodes any version (newer versions by their known prefix), bounded: a count the bytes cannot hold is an
+    /// error, never an allocation.
+    pub fn decode(buf: Bytes) -> Result<Subscription, MetadataError> {
+        let m = decode_consumer_subscription(buf)
+            .map_err(|e| MetadataError(format!("corrupt subscription: {e}")))?;
         Ok(Subscription {
-            topics: m.topics.iter().map(|t| t.to_string()).collect(),
+            topics: m.topics,
             user_data: m.user_data,
             owned: m
-                .owned_partitions
+                .owned
                 .into_iter()
-                .map(|t| (t.topic.0.to_string(), t.partitions))
-                .collect(),
-            generation: m.generation_id,
-            rack: m.rack_id.map(|r| r.to_string()),
+                .fold(BTreeMap::new(), |mut owned, (topic, ps)| {
+                    owned.entry(topic).or_insert_with(Vec::new).extend(ps);
+                    owned
+                }),
+            generation: m.generation,
+            rack: m.rack,
         })
     }
 }
@@ -140,21 +131,14 @@ impl Assignment {
         buf.freeze()
     }
 
-    /// Decodes any version. An empty buffer is an empty assignment (what a leader sends to a member it gave
-    /// nothing, and what brokers hand members the leader did not mention).
-    pub fn decode(mut buf: Bytes) -> Result<Assignment, MetadataError> {
-        if buf.is_empty() {
-            return Ok(Assignment::default());
-        }
-        let v = read_version(&mut buf)?;
-        let m = ConsumerProtocolAssignment::decode(&mut buf, v)
-            .map_err(|e| MetadataError(format!("corrupt assignment v{v}: {e}")))?;
+    /// Decodes any version, bounded. An empty buffer is an empty assignment (what a leader sends to a member it
+    /// gave nothing, and what brokers hand members the leader did not mention).
+    pub fn decode(buf: Bytes) -> Result<Assignment, MetadataError> {
+        let m =
+            decode_consumer_assignment(buf).map_err(|e| MetadataError(format!("corrupt assignment: {e}")))?;
         let mut partitions: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-        for t in m.assigned_partitions {
-            partitions
-                .entry(t.topic.0.to_string())
-                .or_default()
-                .extend(t.partitions);
+        for (topic, ps) in m.partitions {
+            partitions.entry(topic).or_default().extend(ps);
         }
         Ok(Assignment {
             partitions,
@@ -224,6 +208,10 @@ mod tests {
         assert!(Subscription::decode(Bytes::from_static(&[0, 0, 0, 0, 0, 5, 0])).is_err());
         assert!(Subscription::decode(Bytes::from_static(&[0xff, 0xff])).is_err());
         assert!(Assignment::decode(Bytes::from_static(&[0, 1, 0, 0, 0, 1])).is_err());
+        // Counts the bytes cannot hold are refused before anything is reserved (kafka-protocol's decoder aborted
+        // the process on these).
+        assert!(Subscription::decode(Bytes::from_static(&[0, 0, 0x7f, 0xff, 0xff, 0xff])).is_err());
+        assert!(Assignment::decode(Bytes::from_static(&[0, 0, 0x7f, 0xff, 0xff, 0xff])).is_err());
     }
 
     #[test]

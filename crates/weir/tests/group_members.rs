@@ -253,6 +253,31 @@ async fn committed_offsets_survive_a_restart() {
     m2.close().await.unwrap();
 }
 
+/// The group's record stream yields every record once, in offset order per partition, and ends after close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_yields_everything_and_ends_on_close() {
+    use futures::StreamExt;
+    let broker = Broker::start();
+    let topic = unique_topic("grp-stream");
+    broker.create_topic(&topic, 2);
+    produce_one_per_batch(&broker, &topic, 2, 0..5).await;
+    let m = GroupConsumer::new(group_config(&broker, &unique_topic("g-stream"))).unwrap();
+    m.subscribe(&[&topic]);
+    let got: Vec<(i32, i64)> = tokio::time::timeout(
+        Duration::from_secs(60),
+        m.stream(3).map(|r| key(&r.unwrap())).take(10).collect(),
+    )
+    .await
+    .expect("10 records within 60 s");
+    for p in 0..2 {
+        let offsets: Vec<i64> = got.iter().filter(|(q, _)| *q == p).map(|(_, o)| *o).collect();
+        assert_eq!(offsets, (0..5).collect::<Vec<_>>(), "partition {p}");
+    }
+    let mut rest = std::pin::pin!(m.stream(3));
+    m.close().await.unwrap();
+    assert!(rest.next().await.is_none());
+}
+
 /// Offsets to commit, or why committing them failed.
 type CommitOutcome = Result<Vec<(TopicPartition, i64)>, String>;
 

@@ -362,6 +362,43 @@ impl GroupConsumer {
         self.shared.consumer.poll(max_records, timeout).await
     }
 
+    /// All records of the owned partitions as an async stream: each item is a record, or an error `poll` would
+    /// have returned (the stream goes on after it). Ends when the member is closed. Records are taken from
+    /// [`GroupConsumer::poll`] in batches of up to `batch` (so the stream counts as polling for
+    /// `max.poll.interval.ms`); records the stream holds but has not yielded when it is dropped count as
+    /// delivered, and auto-commit may commit past them.
+    ///
+    /// ```no_run
+    /// # async fn f(group: &weir::group::GroupConsumer) {
+    /// use futures::StreamExt;
+    /// let mut records = std::pin::pin!(group.stream(500));
+    /// while let Some(r) = records.next().await {
+    ///     match r {
+    ///         Ok(record) => println!("{}-{}@{}", record.topic, record.partition, record.offset),
+    ///         Err(e) => eprintln!("{e}"),
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn stream(&self, batch: usize) -> impl futures::Stream<Item = Result<ConsumerRecord>> + '_ {
+        let state: (VecDeque<ConsumerRecord>, &GroupConsumer) = (VecDeque::new(), self);
+        futures::stream::unfold(state, move |(mut buf, g)| async move {
+            loop {
+                if let Some(r) = buf.pop_front() {
+                    return Some((Ok(r), (buf, g)));
+                }
+                if g.shared.is_closed() {
+                    return None;
+                }
+                // Short waits: `poll` must be called again soon for `max.poll.interval.ms` and group errors.
+                match g.poll(batch, Duration::from_secs(1)).await {
+                    Ok(v) => buf.extend(v),
+                    Err(e) => return Some((Err(e), (buf, g))),
+                }
+            }
+        })
+    }
+
     /// The partitions the group gave this member (empty during a rebalance).
     pub fn assignment(&self) -> Vec<TopicPartition> {
         self.shared.state.lock().unwrap().owned.iter().cloned().collect()

@@ -273,6 +273,12 @@ async fn stream_yields_everything_and_ends_on_close() {
         let offsets: Vec<i64> = got.iter().filter(|(q, _)| *q == p).map(|(_, o)| *o).collect();
         assert_eq!(offsets, (0..5).collect::<Vec<_>>(), "partition {p}");
     }
+    assert_eq!(m.stats().records_delivered, 10);
+    for p in 0..2 {
+        let view = m.partition_view(&TopicPartition::new(topic.as_str(), p)).unwrap();
+        assert_eq!(view.position, 5);
+        assert!(!view.paused);
+    }
     let mut rest = std::pin::pin!(m.stream(3));
     m.close().await.unwrap();
     assert!(rest.next().await.is_none());

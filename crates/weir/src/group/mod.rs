@@ -70,7 +70,9 @@ use tokio::sync::Notify;
 
 use crate::cluster::Cluster;
 use crate::config::{boolean, ms};
-use crate::consumer::{Consumer, ConsumerConfig, ConsumerRecord, StartOffset, TopicPartition};
+use crate::consumer::{
+    Consumer, ConsumerConfig, ConsumerRecord, ConsumerStats, PartitionView, StartOffset, TopicPartition,
+};
 use crate::error::{Error, Result};
 use coordinator::Coordinator;
 
@@ -419,6 +421,17 @@ impl GroupConsumer {
     /// since it was assigned).
     pub fn high_watermark(&self, tp: &TopicPartition) -> Option<i64> {
         self.shared.consumer.high_watermark(tp)
+    }
+
+    /// Consumer counters and the bytes buffered now (see [`Consumer::stats`]).
+    pub fn stats(&self) -> ConsumerStats {
+        self.shared.consumer.stats()
+    }
+
+    /// One owned partition's state for monitoring: pause, backpressure, buffered bytes, position and high
+    /// watermark, hence its lag (see [`Consumer::partition_view`]).
+    pub fn partition_view(&self, tp: &TopicPartition) -> Option<PartitionView> {
+        self.shared.consumer.partition_view(tp)
     }
 
     /// Pauses partitions (see [`Consumer::pause`]). Partitions that stay with this member through a rebalance

@@ -94,6 +94,11 @@ pub enum Error {
         /// Configured maximum.
         max: usize,
     },
+    /// A commit was refused before it was sent: this member does not own the partitions (the group rebalanced
+    /// them away, or is rebalancing). Do not retry these offsets: the partitions' new owner resumes from the
+    /// last commit. (The Java client's `CommitFailedException`.)
+    #[error("commit refused: {0}")]
+    CommitFailed(String),
     /// The client was closed; the operation did not run.
     #[error("the client is closed")]
     Closed,
@@ -110,7 +115,10 @@ impl Error {
         match self {
             Error::Io { .. } | Error::Timeout { .. } => ErrorKind::Retriable,
             Error::Kafka { code, .. } if code.is_retriable() => ErrorKind::Retriable,
-            Error::Kafka { .. } | Error::Protocol { .. } | Error::CorruptRecords { .. } => ErrorKind::Fatal,
+            Error::Kafka { .. }
+            | Error::Protocol { .. }
+            | Error::CorruptRecords { .. }
+            | Error::CommitFailed(_) => ErrorKind::Fatal,
             Error::UnsupportedApi { .. } => ErrorKind::Fatal,
             Error::Config(_)
             | Error::InvalidArgument(_)

@@ -8,106 +8,19 @@
 
 #[path = "support/fake_broker.rs"]
 mod fake_broker;
+#[path = "support/fake_group.rs"]
+mod fake_group;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fake_broker::{bounded, encode, metadata_answer, Action, FakeBroker, FakeConfig, Recorded};
+use fake_broker::{bounded, encode, metadata_answer, Action, FakeBroker, FakeConfig};
+use fake_group::{committed_in, consume, events, fill, member, poll_until, tp, Seen, TOPIC};
 use kafka_protocol::messages::{ApiKey, SyncGroupResponse};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
-use weir::consumer::TopicPartition;
 use weir::group::Assignment;
-use weir::group::{ChannelListener, GroupConfig, GroupConsumer, RebalanceEvent};
-
-const TOPIC: &str = "gf";
-
-/// A member of group `g` bootstrapped from `fake`, with short timers; its rebalance events go to the receiver.
-fn member(fake: &FakeBroker, extra: &[(&str, &str)]) -> (GroupConsumer, UnboundedReceiver<RebalanceEvent>) {
-    let mut cfg = GroupConfig::new(&fake.bootstrap(), "g");
-    for (k, v) in [
-        ("auto.offset.reset", "earliest"),
-        ("heartbeat.interval.ms", "50"),
-        ("session.timeout.ms", "10000"),
-        ("auto.commit.interval.ms", "100"),
-        ("fetch.wait.max.ms", "10"),
-        ("reconnect.backoff.ms", "10"),
-        ("retry.backoff.ms", "10"),
-    ]
-    .iter()
-    .chain(extra)
-    {
-        cfg.set(k, v).unwrap();
-    }
-    let group = GroupConsumer::new(cfg).unwrap();
-    let (tx, rx) = unbounded_channel();
-    group.set_listener(Arc::new(ChannelListener(tx)));
-    group.subscribe(&[TOPIC]);
-    (group, rx)
-}
-
-fn tp(p: i32) -> TopicPartition {
-    TopicPartition::new(TOPIC, p)
-}
-
-/// Appends `n` records to partition `p` (values `p{p}-r{offset}`).
-fn fill(fake: &FakeBroker, p: i32, n: i64) {
-    let end = fake.log_end(TOPIC, p);
-    let values: Vec<String> = (end..end + n).map(|o| format!("p{p}-r{o}")).collect();
-    fake.append(TOPIC, p, &values);
-}
-
-/// How many times each `(partition, offset)` was delivered.
-type Seen = BTreeMap<(i32, i64), u32>;
-
-/// Polls until every offset below `end` of each partition of `parts` was delivered; no error may reach poll.
-async fn consume(group: &GroupConsumer, seen: &mut Seen, parts: &[i32], end: i64) {
-    poll_until(group, seen, |seen| {
-        parts
-            .iter()
-            .all(|&p| (0..end).all(|o| seen.contains_key(&(p, o))))
-    })
-    .await
-}
-
-/// Polls until `done`; no error may reach poll.
-async fn poll_until(group: &GroupConsumer, seen: &mut Seen, mut done: impl FnMut(&Seen) -> bool) {
-    while !done(seen) {
-        let records = group
-            .poll(100, Duration::from_millis(50))
-            .await
-            .unwrap_or_else(|e| panic!("an error reached poll: {e}"));
-        for r in records {
-            assert_eq!(&*r.topic, TOPIC);
-            let value = format!("p{}-r{}", r.partition, r.offset);
-            assert_eq!(r.value.as_deref(), Some(value.as_bytes()));
-            *seen.entry((r.partition, r.offset)).or_default() += 1;
-        }
-    }
-}
-
-fn events(rx: &mut UnboundedReceiver<RebalanceEvent>) -> Vec<RebalanceEvent> {
-    let mut out = Vec::new();
-    while let Ok(e) = rx.try_recv() {
-        out.push(e);
-    }
-    out
-}
-
-/// Whether a commit of `offset` was received for every partition of `parts`.
-fn committed_in(r: &Recorded, parts: &[i32], offset: i64) -> bool {
-    let commits: Vec<(String, i32, i64)> = r
-        .of(ApiKey::OffsetCommit)
-        .flat_map(|q| q.commit_offsets())
-        .collect();
-    parts.iter().all(|&p| {
-        commits
-            .iter()
-            .any(|(t, q, o)| t == TOPIC && *q == p && *o == offset)
-    })
-}
+use weir::group::RebalanceEvent;
 
 /// The coordinator moves from A to B (A answers NOT_COORDINATOR, FindCoordinator points to B; A keeps serving
 /// metadata and fetches). With `shared`, B takes the group's state over (as a Kafka coordinator loading it from

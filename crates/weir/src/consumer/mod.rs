@@ -253,6 +253,18 @@ impl Consumer {
         self.inner.table.pause(partitions);
     }
 
+    /// Waits for any delivery of `partitions` in progress to finish (a `poll` that checked the pause flag just
+    /// before a `pause`), so that their positions are final: after `pause` then `settle`, `position` counts every
+    /// record that was or will be returned. Used before committing the positions of revoked partitions.
+    pub(crate) fn settle(&self, partitions: &[TopicPartition]) {
+        let slots = self.inner.slots.load();
+        for tp in partitions {
+            if let Some(slot) = slots.get(tp) {
+                slot.settle();
+            }
+        }
+    }
+
     /// Resumes partitions paused with [`Consumer::pause`]; their buffered records become deliverable.
     pub fn resume(&self, partitions: &[TopicPartition]) {
         self.inner.table.resume(partitions);

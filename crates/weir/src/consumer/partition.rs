@@ -105,6 +105,11 @@ impl PartitionSlot {
         }
     }
 
+    /// Returns once no `take` is in progress (it holds the buffer lock throughout).
+    pub(crate) fn settle(&self) {
+        drop(self.buffer.lock().unwrap());
+    }
+
     /// Takes up to `max` deliverable records into `out`; returns (records taken, bytes, more remain).
     /// Nothing is taken from a paused partition, and a pause that lands while taking puts them back.
     pub(crate) fn take(&self, max: usize, out: &mut Vec<ConsumerRecord>) -> (usize, u64, bool) {

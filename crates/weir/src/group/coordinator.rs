@@ -1,6 +1,8 @@
 //! The group task: coordinator discovery, JoinGroup / SyncGroup / Heartbeat / LeaveGroup, offsets.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,6 +42,7 @@ const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
 const UNKNOWN_MEMBER_ID: i16 = 25;
 const REBALANCE_IN_PROGRESS: i16 = 27;
 const MEMBER_ID_REQUIRED: i16 = 79;
+const FENCED_INSTANCE_ID: i16 = 82;
 const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 
 fn s(x: &str) -> StrBytes {
@@ -186,11 +189,49 @@ pub(crate) fn delivered_positions(shared: &Shared, only_changed: bool) -> Vec<(T
         .collect()
 }
 
+/// Commits `offsets` for the generation this member is in now. Refused without sending anything
+/// ([`Error::CommitFailed`]) for partitions this member does not own (or is not revoking); retries keep the
+/// generation of the first attempt, so a commit that outlives its generation fails instead of overwriting what
+/// the partitions' next owner commits.
 pub(crate) async fn commit(shared: &Shared, offsets: &[(TopicPartition, i64)]) -> Result<()> {
+    commit_with(shared, offsets, true).await
+}
+
+/// [`commit`], retrying transient failures until `request.timeout.ms` if `retry` (auto-commit does not: it
+/// must not hold the group task up, and the next interval commits anyway).
+async fn commit_with(shared: &Shared, offsets: &[(TopicPartition, i64)], retry: bool) -> Result<()> {
     if offsets.is_empty() {
         return Ok(());
     }
-    with_retries(shared, || commit_once(shared, offsets)).await?;
+    let (generation, member_id) = {
+        let st = shared.state.lock().unwrap();
+        let not_owned: Vec<String> = offsets
+            .iter()
+            .filter(|(tp, _)| !st.owned.contains(tp) && !st.revoking.contains(tp))
+            .map(|(tp, _)| tp.to_string())
+            .collect();
+        if !not_owned.is_empty() {
+            return Err(Error::CommitFailed(format!(
+                "{} not owned by this member of group {} (generation {}); the group rebalanced them away or is \
+                 rebalancing",
+                not_owned.join(", "),
+                shared.cfg.group_id,
+                st.generation
+            )));
+        }
+        (st.generation, st.member_id.clone())
+    };
+    let result = if retry {
+        with_retries(shared, || commit_once(shared, offsets, generation, &member_id)).await
+    } else {
+        commit_once(shared, offsets, generation, &member_id).await
+    };
+    if let Err(e) = &result {
+        if code_of(e) == Some(FENCED_INSTANCE_ID) {
+            react(shared, e);
+        }
+    }
+    result?;
     let mut st = shared.state.lock().unwrap();
     for (tp, o) in offsets {
         st.committed.insert(tp.clone(), *o);
@@ -198,13 +239,14 @@ pub(crate) async fn commit(shared: &Shared, offsets: &[(TopicPartition, i64)]) -
     Ok(())
 }
 
-async fn commit_once(shared: &Shared, offsets: &[(TopicPartition, i64)]) -> Result<()> {
+async fn commit_once(
+    shared: &Shared,
+    offsets: &[(TopicPartition, i64)],
+    generation: i32,
+    member_id: &str,
+) -> Result<()> {
     let coord = shared.coordinator.get(shared).await?;
     let conn = coord.link.get().await?;
-    let (generation, member_id) = {
-        let st = shared.state.lock().unwrap();
-        (st.generation, st.member_id.clone())
-    };
     let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
     for (tp, o) in offsets {
         by_topic.entry(&tp.topic).or_default().push(
@@ -218,7 +260,7 @@ async fn commit_once(shared: &Shared, offsets: &[(TopicPartition, i64)]) -> Resu
     let req = OffsetCommitRequest::default()
         .with_group_id(GroupId(s(&cfg.group_id)))
         .with_generation_id_or_member_epoch(generation)
-        .with_member_id(s(&member_id))
+        .with_member_id(s(member_id))
         .with_group_instance_id(cfg.group_instance_id.as_deref().map(s))
         .with_retention_time_ms(-1)
         .with_topics(
@@ -303,18 +345,24 @@ async fn fetch_committed_once(
 // ---------------------------------------------------------------------------------------------------------
 
 /// Takes every owned partition away: pauses them at once (nothing more is delivered), returns them and the
-/// user-paused subset, which stays assigned (and paused) until the next assignment is known.
-fn take_owned(shared: &Shared) -> (Vec<TopicPartition>, BTreeSet<TopicPartition>) {
+/// partitions the application paused, which stay assigned (and paused) until the next assignment is known
+/// (also those kept from an earlier rebalance whose rejoin failed). With `revoking`, the taken partitions can
+/// still be committed until [`end_revoke`].
+fn take_owned(shared: &Shared, revoking: bool) -> (Vec<TopicPartition>, BTreeSet<TopicPartition>) {
     let mut st = shared.state.lock().unwrap();
     let owned: Vec<TopicPartition> = std::mem::take(&mut st.owned).into_iter().collect();
-    let keep: BTreeSet<TopicPartition> = owned
-        .iter()
-        .filter(|tp| st.user_paused.contains(*tp))
-        .cloned()
-        .collect();
-    st.user_paused = keep.clone();
+    if revoking {
+        st.revoking.extend(owned.iter().cloned());
+    }
+    let keep = st.user_paused.clone();
     shared.consumer.pause(&owned);
+    shared.consumer.settle(&owned);
     (owned, keep)
+}
+
+/// The revoke callback returned: the revoked partitions cannot be committed any more.
+fn end_revoke(shared: &Shared) {
+    shared.state.lock().unwrap().revoking.clear();
 }
 
 fn drop_partitions(shared: &Shared, owned: &[TopicPartition], keep: &BTreeSet<TopicPartition>) {
@@ -325,7 +373,7 @@ fn drop_partitions(shared: &Shared, owned: &[TopicPartition], keep: &BTreeSet<To
 /// Orderly revocation of everything owned (eager protocol, close): commit delivered positions if `commit`,
 /// call the revoke callback, unassign. Returns the commit's outcome.
 pub(crate) async fn revoke_all(shared: &Shared, commit_first: bool) -> Result<()> {
-    let (owned, keep) = take_owned(shared);
+    let (owned, keep) = take_owned(shared, true);
     if owned.is_empty() {
         return Ok(());
     }
@@ -345,6 +393,7 @@ pub(crate) async fn revoke_all(shared: &Shared, commit_first: bool) -> Result<()
     if let Some(l) = shared.listener() {
         l.on_revoked(&RebalanceContext::new(shared), &owned).await;
     }
+    end_revoke(shared);
     drop_partitions(shared, &owned, &keep);
     result
 }
@@ -361,8 +410,14 @@ pub(crate) async fn revoke_some(
         return Ok(());
     }
     shared.consumer.pause(partitions);
+    shared.consumer.settle(partitions);
     let offsets: Vec<(TopicPartition, i64)> = {
-        let st = shared.state.lock().unwrap();
+        let mut st = shared.state.lock().unwrap();
+        for tp in partitions {
+            st.owned.remove(tp);
+            st.user_paused.remove(tp);
+            st.revoking.insert(tp.clone());
+        }
         partitions
             .iter()
             .filter_map(|tp| Some((tp.clone(), shared.consumer.position(tp)?)))
@@ -377,18 +432,17 @@ pub(crate) async fn revoke_some(
     if let Err(e) = &result {
         tracing::warn!(group = %shared.cfg.group_id, error = %e, "commit on revoke failed");
     }
-    {
-        let mut st = shared.state.lock().unwrap();
-        for tp in partitions {
-            st.owned.remove(tp);
-            st.user_paused.remove(tp);
-            st.committed.remove(tp);
-        }
-    }
     tracing::debug!(group = %shared.cfg.group_id, ?partitions, "partitions revoked");
     if let Some(l) = shared.listener() {
         l.on_revoked(&RebalanceContext::new(shared), partitions).await;
     }
+    {
+        let mut st = shared.state.lock().unwrap();
+        for tp in partitions {
+            st.committed.remove(tp);
+        }
+    }
+    end_revoke(shared);
     shared.consumer.unassign(partitions);
     result
 }
@@ -417,7 +471,7 @@ async fn prepare_cooperative_join(shared: &Shared) {
 
 /// The member was fenced: partitions are lost (no commit).
 async fn lose_all(shared: &Shared) {
-    let (owned, keep) = take_owned(shared);
+    let (owned, keep) = take_owned(shared, false);
     if owned.is_empty() {
         return;
     }
@@ -481,6 +535,18 @@ fn react(shared: &Shared, e: &Error) {
     if coordinator_failed(shared, e) {
         return;
     }
+    if code_of(e) == Some(FENCED_INSTANCE_ID) {
+        // Another instance took this member's group.instance.id: fatal, as in the Java client. The group task
+        // reports the partitions lost and stops.
+        let mut fatal = shared.fatal.lock().unwrap();
+        if fatal.is_none() {
+            tracing::error!(group = %shared.cfg.group_id, error = %e, "fenced by another instance; giving up");
+            *fatal = Some(clone_error(e));
+        }
+        drop(fatal);
+        shared.wake.notify_one();
+        return;
+    }
     let mut st = shared.state.lock().unwrap();
     match code_of(e) {
         Some(REBALANCE_IN_PROGRESS) | Some(MEMBER_ID_REQUIRED) | Some(COORDINATOR_LOAD_IN_PROGRESS) => {
@@ -504,7 +570,7 @@ fn react(shared: &Shared, e: &Error) {
 }
 
 /// A copy of an error for the poll queue (I/O errors keep kind and message).
-fn clone_error(e: &Error) -> Error {
+pub(crate) fn clone_error(e: &Error) -> Error {
     match e {
         Error::Kafka { code, context } => Error::Kafka {
             code: *code,
@@ -526,11 +592,15 @@ fn clone_error(e: &Error) -> Error {
                 reason: source.to_string(),
             },
         },
+        Error::CommitFailed(m) => Error::CommitFailed(m.clone()),
+        Error::InvalidArgument(m) => Error::InvalidArgument(m.clone()),
+        Error::Closed => Error::Closed,
         other => Error::Config(other.to_string()),
     }
 }
 
-async fn join_and_sync(shared: &Shared) -> Result<()> {
+/// JoinGroup and SyncGroup (the leader computing the assignment in between); returns this member's assignment.
+async fn join_and_sync(shared: &Shared) -> Result<Assignment> {
     let cfg = &shared.cfg;
     let coord = shared.coordinator.get(shared).await?;
     let conn = coord.join.get().await?;
@@ -633,7 +703,7 @@ async fn join_and_sync(shared: &Shared) -> Result<()> {
             reason: e.0,
         },
     })?;
-    apply(shared, assignment).await
+    Ok(assignment)
 }
 
 /// The generation a member's owned partitions belong to: the subscription's field (v2+), else the cooperative
@@ -846,6 +916,8 @@ enum Beat {
     Rejoin,
     Fenced,
     CoordinatorLost,
+    /// Fenced for good (see [`Shared::fatal`]).
+    Fatal,
     Failed(Error),
 }
 
@@ -877,6 +949,10 @@ async fn heartbeat(shared: &Shared) -> Beat {
                 react(shared, &e);
                 Beat::Fenced
             }
+            Some(FENCED_INSTANCE_ID) => {
+                react(shared, &e);
+                Beat::Fatal
+            }
             Some(COORDINATOR_LOAD_IN_PROGRESS) => Beat::CoordinatorLost,
             _ => Beat::Failed(e),
         },
@@ -889,8 +965,16 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     let mut backoff = base_backoff;
     let mut next_beat = Instant::now() + cfg.heartbeat_interval;
     let mut next_commit = Instant::now() + cfg.auto_commit_interval;
+    // When a heartbeat last succeeded: the member counts itself out of the group after `session.timeout.ms`
+    // without one (the coordinator has evicted it by then), as librdkafka does.
+    let mut last_beat_ok = Instant::now();
     loop {
         if shared.is_closed() {
+            return;
+        }
+        if shared.fatal.lock().unwrap().is_some() {
+            lose_all(&shared).await;
+            wait_closed(&shared).await;
             return;
         }
         let (rejoin, subscribed, idle) = {
@@ -906,22 +990,38 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             continue;
         }
         if rejoin {
-            // Cleared before joining: a subscription change while joining flags it again.
-            shared.state.lock().unwrap().rejoin = false;
-            if cfg.cooperative() {
+            let fenced = {
+                let st = shared.state.lock().unwrap();
+                st.generation < 0 && !st.owned.is_empty()
+            };
+            if fenced {
+                // The generation was lost (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, session timeout): another
+                // member may own the partitions already, so they are lost, not revoked (no commit).
+                lose_all(&shared).await;
+            } else if cfg.cooperative() {
                 // KIP-429: owned partitions keep delivering through the rebalance.
-                prepare_cooperative_join(&shared).await;
-            } else if let Err(e) = revoke_all(&shared, cfg.enable_auto_commit).await {
+                with_heartbeats(&shared, false, prepare_cooperative_join(&shared)).await;
+            } else if let Err(e) =
+                with_heartbeats(&shared, false, revoke_all(&shared, cfg.enable_auto_commit)).await
+            {
                 tracing::debug!(error = %e, "commit before rejoining failed");
             }
+            // Cleared right before joining: a subscription change from now on flags it again.
+            shared.state.lock().unwrap().rejoin = false;
+            // Only the network exchange races `close`: callbacks (in `apply`) always run to their end.
             let joined = tokio::select! {
                 r = join_and_sync(&shared) => r,
                 _ = wait_closed(&shared) => return,
+            };
+            let joined = match joined {
+                Ok(assignment) => with_heartbeats(&shared, true, apply(&shared, assignment)).await,
+                Err(e) => Err(e),
             };
             match joined {
                 Ok(()) => {
                     backoff = base_backoff;
                     next_beat = Instant::now() + cfg.heartbeat_interval;
+                    last_beat_ok = Instant::now();
                 }
                 Err(e) => {
                     tracing::debug!(group = %cfg.group_id, error = %e, "join failed");
@@ -954,7 +1054,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             _ = tokio::time::sleep_until(next_beat) => {
                 next_beat = Instant::now() + cfg.heartbeat_interval;
                 let idle_for = shared.state.lock().unwrap().last_poll.elapsed();
-                if idle_for > cfg.max_poll_interval {
+                if idle_for > cfg.max_poll_interval && shared.polling.load(Ordering::SeqCst) == 0 {
                     tracing::warn!(group = %cfg.group_id, ?idle_for,
                         "poll not called within max.poll.interval.ms; leaving the group until the next poll");
                     lose_all(&shared).await;
@@ -968,8 +1068,19 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     st.rejoin = true;
                     continue;
                 }
-                match heartbeat(&shared).await {
+                // A heartbeat stuck on an unreachable coordinator does not outlast the session.
+                let left = cfg.session_timeout.saturating_sub(last_beat_ok.elapsed());
+                let beat = tokio::time::timeout(left, heartbeat(&shared))
+                    .await
+                    .unwrap_or(Beat::CoordinatorLost);
+                if matches!(beat, Beat::Ok) {
+                    last_beat_ok = Instant::now();
+                } else if last_beat_ok.elapsed() > cfg.session_timeout && expire_session(&shared) {
+                    continue;
+                }
+                match beat {
                     Beat::Ok => {}
+                    Beat::Fatal => {}
                     Beat::Rejoin => {
                         tracing::debug!(group = %cfg.group_id, "rebalance in progress; rejoining");
                         shared.state.lock().unwrap().rejoin = true;
@@ -991,7 +1102,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             _ = tokio::time::sleep_until(next_commit), if cfg.enable_auto_commit => {
                 next_commit = Instant::now() + cfg.auto_commit_interval;
                 let offsets = delivered_positions(&shared, true);
-                if let Err(e) = commit(&shared, &offsets).await {
+                if let Err(e) = commit_with(&shared, &offsets, false).await {
                     tracing::debug!(group = %cfg.group_id, error = %e, "auto-commit failed");
                     react(&shared, &e);
                 }
@@ -999,6 +1110,46 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             _ = shared.wake.notified() => {}
         }
     }
+}
+
+/// Runs `work` (commits, rebalance callbacks, fetching committed offsets) while heartbeating every
+/// `heartbeat.interval.ms`, so that slow work does not cost the member its session (as the Java client's
+/// heartbeat thread goes on during callbacks). A heartbeat announcing a new round flags a rejoin if
+/// `rejoin_on_rebalance` (not while preparing to join anyway).
+async fn with_heartbeats<T>(shared: &Shared, rejoin_on_rebalance: bool, work: impl Future<Output = T>) -> T {
+    let beats = async {
+        loop {
+            tokio::time::sleep(shared.cfg.heartbeat_interval).await;
+            match heartbeat(shared).await {
+                Beat::Rejoin if rejoin_on_rebalance => shared.state.lock().unwrap().rejoin = true,
+                Beat::Failed(e) => shared.report(e),
+                // Fenced and Fatal were recorded by `react`; the others need nothing here.
+                _ => {}
+            }
+        }
+    };
+    tokio::select! {
+        out = work => out,
+        never = beats => never,
+    }
+}
+
+/// No heartbeat succeeded for `session.timeout.ms`: the coordinator has evicted this member, so it forgets its
+/// generation (and, if dynamic, its member id) and rejoins; the next round reports its partitions lost. Returns
+/// whether it was in a generation.
+fn expire_session(shared: &Shared) -> bool {
+    let mut st = shared.state.lock().unwrap();
+    if st.generation < 0 {
+        return false;
+    }
+    tracing::warn!(group = %shared.cfg.group_id, generation = st.generation,
+        "no successful heartbeat within session.timeout.ms; the member counts itself out of the group");
+    st.generation = -1;
+    if shared.cfg.group_instance_id.is_none() {
+        st.member_id.clear();
+    }
+    st.rejoin = true;
+    true
 }
 
 async fn wait_closed(shared: &Shared) {

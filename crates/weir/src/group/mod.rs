@@ -32,9 +32,10 @@
 //!
 //! The coordinator connection dropping or moving (I/O errors, timeouts, NOT_COORDINATOR,
 //! COORDINATOR_NOT_AVAILABLE) makes the member rediscover the coordinator and retry; its partitions keep
-//! delivering meanwhile unless the session expires, in which case they are reported lost. A new coordinator
-//! that does not know the member (UNKNOWN_MEMBER_ID) makes it rejoin. (Tested against in-process fake brokers
-//! in `tests/group_failover.rs`.)
+//! delivering meanwhile unless `session.timeout.ms` passes without a successful heartbeat: then the member
+//! counts itself out of the group (the coordinator has evicted it), reports its partitions lost and rejoins.
+//! A new coordinator that does not know the member (UNKNOWN_MEMBER_ID) makes it rejoin. (Tested against
+//! in-process fake brokers in `tests/group_failover.rs` and `tests/group_lifecycle.rs`.)
 //!
 //! Partition growth: as the Java client, the leader of a generation remembers the partition counts its
 //! assignment used; when the metadata (refreshed every `metadata.max.age.ms`) shows another count for a
@@ -45,6 +46,9 @@
 //! the assign callback has returned, so a seek made there (offsets kept outside Kafka) decides the first record
 //! delivered. Dropping a [`GroupConsumer`] without [`GroupConsumer::close`] still commits (auto-commit), revokes
 //! and leaves, from a background task.
+//!
+//! Fencing: a static member whose `group.instance.id` another instance took (FENCED_INSTANCE_ID) stops for
+//! good, as in the Java client: its partitions are reported lost and every `poll` returns the error.
 //!
 //! Pause state: a partition the application paused and that the member gets back in the next generation stays
 //! paused (it is kept assigned and paused through the rebalance, then re-positioned to the committed offset).
@@ -62,7 +66,7 @@ pub use listener::{ChannelListener, RebalanceContext, RebalanceEvent, RebalanceL
 pub use protocol::{Assignment, MetadataError, Subscription};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -204,6 +208,8 @@ pub(crate) struct Membership {
     pub(crate) owned: BTreeSet<TopicPartition>,
     /// Partitions the application paused (kept across a rebalance for partitions that stay).
     pub(crate) user_paused: BTreeSet<TopicPartition>,
+    /// Partitions being revoked while their revoke callback runs: still this member's to commit.
+    pub(crate) revoking: BTreeSet<TopicPartition>,
     /// Last offset known committed per owned partition (-1: none).
     pub(crate) committed: HashMap<TopicPartition, i64>,
     pub(crate) rejoin: bool,
@@ -225,6 +231,11 @@ pub(crate) struct Shared {
     pub(crate) errors: Mutex<VecDeque<Error>>,
     pub(crate) listener: Mutex<Option<Arc<dyn RebalanceListener>>>,
     pub(crate) closed: AtomicBool,
+    /// `poll` calls running now: a member blocked in `poll` is not idle (`max.poll.interval.ms`).
+    pub(crate) polling: AtomicUsize,
+    /// Set when the member was fenced for good (FENCED_INSTANCE_ID: another instance took its
+    /// `group.instance.id`): every later `poll` returns it, and the member never rejoins.
+    pub(crate) fatal: Mutex<Option<Error>>,
 }
 
 impl Shared {
@@ -262,6 +273,7 @@ impl GroupConsumer {
                 generation: -1,
                 owned: BTreeSet::new(),
                 user_paused: BTreeSet::new(),
+                revoking: BTreeSet::new(),
                 committed: HashMap::new(),
                 rejoin: true,
                 last_poll: tokio::time::Instant::now(),
@@ -272,9 +284,11 @@ impl GroupConsumer {
             errors: Mutex::new(VecDeque::new()),
             listener: Mutex::new(None),
             closed: AtomicBool::new(false),
+            polling: AtomicUsize::new(0),
+            fatal: Mutex::new(None),
             cfg,
         });
-        let task = tokio::spawn(coordinator::run(shared.clone()));
+        let task = tokio::spawn(IN_GROUP_TASK.scope((), coordinator::run(shared.clone())));
         Ok(GroupConsumer {
             shared,
             task: Mutex::new(Some(task)),
@@ -355,12 +369,16 @@ impl GroupConsumer {
                 self.shared.wake.notify_one();
             }
         }
+        if let Some(e) = &*self.shared.fatal.lock().unwrap() {
+            return Err(coordinator::clone_error(e));
+        }
         if let Some(e) = self.shared.errors.lock().unwrap().pop_front() {
             return Err(e);
         }
         if self.shared.is_closed() {
             return Ok(Vec::new());
         }
+        let _polling = Polling::enter(&self.shared);
         self.shared.consumer.poll(max_records, timeout).await
     }
 
@@ -468,9 +486,11 @@ impl GroupConsumer {
             .collect()
     }
 
-    /// Commits `offsets` (each the offset of the next record to read) and waits for the coordinator. Fails with
-    /// `RebalanceInProgress` during a rebalance and with `IllegalGeneration` / `UnknownMemberId` when this
-    /// member no longer owns the partitions.
+    /// Commits `offsets` (each the offset of the next record to read) and waits for the coordinator, retrying
+    /// transient failures. Refused without sending anything ([`Error::CommitFailed`]) for a partition this
+    /// member does not own: the group rebalances in the background, so offsets of records polled before a
+    /// rebalance may belong to another member by now, and committing them would overwrite its commits. A commit
+    /// that outlives its generation fails (`IllegalGeneration`, `RebalanceInProgress`) rather than land late.
     pub async fn commit_sync(&self, offsets: &[(TopicPartition, i64)]) -> Result<()> {
         self.context().commit(offsets).await
     }
@@ -516,6 +536,12 @@ impl GroupConsumer {
     /// Dropping the handle without `close` does the same in a background task (if a tokio runtime is
     /// running), without waiting for it.
     pub async fn close(&self) -> Result<()> {
+        if IN_GROUP_TASK.try_with(|_| ()).is_ok() {
+            // The group task awaits the callback, which would await the group task.
+            return Err(Error::InvalidArgument(
+                "close() called from a rebalance callback; close after the callback returned".into(),
+            ));
+        }
         if self.shared.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
@@ -548,6 +574,29 @@ impl Drop for GroupConsumer {
                 self.shared.consumer.close();
             }
         }
+    }
+}
+
+tokio::task_local! {
+    /// Set inside the group's task (where rebalance callbacks run).
+    static IN_GROUP_TASK: ();
+}
+
+/// Marks a `poll` in progress (also when its future is dropped mid-way): the member is not idle meanwhile, and
+/// its last poll is when the call ended.
+struct Polling<'a>(&'a Shared);
+
+impl<'a> Polling<'a> {
+    fn enter(shared: &'a Shared) -> Self {
+        shared.polling.fetch_add(1, Ordering::SeqCst);
+        Polling(shared)
+    }
+}
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        self.0.state.lock().unwrap().last_poll = tokio::time::Instant::now();
+        self.0.polling.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

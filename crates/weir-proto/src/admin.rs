@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use crate::wire::{check_version, WireReader};
+use crate::wire::{check_version, prealloc, WireReader};
 use crate::ProtoError;
 
 /// Versions [`decode_create_topics_response`] reads.
@@ -38,7 +38,7 @@ pub fn decode_create_topics_response(body: Bytes, version: i16) -> Result<Vec<Cr
     // Name, value, read only, source, sensitive, tags.
     let min_config = 6;
     let topic_count = r.count(flex, min_topic, "topic count")?.unwrap_or(0);
-    let mut topics = Vec::with_capacity(topic_count);
+    let mut topics = Vec::with_capacity(prealloc(topic_count));
     for _ in 0..topic_count {
         r.required_string(flex, "topic name")?;
         if version >= 7 {
@@ -86,7 +86,7 @@ pub fn decode_delete_topics_response(body: Bytes, version: i16) -> Result<Vec<i1
         + usize::from(version >= 5)
         + usize::from(flex);
     let count = r.count(flex, min_topic, "topic count")?.unwrap_or(0);
-    let mut codes = Vec::with_capacity(count);
+    let mut codes = Vec::with_capacity(prealloc(count));
     for _ in 0..count {
         r.string(flex, "topic name")?;
         if version >= 6 {

@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 
-use crate::wire::WireReader;
+use crate::wire::{prealloc, WireReader};
 use crate::ProtoError;
 
 /// The highest version of both payloads that weir knows.
@@ -54,7 +54,7 @@ fn version(r: &mut WireReader) -> Result<(i16, i16), ProtoError> {
 /// `[topic: string, partitions: [int32]]`, each count bounded by the bytes left.
 fn topic_partitions(r: &mut WireReader, what: &str) -> Result<Vec<(String, Vec<i32>)>, ProtoError> {
     let n = r.count(false, 2 + 4, what)?.unwrap_or(0);
-    let mut out = Vec::with_capacity(n);
+    let mut out = Vec::with_capacity(prealloc(n));
     for _ in 0..n {
         let topic = r.required_string(false, "topic")?;
         let partitions = r.i32_array(false, "partitions")?;
@@ -69,7 +69,7 @@ pub fn decode_consumer_subscription(buf: Bytes) -> Result<ConsumerSubscription, 
     let (declared, v) = version(&mut r)?;
     let mut r = WireReader::new(r.rest(), "ConsumerProtocolSubscription", declared);
     let n = r.count(false, 2, "topic count")?.unwrap_or(0);
-    let mut topics = Vec::with_capacity(n);
+    let mut topics = Vec::with_capacity(prealloc(n));
     for _ in 0..n {
         topics.push(r.required_string(false, "topic")?);
     }

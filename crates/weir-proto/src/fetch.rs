@@ -13,7 +13,7 @@
 
 use bytes::Bytes;
 
-use crate::wire::WireReader;
+use crate::wire::{prealloc, WireReader};
 use crate::ProtoError;
 
 /// Versions [`decode_fetch_response`] reads.
@@ -82,11 +82,11 @@ pub fn decode_fetch_response(body: Bytes, version: i16) -> Result<FetchResponse,
     // + 4 (aborted count) (+4 v11) + 4 (records length).
     let min_partition = 30 + if version >= 5 { 8 } else { 0 } + if version >= 11 { 4 } else { 0 };
     let topic_count = r.count(false, 6, "topic count")?.unwrap_or(0);
-    let mut topics = Vec::with_capacity(topic_count);
+    let mut topics = Vec::with_capacity(prealloc(topic_count));
     for _ in 0..topic_count {
         let name = r.required_string(false, "topic name")?;
         let partition_count = r.count(false, min_partition, "partition count")?.unwrap_or(0);
-        let mut partitions = Vec::with_capacity(partition_count);
+        let mut partitions = Vec::with_capacity(prealloc(partition_count));
         for _ in 0..partition_count {
             let partition = r.i32("partition")?;
             let error_code = r.i16("partition error code")?;
@@ -98,7 +98,7 @@ pub fn decode_fetch_response(body: Bytes, version: i16) -> Result<FetchResponse,
                 -1
             };
             let aborted_count = r.count(false, 16, "aborted transaction count")?.unwrap_or(0);
-            let mut aborted_transactions = Vec::with_capacity(aborted_count);
+            let mut aborted_transactions = Vec::with_capacity(prealloc(aborted_count));
             for _ in 0..aborted_count {
                 aborted_transactions.push((r.i64("producer id")?, r.i64("first offset")?));
             }

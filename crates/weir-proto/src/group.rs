@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use crate::wire::{check_version, WireReader};
+use crate::wire::{check_version, prealloc, WireReader};
 use crate::ProtoError;
 
 /// Versions [`decode_find_coordinator_response`] reads.
@@ -52,7 +52,7 @@ pub fn decode_find_coordinator_response(
         let n = r
             .count(true, 1 + 4 + 1 + 4 + 2 + 1 + 1, "coordinator count")?
             .unwrap_or(0);
-        let mut out = Vec::with_capacity(n);
+        let mut out = Vec::with_capacity(prealloc(n));
         for _ in 0..n {
             r.required_string(true, "key")?;
             let node_id = r.i32("node id")?;
@@ -148,7 +148,7 @@ pub fn decode_join_group_response(body: Bytes, version: i16) -> Result<JoinGroup
         2 + if version >= 5 { 2 } else { 0 } + 4
     };
     let n = r.count(flex, min_member, "member count")?.unwrap_or(0);
-    let mut members = Vec::with_capacity(n);
+    let mut members = Vec::with_capacity(prealloc(n));
     for _ in 0..n {
         let member_id = r.required_string(flex, "member id")?;
         let group_instance_id = if version >= 5 {
@@ -264,7 +264,7 @@ pub fn decode_leave_group_response(body: Bytes, version: i16) -> Result<LeaveGro
     if version >= 3 {
         let min_member = if flex { 1 + 1 + 2 + 1 } else { 2 + 2 + 2 };
         let n = r.count(flex, min_member, "member count")?.unwrap_or(0);
-        members.reserve(n);
+        members.reserve(prealloc(n));
         for _ in 0..n {
             let member_id = r.required_string(flex, "member id")?;
             r.string(flex, "group instance id")?;

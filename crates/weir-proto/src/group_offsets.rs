@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use crate::wire::{check_version, WireReader};
+use crate::wire::{check_version, prealloc, WireReader};
 use crate::ProtoError;
 
 /// Versions [`decode_offset_commit_response`] reads.
@@ -33,11 +33,11 @@ pub fn decode_offset_commit_response(body: Bytes, version: i16) -> Result<Vec<Co
     // Smallest topic: name length and partition count (+ tags); smallest partition: index, error (+ tags).
     let (min_topic, min_partition) = if flex { (3, 7) } else { (6, 6) };
     let topic_count = r.count(flex, min_topic, "topic count")?.unwrap_or(0);
-    let mut topics = Vec::with_capacity(topic_count);
+    let mut topics = Vec::with_capacity(prealloc(topic_count));
     for _ in 0..topic_count {
         let name = r.required_string(flex, "topic name")?;
         let partition_count = r.count(flex, min_partition, "partition count")?.unwrap_or(0);
-        let mut partitions = Vec::with_capacity(partition_count);
+        let mut partitions = Vec::with_capacity(prealloc(partition_count));
         for _ in 0..partition_count {
             let partition = r.i32("partition")?;
             let error_code = r.i16("error code")?;
@@ -100,11 +100,11 @@ pub fn decode_offset_fetch_response(body: Bytes, version: i16) -> Result<OffsetF
     let min_partition =
         4 + 8 + if version >= 5 { 4 } else { 0 } + if flex { 1 } else { 2 } + 2 + usize::from(flex);
     let topic_count = r.count(flex, min_topic, "topic count")?.unwrap_or(0);
-    let mut topics = Vec::with_capacity(topic_count);
+    let mut topics = Vec::with_capacity(prealloc(topic_count));
     for _ in 0..topic_count {
         let name = r.required_string(flex, "topic name")?;
         let partition_count = r.count(flex, min_partition, "partition count")?.unwrap_or(0);
-        let mut partitions = Vec::with_capacity(partition_count);
+        let mut partitions = Vec::with_capacity(prealloc(partition_count));
         for _ in 0..partition_count {
             let partition = r.i32("partition")?;
             let committed_offset = r.i64("committed offset")?;

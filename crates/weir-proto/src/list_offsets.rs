@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::wire::WireReader;
+use crate::wire::{prealloc, WireReader};
 use crate::ProtoError;
 
 /// Versions [`decode_list_offsets_response`] reads.
@@ -12,8 +12,8 @@ pub const LIST_OFFSETS_VERSIONS: std::ops::RangeInclusive<i16> = 1..=8;
 /// One partition's answer: (topic, partition, error code, timestamp, offset).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedOffset {
-    /// Topic.
-    pub topic: String,
+    /// Topic (one allocation per topic, shared by its partitions).
+    pub topic: std::sync::Arc<str>,
     /// Partition.
     pub partition: i32,
     /// Error code, 0 if none.
@@ -42,9 +42,9 @@ pub fn decode_list_offsets_response(body: Bytes, version: i16) -> Result<Vec<Lis
     let mut out = Vec::new();
     let topic_count = r.count(flex, 2, "topic count")?.unwrap_or(0);
     for _ in 0..topic_count {
-        let topic = r.required_string(flex, "topic name")?;
+        let topic: std::sync::Arc<str> = r.required_string(flex, "topic name")?.into();
         let partition_count = r.count(flex, min_partition, "partition count")?.unwrap_or(0);
-        out.reserve(partition_count);
+        out.reserve(prealloc(partition_count));
         for _ in 0..partition_count {
             let partition = r.i32("partition")?;
             let error_code = r.i16("error code")?;

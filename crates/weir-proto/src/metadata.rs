@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use crate::wire::WireReader;
+use crate::wire::{prealloc, WireReader};
 use crate::ProtoError;
 
 /// Versions [`decode_metadata_response`] reads.
@@ -65,7 +65,7 @@ pub fn decode_metadata_response(body: Bytes, version: i16) -> Result<MetadataRes
     // Smallest broker: node id, host length (1 byte compact / 2), port, rack (1 / 2) (+ tags).
     let min_broker = if flex { 11 } else { 12 };
     let broker_count = r.count(flex, min_broker, "broker count")?.unwrap_or(0);
-    let mut brokers = Vec::with_capacity(broker_count);
+    let mut brokers = Vec::with_capacity(prealloc(broker_count));
     for _ in 0..broker_count {
         let id = r.i32("node id")?;
         let host = r.required_string(flex, "host")?;
@@ -84,7 +84,7 @@ pub fn decode_metadata_response(body: Bytes, version: i16) -> Result<MetadataRes
     let min_topic =
         2 + if flex { 1 } else { 2 } + if version >= 10 { 16 } else { 0 } + 1 + if flex { 1 } else { 4 };
     let topic_count = r.count(flex, min_topic, "topic count")?.unwrap_or(0);
-    let mut topics = Vec::with_capacity(topic_count);
+    let mut topics = Vec::with_capacity(prealloc(topic_count));
     for _ in 0..topic_count {
         let error_code = r.i16("topic error code")?;
         let name = r.string(flex, "topic name")?;
@@ -93,7 +93,7 @@ pub fn decode_metadata_response(body: Bytes, version: i16) -> Result<MetadataRes
         }
         let is_internal = r.i8("is internal")? != 0;
         let partition_count = r.count(flex, min_partition, "partition count")?.unwrap_or(0);
-        let mut partitions = Vec::with_capacity(partition_count);
+        let mut partitions = Vec::with_capacity(prealloc(partition_count));
         for _ in 0..partition_count {
             let error_code = r.i16("partition error code")?;
             let partition = r.i32("partition index")?;

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::wire::WireReader;
+use crate::wire::{prealloc, WireReader};
 use crate::ProtoError;
 
 /// Versions [`decode_produce_response`] reads.
@@ -57,11 +57,11 @@ pub fn decode_produce_response(body: Bytes, version: i16) -> Result<ProduceRespo
     let mut r = WireReader::new(body, "Produce", version);
     let min_partition = 4 + 2 + 8 + 8 + if version >= 5 { 8 } else { 0 } + if version >= 8 { 2 } else { 0 };
     let topic_count = r.count(flex, 2, "topic count")?.unwrap_or(0);
-    let mut topics = Vec::with_capacity(topic_count);
+    let mut topics = Vec::with_capacity(prealloc(topic_count));
     for _ in 0..topic_count {
         let name = r.required_string(flex, "topic name")?;
         let partition_count = r.count(flex, min_partition, "partition count")?.unwrap_or(0);
-        let mut partitions = Vec::with_capacity(partition_count);
+        let mut partitions = Vec::with_capacity(prealloc(partition_count));
         for _ in 0..partition_count {
             let partition = r.i32("partition")?;
             let error_code = r.i16("error code")?;

@@ -1,5 +1,6 @@
 //! ApiVersions negotiation: for each API, the highest version both weir and the broker support.
 
+use crate::wire::prealloc;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 
 /// The versions weir speaks, per API: `(api, min, max)`.
@@ -142,7 +143,7 @@ pub fn decode_api_versions_response(
     let n = r
         .count(flex, if flex { 7 } else { 6 }, "api key count")?
         .unwrap_or(0);
-    let mut ranges = Vec::with_capacity(n);
+    let mut ranges = Vec::with_capacity(prealloc(n));
     for _ in 0..n {
         let key = r.i16("api key")?;
         let min = r.i16("min version")?;

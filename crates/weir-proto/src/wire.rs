@@ -166,6 +166,13 @@ impl WireReader {
     }
 }
 
+/// Elements to reserve up front for an array of `n` (a count already checked against the bytes present): at
+/// most 256, the vector grows from there as elements are actually decoded. A count only bounds the bytes on
+/// the wire, and a decoded element can be many times larger than its minimal encoding.
+pub(crate) fn prealloc(n: usize) -> usize {
+    n.min(256)
+}
+
 /// Refuses a `version` outside the `supported` range of the hand-written decoder for `api`.
 pub(crate) fn check_version(
     api: &'static str,

@@ -32,7 +32,7 @@ proptest! {
         let want: Vec<(String, i32, i16, i64, i64)> = topics.iter()
             .flat_map(|(n, ps)| ps.iter().map(move |p| (n.clone(), p.0, p.1, p.2, p.3))).collect();
         let got: Vec<(String, i32, i16, i64, i64)> = got.into_iter()
-            .map(|o| (o.topic, o.partition, o.error_code, o.timestamp, o.offset)).collect();
+            .map(|o| (o.topic.to_string(), o.partition, o.error_code, o.timestamp, o.offset)).collect();
         prop_assert_eq!(got, want);
         for cut in 0..body.len() {
             prop_assert!(decode_list_offsets_response(body.slice(..cut), version).is_err());

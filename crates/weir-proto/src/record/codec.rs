@@ -160,6 +160,14 @@ impl From<snap::Error> for SnappyError {
 /// Raw snappy block into `out`, bounded: the claimed length is checked against `limit` before allocating.
 fn snappy_block(block: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), SnappyError> {
     let n = snap::raw::decompress_len(block)?;
+    // Snappy expands at most 64 bytes per 3-byte copy element: a block claiming more is corrupt, and is
+    // refused before its claim is allocated.
+    if n > block.len().saturating_mul(22) {
+        return Err(SnappyError::Corrupt(format!(
+            "a {}-byte snappy block claims {n} bytes",
+            block.len()
+        )));
+    }
     let start = out.len();
     if n > limit.saturating_sub(start) {
         return Err(SnappyError::TooLarge);
@@ -285,6 +293,25 @@ mod tests {
             decompress(Compression::Zstd, &framed, 128 << 20, 0).unwrap(),
             data
         );
+    }
+
+    #[test]
+    fn snappy_claims_beyond_its_expansion_are_corrupt_and_the_densest_real_data_is_read() {
+        // A 6-byte block (varint length 50 MiB, one literal) claiming 50 MiB is refused before allocating.
+        let mut claim = Vec::new();
+        let mut n: u32 = 50 << 20;
+        while n >= 0x80 {
+            claim.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        claim.push(n as u8);
+        claim.extend_from_slice(&[0, b'x']);
+        let err = decompress(Compression::Snappy, &claim, 64 << 20, 0).unwrap_err();
+        assert!(err.to_string().contains("claims"), "{err}");
+        // Zeros compress as densely as snappy can: still read.
+        let zeros = vec![0u8; 4 << 20];
+        let raw = snap::raw::Encoder::new().compress_vec(&zeros).unwrap();
+        assert_eq!(decompress(Compression::Snappy, &raw, 8 << 20, 0).unwrap(), zeros);
     }
 
     #[test]

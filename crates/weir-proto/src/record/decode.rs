@@ -731,6 +731,12 @@ impl Headers {
         self.count as usize
     }
 
+    /// Bytes the headers take on the wire (keys, values and their length prefixes): an upper bound of their
+    /// keys' and values' bytes.
+    pub fn raw_len(&self) -> usize {
+        self.raw.len()
+    }
+
     /// True when the record has no headers.
     pub fn is_empty(&self) -> bool {
         self.count == 0

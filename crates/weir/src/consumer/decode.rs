@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use weir_proto::record::{batches, RecordError};
+use weir_proto::record::{batches, Compression, RecordError};
 
+use super::record::{HEADER_ENTRY, RECORD_ENTRY};
 use super::ConsumerRecord;
 use crate::error::Error;
 
@@ -62,6 +63,21 @@ pub(crate) fn decode_partition(
                 break;
             }
         };
+        if batch.last_offset_delta() < 0
+            || batch
+                .base_offset()
+                .checked_add(i64::from(batch.last_offset_delta()) + 1)
+                .is_none()
+        {
+            out.error = Some(corrupt(
+                batch.base_offset(),
+                RecordError::Corrupt {
+                    offset: batch.base_offset(),
+                    reason: "batch offsets out of range (negative last offset delta or past i64::MAX)",
+                },
+            ));
+            break;
+        }
         if batch.next_offset() <= out.next_offset {
             continue; // Entirely before the fetch position (Kafka returns the batch containing it).
         }
@@ -85,9 +101,12 @@ pub(crate) fn decode_partition(
                 break;
             }
         };
+        let compressed = !matches!(batch.compression(), Ok(Compression::None));
+        let data_len = records.data_len();
         let mut failed = None;
         let mut taken = Vec::new();
         let mut taken_bytes = 0;
+        let mut over_budget = false;
         for r in records {
             let r = match r {
                 Ok(r) => r,
@@ -96,8 +115,30 @@ pub(crate) fn decode_partition(
                     break;
                 }
             };
+            if r.offset < batch.base_offset() || r.offset > batch.last_offset() {
+                failed = Some(RecordError::Corrupt {
+                    offset: batch.base_offset(),
+                    reason: "record offset outside its batch",
+                });
+                break;
+            }
             if r.offset < fetch_offset {
                 continue;
+            }
+            // What the record will cost, known before anything is built: a batch that cannot fit is left for
+            // a later fetch without materialising the rest of it (many small records or headers cost far more
+            // in memory than on the wire).
+            let headers_raw = r.headers.raw_len();
+            let estimate = RECORD_ENTRY
+                + r.key.as_ref().map_or(0, Bytes::len)
+                + r.value.as_ref().map_or(0, Bytes::len)
+                + r.headers.len() * HEADER_ENTRY
+                + headers_raw;
+            if out.bytes + taken_bytes + estimate > limits.budget_room
+                && !(out.records.is_empty() && limits.allow_oversize)
+            {
+                over_budget = true;
+                break;
             }
             let headers = r
                 .headers
@@ -117,10 +158,22 @@ pub(crate) fn decode_partition(
             taken_bytes += rec.size();
             taken.push(rec);
         }
-        let fits = out.bytes + taken_bytes <= limits.budget_room
-            || (out.records.is_empty() && limits.allow_oversize);
+        let fits = !over_budget
+            && (out.bytes + taken_bytes <= limits.budget_room
+                || (out.records.is_empty() && limits.allow_oversize));
         if !fits {
             break; // The budget is used up: leave this batch for a later fetch, from its boundary.
+        }
+        let kept: usize = taken
+            .iter()
+            .map(|r| r.key.as_ref().map_or(0, Bytes::len) + r.value.as_ref().map_or(0, Bytes::len))
+            .sum();
+        if compressed && kept < data_len / 2 {
+            // A few survivors of a large decompressed batch (the rest was before the fetch position, or is
+            // headers): copy them out, so they do not pin the whole buffer their size does not account for.
+            for r in &mut taken {
+                r.detach();
+            }
         }
         out.bytes += taken_bytes;
         out.records.append(&mut taken);
@@ -136,4 +189,101 @@ pub(crate) fn decode_partition(
         out.next_offset = batch.next_offset();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_proto::record::{BatchBuilder, BatchOptions, ProducerIds};
+
+    fn batch(base_offset: i64, compression: Compression, records: &[(&[u8], usize)]) -> Bytes {
+        let mut b = BatchBuilder::new(BatchOptions {
+            compression,
+            base_offset,
+            ..BatchOptions::default()
+        });
+        for (value, headers) in records {
+            let hs: Vec<(&str, Option<&[u8]>)> = (0..*headers).map(|_| ("", None)).collect();
+            b.push(0, None, Some(value), &hs);
+        }
+        b.seal(ProducerIds::NONE).unwrap()
+    }
+
+    fn limits(budget_room: usize, allow_oversize: bool) -> DecodeLimits {
+        DecodeLimits {
+            partition_room: usize::MAX,
+            budget_room,
+            allow_oversize,
+            max_decompressed: 64 << 20,
+            check_crcs: true,
+        }
+    }
+
+    fn topic() -> Arc<str> {
+        Arc::from("t")
+    }
+
+    /// Empty headers cost almost nothing on the wire and a full entry each in memory: they are counted as such,
+    /// so a header-heavy batch cannot slip under the budget.
+    #[test]
+    fn headers_and_records_count_what_they_cost_in_memory() {
+        let data = batch(0, Compression::Zstd, &[(b"v", 20_000)]);
+        assert!(data.len() < 2_000, "{} wire bytes", data.len());
+        let d = decode_partition(&topic(), 0, data.clone(), 0, &limits(usize::MAX, false));
+        assert_eq!(d.records.len(), 1);
+        assert!(
+            d.bytes >= 20_000 * HEADER_ENTRY + RECORD_ENTRY,
+            "{} bytes counted",
+            d.bytes
+        );
+        assert_eq!(d.bytes, d.records.iter().map(ConsumerRecord::size).sum::<usize>());
+        // Under a 64 KiB budget the batch is left for later, before its headers are built.
+        let d = decode_partition(&topic(), 0, data.clone(), 0, &limits(64 << 10, false));
+        assert!(d.records.is_empty() && d.bytes == 0 && d.next_offset == 0 && d.error.is_none());
+        // With nothing else buffered it is taken anyway (progress), and counted in full.
+        let d = decode_partition(&topic(), 0, data, 0, &limits(64 << 10, true));
+        assert_eq!(d.records.len(), 1);
+        assert_eq!(d.next_offset, 1);
+    }
+
+    /// A survivor of a large compressed batch (the rest was before the fetch position) is copied out instead of
+    /// pinning the decompressed buffer.
+    #[test]
+    fn few_survivors_of_a_compressed_batch_are_copied_out() {
+        let big = vec![7u8; 100_000];
+        let records: [(&[u8], usize); 4] = [(&big, 0), (&big, 0), (b"x", 0), (b"y", 0)];
+        let survivors = |compression| {
+            let data = batch(0, compression, &records);
+            let d = decode_partition(&topic(), 0, data, 2, &limits(usize::MAX, false));
+            assert_eq!(d.records.len(), 2);
+            let values: Vec<Bytes> = d.records.iter().map(|r| r.value.clone().unwrap()).collect();
+            assert_eq!((&values[0][..], &values[1][..]), (&b"x"[..], &b"y"[..]));
+            drop(d);
+            values
+        };
+        // Copied out: each survivor owns its bytes alone (slices of one buffer would share it).
+        let values = survivors(Compression::Lz4);
+        assert!(values.iter().all(Bytes::is_unique));
+        // Uncompressed records stay zero-copy slices of the fetched data.
+        let values = survivors(Compression::None);
+        assert!(!values[0].is_unique());
+    }
+
+    /// Offsets near `i64::MAX` are corrupt data, not an overflow.
+    #[test]
+    fn batch_offsets_past_i64_max_are_corrupt() {
+        let data = batch(
+            i64::MAX - 1,
+            Compression::None,
+            &[(b"a", 0), (b"b", 0), (b"c", 0)],
+        );
+        let d = decode_partition(&topic(), 0, data, i64::MAX - 1, &limits(usize::MAX, false));
+        assert!(d.records.is_empty());
+        assert!(
+            matches!(d.error, Some(Error::CorruptRecords { .. })),
+            "{:?}",
+            d.error
+        );
+        assert_eq!(d.next_offset, i64::MAX - 1);
+    }
 }

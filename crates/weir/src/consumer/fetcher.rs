@@ -116,7 +116,7 @@ impl Fetcher {
     }
 
     async fn apply(&self, inner: &Arc<Inner>, planned: Planned, grant: usize, result: Result<FetchResponse>) {
-        let resp = match result {
+        let mut resp = match result {
             Ok(r) if r.error_code == 0 => r,
             other => {
                 // Connection lost, timeout, or a whole-request error: quiet, and retried after a backoff.
@@ -146,14 +146,20 @@ impl Fetcher {
         let mut grant_left = grant;
         let mut kept = 0;
         let mut results = Vec::with_capacity(planned.len());
-        let mut by_tp = BTreeMap::new();
-        for t in resp.topics {
-            for p in t.partitions {
-                by_tp.insert((t.name.clone(), p.partition), p);
+        // Keyed by the names in the response, borrowed: one allocation per partition would let a response of
+        // many partitions with a long topic name multiply its own size in memory.
+        let mut by_tp: BTreeMap<&str, BTreeMap<i32, _>> = BTreeMap::new();
+        for t in &mut resp.topics {
+            let parts = by_tp.entry(t.name.as_str()).or_default();
+            for p in t.partitions.drain(..) {
+                parts.insert(p.partition, p);
             }
         }
         for (slot, ticket) in planned {
-            let Some(p) = by_tp.remove(&(slot.tp.topic.to_string(), slot.tp.partition)) else {
+            let found = by_tp
+                .get_mut(&*slot.tp.topic)
+                .and_then(|parts| parts.remove(&slot.tp.partition));
+            let Some(p) = found else {
                 release(&slot.cell, ticket);
                 continue;
             };

@@ -24,16 +24,23 @@ pub struct ConsumerRecord {
     pub headers: Vec<(String, Option<Bytes>)>,
 }
 
+/// Memory of one buffered record besides its bytes.
+pub(crate) const RECORD_ENTRY: usize = std::mem::size_of::<ConsumerRecord>();
+/// Memory of one header entry besides its bytes.
+pub(crate) const HEADER_ENTRY: usize = std::mem::size_of::<(String, Option<Bytes>)>();
+
 impl ConsumerRecord {
-    /// Bytes this record accounts for in the partition buffer.
+    /// Bytes this record accounts for in the partition buffer: what it holds in memory, its own struct and
+    /// each header's entry included (so records of empty values or many empty headers still count for what
+    /// they cost).
     pub(crate) fn size(&self) -> usize {
         let kv = self.key.as_ref().map_or(0, Bytes::len) + self.value.as_ref().map_or(0, Bytes::len);
         let h: usize = self
             .headers
             .iter()
-            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Bytes::len))
+            .map(|(k, v)| HEADER_ENTRY + k.len() + v.as_ref().map_or(0, Bytes::len))
             .sum();
-        kv + h + 32
+        RECORD_ENTRY + kv + h
     }
 
     /// Copies key, value and headers out of the fetch response they point into.

@@ -321,21 +321,30 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
         }
         return;
     };
-    let mut outcome: BTreeMap<(String, i32), (i16, i64, Option<String>)> = BTreeMap::new();
-    for t in resp.topics {
-        for p in t.partitions {
-            outcome.insert(
-                (t.name.clone(), p.partition),
-                (p.error_code, p.base_offset, p.error_message),
+    // Keyed by the names in the response, borrowed (see the fetcher: no allocation per partition).
+    let mut outcome: BTreeMap<&str, BTreeMap<i32, _>> = BTreeMap::new();
+    for t in &resp.topics {
+        let parts = outcome.entry(t.name.as_str()).or_default();
+        for p in &t.partitions {
+            parts.insert(
+                p.partition,
+                (p.error_code, p.base_offset, p.error_message.as_deref()),
             );
         }
     }
+    // The offset of a batch's i-th record; -1 (unknown) for offsets the broker cannot have meant.
+    let nth = |base: i64, i: usize| {
+        if base < 0 {
+            -1
+        } else {
+            base.checked_add(i as i64).unwrap_or(-1)
+        }
+    };
     for o in batches {
-        let key = (o.topic.to_string(), o.partition);
-        match outcome.get(&key) {
-            Some(&(0, base, _)) => finish(&acc, o, |i| base + i as i64),
+        match outcome.get(&*o.topic).and_then(|parts| parts.get(&o.partition)) {
+            Some(&(0, base, _)) => finish(&acc, o, |i| nth(base, i)),
             // Already written by an earlier attempt whose response was lost: delivered.
-            Some(&(46, base, _)) => finish(&acc, o, |i| if base >= 0 { base + i as i64 } else { -1 }),
+            Some(&(46, base, _)) => finish(&acc, o, |i| nth(base, i)),
             Some((code, _, msg)) => {
                 let err = Error::kafka(
                     *code,

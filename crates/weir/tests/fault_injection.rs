@@ -506,6 +506,52 @@ async fn idempotent_retry_after_lost_produce_response_writes_once() {
     .await;
 }
 
+/// A broker claiming a base offset of `i64::MAX` for a two-record batch: the first record gets that offset,
+/// the one past it is unknown (-1); the sender does not overflow and the producer keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_base_offset_at_i64_max_does_not_overflow() {
+    use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+    use kafka_protocol::messages::{ProduceResponse, TopicName};
+    bounded(60, async {
+        let fake = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1)]).script(|req| {
+            if req.api_key == ApiKey::Produce && req.api_seq == 0 {
+                let resp = ProduceResponse::default().with_responses(vec![TopicProduceResponse::default()
+                    .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+                    .with_partition_responses(vec![PartitionProduceResponse::default()
+                        .with_index(0)
+                        .with_base_offset(i64::MAX)])]);
+                let mut b = BytesMut::new();
+                resp.encode(&mut b, req.version).unwrap();
+                Action::RawBody(b.freeze())
+            } else {
+                Action::Answer
+            }
+        }))
+        .await;
+        let mut cfg = producer_config(&fake);
+        cfg.set("linger.ms", "200").unwrap();
+        let p = Producer::connect(cfg).unwrap();
+        let a = p
+            .send(ProducerRecord::new(TOPIC, "a").partition(0))
+            .await
+            .unwrap();
+        let b = p
+            .send(ProducerRecord::new(TOPIC, "b").partition(0))
+            .await
+            .unwrap();
+        assert_eq!(a.await.unwrap().offset, i64::MAX);
+        assert_eq!(b.await.unwrap().offset, -1);
+        // The sender task is alive: the next record is delivered normally.
+        let c = p
+            .send(ProducerRecord::new(TOPIC, "c").partition(0))
+            .await
+            .unwrap();
+        assert_eq!(c.await.unwrap().offset, 0);
+        p.close().await.unwrap();
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn produce_closed_before_writing_is_retried() {
     bounded(60, async {

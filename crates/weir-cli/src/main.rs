@@ -134,7 +134,7 @@ pub struct ConsumeArgs {
     #[arg(short = 'X', value_name = "KEY=VALUE")]
     pub props: Vec<String>,
 
-    /// Per-partition buffer high watermark in bytes (weir.partition.buffer.bytes, default 4 MiB, or the
+    /// Per-partition buffer high watermark in bytes (weir.partition.buffer.bytes, default 8 MiB, or the
     /// budget's fair share when that is smaller); fetching a partition resumes when its buffer drains below
     /// half of this
     #[arg(long = "partition-buffer", value_name = "BYTES")]

@@ -29,12 +29,13 @@ pub struct ConsumerConfig {
     pub fetch_min_bytes: i32,
     /// Upper bound on one fetch response (`fetch.max.bytes`, default 50 MiB); also capped by the memory budget.
     pub fetch_max_bytes: usize,
-    /// Per-partition buffer high watermark in decompressed bytes (`weir.partition.buffer.bytes`, default
-    /// 4 MiB): a partition holding this much undelivered data is not fetched. When the budget cannot give every
+    /// Per-partition buffer high watermark in bytes of memory (`weir.partition.buffer.bytes`, default 8 MiB):
+    /// a partition holding this much undelivered data is not fetched. Records count what they hold (values,
+    /// keys, headers, and their own entries), so small records take several times their wire size. When the budget cannot give every
     /// assigned partition this much, each gets its fair share instead (`memory_budget / assigned`), so full or
     /// paused partitions never starve the others. Also sent as `max.partition.fetch.bytes`.
     pub partition_buffer: usize,
-    /// Per-partition low watermark (`weir.partition.buffer.low.bytes`, default half the high watermark, 2 MiB):
+    /// Per-partition low watermark (`weir.partition.buffer.low.bytes`, default half the high watermark, 4 MiB):
     /// fetching resumes once the buffer drains to this.
     pub partition_buffer_low: usize,
     /// Consumer-wide budget of buffered decompressed bytes (`weir.memory.budget.bytes`, default 64 MiB).
@@ -56,8 +57,8 @@ impl ConsumerConfig {
             fetch_max_wait: Duration::from_millis(500),
             fetch_min_bytes: 1,
             fetch_max_bytes: 50 * 1024 * 1024,
-            partition_buffer: 4 * 1024 * 1024,
-            partition_buffer_low: 2 * 1024 * 1024,
+            partition_buffer: 8 * 1024 * 1024,
+            partition_buffer_low: 4 * 1024 * 1024,
             memory_budget: 64 * 1024 * 1024,
             auto_offset_reset: OffsetReset::Latest,
             check_crcs: true,

@@ -12,8 +12,10 @@ use crate::error::Error;
 /// What one partition of one fetch response yielded.
 pub(crate) struct Decoded {
     pub(crate) records: Vec<ConsumerRecord>,
-    /// Decompressed bytes the records account for.
+    /// Bytes the records account for in memory.
     pub(crate) bytes: usize,
+    /// Wire bytes of the batches the records came from.
+    pub(crate) wire_bytes: usize,
     /// Where the next fetch of this partition starts.
     pub(crate) next_offset: i64,
     /// Corrupt data stops decoding at the bad batch; records before it are kept.
@@ -46,6 +48,7 @@ pub(crate) fn decode_partition(
     let mut out = Decoded {
         records: Vec::new(),
         bytes: 0,
+        wire_bytes: 0,
         next_offset: fetch_offset,
         error: None,
     };
@@ -176,6 +179,7 @@ pub(crate) fn decode_partition(
             }
         }
         out.bytes += taken_bytes;
+        out.wire_bytes += batch.batch_len();
         out.records.append(&mut taken);
         if let Some(e) = failed {
             // Records decoded before the bad one are delivered; the position stops at the bad record.

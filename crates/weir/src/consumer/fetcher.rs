@@ -145,6 +145,7 @@ impl Fetcher {
         // The budget reserved for this fetch bounds what its records may add, whatever the broker sent.
         let mut grant_left = grant;
         let mut kept = 0;
+        let mut wire_used = 0;
         let mut results = Vec::with_capacity(planned.len());
         // Keyed by the names in the response, borrowed: one allocation per partition would let a response of
         // many partitions with a long topic name multiply its own size in memory.
@@ -200,6 +201,7 @@ impl Fetcher {
             let decoded = decode_partition(&slot.tp.topic, slot.tp.partition, data, ticket.position, &limits);
             grant_left = grant_left.saturating_sub(decoded.bytes);
             kept += decoded.bytes;
+            wire_used += decoded.wire_bytes;
             results.push((slot, ticket, decoded));
         }
         // Records are slices of the response: if what we keep is a small part of it (the broker sent more than
@@ -211,6 +213,14 @@ impl Fetcher {
             partitions = results.len(),
             "fetch applied"
         );
+        if wire_used > 0 {
+            // Average the memory cost per wire byte over recent fetches (weight 1/8 for this one).
+            let sample = (kept as u128 * 1000 / wire_used as u128).clamp(100, 100_000) as u64;
+            let old = inner.memory_per_wire_milli.load(Ordering::Relaxed);
+            inner
+                .memory_per_wire_milli
+                .store((old * 7 + sample) / 8, Ordering::Relaxed);
+        }
         let detach = total >= DETACH_RESPONSE_BYTES && kept * 2 < total;
         for (slot, ticket, mut decoded) in results {
             if detach {
@@ -265,6 +275,13 @@ fn release(cell: &Arc<PartitionState>, ticket: FetchTicket) {
     );
 }
 
+/// The response size to ask for so that its records fit a memory `grant`: the grant divided by what a wire
+/// byte has recently cost in memory (records of small values cost several times their wire size).
+fn wire_budget(inner: &Inner, grant: usize) -> i32 {
+    let per_wire = inner.memory_per_wire_milli.load(Ordering::Relaxed).max(1);
+    (grant as u128 * 1000 / per_wire as u128).clamp(1, i32::MAX as u128) as i32
+}
+
 async fn send_fetch(
     inner: &Inner,
     broker: i32,
@@ -289,7 +306,10 @@ async fn send_fetch(
         .collect();
     let plan = session.prepare(&wanted);
     let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
-    let max_bytes = inner.table.config().high_watermark.min(i32::MAX as u64) as i32;
+    let max_bytes = wire_budget(
+        inner,
+        inner.table.config().high_watermark.min(i32::MAX as u64) as usize,
+    );
     for (tp, position) in &plan.send {
         topics.entry(&tp.topic).or_default().push(
             FetchPartition::default()
@@ -305,7 +325,7 @@ async fn send_fetch(
         .with_replica_id(BrokerId(-1))
         .with_max_wait_ms(inner.cfg.fetch_max_wait.as_millis().min(i32::MAX as u128) as i32)
         .with_min_bytes(inner.cfg.fetch_min_bytes)
-        .with_max_bytes(grant.min(i32::MAX as usize) as i32)
+        .with_max_bytes(wire_budget(inner, grant))
         .with_isolation_level(0)
         .with_session_id(plan.session_id)
         .with_session_epoch(plan.epoch)

@@ -86,6 +86,10 @@ pub(crate) struct Inner {
     events: Notify,
     closed: AtomicBool,
     pub(crate) stats: StatCounters,
+    /// Memory the records of one wire byte cost once decoded, in thousandths (an average over recent fetches;
+    /// 1000 until measured). A fetch asks the broker for its memory grant divided by this, so that what arrives
+    /// fits the grant instead of being fetched again.
+    pub(crate) memory_per_wire_milli: AtomicU64,
 }
 
 #[derive(Default)]
@@ -160,6 +164,7 @@ impl Consumer {
             events: Notify::new(),
             closed: AtomicBool::new(false),
             stats: StatCounters::default(),
+            memory_per_wire_milli: AtomicU64::new(1000),
         });
         tokio::spawn(router::route(inner.clone()));
         Ok(Consumer { inner })

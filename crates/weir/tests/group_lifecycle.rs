@@ -196,6 +196,50 @@ async fn member_counts_itself_out_after_its_session_timeout() {
     .await;
 }
 
+/// A cooperative member keeps its partitions through a rebalance; if it then cannot reach the coordinator to
+/// rejoin for a whole session, the coordinator has evicted it: it reports them lost and stops delivering.
+#[tokio::test]
+async fn cooperative_member_cut_off_while_rejoining_counts_itself_out() {
+    bounded(40, async {
+        let cut_off = Arc::new(AtomicBool::new(false));
+        let c = cut_off.clone();
+        let a = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1)]).script(move |r| {
+            match (c.load(Ordering::SeqCst), r.api_key) {
+                (true, ApiKey::Heartbeat) => Action::GroupError(REBALANCE_IN_PROGRESS),
+                (true, ApiKey::JoinGroup | ApiKey::SyncGroup) => Action::Close,
+                _ => Action::Answer,
+            }
+        }))
+        .await;
+        fill(&a, 0, 5);
+        let (group, mut rx) = member(
+            &a,
+            &[
+                ("partition.assignment.strategy", "cooperative-sticky"),
+                ("session.timeout.ms", "1000"),
+            ],
+        );
+        let mut seen = Seen::new();
+        consume(&group, &mut seen, &[0], 5).await;
+        assert_eq!(events(&mut rx), vec![RebalanceEvent::Assigned(vec![tp(0)])]);
+        cut_off.store(true, Ordering::SeqCst);
+        let lost = loop {
+            group.poll(10, Duration::from_millis(50)).await.unwrap();
+            if let Ok(e) = rx.try_recv() {
+                break e;
+            }
+        };
+        assert_eq!(lost, RebalanceEvent::Lost(vec![tp(0)]));
+        fill(&a, 0, 5);
+        for _ in 0..5 {
+            let records = group.poll(10, Duration::from_millis(20)).await.unwrap();
+            assert!(records.is_empty(), "records of a lost partition");
+        }
+        group.close().await.unwrap();
+    })
+    .await;
+}
+
 /// A partition the application paused stays paused through a rebalance whose first SyncGroup fails (the
 /// member rejoins twice before it gets the partition back).
 #[tokio::test]

@@ -33,12 +33,13 @@ pub struct ConsumerConfig {
     /// a partition holding this much undelivered data is not fetched. Records count what they hold (values,
     /// keys, headers, and their own entries), so small records take several times their wire size. When the budget cannot give every
     /// assigned partition this much, each gets its fair share instead (`memory_budget / assigned`), so full or
-    /// paused partitions never starve the others. Also sent as `max.partition.fetch.bytes`.
+    /// paused partitions never starve the others. The broker is asked for this much divided by the memory a wire
+    /// byte has recently cost (`max.partition.fetch.bytes`).
     pub partition_buffer: usize,
     /// Per-partition low watermark (`weir.partition.buffer.low.bytes`, default half the high watermark, 4 MiB):
     /// fetching resumes once the buffer drains to this.
     pub partition_buffer_low: usize,
-    /// Consumer-wide budget of buffered decompressed bytes (`weir.memory.budget.bytes`, default 64 MiB).
+    /// Consumer-wide budget of buffered bytes of memory (`weir.memory.budget.bytes`, default 64 MiB).
     pub memory_budget: usize,
     /// Reset policy (`auto.offset.reset`, default latest as the Java client).
     pub auto_offset_reset: OffsetReset,

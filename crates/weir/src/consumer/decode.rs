@@ -35,6 +35,10 @@ pub(crate) struct DecodeLimits {
     pub(crate) allow_oversize: bool,
     /// Largest decompressed size of one batch.
     pub(crate) max_decompressed: usize,
+    /// A batch taken oversize is cut (the rest fetched again from the next offset) once its records cost this
+    /// much. High enough that ordinary configurations never cut: tansu 0.6.0 drops the rest of a batch fetched
+    /// from an offset inside it (../shared/notes/broker.md), so cutting is for pathological batches only.
+    pub(crate) oversize_cut: usize,
     pub(crate) check_crcs: bool,
 }
 
@@ -110,6 +114,7 @@ pub(crate) fn decode_partition(
         let mut taken = Vec::new();
         let mut taken_bytes = 0;
         let mut over_budget = false;
+        let mut cut = false;
         for r in records {
             let r = match r {
                 Ok(r) => r,
@@ -130,7 +135,16 @@ pub(crate) fn decode_partition(
             }
             // What the record will cost, known before anything is built: a batch that cannot fit is left for
             // a later fetch without materialising the rest of it (many small records or headers cost far more
-            // in memory than on the wire).
+            // in memory than on the wire). A batch taken oversize (nothing else buffered, for progress) is cut
+            // once it has cost `oversize_cut`; the rest is fetched again from the next offset.
+            if out.records.is_empty()
+                && limits.allow_oversize
+                && !taken.is_empty()
+                && taken_bytes > limits.oversize_cut
+            {
+                cut = true;
+                break;
+            }
             let headers_raw = r.headers.raw_len();
             let estimate = RECORD_ENTRY
                 + r.key.as_ref().map_or(0, Bytes::len)
@@ -167,9 +181,10 @@ pub(crate) fn decode_partition(
         if !fits {
             break; // The budget is used up: leave this batch for a later fetch, from its boundary.
         }
+        // Bytes of the buffer the taken records point into: keys, values, header keys and values.
         let kept: usize = taken
             .iter()
-            .map(|r| r.key.as_ref().map_or(0, Bytes::len) + r.value.as_ref().map_or(0, Bytes::len))
+            .map(|r| r.size() - RECORD_ENTRY - r.headers.len() * HEADER_ENTRY)
             .sum();
         if compressed && kept < data_len / 2 {
             // A few survivors of a large decompressed batch (the rest was before the fetch position, or is
@@ -181,6 +196,10 @@ pub(crate) fn decode_partition(
         out.bytes += taken_bytes;
         out.wire_bytes += batch.batch_len();
         out.records.append(&mut taken);
+        if cut {
+            out.next_offset = out.records.last().map_or(out.next_offset, |r| r.offset + 1);
+            break;
+        }
         if let Some(e) = failed {
             // Records decoded before the bad one are delivered; the position stops at the bad record.
             out.next_offset = out
@@ -219,6 +238,7 @@ mod tests {
             budget_room,
             allow_oversize,
             max_decompressed: 64 << 20,
+            oversize_cut: 64 << 20,
             check_crcs: true,
         }
     }
@@ -248,6 +268,28 @@ mod tests {
         let d = decode_partition(&topic(), 0, data, 0, &limits(64 << 10, true));
         assert_eq!(d.records.len(), 1);
         assert_eq!(d.next_offset, 1);
+    }
+
+    /// A batch of many tiny records costs far more in memory than on the wire. Taken oversize (nothing else
+    /// buffered), it is cut once it has cost `oversize_cut`, and the next decode continues from there.
+    #[test]
+    fn an_oversize_batch_of_tiny_records_is_taken_in_bounded_pieces() {
+        let records: Vec<(&[u8], usize)> = (0..20_000).map(|_| (&b"x"[..], 0)).collect();
+        let data = batch(0, Compression::Zstd, &records);
+        let mut l = limits(1 << 10, true);
+        l.oversize_cut = 256 << 10;
+        let mut position = 0;
+        let mut pieces = 0;
+        while position < 20_000 {
+            let d = decode_partition(&topic(), 0, data.clone(), position, &l);
+            assert!(d.error.is_none());
+            assert!(d.bytes <= (256 << 10) + 200, "{} bytes in one piece", d.bytes);
+            assert_eq!(d.records.first().map(|r| r.offset), Some(position));
+            assert_eq!(d.next_offset, d.records.last().unwrap().offset + 1);
+            position = d.next_offset;
+            pieces += 1;
+        }
+        assert!(pieces >= 8, "{pieces} pieces");
     }
 
     /// A survivor of a large compressed batch (the rest was before the fetch position) is copied out instead of

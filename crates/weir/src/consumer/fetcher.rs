@@ -196,6 +196,7 @@ impl Fetcher {
                 budget_room: grant_left,
                 allow_oversize: inner.table.buffered_total() == 0 && grant_left == grant,
                 max_decompressed: inner.cfg.partition_buffer.max(inner.cfg.fetch_max_bytes),
+                oversize_cut: OVERSIZE_CUT.max(inner.cfg.partition_buffer.max(inner.cfg.fetch_max_bytes)),
                 check_crcs: inner.cfg.check_crcs,
             };
             let decoded = decode_partition(&slot.tp.topic, slot.tp.partition, data, ticket.position, &limits);
@@ -215,13 +216,14 @@ impl Fetcher {
         );
         if wire_used > 0 {
             // Average the memory cost per wire byte over recent fetches (weight 1/8 for this one).
-            let sample = (kept as u128 * 1000 / wire_used as u128).clamp(100, 100_000) as u64;
+            // At least 1.0: a fetch never asks for more wire bytes than its memory grant.
+            let sample = (kept as u128 * 1000 / wire_used as u128).clamp(1000, 100_000) as u64;
             let old = inner.memory_per_wire_milli.load(Ordering::Relaxed);
             inner
                 .memory_per_wire_milli
                 .store((old * 7 + sample) / 8, Ordering::Relaxed);
         }
-        let detach = total >= DETACH_RESPONSE_BYTES && kept * 2 < total;
+        let detach = total >= DETACH_RESPONSE_BYTES && wire_used * 2 < total;
         for (slot, ticket, mut decoded) in results {
             if detach {
                 decoded.records.iter_mut().for_each(ConsumerRecord::detach);
@@ -275,11 +277,15 @@ fn release(cell: &Arc<PartitionState>, ticket: FetchTicket) {
     );
 }
 
+/// Memory one batch may take beyond the budget when nothing else is buffered (see `DecodeLimits::oversize_cut`).
+const OVERSIZE_CUT: usize = 64 << 20;
+
 /// The response size to ask for so that its records fit a memory `grant`: the grant divided by what a wire
 /// byte has recently cost in memory (records of small values cost several times their wire size).
 fn wire_budget(inner: &Inner, grant: usize) -> i32 {
     let per_wire = inner.memory_per_wire_milli.load(Ordering::Relaxed).max(1);
-    (grant as u128 * 1000 / per_wire as u128).clamp(1, i32::MAX as u128) as i32
+    let cap = inner.cfg.fetch_max_bytes.min(i32::MAX as usize) as u128;
+    (grant as u128 * 1000 / per_wire as u128).clamp(1, cap.max(1)) as i32
 }
 
 async fn send_fetch(

@@ -112,7 +112,7 @@ pub struct ConsumerStats {
     pub records_delivered: u64,
     /// Fetch requests completed.
     pub fetches: u64,
-    /// Bytes buffered right now (decompressed, undelivered), all partitions.
+    /// Bytes of memory buffered right now (fetched, undelivered records), all partitions.
     pub buffered_bytes: usize,
 }
 
@@ -328,7 +328,7 @@ impl Consumer {
         self.inner.table.assigned()
     }
 
-    /// Sum of buffered (fetched, undelivered, decompressed) bytes across partitions.
+    /// Sum of buffered bytes of memory (fetched, undelivered records) across partitions.
     pub fn buffered_bytes(&self) -> usize {
         self.inner.table.buffered_total()
     }

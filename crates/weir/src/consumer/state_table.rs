@@ -24,7 +24,7 @@
 //!
 //! so a state transition is a single CAS and `fetchable = ASSIGNED && !PAUSED && !BACKPRESSURED
 //! && !IN_FLIGHT` is one load. Beside the word live the fetch position (`AtomicI64`), a pending
-//! seek target (`AtomicI64`), the buffered (decompressed, undelivered) byte count (`AtomicU64`)
+//! seek target (`AtomicI64`), the buffered (undelivered, in memory) byte count (`AtomicU64`)
 //! and the cell's fetch group (`AtomicU32`).
 //!
 //! # Invariants
@@ -452,7 +452,7 @@ pub struct FetchOutcome {
     /// The offset to fetch from next (last offset returned + 1, or the ticket's position if the
     /// response was empty).
     pub next_position: i64,
-    /// Decompressed bytes added to the partition's buffer.
+    /// Bytes of memory added to the partition's buffer.
     pub bytes: u64,
 }
 

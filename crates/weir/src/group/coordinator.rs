@@ -409,15 +409,17 @@ pub(crate) async fn revoke_some(
     if partitions.is_empty() {
         return Ok(());
     }
-    shared.consumer.pause(partitions);
-    shared.consumer.settle(partitions);
     let offsets: Vec<(TopicPartition, i64)> = {
+        // Under the lock, as in `take_owned`: a `resume` cannot slip in between the pause and the partitions
+        // leaving `owned`.
         let mut st = shared.state.lock().unwrap();
         for tp in partitions {
             st.owned.remove(tp);
             st.user_paused.remove(tp);
             st.revoking.insert(tp.clone());
         }
+        shared.consumer.pause(partitions);
+        shared.consumer.settle(partitions);
         partitions
             .iter()
             .filter_map(|tp| Some((tp.clone(), shared.consumer.position(tp)?)))
@@ -864,6 +866,14 @@ async fn apply(shared: &Shared, assignment: Assignment) -> Result<()> {
             st.user_paused.remove(tp);
         }
         shared.consumer.unassign(&stale);
+        // Anything else still assigned and not ours (e.g. kept paused, then resumed during the rebalance).
+        let leftover: Vec<TopicPartition> = shared
+            .consumer
+            .assignment()
+            .into_iter()
+            .filter(|tp| !new.contains(tp))
+            .collect();
+        shared.consumer.unassign(&leftover);
     }
     let mut backoff = shared.cfg.consumer.client.retry_backoff;
     let mut attempts = 0;
@@ -941,10 +951,16 @@ async fn heartbeat(shared: &Shared) -> Beat {
         check(error_code, || format!("Heartbeat {}", cfg.group_id))
     };
     match attempt.await {
-        Ok(()) => Beat::Ok,
+        Ok(()) => {
+            shared.touch();
+            Beat::Ok
+        }
         Err(e) if coordinator_failed(shared, &e) => Beat::CoordinatorLost,
         Err(e) => match code_of(&e) {
-            Some(REBALANCE_IN_PROGRESS) => Beat::Rejoin,
+            Some(REBALANCE_IN_PROGRESS) => {
+                shared.touch();
+                Beat::Rejoin
+            }
             Some(ILLEGAL_GENERATION | UNKNOWN_MEMBER_ID) => {
                 react(shared, &e);
                 Beat::Fenced
@@ -965,15 +981,14 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     let mut backoff = base_backoff;
     let mut next_beat = Instant::now() + cfg.heartbeat_interval;
     let mut next_commit = Instant::now() + cfg.auto_commit_interval;
-    // When a heartbeat last succeeded: the member counts itself out of the group after `session.timeout.ms`
-    // without one (the coordinator has evicted it by then), as librdkafka does.
-    let mut last_beat_ok = Instant::now();
     loop {
         if shared.is_closed() {
             return;
         }
         if shared.fatal.lock().unwrap().is_some() {
             lose_all(&shared).await;
+            // Partitions kept paused are not kept for a next assignment that will not come.
+            shared.consumer.unassign(&shared.consumer.assignment());
             wait_closed(&shared).await;
             return;
         }
@@ -1021,10 +1036,17 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 Ok(()) => {
                     backoff = base_backoff;
                     next_beat = Instant::now() + cfg.heartbeat_interval;
-                    last_beat_ok = Instant::now();
+                    shared.touch();
                 }
                 Err(e) => {
                     tracing::debug!(group = %cfg.group_id, error = %e, "join failed");
+                    if code_of(&e).is_some() {
+                        shared.touch(); // The coordinator answered, if with an error.
+                    } else if shared.since_contact() > cfg.session_timeout && expire_session(&shared) {
+                        // Cut off from the coordinator for a whole session while still owning partitions
+                        // (cooperative members keep them through a rebalance): they are someone else's now.
+                        continue;
+                    }
                     let immediate =
                         code_of(&e) == Some(MEMBER_ID_REQUIRED) || code_of(&e) == Some(REBALANCE_IN_PROGRESS);
                     react(&shared, &e);
@@ -1069,13 +1091,16 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     continue;
                 }
                 // A heartbeat stuck on an unreachable coordinator does not outlast the session.
-                let left = cfg.session_timeout.saturating_sub(last_beat_ok.elapsed());
-                let beat = tokio::time::timeout(left, heartbeat(&shared))
-                    .await
-                    .unwrap_or(Beat::CoordinatorLost);
-                if matches!(beat, Beat::Ok) {
-                    last_beat_ok = Instant::now();
-                } else if last_beat_ok.elapsed() > cfg.session_timeout && expire_session(&shared) {
+                let left = cfg.session_timeout.saturating_sub(shared.since_contact());
+                let beat = match tokio::time::timeout(left, heartbeat(&shared)).await {
+                    Ok(beat) => beat,
+                    Err(_) => {
+                        // The link is stuck: find the coordinator afresh next time.
+                        shared.coordinator.invalidate();
+                        Beat::CoordinatorLost
+                    }
+                };
+                if !matches!(beat, Beat::Ok) && shared.since_contact() > cfg.session_timeout && expire_session(&shared) {
                     continue;
                 }
                 match beat {

@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 /// is fetched or delivered before it returns (a seek made there decides where consumption starts).
 ///
 /// Each method returns a future, so a callback can await: commit offsets the application tracks itself, wait
-/// for in-flight work to drain, read positions from an external store. Heartbeats go on while a callback runs,
-/// but the group's round waits for it: a revoke callback longer than `max.poll.interval.ms` (the rebalance
+/// for in-flight work to drain, read positions from an external store. Heartbeats go on while a callback runs
+/// (except the revoke callback of `close`, when the member is leaving), but the group's round waits for it: a revoke callback longer than `max.poll.interval.ms` (the rebalance
 /// timeout) gets the member removed from the group. `close` from inside a callback is refused (it would wait
 /// for the callback); a callback started before `close` runs to its end.
 ///

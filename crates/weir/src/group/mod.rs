@@ -233,6 +233,9 @@ pub(crate) struct Shared {
     pub(crate) closed: AtomicBool,
     /// `poll` calls running now: a member blocked in `poll` is not idle (`max.poll.interval.ms`).
     pub(crate) polling: AtomicUsize,
+    /// When the coordinator last answered this member (a heartbeat, or a join): after `session.timeout.ms`
+    /// without an answer the member counts itself out of the group.
+    pub(crate) last_contact: Mutex<tokio::time::Instant>,
     /// Set when the member was fenced for good (FENCED_INSTANCE_ID: another instance took its
     /// `group.instance.id`): every later `poll` returns it, and the member never rejoins.
     pub(crate) fatal: Mutex<Option<Error>>,
@@ -253,6 +256,16 @@ impl Shared {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
+    }
+
+    /// The coordinator answered this member.
+    pub(crate) fn touch(&self) {
+        *self.last_contact.lock().unwrap() = tokio::time::Instant::now();
+    }
+
+    /// Time since the coordinator last answered this member.
+    pub(crate) fn since_contact(&self) -> Duration {
+        self.last_contact.lock().unwrap().elapsed()
     }
 }
 
@@ -285,6 +298,7 @@ impl GroupConsumer {
             listener: Mutex::new(None),
             closed: AtomicBool::new(false),
             polling: AtomicUsize::new(0),
+            last_contact: Mutex::new(tokio::time::Instant::now()),
             fatal: Mutex::new(None),
             cfg,
         });
@@ -386,7 +400,9 @@ impl GroupConsumer {
     /// have returned (the stream goes on after it). Ends when the member is closed. Records are taken from
     /// [`GroupConsumer::poll`] in batches of up to `batch` (so the stream counts as polling for
     /// `max.poll.interval.ms`); records the stream holds but has not yielded when it is dropped count as
-    /// delivered, and auto-commit may commit past them.
+    /// delivered, and auto-commit may commit past them. Like a batch `poll` returned, records the stream took
+    /// before a partition was revoked are still yielded after the revoke callback (their offsets count as
+    /// delivered); use `batch` 1 where that matters.
     ///
     /// ```no_run
     /// # async fn f(group: &weir::group::GroupConsumer) {

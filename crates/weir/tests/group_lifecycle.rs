@@ -23,6 +23,7 @@ use weir::{Error, ErrorKind};
 
 const FENCED_INSTANCE_ID: i16 = 82;
 const REBALANCE_IN_PROGRESS: i16 = 27;
+const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 
 fn is_group_api(k: ApiKey) -> bool {
     matches!(
@@ -121,6 +122,41 @@ async fn commit_of_a_partition_moved_away_is_refused() {
         assert_eq!(err.kind(), ErrorKind::Fatal);
         assert_eq!(a.recorded(|r| r.of(ApiKey::OffsetCommit).count()), commits);
         assert_eq!(a.committed(TOPIC, 0), Some(2));
+        group.close().await.unwrap();
+    })
+    .await;
+}
+
+/// Commits are applied in call order even when an earlier one must be retried: the first attempt of the first
+/// commit gets COORDINATOR_LOAD_IN_PROGRESS (retriable); the later commit must not land before it, or the
+/// retried first one would overwrite it.
+#[tokio::test]
+async fn an_earlier_commit_retried_late_never_overwrites_a_later_one() {
+    bounded(40, async {
+        let a = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1)]).script(|r| {
+            if r.api_key == ApiKey::OffsetCommit && r.api_seq == 0 {
+                Action::GroupError(COORDINATOR_LOAD_IN_PROGRESS)
+            } else {
+                Action::Answer
+            }
+        }))
+        .await;
+        fill(&a, 0, 20);
+        let (group, _rx) = member(&a, &[("enable.auto.commit", "false")]);
+        let mut seen = Seen::new();
+        consume(&group, &mut seen, &[0], 20).await;
+        let first = group.commit_async(vec![(tp(0), 10)]);
+        let second = group.commit_async(vec![(tp(0), 20)]);
+        second.await.unwrap();
+        first.await.unwrap();
+        let sent: Vec<i64> = a.recorded(|r| {
+            r.of(ApiKey::OffsetCommit)
+                .flat_map(|q| q.commit_offsets())
+                .map(|(_, _, o)| o)
+                .collect()
+        });
+        assert_eq!(sent, vec![10, 10, 20], "attempt, retry, then the later commit");
+        assert_eq!(a.committed(TOPIC, 0), Some(20));
         group.close().await.unwrap();
     })
     .await;

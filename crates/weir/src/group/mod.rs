@@ -182,9 +182,28 @@ impl GroupConfig {
 /// runtime.
 pub struct GroupConsumer {
     shared: Arc<Shared>,
+    /// Commits for the committer task, which sends them one at a time in order.
+    commits: tokio::sync::mpsc::UnboundedSender<CommitJob>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Keeps a pattern subscription up to date with the cluster's topics.
     pattern_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// A commit queued by the handle, and where its outcome goes.
+type CommitJob = (
+    Vec<(TopicPartition, i64)>,
+    tokio::sync::oneshot::Sender<Result<()>>,
+);
+
+/// Sends queued commits one at a time, in order; ends when the handle (the sender) is gone.
+fn spawn_committer(shared: Arc<Shared>) -> tokio::sync::mpsc::UnboundedSender<CommitJob> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<CommitJob>();
+    tokio::spawn(async move {
+        while let Some((offsets, reply)) = rx.recv().await {
+            let _ = reply.send(coordinator::commit(&shared, &offsets).await);
+        }
+    });
+    tx
 }
 
 /// Replaces the subscription with the sorted, deduplicated `list`; a change triggers a rebalance.
@@ -304,6 +323,7 @@ impl GroupConsumer {
         });
         let task = tokio::spawn(IN_GROUP_TASK.scope((), coordinator::run(shared.clone())));
         Ok(GroupConsumer {
+            commits: spawn_committer(shared.clone()),
             shared,
             task: Mutex::new(Some(task)),
             pattern_task: Mutex::new(None),
@@ -507,8 +527,27 @@ impl GroupConsumer {
     /// member does not own: the group rebalances in the background, so offsets of records polled before a
     /// rebalance may belong to another member by now, and committing them would overwrite its commits. A commit
     /// that outlives its generation fails (`IllegalGeneration`, `RebalanceInProgress`) rather than land late.
+    ///
+    /// Commits made through this handle (`commit_sync`, `commit_async`, `commit_delivered`) are sent one after
+    /// the other in call order, each after the previous one's outcome: an earlier commit retried late can never
+    /// overwrite a later one.
     pub async fn commit_sync(&self, offsets: &[(TopicPartition, i64)]) -> Result<()> {
-        self.context().commit(offsets).await
+        self.enqueue_commit(offsets.to_vec()).await
+    }
+
+    /// Queues a commit for the committer task (see [`GroupConsumer::commit_sync`] on ordering).
+    fn enqueue_commit(
+        &self,
+        offsets: Vec<(TopicPartition, i64)>,
+    ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let queued = self.commits.send((offsets, tx)).is_ok();
+        async move {
+            if !queued {
+                return Err(Error::Closed);
+            }
+            rx.await.unwrap_or(Err(Error::Closed))
+        }
     }
 
     /// Moves the position of an owned partition: `poll` continues from `to` (buffered records of the partition
@@ -522,21 +561,19 @@ impl GroupConsumer {
         RebalanceContext::new(&self.shared)
     }
 
-    /// Starts committing `offsets` in the background; the returned future (which may be dropped) reports the
-    /// outcome.
+    /// Queues a commit of `offsets`, sent in order after earlier commits; the returned future (which may be
+    /// dropped: the commit happens anyway) reports the outcome.
     pub fn commit_async(
         &self,
         offsets: Vec<(TopicPartition, i64)>,
     ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
-        let shared = self.shared.clone();
-        let task = tokio::spawn(async move { coordinator::commit(&shared, &offsets).await });
-        async move { task.await.unwrap_or(Err(Error::Closed)) }
+        self.enqueue_commit(offsets)
     }
 
     /// Commits the positions of all owned partitions (everything `poll` has returned so far).
     pub async fn commit_delivered(&self) -> Result<()> {
         let offsets = coordinator::delivered_positions(&self.shared, false);
-        self.context().commit(&offsets).await
+        self.enqueue_commit(offsets).await
     }
 
     /// The committed offsets of `partitions` (`None`: nothing committed).

@@ -157,12 +157,19 @@ pub(crate) fn decode_partition(
                 over_budget = true;
                 break;
             }
-            let headers = r
+            // A malformed header is corrupt data like any other: reported, never silently dropped.
+            let headers = match r
                 .headers
                 .iter()
-                .filter_map(Result::ok)
-                .map(|h| (String::from_utf8_lossy(&h.key).into_owned(), h.value))
-                .collect();
+                .map(|h| h.map(|h| (String::from_utf8_lossy(&h.key).into_owned(), h.value)))
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(h) => h,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            };
             let rec = ConsumerRecord {
                 topic: topic.clone(),
                 partition,
@@ -313,6 +320,30 @@ mod tests {
         // Uncompressed records stay zero-copy slices of the fetched data.
         let values = survivors(Compression::None);
         assert!(!values[0].is_unique());
+    }
+
+    /// A malformed header makes the record corrupt data (reported with its offset), never a record delivered
+    /// without the header.
+    #[test]
+    fn a_malformed_header_is_corrupt_data() {
+        let mut b = BatchBuilder::new(BatchOptions::default());
+        b.push(0, None, Some(b"first"), &[]);
+        b.push(0, None, Some(b"second"), &[("k", Some(b"v"))]);
+        let mut data = b.seal(ProducerIds::NONE).unwrap().to_vec();
+        // The batch ends with the header: count 1, key length 1, "k", value length 1, "v" (zigzag varints).
+        let n = data.len();
+        assert_eq!(&data[n - 5..], &[2, 2, b'k', 2, b'v']);
+        data[n - 4] = 0x7e; // key length 63: past the record's end
+        let mut l = limits(usize::MAX, false);
+        l.check_crcs = false;
+        let d = decode_partition(&topic(), 0, Bytes::from(data), 0, &l);
+        assert_eq!(d.records.len(), 1, "the record before the bad one is delivered");
+        assert!(
+            matches!(d.error, Some(Error::CorruptRecords { offset: 1, .. })),
+            "{:?}",
+            d.error
+        );
+        assert_eq!(d.next_offset, 1);
     }
 
     /// Offsets near `i64::MAX` are corrupt data, not an overflow.

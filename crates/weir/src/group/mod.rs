@@ -489,7 +489,9 @@ impl GroupConsumer {
     }
 
     /// Pauses partitions (see [`Consumer::pause`]). Partitions that stay with this member through a rebalance
-    /// stay paused.
+    /// stay paused. Unlike the plain [`Consumer`]'s pause (one atomic operation per partition), this also
+    /// records the pause in the member's state, under its lock, so that it survives rebalances: fine at the
+    /// rate an application's buffers fill, not a lock-free hot path.
     pub fn pause(&self, partitions: &[TopicPartition]) {
         let mut st = self.shared.state.lock().unwrap();
         st.user_paused.extend(partitions.iter().cloned());

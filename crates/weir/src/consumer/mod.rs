@@ -173,17 +173,41 @@ impl Consumer {
     /// Starts consuming `partitions`, each from its start offset. Already assigned partitions are re-positioned
     /// (their pause state is kept).
     pub async fn assign(&self, partitions: &[(TopicPartition, StartOffset)]) -> Result<()> {
-        self.assign_with(partitions, false).await
+        self.assign_with(partitions, AssignAs::Running).await
     }
 
     /// [`Consumer::assign`], with every given partition paused: nothing of theirs is fetched or delivered until
     /// [`Consumer::resume`]. For setting up state (e.g. seeking to externally stored offsets) before the first
     /// record arrives.
     pub async fn assign_paused(&self, partitions: &[(TopicPartition, StartOffset)]) -> Result<()> {
-        self.assign_with(partitions, true).await
+        self.assign_with(partitions, AssignAs::Paused).await
     }
 
-    async fn assign_with(&self, partitions: &[(TopicPartition, StartOffset)], paused: bool) -> Result<()> {
+    /// [`Consumer::assign`], with every given partition held by the assignment's owner (a consumer group
+    /// setting a new assignment up): nothing is fetched or delivered until [`Consumer::release`]; the
+    /// application's own pause state is kept apart.
+    pub(crate) async fn assign_held(&self, partitions: &[(TopicPartition, StartOffset)]) -> Result<()> {
+        self.assign_with(partitions, AssignAs::Held).await
+    }
+
+    /// Holds partitions: no record of theirs is fetched or delivered until released, whatever the
+    /// application's pause or resume calls do meanwhile.
+    pub(crate) fn hold(&self, partitions: &[TopicPartition]) {
+        self.inner.table.hold(partitions);
+    }
+
+    /// Releases held partitions: they run again unless the application paused them.
+    pub(crate) fn release(&self, partitions: &[TopicPartition]) {
+        self.inner.table.release(partitions);
+        let slots = self.inner.slots.load();
+        for tp in partitions {
+            if let Some(slot) = slots.get(tp) {
+                self.inner.ready(slot);
+            }
+        }
+    }
+
+    async fn assign_with(&self, partitions: &[(TopicPartition, StartOffset)], how: AssignAs) -> Result<()> {
         let inner = &self.inner;
         let _guard = inner.assign_lock.lock().await;
         inner
@@ -193,10 +217,10 @@ impl Consumer {
         for (tp, start) in partitions {
             resolved.push((tp.clone(), inner.resolve(tp, *start).await?));
         }
-        if paused {
-            inner.table.assign_paused(&resolved);
-        } else {
-            inner.table.assign(&resolved);
+        match how {
+            AssignAs::Running => inner.table.assign(&resolved),
+            AssignAs::Paused => inner.table.assign_paused(&resolved),
+            AssignAs::Held => inner.table.assign_held(&resolved),
         }
         let mut map = HashMap::clone(&inner.slots.load());
         for (tp, offset) in &resolved {
@@ -480,10 +504,13 @@ impl Consumer {
         }
     }
 
-    /// One assigned partition's state, for monitoring.
+    /// One assigned partition's state, for monitoring (`None` if the partition is not assigned).
     pub fn partition_view(&self, tp: &TopicPartition) -> Option<PartitionView> {
         let slot = self.inner.slots.load().get(tp).cloned()?;
         let snap = slot.cell.snapshot();
+        if !snap.assigned {
+            return None;
+        }
         Some(PartitionView {
             paused: snap.paused,
             backpressured: snap.backpressured,
@@ -548,6 +575,14 @@ impl Drop for Consumer {
     }
 }
 
+/// How [`Consumer::assign_with`] leaves the partitions it assigns.
+#[derive(Clone, Copy)]
+enum AssignAs {
+    Running,
+    Paused,
+    Held,
+}
+
 impl Inner {
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
@@ -555,7 +590,7 @@ impl Inner {
 
     /// Queues `slot` for delivery (or wakes its own stream) if it is not paused and not already queued.
     pub(crate) fn ready(&self, slot: &Arc<PartitionSlot>) {
-        if slot.cell.is_paused() {
+        if slot.cell.is_stopped() {
             return;
         }
         if slot.detached.load(Ordering::SeqCst) {

@@ -114,13 +114,13 @@ impl PartitionSlot {
     /// Nothing is taken from a paused partition, and a pause that lands while taking puts them back.
     pub(crate) fn take(&self, max: usize, out: &mut Vec<ConsumerRecord>) -> (usize, u64, bool) {
         let mut b = self.buffer.lock().unwrap();
-        if self.cell.is_paused() || b.epoch != self.cell.epoch() {
+        if self.cell.is_stopped() || b.epoch != self.cell.epoch() {
             return (0, 0, false);
         }
         let n = max.min(b.records.len());
         let start = out.len();
         out.extend(b.records.drain(..n));
-        if self.cell.is_paused() {
+        if self.cell.is_stopped() {
             // pause() returned before we finished: these records are not delivered.
             for r in out.drain(start..).rev() {
                 b.records.push_front(r);

@@ -20,10 +20,12 @@
 //!  bit  35     IN_FLIGHT      a fetch for this partition is outstanding
 //!  bit  36     QUEUED         the cell sits in (or is being pushed to / handled from) a ready queue
 //!  bit  37     SEEKING        a seek/assign is installing its target (not fetchable meanwhile)
+//!  bit  38     HELD           set/cleared by the assignment's owner (a consumer group during a rebalance);
+//!                             like PAUSED, but separate, so the application's pause state is untouched
 //! ```
 //!
-//! so a state transition is a single CAS and `fetchable = ASSIGNED && !PAUSED && !BACKPRESSURED
-//! && !IN_FLIGHT` is one load. Beside the word live the fetch position (`AtomicI64`), a pending
+//! so a state transition is a single CAS and `fetchable = ASSIGNED && !PAUSED && !HELD &&
+//! !BACKPRESSURED && !IN_FLIGHT` is one load. Beside the word live the fetch position (`AtomicI64`), a pending
 //! seek target (`AtomicI64`), the buffered (undelivered, in memory) byte count (`AtomicU64`)
 //! and the cell's fetch group (`AtomicU32`).
 //!
@@ -110,7 +112,8 @@ const BACKPRESSURED: u64 = 1 << 34;
 const IN_FLIGHT: u64 = 1 << 35;
 const QUEUED: u64 = 1 << 36;
 const SEEKING: u64 = 1 << 37;
-const FETCH_MASK: u64 = ASSIGNED | PAUSED | BACKPRESSURED | IN_FLIGHT | SEEKING;
+const HELD: u64 = 1 << 38;
+const FETCH_MASK: u64 = ASSIGNED | PAUSED | HELD | BACKPRESSURED | IN_FLIGHT | SEEKING;
 const NO_SEEK: i64 = i64::MIN;
 
 #[inline]
@@ -536,6 +539,12 @@ impl PartitionState {
         self.word.load(Ordering::Acquire) & PAUSED != 0
     }
 
+    /// Whether records of this partition may not be delivered now: paused by the application, or held.
+    #[inline]
+    pub fn is_stopped(&self) -> bool {
+        self.word.load(Ordering::Acquire) & (PAUSED | HELD) != 0
+    }
+
     /// Whether the partition is assigned.
     pub fn is_assigned(&self) -> bool {
         self.word.load(Ordering::Acquire) & ASSIGNED != 0
@@ -597,6 +606,20 @@ impl PartitionState {
             self.mark_ready();
         }
         prev & PAUSED != 0
+    }
+
+    /// Holds (see `HELD`): one `fetch_or`; the application's pause state is untouched.
+    pub fn hold(&self) {
+        self.word.fetch_or(HELD, Ordering::SeqCst);
+    }
+
+    /// Releases a hold, queueing the partition if that makes it fetchable.
+    pub fn release(self: &Arc<Self>) {
+        let prev = self.word.fetch_and(!HELD, Ordering::SeqCst);
+        let now = prev & !HELD;
+        if fetchable(now) && now & QUEUED == 0 {
+            self.mark_ready();
+        }
     }
 
     /// CAS loop applying `f`; when the new word is fetchable and not queued, sets `QUEUED` in the
@@ -856,22 +879,21 @@ impl PartitionState {
         })
     }
 
-    /// Assigns at `start`; a newly assigned partition starts paused if `paused`, an already assigned one keeps
-    /// its pause state (and is paused if `paused`).
-    fn assign(self: &Arc<Self>, start: i64, paused: bool) {
-        let pause = if paused { PAUSED } else { 0 };
+    /// Assigns at `start` with the `extra` flags (PAUSED, HELD or none) set; a newly assigned partition starts
+    /// with no other pause or hold, an already assigned one keeps its own.
+    fn assign(self: &Arc<Self>, start: i64, extra: u64) {
         self.reposition(Some(start), |w| {
             Some(if w & ASSIGNED == 0 {
-                (w & !PAUSED) | ASSIGNED | pause
+                (w & !(PAUSED | HELD)) | ASSIGNED | extra
             } else {
-                w | pause
+                w | extra
             })
         });
     }
 
     fn unassign(self: &Arc<Self>) -> Option<EpochChange> {
         self.reposition(None, |w| {
-            (w & ASSIGNED != 0).then_some(w & !(ASSIGNED | PAUSED | BACKPRESSURED))
+            (w & ASSIGNED != 0).then_some(w & !(ASSIGNED | PAUSED | HELD | BACKPRESSURED))
         })
     }
 }
@@ -1187,6 +1209,16 @@ impl StateTable {
         })
     }
 
+    /// Holds the given partitions (see `HELD`). Returns how many were found.
+    pub fn hold(&self, tps: &[TopicPartition]) -> usize {
+        for_cells(&self.dir.load(), tps, |c| c.hold())
+    }
+
+    /// Releases the given partitions' holds. Returns how many were found.
+    pub fn release(&self, tps: &[TopicPartition]) -> usize {
+        for_cells(&self.dir.load(), tps, |c| c.release())
+    }
+
     /// Pauses every known partition of the given topics. Returns how many partitions.
     pub fn pause_topics(&self, topics: &[&str]) -> usize {
         self.for_topics(topics, |c| {
@@ -1278,16 +1310,22 @@ impl StateTable {
     /// kept); previously unassigned ones start unpaused. Newly fetchable cells are queued on their
     /// fetch group (initially [`FetchGroupId::UNROUTED`]).
     pub fn assign(&self, parts: &[(TopicPartition, i64)]) {
-        self.assign_with(parts, false)
+        self.assign_with(parts, 0)
     }
 
     /// [`StateTable::assign`], with every given partition paused (nothing is fetched or delivered until it
     /// is resumed).
     pub fn assign_paused(&self, parts: &[(TopicPartition, i64)]) {
-        self.assign_with(parts, true)
+        self.assign_with(parts, PAUSED)
     }
 
-    fn assign_with(&self, parts: &[(TopicPartition, i64)], paused: bool) {
+    /// [`StateTable::assign`], with every given partition held (nothing is fetched or delivered until it is
+    /// released; the application's pause state of an already assigned partition is kept).
+    pub fn assign_held(&self, parts: &[(TopicPartition, i64)]) {
+        self.assign_with(parts, HELD)
+    }
+
+    fn assign_with(&self, parts: &[(TopicPartition, i64)], extra: u64) {
         let _w = lock(&self.writer);
         let cur = self.dir.load_full();
         let mut edited: HashMap<Arc<str>, Vec<Option<Arc<PartitionState>>>, FxBuild> = HashMap::default();
@@ -1339,7 +1377,7 @@ impl StateTable {
             self.dir.store(Arc::new(next));
         }
         for (cell, start) in to_assign {
-            cell.assign(start, paused);
+            cell.assign(start, extra);
         }
     }
 
@@ -1417,6 +1455,32 @@ mod tests {
         t.assign_paused(&[(tp("a", 0), 9)]);
         assert!(h.is_paused());
         assert_eq!(h.snapshot().position, 9);
+    }
+
+    #[test]
+    fn hold_is_apart_from_the_applications_pause() {
+        let t = table(100);
+        t.assign(&[(tp("a", 0), 0)]);
+        let h = t.handle(&tp("a", 0)).unwrap();
+        h.pause();
+        t.hold(&[tp("a", 0)]);
+        assert!(h.state().is_stopped() && !h.state().is_fetchable());
+        // The application resumes while held: still nothing, but its pause is gone.
+        h.resume();
+        assert!(!h.is_paused() && h.state().is_stopped() && !h.state().is_fetchable());
+        t.release(&[tp("a", 0)]);
+        assert!(h.state().is_fetchable());
+        // Held while paused, released: still paused.
+        h.pause();
+        t.hold(&[tp("a", 0)]);
+        t.release(&[tp("a", 0)]);
+        assert!(h.is_paused() && !h.state().is_fetchable());
+        // Assigning held keeps an assigned partition's pause; unassigning clears both.
+        t.assign_held(&[(tp("a", 0), 5)]);
+        assert!(h.is_paused() && h.state().is_stopped());
+        t.unassign(&[tp("a", 0)]);
+        t.assign(&[(tp("a", 0), 0)]);
+        assert!(!h.state().is_stopped() && h.state().is_fetchable());
     }
 
     #[test]

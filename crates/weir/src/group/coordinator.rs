@@ -344,19 +344,19 @@ async fn fetch_committed_once(
 // giving partitions up
 // ---------------------------------------------------------------------------------------------------------
 
-/// Takes every owned partition away: pauses them at once (nothing more is delivered), returns them and the
-/// partitions the application paused, which stay assigned (and paused) until the next assignment is known
-/// (also those kept from an earlier rebalance whose rejoin failed). With `revoking`, the taken partitions can
-/// still be committed until [`end_revoke`].
+/// Takes every owned partition away: holds them at once (nothing more is fetched or delivered, whatever the
+/// application's pause or resume calls do), returns them and those the application paused, which stay assigned
+/// (held, and paused) until the next assignment is known, so their pause survives the rebalance. With
+/// `revoking`, the taken partitions can still be committed until [`end_revoke`].
 fn take_owned(shared: &Shared, revoking: bool) -> (Vec<TopicPartition>, BTreeSet<TopicPartition>) {
     let mut st = shared.state.lock().unwrap();
     let owned: Vec<TopicPartition> = std::mem::take(&mut st.owned).into_iter().collect();
     if revoking {
         st.revoking.extend(owned.iter().cloned());
     }
-    let keep = st.user_paused.clone();
-    shared.consumer.pause(&owned);
+    shared.consumer.hold(&owned);
     shared.consumer.settle(&owned);
+    let keep = shared.consumer.paused().into_iter().collect();
     (owned, keep)
 }
 
@@ -415,10 +415,9 @@ pub(crate) async fn revoke_some(
         let mut st = shared.state.lock().unwrap();
         for tp in partitions {
             st.owned.remove(tp);
-            st.user_paused.remove(tp);
             st.revoking.insert(tp.clone());
         }
-        shared.consumer.pause(partitions);
+        shared.consumer.hold(partitions);
         shared.consumer.settle(partitions);
         partitions
             .iter()
@@ -854,19 +853,8 @@ async fn apply(shared: &Shared, assignment: Assignment) -> Result<()> {
         }
     }
     {
-        // Partitions kept paused through the rebalance that are not ours any more.
-        let mut st = shared.state.lock().unwrap();
-        let stale: Vec<TopicPartition> = st
-            .user_paused
-            .iter()
-            .filter(|tp| !new.contains(*tp))
-            .cloned()
-            .collect();
-        for tp in &stale {
-            st.user_paused.remove(tp);
-        }
-        shared.consumer.unassign(&stale);
-        // Anything else still assigned and not ours (e.g. kept paused, then resumed during the rebalance).
+        // Partitions still assigned and not ours any more (kept through the rebalance because the application
+        // had paused them).
         let leftover: Vec<TopicPartition> = shared
             .consumer
             .assignment()
@@ -877,8 +865,8 @@ async fn apply(shared: &Shared, assignment: Assignment) -> Result<()> {
     }
     let mut backoff = shared.cfg.consumer.client.retry_backoff;
     let mut attempts = 0;
-    // Assigned paused: nothing is fetched or delivered before the assign callback has run (it may seek).
-    while let Err(e) = shared.consumer.assign_paused(&starts).await {
+    // Assigned held: nothing is fetched or delivered before the assign callback has run (it may seek).
+    while let Err(e) = shared.consumer.assign_held(&starts).await {
         attempts += 1;
         if attempts >= 5 || shared.is_closed() {
             return Err(e);
@@ -906,14 +894,8 @@ async fn apply(shared: &Shared, assignment: Assignment) -> Result<()> {
     if let Some(l) = shared.listener() {
         l.on_assigned(&RebalanceContext::new(shared), &list).await;
     }
-    let run: Vec<TopicPartition> = {
-        let st = shared.state.lock().unwrap();
-        list.iter()
-            .filter(|tp| !st.user_paused.contains(*tp))
-            .cloned()
-            .collect()
-    };
-    shared.consumer.resume(&run);
+    // Partitions the application paused (kept through the rebalance) stay paused.
+    shared.consumer.release(&list);
     Ok(())
 }
 

@@ -225,8 +225,6 @@ pub(crate) struct Membership {
     pub(crate) generation: i32,
     /// Partitions the group gave this member in the current generation.
     pub(crate) owned: BTreeSet<TopicPartition>,
-    /// Partitions the application paused (kept across a rebalance for partitions that stay).
-    pub(crate) user_paused: BTreeSet<TopicPartition>,
     /// Partitions being revoked while their revoke callback runs: still this member's to commit.
     pub(crate) revoking: BTreeSet<TopicPartition>,
     /// Last offset known committed per owned partition (-1: none).
@@ -304,7 +302,6 @@ impl GroupConsumer {
                 member_id: String::new(),
                 generation: -1,
                 owned: BTreeSet::new(),
-                user_paused: BTreeSet::new(),
                 revoking: BTreeSet::new(),
                 committed: HashMap::new(),
                 rejoin: true,
@@ -488,40 +485,27 @@ impl GroupConsumer {
         self.shared.consumer.partition_view(tp)
     }
 
-    /// Pauses partitions (see [`Consumer::pause`]). Partitions that stay with this member through a rebalance
-    /// stay paused. Unlike the plain [`Consumer`]'s pause (one atomic operation per partition), this also
-    /// records the pause in the member's state, under its lock, so that it survives rebalances: fine at the
-    /// rate an application's buffers fill, not a lock-free hot path.
+    /// Pauses partitions (see [`Consumer::pause`]): one atomic operation per partition, no lock, from any
+    /// thread. Partitions that stay with this member through a rebalance stay paused. Partitions not assigned
+    /// to this member are ignored.
+    ///
+    /// During a rebalance the group *holds* partitions it is revoking or setting up, with a flag apart from the
+    /// pause: pausing or resuming then changes only the application's pause state, which applies once the
+    /// group lets go.
     pub fn pause(&self, partitions: &[TopicPartition]) {
-        let mut st = self.shared.state.lock().unwrap();
-        st.user_paused.extend(partitions.iter().cloned());
         self.shared.consumer.pause(partitions);
     }
 
-    /// Resumes paused partitions that this member owns.
+    /// Resumes paused partitions (one atomic operation each). A partition the group holds during a rebalance
+    /// is delivered again only once the group lets go of it (and only if it stays with this member).
     pub fn resume(&self, partitions: &[TopicPartition]) {
-        let mut st = self.shared.state.lock().unwrap();
-        for tp in partitions {
-            st.user_paused.remove(tp);
-        }
-        let owned: Vec<TopicPartition> = partitions
-            .iter()
-            .filter(|tp| st.owned.contains(*tp))
-            .cloned()
-            .collect();
-        self.shared.consumer.resume(&owned);
+        self.shared.consumer.resume(partitions);
     }
 
-    /// The partitions the application paused.
+    /// The partitions the application paused (among those assigned to this member, including any kept through
+    /// a rebalance in progress).
     pub fn paused(&self) -> Vec<TopicPartition> {
-        self.shared
-            .state
-            .lock()
-            .unwrap()
-            .user_paused
-            .iter()
-            .cloned()
-            .collect()
+        self.shared.consumer.paused()
     }
 
     /// Commits `offsets` (each the offset of the next record to read) and waits for the coordinator, retrying

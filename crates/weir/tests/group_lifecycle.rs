@@ -378,6 +378,61 @@ async fn resuming_a_partition_being_revoked_delivers_nothing() {
     .await;
 }
 
+/// An application that pauses a partition from inside its revoke callback (its buffer filled just then).
+#[derive(Default)]
+struct PauseOnRevoke {
+    group: OnceLock<Weak<GroupConsumer>>,
+}
+
+impl RebalanceListener for PauseOnRevoke {
+    fn on_revoked<'a>(&'a self, _: &'a RebalanceContext<'a>, p: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Some(group) = self.group.get().and_then(Weak::upgrade) {
+                group.pause(p);
+            }
+        })
+    }
+}
+
+/// A pause made while an eager rebalance revokes the partition (here from the revoke callback) survives the
+/// rebalance when the partition comes back: nothing of it is delivered until the application resumes it.
+#[tokio::test]
+async fn a_pause_made_during_the_revoke_survives_the_rebalance() {
+    bounded(40, async {
+        let a = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1), ("other", 1)])).await;
+        fill(&a, 0, 3);
+        let listener = Arc::new(PauseOnRevoke::default());
+        let group = Arc::new(GroupConsumer::new(member_config(&a, &[])).unwrap());
+        let _ = listener.group.set(Arc::downgrade(&group));
+        group.set_listener(listener.clone());
+        group.subscribe(&[TOPIC]);
+        let mut seen = Seen::new();
+        consume(&group, &mut seen, &[0], 3).await;
+        fill(&a, 0, 3);
+        group.subscribe(&[TOPIC, "other"]);
+        let other = TopicPartition::new("other", 0);
+        while group.assignment() != vec![tp(0), other.clone()] {
+            let records = group.poll(10, Duration::from_millis(20)).await.unwrap();
+            assert!(
+                records.iter().all(|r| &*r.topic == "other"),
+                "records of a paused partition"
+            );
+        }
+        assert_eq!(group.paused(), vec![tp(0)]);
+        for _ in 0..5 {
+            let records = group.poll(10, Duration::from_millis(20)).await.unwrap();
+            assert!(
+                records.iter().all(|r| &*r.topic == "other"),
+                "records of a paused partition"
+            );
+        }
+        group.resume(&[tp(0)]);
+        consume(&group, &mut seen, &[0], 6).await;
+        group.close().await.unwrap();
+    })
+    .await;
+}
+
 /// An assign callback doing slow work (here: 600 ms, twelve heartbeat intervals). Heartbeats go on
 /// meanwhile, so a callback slower than `session.timeout.ms` does not cost the member its place; and calling
 /// `close` from inside a callback is refused instead of waiting for itself.

@@ -237,8 +237,19 @@ impl Consumer {
 
     /// Stops consuming `partitions`: in-flight fetches for them are discarded quietly, buffered records dropped.
     pub fn unassign(&self, partitions: &[TopicPartition]) {
+        self.unassigned(self.inner.table.unassign(partitions));
+    }
+
+    /// [`Consumer::unassign`], except partitions the application paused: they stay assigned and paused (a
+    /// consumer group keeps them through a rebalance, so the pause survives it).
+    pub(crate) fn unassign_unless_paused(&self, partitions: &[TopicPartition]) {
+        self.unassigned(self.inner.table.unassign_unless_paused(partitions));
+    }
+
+    /// Resets the slots of partitions the table just unassigned.
+    fn unassigned(&self, changes: Vec<(TopicPartition, state_table::EpochChange)>) {
         let slots = self.inner.slots.load();
-        for (tp, change) in self.inner.table.unassign(partitions) {
+        for (tp, change) in changes {
             if let Some(slot) = slots.get(&tp) {
                 slot.reset(change.epoch, -1);
                 // Unknown again until a fetch after the next assign (a group member getting a partition back).

@@ -477,6 +477,8 @@ pub struct StateSnapshot {
     pub assigned: bool,
     /// Paused by the application.
     pub paused: bool,
+    /// Held by the assignment's owner (a consumer group during a rebalance).
+    pub held: bool,
     /// Buffer above the high watermark (hysteresis).
     pub backpressured: bool,
     /// A fetch is outstanding.
@@ -527,7 +529,7 @@ impl PartitionState {
         &self.tp
     }
 
-    /// `assigned && !paused && !backpressured && !in_flight`, in one load.
+    /// `assigned && !paused && !held && !backpressured && !in_flight && !seeking`, in one load.
     #[inline]
     pub fn is_fetchable(&self) -> bool {
         fetchable(self.word.load(Ordering::Acquire))
@@ -582,6 +584,7 @@ impl PartitionState {
             epoch: epoch_of(w),
             assigned: w & ASSIGNED != 0,
             paused: w & PAUSED != 0,
+            held: w & HELD != 0,
             backpressured: w & BACKPRESSURED != 0,
             in_flight: w & IN_FLIGHT != 0,
             queued: w & QUEUED != 0,
@@ -891,9 +894,13 @@ impl PartitionState {
         });
     }
 
-    fn unassign(self: &Arc<Self>) -> Option<EpochChange> {
+    /// Unassigns (clearing pause, hold and backpressure) unless `keep_paused` and the application paused it:
+    /// decided in the CAS itself, so a pause racing the decision either lands first (kept) or finds the
+    /// partition unassigned.
+    fn unassign(self: &Arc<Self>, keep_paused: bool) -> Option<EpochChange> {
         self.reposition(None, |w| {
-            (w & ASSIGNED != 0).then_some(w & !(ASSIGNED | PAUSED | HELD | BACKPRESSURED))
+            (w & ASSIGNED != 0 && !(keep_paused && w & PAUSED != 0))
+                .then_some(w & !(ASSIGNED | PAUSED | HELD | BACKPRESSURED))
         })
     }
 }
@@ -1386,9 +1393,23 @@ impl StateTable {
     /// was assigned, its new epoch and the bytes dropped from the accounting (discard those
     /// records; do not `consume` them).
     pub fn unassign(&self, tps: &[TopicPartition]) -> Vec<(TopicPartition, EpochChange)> {
+        self.unassign_where(tps, false)
+    }
+
+    /// [`StateTable::unassign`], except partitions the application paused, which stay assigned (with their
+    /// pause): a consumer group keeps them through a rebalance so that the pause survives it.
+    pub fn unassign_unless_paused(&self, tps: &[TopicPartition]) -> Vec<(TopicPartition, EpochChange)> {
+        self.unassign_where(tps, true)
+    }
+
+    fn unassign_where(
+        &self,
+        tps: &[TopicPartition],
+        keep_paused: bool,
+    ) -> Vec<(TopicPartition, EpochChange)> {
         let mut out = Vec::new();
         for_cells(&self.dir.load(), tps, |c| {
-            if let Some(ch) = c.unassign() {
+            if let Some(ch) = c.unassign(keep_paused) {
                 out.push((c.tp.clone(), ch));
             }
         });

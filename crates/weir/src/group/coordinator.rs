@@ -345,10 +345,9 @@ async fn fetch_committed_once(
 // ---------------------------------------------------------------------------------------------------------
 
 /// Takes every owned partition away: holds them at once (nothing more is fetched or delivered, whatever the
-/// application's pause or resume calls do), returns them and those the application paused, which stay assigned
-/// (held, and paused) until the next assignment is known, so their pause survives the rebalance. With
-/// `revoking`, the taken partitions can still be committed until [`end_revoke`].
-fn take_owned(shared: &Shared, revoking: bool) -> (Vec<TopicPartition>, BTreeSet<TopicPartition>) {
+/// application's pause or resume calls do meanwhile). With `revoking`, they can still be committed until
+/// [`end_revoke`].
+fn take_owned(shared: &Shared, revoking: bool) -> Vec<TopicPartition> {
     let mut st = shared.state.lock().unwrap();
     let owned: Vec<TopicPartition> = std::mem::take(&mut st.owned).into_iter().collect();
     if revoking {
@@ -356,8 +355,7 @@ fn take_owned(shared: &Shared, revoking: bool) -> (Vec<TopicPartition>, BTreeSet
     }
     shared.consumer.hold(&owned);
     shared.consumer.settle(&owned);
-    let keep = shared.consumer.paused().into_iter().collect();
-    (owned, keep)
+    owned
 }
 
 /// The revoke callback returned: the revoked partitions cannot be committed any more.
@@ -365,15 +363,17 @@ fn end_revoke(shared: &Shared) {
     shared.state.lock().unwrap().revoking.clear();
 }
 
-fn drop_partitions(shared: &Shared, owned: &[TopicPartition], keep: &BTreeSet<TopicPartition>) {
-    let gone: Vec<TopicPartition> = owned.iter().filter(|tp| !keep.contains(*tp)).cloned().collect();
-    shared.consumer.unassign(&gone);
+/// Unassigns partitions taken away, except those the application paused (decided per partition at the
+/// moment it is unassigned, so a pause made during the callbacks counts): they stay assigned, held and paused
+/// until the next assignment is known, so their pause survives the rebalance.
+fn drop_partitions(shared: &Shared, taken: &[TopicPartition]) {
+    shared.consumer.unassign_unless_paused(taken);
 }
 
 /// Orderly revocation of everything owned (eager protocol, close): commit delivered positions if `commit`,
 /// call the revoke callback, unassign. Returns the commit's outcome.
 pub(crate) async fn revoke_all(shared: &Shared, commit_first: bool) -> Result<()> {
-    let (owned, keep) = take_owned(shared, true);
+    let owned = take_owned(shared, true);
     if owned.is_empty() {
         return Ok(());
     }
@@ -394,7 +394,7 @@ pub(crate) async fn revoke_all(shared: &Shared, commit_first: bool) -> Result<()
         l.on_revoked(&RebalanceContext::new(shared), &owned).await;
     }
     end_revoke(shared);
-    drop_partitions(shared, &owned, &keep);
+    drop_partitions(shared, &owned);
     result
 }
 
@@ -410,8 +410,8 @@ pub(crate) async fn revoke_some(
         return Ok(());
     }
     let offsets: Vec<(TopicPartition, i64)> = {
-        // Under the lock, as in `take_owned`: a `resume` cannot slip in between the pause and the partitions
-        // leaving `owned`.
+        // Held under the lock, as in `take_owned`: from here on nothing of theirs is delivered, whatever the
+        // application's pause or resume calls do.
         let mut st = shared.state.lock().unwrap();
         for tp in partitions {
             st.owned.remove(tp);
@@ -472,7 +472,7 @@ async fn prepare_cooperative_join(shared: &Shared) {
 
 /// The member was fenced: partitions are lost (no commit).
 async fn lose_all(shared: &Shared) {
-    let (owned, keep) = take_owned(shared, false);
+    let owned = take_owned(shared, false);
     if owned.is_empty() {
         return;
     }
@@ -480,7 +480,7 @@ async fn lose_all(shared: &Shared) {
     if let Some(l) = shared.listener() {
         l.on_lost(&RebalanceContext::new(shared), &owned).await;
     }
-    drop_partitions(shared, &owned, &keep);
+    drop_partitions(shared, &owned);
 }
 
 /// Sends LeaveGroup (dynamic members only) and forgets the member id.

@@ -516,7 +516,9 @@ impl GroupConsumer {
     ///
     /// Commits made through this handle (`commit_sync`, `commit_async`, `commit_delivered`) are sent one after
     /// the other in call order, each after the previous one's outcome: an earlier commit retried late can never
-    /// overwrite a later one.
+    /// overwrite a later one. Auto-commit and the commit before a revoke are made by the group's task in their
+    /// own order; mixing them with commits of smaller (processed) offsets can move the committed offset back,
+    /// which means redelivery, never loss.
     pub async fn commit_sync(&self, offsets: &[(TopicPartition, i64)]) -> Result<()> {
         self.enqueue_commit(offsets.to_vec()).await
     }

@@ -25,13 +25,44 @@ fn setup(high: u64, start: i64) -> (Arc<StateTable>, PartitionHandle) {
 /// Checks invariant 6 at quiescence: fetchable => queued, and the cell is queued at most once.
 fn check_ready_invariant(t: &StateTable, h: &PartitionHandle) {
     let s = h.snapshot();
-    let fetchable = s.assigned && !s.paused && !s.backpressured && !s.in_flight;
+    let fetchable = s.assigned && !s.paused && !s.held && !s.backpressured && !s.in_flight;
     if fetchable {
         assert!(s.queued, "fetchable but not queued: {s:?}");
     }
     let q = t.fetch_group(FetchGroupId::UNROUTED).unwrap().ready_len();
     assert!(q <= 1, "queued {q} times");
     assert_eq!(q == 1, s.queued, "{s:?} queue len {q}");
+}
+
+/// A group's release and the application's resume of a held, paused, queued-out partition, concurrently:
+/// whichever comes second makes it fetchable, and it ends up queued exactly once.
+#[test]
+fn release_vs_resume() {
+    loom::model(|| {
+        let (t, h) = setup(100, 0);
+        let tp = TopicPartition::new("t", 0);
+        // Paused and held, then taken out of the ready queue by a planner that finds it stopped.
+        h.pause();
+        t.hold(std::slice::from_ref(&tp));
+        let g = t.fetch_group(FetchGroupId::UNROUTED).unwrap();
+        let begun = g.poll_ready(&mut Vec::new(), |_, _| {
+            panic!("a stopped partition began a fetch")
+        });
+        assert_eq!(begun, 0);
+        assert!(!h.snapshot().queued);
+        let (t1, tp1) = (t.clone(), tp.clone());
+        let a = thread::spawn(move || {
+            t1.release(std::slice::from_ref(&tp1));
+        });
+        let h2 = h.clone();
+        let b = thread::spawn(move || {
+            h2.resume();
+        });
+        a.join().unwrap();
+        b.join().unwrap();
+        assert!(h.state().is_fetchable());
+        check_ready_invariant(&t, &h);
+    });
 }
 
 /// Once pause() has returned, no fetch can begin.

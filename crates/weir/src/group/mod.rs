@@ -19,7 +19,7 @@
 //! How it works: a background task finds the coordinator, joins (JoinGroup, SyncGroup; the leader runs the
 //! assignor), fetches the committed offsets of its assignment and assigns them to the inner consumer, then
 //! heartbeats. With range and roundrobin, rebalances are *eager*: before rejoining, every owned partition is
-//! paused at once (so no record of it is delivered from that moment on), its delivered position committed
+//! held at once (so no record of it is delivered from that moment on), its delivered position committed
 //! (auto-commit), the revoke callback called, and the partition unassigned, which drops its buffered records.
 //!
 //! With `partition.assignment.strategy=cooperative-sticky` alone, rebalances are *incremental cooperative*
@@ -42,7 +42,7 @@
 //! subscribed topic, or a subscribed topic that was missing, it rejoins so the new partitions get assigned.
 //!
 //! Callbacks ([`RebalanceListener`]) run on the group's task, which awaits them: a revoke callback can commit
-//! offsets the application tracks itself before the partitions move, and partitions are assigned paused until
+//! offsets the application tracks itself before the partitions move, and partitions are assigned held until
 //! the assign callback has returned, so a seek made there (offsets kept outside Kafka) decides the first record
 //! delivered. Dropping a [`GroupConsumer`] without [`GroupConsumer::close`] still commits (auto-commit), revokes
 //! and leaves, from a background task.
@@ -50,9 +50,12 @@
 //! Fencing: a static member whose `group.instance.id` another instance took (FENCED_INSTANCE_ID) stops for
 //! good, as in the Java client: its partitions are reported lost and every `poll` returns the error.
 //!
-//! Pause state: a partition the application paused and that the member gets back in the next generation stays
-//! paused (it is kept assigned and paused through the rebalance, then re-positioned to the committed offset).
-//! Partitions the member does not get back forget their pause state.
+//! Pause state: pause and resume are one atomic operation per partition, as on the plain consumer; a rebalance
+//! *holds* partitions with a flag of its own, so it never changes the application's pause state. A partition
+//! the application paused (before or during the rebalance) and that the member gets back in the next
+//! generation stays paused: it is kept assigned, held and paused through the rebalance, then re-positioned to
+//! the committed offset. Partitions the member does not get back forget their pause state (the Java client
+//! keeps pause state only for partitions that stay too).
 
 mod assignor;
 mod coordinator;

@@ -54,8 +54,7 @@
 //! *holds* partitions with a flag of its own, so it never changes the application's pause state. A partition
 //! the application paused (before or during the rebalance) and that the member gets back in the next
 //! generation stays paused: it is kept assigned, held and paused through the rebalance, then re-positioned to
-//! the committed offset. Partitions the member does not get back forget their pause state (the Java client
-//! keeps pause state only for partitions that stay too).
+//! the committed offset. Partitions the member does not get back forget their pause state.
 
 mod assignor;
 mod coordinator;

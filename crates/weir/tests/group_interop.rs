@@ -1,6 +1,8 @@
-//! A weir member and a librdkafka member (confluent-kafka 2.16) in one group on a real tansu broker: both get
-//! partitions, together they consume everything exactly once, with either one joining first (and so, usually,
-//! leading: the coordinator makes the first member to join the leader).
+//! A weir member and a foreign member in one group on a real tansu broker: both get partitions, together they
+//! consume everything exactly once, with either one joining first (and so, usually, leading: the coordinator
+//! makes the first member to join the leader). The foreign members: librdkafka (confluent-kafka 2.16; all three
+//! assignors) and kafka-python 2.2 (an independent, pure-Python implementation of the Java client's consumer
+//! protocol, which announces version-0 subscriptions; range and roundrobin, the assignors it has).
 //!
 //! Records are produced one per batch (each delivery awaited): a rebalance moves partitions at committed
 //! offsets, and tansu 0.6.0 drops the rest of a batch fetched from an offset inside it
@@ -17,7 +19,9 @@ use weir::group::{GroupConfig, GroupConsumer};
 use weir::{Producer, ProducerRecord};
 use weir_testkit::{unique_topic, Broker, Python};
 
-const MEMBER: &str = r#"
+/// A librdkafka member. Prints `A parts` / `V parts` from its assign / revoke callbacks and `R p o value` per
+/// record, until the file `stop` exists.
+const RDKAFKA_MEMBER: &str = r#"
 import os, sys
 from confluent_kafka import Consumer
 brokers, topic, group, strategy, stop = sys.argv[1:6]
@@ -38,6 +42,38 @@ c.close()
 print('CLOSED', flush=True)
 "#;
 
+/// A kafka-python member, printing as [`RDKAFKA_MEMBER`] does.
+const KAFKA_PYTHON_MEMBER: &str = r#"
+import os, sys
+from kafka import KafkaConsumer, ConsumerRebalanceListener
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+brokers, topic, group, strategy, stop = sys.argv[1:6]
+assignor = {'range': RangePartitionAssignor, 'roundrobin': RoundRobinPartitionAssignor}[strategy]
+c = KafkaConsumer(bootstrap_servers=brokers, group_id=group, auto_offset_reset='earliest',
+                  partition_assignment_strategy=[assignor], fetch_max_wait_ms=10, session_timeout_ms=10000,
+                  heartbeat_interval_ms=200, enable_auto_commit=True, auto_commit_interval_ms=200)
+class Listener(ConsumerRebalanceListener):
+    def on_partitions_assigned(self, parts):
+        print('A ' + ','.join(str(p.partition) for p in parts), flush=True)
+    def on_partitions_revoked(self, parts):
+        print('V ' + ','.join(str(p.partition) for p in parts), flush=True)
+c.subscribe([topic], listener=Listener())
+while not os.path.exists(stop):
+    for records in c.poll(timeout_ms=50).values():
+        for m in records:
+            print('R %d %d %s' % (m.partition, m.offset, m.value.decode()), flush=True)
+c.close()
+print('CLOSED', flush=True)
+"#;
+
+/// A foreign member's client.
+#[derive(Clone, Copy, Debug)]
+enum Foreign {
+    Librdkafka,
+    KafkaPython,
+}
+
 struct RdMember {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
@@ -46,12 +82,23 @@ struct RdMember {
 }
 
 impl RdMember {
-    fn start(py: &Python, broker: &Broker, topic: &str, group: &str, strategy: &str) -> RdMember {
+    fn start(
+        py: &Python,
+        client: Foreign,
+        broker: &Broker,
+        topic: &str,
+        group: &str,
+        strategy: &str,
+    ) -> RdMember {
+        let script = match client {
+            Foreign::Librdkafka => RDKAFKA_MEMBER,
+            Foreign::KafkaPython => KAFKA_PYTHON_MEMBER,
+        };
         let stop = std::env::temp_dir().join(format!("weir-stop-{}", unique_topic("rd")));
         let mut child = py
             .command()
             .arg("-c")
-            .arg(MEMBER)
+            .arg(script)
             .args([
                 &broker.bootstrap(),
                 topic,
@@ -125,7 +172,7 @@ impl RdMember {
         while self.child.try_wait().unwrap().is_none() {
             if std::time::Instant::now() > deadline {
                 let _ = self.child.kill();
-                panic!("librdkafka member did not stop");
+                panic!("foreign member did not stop");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -182,6 +229,10 @@ async fn poll(w: &GroupConsumer, seen: &mut Vec<(i32, i64)>) {
 }
 
 async fn share_a_group(strategy: &str, weir_first: bool) {
+    share_a_group_with(Foreign::Librdkafka, strategy, weir_first).await
+}
+
+async fn share_a_group_with(client: Foreign, strategy: &str, weir_first: bool) {
     let Some(py) = Python::require_or_skip() else {
         return;
     };
@@ -204,14 +255,14 @@ async fn share_a_group(strategy: &str, weir_first: bool) {
                 "weir member got no assignment"
             );
         }
-        let rd = RdMember::start(&py, &broker, &topic, &group, strategy);
+        let rd = RdMember::start(&py, client, &broker, &topic, &group, strategy);
         (w, rd)
     } else {
-        let rd = RdMember::start(&py, &broker, &topic, &group, strategy);
+        let rd = RdMember::start(&py, client, &broker, &topic, &group, strategy);
         while rd.assignment().is_none_or(|a| a.len() < 4) {
             assert!(
                 tokio::time::Instant::now() < until,
-                "librdkafka member got no assignment"
+                "{client:?} member got no assignment"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -231,12 +282,12 @@ async fn share_a_group(strategy: &str, weir_first: bool) {
                 .chain(theirs.iter().copied())
                 .collect();
             all.sort();
-            assert_eq!(all, vec![0, 1, 2, 3], "weir {mine:?} librdkafka {theirs:?}");
+            assert_eq!(all, vec![0, 1, 2, 3], "weir {mine:?} {client:?} {theirs:?}");
             break;
         }
         assert!(
             tokio::time::Instant::now() < until,
-            "no split: weir {mine:?} librdkafka {theirs:?}"
+            "no split: weir {mine:?} {client:?} {theirs:?}"
         );
     }
     let mine: Vec<i32> = w.assignment().iter().map(|tp| tp.partition).collect();
@@ -310,4 +361,14 @@ async fn weir_first_then_librdkafka_cooperative_sticky() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librdkafka_first_then_weir_cooperative_sticky() {
     share_a_group("cooperative-sticky", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weir_first_then_kafka_python_range() {
+    share_a_group_with(Foreign::KafkaPython, "range", true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_python_first_then_weir_roundrobin() {
+    share_a_group_with(Foreign::KafkaPython, "roundrobin", false).await;
 }

@@ -433,6 +433,38 @@ async fn a_pause_made_during_the_revoke_survives_the_rebalance() {
     .await;
 }
 
+/// Unsubscribing from everything revokes and leaves; a partition the application had paused is not kept for a
+/// next assignment that will not come (it would hold its buffered records and a share of the budget).
+#[tokio::test]
+async fn unsubscribing_releases_paused_partitions_too() {
+    bounded(40, async {
+        let a = FakeBroker::start(FakeConfig::new(&[(TOPIC, 2)])).await;
+        fill(&a, 0, 3);
+        fill(&a, 1, 3);
+        let (group, mut rx) = member(&a, &[]);
+        let mut seen = Seen::new();
+        consume(&group, &mut seen, &[0, 1], 3).await;
+        group.pause(&[tp(0)]);
+        group.subscribe(&[]);
+        a.wait_until("LeaveGroup", |r| r.of(ApiKey::LeaveGroup).count() == 1)
+            .await;
+        while group.partition_view(&tp(0)).is_some() {
+            group.poll(10, Duration::from_millis(20)).await.unwrap();
+        }
+        assert!(group.paused().is_empty());
+        assert!(group.assignment().is_empty());
+        assert_eq!(
+            events(&mut rx),
+            vec![
+                RebalanceEvent::Assigned(vec![tp(0), tp(1)]),
+                RebalanceEvent::Revoked(vec![tp(0), tp(1)]),
+            ]
+        );
+        group.close().await.unwrap();
+    })
+    .await;
+}
+
 /// An assign callback doing slow work (here: 600 ms, twelve heartbeat intervals). Heartbeats go on
 /// meanwhile, so a callback slower than `session.timeout.ms` does not cost the member its place; and calling
 /// `close` from inside a callback is refused instead of waiting for itself.

@@ -894,6 +894,11 @@ async fn apply(shared: &Shared, assignment: Assignment) -> Result<()> {
     if let Some(l) = shared.listener() {
         l.on_assigned(&RebalanceContext::new(shared), &list).await;
     }
+    if shared.state.lock().unwrap().generation < 0 {
+        // Fenced by a heartbeat meanwhile: the next turn of the group task reports these lost; until then they
+        // stay held.
+        return Ok(());
+    }
     // Partitions the application paused (kept through the rebalance) stay paused.
     shared.consumer.release(&list);
     Ok(())
@@ -982,6 +987,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             if !subscribed && !shared.state.lock().unwrap().member_id.is_empty() {
                 let _ = revoke_all(&shared, cfg.enable_auto_commit).await;
                 leave(&shared).await;
+                // No next assignment to keep paused partitions for.
+                shared.consumer.unassign(&shared.consumer.assignment());
             }
             shared.wake.notified().await;
             continue;
@@ -998,6 +1005,11 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             } else if cfg.cooperative() {
                 // KIP-429: owned partitions keep delivering through the rebalance.
                 with_heartbeats(&shared, false, prepare_cooperative_join(&shared)).await;
+                // A heartbeat during the commit or the revoke callback may have found the member fenced: then
+                // what it still owns is lost, not kept into the next round.
+                if shared.state.lock().unwrap().generation < 0 {
+                    lose_all(&shared).await;
+                }
             } else if let Err(e) =
                 with_heartbeats(&shared, false, revoke_all(&shared, cfg.enable_auto_commit)).await
             {

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use fake_broker::{bounded, encode, metadata_answer, Action, FakeBroker, FakeConfig};
-use fake_group::{committed_in, consume, events, fill, member, poll_until, tp, Seen, TOPIC};
+use fake_group::{committed_in, consume, events, fill, is_group_api, member, poll_until, tp, Seen, TOPIC};
 use kafka_protocol::messages::{ApiKey, SyncGroupResponse};
 use weir::group::Assignment;
 use weir::group::RebalanceEvent;
@@ -244,18 +244,6 @@ async fn unreadable_assignment_is_reported_and_the_member_rejoins() {
         group.close().await.unwrap();
     })
     .await;
-}
-
-fn is_group_api(k: ApiKey) -> bool {
-    matches!(
-        k,
-        ApiKey::FindCoordinator
-            | ApiKey::JoinGroup
-            | ApiKey::SyncGroup
-            | ApiKey::Heartbeat
-            | ApiKey::OffsetCommit
-            | ApiKey::OffsetFetch
-    )
 }
 
 /// COORDINATOR_NOT_AVAILABLE for a while (first while joining, later while consuming), then available: the

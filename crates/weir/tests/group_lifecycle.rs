@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use fake_broker::{bounded, Action, FakeBroker, FakeConfig};
-use fake_group::{consume, events, fill, member, member_config, tp, Seen, TOPIC};
+use fake_group::{
+    consume, events, fill, is_group_api, member, member_config, next_event, poll_only, tp, Seen, TOPIC,
+};
 use kafka_protocol::messages::ApiKey;
 use weir::consumer::TopicPartition;
 use weir::group::{BoxFuture, GroupConsumer, RebalanceContext, RebalanceEvent, RebalanceListener};
@@ -25,17 +27,32 @@ const FENCED_INSTANCE_ID: i16 = 82;
 const REBALANCE_IN_PROGRESS: i16 = 27;
 const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 
-fn is_group_api(k: ApiKey) -> bool {
-    matches!(
-        k,
-        ApiKey::FindCoordinator
-            | ApiKey::JoinGroup
-            | ApiKey::SyncGroup
-            | ApiKey::Heartbeat
-            | ApiKey::OffsetCommit
-            | ApiKey::OffsetFetch
-            | ApiKey::LeaveGroup
-    )
+/// Every API a member sends its coordinator, LeaveGroup included.
+fn is_coordinator_api(k: ApiKey) -> bool {
+    is_group_api(k) || k == ApiKey::LeaveGroup
+}
+
+/// Where a listener finds the member it listens to (set before the member subscribes).
+#[derive(Default)]
+struct GroupSlot(OnceLock<Weak<GroupConsumer>>);
+
+impl GroupSlot {
+    fn get(&self) -> Option<Arc<GroupConsumer>> {
+        self.0.get().and_then(Weak::upgrade)
+    }
+}
+
+/// A member subscribed to [`TOPIC`] whose `listener` reaches it through `slot(&listener)`.
+fn wired_member<L: RebalanceListener + 'static>(
+    fake: &FakeBroker,
+    listener: &Arc<L>,
+    slot: impl Fn(&L) -> &GroupSlot,
+) -> Arc<GroupConsumer> {
+    let group = Arc::new(GroupConsumer::new(member_config(fake, &[])).unwrap());
+    let _ = slot(listener).0.set(Arc::downgrade(&group));
+    group.set_listener(listener.clone());
+    group.subscribe(&[TOPIC]);
+    group
 }
 
 /// Another instance took this static member's `group.instance.id` (FENCED_INSTANCE_ID): fatal, as in the Java
@@ -47,7 +64,7 @@ async fn fenced_static_member_stops_for_good() {
         let fenced = Arc::new(AtomicBool::new(false));
         let f = fenced.clone();
         let a = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1)]).script(move |r| {
-            if f.load(Ordering::SeqCst) && is_group_api(r.api_key) {
+            if f.load(Ordering::SeqCst) && is_coordinator_api(r.api_key) {
                 Action::GroupError(FENCED_INSTANCE_ID)
             } else {
                 Action::Answer
@@ -194,7 +211,7 @@ async fn member_counts_itself_out_after_its_session_timeout() {
         let down = Arc::new(AtomicBool::new(false));
         let d = down.clone();
         let a = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1)]).script(move |r| {
-            if d.load(Ordering::SeqCst) && is_group_api(r.api_key) {
+            if d.load(Ordering::SeqCst) && is_coordinator_api(r.api_key) {
                 Action::Close
             } else {
                 Action::Answer
@@ -207,17 +224,13 @@ async fn member_counts_itself_out_after_its_session_timeout() {
         consume(&group, &mut seen, &[0], 5).await;
         assert_eq!(events(&mut rx), vec![RebalanceEvent::Assigned(vec![tp(0)])]);
         down.store(true, Ordering::SeqCst);
-        let lost = loop {
-            group.poll(10, Duration::from_millis(50)).await.unwrap();
-            if let Ok(e) = rx.try_recv() {
-                break e;
-            }
-        };
-        assert_eq!(lost, RebalanceEvent::Lost(vec![tp(0)]));
+        assert_eq!(
+            next_event(&group, &mut rx).await,
+            RebalanceEvent::Lost(vec![tp(0)])
+        );
         fill(&a, 0, 5);
         for _ in 0..5 {
-            let records = group.poll(10, Duration::from_millis(20)).await.unwrap();
-            assert!(records.is_empty(), "records of a lost partition");
+            poll_only(&group, |_| false, "records of a lost partition").await;
         }
         // The coordinator evicted the silent member meanwhile (the fake does not time sessions out itself).
         a.group(|g| {
@@ -259,17 +272,13 @@ async fn cooperative_member_cut_off_while_rejoining_counts_itself_out() {
         consume(&group, &mut seen, &[0], 5).await;
         assert_eq!(events(&mut rx), vec![RebalanceEvent::Assigned(vec![tp(0)])]);
         cut_off.store(true, Ordering::SeqCst);
-        let lost = loop {
-            group.poll(10, Duration::from_millis(50)).await.unwrap();
-            if let Ok(e) = rx.try_recv() {
-                break e;
-            }
-        };
-        assert_eq!(lost, RebalanceEvent::Lost(vec![tp(0)]));
+        assert_eq!(
+            next_event(&group, &mut rx).await,
+            RebalanceEvent::Lost(vec![tp(0)])
+        );
         fill(&a, 0, 5);
         for _ in 0..5 {
-            let records = group.poll(10, Duration::from_millis(20)).await.unwrap();
-            assert!(records.is_empty(), "records of a lost partition");
+            poll_only(&group, |_| false, "records of a lost partition").await;
         }
         group.close().await.unwrap();
     })
@@ -318,14 +327,14 @@ async fn pause_survives_a_failed_rejoin() {
 /// An application that resumes a partition from inside its revoke callback (say, its buffer drained just then).
 #[derive(Default)]
 struct ResumeOnRevoke {
-    group: OnceLock<Weak<GroupConsumer>>,
+    group: GroupSlot,
     revoked: Mutex<Vec<Vec<TopicPartition>>>,
 }
 
 impl RebalanceListener for ResumeOnRevoke {
     fn on_revoked<'a>(&'a self, _: &'a RebalanceContext<'a>, p: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            if let Some(group) = self.group.get().and_then(Weak::upgrade) {
+            if let Some(group) = self.group.get() {
                 group.resume(p);
             }
             self.revoked.lock().unwrap().push(p.to_vec());
@@ -342,10 +351,7 @@ async fn resuming_a_partition_being_revoked_delivers_nothing() {
         let a = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1), ("other", 1)])).await;
         fill(&a, 0, 3);
         let listener = Arc::new(ResumeOnRevoke::default());
-        let group = Arc::new(GroupConsumer::new(member_config(&a, &[])).unwrap());
-        let _ = listener.group.set(Arc::downgrade(&group));
-        group.set_listener(listener.clone());
-        group.subscribe(&[TOPIC]);
+        let group = wired_member(&a, &listener, |l| &l.group);
         let mut seen = Seen::new();
         consume(&group, &mut seen, &[0], 3).await;
         group.pause(&[tp(0)]);
@@ -354,19 +360,11 @@ async fn resuming_a_partition_being_revoked_delivers_nothing() {
         group.subscribe(&["other"]);
         let other = TopicPartition::new("other", 0);
         while group.assignment() != vec![other.clone()] {
-            let records = group.poll(10, Duration::from_millis(20)).await.unwrap();
-            assert!(
-                records.iter().all(|r| &*r.topic == "other"),
-                "records of a revoked partition"
-            );
+            poll_only(&group, |r| &*r.topic == "other", "records of a revoked partition").await;
         }
         assert_eq!(*listener.revoked.lock().unwrap(), vec![vec![tp(0)]]);
         for _ in 0..5 {
-            let records = group.poll(10, Duration::from_millis(20)).await.unwrap();
-            assert!(
-                records.iter().all(|r| &*r.topic == "other"),
-                "records of a revoked partition"
-            );
+            poll_only(&group, |r| &*r.topic == "other", "records of a revoked partition").await;
         }
         assert!(
             group.partition_view(&tp(0)).is_none(),
@@ -381,13 +379,13 @@ async fn resuming_a_partition_being_revoked_delivers_nothing() {
 /// An application that pauses a partition from inside its revoke callback (its buffer filled just then).
 #[derive(Default)]
 struct PauseOnRevoke {
-    group: OnceLock<Weak<GroupConsumer>>,
+    group: GroupSlot,
 }
 
 impl RebalanceListener for PauseOnRevoke {
     fn on_revoked<'a>(&'a self, _: &'a RebalanceContext<'a>, p: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            if let Some(group) = self.group.get().and_then(Weak::upgrade) {
+            if let Some(group) = self.group.get() {
                 group.pause(p);
             }
         })
@@ -402,29 +400,18 @@ async fn a_pause_made_during_the_revoke_survives_the_rebalance() {
         let a = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1), ("other", 1)])).await;
         fill(&a, 0, 3);
         let listener = Arc::new(PauseOnRevoke::default());
-        let group = Arc::new(GroupConsumer::new(member_config(&a, &[])).unwrap());
-        let _ = listener.group.set(Arc::downgrade(&group));
-        group.set_listener(listener.clone());
-        group.subscribe(&[TOPIC]);
+        let group = wired_member(&a, &listener, |l| &l.group);
         let mut seen = Seen::new();
         consume(&group, &mut seen, &[0], 3).await;
         fill(&a, 0, 3);
         group.subscribe(&[TOPIC, "other"]);
         let other = TopicPartition::new("other", 0);
         while group.assignment() != vec![tp(0), other.clone()] {
-            let records = group.poll(10, Duration::from_millis(20)).await.unwrap();
-            assert!(
-                records.iter().all(|r| &*r.topic == "other"),
-                "records of a paused partition"
-            );
+            poll_only(&group, |r| &*r.topic == "other", "records of a paused partition").await;
         }
         assert_eq!(group.paused(), vec![tp(0)]);
         for _ in 0..5 {
-            let records = group.poll(10, Duration::from_millis(20)).await.unwrap();
-            assert!(
-                records.iter().all(|r| &*r.topic == "other"),
-                "records of a paused partition"
-            );
+            poll_only(&group, |r| &*r.topic == "other", "records of a paused partition").await;
         }
         group.resume(&[tp(0)]);
         consume(&group, &mut seen, &[0], 6).await;
@@ -471,7 +458,7 @@ async fn unsubscribing_releases_paused_partitions_too() {
 #[derive(Default)]
 struct SlowAssign {
     fake: OnceLock<Arc<FakeBroker>>,
-    group: OnceLock<Weak<GroupConsumer>>,
+    group: GroupSlot,
     beats_during: Mutex<Option<usize>>,
     close_from_callback: Mutex<Option<Result<(), String>>>,
 }
@@ -487,7 +474,7 @@ impl RebalanceListener for SlowAssign {
             tokio::time::sleep(Duration::from_millis(600)).await;
             let after = fake.recorded(|r| r.of(ApiKey::Heartbeat).count());
             *self.beats_during.lock().unwrap() = Some(after - before);
-            if let Some(group) = self.group.get().and_then(Weak::upgrade) {
+            if let Some(group) = self.group.get() {
                 let closed = group.close().await.map_err(|e| e.to_string());
                 *self.close_from_callback.lock().unwrap() = Some(closed);
             }
@@ -502,10 +489,7 @@ async fn heartbeats_go_on_during_a_slow_callback() {
         fill(&a, 0, 3);
         let listener = Arc::new(SlowAssign::default());
         let _ = listener.fake.set(a.clone());
-        let group = Arc::new(GroupConsumer::new(member_config(&a, &[])).unwrap());
-        let _ = listener.group.set(Arc::downgrade(&group));
-        group.set_listener(listener.clone());
-        group.subscribe(&[TOPIC]);
+        let group = wired_member(&a, &listener, |l| &l.group);
         let mut seen = Seen::new();
         consume(&group, &mut seen, &[0], 3).await;
         let beats = listener.beats_during.lock().unwrap().expect("callback ran");

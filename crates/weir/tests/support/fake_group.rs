@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use kafka_protocol::messages::ApiKey;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
-use weir::consumer::TopicPartition;
+use weir::consumer::{ConsumerRecord, TopicPartition};
 use weir::group::{ChannelListener, GroupConfig, GroupConsumer, RebalanceEvent};
 
 use crate::fake_broker::{FakeBroker, Recorded};
@@ -108,4 +108,33 @@ pub fn committed_in(r: &Recorded, parts: &[i32], offset: i64) -> bool {
             .iter()
             .any(|(t, q, o)| t == TOPIC && *q == p && *o == offset)
     })
+}
+
+/// The coordinator's APIs a member uses while in the group (LeaveGroup aside).
+pub fn is_group_api(k: ApiKey) -> bool {
+    matches!(
+        k,
+        ApiKey::FindCoordinator
+            | ApiKey::JoinGroup
+            | ApiKey::SyncGroup
+            | ApiKey::Heartbeat
+            | ApiKey::OffsetCommit
+            | ApiKey::OffsetFetch
+    )
+}
+
+/// Polls (no error may reach poll) until a rebalance event arrives; returns it.
+pub async fn next_event(group: &GroupConsumer, rx: &mut UnboundedReceiver<RebalanceEvent>) -> RebalanceEvent {
+    loop {
+        group.poll(10, Duration::from_millis(50)).await.unwrap();
+        if let Ok(e) = rx.try_recv() {
+            return e;
+        }
+    }
+}
+
+/// One poll (no error may reach it) whose records must all satisfy `ok`; `why` names what would be wrong.
+pub async fn poll_only(group: &GroupConsumer, ok: impl Fn(&ConsumerRecord) -> bool, why: &str) {
+    let records = group.poll(10, Duration::from_millis(20)).await.unwrap();
+    assert!(records.iter().all(ok), "{why}");
 }

@@ -5,36 +5,28 @@
 //! committed offsets, and tansu 0.6.0 drops the rest of a batch fetched from an offset inside it
 //! (/work/shared/notes/broker.md), so every offset must be a batch boundary for a resume to be exact.
 
+#[path = "../../weir/tests/support/tansu_group.rs"]
+mod tansu_group;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use weir::config::ProducerConfig;
-use weir::{Producer, ProducerRecord};
 use weir_testkit::{unique_topic, Broker};
 
-/// Produces `range` records to each of `partitions`, one record per batch, values `p{P}-r{OFFSET}`.
+/// Produces `range` records to each of `partitions`, one record per batch, values `p{P}-r{OFFSET}` (the weir
+/// group tests' helper, on a runtime of its own: these tests are synchronous).
 fn produce_one_per_batch(broker: &Broker, topic: &str, partitions: i32, range: std::ops::Range<i64>) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
-        let producer = Producer::connect(ProducerConfig::new(&broker.bootstrap())).unwrap();
-        for i in range {
-            for p in 0..partitions {
-                let d = producer
-                    .send(ProducerRecord::new(topic, format!("p{p}-r{i}")).partition(p))
-                    .await
-                    .unwrap();
-                assert_eq!(d.await.unwrap().offset, i, "one record per batch, offsets dense");
-            }
-        }
-        producer.close().await.unwrap();
-    });
+    rt.block_on(tansu_group::produce_one_per_batch(
+        broker, topic, partitions, range,
+    ));
 }
 
 /// Group settings for fast tests: short fetch wait (tansu sleeps about half of it on every fetch), quick

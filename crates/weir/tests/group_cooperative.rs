@@ -5,11 +5,15 @@
 //! old owner committed, and tansu 0.6.0 drops the rest of a batch fetched from an offset inside it
 //! (../shared/notes/broker.md), so every offset must be a batch boundary for a handover to be exact.
 
+#[path = "support/tansu_group.rs"]
+mod tansu_group;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tansu_group::group_config;
 use weir::config::ProducerConfig;
 use weir::consumer::TopicPartition;
 use weir::group::{
@@ -18,22 +22,16 @@ use weir::group::{
 use weir::{Producer, ProducerRecord};
 use weir_testkit::{unique_topic, Broker};
 
-fn group_config(broker: &Broker, group: &str, heartbeat_ms: u64) -> GroupConfig {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("WEIR_LOG"))
-        .with_test_writer()
-        .try_init();
-    let mut cfg = GroupConfig::new(&broker.bootstrap(), group);
-    // tansu sleeps about half the max wait on every fetch (../shared/notes/broker.md).
-    cfg.set("fetch.wait.max.ms", "10").unwrap();
-    cfg.set("auto.offset.reset", "earliest").unwrap();
-    cfg.set("partition.assignment.strategy", "cooperative-sticky")
-        .unwrap();
-    cfg.set("heartbeat.interval.ms", &heartbeat_ms.to_string())
-        .unwrap();
-    cfg.set("session.timeout.ms", "10000").unwrap();
-    cfg.set("auto.commit.interval.ms", "200").unwrap();
-    cfg
+/// A cooperative-sticky member heartbeating every `heartbeat_ms`.
+fn cooperative(broker: &Broker, group: &str, heartbeat_ms: &str) -> GroupConfig {
+    group_config(
+        broker,
+        group,
+        &[
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            ("heartbeat.interval.ms", heartbeat_ms),
+        ],
+    )
 }
 
 /// Rebalance events with the time they happened.
@@ -134,7 +132,7 @@ async fn kept_partitions_keep_delivering_while_a_member_joins() {
     ));
 
     // A owns all four partitions and consumes them.
-    let a = Arc::new(GroupConsumer::new(group_config(&broker, &group, 200)).unwrap());
+    let a = Arc::new(GroupConsumer::new(cooperative(&broker, &group, "200")).unwrap());
     let a_events = Arc::new(Timeline::default());
     a.set_listener(a_events.clone());
     a.subscribe(&[&topic]);
@@ -149,7 +147,7 @@ async fn kept_partitions_keep_delivering_while_a_member_joins() {
 
     // B joins. Its heartbeats are slow (1.5 s): after the first rebalance it notices the follow-up one only at
     // its next heartbeat, so the follow-up rebalance lasts long enough to see A deliver during it.
-    let b = Arc::new(GroupConsumer::new(group_config(&broker, &group, 1500)).unwrap());
+    let b = Arc::new(GroupConsumer::new(cooperative(&broker, &group, "1500")).unwrap());
     let b_events = Arc::new(Timeline::default());
     b.set_listener(b_events.clone());
     let joined_at = Instant::now();

@@ -8,15 +8,17 @@
 //! offsets, and tansu 0.6.0 drops the rest of a batch fetched from an offset inside it
 //! (../shared/notes/broker.md), so every offset must be a batch boundary for a handover to be exact.
 
+#[path = "support/tansu_group.rs"]
+mod tansu_group;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use weir::config::ProducerConfig;
-use weir::group::{GroupConfig, GroupConsumer};
-use weir::{Producer, ProducerRecord};
+use tansu_group::{group_config, produce_one_per_batch};
+use weir::group::GroupConsumer;
 use weir_testkit::{unique_topic, Broker, Python};
 
 /// A librdkafka member. Prints `A parts` / `V parts` from its assign / revoke callbacks and `R p o value` per
@@ -189,33 +191,13 @@ impl Drop for RdMember {
     }
 }
 
-async fn produce_one_per_batch(broker: &Broker, topic: &str, partitions: i32, range: std::ops::Range<i64>) {
-    let producer = Producer::connect(ProducerConfig::new(&broker.bootstrap())).unwrap();
-    for i in range {
-        for p in 0..partitions {
-            let d = producer
-                .send(ProducerRecord::new(topic, format!("p{p}-r{i}")).partition(p))
-                .await
-                .unwrap();
-            assert_eq!(d.await.unwrap().offset, i);
-        }
-    }
-    producer.close().await.unwrap();
-}
-
 fn weir_member(broker: &Broker, group: &str, strategy: &str) -> GroupConsumer {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("WEIR_LOG"))
-        .with_test_writer()
-        .try_init();
-    let mut cfg = GroupConfig::new(&broker.bootstrap(), group);
-    cfg.set("fetch.wait.max.ms", "10").unwrap();
-    cfg.set("auto.offset.reset", "earliest").unwrap();
-    cfg.set("partition.assignment.strategy", strategy).unwrap();
-    cfg.set("heartbeat.interval.ms", "200").unwrap();
-    cfg.set("session.timeout.ms", "10000").unwrap();
-    cfg.set("auto.commit.interval.ms", "200").unwrap();
-    GroupConsumer::new(cfg).unwrap()
+    GroupConsumer::new(group_config(
+        broker,
+        group,
+        &[("partition.assignment.strategy", strategy)],
+    ))
+    .unwrap()
 }
 
 async fn poll(w: &GroupConsumer, seen: &mut Vec<(i32, i64)>) {

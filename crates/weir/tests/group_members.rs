@@ -5,53 +5,18 @@
 //! committed offsets, and tansu 0.6.0 drops the rest of a batch fetched from an offset inside it
 //! (../shared/notes/broker.md), so every offset must be a batch boundary for a resume to be exact.
 
+#[path = "support/tansu_group.rs"]
+mod tansu_group;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use weir::config::ProducerConfig;
+use tansu_group::{group_config, produce_one_per_batch};
 use weir::consumer::{ConsumerRecord, StartOffset, TopicPartition};
 use weir::group::{
-    BoxFuture, ChannelListener, GroupConfig, GroupConsumer, RebalanceContext, RebalanceEvent,
-    RebalanceListener,
+    BoxFuture, ChannelListener, GroupConsumer, RebalanceContext, RebalanceEvent, RebalanceListener,
 };
-use weir::{Producer, ProducerRecord};
 use weir_testkit::{unique_topic, Broker};
-
-fn init_log() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("WEIR_LOG"))
-        .with_test_writer()
-        .try_init();
-}
-
-fn group_config(broker: &Broker, group: &str) -> GroupConfig {
-    init_log();
-    let mut cfg = GroupConfig::new(&broker.bootstrap(), group);
-    // tansu sleeps about half the max wait on every fetch (../shared/notes/broker.md).
-    cfg.set("fetch.wait.max.ms", "10").unwrap();
-    cfg.set("auto.offset.reset", "earliest").unwrap();
-    // Fast rebalances: a member notices a rebalance at its next heartbeat.
-    cfg.set("heartbeat.interval.ms", "200").unwrap();
-    cfg.set("session.timeout.ms", "10000").unwrap();
-    cfg.set("auto.commit.interval.ms", "200").unwrap();
-    cfg
-}
-
-/// Produces `range` records to each partition, one record per batch (see the module comment).
-async fn produce_one_per_batch(broker: &Broker, topic: &str, partitions: i32, range: std::ops::Range<i64>) {
-    let producer = Producer::connect(ProducerConfig::new(&broker.bootstrap())).unwrap();
-    for i in range {
-        for p in 0..partitions {
-            let d = producer
-                .send(ProducerRecord::new(topic, format!("p{p}-r{i}")).partition(p))
-                .await
-                .unwrap();
-            let md = d.await.unwrap();
-            assert_eq!(md.offset, i, "one record per batch, offsets dense");
-        }
-    }
-    producer.close().await.unwrap();
-}
 
 fn key(r: &ConsumerRecord) -> (i32, i64) {
     assert_eq!(
@@ -84,9 +49,9 @@ async fn two_members_split_then_survivor_takes_over() {
     // Some records before the members join (consumed across the first handover), the rest once split.
     produce_one_per_batch(&broker, &topic, 4, 0..10).await;
 
-    let a = GroupConsumer::new(group_config(&broker, &group)).unwrap();
+    let a = GroupConsumer::new(group_config(&broker, &group, &[])).unwrap();
     let (tx, mut events_b) = tokio::sync::mpsc::unbounded_channel();
-    let b = GroupConsumer::new(group_config(&broker, &group)).unwrap();
+    let b = GroupConsumer::new(group_config(&broker, &group, &[])).unwrap();
     b.set_listener(std::sync::Arc::new(ChannelListener(tx)));
     a.subscribe(&[&topic]);
     b.subscribe(&[&topic]);
@@ -174,7 +139,7 @@ async fn two_members_split_then_survivor_takes_over() {
     let committed = b.committed(&b.assignment()).await.unwrap();
     assert_eq!(committed.len(), 4);
     b.close().await.unwrap();
-    let check = GroupConsumer::new(group_config(&broker, &group)).unwrap();
+    let check = GroupConsumer::new(group_config(&broker, &group, &[])).unwrap();
     let tps: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new(topic.as_str(), p)).collect();
     let committed = check.committed(&tps).await.unwrap();
     assert!(committed.values().all(|o| *o == Some(50)), "{committed:?}");
@@ -189,7 +154,7 @@ async fn committed_offsets_survive_a_restart() {
     let group = unique_topic("g-restart");
     produce_one_per_batch(&broker, &topic, 2, 0..20).await;
 
-    let mut cfg = group_config(&broker, &group);
+    let mut cfg = group_config(&broker, &group, &[]);
     cfg.set("enable.auto.commit", "false").unwrap();
     let m = GroupConsumer::new(cfg.clone()).unwrap();
     m.subscribe(&[&topic]);
@@ -261,7 +226,7 @@ async fn stream_yields_everything_and_ends_on_close() {
     let topic = unique_topic("grp-stream");
     broker.create_topic(&topic, 2);
     produce_one_per_batch(&broker, &topic, 2, 0..5).await;
-    let m = GroupConsumer::new(group_config(&broker, &unique_topic("g-stream"))).unwrap();
+    let m = GroupConsumer::new(group_config(&broker, &unique_topic("g-stream"), &[])).unwrap();
     m.subscribe(&[&topic]);
     let got: Vec<(i32, i64)> = tokio::time::timeout(
         Duration::from_secs(60),
@@ -346,7 +311,7 @@ async fn callbacks_seek_on_assign_and_commit_on_revoke() {
     let group = unique_topic("g-callbacks");
     produce_one_per_batch(&broker, &topic, 2, 0..20).await;
 
-    let mut cfg = group_config(&broker, &group);
+    let mut cfg = group_config(&broker, &group, &[]);
     cfg.set("enable.auto.commit", "false").unwrap();
     let m = GroupConsumer::new(cfg.clone()).unwrap();
     let listener = std::sync::Arc::new(OwnOffsets {
@@ -419,7 +384,7 @@ async fn pause_survives_a_rebalance_for_kept_partitions() {
     broker.create_topic(&topic, 4);
     let group = unique_topic("g-pause");
 
-    let a = GroupConsumer::new(group_config(&broker, &group)).unwrap();
+    let a = GroupConsumer::new(group_config(&broker, &group, &[])).unwrap();
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     a.set_listener(std::sync::Arc::new(ChannelListener(tx)));
     a.subscribe(&[&topic]);
@@ -433,7 +398,7 @@ async fn pause_survives_a_rebalance_for_kept_partitions() {
     a.pause(&all);
     assert_eq!(a.paused(), all);
 
-    let b = GroupConsumer::new(group_config(&broker, &group)).unwrap();
+    let b = GroupConsumer::new(group_config(&broker, &group, &[])).unwrap();
     b.subscribe(&[&topic]);
     let mut seen_b = Vec::new();
     let until = deadline(60);
@@ -498,7 +463,7 @@ async fn member_without_a_common_assignor_gets_a_typed_error() {
     let topic = unique_topic("grp-proto");
     broker.create_topic(&topic, 2);
     let group = unique_topic("g-proto");
-    let mut cfg = group_config(&broker, &group);
+    let mut cfg = group_config(&broker, &group, &[]);
     cfg.set("partition.assignment.strategy", "range").unwrap();
     let a = GroupConsumer::new(cfg).unwrap();
     a.subscribe(&[&topic]);
@@ -508,7 +473,7 @@ async fn member_without_a_common_assignor_gets_a_typed_error() {
         poll_into(&a, &mut seen).await;
         assert!(tokio::time::Instant::now() < until, "no assignment");
     }
-    let mut cfg = group_config(&broker, &group);
+    let mut cfg = group_config(&broker, &group, &[]);
     cfg.set("partition.assignment.strategy", "roundrobin").unwrap();
     let b = GroupConsumer::new(cfg).unwrap();
     b.subscribe(&[&topic]);
@@ -548,7 +513,7 @@ async fn static_member_restarts_into_its_partitions() {
     broker.create_topic(&topic, 2);
     let group = unique_topic("g-static");
     produce_one_per_batch(&broker, &topic, 2, 0..10).await;
-    let mut cfg = group_config(&broker, &group);
+    let mut cfg = group_config(&broker, &group, &[]);
     cfg.set("group.instance.id", "instance-1").unwrap();
     let m = GroupConsumer::new(cfg.clone()).unwrap();
     m.subscribe(&[&topic]);
@@ -587,7 +552,7 @@ async fn pattern_subscription_follows_matching_topics() {
     for t in [&a1, &a2, &other] {
         broker.create_topic(t, 1);
     }
-    let mut cfg = group_config(&broker, &unique_topic("re-group"));
+    let mut cfg = group_config(&broker, &unique_topic("re-group"), &[]);
     cfg.set("metadata.max.age.ms", "200").unwrap(); // notice new topics quickly
     let c = GroupConsumer::new(cfg).unwrap();
     c.subscribe_pattern(&format!("^{base}-a-.*$")).unwrap();

@@ -28,7 +28,7 @@ use weir_proto::ProtoError;
 
 use super::assignor::{AssignorKind, MemberSubscription};
 use super::protocol::{Assignment, Subscription};
-use super::{GroupConfig, RebalanceContext, Shared};
+use super::{GroupConfig, Membership, RebalanceContext, Shared};
 use crate::config::ClientConfig;
 use crate::consumer::{OffsetReset, StartOffset, TopicPartition};
 use crate::error::{check, Error, KafkaCode, Result};
@@ -182,8 +182,18 @@ where
 /// Positions of owned partitions; only those that differ from the last known commit when `only_changed`.
 pub(crate) fn delivered_positions(shared: &Shared, only_changed: bool) -> Vec<(TopicPartition, i64)> {
     let st = shared.state.lock().unwrap();
-    st.owned
-        .iter()
+    positions(shared, &st, st.owned.iter(), only_changed)
+}
+
+/// The delivered positions of `partitions` (those assigned), only those not committed yet if `only_changed`.
+fn positions<'a>(
+    shared: &Shared,
+    st: &Membership,
+    partitions: impl IntoIterator<Item = &'a TopicPartition>,
+    only_changed: bool,
+) -> Vec<(TopicPartition, i64)> {
+    partitions
+        .into_iter()
         .filter_map(|tp| Some((tp.clone(), shared.consumer.position(tp)?)))
         .filter(|(tp, p)| !only_changed || st.committed.get(tp) != Some(p))
         .collect()
@@ -344,18 +354,32 @@ async fn fetch_committed_once(
 // giving partitions up
 // ---------------------------------------------------------------------------------------------------------
 
-/// Takes every owned partition away: holds them at once (nothing more is fetched or delivered, whatever the
-/// application's pause or resume calls do meanwhile). With `revoking`, they can still be committed until
-/// [`end_revoke`].
-fn take_owned(shared: &Shared, revoking: bool) -> Vec<TopicPartition> {
+/// Takes `which` owned partitions (all of them if `None`) away: holds them at once (nothing more is fetched or
+/// delivered, whatever the application's pause or resume calls do meanwhile), and waits for a delivery in
+/// progress so that their positions are final. With `revoking`, they can still be committed until
+/// [`end_revoke`]. Returns them, with their uncommitted delivered positions.
+fn take(
+    shared: &Shared,
+    which: Option<&[TopicPartition]>,
+    revoking: bool,
+) -> (Vec<TopicPartition>, Vec<(TopicPartition, i64)>) {
     let mut st = shared.state.lock().unwrap();
-    let owned: Vec<TopicPartition> = std::mem::take(&mut st.owned).into_iter().collect();
+    let taken: Vec<TopicPartition> = match which {
+        None => std::mem::take(&mut st.owned).into_iter().collect(),
+        Some(partitions) => {
+            for tp in partitions {
+                st.owned.remove(tp);
+            }
+            partitions.to_vec()
+        }
+    };
     if revoking {
-        st.revoking.extend(owned.iter().cloned());
+        st.revoking.extend(taken.iter().cloned());
     }
-    shared.consumer.hold(&owned);
-    shared.consumer.settle(&owned);
-    owned
+    shared.consumer.hold(&taken);
+    shared.consumer.settle(&taken);
+    let offsets = positions(shared, &st, &taken, true);
+    (taken, offsets)
 }
 
 /// The revoke callback returned: the revoked partitions cannot be committed any more.
@@ -370,30 +394,15 @@ fn drop_partitions(shared: &Shared, taken: &[TopicPartition]) {
     shared.consumer.unassign_unless_paused(taken);
 }
 
-/// Orderly revocation of everything owned (eager protocol, close): commit delivered positions if `commit`,
-/// call the revoke callback, unassign. Returns the commit's outcome.
+/// Orderly revocation of everything owned (eager protocol, close): delivered positions committed if
+/// `commit_first`, the revoke callback, then unassigned, except partitions the application paused, which stay
+/// assigned (held) so that their pause survives the rebalance. Returns the commit's outcome.
 pub(crate) async fn revoke_all(shared: &Shared, commit_first: bool) -> Result<()> {
-    let owned = take_owned(shared, true);
+    let (owned, offsets) = take(shared, None, true);
     if owned.is_empty() {
         return Ok(());
     }
-    let mut result = Ok(());
-    if commit_first {
-        let offsets: Vec<(TopicPartition, i64)> = owned
-            .iter()
-            .filter_map(|tp| Some((tp.clone(), shared.consumer.position(tp)?)))
-            .filter(|(tp, p)| shared.state.lock().unwrap().committed.get(tp) != Some(p))
-            .collect();
-        result = commit(shared, &offsets).await;
-        if let Err(e) = &result {
-            tracing::warn!(group = %shared.cfg.group_id, error = %e, "commit on revoke failed");
-        }
-    }
-    tracing::debug!(group = %shared.cfg.group_id, partitions = owned.len(), "partitions revoked");
-    if let Some(l) = shared.listener() {
-        l.on_revoked(&RebalanceContext::new(shared), &owned).await;
-    }
-    end_revoke(shared);
+    let result = revoke(shared, &owned, &offsets, commit_first).await;
     drop_partitions(shared, &owned);
     result
 }
@@ -409,24 +418,28 @@ pub(crate) async fn revoke_some(
     if partitions.is_empty() {
         return Ok(());
     }
-    let offsets: Vec<(TopicPartition, i64)> = {
-        // Held under the lock, as in `take_owned`: from here on nothing of theirs is delivered, whatever the
-        // application's pause or resume calls do.
+    let (_, offsets) = take(shared, Some(partitions), true);
+    let result = revoke(shared, partitions, &offsets, commit_first).await;
+    {
         let mut st = shared.state.lock().unwrap();
         for tp in partitions {
-            st.owned.remove(tp);
-            st.revoking.insert(tp.clone());
+            st.committed.remove(tp);
         }
-        shared.consumer.hold(partitions);
-        shared.consumer.settle(partitions);
-        partitions
-            .iter()
-            .filter_map(|tp| Some((tp.clone(), shared.consumer.position(tp)?)))
-            .filter(|(tp, p)| st.committed.get(tp) != Some(p))
-            .collect()
-    };
+    }
+    shared.consumer.unassign(partitions);
+    result
+}
+
+/// The middle of a revocation, once the partitions are taken: commit `offsets` if `commit_first`, call the
+/// revoke callback, end the revocation. Returns the commit's outcome.
+async fn revoke(
+    shared: &Shared,
+    partitions: &[TopicPartition],
+    offsets: &[(TopicPartition, i64)],
+    commit_first: bool,
+) -> Result<()> {
     let result = if commit_first {
-        commit(shared, &offsets).await
+        commit(shared, offsets).await
     } else {
         Ok(())
     };
@@ -437,14 +450,7 @@ pub(crate) async fn revoke_some(
     if let Some(l) = shared.listener() {
         l.on_revoked(&RebalanceContext::new(shared), partitions).await;
     }
-    {
-        let mut st = shared.state.lock().unwrap();
-        for tp in partitions {
-            st.committed.remove(tp);
-        }
-    }
     end_revoke(shared);
-    shared.consumer.unassign(partitions);
     result
 }
 
@@ -472,7 +478,7 @@ async fn prepare_cooperative_join(shared: &Shared) {
 
 /// The member was fenced: partitions are lost (no commit).
 async fn lose_all(shared: &Shared) {
-    let owned = take_owned(shared, false);
+    let (owned, _) = take(shared, None, false);
     if owned.is_empty() {
         return;
     }

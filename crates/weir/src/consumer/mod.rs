@@ -176,13 +176,6 @@ impl Consumer {
         self.assign_with(partitions, AssignAs::Running).await
     }
 
-    /// [`Consumer::assign`], with every given partition paused: nothing of theirs is fetched or delivered until
-    /// [`Consumer::resume`]. For setting up state (e.g. seeking to externally stored offsets) before the first
-    /// record arrives.
-    pub async fn assign_paused(&self, partitions: &[(TopicPartition, StartOffset)]) -> Result<()> {
-        self.assign_with(partitions, AssignAs::Paused).await
-    }
-
     /// [`Consumer::assign`], with every given partition held by the assignment's owner (a consumer group
     /// setting a new assignment up): nothing is fetched or delivered until [`Consumer::release`]; the
     /// application's own pause state is kept apart.
@@ -219,7 +212,6 @@ impl Consumer {
         }
         match how {
             AssignAs::Running => inner.table.assign(&resolved),
-            AssignAs::Paused => inner.table.assign_paused(&resolved),
             AssignAs::Held => inner.table.assign_held(&resolved),
         }
         let mut map = HashMap::clone(&inner.slots.load());
@@ -590,7 +582,6 @@ impl Drop for Consumer {
 #[derive(Clone, Copy)]
 enum AssignAs {
     Running,
-    Paused,
     Held,
 }
 

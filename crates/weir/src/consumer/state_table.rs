@@ -882,7 +882,7 @@ impl PartitionState {
         })
     }
 
-    /// Assigns at `start` with the `extra` flags (PAUSED, HELD or none) set; a newly assigned partition starts
+    /// Assigns at `start` with the `extra` flags (HELD or none) set; a newly assigned partition starts
     /// with no other pause or hold, an already assigned one keeps its own.
     fn assign(self: &Arc<Self>, start: i64, extra: u64) {
         self.reposition(Some(start), |w| {
@@ -1320,12 +1320,6 @@ impl StateTable {
         self.assign_with(parts, 0)
     }
 
-    /// [`StateTable::assign`], with every given partition paused (nothing is fetched or delivered until it
-    /// is resumed).
-    pub fn assign_paused(&self, parts: &[(TopicPartition, i64)]) {
-        self.assign_with(parts, PAUSED)
-    }
-
     /// [`StateTable::assign`], with every given partition held (nothing is fetched or delivered until it is
     /// released; the application's pause state of an already assigned partition is kept).
     pub fn assign_held(&self, parts: &[(TopicPartition, i64)]) {
@@ -1462,19 +1456,19 @@ mod tests {
     }
 
     #[test]
-    fn assign_paused_fetches_nothing_until_resumed() {
+    fn assign_held_fetches_nothing_until_released() {
         let t = table(100);
-        t.assign_paused(&[(tp("a", 0), 3)]);
+        t.assign_held(&[(tp("a", 0), 3)]);
         let h = t.handle(&tp("a", 0)).unwrap();
         let s = h.snapshot();
-        assert!(s.assigned && s.paused);
+        assert!(s.assigned && s.held && !s.paused);
         assert!(!h.state().is_fetchable());
-        h.resume();
+        t.release(&[tp("a", 0)]);
         assert!(h.state().is_fetchable());
         assert_eq!(h.snapshot().position, 3);
-        // Re-assigning an assigned, running partition paused pauses it.
-        t.assign_paused(&[(tp("a", 0), 9)]);
-        assert!(h.is_paused());
+        // Re-assigning an assigned, running partition held holds it.
+        t.assign_held(&[(tp("a", 0), 9)]);
+        assert!(h.snapshot().held && !h.state().is_fetchable());
         assert_eq!(h.snapshot().position, 9);
     }
 

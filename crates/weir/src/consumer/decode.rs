@@ -188,12 +188,16 @@ pub(crate) fn decode_partition(
         if !fits {
             break; // The budget is used up: leave this batch for a later fetch, from its boundary.
         }
-        // Bytes of the buffer the taken records point into: keys, values, header keys and values.
-        let kept: usize = taken
-            .iter()
-            .map(|r| r.size() - RECORD_ENTRY - r.headers.len() * HEADER_ENTRY)
-            .sum();
-        if compressed && kept < data_len / 2 {
+        // Bytes of the buffer the taken records point into (keys, values, header keys and values): what they
+        // account for, less their entries. Only compressed batches have a buffer of their own to pin.
+        let kept = || {
+            let entries: usize = taken
+                .iter()
+                .map(|r| RECORD_ENTRY + r.headers.len() * HEADER_ENTRY)
+                .sum();
+            taken_bytes - entries
+        };
+        if compressed && kept() < data_len / 2 {
             // A few survivors of a large decompressed batch (the rest was before the fetch position, or is
             // headers): copy them out, so they do not pin the whole buffer their size does not account for.
             for r in &mut taken {

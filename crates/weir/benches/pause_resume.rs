@@ -146,16 +146,16 @@ impl Design for ByName {
         &self.tps
     }
     fn pause(&self, i: usize) {
-        self.table.pause(std::slice::from_ref(&self.tps[i]));
+        self.table.pause(std::slice::from_ref(&self.tps[i])).unwrap();
     }
     fn resume(&self, i: usize) {
-        self.table.resume(std::slice::from_ref(&self.tps[i]));
+        self.table.resume(std::slice::from_ref(&self.tps[i])).unwrap();
     }
     fn pause_batch(&self, b: &Batch) {
-        self.table.pause(&b.tps);
+        self.table.pause(&b.tps).unwrap();
     }
     fn resume_batch(&self, b: &Batch) {
-        self.table.resume(&b.tps);
+        self.table.resume(&b.tps).unwrap();
     }
     fn scan(&self) -> usize {
         let mut n = 0;
@@ -429,8 +429,8 @@ fn single(c: &mut Criterion) {
     let tp = tps[1].clone();
     c.bench_function("single/by_name_pause_resume", |b| {
         b.iter(|| {
-            table.pause(black_box(std::slice::from_ref(&tp)));
-            table.resume(black_box(std::slice::from_ref(&tp)));
+            table.pause(black_box(std::slice::from_ref(&tp))).unwrap();
+            table.resume(black_box(std::slice::from_ref(&tp))).unwrap();
         })
     });
 }

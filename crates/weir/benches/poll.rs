@@ -65,7 +65,7 @@ async fn consumer_with_idle(bootstrap: &str, idle: i32, partition_buffer: usize)
             .map(|tp| (tp.clone(), StartOffset::Offset(0)))
             .collect();
         consumer.assign(&assignment).await.expect("assign idle");
-        consumer.pause(&idle_tps);
+        consumer.pause(&idle_tps).unwrap();
     }
     consumer
         .assign(&[(TopicPartition::new("active", 0), StartOffset::Offset(0))])

@@ -109,7 +109,7 @@ async fn slow_consumer_with_pause_resume_loses_nothing() {
     while all.len() < 4 * per {
         round += 1;
         let paused = &tps[round % 4];
-        c.pause(std::slice::from_ref(paused));
+        c.pause(std::slice::from_ref(paused)).unwrap();
         let batch = c.poll(97, Duration::from_millis(200)).await.unwrap();
         assert!(
             batch.iter().all(|r| r.partition != paused.partition),
@@ -118,7 +118,7 @@ async fn slow_consumer_with_pause_resume_loses_nothing() {
         // High watermark plus at most one batch (8 KiB of payload, accounted with per-record overhead).
         assert!(c.partition_buffered_bytes(paused).unwrap() <= 32 * 1024 + 16 * 1024);
         all.extend(batch);
-        c.resume(std::slice::from_ref(paused));
+        c.resume(std::slice::from_ref(paused)).unwrap();
         tokio::task::yield_now().await;
         assert!(round < 100_000, "no progress");
     }
@@ -143,7 +143,7 @@ async fn paused_partition_keeps_its_buffer_and_seek_rewinds() {
     ])
     .await
     .unwrap();
-    c.pause(std::slice::from_ref(&t0));
+    c.pause(std::slice::from_ref(&t0)).unwrap();
     assert_eq!(c.paused(), vec![t0.clone()]);
     let got = poll_n(&c, 500, 1000).await;
     assert!(got.iter().all(|r| r.partition == 1));
@@ -151,7 +151,7 @@ async fn paused_partition_keeps_its_buffer_and_seek_rewinds() {
     assert_eq!(c.position(&t0), Some(0));
     // Nothing of t0 is delivered while paused, even when asked repeatedly.
     assert!(c.poll(100, Duration::from_millis(100)).await.unwrap().is_empty());
-    c.resume(std::slice::from_ref(&t0));
+    c.resume(std::slice::from_ref(&t0)).unwrap();
     let got = poll_n(&c, 500, 1000).await;
     check_dense(&got, 1, 500);
 
@@ -333,10 +333,10 @@ async fn partition_handle_pause_and_resume() {
     let c = Consumer::new(consumer_config(&broker)).unwrap();
     c.assign(&[(tp.clone(), StartOffset::Earliest)]).await.unwrap();
     let h = c.partition(&tp).unwrap();
-    h.pause();
+    h.pause().unwrap();
     assert!(h.is_paused() && c.paused() == vec![tp.clone()]);
     assert!(c.poll(10, Duration::from_millis(200)).await.unwrap().is_empty());
-    h.resume();
+    h.resume().unwrap();
     check_dense(&poll_n(&c, 300, 1000).await, 1, 300);
     c.close();
 }
@@ -357,7 +357,7 @@ async fn full_paused_partitions_never_starve_the_others() {
     )
     .await
     .unwrap();
-    c.pause(&tps[3..]);
+    c.pause(&tps[3..]).unwrap();
     // Let partitions 0..3 fill their buffers without delivering anything.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while (0..3).any(|p| c.partition_view(&tps[p]).unwrap().buffered_bytes < 48 * 1024) {
@@ -369,8 +369,8 @@ async fn full_paused_partitions_never_starve_the_others() {
         tokio::time::sleep(Duration::from_millis(5)).await; // waiting for a condition, bounded by the deadline
     }
     assert!(c.buffered_bytes() <= 256 * 1024);
-    c.pause(&tps[..3]);
-    c.resume(&tps[3..]);
+    c.pause(&tps[..3]).unwrap();
+    c.resume(&tps[3..]).unwrap();
     let got = poll_n(&c, 2000, 500).await;
     assert!(
         got.iter().all(|r| r.partition == 3),

@@ -68,9 +68,9 @@ async fn eight_threads_pause_and_resume_while_64_partitions_are_consumed() {
                 x ^= x >> 7;
                 x ^= x << 17;
                 let tp = &tps[8 + (x % (PARTITIONS as u64 - 8)) as usize];
-                consumer.pause(std::slice::from_ref(tp));
+                consumer.pause(std::slice::from_ref(tp)).unwrap();
                 std::thread::yield_now();
-                consumer.resume(std::slice::from_ref(tp));
+                consumer.resume(std::slice::from_ref(tp)).unwrap();
                 pairs.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -97,7 +97,7 @@ async fn eight_threads_pause_and_resume_while_64_partitions_are_consumed() {
         );
         round += 1;
         let mine = &tps[round % 8];
-        consumer.pause(std::slice::from_ref(mine));
+        consumer.pause(std::slice::from_ref(mine)).unwrap();
         let batch = consumer.poll(300, Duration::from_millis(100)).await.unwrap();
         for r in &batch {
             assert_ne!(
@@ -115,7 +115,7 @@ async fn eight_threads_pause_and_resume_while_64_partitions_are_consumed() {
             *n += 1;
         }
         total += batch.len();
-        consumer.resume(std::slice::from_ref(mine));
+        consumer.resume(std::slice::from_ref(mine)).unwrap();
     }
     done.store(true, Ordering::Relaxed);
     for t in threads {

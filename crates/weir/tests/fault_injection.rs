@@ -883,7 +883,7 @@ async fn fetch_sessions_leave_out_idle_partitions_and_forget_paused_ones() {
         .unwrap();
         let mut seen = Seen::default();
         poll_until(&c, &mut seen, "15 records", |s| s.records.len() >= 15).await;
-        c.pause(&[tp(2)]);
+        c.pause(&[tp(2)]).unwrap();
         // Produce more into partition 0 only, twice: the fetch that returns the first round may have been planned
         // before the pause; the one returning the second round was planned after it, so it must forget 2.
         fake.append(TOPIC, 0, &values(0, 5..8));
@@ -891,7 +891,7 @@ async fn fetch_sessions_leave_out_idle_partitions_and_forget_paused_ones() {
         fake.append(TOPIC, 0, &values(0, 8..10));
         poll_until(&c, &mut seen, "2 more records", |s| s.records.len() >= 20).await;
         assert!(seen.errors.is_empty(), "{:?}", seen.errors);
-        c.resume(&[tp(2)]);
+        c.resume(&[tp(2)]).unwrap();
         fake.append(TOPIC, 2, &values(2, 5..7));
         poll_until(&c, &mut seen, "partition 2 after resume", |s| {
             s.offsets(2).len() >= 7

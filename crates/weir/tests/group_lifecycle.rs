@@ -302,7 +302,7 @@ async fn pause_survives_a_failed_rejoin() {
         let (group, _rx) = member(&a, &[]);
         let mut seen = Seen::new();
         consume(&group, &mut seen, &[1], 1).await;
-        group.pause(&[tp(0)]);
+        group.pause(&[tp(0)]).unwrap();
         group.subscribe(&[TOPIC, "other"]);
         a.wait_until("three SyncGroups", |r| r.of(ApiKey::SyncGroup).count() >= 3)
             .await;
@@ -317,7 +317,7 @@ async fn pause_survives_a_failed_rejoin() {
             seen.keys().all(|(p, _)| *p != 0),
             "paused partition delivered: {seen:?}"
         );
-        group.resume(&[tp(0)]);
+        group.resume(&[tp(0)]).unwrap();
         consume(&group, &mut seen, &[0], 3).await;
         group.close().await.unwrap();
     })
@@ -335,7 +335,7 @@ impl RebalanceListener for ResumeOnRevoke {
     fn on_revoked<'a>(&'a self, _: &'a RebalanceContext<'a>, p: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             if let Some(group) = self.group.get() {
-                group.resume(p);
+                group.resume(p).unwrap();
             }
             self.revoked.lock().unwrap().push(p.to_vec());
         })
@@ -354,7 +354,7 @@ async fn resuming_a_partition_being_revoked_delivers_nothing() {
         let group = wired_member(&a, &listener, |l| &l.group);
         let mut seen = Seen::new();
         consume(&group, &mut seen, &[0], 3).await;
-        group.pause(&[tp(0)]);
+        group.pause(&[tp(0)]).unwrap();
         assert_eq!(group.paused(), vec![tp(0)]);
         fill(&a, 0, 5); // fetched? not while paused; either way never delivered below
         group.subscribe(&["other"]);
@@ -386,7 +386,7 @@ impl RebalanceListener for PauseOnRevoke {
     fn on_revoked<'a>(&'a self, _: &'a RebalanceContext<'a>, p: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             if let Some(group) = self.group.get() {
-                group.pause(p);
+                group.pause(p).unwrap();
             }
         })
     }
@@ -413,7 +413,7 @@ async fn a_pause_made_during_the_revoke_survives_the_rebalance() {
         for _ in 0..5 {
             poll_only(&group, |r| &*r.topic == "other", "records of a paused partition").await;
         }
-        group.resume(&[tp(0)]);
+        group.resume(&[tp(0)]).unwrap();
         consume(&group, &mut seen, &[0], 6).await;
         group.close().await.unwrap();
     })
@@ -431,7 +431,7 @@ async fn unsubscribing_releases_paused_partitions_too() {
         let (group, mut rx) = member(&a, &[]);
         let mut seen = Seen::new();
         consume(&group, &mut seen, &[0, 1], 3).await;
-        group.pause(&[tp(0)]);
+        group.pause(&[tp(0)]).unwrap();
         group.subscribe(&[]);
         a.wait_until("LeaveGroup", |r| r.of(ApiKey::LeaveGroup).count() == 1)
             .await;

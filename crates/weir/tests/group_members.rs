@@ -395,7 +395,7 @@ async fn pause_survives_a_rebalance_for_kept_partitions() {
         assert!(tokio::time::Instant::now() < until, "no assignment");
     }
     let all = a.assignment();
-    a.pause(&all);
+    a.pause(&all).unwrap();
     assert_eq!(a.paused(), all);
 
     let b = GroupConsumer::new(group_config(&broker, &group, &[])).unwrap();
@@ -429,7 +429,7 @@ async fn pause_survives_a_rebalance_for_kept_partitions() {
         poll_into(&a, &mut seen_a).await;
     }
     assert!(seen_a.is_empty(), "a paused member delivered {seen_a:?}");
-    a.resume(&kept);
+    a.resume(&kept).unwrap();
     let until = deadline(60);
     while seen_a.len() < 20 {
         poll_into(&a, &mut seen_a).await;

@@ -1,4 +1,4 @@
-//! Loom model of the partition cell's packed-word transitions.
+//! Loom model of the partition cell's packed-word transitions and of the lock-free ready queues.
 //!
 //! Run with:
 //! `RUSTFLAGS="--cfg weir_loom" CARGO_TARGET_DIR=target/loom cargo test -p weir --test state_table_loom --release`
@@ -52,7 +52,7 @@ fn release_vs_resume() {
         assert!(!h.snapshot().queued);
         let (t1, tp1) = (t.clone(), tp.clone());
         let a = thread::spawn(move || {
-            t1.release(std::slice::from_ref(&tp1));
+            t1.release(std::slice::from_ref(&tp1), |_| ());
         });
         let h2 = h.clone();
         let b = thread::spawn(move || {
@@ -247,4 +247,81 @@ fn pause_seek_fetch() {
         assert_eq!(t.buffered_total() as u64, s.buffered);
         check_ready_invariant(&t, &h);
     });
+}
+
+/// Two partitions made fetchable by two threads at once (each resume pushes onto the same lock-free ready
+/// queue) while a planner takes the queue and begins fetches: every fetchable partition ends up queued exactly
+/// once or fetched, none is lost or queued twice.
+#[test]
+fn concurrent_pushes_and_take() {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(3);
+    b.check(|| {
+        let mut cfg = StateTableConfig::with_high_watermark(100);
+        cfg.max_buffered_bytes = 1 << 30;
+        let t = Arc::new(StateTable::new(cfg));
+        let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        t.assign(&[(a.clone(), 0), (b.clone(), 0)]);
+        let g = t.fetch_group(FetchGroupId::UNROUTED).unwrap();
+        let (ha, hb) = (t.handle(&a).unwrap(), t.handle(&b).unwrap());
+        // Both paused and taken out of the queue by a planner that found them paused.
+        ha.pause();
+        hb.pause();
+        assert_eq!(g.poll_ready(&mut Vec::new(), |_, _| panic!("paused")), 0);
+        let ha1 = ha.clone();
+        let ta = thread::spawn(move || {
+            ha1.resume();
+        });
+        let hb1 = hb.clone();
+        let tb = thread::spawn(move || {
+            hb1.resume();
+        });
+        let mut fetched = Vec::new();
+        g.poll_ready(&mut Vec::new(), |c, tk| fetched.push((c.clone(), tk)));
+        ta.join().unwrap();
+        tb.join().unwrap();
+        for h in [&ha, &hb] {
+            let in_flight = fetched.iter().any(|(c, _)| Arc::ptr_eq(c, h.state()));
+            let s = h.snapshot();
+            assert_eq!(s.in_flight, in_flight, "{s:?}");
+            assert!(
+                in_flight || s.queued,
+                "resumed partition neither fetched nor queued: {s:?}"
+            );
+        }
+        let queued = [&ha, &hb].iter().filter(|h| h.snapshot().queued).count();
+        assert_eq!(
+            g.ready_len(),
+            queued,
+            "each queued partition is in the queue exactly once"
+        );
+        for (c, tk) in fetched {
+            assert!(c.finish_fetch(
+                tk,
+                FetchOutcome {
+                    next_position: 1,
+                    bytes: 0
+                }
+            ));
+        }
+        check_ready_invariant_queue(&g, &[&ha, &hb]);
+    });
+}
+
+/// At quiescence every fetchable partition is in the queue exactly once, and nothing else is.
+fn check_ready_invariant_queue(g: &weir::consumer::state_table::FetchGroup, hs: &[&PartitionHandle]) {
+    let mut cells = Vec::new();
+    g.take_ready(&mut cells);
+    for h in hs {
+        let n = cells.iter().filter(|c| Arc::ptr_eq(c, h.state())).count();
+        let s = h.snapshot();
+        assert_eq!(n, usize::from(s.queued), "{s:?} in the queue {n} times");
+        if h.state().is_fetchable() {
+            assert_eq!(n, 1, "fetchable but not queued: {s:?}");
+        }
+    }
+    assert!(cells.len() <= hs.len());
+    for c in cells {
+        g.defer(c);
+    }
 }

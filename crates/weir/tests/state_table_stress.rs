@@ -99,7 +99,7 @@ fn stress_pause_resume_fetch_consume() {
                 let i = mine[rng.below(mine.len() as u64) as usize];
                 let by_name = rng.below(2) == 0;
                 if by_name {
-                    table.pause(std::slice::from_ref(&tps[i]));
+                    table.pause(std::slice::from_ref(&tps[i])).unwrap();
                 } else {
                     handles[i].pause();
                 }
@@ -111,7 +111,7 @@ fn stress_pause_resume_fetch_consume() {
                 probes[i].user_paused.store(false, SeqCst);
                 probes[i].resumes.fetch_add(1, SeqCst);
                 if by_name {
-                    table.resume(std::slice::from_ref(&tps[i]));
+                    table.resume(std::slice::from_ref(&tps[i])).unwrap();
                 } else {
                     handles[i].resume();
                 }

@@ -9,13 +9,13 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use tokio::sync::Notify;
 use weir_proto::fetch::{decode_fetch_response, FetchResponse};
 
 use super::decode::{decode_partition, DecodeLimits};
-use super::partition::PartitionSlot;
+use super::partition::{Partition, PartitionSlot};
 use super::session::FetchSession;
-use super::state_table::{FetchGroup, FetchGroupId, FetchOutcome, FetchTicket, PartitionState};
+use super::signal::Signal;
+use super::state_table::{FetchGroup, FetchGroupId, FetchOutcome, FetchTicket};
 use super::{ConsumerRecord, Inner};
 use crate::error::{Error, KafkaCode, Result};
 
@@ -24,11 +24,12 @@ const DETACH_RESPONSE_BYTES: usize = 1 << 20;
 
 pub(crate) struct Fetcher {
     pub(crate) broker: i32,
-    pub(crate) group: Arc<FetchGroup>,
-    pub(crate) wake: Arc<Notify>,
+    pub(crate) group: Arc<FetchGroup<PartitionSlot>>,
+    /// Woken when the ready queue goes from empty to non-empty, when budget is freed, and on close.
+    pub(crate) wake: Arc<Signal>,
 }
 
-type Planned = Vec<(Arc<PartitionSlot>, FetchTicket)>;
+type Planned = Vec<(Arc<Partition>, FetchTicket)>;
 
 impl Fetcher {
     pub(crate) async fn run(self: Arc<Self>, inner: Arc<Inner>) {
@@ -43,9 +44,6 @@ impl Fetcher {
             if inner.is_closed() {
                 break;
             }
-            let notified = self.wake.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
             for (planned, grant) in self.plan(&inner, &mut scratch, sessions.len()) {
                 let (lane, mut session) = sessions.pop().expect("one plan per free session");
                 let inner2 = inner.clone();
@@ -56,7 +54,7 @@ impl Fetcher {
                 });
             }
             tokio::select! {
-                _ = &mut notified => {}
+                _ = self.wake.wait() => {}
                 Some((planned, grant, result, session)) = in_flight.next(), if !in_flight.is_empty() => {
                     sessions.push(session);
                     self.apply(&inner, planned, grant, result).await;
@@ -73,25 +71,16 @@ impl Fetcher {
     /// (read-ahead keeps several in flight; splitting also bounds what a broker that ignores per-partition
     /// limits can send for one partition). Each request's reservation, and so its `max_bytes`, is what its
     /// partitions can still buffer, so one fetch never takes the whole budget.
-    fn plan(
-        &self,
-        inner: &Inner,
-        scratch: &mut Vec<Arc<PartitionState>>,
-        lanes: usize,
-    ) -> Vec<(Planned, usize)> {
-        if lanes == 0 || self.group.ready_len() == 0 {
+    fn plan(&self, inner: &Inner, scratch: &mut Vec<Arc<Partition>>, lanes: usize) -> Vec<(Planned, usize)> {
+        if lanes == 0 || self.group.is_empty() {
             return Vec::new();
         }
         if inner.table.budget_available() == 0 && inner.table.wait_for_budget() == 0 {
             return Vec::new(); // Woken when budget is released.
         }
-        let slots = inner.slots.load();
         let mut ready = Vec::new();
         self.group
-            .poll_ready(scratch, |cell, ticket| match slots.get(cell.topic_partition()) {
-                Some(slot) => ready.push((slot.clone(), ticket)),
-                None => release(cell, ticket),
-            });
+            .poll_ready(scratch, |p, ticket| ready.push((Arc::clone(p), ticket)));
         let n = lanes.min(ready.len());
         let mut chunks: Vec<Planned> = (0..n).map(|_| Vec::new()).collect();
         for (i, p) in ready.into_iter().enumerate() {
@@ -105,8 +94,8 @@ impl Fetcher {
                 .reserve_budget(rooms.clamp(1, inner.cfg.fetch_max_bytes.min(i32::MAX as usize)));
             if grant == 0 {
                 // The budget ran out meanwhile: put these partitions back.
-                for (slot, ticket) in planned {
-                    release(&slot.cell, ticket);
+                for (p, ticket) in planned {
+                    p.end_fetch(ticket);
                 }
                 continue;
             }
@@ -127,10 +116,10 @@ impl Fetcher {
                     }
                 }
                 tokio::time::sleep(inner.cfg.client.retry_backoff).await;
-                for (slot, ticket) in planned {
-                    slot.stale_leader.store(true, Ordering::Relaxed);
-                    slot.cell.set_fetch_group(FetchGroupId::UNROUTED);
-                    release(&slot.cell, ticket);
+                for (p, ticket) in planned {
+                    p.slot().stale_leader.store(true, Ordering::Relaxed);
+                    p.set_fetch_group(FetchGroupId::UNROUTED);
+                    p.end_fetch(ticket);
                 }
                 return;
             }
@@ -157,15 +146,18 @@ impl Fetcher {
             }
         }
         for (slot, ticket) in planned {
+            let tp = slot.topic_partition();
             let found = by_tp
-                .get_mut(&*slot.tp.topic)
-                .and_then(|parts| parts.remove(&slot.tp.partition));
+                .get_mut(&*tp.topic)
+                .and_then(|parts| parts.remove(&tp.partition));
             let Some(p) = found else {
-                release(&slot.cell, ticket);
+                slot.end_fetch(ticket);
                 continue;
             };
             if p.high_watermark >= 0 {
-                slot.high_watermark.store(p.high_watermark, Ordering::SeqCst);
+                slot.slot()
+                    .high_watermark
+                    .store(p.high_watermark, Ordering::SeqCst);
             }
             match KafkaCode::try_from_code(p.error_code) {
                 None => {}
@@ -175,16 +167,16 @@ impl Fetcher {
                     continue;
                 }
                 Some(code) if code.is_retriable() || code == KafkaCode::NotLeaderOrFollower => {
-                    tracing::debug!(tp = %slot.tp, %code, "partition needs new metadata");
-                    slot.stale_leader.store(true, Ordering::Relaxed);
-                    slot.cell.set_fetch_group(FetchGroupId::UNROUTED);
-                    release(&slot.cell, ticket);
+                    tracing::debug!(tp = %tp, %code, "partition needs new metadata");
+                    slot.slot().stale_leader.store(true, Ordering::Relaxed);
+                    slot.set_fetch_group(FetchGroupId::UNROUTED);
+                    slot.end_fetch(ticket);
                     continue;
                 }
                 Some(code) => {
                     inner.report(Error::Kafka {
                         code,
-                        context: format!("fetch {}", slot.tp),
+                        context: format!("fetch {tp}"),
                     });
                     slot.park(ticket);
                     continue;
@@ -199,7 +191,7 @@ impl Fetcher {
                 oversize_cut: OVERSIZE_CUT.max(inner.cfg.partition_buffer.max(inner.cfg.fetch_max_bytes)),
                 check_crcs: inner.cfg.check_crcs,
             };
-            let decoded = decode_partition(&slot.tp.topic, slot.tp.partition, data, ticket.position, &limits);
+            let decoded = decode_partition(&tp.topic, tp.partition, data, ticket.position, &limits);
             grant_left = grant_left.saturating_sub(decoded.bytes);
             kept += decoded.bytes;
             wire_used += decoded.wire_bytes;
@@ -224,6 +216,8 @@ impl Fetcher {
                 .store((old * 7 + sample) / 8, Ordering::Relaxed);
         }
         let detach = total >= DETACH_RESPONSE_BYTES && wire_used * 2 < total;
+        // Partitions queued for delivery by this response wake a waiting `poll` once, at the end.
+        let mut wake = false;
         for (slot, ticket, mut decoded) in results {
             if detach {
                 decoded.records.iter_mut().for_each(ConsumerRecord::detach);
@@ -235,46 +229,36 @@ impl Fetcher {
             let has_records = !decoded.records.is_empty();
             if let Some(err) = decoded.error {
                 // Deliver what came before the bad batch, then stop this partition until a seek.
-                if slot.cell.finish_fetch(ticket, outcome) && has_records {
+                if slot.finish_fetch(ticket, outcome) && has_records {
                     slot.append(ticket.epoch, decoded.records);
-                    inner.ready(&slot);
+                    wake |= inner.ready(&slot);
                 }
                 inner.report(err);
-                if let Some(t) = slot.cell.try_begin_fetch() {
+                if let Some(t) = slot.try_begin_fetch() {
                     slot.park(t);
                 }
                 continue;
             }
-            if slot.cell.finish_fetch(ticket, outcome) {
-                if slot.cell.snapshot().backpressured && !slot.backpressured.swap(true, Ordering::Relaxed) {
+            if slot.finish_fetch(ticket, outcome) {
+                if slot.snapshot().backpressured && !slot.slot().backpressured.swap(true, Ordering::Relaxed) {
                     inner.stats.backpressure_pauses.fetch_add(1, Ordering::Relaxed);
                 }
                 if has_records && slot.append(ticket.epoch, decoded.records) {
-                    inner.ready(&slot);
+                    wake |= inner.ready(&slot);
                 }
             }
         }
+        inner.wake_delivery(wake);
     }
 }
 
 /// Bytes `slot` can still buffer before its high watermark (the fair share in force now).
-fn room(inner: &Inner, slot: &PartitionSlot) -> usize {
+fn room(inner: &Inner, p: &Partition) -> usize {
     inner
         .table
         .config()
         .high_watermark
-        .saturating_sub(slot.cell.buffered_bytes()) as usize
-}
-
-/// Ends a fetch that was begun but will not be sent.
-fn release(cell: &Arc<PartitionState>, ticket: FetchTicket) {
-    cell.finish_fetch(
-        ticket,
-        FetchOutcome {
-            next_position: ticket.position,
-            bytes: 0,
-        },
-    );
+        .saturating_sub(p.buffered_bytes()) as usize
 }
 
 /// Memory one batch may take beyond the budget when nothing else is buffered (see `DecodeLimits::oversize_cut`).
@@ -308,7 +292,7 @@ async fn send_fetch(
     }
     let wanted: Vec<_> = planned
         .iter()
-        .map(|(slot, t)| (slot.tp.clone(), t.position))
+        .map(|(p, t)| (p.topic_partition().clone(), t.position))
         .collect();
     let plan = session.prepare(&wanted);
     let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();

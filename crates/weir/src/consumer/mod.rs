@@ -24,32 +24,38 @@
 //! `poll` visits only partitions with deliverable data (a queue), so paused or idle partitions cost nothing.
 
 mod config;
+// Lock-free lists need raw pointers: a push that locked a mutex was the cost of resume in profiles.
 mod decode;
 mod fetcher;
+#[allow(unsafe_code)]
+mod intrusive_list;
 mod partition;
 mod record;
 mod router;
 mod session;
+mod signal;
 pub mod state_table;
+mod sync;
 
 pub use config::{ConsumerConfig, OffsetReset};
 pub use record::ConsumerRecord;
 pub use state_table::PartitionState;
-pub use state_table::{PartitionHandle, TopicPartition};
+pub use state_table::{NotAssigned, PartitionHandle, TopicPartition};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 use crate::admin::{list_offsets, OffsetSpec};
 use crate::cluster::Cluster;
 use crate::error::{Error, KafkaCode, Result};
 use fetcher::Fetcher;
-use partition::PartitionSlot;
+use intrusive_list::IntrusiveList;
+use partition::{DeliverLink, Partition, PartitionSlot};
+use signal::Signal;
 use state_table::{ReadyWaker, StateTable, StateTableConfig};
 
 /// Where to start reading a partition.
@@ -75,13 +81,17 @@ pub struct Consumer {
 pub(crate) struct Inner {
     pub(crate) cfg: ConsumerConfig,
     pub(crate) cluster: Arc<Cluster>,
-    pub(crate) table: StateTable,
-    pub(crate) slots: ArcSwap<HashMap<TopicPartition, Arc<PartitionSlot>>>,
+    /// Every partition ever assigned: its state and its buffer, one lookup by name.
+    pub(crate) table: StateTable<PartitionSlot>,
     assign_lock: tokio::sync::Mutex<()>,
     fetchers: Mutex<HashMap<i32, Arc<Fetcher>>>,
-    router_wake: Arc<Notify>,
-    deliver_tx: mpsc::UnboundedSender<Arc<PartitionSlot>>,
-    deliver_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Arc<PartitionSlot>>>,
+    router_wake: Arc<Signal>,
+    /// Partitions with records to deliver (lock-free; `PartitionSlot::queued` keeps each in it at most once).
+    deliver: IntrusiveList<Partition, DeliverLink>,
+    /// Wakes a `poll` waiting for records, once per empty-to-non-empty change of `deliver`.
+    deliver_wake: Signal,
+    /// The partitions `poll` took from `deliver` and has not served yet; its lock lets one `poll` run at a time.
+    polling: tokio::sync::Mutex<VecDeque<Arc<Partition>>>,
     errors: Mutex<VecDeque<Error>>,
     events: Notify,
     closed: AtomicBool,
@@ -114,6 +124,9 @@ pub struct ConsumerStats {
     pub fetches: u64,
     /// Bytes of memory buffered right now (fetched, undelivered records), all partitions.
     pub buffered_bytes: usize,
+    /// Times a `poll` waiting for records was woken because records became deliverable (one per batch of
+    /// partitions that became deliverable together; none for a resume of a partition with nothing buffered).
+    pub delivery_wakeups: u64,
 }
 
 /// One partition's state, for monitoring (see [`Consumer::partition_view`]).
@@ -140,7 +153,7 @@ impl Consumer {
     pub fn new(cfg: ConsumerConfig) -> Result<Consumer> {
         cfg.validate()?;
         let cluster = Cluster::new(cfg.client.clone())?;
-        let router_wake = Arc::new(Notify::new());
+        let router_wake = Arc::new(Signal::default());
         let table = StateTable::with_unrouted_waker(
             StateTableConfig {
                 high_watermark: cfg.partition_buffer as u64,
@@ -149,17 +162,16 @@ impl Consumer {
             },
             router_wake.clone() as Arc<dyn ReadyWaker>,
         );
-        let (deliver_tx, deliver_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             cfg,
             cluster,
             table,
-            slots: ArcSwap::from_pointee(HashMap::new()),
             assign_lock: tokio::sync::Mutex::new(()),
             fetchers: Mutex::new(HashMap::new()),
             router_wake,
-            deliver_tx,
-            deliver_rx: tokio::sync::Mutex::new(deliver_rx),
+            deliver: IntrusiveList::default(),
+            deliver_wake: Signal::default(),
+            polling: tokio::sync::Mutex::new(VecDeque::new()),
             errors: Mutex::new(VecDeque::new()),
             events: Notify::new(),
             closed: AtomicBool::new(false),
@@ -191,13 +203,11 @@ impl Consumer {
 
     /// Releases held partitions: they run again unless the application paused them.
     pub(crate) fn release(&self, partitions: &[TopicPartition]) {
-        self.inner.table.release(partitions);
-        let slots = self.inner.slots.load();
-        for tp in partitions {
-            if let Some(slot) = slots.get(tp) {
-                self.inner.ready(slot);
-            }
-        }
+        let mut wake = false;
+        self.inner
+            .table
+            .release(partitions, |p| wake |= self.inner.ready(p));
+        self.inner.wake_delivery(wake);
     }
 
     async fn assign_with(&self, partitions: &[(TopicPartition, StartOffset)], how: AssignAs) -> Result<()> {
@@ -214,15 +224,10 @@ impl Consumer {
             AssignAs::Running => inner.table.assign(&resolved),
             AssignAs::Held => inner.table.assign_held(&resolved),
         }
-        let mut map = HashMap::clone(&inner.slots.load());
         for (tp, offset) in &resolved {
-            let cell = inner.table.handle(tp).expect("just assigned").state().clone();
-            let slot = map
-                .entry(tp.clone())
-                .or_insert_with(|| Arc::new(PartitionSlot::new(tp.clone(), cell.clone(), *offset)));
-            slot.reset(cell.epoch(), *offset);
+            let p = inner.table.cell(tp).expect("just assigned");
+            p.reset(p.epoch(), *offset);
         }
-        inner.slots.store(Arc::new(map));
         inner.share_budget();
         Ok(())
     }
@@ -238,17 +243,15 @@ impl Consumer {
         self.unassigned(self.inner.table.unassign_unless_paused(partitions));
     }
 
-    /// Resets the slots of partitions the table just unassigned.
-    fn unassigned(&self, changes: Vec<(TopicPartition, state_table::EpochChange)>) {
-        let slots = self.inner.slots.load();
-        for (tp, change) in changes {
-            if let Some(slot) = slots.get(&tp) {
-                slot.reset(change.epoch, -1);
-                // Unknown again until a fetch after the next assign (a group member getting a partition back).
-                slot.high_watermark.store(-1, Ordering::SeqCst);
-                slot.detached.store(false, Ordering::SeqCst);
-                slot.data_ready.notify_waiters();
-            }
+    /// Resets the buffers of partitions the table just unassigned.
+    fn unassigned(&self, changes: Vec<(Arc<Partition>, state_table::EpochChange)>) {
+        for (p, change) in changes {
+            p.reset(change.epoch, -1);
+            let slot = p.slot();
+            // Unknown again until a fetch after the next assign (a group member getting a partition back).
+            slot.high_watermark.store(-1, Ordering::SeqCst);
+            slot.detached.store(false, Ordering::SeqCst);
+            slot.data_ready.notify_waiters();
         }
         self.inner.share_budget();
     }
@@ -261,51 +264,58 @@ impl Consumer {
 
     /// The offset of the next record `poll` returns for `tp`, if assigned.
     pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
-        let slot = self.inner.slots.load().get(tp).cloned()?;
-        slot.cell
-            .is_assigned()
-            .then(|| slot.delivered.load(Ordering::SeqCst))
+        let p = self.inner.table.cell(tp)?;
+        p.is_assigned().then(|| p.slot().delivered.load(Ordering::SeqCst))
     }
 
     /// The partition's high watermark as of the latest fetch response (-1 before the first).
     pub fn high_watermark(&self, tp: &TopicPartition) -> Option<i64> {
         Some(
             self.inner
-                .slots
-                .load()
-                .get(tp)?
+                .table
+                .cell(tp)?
+                .slot()
                 .high_watermark
                 .load(Ordering::SeqCst),
         )
     }
 
     /// Pauses partitions: from the moment this returns, no record of theirs is delivered and they are not
-    /// fetched. Buffered records are kept and delivered after `resume`. One atomic operation per partition.
-    pub fn pause(&self, partitions: &[TopicPartition]) {
-        self.inner.table.pause(partitions);
+    /// fetched. Buffered records are kept and delivered after `resume`. One lookup and one atomic operation per
+    /// partition, no lock, from any thread.
+    ///
+    /// Partitions that are not assigned are left alone and named in the `Err` (the others are paused all the
+    /// same).
+    pub fn pause(&self, partitions: &[TopicPartition]) -> std::result::Result<(), NotAssigned> {
+        self.inner.table.pause(partitions)
     }
 
     /// Waits for any delivery of `partitions` in progress to finish (a `poll` that checked the pause flag just
     /// before a `pause`), so that their positions are final: after `pause` then `settle`, `position` counts every
     /// record that was or will be returned. Used before committing the positions of revoked partitions.
     pub(crate) fn settle(&self, partitions: &[TopicPartition]) {
-        let slots = self.inner.slots.load();
         for tp in partitions {
-            if let Some(slot) = slots.get(tp) {
-                slot.settle();
+            if let Some(p) = self.inner.table.cell(tp) {
+                p.settle();
             }
         }
     }
 
-    /// Resumes partitions paused with [`Consumer::pause`]; their buffered records become deliverable.
-    pub fn resume(&self, partitions: &[TopicPartition]) {
-        self.inner.table.resume(partitions);
-        let slots = self.inner.slots.load();
-        for tp in partitions {
-            if let Some(slot) = slots.get(tp) {
-                self.inner.ready(slot);
-            }
-        }
+    /// Resumes partitions paused with [`Consumer::pause`]; their buffered records become deliverable. One lookup
+    /// and one atomic operation per partition, no lock; a partition with records buffered is queued for delivery
+    /// (lock-free), and a waiting `poll` is woken once for the whole call. Resuming a partition with nothing
+    /// buffered wakes nothing.
+    ///
+    /// Partitions that are not assigned are left alone and named in the `Err` (the others are resumed all the
+    /// same).
+    pub fn resume(&self, partitions: &[TopicPartition]) -> std::result::Result<(), NotAssigned> {
+        let mut wake = false;
+        let r = self
+            .inner
+            .table
+            .resume_with(partitions, |p| wake |= self.inner.resumed(p));
+        self.inner.wake_delivery(wake);
+        r
     }
 
     /// A pre-resolved handle on an assigned partition, for hot loops: its `pause` is a single atomic operation,
@@ -314,35 +324,33 @@ impl Consumer {
     /// ```no_run
     /// # fn f(consumer: &weir::consumer::Consumer, tp: &weir::consumer::TopicPartition) {
     /// let handle = consumer.partition(tp).unwrap();
-    /// handle.pause();   // one atomic fetch_or
-    /// handle.resume();  // one atomic op, plus waking delivery if records are buffered
+    /// handle.pause().unwrap();   // one atomic fetch_or
+    /// handle.resume().unwrap();  // one atomic op, plus queueing for delivery if records are buffered
     /// # }
     /// ```
     pub fn partition(&self, tp: &TopicPartition) -> Option<ConsumerPartition> {
-        let slot = self.inner.slots.load().get(tp).cloned()?;
-        slot.cell.is_assigned().then(|| ConsumerPartition {
-            slot,
+        let p = self.inner.table.cell(tp)?;
+        p.is_assigned().then(|| ConsumerPartition {
+            p,
             inner: self.inner.clone(),
         })
     }
 
-    /// Pauses every assigned partition of `topics`.
-    pub fn pause_topics(&self, topics: &[&str]) {
-        self.inner.table.pause_topics(topics);
+    /// Pauses every assigned partition of `topics` (one lookup per topic). Returns how many partitions.
+    pub fn pause_topics(&self, topics: &[&str]) -> usize {
+        self.inner.table.pause_topics(topics)
     }
 
-    /// Resumes every assigned partition of `topics`.
-    pub fn resume_topics(&self, topics: &[&str]) {
-        self.inner.table.resume_topics(topics);
-        for slot in self
+    /// Resumes every assigned partition of `topics` (one lookup per topic), waking a waiting `poll` once if any
+    /// of them has records buffered. Returns how many partitions.
+    pub fn resume_topics(&self, topics: &[&str]) -> usize {
+        let mut wake = false;
+        let n = self
             .inner
-            .slots
-            .load()
-            .values()
-            .filter(|s| topics.contains(&&*s.tp.topic))
-        {
-            self.inner.ready(slot);
-        }
+            .table
+            .resume_topics(topics, |p| wake |= self.inner.resumed(p));
+        self.inner.wake_delivery(wake);
+        n
     }
 
     /// The paused assigned partitions.
@@ -362,7 +370,7 @@ impl Consumer {
 
     /// Buffered bytes of one partition.
     pub fn partition_buffered_bytes(&self, tp: &TopicPartition) -> Option<u64> {
-        Some(self.inner.slots.load().get(tp)?.cell.buffered_bytes())
+        Some(self.inner.table.cell(tp)?.buffered_bytes())
     }
 
     /// Waits up to `timeout` for records and returns at most `max_records`, grouped by partition (each
@@ -373,7 +381,7 @@ impl Consumer {
         let inner = &self.inner;
         let deadline = tokio::time::Instant::now() + timeout;
         let mut out = Vec::new();
-        let mut rx = inner.deliver_rx.lock().await;
+        let mut queue = inner.polling.lock().await;
         let max = max_records.max(1);
         loop {
             if inner.is_closed() {
@@ -384,29 +392,24 @@ impl Consumer {
                     return Err(e);
                 }
             }
-            let slot = match rx.try_recv() {
-                Ok(slot) => slot,
-                Err(_) if !out.is_empty() => return Ok(out),
-                Err(_) => {
-                    let events = inner.events.notified();
-                    tokio::select! {
-                        s = rx.recv() => match s { Some(s) => s, None => return Ok(out) },
-                        _ = events => continue,
-                        _ = tokio::time::sleep_until(deadline) => return Ok(out),
-                    }
+            if queue.is_empty() {
+                queue.extend(inner.deliver.take_all());
+            }
+            let Some(p) = queue.pop_front() else {
+                if !out.is_empty() {
+                    return Ok(out);
+                }
+                let events = inner.events.notified();
+                tokio::select! {
+                    _ = inner.deliver_wake.wait() => continue,
+                    _ = events => continue,
+                    _ = tokio::time::sleep_until(deadline) => return Ok(out),
                 }
             };
-            slot.queued.store(false, Ordering::SeqCst);
-            let (n, bytes, more) = slot.take(max - out.len(), &mut out);
-            inner
-                .stats
-                .records_delivered
-                .fetch_add(n as u64, Ordering::Relaxed);
-            if bytes > 0 && slot.cell.consume(bytes) && slot.backpressured.swap(false, Ordering::Relaxed) {
-                inner.stats.backpressure_resumes.fetch_add(1, Ordering::Relaxed);
-            }
-            if more {
-                inner.ready(&slot);
+            p.slot().queued.store(false, Ordering::SeqCst);
+            if inner.take(&p, max - out.len(), &mut out) && !p.slot().queued.swap(true, Ordering::SeqCst) {
+                // Records left: serve the partition again after the others (it stays queued, in our hands).
+                queue.push_back(p);
             }
             if out.len() >= max {
                 return Ok(out);
@@ -445,21 +448,21 @@ impl Consumer {
         tp: &TopicPartition,
         max_batch: usize,
     ) -> Option<impl futures::Stream<Item = Vec<ConsumerRecord>> + Send + 'static> {
-        let slot = self.inner.slots.load().get(tp).cloned()?;
-        if !slot.cell.is_assigned() {
+        let p = self.inner.table.cell(tp)?;
+        if !p.is_assigned() {
             return None;
         }
-        slot.detached.store(true, Ordering::SeqCst);
+        p.slot().detached.store(true, Ordering::SeqCst);
         let inner = self.inner.clone();
         let max = max_batch.max(1);
         Some(futures::stream::unfold(
-            (inner, slot),
+            (inner, p),
             move |(inner, slot)| async move {
                 let out = loop {
-                    let notified = slot.data_ready.notified();
+                    let notified = slot.slot().data_ready.notified();
                     tokio::pin!(notified);
                     notified.as_mut().enable();
-                    if inner.is_closed() || !slot.cell.is_assigned() {
+                    if inner.is_closed() || !slot.is_assigned() {
                         return None;
                     }
                     let mut out = Vec::new();
@@ -481,12 +484,12 @@ impl Consumer {
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
         self.inner.events.notify_waiters();
-        for slot in self.inner.slots.load().values() {
-            slot.data_ready.notify_waiters();
-        }
-        self.inner.router_wake.notify_one();
+        self.inner
+            .table
+            .for_each_cell(|p| p.slot().data_ready.notify_waiters());
+        self.inner.router_wake.wake();
         for f in self.inner.fetchers.lock().unwrap().values() {
-            f.wake.notify_one();
+            f.wake.wake();
         }
     }
 
@@ -504,13 +507,14 @@ impl Consumer {
             records_delivered: s.records_delivered.load(Ordering::Relaxed),
             fetches: s.fetches.load(Ordering::Relaxed),
             buffered_bytes: self.inner.table.buffered_total(),
+            delivery_wakeups: self.inner.deliver_wake.wakeups(),
         }
     }
 
     /// One assigned partition's state, for monitoring (`None` if the partition is not assigned).
     pub fn partition_view(&self, tp: &TopicPartition) -> Option<PartitionView> {
-        let slot = self.inner.slots.load().get(tp).cloned()?;
-        let snap = slot.cell.snapshot();
+        let p = self.inner.table.cell(tp)?;
+        let snap = p.snapshot();
         if !snap.assigned {
             return None;
         }
@@ -519,8 +523,8 @@ impl Consumer {
             backpressured: snap.backpressured,
             buffered_bytes: snap.buffered,
             buffer_limit: self.inner.table.config().high_watermark,
-            position: slot.delivered.load(Ordering::SeqCst),
-            high_watermark: slot.high_watermark.load(Ordering::SeqCst),
+            position: p.slot().delivered.load(Ordering::SeqCst),
+            high_watermark: p.slot().high_watermark.load(Ordering::SeqCst),
         })
     }
 
@@ -530,45 +534,68 @@ impl Consumer {
     }
 }
 
-/// A handle on one assigned partition of a [`Consumer`] (see [`Consumer::partition`]). Cheap to clone; stays
-/// valid across pauses and seeks.
+/// A handle on one assigned partition of a [`Consumer`] (see [`Consumer::partition`]): pause and resume with no
+/// lookup. Cheap to clone; stays valid across pauses and seeks.
 #[derive(Clone)]
 pub struct ConsumerPartition {
-    slot: Arc<PartitionSlot>,
+    p: Arc<Partition>,
     inner: Arc<Inner>,
 }
 
 impl ConsumerPartition {
     /// The partition.
     pub fn topic_partition(&self) -> &TopicPartition {
-        &self.slot.tp
+        self.p.topic_partition()
     }
 
-    /// Pauses the partition: one atomic operation. Buffered records are kept.
-    pub fn pause(&self) {
-        self.slot.cell.pause();
+    /// Pauses the partition: one atomic operation. Buffered records are kept. `Err` if the partition is no
+    /// longer assigned (nothing was done).
+    #[inline]
+    pub fn pause(&self) -> std::result::Result<(), NotAssigned> {
+        if self.p.pause().assigned {
+            Ok(())
+        } else {
+            Err(self.not_assigned())
+        }
     }
 
-    /// Resumes the partition; its buffered records become deliverable again.
-    pub fn resume(&self) {
-        self.slot.cell.resume();
-        self.inner.ready(&self.slot);
+    /// Resumes the partition: one atomic operation, plus queueing it for delivery (lock-free, waking a waiting
+    /// `poll`) if it has records buffered. `Err` if the partition is no longer assigned (nothing was done).
+    #[inline]
+    pub fn resume(&self) -> std::result::Result<(), NotAssigned> {
+        let t = self.p.resume();
+        if !t.assigned {
+            return Err(self.not_assigned());
+        }
+        if t.was_paused {
+            self.inner.wake_delivery(self.inner.resumed(&self.p));
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn not_assigned(&self) -> NotAssigned {
+        NotAssigned {
+            partitions: vec![self.p.topic_partition().clone()],
+        }
     }
 
     /// Whether the partition is paused.
     pub fn is_paused(&self) -> bool {
-        self.slot.cell.is_paused()
+        self.p.is_paused()
     }
 
     /// Buffered, undelivered bytes.
     pub fn buffered_bytes(&self) -> u64 {
-        self.slot.cell.buffered_bytes()
+        self.p.buffered_bytes()
     }
 }
 
 impl std::fmt::Debug for ConsumerPartition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("ConsumerPartition").field(&self.slot.tp).finish()
+        f.debug_tuple("ConsumerPartition")
+            .field(self.p.topic_partition())
+            .finish()
     }
 }
 
@@ -590,25 +617,46 @@ impl Inner {
         self.closed.load(Ordering::SeqCst)
     }
 
-    /// Queues `slot` for delivery (or wakes its own stream) if it is not paused and not already queued.
-    pub(crate) fn ready(&self, slot: &Arc<PartitionSlot>) {
-        if slot.cell.is_stopped() {
-            return;
+    /// Queues `p` for delivery (or wakes its own stream) if it is not paused or held and not already queued.
+    /// Returns whether the delivery queue was empty: the caller then wakes `poll` with
+    /// [`Inner::wake_delivery`], once for however many partitions it queued.
+    pub(crate) fn ready(&self, p: &Arc<Partition>) -> bool {
+        if p.is_stopped() {
+            return false;
         }
+        let slot = p.slot();
         if slot.detached.load(Ordering::SeqCst) {
             slot.data_ready.notify_one();
+            false
         } else if !slot.queued.swap(true, Ordering::SeqCst) {
-            let _ = self.deliver_tx.send(slot.clone());
+            self.deliver.push(Arc::clone(p))
+        } else {
+            false
         }
     }
 
-    /// Takes up to `max` records of `slot` into `out`, accounting them as consumed.
-    fn take(&self, slot: &Arc<PartitionSlot>, max: usize, out: &mut Vec<ConsumerRecord>) -> bool {
-        let (n, bytes, more) = slot.take(max, out);
+    /// After a resume of `p`: queues it for delivery if it has records buffered (see [`Inner::ready`]); a
+    /// partition with nothing buffered costs one load. No record is missed: the resume's `fetch_and` and this
+    /// load, and a fetcher's buffered-count `fetch_add` then pause-flag load in `ready`, are all SeqCst, so
+    /// either the fetcher sees the partition resumed or this sees the bytes.
+    pub(crate) fn resumed(&self, p: &Arc<Partition>) -> bool {
+        p.buffered_bytes() > 0 && self.ready(p)
+    }
+
+    /// Wakes a waiting `poll` if `wake` (some partition was queued on an empty delivery queue).
+    pub(crate) fn wake_delivery(&self, wake: bool) {
+        if wake {
+            self.deliver_wake.wake();
+        }
+    }
+
+    /// Takes up to `max` records of `p` into `out`, accounting them as consumed. Returns whether more remain.
+    fn take(&self, p: &Arc<Partition>, max: usize, out: &mut Vec<ConsumerRecord>) -> bool {
+        let (n, bytes, more) = p.take(max, out);
         self.stats
             .records_delivered
             .fetch_add(n as u64, Ordering::Relaxed);
-        if bytes > 0 && slot.cell.consume(bytes) && slot.backpressured.swap(false, Ordering::Relaxed) {
+        if bytes > 0 && p.consume(bytes) && p.slot().backpressured.swap(false, Ordering::Relaxed) {
             self.stats.backpressure_resumes.fetch_add(1, Ordering::Relaxed);
         }
         more
@@ -665,14 +713,14 @@ impl Inner {
             .table
             .seek(tp, offset)
             .ok_or_else(|| Error::InvalidArgument(format!("{tp} is not assigned")))?;
-        if let Some(slot) = self.slots.load().get(tp) {
-            slot.reset(change.epoch, offset);
+        if let Some(p) = self.table.cell(tp) {
+            p.reset(change.epoch, offset);
         }
         Ok(())
     }
 
     /// Applies `auto.offset.reset` to a partition whose fetch position is out of range.
-    pub(crate) fn spawn_offset_reset(self: &Arc<Self>, slot: Arc<PartitionSlot>, position: i64) {
+    pub(crate) fn spawn_offset_reset(self: &Arc<Self>, slot: Arc<Partition>, position: i64) {
         let inner = self.clone();
         tokio::spawn(async move {
             let start = match inner.cfg.auto_offset_reset {
@@ -681,21 +729,24 @@ impl Inner {
                 OffsetReset::None => {
                     inner.report(Error::Kafka {
                         code: KafkaCode::OffsetOutOfRange,
-                        context: format!("fetch {} at offset {position} (auto.offset.reset=none)", slot.tp),
+                        context: format!(
+                            "fetch {} at offset {position} (auto.offset.reset=none)",
+                            slot.topic_partition()
+                        ),
                     });
                     return;
                 }
             };
             let mut backoff = inner.cfg.client.retry_backoff;
             while !inner.is_closed() {
-                match inner.resolve(&slot.tp, start).await {
+                match inner.resolve(slot.topic_partition(), start).await {
                     Ok(offset) => {
-                        tracing::debug!(tp = %slot.tp, from = position, to = offset, "offset reset");
-                        let _ = inner.seek_to(&slot.tp, offset);
+                        tracing::debug!(tp = %slot.topic_partition(), from = position, to = offset, "offset reset");
+                        let _ = inner.seek_to(slot.topic_partition(), offset);
                         return;
                     }
                     Err(e) => {
-                        tracing::debug!(tp = %slot.tp, error = %e, "offset reset failed; retrying");
+                        tracing::debug!(tp = %slot.topic_partition(), error = %e, "offset reset failed; retrying");
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(2));
                     }
@@ -710,7 +761,7 @@ impl Inner {
         fetchers
             .entry(broker)
             .or_insert_with(|| {
-                let wake = Arc::new(Notify::new());
+                let wake = Arc::new(Signal::default());
                 let group = self
                     .table
                     .register_fetch_group(wake.clone() as Arc<dyn ReadyWaker>);

@@ -1,12 +1,17 @@
-//! What the consumer keeps per assigned partition besides its state cell: the buffer of fetched,
-//! undelivered records.
+//! What the consumer keeps per assigned partition beside its state: the buffer of fetched, undelivered records.
+//! It lives in the partition's state-table cell ([`Partition`]), so one lookup by name finds both.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::state_table::{FetchOutcome, FetchTicket, PartitionState, TopicPartition};
+use super::intrusive_list::{new_link, Link};
+use super::state_table::{FetchOutcome, FetchTicket, PartitionState};
+use super::sync::AtomicPtr;
 use super::ConsumerRecord;
+
+/// One assigned (or once assigned) partition of a consumer: its state cell with its [`PartitionSlot`].
+pub(crate) type Partition = PartitionState<PartitionSlot>;
 
 /// Records fetched for one partition and not yet delivered, tagged with the epoch they belong to.
 #[derive(Default)]
@@ -20,11 +25,11 @@ pub(crate) struct PartitionBuffer {
 }
 
 pub(crate) struct PartitionSlot {
-    pub(crate) tp: TopicPartition,
-    pub(crate) cell: Arc<PartitionState>,
     pub(crate) buffer: Mutex<PartitionBuffer>,
-    /// In the delivery queue (or about to be).
+    /// In the delivery queue or in the hands of `poll` (or about to be).
     pub(crate) queued: AtomicBool,
+    /// This partition's link in the delivery queue.
+    deliver_next: AtomicPtr<Partition>,
     /// Next offset `poll` returns for this partition (Java's `position`).
     pub(crate) delivered: AtomicI64,
     /// High watermark from the latest fetch response, -1 before the first.
@@ -39,14 +44,13 @@ pub(crate) struct PartitionSlot {
     pub(crate) data_ready: tokio::sync::Notify,
 }
 
-impl PartitionSlot {
-    pub(crate) fn new(tp: TopicPartition, cell: Arc<PartitionState>, start: i64) -> Self {
+impl Default for PartitionSlot {
+    fn default() -> Self {
         Self {
-            tp,
-            cell,
             buffer: Mutex::new(PartitionBuffer::default()),
             queued: AtomicBool::new(false),
-            delivered: AtomicI64::new(start),
+            deliver_next: new_link(),
+            delivered: AtomicI64::new(0),
             high_watermark: AtomicI64::new(-1),
             stale_leader: AtomicBool::new(false),
             backpressured: AtomicBool::new(false),
@@ -54,33 +58,57 @@ impl PartitionSlot {
             data_ready: tokio::sync::Notify::new(),
         }
     }
+}
+
+/// The link of the consumer's delivery queue (partitions with records for `poll`).
+pub(crate) struct DeliverLink;
+
+impl Link<Partition> for DeliverLink {
+    fn next(item: &Partition) -> &AtomicPtr<Partition> {
+        &item.data().deliver_next
+    }
+}
+
+impl PartitionState<PartitionSlot> {
+    /// The consumer's side of this partition.
+    #[inline]
+    pub(crate) fn slot(&self) -> &PartitionSlot {
+        self.data()
+    }
 
     /// After a seek, assign or unassign moved the partition to `epoch`: drop buffered records of older
     /// epochs and release a parked ticket.
-    pub(crate) fn reset(&self, epoch: u32, position: i64) {
+    pub(crate) fn reset(self: &Arc<Self>, epoch: u32, position: i64) {
+        let slot = self.slot();
         let parked = {
-            let mut b = self.buffer.lock().unwrap();
+            let mut b = slot.buffer.lock().unwrap();
             b.records.clear();
             b.epoch = epoch;
             b.parked.take()
         };
-        self.delivered.store(position, Ordering::SeqCst);
+        slot.delivered.store(position, Ordering::SeqCst);
         if let Some(t) = parked {
             // Stale by construction (the epoch moved), so this only clears IN_FLIGHT.
-            self.cell.finish_fetch(
-                t,
-                FetchOutcome {
-                    next_position: t.position,
-                    bytes: 0,
-                },
-            );
+            self.end_fetch(t);
         }
+    }
+
+    /// Ends a fetch that brought nothing (or whose result is dropped): the partition is fetched again from the
+    /// ticket's position.
+    pub(crate) fn end_fetch(self: &Arc<Self>, ticket: FetchTicket) {
+        self.finish_fetch(
+            ticket,
+            FetchOutcome {
+                next_position: ticket.position,
+                bytes: 0,
+            },
+        );
     }
 
     /// Adds fetched records if the partition is still at `epoch`; returns whether they were added.
     pub(crate) fn append(&self, epoch: u32, records: Vec<ConsumerRecord>) -> bool {
-        let mut b = self.buffer.lock().unwrap();
-        if self.cell.epoch() != epoch {
+        let mut b = self.slot().buffer.lock().unwrap();
+        if self.epoch() != epoch {
             return false;
         }
         b.epoch = epoch;
@@ -89,38 +117,32 @@ impl PartitionSlot {
     }
 
     /// Parks `ticket` (see [`PartitionBuffer::parked`]) unless the partition moved on meanwhile.
-    pub(crate) fn park(&self, ticket: FetchTicket) {
-        let mut b = self.buffer.lock().unwrap();
-        if self.cell.epoch() == ticket.epoch && b.parked.is_none() {
+    pub(crate) fn park(self: &Arc<Self>, ticket: FetchTicket) {
+        let mut b = self.slot().buffer.lock().unwrap();
+        if self.epoch() == ticket.epoch && b.parked.is_none() {
             b.parked = Some(ticket);
         } else {
             drop(b);
-            self.cell.finish_fetch(
-                ticket,
-                FetchOutcome {
-                    next_position: ticket.position,
-                    bytes: 0,
-                },
-            );
+            self.end_fetch(ticket);
         }
     }
 
     /// Returns once no `take` is in progress (it holds the buffer lock throughout).
     pub(crate) fn settle(&self) {
-        drop(self.buffer.lock().unwrap());
+        drop(self.slot().buffer.lock().unwrap());
     }
 
     /// Takes up to `max` deliverable records into `out`; returns (records taken, bytes, more remain).
     /// Nothing is taken from a paused partition, and a pause that lands while taking puts them back.
     pub(crate) fn take(&self, max: usize, out: &mut Vec<ConsumerRecord>) -> (usize, u64, bool) {
-        let mut b = self.buffer.lock().unwrap();
-        if self.cell.is_stopped() || b.epoch != self.cell.epoch() {
+        let mut b = self.slot().buffer.lock().unwrap();
+        if self.is_stopped() || b.epoch != self.epoch() {
             return (0, 0, false);
         }
         let n = max.min(b.records.len());
         let start = out.len();
         out.extend(b.records.drain(..n));
-        if self.cell.is_stopped() {
+        if self.is_stopped() {
             // pause() returned before we finished: these records are not delivered.
             for r in out.drain(start..).rev() {
                 b.records.push_front(r);
@@ -129,7 +151,7 @@ impl PartitionSlot {
         }
         let bytes: u64 = out[start..].iter().map(|r| r.size() as u64).sum();
         if let Some(last) = out.last() {
-            self.delivered.store(last.offset + 1, Ordering::SeqCst);
+            self.slot().delivered.store(last.offset + 1, Ordering::SeqCst);
         }
         (n, bytes, !b.records.is_empty())
     }

@@ -6,7 +6,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::state_table::{self, FetchGroupId};
+use super::partition::Partition;
+use super::state_table::FetchGroupId;
 use super::Inner;
 
 /// Routes partitions without a (valid) leader to their leader's fetcher, refreshing metadata as needed.
@@ -15,25 +16,20 @@ pub(crate) async fn route(inner: Arc<Inner>) {
         .table
         .fetch_group(FetchGroupId::UNROUTED)
         .expect("the unrouted group always exists");
-    let mut waiting: Vec<Arc<state_table::PartitionState>> = Vec::new();
+    let mut waiting: Vec<Arc<Partition>> = Vec::new();
     let mut backoff = inner.cfg.client.retry_backoff;
     loop {
-        let notified = inner.router_wake.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
         if inner.is_closed() {
             return;
         }
         unrouted.take_ready(&mut waiting);
         if waiting.is_empty() {
-            notified.await;
+            inner.router_wake.wait().await;
             continue;
         }
-        let slots = inner.slots.load();
-        let stale = waiting.iter().any(|c| {
-            slots
-                .get(c.topic_partition())
-                .is_some_and(|s| s.stale_leader.swap(false, Ordering::Relaxed))
+        // Every cell is visited (no short cut): each flag is cleared once it has been acted on.
+        let stale = waiting.iter().fold(false, |any, p| {
+            p.slot().stale_leader.swap(false, Ordering::Relaxed) | any
         });
         let mut snap = inner.cluster.snapshot();
         let unknown = waiting.iter().any(|c| {
@@ -48,8 +44,8 @@ pub(crate) async fn route(inner: Arc<Inner>) {
                 Err(e) => tracing::debug!(error = %e, "metadata refresh failed"),
             }
         }
-        let mut still: Vec<Arc<state_table::PartitionState>> = Vec::new();
-        let mut by_broker: BTreeMap<i32, Vec<Arc<state_table::PartitionState>>> = BTreeMap::new();
+        let mut still: Vec<Arc<Partition>> = Vec::new();
+        let mut by_broker: BTreeMap<i32, Vec<Arc<Partition>>> = BTreeMap::new();
         for cell in waiting.drain(..) {
             let tp = cell.topic_partition();
             match snap.topic(&tp.topic).and_then(|t| t.leader(tp.partition)) {
@@ -71,7 +67,7 @@ pub(crate) async fn route(inner: Arc<Inner>) {
             waiting = still;
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
-                _ = &mut notified => {}
+                _ = inner.router_wake.wait() => {}
             }
             backoff = (backoff * 2).min(Duration::from_secs(2));
             for cell in waiting.drain(..) {

@@ -85,25 +85,10 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-#[cfg(weir_loom)]
-mod sync {
-    pub(super) use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize};
-    pub(super) use loom::sync::Mutex;
-    pub(super) use std::sync::atomic::Ordering;
-    pub(super) fn spin() {
-        loom::thread::yield_now();
-    }
-}
-#[cfg(not(weir_loom))]
-mod sync {
-    pub(super) use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-    pub(super) use std::sync::Mutex;
-    pub(super) fn spin() {
-        std::thread::yield_now();
-    }
-}
-
-use sync::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering};
+use super::intrusive_list::{new_link, IntrusiveList, Link};
+use super::sync::{
+    self, lock, AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering,
+};
 
 const EPOCH_MASK: u64 = 0xFFFF_FFFF;
 const ASSIGNED: u64 = 1 << 32;
@@ -129,19 +114,6 @@ fn epoch_of(w: u64) -> u32 {
 #[inline]
 fn bump_epoch(w: u64) -> u64 {
     (w & !EPOCH_MASK) | u64::from(epoch_of(w).wrapping_add(1))
-}
-
-fn lock<T>(m: &Mutex<T>) -> sync_guard::Guard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-#[cfg(weir_loom)]
-mod sync_guard {
-    pub(super) type Guard<'a, T> = loom::sync::MutexGuard<'a, T>;
-}
-#[cfg(not(weir_loom))]
-mod sync_guard {
-    pub(super) type Guard<'a, T> = std::sync::MutexGuard<'a, T>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -270,24 +242,34 @@ impl FetchGroupId {
     pub const UNROUTED: FetchGroupId = FetchGroupId(0);
 }
 
-/// One planner's ready queue: cells that became fetchable (see the module docs, invariant 6).
-pub struct FetchGroup {
+/// One planner's ready queue: cells that became fetchable (see the module docs, invariant 6), in a lock-free
+/// intrusive list.
+pub struct FetchGroup<X = ()> {
     id: FetchGroupId,
-    ready: Mutex<Vec<Arc<PartitionState>>>,
+    ready: IntrusiveList<PartitionState<X>, ReadyLink>,
     waker: Arc<dyn ReadyWaker>,
 }
 
-impl fmt::Debug for FetchGroup {
+/// The link of [`PartitionState::ready_next`]: the ready queues' list.
+struct ReadyLink;
+
+impl<X> Link<PartitionState<X>> for ReadyLink {
+    fn next(item: &PartitionState<X>) -> &AtomicPtr<PartitionState<X>> {
+        &item.ready_next
+    }
+}
+
+impl<X> fmt::Debug for FetchGroup<X> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FetchGroup").field("id", &self.id).finish()
     }
 }
 
-impl FetchGroup {
+impl<X> FetchGroup<X> {
     fn new(id: FetchGroupId, waker: Arc<dyn ReadyWaker>) -> Self {
         Self {
             id,
-            ready: Mutex::new(Vec::new()),
+            ready: IntrusiveList::default(),
             waker,
         }
     }
@@ -297,37 +279,39 @@ impl FetchGroup {
         self.id
     }
 
-    fn push(&self, cell: Arc<PartitionState>) {
-        let was_empty = {
-            let mut q = lock(&self.ready);
-            let was_empty = q.is_empty();
-            q.push(cell);
-            was_empty
-        };
-        if was_empty {
+    /// Pushes a cell (one CAS on the cell's link, one on the list's head); wakes the planner when the queue was
+    /// empty.
+    fn push(&self, cell: Arc<PartitionState<X>>) {
+        if self.ready.push(cell) {
             self.waker.wake();
         }
     }
 
-    /// Number of cells currently queued.
-    pub fn ready_len(&self) -> usize {
-        lock(&self.ready).len()
+    /// Whether no cell is queued (a snapshot).
+    pub fn is_empty(&self) -> bool {
+        self.ready.is_empty()
     }
 
-    /// Moves every queued cell into `out` (appending). The cells keep their `QUEUED` bit: the
+    /// Number of cells queued: takes them all and puts them back (in order), so it is for tests and
+    /// diagnostics, not for a planner's loop.
+    pub fn ready_len(&self) -> usize {
+        let cells: Vec<_> = self.ready.take_all().collect();
+        let n = cells.len();
+        for c in cells {
+            self.ready.push(c);
+        }
+        n
+    }
+
+    /// Moves every queued cell into `out` (appending), oldest first. The cells keep their `QUEUED` bit: the
     /// caller owns them and must hand each to [`PartitionState::try_begin_queued`] (or
     /// [`FetchGroup::poll_ready`] does it for you), or push them back with [`FetchGroup::defer`].
-    pub fn take_ready(&self, out: &mut Vec<Arc<PartitionState>>) {
-        let mut q = lock(&self.ready);
-        if out.is_empty() {
-            std::mem::swap(&mut *q, out);
-        } else {
-            out.append(&mut q);
-        }
+    pub fn take_ready(&self, out: &mut Vec<Arc<PartitionState<X>>>) {
+        out.extend(self.ready.take_all());
     }
 
     /// Puts a cell taken with [`FetchGroup::take_ready`] back without beginning a fetch.
-    pub fn defer(&self, cell: Arc<PartitionState>) {
+    pub fn defer(&self, cell: Arc<PartitionState<X>>) {
         self.push(cell);
     }
 
@@ -337,8 +321,8 @@ impl FetchGroup {
     /// number of fetches begun. Check [`StateTable::budget_available`] before calling.
     pub fn poll_ready(
         &self,
-        scratch: &mut Vec<Arc<PartitionState>>,
-        mut f: impl FnMut(&Arc<PartitionState>, FetchTicket),
+        scratch: &mut Vec<Arc<PartitionState<X>>>,
+        mut f: impl FnMut(&Arc<PartitionState<X>>, FetchTicket),
     ) -> usize {
         scratch.clear();
         self.take_ready(scratch);
@@ -390,7 +374,7 @@ impl StateTableConfig {
     }
 }
 
-struct Shared {
+struct Shared<X> {
     /// High (upper 32 bits) and low (lower 32 bits) watermark in one word, so a reader sees a consistent pair;
     /// changed by [`StateTable::set_watermarks`].
     watermarks: AtomicU64,
@@ -398,7 +382,7 @@ struct Shared {
     buffered_total: AtomicUsize,
     reserved: AtomicUsize,
     budget_waiting: AtomicBool,
-    groups: ArcSwap<Vec<Arc<FetchGroup>>>,
+    groups: ArcSwap<Vec<Arc<FetchGroup<X>>>>,
 }
 
 fn pack_watermarks(high: u64, low: u64) -> u64 {
@@ -406,7 +390,7 @@ fn pack_watermarks(high: u64, low: u64) -> u64 {
     (high << 32) | low.min(high)
 }
 
-impl Shared {
+impl<X> Shared<X> {
     fn watermarks(&self) -> (u64, u64) {
         let w = self.watermarks.load(Ordering::SeqCst);
         (w >> 32, w & 0xFFFF_FFFF)
@@ -491,18 +475,23 @@ pub struct StateSnapshot {
     pub buffered: u64,
 }
 
-/// The state of one partition, all in atomics (see the module docs for layout and invariants).
-pub struct PartitionState {
+/// The state of one partition, all in atomics (see the module docs for layout and invariants), and `X`, what
+/// the table's owner keeps per partition beside it (the consumer: the partition's buffer of fetched records), so
+/// that one lookup finds both.
+pub struct PartitionState<X = ()> {
     word: AtomicU64,
     position: AtomicI64,
     pending_seek: AtomicI64,
     buffered: AtomicU64,
     group: AtomicU32,
+    /// This cell's link in its fetch group's ready queue (see [`FetchGroup`]).
+    ready_next: AtomicPtr<PartitionState<X>>,
     tp: TopicPartition,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<X>>,
+    data: X,
 }
 
-impl fmt::Debug for PartitionState {
+impl<X> fmt::Debug for PartitionState<X> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PartitionState")
             .field("tp", &self.tp)
@@ -511,17 +500,25 @@ impl fmt::Debug for PartitionState {
     }
 }
 
-impl PartitionState {
-    fn new(tp: TopicPartition, shared: Arc<Shared>) -> Self {
+impl<X> PartitionState<X> {
+    fn new(tp: TopicPartition, shared: Arc<Shared<X>>, data: X) -> Self {
         Self {
             word: AtomicU64::new(0),
             position: AtomicI64::new(0),
             pending_seek: AtomicI64::new(NO_SEEK),
             buffered: AtomicU64::new(0),
             group: AtomicU32::new(FetchGroupId::UNROUTED.0),
+            ready_next: new_link(),
             tp,
             shared,
+            data,
         }
+    }
+
+    /// What the table's owner keeps for this partition.
+    #[inline]
+    pub fn data(&self) -> &X {
+        &self.data
     }
 
     /// The partition this cell describes.
@@ -593,22 +590,22 @@ impl PartitionState {
         }
     }
 
-    /// Pauses: one `fetch_or`. Returns whether it was already paused.
+    /// Pauses: one `fetch_or` (also on an unassigned cell, where it is harmless: assigning clears it).
     #[inline]
-    pub fn pause(&self) -> bool {
-        self.word.fetch_or(PAUSED, Ordering::SeqCst) & PAUSED != 0
+    pub fn pause(&self) -> Toggled {
+        Toggled::of(self.word.fetch_or(PAUSED, Ordering::SeqCst))
     }
 
-    /// Resumes: one `fetch_and` (plus a CAS and a queue push when this makes the partition
-    /// fetchable and it is not queued yet). Returns whether it was paused.
+    /// Resumes: one `fetch_and`, plus a CAS and a lock-free push onto the fetch group's ready queue
+    /// when this makes the partition fetchable and it is not queued yet.
     #[inline]
-    pub fn resume(self: &Arc<Self>) -> bool {
+    pub fn resume(self: &Arc<Self>) -> Toggled {
         let prev = self.word.fetch_and(!PAUSED, Ordering::SeqCst);
         let now = prev & !PAUSED;
         if fetchable(now) && now & QUEUED == 0 {
             self.mark_ready();
         }
-        prev & PAUSED != 0
+        Toggled::of(prev)
     }
 
     /// Holds (see `HELD`): one `fetch_or`; the application's pause state is untouched.
@@ -656,14 +653,10 @@ impl PartitionState {
         self.transition(|w| (fetchable(w) && w & QUEUED == 0).then_some(w));
     }
 
-    fn group_for_push(&self) -> Arc<FetchGroup> {
+    fn enqueue(self: &Arc<Self>) {
         let gid = self.group.load(Ordering::SeqCst) as usize;
         let groups = self.shared.groups.load();
-        Arc::clone(groups.get(gid).unwrap_or(&groups[0]))
-    }
-
-    fn enqueue(self: &Arc<Self>) {
-        self.group_for_push().push(Arc::clone(self));
+        groups.get(gid).unwrap_or(&groups[0]).push(Arc::clone(self));
     }
 
     /// Forwards a cell popped from a queue (QUEUED still set) to its current group.
@@ -910,35 +903,42 @@ impl PartitionState {
 // ---------------------------------------------------------------------------------------------
 
 /// A cheap-to-clone handle on one partition's cell: pause/resume without any lookup.
-#[derive(Clone)]
-pub struct PartitionHandle {
-    cell: Arc<PartitionState>,
+pub struct PartitionHandle<X = ()> {
+    cell: Arc<PartitionState<X>>,
 }
 
-impl fmt::Debug for PartitionHandle {
+impl<X> Clone for PartitionHandle<X> {
+    fn clone(&self) -> Self {
+        Self {
+            cell: Arc::clone(&self.cell),
+        }
+    }
+}
+
+impl<X> fmt::Debug for PartitionHandle<X> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.cell.fmt(f)
     }
 }
 
-impl PartitionHandle {
+impl<X> PartitionHandle<X> {
     /// The partition.
     pub fn topic_partition(&self) -> &TopicPartition {
         &self.cell.tp
     }
     /// The underlying cell (for the fetch planner).
-    pub fn state(&self) -> &Arc<PartitionState> {
+    pub fn state(&self) -> &Arc<PartitionState<X>> {
         &self.cell
     }
     /// Pauses (one atomic op). Returns whether it was already paused.
     #[inline]
     pub fn pause(&self) -> bool {
-        self.cell.pause()
+        self.cell.pause().was_paused
     }
     /// Resumes (one atomic op on the common path). Returns whether it was paused.
     #[inline]
     pub fn resume(&self) -> bool {
-        self.cell.resume()
+        self.cell.resume().was_paused
     }
     /// Whether paused (one load).
     #[inline]
@@ -975,34 +975,54 @@ impl PartitionHandle {
 // Table
 // ---------------------------------------------------------------------------------------------
 
-type Slots = Arc<[Option<Arc<PartitionState>>]>;
+type Slots<X> = Arc<[Option<Arc<PartitionState<X>>>]>;
+/// Topics' slot vectors being grown by an assign, before they are frozen into [`Slots`].
+type Edited<X> = HashMap<Arc<str>, Vec<Option<Arc<PartitionState<X>>>>, FxBuild>;
 
-#[derive(Default, Clone)]
-struct Directory {
-    topics: HashMap<Arc<str>, Slots, FxBuild>,
+struct Directory<X> {
+    topics: HashMap<Arc<str>, Slots<X>, FxBuild>,
 }
 
-impl Directory {
+impl<X> Default for Directory<X> {
+    fn default() -> Self {
+        Self {
+            topics: HashMap::default(),
+        }
+    }
+}
+
+impl<X> Clone for Directory<X> {
+    fn clone(&self) -> Self {
+        Self {
+            topics: self.topics.clone(),
+        }
+    }
+}
+
+impl<X> Directory<X> {
     #[inline]
-    fn slots(&self, topic: &str) -> Option<&Slots> {
+    fn slots(&self, topic: &str) -> Option<&Slots<X>> {
         self.topics.get(topic)
     }
 }
 
 #[inline]
-fn slot(slots: &Slots, partition: i32) -> Option<&Arc<PartitionState>> {
+fn slot<X>(slots: &Slots<X>, partition: i32) -> Option<&Arc<PartitionState<X>>> {
     usize::try_from(partition)
         .ok()
         .and_then(|i| slots.get(i))
         .and_then(Option::as_ref)
 }
 
-/// Applies `f` to the cells of `tps`, one directory load for the whole batch and one hash per
-/// run of equal topics. Returns the number of partitions found.
+/// Calls `f` with each of `tps` and its cell if the table has one: one directory load for the whole batch and
+/// one hash per run of equal topics.
 #[inline]
-fn for_cells(dir: &Directory, tps: &[TopicPartition], mut f: impl FnMut(&Arc<PartitionState>)) -> usize {
-    let mut found = 0;
-    let mut last: Option<(&Arc<str>, Option<&Slots>)> = None;
+fn for_cells<'a, X>(
+    dir: &Directory<X>,
+    tps: &'a [TopicPartition],
+    mut f: impl FnMut(&'a TopicPartition, Option<&Arc<PartitionState<X>>>),
+) {
+    let mut last: Option<(&Arc<str>, Option<&Slots<X>>)> = None;
     for tp in tps {
         let slots = match last {
             Some((t, s)) if Arc::ptr_eq(t, &tp.topic) || **t == *tp.topic => s,
@@ -1012,26 +1032,77 @@ fn for_cells(dir: &Directory, tps: &[TopicPartition], mut f: impl FnMut(&Arc<Par
                 s
             }
         };
-        if let Some(cell) = slots.and_then(|s| slot(s, tp.partition)) {
-            f(cell);
-            found += 1;
+        f(tp, slots.and_then(|s| slot(s, tp.partition)));
+    }
+}
+
+/// Partitions that a call named but that are not assigned: it did nothing to them (the Java client throws
+/// `IllegalStateException` for these). The call still did its work on every assigned partition it named.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NotAssigned {
+    /// The partitions, in the order they were named.
+    pub partitions: Vec<TopicPartition>,
+}
+
+impl NotAssigned {
+    /// `Ok` if no partition was left out.
+    pub fn into_result(self) -> Result<(), NotAssigned> {
+        if self.partitions.is_empty() {
+            Ok(())
+        } else {
+            Err(self)
         }
     }
-    found
+}
+
+impl fmt::Display for NotAssigned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not assigned:")?;
+        for (i, tp) in self.partitions.iter().enumerate().take(10) {
+            write!(f, "{}{tp}", if i == 0 { " " } else { ", " })?;
+        }
+        if self.partitions.len() > 10 {
+            write!(f, " and {} more", self.partitions.len() - 10)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for NotAssigned {}
+
+/// What a pause or resume of one cell found.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Toggled {
+    /// The partition was assigned.
+    pub assigned: bool,
+    /// The partition was paused before the call.
+    pub was_paused: bool,
+}
+
+impl Toggled {
+    fn of(prev: u64) -> Self {
+        Self {
+            assigned: prev & ASSIGNED != 0,
+            was_paused: prev & PAUSED != 0,
+        }
+    }
 }
 
 /// The consumer's partition state table (see the module docs). `Send + Sync`; share it by `Arc`.
-pub struct StateTable {
-    dir: ArcSwap<Directory>,
+pub struct StateTable<X = ()> {
+    dir: ArcSwap<Directory<X>>,
     writer: Mutex<()>,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<X>>,
 }
 
-impl fmt::Debug for StateTable {
+impl<X> fmt::Debug for StateTable<X> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StateTable")
             .field("topics", &self.dir.load().topics.len())
-            .field("buffered_total", &self.buffered_total())
+            .field(
+                "buffered_total",
+                &self.shared.buffered_total.load(Ordering::Relaxed),
+            )
             .finish()
     }
 }
@@ -1042,11 +1113,11 @@ impl Default for StateTable {
     }
 }
 
-impl Drop for StateTable {
+impl<X> Drop for StateTable<X> {
     fn drop(&mut self) {
         // Queued cells point back to the shared state: break the cycle.
         for g in self.shared.groups.load().iter() {
-            lock(&g.ready).clear();
+            drop(g.ready.take_all());
         }
     }
 }
@@ -1056,9 +1127,11 @@ impl StateTable {
     pub fn new(config: StateTableConfig) -> Self {
         Self::with_unrouted_waker(config, Arc::new(NoopWaker))
     }
+}
 
+impl<X: Default> StateTable<X> {
     /// An empty table whose [`FetchGroupId::UNROUTED`] queue wakes `waker` (the task that looks
-    /// up leaders).
+    /// up leaders); each cell's [`PartitionState::data`] starts as `X::default()`.
     pub fn with_unrouted_waker(config: StateTableConfig, waker: Arc<dyn ReadyWaker>) -> Self {
         let unrouted = Arc::new(FetchGroup::new(FetchGroupId::UNROUTED, waker));
         Self {
@@ -1101,7 +1174,7 @@ impl StateTable {
     // --- fetch groups ---
 
     /// Registers a planner; its ready queue wakes `waker`.
-    pub fn register_fetch_group(&self, waker: Arc<dyn ReadyWaker>) -> Arc<FetchGroup> {
+    pub fn register_fetch_group(&self, waker: Arc<dyn ReadyWaker>) -> Arc<FetchGroup<X>> {
         let _w = lock(&self.writer);
         let cur = self.shared.groups.load_full();
         let id = FetchGroupId(u32::try_from(cur.len()).expect("too many fetch groups"));
@@ -1113,7 +1186,7 @@ impl StateTable {
     }
 
     /// A registered fetch group.
-    pub fn fetch_group(&self, id: FetchGroupId) -> Option<Arc<FetchGroup>> {
+    pub fn fetch_group(&self, id: FetchGroupId) -> Option<Arc<FetchGroup<X>>> {
         self.shared.groups.load().get(id.0 as usize).cloned()
     }
 
@@ -1192,62 +1265,115 @@ impl StateTable {
 
     // --- lookup ---
 
-    fn with_cell<R>(&self, tp: &TopicPartition, f: impl FnOnce(&Arc<PartitionState>) -> R) -> Option<R> {
+    fn with_cell<R>(&self, tp: &TopicPartition, f: impl FnOnce(&Arc<PartitionState<X>>) -> R) -> Option<R> {
         let dir = self.dir.load();
         dir.slots(&tp.topic).and_then(|s| slot(s, tp.partition)).map(f)
     }
 
+    /// The cell of a known partition (assigned now or before).
+    pub fn cell(&self, tp: &TopicPartition) -> Option<Arc<PartitionState<X>>> {
+        self.with_cell(tp, Arc::clone)
+    }
+
     /// A handle on a known partition (assigned now or before).
-    pub fn handle(&self, tp: &TopicPartition) -> Option<PartitionHandle> {
+    pub fn handle(&self, tp: &TopicPartition) -> Option<PartitionHandle<X>> {
         self.with_cell(tp, |c| PartitionHandle { cell: Arc::clone(c) })
     }
 
-    /// Pauses the given partitions (one atomic op each). Returns how many were found.
-    pub fn pause(&self, tps: &[TopicPartition]) -> usize {
-        for_cells(&self.dir.load(), tps, |c| {
-            c.pause();
-        })
+    /// Pauses the given partitions (one atomic op each). Partitions not assigned are reported, and
+    /// left as they are.
+    pub fn pause(&self, tps: &[TopicPartition]) -> Result<(), NotAssigned> {
+        let mut missing = NotAssigned::default();
+        for_cells(&self.dir.load(), tps, |tp, c| {
+            if !c.is_some_and(|c| c.pause().assigned) {
+                missing.partitions.push(tp.clone());
+            }
+        });
+        missing.into_result()
     }
 
-    /// Resumes the given partitions. Returns how many were found.
-    pub fn resume(&self, tps: &[TopicPartition]) -> usize {
-        for_cells(&self.dir.load(), tps, |c| {
-            c.resume();
-        })
+    /// Resumes the given partitions. Partitions not assigned are reported, and left as they are.
+    pub fn resume(&self, tps: &[TopicPartition]) -> Result<(), NotAssigned> {
+        self.resume_with(tps, |_| {})
+    }
+
+    /// [`StateTable::resume`], calling `resumed` for each partition that was paused (its records may
+    /// be delivered again).
+    pub fn resume_with(
+        &self,
+        tps: &[TopicPartition],
+        mut resumed: impl FnMut(&Arc<PartitionState<X>>),
+    ) -> Result<(), NotAssigned> {
+        let mut missing = NotAssigned::default();
+        for_cells(&self.dir.load(), tps, |tp, c| match c {
+            Some(c) => {
+                let t = c.resume();
+                if !t.assigned {
+                    missing.partitions.push(tp.clone());
+                } else if t.was_paused {
+                    resumed(c);
+                }
+            }
+            None => missing.partitions.push(tp.clone()),
+        });
+        missing.into_result()
     }
 
     /// Holds the given partitions (see `HELD`). Returns how many were found.
     pub fn hold(&self, tps: &[TopicPartition]) -> usize {
-        for_cells(&self.dir.load(), tps, |c| c.hold())
+        let mut n = 0;
+        for_cells(&self.dir.load(), tps, |_, c| {
+            if let Some(c) = c {
+                c.hold();
+                n += 1;
+            }
+        });
+        n
     }
 
-    /// Releases the given partitions' holds. Returns how many were found.
-    pub fn release(&self, tps: &[TopicPartition]) -> usize {
-        for_cells(&self.dir.load(), tps, |c| c.release())
+    /// Releases the given partitions' holds, calling `released` for each. Returns how many were
+    /// found.
+    pub fn release(
+        &self,
+        tps: &[TopicPartition],
+        mut released: impl FnMut(&Arc<PartitionState<X>>),
+    ) -> usize {
+        let mut n = 0;
+        for_cells(&self.dir.load(), tps, |_, c| {
+            if let Some(c) = c {
+                c.release();
+                released(c);
+                n += 1;
+            }
+        });
+        n
     }
 
-    /// Pauses every known partition of the given topics. Returns how many partitions.
+    /// Pauses every assigned partition of the given topics (one hash per topic). Returns how many
+    /// partitions.
     pub fn pause_topics(&self, topics: &[&str]) -> usize {
+        self.for_topics(topics, |c| c.pause().assigned)
+    }
+
+    /// Resumes every assigned partition of the given topics, calling `resumed` for each one that was
+    /// paused. Returns how many partitions.
+    pub fn resume_topics(&self, topics: &[&str], mut resumed: impl FnMut(&Arc<PartitionState<X>>)) -> usize {
         self.for_topics(topics, |c| {
-            c.pause();
+            let t = c.resume();
+            if t.assigned && t.was_paused {
+                resumed(c);
+            }
+            t.assigned
         })
     }
 
-    /// Resumes every known partition of the given topics. Returns how many partitions.
-    pub fn resume_topics(&self, topics: &[&str]) -> usize {
-        self.for_topics(topics, |c| {
-            c.resume();
-        })
-    }
-
-    fn for_topics(&self, topics: &[&str], mut f: impl FnMut(&Arc<PartitionState>)) -> usize {
+    fn for_topics(&self, topics: &[&str], mut f: impl FnMut(&Arc<PartitionState<X>>) -> bool) -> usize {
         let dir = self.dir.load();
         let mut n = 0;
         for t in topics {
             if let Some(s) = dir.slots(t) {
                 for c in s.iter().flatten() {
-                    f(c);
-                    n += 1;
+                    n += usize::from(f(c));
                 }
             }
         }
@@ -1285,7 +1411,7 @@ impl StateTable {
     }
 
     /// Calls `f` for every known cell (assigned or not).
-    pub fn for_each_cell(&self, mut f: impl FnMut(&Arc<PartitionState>)) {
+    pub fn for_each_cell(&self, mut f: impl FnMut(&Arc<PartitionState<X>>)) {
         let dir = self.dir.load();
         for s in dir.topics.values() {
             for c in s.iter().flatten() {
@@ -1296,7 +1422,7 @@ impl StateTable {
 
     /// Full scan: calls `f` for every partition that is fetchable right now (one load per
     /// cell). Prefer the ready queues ([`FetchGroup::poll_ready`]) in a planner.
-    pub fn for_each_fetchable(&self, mut f: impl FnMut(&Arc<PartitionState>)) {
+    pub fn for_each_fetchable(&self, mut f: impl FnMut(&Arc<PartitionState<X>>)) {
         self.for_each_cell(|c| {
             if c.is_fetchable() {
                 f(c)
@@ -1329,7 +1455,7 @@ impl StateTable {
     fn assign_with(&self, parts: &[(TopicPartition, i64)], extra: u64) {
         let _w = lock(&self.writer);
         let cur = self.dir.load_full();
-        let mut edited: HashMap<Arc<str>, Vec<Option<Arc<PartitionState>>>, FxBuild> = HashMap::default();
+        let mut edited: Edited<X> = HashMap::default();
         let mut to_assign = Vec::with_capacity(parts.len());
         let mut grew = false;
         for (tp, start) in parts {
@@ -1358,6 +1484,7 @@ impl StateTable {
                             partition: tp.partition,
                         },
                         Arc::clone(&self.shared),
+                        X::default(),
                     ));
                     v[idx] = Some(Arc::clone(&c));
                     c
@@ -1386,13 +1513,16 @@ impl StateTable {
     /// paused and backpressured, and drops the buffered count. Returns, for each partition that
     /// was assigned, its new epoch and the bytes dropped from the accounting (discard those
     /// records; do not `consume` them).
-    pub fn unassign(&self, tps: &[TopicPartition]) -> Vec<(TopicPartition, EpochChange)> {
+    pub fn unassign(&self, tps: &[TopicPartition]) -> Vec<(Arc<PartitionState<X>>, EpochChange)> {
         self.unassign_where(tps, false)
     }
 
     /// [`StateTable::unassign`], except partitions the application paused, which stay assigned (with their
     /// pause): a consumer group keeps them through a rebalance so that the pause survives it.
-    pub fn unassign_unless_paused(&self, tps: &[TopicPartition]) -> Vec<(TopicPartition, EpochChange)> {
+    pub fn unassign_unless_paused(
+        &self,
+        tps: &[TopicPartition],
+    ) -> Vec<(Arc<PartitionState<X>>, EpochChange)> {
         self.unassign_where(tps, true)
     }
 
@@ -1400,11 +1530,13 @@ impl StateTable {
         &self,
         tps: &[TopicPartition],
         keep_paused: bool,
-    ) -> Vec<(TopicPartition, EpochChange)> {
+    ) -> Vec<(Arc<PartitionState<X>>, EpochChange)> {
         let mut out = Vec::new();
-        for_cells(&self.dir.load(), tps, |c| {
-            if let Some(ch) = c.unassign(keep_paused) {
-                out.push((c.tp.clone(), ch));
+        for_cells(&self.dir.load(), tps, |_, c| {
+            if let Some(c) = c {
+                if let Some(ch) = c.unassign(keep_paused) {
+                    out.push((Arc::clone(c), ch));
+                }
             }
         });
         out
@@ -1463,7 +1595,7 @@ mod tests {
         let s = h.snapshot();
         assert!(s.assigned && s.held && !s.paused);
         assert!(!h.state().is_fetchable());
-        t.release(&[tp("a", 0)]);
+        t.release(&[tp("a", 0)], |_| ());
         assert!(h.state().is_fetchable());
         assert_eq!(h.snapshot().position, 3);
         // Re-assigning an assigned, running partition held holds it.
@@ -1483,12 +1615,12 @@ mod tests {
         // The application resumes while held: still nothing, but its pause is gone.
         h.resume();
         assert!(!h.is_paused() && h.state().is_stopped() && !h.state().is_fetchable());
-        t.release(&[tp("a", 0)]);
+        t.release(&[tp("a", 0)], |_| ());
         assert!(h.state().is_fetchable());
         // Held while paused, released: still paused.
         h.pause();
         t.hold(&[tp("a", 0)]);
-        t.release(&[tp("a", 0)]);
+        t.release(&[tp("a", 0)], |_| ());
         assert!(h.is_paused() && !h.state().is_fetchable());
         // Assigning held keeps an assigned partition's pause; unassigning clears both.
         t.assign_held(&[(tp("a", 0), 5)]);
@@ -1520,16 +1652,26 @@ mod tests {
     fn pause_resume_by_name_and_topic() {
         let t = table(100);
         t.assign(&[(tp("a", 0), 0), (tp("a", 1), 0), (tp("b", 0), 0)]);
-        assert_eq!(t.pause(&[tp("a", 1), tp("b", 0), tp("x", 0), tp("a", 7)]), 2);
+        assert_eq!(
+            t.pause(&[tp("a", 1), tp("b", 0), tp("x", 0), tp("a", 7)]),
+            Err(NotAssigned {
+                partitions: vec![tp("x", 0), tp("a", 7)]
+            })
+        );
         assert_eq!(t.paused(), vec![tp("a", 1), tp("b", 0)]);
         assert_eq!(t.is_paused(&tp("a", 1)), Some(true));
         assert_eq!(t.is_paused(&tp("a", 0)), Some(false));
         assert_eq!(t.is_paused(&tp("q", 0)), None);
-        assert_eq!(t.resume(&[tp("b", 0)]), 1);
+        assert_eq!(t.resume(&[tp("b", 0)]), Ok(()));
         assert_eq!(t.paused(), vec![tp("a", 1)]);
         assert_eq!(t.pause_topics(&["a", "nope"]), 2);
         assert_eq!(t.paused(), vec![tp("a", 0), tp("a", 1)]);
-        assert_eq!(t.resume_topics(&["a"]), 2);
+        let mut resumed = Vec::new();
+        assert_eq!(
+            t.resume_topics(&["a"], |c| resumed.push(c.topic_partition().clone())),
+            2
+        );
+        assert_eq!(resumed, [tp("a", 0), tp("a", 1)]);
         assert!(t.paused().is_empty());
     }
 
@@ -1657,7 +1799,7 @@ mod tests {
         let tk1 = t.handle(&tp("a", 1)).unwrap().try_begin_fetch().unwrap();
         let r = t.unassign(&[tp("a", 0), tp("a", 1), tp("nope", 0)]);
         assert_eq!(r.len(), 2);
-        assert_eq!(r[0].0, tp("a", 0));
+        assert_eq!(*r[0].0.topic_partition(), tp("a", 0));
         assert_eq!(r[0].1.dropped_bytes, 30);
         assert_eq!(t.buffered_total(), 0);
         let s = h.snapshot();
@@ -1776,7 +1918,7 @@ mod tests {
         let mut cfg = StateTableConfig::with_high_watermark(1 << 20);
         cfg.max_buffered_bytes = 1000;
         let w = Arc::new(Count(StdUsize::new(0)));
-        let t = StateTable::with_unrouted_waker(cfg, w.clone());
+        let t: StateTable = StateTable::with_unrouted_waker(cfg, w.clone());
         t.assign(&[(tp("a", 0), 0)]);
         let base = w.0.load(Ordering::SeqCst);
         assert_eq!(t.budget_available(), 1000);

@@ -77,7 +77,8 @@ use tokio::sync::Notify;
 use crate::cluster::Cluster;
 use crate::config::{boolean, ms};
 use crate::consumer::{
-    Consumer, ConsumerConfig, ConsumerRecord, ConsumerStats, PartitionView, StartOffset, TopicPartition,
+    Consumer, ConsumerConfig, ConsumerRecord, ConsumerStats, NotAssigned, PartitionView, StartOffset,
+    TopicPartition,
 };
 use crate::error::{Error, Result};
 use coordinator::Coordinator;
@@ -489,19 +490,20 @@ impl GroupConsumer {
 
     /// Pauses partitions (see [`Consumer::pause`]): one atomic operation per partition, no lock, from any
     /// thread. Partitions that stay with this member through a rebalance stay paused. Partitions not assigned
-    /// to this member are ignored.
+    /// to this member are left alone and named in the `Err` (the others are paused all the same).
     ///
     /// During a rebalance the group *holds* partitions it is revoking or setting up, with a flag apart from the
     /// pause: pausing or resuming then changes only the application's pause state, which applies once the
     /// group lets go.
-    pub fn pause(&self, partitions: &[TopicPartition]) {
-        self.shared.consumer.pause(partitions);
+    pub fn pause(&self, partitions: &[TopicPartition]) -> std::result::Result<(), NotAssigned> {
+        self.shared.consumer.pause(partitions)
     }
 
     /// Resumes paused partitions (one atomic operation each). A partition the group holds during a rebalance
     /// is delivered again only once the group lets go of it (and only if it stays with this member).
-    pub fn resume(&self, partitions: &[TopicPartition]) {
-        self.shared.consumer.resume(partitions);
+    /// Partitions not assigned to this member are left alone and named in the `Err`.
+    pub fn resume(&self, partitions: &[TopicPartition]) -> std::result::Result<(), NotAssigned> {
+        self.shared.consumer.resume(partitions)
     }
 
     /// The partitions the application paused (among those assigned to this member, including any kept through

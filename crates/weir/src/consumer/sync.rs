@@ -1,0 +1,27 @@
+//! The atomics and locks of the consumer's concurrent state, from `loom` under `cfg(weir_loom)` so that the
+//! state table and its lists can be model-checked, from `std` otherwise.
+
+#[cfg(weir_loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize};
+#[cfg(weir_loom)]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
+
+#[cfg(not(weir_loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize};
+#[cfg(not(weir_loom))]
+pub(crate) use std::sync::{Mutex, MutexGuard};
+
+pub(crate) use std::sync::atomic::Ordering;
+
+/// Gives way to another thread (a few instructions' wait on a rare race).
+pub(crate) fn spin() {
+    #[cfg(weir_loom)]
+    loom::thread::yield_now();
+    #[cfg(not(weir_loom))]
+    std::thread::yield_now();
+}
+
+/// Locks `m`, ignoring poisoning (the data behind these locks stays consistent across a panic).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -9,7 +9,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -22,8 +22,9 @@ use kafka_protocol::protocol::StrBytes;
 use weir_proto::admin::{decode_create_topics_response, decode_delete_topics_response};
 use weir_proto::list_offsets::decode_list_offsets_response;
 
-use crate::cluster::{Cluster, MetadataSnapshot};
+use crate::cluster::{Cluster, MetadataSnapshot, TopicMetadata};
 use crate::config::ClientConfig;
+use crate::consumer::TopicPartition;
 use crate::error::{check, Error, KafkaCode, Result};
 
 /// Which offset [`Admin::list_offsets`] looks up.
@@ -123,42 +124,81 @@ impl Admin {
     }
 }
 
-/// Looks up offsets of `partitions` of `topic`, grouped by leader.
+/// Looks up offsets of `partitions` of `topic`: one request per leader.
 pub(crate) async fn list_offsets(
     cluster: &Cluster,
     topic: &str,
     partitions: &[i32],
     spec: OffsetSpec,
 ) -> Result<BTreeMap<i32, i64>> {
-    let meta = cluster.topic(topic).await?;
-    let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
-    for &p in partitions {
-        let leader = meta
-            .leader(p)
-            .ok_or_else(|| Error::kafka(5, format!("{topic}-{p} has no leader")))?;
-        by_leader.entry(leader).or_default().push(p);
+    let topic: Arc<str> = Arc::from(topic);
+    let tps: Vec<TopicPartition> = partitions
+        .iter()
+        .map(|&p| TopicPartition::new(Arc::clone(&topic), p))
+        .collect();
+    Ok(list_offsets_of(cluster, &tps, spec)
+        .await?
+        .into_iter()
+        .map(|(tp, o)| (tp.partition, o))
+        .collect())
+}
+
+/// Looks up offsets of `partitions` (any topics): one request per leader, all leaders asked at once.
+pub(crate) async fn list_offsets_of(
+    cluster: &Cluster,
+    partitions: &[TopicPartition],
+    spec: OffsetSpec,
+) -> Result<HashMap<TopicPartition, i64>> {
+    let mut by_leader: BTreeMap<i32, BTreeMap<&str, Vec<i32>>> = BTreeMap::new();
+    let mut meta: HashMap<&str, Arc<TopicMetadata>> = HashMap::new();
+    for tp in partitions {
+        let t = match meta.get(&*tp.topic) {
+            Some(t) => t,
+            None => {
+                let t = cluster.topic(&tp.topic).await?;
+                meta.entry(&tp.topic).or_insert(t)
+            }
+        };
+        let leader = t
+            .leader(tp.partition)
+            .ok_or_else(|| Error::kafka(5, format!("{tp} has no leader")))?;
+        by_leader
+            .entry(leader)
+            .or_default()
+            .entry(&tp.topic)
+            .or_default()
+            .push(tp.partition);
     }
-    let mut out = BTreeMap::new();
-    for (leader, parts) in by_leader {
+    let asks = by_leader.into_iter().map(|(leader, topics)| async move {
         let req = ListOffsetsRequest::default()
             .with_replica_id(BrokerId(-1))
-            .with_topics(vec![ListOffsetsTopic::default()
-                .with_name(topic_name(topic))
-                .with_partitions(
-                    parts
-                        .iter()
-                        .map(|&p| {
-                            ListOffsetsPartition::default()
-                                .with_partition_index(p)
-                                .with_current_leader_epoch(-1)
-                                .with_timestamp(spec.wire())
-                        })
-                        .collect(),
-                )]);
+            .with_topics(
+                topics
+                    .into_iter()
+                    .map(|(topic, parts)| {
+                        ListOffsetsTopic::default()
+                            .with_name(topic_name(topic))
+                            .with_partitions(
+                                parts
+                                    .iter()
+                                    .map(|&p| {
+                                        ListOffsetsPartition::default()
+                                            .with_partition_index(p)
+                                            .with_current_leader_epoch(-1)
+                                            .with_timestamp(spec.wire())
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            );
         let conn = cluster.link(leader)?.get().await?;
         let version = conn.version(ApiKey::ListOffsets)?;
         let body = conn.request_body(&req, version).await?;
-        let listed = decode_list_offsets_response(body, version).map_err(|e| conn.bad_response(e))?;
+        decode_list_offsets_response(body, version).map_err(|e| conn.bad_response(e))
+    });
+    let mut out = HashMap::with_capacity(partitions.len());
+    for listed in futures::future::try_join_all(asks).await? {
         for p in listed {
             if let Some(code) = KafkaCode::try_from_code(p.error_code) {
                 if code.is_retriable() {
@@ -166,10 +206,10 @@ pub(crate) async fn list_offsets(
                 }
                 return Err(Error::Kafka {
                     code,
-                    context: format!("list offsets {topic}-{}", p.partition),
+                    context: format!("list offsets {}-{}", p.topic, p.partition),
                 });
             }
-            out.insert(p.partition, p.offset);
+            out.insert(TopicPartition::new(p.topic, p.partition), p.offset);
         }
     }
     Ok(out)

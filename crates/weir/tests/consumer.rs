@@ -383,3 +383,82 @@ async fn full_paused_partitions_never_starve_the_others() {
     assert!(c.buffered_bytes() <= 256 * 1024);
     c.close();
 }
+
+/// Resuming a partition with nothing buffered wakes no one; resuming many partitions with records buffered wakes
+/// a waiting `poll` once. Pausing or resuming partitions that are not assigned says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_wakes_poll_once_and_only_for_buffered_records() {
+    let (broker, topic) = broker_with_topic("wakeups", 8);
+    produce(&broker, &topic, 4, 50).await; // partitions 0..4 get records, 4..8 stay empty
+    let c = std::sync::Arc::new(Consumer::new(consumer_config(&broker)).unwrap());
+    let tps: Vec<TopicPartition> = (0..8).map(|p| TopicPartition::new(topic.as_str(), p)).collect();
+    c.assign(
+        &tps.iter()
+            .map(|tp| (tp.clone(), StartOffset::Earliest))
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
+    // Partitions 0..4 fetch their records (one response each: far below the buffer), then are paused full.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tps[..4]
+        .iter()
+        .any(|tp| c.partition_buffered_bytes(tp) == Some(0))
+    {
+        assert!(tokio::time::Instant::now() < deadline, "records did not arrive");
+        tokio::time::sleep(Duration::from_millis(5)).await; // waiting for a condition, bounded by the deadline
+    }
+    c.pause(&tps[..4]).unwrap();
+    // A poll serves the delivery queue: the paused partitions leave it, nothing is delivered.
+    assert!(c.poll(10, Duration::from_millis(100)).await.unwrap().is_empty());
+    let before = c.stats().delivery_wakeups;
+
+    // Empty partitions, resumed one by one, through handles and in a batch (their fetchers stay live).
+    let handles: Vec<_> = tps[4..].iter().map(|tp| c.partition(tp).unwrap()).collect();
+    for _ in 0..1000 {
+        for (tp, h) in tps[4..].iter().zip(&handles) {
+            c.pause(std::slice::from_ref(tp)).unwrap();
+            c.resume(std::slice::from_ref(tp)).unwrap();
+            h.pause().unwrap();
+            h.resume().unwrap();
+        }
+        c.pause(&tps[4..]).unwrap();
+        c.resume(&tps[4..]).unwrap();
+    }
+    assert_eq!(
+        c.stats().delivery_wakeups,
+        before,
+        "a resume with nothing buffered woke poll"
+    );
+
+    // Four partitions with records buffered, resumed in one call while a poll waits: one wake-up.
+    let poller = tokio::spawn({
+        let c = c.clone();
+        async move { poll_n(&c, 200, 1000).await }
+    });
+    c.resume(&tps[..4]).unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(60), poller)
+        .await
+        .expect("poll woken")
+        .unwrap();
+    check_dense(&got, 4, 50);
+    assert_eq!(
+        c.stats().delivery_wakeups,
+        before + 1,
+        "one wake-up for one resume call"
+    );
+
+    // Not assigned: named in the error, the assigned ones are still paused.
+    let gone = TopicPartition::new(topic.as_str(), 99);
+    let err = c.pause(&[tps[0].clone(), gone.clone()]).unwrap_err();
+    assert_eq!(err.partitions, vec![gone.clone()]);
+    assert!(c.paused().contains(&tps[0]));
+    assert_eq!(
+        c.resume(std::slice::from_ref(&gone)).unwrap_err().partitions,
+        vec![gone]
+    );
+    c.unassign(&tps[4..5]);
+    assert_eq!(handles[0].pause().unwrap_err().partitions, vec![tps[4].clone()]);
+    assert!(handles[0].resume().is_err());
+    c.close();
+}

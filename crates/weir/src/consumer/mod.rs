@@ -49,7 +49,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::admin::{list_offsets, OffsetSpec};
+use crate::admin::{list_offsets_of, OffsetSpec};
 use crate::cluster::Cluster;
 use crate::error::{Error, KafkaCode, Result};
 use fetcher::Fetcher;
@@ -216,10 +216,7 @@ impl Consumer {
         inner
             .cluster
             .add_interest(partitions.iter().map(|(tp, _)| &*tp.topic));
-        let mut resolved = Vec::with_capacity(partitions.len());
-        for (tp, start) in partitions {
-            resolved.push((tp.clone(), inner.resolve(tp, *start).await?));
-        }
+        let resolved = inner.resolve_all(partitions).await?;
         match how {
             AssignAs::Running => inner.table.assign(&resolved),
             AssignAs::Held => inner.table.assign_held(&resolved),
@@ -681,31 +678,68 @@ impl Inner {
     }
 
     async fn resolve(&self, tp: &TopicPartition, start: StartOffset) -> Result<i64> {
-        let spec = match start {
-            StartOffset::Offset(o) => return Ok(o),
-            StartOffset::Earliest => OffsetSpec::Earliest,
-            StartOffset::Latest | StartOffset::FromEnd(_) => OffsetSpec::Latest,
-            StartOffset::Timestamp(t) => OffsetSpec::Timestamp(t),
-        };
-        let offsets = list_offsets(&self.cluster, &tp.topic, &[tp.partition], spec).await?;
-        let offset = *offsets
-            .get(&tp.partition)
-            .ok_or_else(|| Error::UnknownTopic(tp.to_string()))?;
-        match start {
-            StartOffset::FromEnd(n) => {
-                let earliest =
-                    list_offsets(&self.cluster, &tp.topic, &[tp.partition], OffsetSpec::Earliest).await?;
-                Ok((offset - n.max(0)).max(earliest.get(&tp.partition).copied().unwrap_or(0)))
-            }
-            // No record at or after the timestamp: start at the end.
-            StartOffset::Timestamp(_) if offset < 0 => self.resolve_latest(tp).await,
-            _ => Ok(offset),
-        }
+        let resolved = self.resolve_all(&[(tp.clone(), start)]).await?;
+        Ok(resolved[0].1)
     }
 
-    async fn resolve_latest(&self, tp: &TopicPartition) -> Result<i64> {
-        let o = list_offsets(&self.cluster, &tp.topic, &[tp.partition], OffsetSpec::Latest).await?;
-        Ok(o.get(&tp.partition).copied().unwrap_or(0))
+    /// Resolves start offsets to offsets: one ListOffsets request per leader (all leaders at once) for each
+    /// kind of offset asked for, however many partitions.
+    async fn resolve_all(
+        &self,
+        parts: &[(TopicPartition, StartOffset)],
+    ) -> Result<Vec<(TopicPartition, i64)>> {
+        let mut asks: Vec<(OffsetSpec, Vec<TopicPartition>)> = Vec::new();
+        let mut ask = |spec: OffsetSpec, tp: &TopicPartition| match asks.iter_mut().find(|(s, _)| *s == spec)
+        {
+            Some((_, tps)) => tps.push(tp.clone()),
+            None => asks.push((spec, vec![tp.clone()])),
+        };
+        for (tp, start) in parts {
+            match *start {
+                StartOffset::Offset(_) => {}
+                StartOffset::Earliest => ask(OffsetSpec::Earliest, tp),
+                StartOffset::Latest => ask(OffsetSpec::Latest, tp),
+                // Not before the log start.
+                StartOffset::FromEnd(_) => {
+                    ask(OffsetSpec::Latest, tp);
+                    ask(OffsetSpec::Earliest, tp);
+                }
+                // The end of the log when no record is at or after the timestamp.
+                StartOffset::Timestamp(t) => {
+                    ask(OffsetSpec::Timestamp(t), tp);
+                    ask(OffsetSpec::Latest, tp);
+                }
+            }
+        }
+        let mut found = Vec::with_capacity(asks.len());
+        for (spec, tps) in asks {
+            found.push((spec, list_offsets_of(&self.cluster, &tps, spec).await?));
+        }
+        let get = |spec: OffsetSpec, tp: &TopicPartition| {
+            found
+                .iter()
+                .find(|(s, _)| *s == spec)
+                .and_then(|(_, offsets)| offsets.get(tp).copied())
+                .ok_or_else(|| Error::UnknownTopic(tp.to_string()))
+        };
+        parts
+            .iter()
+            .map(|(tp, start)| {
+                let offset = match *start {
+                    StartOffset::Offset(o) => o,
+                    StartOffset::Earliest => get(OffsetSpec::Earliest, tp)?,
+                    StartOffset::Latest => get(OffsetSpec::Latest, tp)?,
+                    StartOffset::FromEnd(n) => {
+                        (get(OffsetSpec::Latest, tp)? - n.max(0)).max(get(OffsetSpec::Earliest, tp)?)
+                    }
+                    StartOffset::Timestamp(t) => match get(OffsetSpec::Timestamp(t), tp)? {
+                        o if o < 0 => get(OffsetSpec::Latest, tp)?,
+                        o => o,
+                    },
+                };
+                Ok((tp.clone(), offset))
+            })
+            .collect()
     }
 
     fn seek_to(&self, tp: &TopicPartition, offset: i64) -> Result<()> {

@@ -262,7 +262,8 @@ impl Consumer {
     /// The offset of the next record `poll` returns for `tp`, if assigned.
     pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
         let p = self.inner.table.cell(tp)?;
-        p.is_assigned().then(|| p.slot().delivered.load(Ordering::SeqCst))
+        p.is_assigned()
+            .then(|| p.slot().delivered.load(Ordering::Acquire))
     }
 
     /// The partition's high watermark as of the latest fetch response (-1 before the first).
@@ -403,8 +404,10 @@ impl Consumer {
                     _ = tokio::time::sleep_until(deadline) => return Ok(out),
                 }
             };
-            p.slot().queued.store(false, Ordering::SeqCst);
-            if inner.take(&p, max - out.len(), &mut out) && !p.slot().queued.swap(true, Ordering::SeqCst) {
+            // Release is enough: a fetcher that appends records (under the buffer lock, which `take` takes next)
+            // and finds `queued` still set is ordered before our `take` by that lock.
+            p.slot().queued.store(false, Ordering::Release);
+            if inner.take(&p, max - out.len(), &mut out) && !p.slot().queued.swap(true, Ordering::AcqRel) {
                 // Records left: serve the partition again after the others (it stays queued, in our hands).
                 queue.push_back(p);
             }
@@ -520,7 +523,7 @@ impl Consumer {
             backpressured: snap.backpressured,
             buffered_bytes: snap.buffered,
             buffer_limit: self.inner.table.config().high_watermark,
-            position: p.slot().delivered.load(Ordering::SeqCst),
+            position: p.slot().delivered.load(Ordering::Acquire),
             high_watermark: p.slot().high_watermark.load(Ordering::SeqCst),
         })
     }
@@ -625,7 +628,7 @@ impl Inner {
         if slot.detached.load(Ordering::SeqCst) {
             slot.data_ready.notify_one();
             false
-        } else if !slot.queued.swap(true, Ordering::SeqCst) {
+        } else if !slot.queued.swap(true, Ordering::AcqRel) {
             self.deliver.push(Arc::clone(p))
         } else {
             false

@@ -86,7 +86,7 @@ impl PartitionState<PartitionSlot> {
             b.epoch = epoch;
             b.parked.take()
         };
-        slot.delivered.store(position, Ordering::SeqCst);
+        slot.delivered.store(position, Ordering::Release);
         if let Some(t) = parked {
             // Stale by construction (the epoch moved), so this only clears IN_FLIGHT.
             self.end_fetch(t);
@@ -151,7 +151,7 @@ impl PartitionState<PartitionSlot> {
         }
         let bytes: u64 = out[start..].iter().map(|r| r.size() as u64).sum();
         if let Some(last) = out.last() {
-            self.slot().delivered.store(last.offset + 1, Ordering::SeqCst);
+            self.slot().delivered.store(last.offset + 1, Ordering::Release);
         }
         (n, bytes, !b.records.is_empty())
     }

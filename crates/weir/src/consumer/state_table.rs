@@ -3,12 +3,14 @@
 //! # Layout
 //!
 //! [`StateTable`] is a copy-on-write *directory* (`ArcSwap`) mapping a topic name (hashed with
-//! an Fx hasher, not SipHash) to a slice of per-partition cells, `Arc<PartitionState>`, indexed by
-//! partition number. Growing the table ([`StateTable::assign`] of new topics or partitions)
-//! copies only the directory and the slices of the topics it touches; existing cells keep their
-//! identity, so [`PartitionHandle`]s stay valid forever (cells are never removed, only
-//! unassigned). Directory writers (`assign`, fetch-group registration) serialise on one mutex
-//! among themselves; pause/resume/lookup and the fetch planners never take it.
+//! an Fx hasher, not SipHash) to a slice of per-partition cells, `Arc<PartitionState<X>>`, indexed by
+//! partition number. A cell is the partition's one home: besides its state it holds `X`, what the
+//! table's owner keeps per partition (the consumer: its buffer of fetched records), so a by-name call
+//! is one directory load, one hash of the topic and one index. Growing the table ([`StateTable::assign`]
+//! of new topics or partitions) copies only the directory and the slices of the topics it touches;
+//! existing cells keep their identity, so [`PartitionHandle`]s stay valid forever (cells are never
+//! removed, only unassigned). Directory writers (`assign`, fetch-group registration) serialise on one
+//! mutex among themselves; pause/resume/lookup and the fetch planners never take it, nor any other lock.
 //!
 //! Each [`PartitionState`] cell packs the epoch and the small flags into one `AtomicU64` *word*:
 //!
@@ -57,8 +59,9 @@
 //!    partition forever.
 //! 6. **Readiness.** `fetchable(word) ⇒ QUEUED(word)` whenever the cell has been routed. Every
 //!    transition that makes a word fetchable sets `QUEUED` in the same CAS if it was clear, and
-//!    the thread whose CAS set it pushes the cell onto its fetch group's ready queue (and wakes
-//!    the group's [`ReadyWaker`] on an empty → non-empty push). Only a planner that popped the
+//!    the thread whose CAS set it pushes the cell onto its fetch group's ready queue, a lock-free
+//!    intrusive list (two CASes, no allocation), and wakes the group's [`ReadyWaker`] only on an
+//!    empty → non-empty push. Only a planner that popped the
 //!    cell clears `QUEUED` ([`PartitionState::try_begin_queued`]), in the same CAS that begins
 //!    the fetch. Hence a cell is in at most one queue, at most once, and planners never scan:
 //!    they only visit cells that became fetchable. A cell whose group changed while queued is
@@ -76,7 +79,17 @@
 //! the records it holds from older epochs and must not `consume` them). `consume` saturates at
 //! zero so a racing consume of dropped records cannot make the count negative.
 //!
-//! The atomics come from `loom` under `cfg(weir_loom)` so the word transitions can be model-checked.
+//! # Orderings
+//!
+//! Each atomic operation uses the weakest ordering its invariant needs, with the reason beside it:
+//! the word's read-modify-writes hand `position` and `pending_seek` over with Acquire/Release
+//! (invariant 4; `position` itself is then Relaxed); `pause` and `hold` touch only the word
+//! (AcqRel); where a thread writes one location and then reads another while a second thread does
+//! the reverse — the backpressure re-synchronisation (invariant 5), `resume` against a fetcher
+//! adding records, the budget wake-up (invariant 7) — both sides are SeqCst.
+//!
+//! The atomics come from `loom` under `cfg(weir_loom)` so the word transitions and the ready
+//! queues can be model-checked.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -409,6 +422,9 @@ impl<X> Shared<X> {
         }
     }
 
+    // The budget counters and `budget_waiting` stay SeqCst: a planner sets `budget_waiting` then reads the
+    // counters, while a consumer changes a counter then reads `budget_waiting`; neither may miss the other
+    // (invariant 7's wake-up). None of this is on the pause/resume path.
     fn budget_freed(&self) {
         if self.budget_waiting.load(Ordering::SeqCst) && self.budget_waiting.swap(false, Ordering::SeqCst) {
             for g in self.groups.load().iter() {
@@ -541,7 +557,9 @@ impl<X> PartitionState<X> {
     /// Whether records of this partition may not be delivered now: paused by the application, or held.
     #[inline]
     pub fn is_stopped(&self) -> bool {
-        self.word.load(Ordering::Acquire) & (PAUSED | HELD) != 0
+        // SeqCst: a fetcher adds to `buffered` then reads this, while a resume clears PAUSED then reads
+        // `buffered` (see `resume`): neither may miss the other's write.
+        self.word.load(Ordering::SeqCst) & (PAUSED | HELD) != 0
     }
 
     /// Whether the partition is assigned.
@@ -566,12 +584,15 @@ impl<X> PartitionState<X> {
 
     /// Buffered, undelivered bytes.
     pub fn buffered_bytes(&self) -> u64 {
-        self.buffered.load(Ordering::Acquire)
+        // SeqCst: the other half of `is_stopped`'s pairing.
+        self.buffered.load(Ordering::SeqCst)
     }
 
     /// The fetch group whose planner fetches this partition.
     pub fn fetch_group(&self) -> FetchGroupId {
-        FetchGroupId(self.group.load(Ordering::SeqCst))
+        // Acquire pairs with `set_fetch_group`'s Release (routing is a hint: a planner that pops a cell just
+        // before it is re-routed fetches it once more from the old leader and gets it re-routed then).
+        FetchGroupId(self.group.load(Ordering::Acquire))
     }
 
     /// A copy of the whole state (not atomic across fields).
@@ -593,13 +614,17 @@ impl<X> PartitionState<X> {
     /// Pauses: one `fetch_or` (also on an unassigned cell, where it is harmless: assigning clears it).
     #[inline]
     pub fn pause(&self) -> Toggled {
-        Toggled::of(self.word.fetch_or(PAUSED, Ordering::SeqCst))
+        // AcqRel: invariant 2 needs only the word itself (read-modify-writes of one location are totally
+        // ordered, so any begin CAS after this one sees PAUSED); nothing else is published.
+        Toggled::of(self.word.fetch_or(PAUSED, Ordering::AcqRel))
     }
 
     /// Resumes: one `fetch_and`, plus a CAS and a lock-free push onto the fetch group's ready queue
     /// when this makes the partition fetchable and it is not queued yet.
     #[inline]
     pub fn resume(self: &Arc<Self>) -> Toggled {
+        // SeqCst: the caller reads `buffered` next to decide whether to queue the partition for delivery, while
+        // a fetcher adds to `buffered` then reads this word (`is_stopped`): one of the two sees the other.
         let prev = self.word.fetch_and(!PAUSED, Ordering::SeqCst);
         let now = prev & !PAUSED;
         if fetchable(now) && now & QUEUED == 0 {
@@ -610,12 +635,14 @@ impl<X> PartitionState<X> {
 
     /// Holds (see `HELD`): one `fetch_or`; the application's pause state is untouched.
     pub fn hold(&self) {
-        self.word.fetch_or(HELD, Ordering::SeqCst);
+        // AcqRel: as `pause`.
+        self.word.fetch_or(HELD, Ordering::AcqRel);
     }
 
     /// Releases a hold, queueing the partition if that makes it fetchable.
     pub fn release(self: &Arc<Self>) {
-        let prev = self.word.fetch_and(!HELD, Ordering::SeqCst);
+        // AcqRel: the owner queues released partitions for delivery whatever their buffer holds.
+        let prev = self.word.fetch_and(!HELD, Ordering::AcqRel);
         let now = prev & !HELD;
         if fetchable(now) && now & QUEUED == 0 {
             self.mark_ready();
@@ -627,6 +654,9 @@ impl<X> PartitionState<X> {
     /// `f` declined.
     #[inline]
     fn transition(self: &Arc<Self>, mut f: impl FnMut(u64) -> Option<u64>) -> Option<(u64, u64)> {
+        // SeqCst throughout: the backpressure re-synchronisation (invariant 5) reads `buffered` and CASes the
+        // word while other threads change `buffered` and then CAS the word; only a single total order of those
+        // operations keeps the flag from staying set at the low watermark (loom-checked).
         let mut cur = self.word.load(Ordering::SeqCst);
         loop {
             let mut new = f(cur)?;
@@ -654,7 +684,7 @@ impl<X> PartitionState<X> {
     }
 
     fn enqueue(self: &Arc<Self>) {
-        let gid = self.group.load(Ordering::SeqCst) as usize;
+        let gid = self.group.load(Ordering::Acquire) as usize;
         let groups = self.shared.groups.load();
         groups.get(gid).unwrap_or(&groups[0]).push(Arc::clone(self));
     }
@@ -667,18 +697,21 @@ impl<X> PartitionState<X> {
     /// Routes this partition to another planner. A cell already queued elsewhere is forwarded
     /// by the planner that pops it.
     pub fn set_fetch_group(self: &Arc<Self>, group: FetchGroupId) {
-        self.group.store(group.0, Ordering::SeqCst);
+        self.group.store(group.0, Ordering::Release);
     }
 
     /// Applies a pending seek target; caller holds `IN_FLIGHT`.
     fn ticket(&self, epoch: u32) -> FetchTicket {
-        let pending = self.pending_seek.swap(NO_SEEK, Ordering::SeqCst);
+        // `position` is owned by the IN_FLIGHT holder (invariant 4), handed over by the word's Release when
+        // IN_FLIGHT or SEEKING clears and the begin CAS's Acquire: Relaxed is enough for it. The pending seek is
+        // swapped (AcqRel) because a stale fetch may race the seeker for it.
+        let pending = self.pending_seek.swap(NO_SEEK, Ordering::AcqRel);
         if pending != NO_SEEK {
-            self.position.store(pending, Ordering::SeqCst);
+            self.position.store(pending, Ordering::Relaxed);
         }
         FetchTicket {
             epoch,
-            position: self.position.load(Ordering::SeqCst),
+            position: self.position.load(Ordering::Relaxed),
         }
     }
 
@@ -686,14 +719,15 @@ impl<X> PartitionState<X> {
     /// epoch and position. For planners that scan; leaves `QUEUED` alone.
     #[inline]
     pub fn try_begin_fetch(&self) -> Option<FetchTicket> {
-        let mut cur = self.word.load(Ordering::SeqCst);
+        // Acquire: take over `position` and `pending_seek` from the last release of IN_FLIGHT or SEEKING.
+        let mut cur = self.word.load(Ordering::Acquire);
         loop {
             if !fetchable(cur) {
                 return None;
             }
             match self
                 .word
-                .compare_exchange_weak(cur, cur | IN_FLIGHT, Ordering::SeqCst, Ordering::SeqCst)
+                .compare_exchange_weak(cur, cur | IN_FLIGHT, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => return Some(self.ticket(epoch_of(cur))),
                 Err(actual) => cur = actual,
@@ -704,7 +738,8 @@ impl<X> PartitionState<X> {
     /// For a cell popped from a ready queue: clears `QUEUED` and, in the same CAS, begins a fetch
     /// if the partition is fetchable.
     pub fn try_begin_queued(&self) -> Option<FetchTicket> {
-        let mut cur = self.word.load(Ordering::SeqCst);
+        // As `try_begin_fetch`.
+        let mut cur = self.word.load(Ordering::Acquire);
         loop {
             let begin = fetchable(cur);
             let new = if begin {
@@ -714,7 +749,7 @@ impl<X> PartitionState<X> {
             };
             match self
                 .word
-                .compare_exchange_weak(cur, new, Ordering::SeqCst, Ordering::SeqCst)
+                .compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => return begin.then(|| self.ticket(epoch_of(cur))),
                 Err(actual) => cur = actual,
@@ -728,6 +763,7 @@ impl<X> PartitionState<X> {
 
     /// Subtracts up to `n` buffered bytes (never below zero); returns how many were taken.
     fn take_buffered(&self, n: u64) -> u64 {
+        // SeqCst on `buffered` everywhere it changes or is read to decide: invariant 5, and `is_stopped`.
         let mut cur = self.buffered.load(Ordering::SeqCst);
         loop {
             let take = cur.min(n);
@@ -778,14 +814,14 @@ impl<X> PartitionState<X> {
     /// sets `BACKPRESSURED` at the high watermark. Returns `false` if the result is stale (the
     /// partition was seeked, reassigned or unassigned since the fetch began): drop it.
     pub fn finish_fetch(self: &Arc<Self>, ticket: FetchTicket, outcome: FetchOutcome) -> bool {
-        let cur = self.word.load(Ordering::SeqCst);
+        let cur = self.word.load(Ordering::Acquire);
         debug_assert!(cur & IN_FLIGHT != 0, "finish_fetch without a fetch in flight");
         if epoch_of(cur) != ticket.epoch {
             self.clear_in_flight();
             return false;
         }
-        // Tentatively apply (we own `position` while IN_FLIGHT is set).
-        self.position.store(outcome.next_position, Ordering::SeqCst);
+        // Tentatively apply (we own `position` while IN_FLIGHT is set; the clearing CAS publishes it).
+        self.position.store(outcome.next_position, Ordering::Relaxed);
         if outcome.bytes > 0 {
             // The consumer-wide total first: a concurrent `consume` takes from the cell and then subtracts
             // from the total, so adding in the other order could make the total dip below zero (wrap).
@@ -805,7 +841,7 @@ impl<X> PartitionState<X> {
         });
         if committed.is_none() {
             // Went stale while applying: undo, then release IN_FLIGHT.
-            self.position.store(ticket.position, Ordering::SeqCst);
+            self.position.store(ticket.position, Ordering::Relaxed);
             let taken = self.take_buffered(outcome.bytes);
             self.shared.sub_buffered(taken);
             self.clear_in_flight();
@@ -842,19 +878,20 @@ impl<X> PartitionState<X> {
         target: Option<i64>,
         f: impl Fn(u64) -> Option<u64>,
     ) -> Option<EpochChange> {
-        let mut cur = self.word.load(Ordering::SeqCst);
+        // Acquire/AcqRel: seekers hand `pending_seek` over to each other and to fetches through the word.
+        let mut cur = self.word.load(Ordering::Acquire);
         let new = loop {
             if cur & SEEKING != 0 {
                 // Another seek/assign of this partition is installing its target: a few
                 // instructions, and seeks of one partition racing each other are rare.
                 sync::spin();
-                cur = self.word.load(Ordering::SeqCst);
+                cur = self.word.load(Ordering::Acquire);
                 continue;
             }
             let new = bump_epoch(f(cur)?) | SEEKING;
             match self
                 .word
-                .compare_exchange_weak(cur, new, Ordering::SeqCst, Ordering::SeqCst)
+                .compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => break new,
                 Err(actual) => cur = actual,
@@ -863,7 +900,7 @@ impl<X> PartitionState<X> {
         // A swap, not a store: it races with the swap in `ticket` (RMWs on both sides are also
         // what loom models correctly, see tokio-rs/loom#254).
         if let Some(target) = target {
-            self.pending_seek.swap(target, Ordering::SeqCst);
+            self.pending_seek.swap(target, Ordering::AcqRel);
         }
         let dropped_bytes = self.take_buffered(u64::MAX);
         self.shared.sub_buffered(dropped_bytes);

@@ -6,6 +6,8 @@ pub use kafka_protocol::error::ResponseError as KafkaCode;
 use weir_proto::record::RecordError;
 use weir_proto::ProtoError;
 
+use crate::consumer::NotAssigned;
+
 /// What a caller can do about an [`Error`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -102,6 +104,9 @@ pub enum Error {
     /// The client was closed; the operation did not run.
     #[error("the client is closed")]
     Closed,
+    /// A pause or resume named partitions that are not assigned (it did its work on the others).
+    #[error(transparent)]
+    NotAssigned(#[from] NotAssigned),
 }
 
 impl Error {
@@ -124,6 +129,7 @@ impl Error {
             | Error::InvalidArgument(_)
             | Error::UnknownTopic(_)
             | Error::RecordTooLarge { .. }
+            | Error::NotAssigned(_)
             | Error::Closed => ErrorKind::Caller,
         }
     }

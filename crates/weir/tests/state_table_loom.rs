@@ -325,3 +325,22 @@ fn check_ready_invariant_queue(g: &weir::consumer::state_table::FetchGroup, hs: 
         g.defer(c);
     }
 }
+
+/// Records arrive (the owner sets HAS_RECORDS) while the application resumes: the resume sees the records, or
+/// the owner sees the partition running; either way one of them queues it for delivery (invariant 7).
+#[test]
+fn resume_vs_records_arriving() {
+    loom::model(|| {
+        let (_t, h) = setup(100, 0);
+        h.pause();
+        let c = h.state().clone();
+        let owner = thread::spawn(move || !c.set_has_records());
+        let t = h.state().resume();
+        let owner_queues = owner.join().unwrap();
+        let resume_queues = t.was_paused && t.has_records;
+        assert!(
+            owner_queues || resume_queues,
+            "records arrived during a resume and no one queued them"
+        );
+    });
+}

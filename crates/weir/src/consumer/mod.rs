@@ -311,7 +311,7 @@ impl Consumer {
         let r = self
             .inner
             .table
-            .resume_with(partitions, |p| wake |= self.inner.resumed(p));
+            .resume_with(partitions, |p| wake |= self.inner.ready(p));
         self.inner.wake_delivery(wake);
         r
     }
@@ -346,7 +346,7 @@ impl Consumer {
         let n = self
             .inner
             .table
-            .resume_topics(topics, |p| wake |= self.inner.resumed(p));
+            .resume_topics(topics, |p| wake |= self.inner.ready(p));
         self.inner.wake_delivery(wake);
         n
     }
@@ -567,8 +567,8 @@ impl ConsumerPartition {
         if !t.assigned {
             return Err(self.not_assigned());
         }
-        if t.was_paused {
-            self.inner.wake_delivery(self.inner.resumed(&self.p));
+        if t.was_paused && t.has_records {
+            self.inner.wake_delivery(self.inner.ready(&self.p));
         }
         Ok(())
     }
@@ -633,14 +633,6 @@ impl Inner {
         } else {
             false
         }
-    }
-
-    /// After a resume of `p`: queues it for delivery if it has records buffered (see [`Inner::ready`]); a
-    /// partition with nothing buffered costs one load. No record is missed: the resume's `fetch_and` and this
-    /// load, and a fetcher's buffered-count `fetch_add` then pause-flag load in `ready`, are all SeqCst, so
-    /// either the fetcher sees the partition resumed or this sees the bytes.
-    pub(crate) fn resumed(&self, p: &Arc<Partition>) -> bool {
-        p.buffered_bytes() > 0 && self.ready(p)
     }
 
     /// Wakes a waiting `poll` if `wake` (some partition was queued on an empty delivery queue).

@@ -83,6 +83,7 @@ impl PartitionState<PartitionSlot> {
         let parked = {
             let mut b = slot.buffer.lock().unwrap();
             b.records.clear();
+            self.clear_has_records();
             b.epoch = epoch;
             b.parked.take()
         };
@@ -105,13 +106,18 @@ impl PartitionState<PartitionSlot> {
         );
     }
 
-    /// Adds fetched records if the partition is still at `epoch`; returns whether they were added.
+    /// Adds fetched records if the partition is still at `epoch`; returns whether they were added (the
+    /// caller then queues the partition for delivery: [`super::Inner::ready`]).
     pub(crate) fn append(&self, epoch: u32, records: Vec<ConsumerRecord>) -> bool {
         let mut b = self.slot().buffer.lock().unwrap();
-        if self.epoch() != epoch {
+        if self.epoch() != epoch || records.is_empty() {
             return false;
         }
         b.epoch = epoch;
+        if b.records.is_empty() {
+            // Under the buffer lock, so the bit follows the buffer (state table invariant 7).
+            self.set_has_records();
+        }
         b.records.extend(records);
         true
     }
@@ -148,6 +154,9 @@ impl PartitionState<PartitionSlot> {
                 b.records.push_front(r);
             }
             return (0, 0, false);
+        }
+        if b.records.is_empty() {
+            self.clear_has_records();
         }
         let bytes: u64 = out[start..].iter().map(|r| r.size() as u64).sum();
         if let Some(last) = out.last() {

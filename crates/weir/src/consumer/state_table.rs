@@ -24,6 +24,8 @@
 //!  bit  37     SEEKING        a seek/assign is installing its target (not fetchable meanwhile)
 //!  bit  38     HELD           set/cleared by the assignment's owner (a consumer group during a rebalance);
 //!                             like PAUSED, but separate, so the application's pause state is untouched
+//!  bit  39     HAS_RECORDS    the table's owner holds records of this partition to deliver (its buffer is
+//!                             not empty); set and cleared by the owner, read by resume and release
 //! ```
 //!
 //! so a state transition is a single CAS and `fetchable = ASSIGNED && !PAUSED && !HELD &&
@@ -67,7 +69,15 @@
 //!    they only visit cells that became fetchable. A cell whose group changed while queued is
 //!    forwarded by the planner that pops it. Group `0` ([`FetchGroupId::UNROUTED`]) holds cells
 //!    whose leader is unknown. Pause does not notify (it never makes a cell fetchable).
-//! 7. **Byte budget.** The consumer-wide budget (`max_buffered_bytes`) is enforced at fetch
+//! 7. **Deliverability without a wake-up for nothing.** The owner sets `HAS_RECORDS` when its buffer
+//!    of the partition goes from empty to non-empty and clears it when it goes empty (under its own
+//!    buffer lock, so the bit follows the buffer). Setting returns whether delivery is stopped (PAUSED
+//!    or HELD); resume and release return whether `HAS_RECORDS` was set. All of these are
+//!    read-modify-writes of the one word, so they are totally ordered: when records arrive while a
+//!    resume happens, either the resume sees the bit or the setter sees the partition running, and
+//!    that side queues it for delivery (loom-checked). A resume of a partition with nothing buffered
+//!    sees the bit clear and touches nothing else.
+//! 8. **Byte budget.** The consumer-wide budget (`max_buffered_bytes`) is enforced at fetch
 //!    *planning*: a planner reserves with [`StateTable::reserve_budget`] and sizes the fetch
 //!    request's `max_bytes` to the grant, then releases the grant once the response has been
 //!    applied. `buffered_total + reserved <= max_buffered_bytes` holds for the reservations, so
@@ -83,10 +93,11 @@
 //!
 //! Each atomic operation uses the weakest ordering its invariant needs, with the reason beside it:
 //! the word's read-modify-writes hand `position` and `pending_seek` over with Acquire/Release
-//! (invariant 4; `position` itself is then Relaxed); `pause` and `hold` touch only the word
-//! (AcqRel); where a thread writes one location and then reads another while a second thread does
-//! the reverse — the backpressure re-synchronisation (invariant 5), `resume` against a fetcher
-//! adding records, the budget wake-up (invariant 7) — both sides are SeqCst.
+//! (invariant 4; `position` itself is then Relaxed); `pause`, `resume`, `hold`, `release` and the
+//! `HAS_RECORDS` updates touch only the word (AcqRel; invariants 2 and 7 need nothing more); where a
+//! thread writes one location and then reads another while a second thread does the reverse — the
+//! backpressure re-synchronisation (invariant 5, with a SeqCst fence), the budget wake-up
+//! (invariant 8) — both sides are SeqCst. None of those is on the pause/resume path.
 //!
 //! The atomics come from `loom` under `cfg(weir_loom)` so the word transitions and the ready
 //! queues can be model-checked.
@@ -111,6 +122,7 @@ const IN_FLIGHT: u64 = 1 << 35;
 const QUEUED: u64 = 1 << 36;
 const SEEKING: u64 = 1 << 37;
 const HELD: u64 = 1 << 38;
+const HAS_RECORDS: u64 = 1 << 39;
 const FETCH_MASK: u64 = ASSIGNED | PAUSED | HELD | BACKPRESSURED | IN_FLIGHT | SEEKING;
 const NO_SEEK: i64 = i64::MIN;
 
@@ -424,7 +436,7 @@ impl<X> Shared<X> {
 
     // The budget counters and `budget_waiting` stay SeqCst: a planner sets `budget_waiting` then reads the
     // counters, while a consumer changes a counter then reads `budget_waiting`; neither may miss the other
-    // (invariant 7's wake-up). None of this is on the pause/resume path.
+    // (invariant 8's wake-up). None of this is on the pause/resume path.
     fn budget_freed(&self) {
         if self.budget_waiting.load(Ordering::SeqCst) && self.budget_waiting.swap(false, Ordering::SeqCst) {
             for g in self.groups.load().iter() {
@@ -557,9 +569,7 @@ impl<X> PartitionState<X> {
     /// Whether records of this partition may not be delivered now: paused by the application, or held.
     #[inline]
     pub fn is_stopped(&self) -> bool {
-        // SeqCst: a fetcher adds to `buffered` then reads this, while a resume clears PAUSED then reads
-        // `buffered` (see `resume`): neither may miss the other's write.
-        self.word.load(Ordering::SeqCst) & (PAUSED | HELD) != 0
+        self.word.load(Ordering::Acquire) & (PAUSED | HELD) != 0
     }
 
     /// Whether the partition is assigned.
@@ -584,8 +594,7 @@ impl<X> PartitionState<X> {
 
     /// Buffered, undelivered bytes.
     pub fn buffered_bytes(&self) -> u64 {
-        // SeqCst: the other half of `is_stopped`'s pairing.
-        self.buffered.load(Ordering::SeqCst)
+        self.buffered.load(Ordering::Acquire)
     }
 
     /// The fetch group whose planner fetches this partition.
@@ -623,9 +632,8 @@ impl<X> PartitionState<X> {
     /// when this makes the partition fetchable and it is not queued yet.
     #[inline]
     pub fn resume(self: &Arc<Self>) -> Toggled {
-        // SeqCst: the caller reads `buffered` next to decide whether to queue the partition for delivery, while
-        // a fetcher adds to `buffered` then reads this word (`is_stopped`): one of the two sees the other.
-        let prev = self.word.fetch_and(!PAUSED, Ordering::SeqCst);
+        // AcqRel: one location, like `pause`; whether records wait is in the same word (invariant 7).
+        let prev = self.word.fetch_and(!PAUSED, Ordering::AcqRel);
         let now = prev & !PAUSED;
         if fetchable(now) && now & QUEUED == 0 {
             self.mark_ready();
@@ -640,13 +648,26 @@ impl<X> PartitionState<X> {
     }
 
     /// Releases a hold, queueing the partition if that makes it fetchable.
-    pub fn release(self: &Arc<Self>) {
-        // AcqRel: the owner queues released partitions for delivery whatever their buffer holds.
+    pub fn release(self: &Arc<Self>) -> Toggled {
+        // AcqRel: as `resume`.
         let prev = self.word.fetch_and(!HELD, Ordering::AcqRel);
         let now = prev & !HELD;
         if fetchable(now) && now & QUEUED == 0 {
             self.mark_ready();
         }
+        Toggled::of(prev)
+    }
+
+    /// For the table's owner: its buffer of this partition went from empty to holding records (invariant
+    /// 7). Returns whether delivery is stopped (paused or held): if not, the caller queues the partition for
+    /// delivery; if so, the resume or release that ends the stop reports `has_records` and its caller does.
+    pub fn set_has_records(&self) -> bool {
+        self.word.fetch_or(HAS_RECORDS, Ordering::AcqRel) & (PAUSED | HELD) != 0
+    }
+
+    /// For the table's owner: its buffer of this partition is empty again (invariant 7).
+    pub fn clear_has_records(&self) {
+        self.word.fetch_and(!HAS_RECORDS, Ordering::AcqRel);
     }
 
     /// CAS loop applying `f`; when the new word is fetchable and not queued, sets `QUEUED` in the
@@ -785,6 +806,11 @@ impl<X> PartitionState<X> {
     fn sync_backpressure(self: &Arc<Self>) -> bool {
         let mut became = false;
         loop {
+            // This thread just changed `buffered` (or the word) and now reads the other; a thread doing the
+            // reverse must not be missed by both. The SeqCst operations alone order that in the C++ model; the
+            // fence makes it hold under weaker models too (loom treats SeqCst loads and stores as AcqRel, and
+            // found the flag stuck without it). Off the pause/resume path: once per fetch or consume.
+            sync::fence(Ordering::SeqCst);
             let (high, low) = self.shared.watermarks();
             let b = self.buffered.load(Ordering::SeqCst);
             let r = self.transition(|w| {
@@ -1114,6 +1140,9 @@ pub struct Toggled {
     pub assigned: bool,
     /// The partition was paused before the call.
     pub was_paused: bool,
+    /// The table's owner holds records of the partition to deliver (see
+    /// [`PartitionState::set_has_records`]).
+    pub has_records: bool,
 }
 
 impl Toggled {
@@ -1121,6 +1150,7 @@ impl Toggled {
         Self {
             assigned: prev & ASSIGNED != 0,
             was_paused: prev & PAUSED != 0,
+            has_records: prev & HAS_RECORDS != 0,
         }
     }
 }
@@ -1251,7 +1281,7 @@ impl<X: Default> StateTable<X> {
     // --- budget ---
 
     /// Bytes that may still be fetched: budget minus buffered bytes minus outstanding
-    /// reservations. The bound is enforced at fetch planning (see the module docs, invariant 7).
+    /// reservations. The bound is enforced at fetch planning (see the module docs, invariant 8).
     pub fn budget_available(&self) -> usize {
         self.shared.available()
     }
@@ -1334,8 +1364,8 @@ impl<X: Default> StateTable<X> {
         self.resume_with(tps, |_| {})
     }
 
-    /// [`StateTable::resume`], calling `resumed` for each partition that was paused (its records may
-    /// be delivered again).
+    /// [`StateTable::resume`], calling `resumed` for each partition that was paused and has records to
+    /// deliver (see [`PartitionState::set_has_records`]).
     pub fn resume_with(
         &self,
         tps: &[TopicPartition],
@@ -1347,7 +1377,7 @@ impl<X: Default> StateTable<X> {
                 let t = c.resume();
                 if !t.assigned {
                     missing.partitions.push(tp.clone());
-                } else if t.was_paused {
+                } else if t.was_paused && t.has_records {
                     resumed(c);
                 }
             }
@@ -1368,8 +1398,8 @@ impl<X: Default> StateTable<X> {
         n
     }
 
-    /// Releases the given partitions' holds, calling `released` for each. Returns how many were
-    /// found.
+    /// Releases the given partitions' holds, calling `released` for each one that has records to
+    /// deliver. Returns how many were found.
     pub fn release(
         &self,
         tps: &[TopicPartition],
@@ -1378,8 +1408,9 @@ impl<X: Default> StateTable<X> {
         let mut n = 0;
         for_cells(&self.dir.load(), tps, |_, c| {
             if let Some(c) = c {
-                c.release();
-                released(c);
+                if c.release().has_records {
+                    released(c);
+                }
                 n += 1;
             }
         });
@@ -1393,11 +1424,11 @@ impl<X: Default> StateTable<X> {
     }
 
     /// Resumes every assigned partition of the given topics, calling `resumed` for each one that was
-    /// paused. Returns how many partitions.
+    /// paused and has records to deliver. Returns how many partitions.
     pub fn resume_topics(&self, topics: &[&str], mut resumed: impl FnMut(&Arc<PartitionState<X>>)) -> usize {
         self.for_topics(topics, |c| {
             let t = c.resume();
-            if t.assigned && t.was_paused {
+            if t.assigned && t.was_paused && t.has_records {
                 resumed(c);
             }
             t.assigned
@@ -1703,12 +1734,15 @@ mod tests {
         assert_eq!(t.paused(), vec![tp("a", 1)]);
         assert_eq!(t.pause_topics(&["a", "nope"]), 2);
         assert_eq!(t.paused(), vec![tp("a", 0), tp("a", 1)]);
+        // Only partitions whose owner holds records are handed back for delivery.
+        assert!(t.cell(&tp("a", 0)).unwrap().set_has_records(), "paused: stopped");
         let mut resumed = Vec::new();
         assert_eq!(
             t.resume_topics(&["a"], |c| resumed.push(c.topic_partition().clone())),
             2
         );
-        assert_eq!(resumed, [tp("a", 0), tp("a", 1)]);
+        assert_eq!(resumed, [tp("a", 0)]);
+        assert!(!t.cell(&tp("a", 0)).unwrap().set_has_records(), "running");
         assert!(t.paused().is_empty());
     }
 

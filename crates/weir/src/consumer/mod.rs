@@ -26,6 +26,9 @@
 mod config;
 // Lock-free lists need raw pointers: a push that locked a mutex was the cost of resume in profiles.
 mod decode;
+// Lock-free lookups need raw pointers: an `ArcSwap` guard per by-name call cost more than the pause itself.
+#[allow(unsafe_code)]
+mod directory;
 mod fetcher;
 #[allow(unsafe_code)]
 mod intrusive_list;
@@ -222,7 +225,7 @@ impl Consumer {
             AssignAs::Held => inner.table.assign_held(&resolved),
         }
         for (tp, offset) in &resolved {
-            let p = inner.table.cell(tp).expect("just assigned");
+            let p = inner.table.cell_ref(tp).expect("just assigned");
             p.reset(p.epoch(), *offset);
         }
         inner.share_budget();
@@ -261,7 +264,7 @@ impl Consumer {
 
     /// The offset of the next record `poll` returns for `tp`, if assigned.
     pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
-        let p = self.inner.table.cell(tp)?;
+        let p = self.inner.table.cell_ref(tp)?;
         p.is_assigned()
             .then(|| p.slot().delivered.load(Ordering::Acquire))
     }
@@ -271,7 +274,7 @@ impl Consumer {
         Some(
             self.inner
                 .table
-                .cell(tp)?
+                .cell_ref(tp)?
                 .slot()
                 .high_watermark
                 .load(Ordering::SeqCst),
@@ -293,7 +296,7 @@ impl Consumer {
     /// record that was or will be returned. Used before committing the positions of revoked partitions.
     pub(crate) fn settle(&self, partitions: &[TopicPartition]) {
         for tp in partitions {
-            if let Some(p) = self.inner.table.cell(tp) {
+            if let Some(p) = self.inner.table.cell_ref(tp) {
                 p.settle();
             }
         }
@@ -368,7 +371,7 @@ impl Consumer {
 
     /// Buffered bytes of one partition.
     pub fn partition_buffered_bytes(&self, tp: &TopicPartition) -> Option<u64> {
-        Some(self.inner.table.cell(tp)?.buffered_bytes())
+        Some(self.inner.table.cell_ref(tp)?.buffered_bytes())
     }
 
     /// Waits up to `timeout` for records and returns at most `max_records`, grouped by partition (each
@@ -513,7 +516,7 @@ impl Consumer {
 
     /// One assigned partition's state, for monitoring (`None` if the partition is not assigned).
     pub fn partition_view(&self, tp: &TopicPartition) -> Option<PartitionView> {
-        let p = self.inner.table.cell(tp)?;
+        let p = self.inner.table.cell_ref(tp)?;
         let snap = p.snapshot();
         if !snap.assigned {
             return None;
@@ -620,7 +623,7 @@ impl Inner {
     /// Queues `p` for delivery (or wakes its own stream) if it is not paused or held and not already queued.
     /// Returns whether the delivery queue was empty: the caller then wakes `poll` with
     /// [`Inner::wake_delivery`], once for however many partitions it queued.
-    pub(crate) fn ready(&self, p: &Arc<Partition>) -> bool {
+    pub(crate) fn ready(&self, p: &Partition) -> bool {
         if p.is_stopped() {
             return false;
         }
@@ -629,7 +632,7 @@ impl Inner {
             slot.data_ready.notify_one();
             false
         } else if !slot.queued.swap(true, Ordering::AcqRel) {
-            self.deliver.push(Arc::clone(p))
+            self.deliver.push(p.arc())
         } else {
             false
         }
@@ -742,7 +745,7 @@ impl Inner {
             .table
             .seek(tp, offset)
             .ok_or_else(|| Error::InvalidArgument(format!("{tp} is not assigned")))?;
-        if let Some(p) = self.table.cell(tp) {
+        if let Some(p) = self.table.cell_ref(tp) {
             p.reset(change.epoch, offset);
         }
         Ok(())

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use super::intrusive_list::{new_link, Link};
 use super::state_table::{FetchOutcome, FetchTicket, PartitionState};
@@ -78,7 +78,7 @@ impl PartitionState<PartitionSlot> {
 
     /// After a seek, assign or unassign moved the partition to `epoch`: drop buffered records of older
     /// epochs and release a parked ticket.
-    pub(crate) fn reset(self: &Arc<Self>, epoch: u32, position: i64) {
+    pub(crate) fn reset(&self, epoch: u32, position: i64) {
         let slot = self.slot();
         let parked = {
             let mut b = slot.buffer.lock().unwrap();
@@ -96,7 +96,7 @@ impl PartitionState<PartitionSlot> {
 
     /// Ends a fetch that brought nothing (or whose result is dropped): the partition is fetched again from the
     /// ticket's position.
-    pub(crate) fn end_fetch(self: &Arc<Self>, ticket: FetchTicket) {
+    pub(crate) fn end_fetch(&self, ticket: FetchTicket) {
         self.finish_fetch(
             ticket,
             FetchOutcome {
@@ -123,7 +123,7 @@ impl PartitionState<PartitionSlot> {
     }
 
     /// Parks `ticket` (see [`PartitionBuffer::parked`]) unless the partition moved on meanwhile.
-    pub(crate) fn park(self: &Arc<Self>, ticket: FetchTicket) {
+    pub(crate) fn park(&self, ticket: FetchTicket) {
         let mut b = self.slot().buffer.lock().unwrap();
         if self.epoch() == ticket.epoch && b.parked.is_none() {
             b.parked = Some(ticket);

@@ -102,13 +102,12 @@
 //! The atomics come from `loom` under `cfg(weir_loom)` so the word transitions and the ready
 //! queues can be model-checked.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use super::directory::{Directory, Topic};
 use super::intrusive_list::{new_link, IntrusiveList, Link};
 use super::sync::{
     self, lock, AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering,
@@ -140,67 +139,6 @@ fn epoch_of(w: u64) -> u32 {
 fn bump_epoch(w: u64) -> u64 {
     (w & !EPOCH_MASK) | u64::from(epoch_of(w).wrapping_add(1))
 }
-
-// ---------------------------------------------------------------------------------------------
-// Hashing
-// ---------------------------------------------------------------------------------------------
-
-/// The Fx hash (as used by rustc): one rotate/xor/multiply per 8 bytes. Topic names come from
-/// the application and the cluster, so HashDoS resistance is not needed here, while SipHash of
-/// the topic name dominated by-name pause/resume in the calibration runs.
-#[derive(Default, Clone, Copy)]
-struct FxHasher {
-    hash: u64,
-}
-
-const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(c);
-            self.add(u64::from_le_bytes(b));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(b) ^ ((rest.len() as u64) << 59));
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-    #[inline]
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.hash
-    }
-}
-
-type FxBuild = BuildHasherDefault<FxHasher>;
 
 // ---------------------------------------------------------------------------------------------
 // TopicPartition
@@ -631,7 +569,7 @@ impl<X> PartitionState<X> {
     /// Resumes: one `fetch_and`, plus a CAS and a lock-free push onto the fetch group's ready queue
     /// when this makes the partition fetchable and it is not queued yet.
     #[inline]
-    pub fn resume(self: &Arc<Self>) -> Toggled {
+    pub fn resume(&self) -> Toggled {
         // AcqRel: one location, like `pause`; whether records wait is in the same word (invariant 7).
         let prev = self.word.fetch_and(!PAUSED, Ordering::AcqRel);
         let now = prev & !PAUSED;
@@ -648,7 +586,7 @@ impl<X> PartitionState<X> {
     }
 
     /// Releases a hold, queueing the partition if that makes it fetchable.
-    pub fn release(self: &Arc<Self>) -> Toggled {
+    pub fn release(&self) -> Toggled {
         // AcqRel: as `resume`.
         let prev = self.word.fetch_and(!HELD, Ordering::AcqRel);
         let now = prev & !HELD;
@@ -674,7 +612,7 @@ impl<X> PartitionState<X> {
     /// same CAS and pushes the cell to its group's ready queue. Returns `(old, new)` or `None` if
     /// `f` declined.
     #[inline]
-    fn transition(self: &Arc<Self>, mut f: impl FnMut(u64) -> Option<u64>) -> Option<(u64, u64)> {
+    fn transition(&self, mut f: impl FnMut(u64) -> Option<u64>) -> Option<(u64, u64)> {
         // SeqCst throughout: the backpressure re-synchronisation (invariant 5) reads `buffered` and CASes the
         // word while other threads change `buffered` and then CAS the word; only a single total order of those
         // operations keeps the flag from staying set at the low watermark (loom-checked).
@@ -700,24 +638,38 @@ impl<X> PartitionState<X> {
         }
     }
 
-    fn mark_ready(self: &Arc<Self>) {
+    fn mark_ready(&self) {
         self.transition(|w| (fetchable(w) && w & QUEUED == 0).then_some(w));
     }
 
-    fn enqueue(self: &Arc<Self>) {
+    fn enqueue(&self) {
         let gid = self.group.load(Ordering::Acquire) as usize;
         let groups = self.shared.groups.load();
-        groups.get(gid).unwrap_or(&groups[0]).push(Arc::clone(self));
+        groups.get(gid).unwrap_or(&groups[0]).push(self.arc());
+    }
+
+    /// A new `Arc` of this cell: every cell lives in one, made by [`StateTable`] and kept by its directory.
+    #[inline]
+    #[allow(unsafe_code)] // A reference count from a borrowed cell: by-name calls borrow cells, queues own them.
+    pub fn arc(&self) -> Arc<Self> {
+        let p: *const Self = self;
+        // SAFETY: cells are only built by `StateTable::assign_with` (`PartitionState::new` is private), inside
+        // an `Arc` that the table's directory keeps until the table drops; `&self` proves it is alive. So `p` came
+        // from `Arc::into_raw`-compatible storage and taking one more strong count is sound.
+        unsafe {
+            Arc::increment_strong_count(p);
+            Arc::from_raw(p)
+        }
     }
 
     /// Forwards a cell popped from a queue (QUEUED still set) to its current group.
-    pub(crate) fn forward(self: &Arc<Self>) {
+    pub(crate) fn forward(&self) {
         self.enqueue();
     }
 
     /// Routes this partition to another planner. A cell already queued elsewhere is forwarded
     /// by the planner that pops it.
-    pub fn set_fetch_group(self: &Arc<Self>, group: FetchGroupId) {
+    pub fn set_fetch_group(&self, group: FetchGroupId) {
         self.group.store(group.0, Ordering::Release);
     }
 
@@ -778,7 +730,7 @@ impl<X> PartitionState<X> {
         }
     }
 
-    fn clear_in_flight(self: &Arc<Self>) {
+    fn clear_in_flight(&self) {
         self.transition(|w| Some(w & !IN_FLIGHT));
     }
 
@@ -803,7 +755,7 @@ impl<X> PartitionState<X> {
 
     /// Brings `BACKPRESSURED` in line with the buffered count (invariant 5). Returns whether the
     /// partition became fetchable because of it.
-    fn sync_backpressure(self: &Arc<Self>) -> bool {
+    fn sync_backpressure(&self) -> bool {
         let mut became = false;
         loop {
             // This thread just changed `buffered` (or the word) and now reads the other; a thread doing the
@@ -839,7 +791,7 @@ impl<X> PartitionState<X> {
     /// the position to `outcome.next_position`, adds `outcome.bytes` to the buffered count and
     /// sets `BACKPRESSURED` at the high watermark. Returns `false` if the result is stale (the
     /// partition was seeked, reassigned or unassigned since the fetch began): drop it.
-    pub fn finish_fetch(self: &Arc<Self>, ticket: FetchTicket, outcome: FetchOutcome) -> bool {
+    pub fn finish_fetch(&self, ticket: FetchTicket, outcome: FetchOutcome) -> bool {
         let cur = self.word.load(Ordering::Acquire);
         debug_assert!(cur & IN_FLIGHT != 0, "finish_fetch without a fetch in flight");
         if epoch_of(cur) != ticket.epoch {
@@ -881,7 +833,7 @@ impl<X> PartitionState<X> {
     /// The application took `bytes` of records out of the buffer: decrements the buffered count
     /// (saturating at zero) and clears `BACKPRESSURED` at the low watermark. Returns whether the
     /// partition just became fetchable again (it has then been pushed to its ready queue).
-    pub fn consume(self: &Arc<Self>, bytes: u64) -> bool {
+    pub fn consume(&self, bytes: u64) -> bool {
         let taken = self.take_buffered(bytes);
         if taken == 0 {
             return false;
@@ -892,18 +844,14 @@ impl<X> PartitionState<X> {
 
     /// Sets the next fetch position and bumps the epoch (an in-flight result becomes stale);
     /// drops the buffered count. `None` if the partition is not assigned.
-    pub fn seek(self: &Arc<Self>, offset: i64) -> Option<EpochChange> {
+    pub fn seek(&self, offset: i64) -> Option<EpochChange> {
         self.reposition(Some(offset), |w| (w & ASSIGNED != 0).then_some(w))
     }
 
     /// Invariant 4: bump the epoch with `SEEKING` set (after `f`), install `target`, drop the
     /// buffered count (no fetch of the new epoch can have added to it yet), clear `SEEKING`.
     /// Returns the new epoch and the dropped bytes, or `None` if `f` declined.
-    fn reposition(
-        self: &Arc<Self>,
-        target: Option<i64>,
-        f: impl Fn(u64) -> Option<u64>,
-    ) -> Option<EpochChange> {
+    fn reposition(&self, target: Option<i64>, f: impl Fn(u64) -> Option<u64>) -> Option<EpochChange> {
         // Acquire/AcqRel: seekers hand `pending_seek` over to each other and to fetches through the word.
         let mut cur = self.word.load(Ordering::Acquire);
         let new = loop {
@@ -940,7 +888,7 @@ impl<X> PartitionState<X> {
 
     /// Assigns at `start` with the `extra` flags (HELD or none) set; a newly assigned partition starts
     /// with no other pause or hold, an already assigned one keeps its own.
-    fn assign(self: &Arc<Self>, start: i64, extra: u64) {
+    fn assign(&self, start: i64, extra: u64) {
         self.reposition(Some(start), |w| {
             Some(if w & ASSIGNED == 0 {
                 (w & !(PAUSED | HELD)) | ASSIGNED | extra
@@ -953,7 +901,7 @@ impl<X> PartitionState<X> {
     /// Unassigns (clearing pause, hold and backpressure) unless `keep_paused` and the application paused it:
     /// decided in the CAS itself, so a pause racing the decision either lands first (kept) or finds the
     /// partition unassigned.
-    fn unassign(self: &Arc<Self>, keep_paused: bool) -> Option<EpochChange> {
+    fn unassign(&self, keep_paused: bool) -> Option<EpochChange> {
         self.reposition(None, |w| {
             (w & ASSIGNED != 0 && !(keep_paused && w & PAUSED != 0))
                 .then_some(w & !(ASSIGNED | PAUSED | HELD | BACKPRESSURED))
@@ -1038,64 +986,23 @@ impl<X> PartitionHandle<X> {
 // Table
 // ---------------------------------------------------------------------------------------------
 
-type Slots<X> = Arc<[Option<Arc<PartitionState<X>>>]>;
-/// Topics' slot vectors being grown by an assign, before they are frozen into [`Slots`].
-type Edited<X> = HashMap<Arc<str>, Vec<Option<Arc<PartitionState<X>>>>, FxBuild>;
-
-struct Directory<X> {
-    topics: HashMap<Arc<str>, Slots<X>, FxBuild>,
-}
-
-impl<X> Default for Directory<X> {
-    fn default() -> Self {
-        Self {
-            topics: HashMap::default(),
-        }
-    }
-}
-
-impl<X> Clone for Directory<X> {
-    fn clone(&self) -> Self {
-        Self {
-            topics: self.topics.clone(),
-        }
-    }
-}
-
-impl<X> Directory<X> {
-    #[inline]
-    fn slots(&self, topic: &str) -> Option<&Slots<X>> {
-        self.topics.get(topic)
-    }
-}
-
-#[inline]
-fn slot<X>(slots: &Slots<X>, partition: i32) -> Option<&Arc<PartitionState<X>>> {
-    usize::try_from(partition)
-        .ok()
-        .and_then(|i| slots.get(i))
-        .and_then(Option::as_ref)
-}
-
 /// Calls `f` with each of `tps` and its cell if the table has one: one directory load for the whole batch and
 /// one hash per run of equal topics.
 #[inline]
-fn for_cells<'a, X>(
-    dir: &Directory<X>,
+fn for_cells<'a, 'd, X>(
+    dir: &'d Directory<PartitionState<X>>,
     tps: &'a [TopicPartition],
-    mut f: impl FnMut(&'a TopicPartition, Option<&Arc<PartitionState<X>>>),
+    mut f: impl FnMut(&'a TopicPartition, Option<&'d PartitionState<X>>),
 ) {
-    let mut last: Option<(&Arc<str>, Option<&Slots<X>>)> = None;
+    // The topic of the previous partition, looked up once for a run of partitions of one topic.
+    let mut last_name: Option<&Arc<str>> = None;
+    let mut last_topic: Option<Topic<'d, PartitionState<X>>> = None;
     for tp in tps {
-        let slots = match last {
-            Some((t, s)) if Arc::ptr_eq(t, &tp.topic) || **t == *tp.topic => s,
-            _ => {
-                let s = dir.slots(&tp.topic);
-                last = Some((&tp.topic, s));
-                s
-            }
-        };
-        f(tp, slots.and_then(|s| slot(s, tp.partition)));
+        if !last_name.is_some_and(|t| Arc::ptr_eq(t, &tp.topic) || t[..] == tp.topic[..]) {
+            last_name = Some(&tp.topic);
+            last_topic = dir.topic(&tp.topic);
+        }
+        f(tp, last_topic.as_ref().and_then(|t| t.get(tp.partition)));
     }
 }
 
@@ -1157,7 +1064,9 @@ impl Toggled {
 
 /// The consumer's partition state table (see the module docs). `Send + Sync`; share it by `Arc`.
 pub struct StateTable<X = ()> {
-    dir: ArcSwap<Directory<X>>,
+    /// Topic and partition to cell; lock-free lookups.
+    dir: Directory<PartitionState<X>>,
+    /// Serialises fetch-group registration.
     writer: Mutex<()>,
     shared: Arc<Shared<X>>,
 }
@@ -1165,7 +1074,7 @@ pub struct StateTable<X = ()> {
 impl<X> fmt::Debug for StateTable<X> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StateTable")
-            .field("topics", &self.dir.load().topics.len())
+            .field("topics", &self.dir.topic_count())
             .field(
                 "buffered_total",
                 &self.shared.buffered_total.load(Ordering::Relaxed),
@@ -1202,7 +1111,7 @@ impl<X: Default> StateTable<X> {
     pub fn with_unrouted_waker(config: StateTableConfig, waker: Arc<dyn ReadyWaker>) -> Self {
         let unrouted = Arc::new(FetchGroup::new(FetchGroupId::UNROUTED, waker));
         Self {
-            dir: ArcSwap::from_pointee(Directory::default()),
+            dir: Directory::default(),
             writer: Mutex::new(()),
             shared: Arc::new(Shared {
                 watermarks: AtomicU64::new(pack_watermarks(config.high_watermark, config.low_watermark)),
@@ -1332,26 +1241,31 @@ impl<X: Default> StateTable<X> {
 
     // --- lookup ---
 
-    fn with_cell<R>(&self, tp: &TopicPartition, f: impl FnOnce(&Arc<PartitionState<X>>) -> R) -> Option<R> {
-        let dir = self.dir.load();
-        dir.slots(&tp.topic).and_then(|s| slot(s, tp.partition)).map(f)
+    fn with_cell<R>(&self, tp: &TopicPartition, f: impl FnOnce(&PartitionState<X>) -> R) -> Option<R> {
+        self.dir.get(&tp.topic, tp.partition).map(f)
+    }
+
+    /// The cell of a known partition (assigned now or before), borrowed: one lookup, no reference count.
+    #[inline]
+    pub fn cell_ref(&self, tp: &TopicPartition) -> Option<&PartitionState<X>> {
+        self.dir.get(&tp.topic, tp.partition)
     }
 
     /// The cell of a known partition (assigned now or before).
     pub fn cell(&self, tp: &TopicPartition) -> Option<Arc<PartitionState<X>>> {
-        self.with_cell(tp, Arc::clone)
+        self.with_cell(tp, PartitionState::arc)
     }
 
     /// A handle on a known partition (assigned now or before).
     pub fn handle(&self, tp: &TopicPartition) -> Option<PartitionHandle<X>> {
-        self.with_cell(tp, |c| PartitionHandle { cell: Arc::clone(c) })
+        self.with_cell(tp, |c| PartitionHandle { cell: c.arc() })
     }
 
     /// Pauses the given partitions (one atomic op each). Partitions not assigned are reported, and
     /// left as they are.
     pub fn pause(&self, tps: &[TopicPartition]) -> Result<(), NotAssigned> {
         let mut missing = NotAssigned::default();
-        for_cells(&self.dir.load(), tps, |tp, c| {
+        for_cells(&self.dir, tps, |tp, c| {
             if !c.is_some_and(|c| c.pause().assigned) {
                 missing.partitions.push(tp.clone());
             }
@@ -1369,10 +1283,10 @@ impl<X: Default> StateTable<X> {
     pub fn resume_with(
         &self,
         tps: &[TopicPartition],
-        mut resumed: impl FnMut(&Arc<PartitionState<X>>),
+        mut resumed: impl FnMut(&PartitionState<X>),
     ) -> Result<(), NotAssigned> {
         let mut missing = NotAssigned::default();
-        for_cells(&self.dir.load(), tps, |tp, c| match c {
+        for_cells(&self.dir, tps, |tp, c| match c {
             Some(c) => {
                 let t = c.resume();
                 if !t.assigned {
@@ -1389,7 +1303,7 @@ impl<X: Default> StateTable<X> {
     /// Holds the given partitions (see `HELD`). Returns how many were found.
     pub fn hold(&self, tps: &[TopicPartition]) -> usize {
         let mut n = 0;
-        for_cells(&self.dir.load(), tps, |_, c| {
+        for_cells(&self.dir, tps, |_, c| {
             if let Some(c) = c {
                 c.hold();
                 n += 1;
@@ -1400,13 +1314,9 @@ impl<X: Default> StateTable<X> {
 
     /// Releases the given partitions' holds, calling `released` for each one that has records to
     /// deliver. Returns how many were found.
-    pub fn release(
-        &self,
-        tps: &[TopicPartition],
-        mut released: impl FnMut(&Arc<PartitionState<X>>),
-    ) -> usize {
+    pub fn release(&self, tps: &[TopicPartition], mut released: impl FnMut(&PartitionState<X>)) -> usize {
         let mut n = 0;
-        for_cells(&self.dir.load(), tps, |_, c| {
+        for_cells(&self.dir, tps, |_, c| {
             if let Some(c) = c {
                 if c.release().has_records {
                     released(c);
@@ -1425,7 +1335,7 @@ impl<X: Default> StateTable<X> {
 
     /// Resumes every assigned partition of the given topics, calling `resumed` for each one that was
     /// paused and has records to deliver. Returns how many partitions.
-    pub fn resume_topics(&self, topics: &[&str], mut resumed: impl FnMut(&Arc<PartitionState<X>>)) -> usize {
+    pub fn resume_topics(&self, topics: &[&str], mut resumed: impl FnMut(&PartitionState<X>)) -> usize {
         self.for_topics(topics, |c| {
             let t = c.resume();
             if t.assigned && t.was_paused && t.has_records {
@@ -1435,12 +1345,11 @@ impl<X: Default> StateTable<X> {
         })
     }
 
-    fn for_topics(&self, topics: &[&str], mut f: impl FnMut(&Arc<PartitionState<X>>) -> bool) -> usize {
-        let dir = self.dir.load();
+    fn for_topics(&self, topics: &[&str], mut f: impl FnMut(&PartitionState<X>) -> bool) -> usize {
         let mut n = 0;
         for t in topics {
-            if let Some(s) = dir.slots(t) {
-                for c in s.iter().flatten() {
+            if let Some(topic) = self.dir.topic(t) {
+                for c in topic.iter() {
                     n += usize::from(f(c));
                 }
             }
@@ -1479,18 +1388,13 @@ impl<X: Default> StateTable<X> {
     }
 
     /// Calls `f` for every known cell (assigned or not).
-    pub fn for_each_cell(&self, mut f: impl FnMut(&Arc<PartitionState<X>>)) {
-        let dir = self.dir.load();
-        for s in dir.topics.values() {
-            for c in s.iter().flatten() {
-                f(c);
-            }
-        }
+    pub fn for_each_cell(&self, f: impl FnMut(&PartitionState<X>)) {
+        self.dir.for_each(f);
     }
 
     /// Full scan: calls `f` for every partition that is fetchable right now (one load per
     /// cell). Prefer the ready queues ([`FetchGroup::poll_ready`]) in a planner.
-    pub fn for_each_fetchable(&self, mut f: impl FnMut(&Arc<PartitionState<X>>)) {
+    pub fn for_each_fetchable(&self, mut f: impl FnMut(&PartitionState<X>)) {
         self.for_each_cell(|c| {
             if c.is_fetchable() {
                 f(c)
@@ -1521,59 +1425,20 @@ impl<X: Default> StateTable<X> {
     }
 
     fn assign_with(&self, parts: &[(TopicPartition, i64)], extra: u64) {
-        let _w = lock(&self.writer);
-        let cur = self.dir.load_full();
-        let mut edited: Edited<X> = HashMap::default();
-        let mut to_assign = Vec::with_capacity(parts.len());
-        let mut grew = false;
         for (tp, start) in parts {
-            let Ok(idx) = usize::try_from(tp.partition) else {
-                continue;
-            };
-            let existing = match edited.get(&*tp.topic) {
-                Some(v) => v.get(idx).cloned().flatten(),
-                None => cur.slots(&tp.topic).and_then(|s| slot(s, tp.partition)).cloned(),
-            };
-            let cell = match existing {
-                Some(c) => c,
-                None => {
-                    grew = true;
-                    let (topic, slots) = match cur.topics.get_key_value(&*tp.topic) {
-                        Some((k, s)) => (Arc::clone(k), s.to_vec()),
-                        None => (Arc::clone(&tp.topic), Vec::new()),
-                    };
-                    let v = edited.entry(Arc::clone(&topic)).or_insert(slots);
-                    if v.len() <= idx {
-                        v.resize(idx + 1, None);
-                    }
-                    let c = Arc::new(PartitionState::new(
-                        TopicPartition {
-                            topic,
-                            partition: tp.partition,
-                        },
-                        Arc::clone(&self.shared),
-                        X::default(),
-                    ));
-                    v[idx] = Some(Arc::clone(&c));
-                    c
-                }
-            };
-            to_assign.push((cell, *start));
-        }
-        if grew {
-            let mut next = Directory::clone(&cur);
-            for (k, v) in edited {
-                let key = next
-                    .topics
-                    .get_key_value(&*k)
-                    .map(|(k, _)| Arc::clone(k))
-                    .unwrap_or(k);
-                next.topics.insert(key, v.into());
+            let cell = self.dir.get_or_insert(&tp.topic, tp.partition, |topic| {
+                Arc::new(PartitionState::new(
+                    TopicPartition {
+                        topic,
+                        partition: tp.partition,
+                    },
+                    Arc::clone(&self.shared),
+                    X::default(),
+                ))
+            });
+            if let Some(cell) = cell {
+                cell.assign(*start, extra);
             }
-            self.dir.store(Arc::new(next));
-        }
-        for (cell, start) in to_assign {
-            cell.assign(start, extra);
         }
     }
 
@@ -1600,10 +1465,10 @@ impl<X: Default> StateTable<X> {
         keep_paused: bool,
     ) -> Vec<(Arc<PartitionState<X>>, EpochChange)> {
         let mut out = Vec::new();
-        for_cells(&self.dir.load(), tps, |_, c| {
+        for_cells(&self.dir, tps, |_, c| {
             if let Some(c) = c {
                 if let Some(ch) = c.unassign(keep_paused) {
-                    out.push((Arc::clone(c), ch));
+                    out.push((c.arc(), ch));
                 }
             }
         });
@@ -2012,14 +1877,6 @@ mod tests {
         assert_eq!(w.0.load(Ordering::SeqCst), base + 1, "budget waiter woken");
         h.consume(100);
         assert_eq!(w.0.load(Ordering::SeqCst), base + 1, "only once per arm");
-    }
-
-    #[test]
-    fn fx_hasher_distinguishes_lengths() {
-        use std::hash::BuildHasher;
-        let b = FxBuild::default();
-        assert_ne!(b.hash_one("a"), b.hash_one("a\0"));
-        assert_ne!(b.hash_one("topic-1"), b.hash_one("topic-2"));
     }
 
     #[test]

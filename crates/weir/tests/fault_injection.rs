@@ -862,6 +862,54 @@ async fn offset_out_of_range_without_reset_policy_is_a_per_partition_error() {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Assign: start offsets of many partitions resolved in one ListOffsets request per leader and kind of offset.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assign_resolves_offsets_with_one_request_per_leader_and_kind() {
+    bounded(60, async {
+        let fake = FakeBroker::start(FakeConfig::new(&[("a", 20), ("b", 20)])).await;
+        for topic in ["a", "b"] {
+            for p in 0..20 {
+                fake.append(topic, p, &values(p, 0..3));
+            }
+        }
+        let c = Consumer::new(consumer_config(&fake)).unwrap();
+        let a = |p| TopicPartition::new("a", p);
+        let b = |p| TopicPartition::new("b", p);
+        let mut starts: Vec<_> = (0..20).map(|p| (a(p), StartOffset::Latest)).collect();
+        starts.extend((0..10).map(|p| (b(p), StartOffset::Earliest)));
+        starts.extend((10..20).map(|p| (b(p), StartOffset::FromEnd(2))));
+        starts.push((b(0), StartOffset::Offset(1))); // the last start of a partition wins
+        c.assign(&starts).await.unwrap();
+        for p in 0..20 {
+            assert_eq!(c.position(&a(p)), Some(3), "a-{p} at Latest");
+            let want = if p == 0 {
+                1
+            } else if p < 10 {
+                0
+            } else {
+                1
+            };
+            assert_eq!(c.position(&b(p)), Some(want), "b-{p}");
+        }
+        // Two kinds of offset asked (Latest for `a` and for `FromEnd`; Earliest for `b` and for `FromEnd`'s
+        // floor), one broker: two requests, each naming every partition of its kind.
+        let asked: Vec<usize> = fake.recorded(|r| {
+            r.of(ApiKey::ListOffsets)
+                .map(|q| match &q.body {
+                    fake_broker::Body::ListOffsets(l) => l.topics.iter().map(|t| t.partitions.len()).sum(),
+                    _ => unreachable!(),
+                })
+                .collect()
+        });
+        assert_eq!(asked.len(), 2, "{asked:?}");
+        assert_eq!(asked.iter().sum::<usize>(), 30 + 20, "{asked:?}");
+        c.close();
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Fetch sessions (KIP-227), against a fake broker that keeps them as Kafka does.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

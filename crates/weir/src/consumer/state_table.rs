@@ -2,15 +2,16 @@
 //!
 //! # Layout
 //!
-//! [`StateTable`] is a copy-on-write *directory* (`ArcSwap`) mapping a topic name (hashed with
-//! an Fx hasher, not SipHash) to a slice of per-partition cells, `Arc<PartitionState<X>>`, indexed by
-//! partition number. A cell is the partition's one home: besides its state it holds `X`, what the
-//! table's owner keeps per partition (the consumer: its buffer of fetched records), so a by-name call
-//! is one directory load, one hash of the topic and one index. Growing the table ([`StateTable::assign`]
-//! of new topics or partitions) copies only the directory and the slices of the topics it touches;
-//! existing cells keep their identity, so [`PartitionHandle`]s stay valid forever (cells are never
-//! removed, only unassigned). Directory writers (`assign`, fetch-group registration) serialise on one
-//! mutex among themselves; pause/resume/lookup and the fetch planners never take it, nor any other lock.
+//! [`StateTable`] keeps its cells in a *directory* (`directory.rs`): a grow-only table from topic
+//! name (hashed with an Fx hasher, not SipHash) to a flat array of cell pointers indexed by partition
+//! number, `Arc<PartitionState<X>>` cells, read with plain acquire loads — no lock, no reference count,
+//! no guard. A cell is the partition's one home: besides its state it holds `X`, what the table's owner
+//! keeps per partition (the consumer: its buffer of fetched records), so a by-name call is one hash of
+//! the topic, a probe and an index. Growing the table ([`StateTable::assign`] of new topics or
+//! partitions) stores new cells in place (or copies a full array into one twice as long); existing cells
+//! keep their identity, so [`PartitionHandle`]s stay valid forever (cells are never removed, only
+//! unassigned). Writers (`assign`, fetch-group registration) serialise on mutexes among themselves;
+//! pause/resume/lookup and the fetch planners never take them, nor any other lock.
 //!
 //! Each [`PartitionState`] cell packs the epoch and the small flags into one `AtomicU64` *word*:
 //!

@@ -108,8 +108,8 @@ struct Slots<T> {
 }
 
 impl<T> Slots<T> {
-    fn new(len: usize) -> Box<Self> {
-        Box::new(Self {
+    fn new(len: usize) -> Arc<Self> {
+        Arc::new(Self {
             slots: (0..len).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
         })
     }
@@ -124,13 +124,12 @@ impl<T> Slots<T> {
     }
 }
 
-/// What the directory owns: everything a reader may reach (invariant 1), freed on drop. Boxed, so that what
-/// readers point to stays put when a vector grows.
-#[allow(clippy::vec_box)]
+/// What the directory owns: everything a reader may reach (invariant 1), freed on drop. In `Arc`s, whose
+/// contents stay put (and keep the pointers taken from them valid) however the vectors move them.
 struct Owned<T> {
-    topic_tables: Vec<Box<Slots<TopicEntry<T>>>>,
-    topics: Vec<Box<TopicEntry<T>>>,
-    part_arrays: Vec<Box<Slots<T>>>,
+    topic_tables: Vec<Arc<Slots<TopicEntry<T>>>>,
+    topics: Vec<Arc<TopicEntry<T>>>,
+    part_arrays: Vec<Arc<Slots<T>>>,
     items: Vec<Arc<T>>,
 }
 
@@ -143,8 +142,8 @@ pub(crate) struct Directory<T> {
 
 impl<T> Default for Directory<T> {
     fn default() -> Self {
-        let mut table = Slots::new(8);
-        let current = &mut *table as *mut _;
+        let table = Slots::new(8);
+        let current = Arc::as_ptr(&table).cast_mut();
         Self {
             topics: AtomicPtr::new(current),
             owned: Mutex::new(Owned {
@@ -261,11 +260,11 @@ impl<T> Directory<T> {
         } else {
             // Grow: copy into an array at least twice as long, publish it, keep the old one (invariant 1).
             let len = (index + 1).max(parts.slots.len() * 2);
-            let mut grown = Slots::new(len);
+            let grown = Slots::new(len);
             for (to, from) in grown.slots.iter().zip(parts.slots.iter()) {
                 to.store(from.load(Ordering::Relaxed), Ordering::Relaxed);
             }
-            let p = &mut *grown as *mut Slots<T>;
+            let p = Arc::as_ptr(&grown).cast_mut();
             owned.part_arrays.push(grown);
             entry.parts.store(p, Ordering::Release);
             // SAFETY: just published, owned by the directory.
@@ -284,27 +283,27 @@ impl<T> Directory<T> {
         let mut table = self.table();
         if (owned.topics.len() + 1) * 2 > table.slots.len() {
             // Keep the table at most half full (invariant 3): copy into one twice as large, publish it.
-            let mut grown = Slots::new(table.slots.len() * 2);
+            let grown = Slots::new(table.slots.len() * 2);
             for e in &owned.topics {
                 place(&grown, e);
             }
-            let p = &mut *grown as *mut Slots<TopicEntry<T>>;
+            let p = Arc::as_ptr(&grown).cast_mut();
             owned.topic_tables.push(grown);
             self.topics.store(p, Ordering::Release);
             // SAFETY: just published, owned by the directory.
             table = unsafe { &*p };
         }
-        let mut parts = Slots::new(0);
-        let entry = Box::new(TopicEntry {
+        let parts = Slots::new(0);
+        let entry = Arc::new(TopicEntry {
             name: Arc::clone(topic),
             hash: hash(topic),
-            parts: AtomicPtr::new(&mut *parts),
+            parts: AtomicPtr::new(Arc::as_ptr(&parts).cast_mut()),
         });
         owned.part_arrays.push(parts);
         place(table, &entry);
-        let e = &*entry as *const TopicEntry<T>;
+        let e = Arc::as_ptr(&entry);
         owned.topics.push(entry);
-        // SAFETY: owned by the directory from now on; a `Box`'s contents do not move when it does.
+        // SAFETY: owned by the directory from now on (invariant 1).
         unsafe { &*e }
     }
 }

@@ -104,7 +104,7 @@
 //! queues can be model-checked.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use arc_swap::ArcSwap;
 
@@ -453,6 +453,8 @@ pub struct PartitionState<X = ()> {
     group: AtomicU32,
     /// This cell's link in its fetch group's ready queue (see [`FetchGroup`]).
     ready_next: AtomicPtr<PartitionState<X>>,
+    /// The `Arc` this cell lives in, for [`PartitionState::arc`].
+    me: Weak<PartitionState<X>>,
     tp: TopicPartition,
     shared: Arc<Shared<X>>,
     data: X,
@@ -468,7 +470,7 @@ impl<X> fmt::Debug for PartitionState<X> {
 }
 
 impl<X> PartitionState<X> {
-    fn new(tp: TopicPartition, shared: Arc<Shared<X>>, data: X) -> Self {
+    fn new(tp: TopicPartition, shared: Arc<Shared<X>>, data: X, me: Weak<Self>) -> Self {
         Self {
             word: AtomicU64::new(0),
             position: AtomicI64::new(0),
@@ -476,6 +478,7 @@ impl<X> PartitionState<X> {
             buffered: AtomicU64::new(0),
             group: AtomicU32::new(FetchGroupId::UNROUTED.0),
             ready_next: new_link(),
+            me,
             tp,
             shared,
             data,
@@ -649,18 +652,12 @@ impl<X> PartitionState<X> {
         groups.get(gid).unwrap_or(&groups[0]).push(self.arc());
     }
 
-    /// A new `Arc` of this cell: every cell lives in one, made by [`StateTable`] and kept by its directory.
+    /// A new `Arc` of this cell (by-name calls borrow cells from the directory; queues own them).
     #[inline]
-    #[allow(unsafe_code)] // A reference count from a borrowed cell: by-name calls borrow cells, queues own them.
     pub fn arc(&self) -> Arc<Self> {
-        let p: *const Self = self;
-        // SAFETY: cells are only built by `StateTable::assign_with` (`PartitionState::new` is private), inside
-        // an `Arc` that the table's directory keeps until the table drops; `&self` proves it is alive. So `p` came
-        // from `Arc::into_raw`-compatible storage and taking one more strong count is sound.
-        unsafe {
-            Arc::increment_strong_count(p);
-            Arc::from_raw(p)
-        }
+        // Cells are made by `StateTable::assign_with` inside an `Arc` that the table's directory keeps until the
+        // table drops, so while `&self` lives, so does a strong count.
+        self.me.upgrade().expect("a borrowed cell is alive")
     }
 
     /// Forwards a cell popped from a queue (QUEUED still set) to its current group.
@@ -1428,14 +1425,17 @@ impl<X: Default> StateTable<X> {
     fn assign_with(&self, parts: &[(TopicPartition, i64)], extra: u64) {
         for (tp, start) in parts {
             let cell = self.dir.get_or_insert(&tp.topic, tp.partition, |topic| {
-                Arc::new(PartitionState::new(
-                    TopicPartition {
-                        topic,
-                        partition: tp.partition,
-                    },
-                    Arc::clone(&self.shared),
-                    X::default(),
-                ))
+                Arc::new_cyclic(|me| {
+                    PartitionState::new(
+                        TopicPartition {
+                            topic,
+                            partition: tp.partition,
+                        },
+                        Arc::clone(&self.shared),
+                        X::default(),
+                        Weak::clone(me),
+                    )
+                })
             });
             if let Some(cell) = cell {
                 cell.assign(*start, extra);

@@ -746,6 +746,27 @@ mod live {
             counters.clone(),
         ));
 
+        // `assign` at Latest: start offsets resolved with the broker (median of 3 fresh consumers, each connecting
+        // and fetching metadata first).
+        let mut latest: Vec<Duration> = (0..3)
+            .map(|_| {
+                rt.block_on(async {
+                    let c = Consumer::new(ConsumerConfig::new(&bootstrap)).expect("consumer");
+                    let at: Vec<_> = tps.iter().map(|tp| (tp.clone(), StartOffset::Latest)).collect();
+                    let t = Instant::now();
+                    c.assign(&at).await.expect("assign at Latest");
+                    let took = t.elapsed();
+                    c.close();
+                    took
+                })
+            })
+            .collect();
+        latest.sort();
+        eprintln!(
+            "live: assign of {N} partitions at StartOffset::Latest: {:.1} ms (median of 3 fresh consumers; all: {:?})",
+            latest[1].as_secs_f64() * 1e3,
+            latest
+        );
         let consumer = rt.block_on(async {
             let mut cfg = ConsumerConfig::new(&bootstrap);
             cfg.set("fetch.wait.max.ms", FETCH_WAIT_MS).expect("config");

@@ -55,6 +55,14 @@ async fn produce_range(broker: &Broker, topic: &str, partitions: i32, range: std
     producer.close().await.unwrap();
 }
 
+/// Assigns partitions `0..n` of `topic` from the earliest offset; returns them.
+async fn assign_from_earliest(c: &Consumer, topic: &str, n: i32) -> Vec<TopicPartition> {
+    let tps: Vec<TopicPartition> = (0..n).map(|p| TopicPartition::new(topic, p)).collect();
+    let starts: Vec<_> = tps.iter().map(|tp| (tp.clone(), StartOffset::Earliest)).collect();
+    c.assign(&starts).await.unwrap();
+    tps
+}
+
 /// Polls until `want` records arrived (bounded by a generous deadline so a bug fails instead of hanging).
 async fn poll_n(c: &Consumer, want: usize, max: usize) -> Vec<ConsumerRecord> {
     let mut got = Vec::new();
@@ -95,14 +103,7 @@ async fn slow_consumer_with_pause_resume_loses_nothing() {
     // Small buffers so backpressure (high/low watermark) kicks in constantly.
     let cfg = consumer_config(&broker).with_partition_buffer(32 * 1024);
     let c = Consumer::new(cfg).unwrap();
-    let tps: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new(topic.as_str(), p)).collect();
-    c.assign(
-        &tps.iter()
-            .map(|tp| (tp.clone(), StartOffset::Earliest))
-            .collect::<Vec<_>>(),
-    )
-    .await
-    .unwrap();
+    let tps = assign_from_earliest(&c, &topic, 4).await;
 
     let mut all = Vec::new();
     let mut round = 0;
@@ -258,14 +259,7 @@ async fn per_partition_streams_and_the_record_stream() {
     let c = std::sync::Arc::new(
         Consumer::new(consumer_config(&broker).with_partition_buffer(16 * 1024)).unwrap(),
     );
-    let tps: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new(topic.as_str(), p)).collect();
-    c.assign(
-        &tps.iter()
-            .map(|tp| (tp.clone(), StartOffset::Earliest))
-            .collect::<Vec<_>>(),
-    )
-    .await
-    .unwrap();
+    let tps = assign_from_earliest(&c, &topic, 4).await;
 
     // Partitions 0 and 1 each get their own task; 2 and 3 go through the shared record stream.
     let mut tasks = Vec::new();
@@ -349,14 +343,7 @@ async fn full_paused_partitions_never_starve_the_others() {
     let mut cfg = consumer_config(&broker).with_partition_buffer(1 << 20);
     cfg.memory_budget = 256 * 1024;
     let c = Consumer::new(cfg).unwrap();
-    let tps: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new(topic.as_str(), p)).collect();
-    c.assign(
-        &tps.iter()
-            .map(|tp| (tp.clone(), StartOffset::Earliest))
-            .collect::<Vec<_>>(),
-    )
-    .await
-    .unwrap();
+    let tps = assign_from_earliest(&c, &topic, 4).await;
     c.pause(&tps[3..]).unwrap();
     // Let partitions 0..3 fill their buffers without delivering anything.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -391,14 +378,7 @@ async fn resume_wakes_poll_once_and_only_for_buffered_records() {
     let (broker, topic) = broker_with_topic("wakeups", 8);
     produce(&broker, &topic, 4, 50).await; // partitions 0..4 get records, 4..8 stay empty
     let c = std::sync::Arc::new(Consumer::new(consumer_config(&broker)).unwrap());
-    let tps: Vec<TopicPartition> = (0..8).map(|p| TopicPartition::new(topic.as_str(), p)).collect();
-    c.assign(
-        &tps.iter()
-            .map(|tp| (tp.clone(), StartOffset::Earliest))
-            .collect::<Vec<_>>(),
-    )
-    .await
-    .unwrap();
+    let tps = assign_from_earliest(&c, &topic, 8).await;
     // Partitions 0..4 fetch their records (one response each: far below the buffer), then are paused full.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while tps[..4]

@@ -22,6 +22,11 @@ fn setup(high: u64, start: i64) -> (Arc<StateTable>, PartitionHandle) {
     (t, h)
 }
 
+/// A fetch outcome: the next position and the bytes it buffered.
+fn out(next_position: i64, bytes: u64) -> FetchOutcome {
+    FetchOutcome { next_position, bytes }
+}
+
 /// Checks invariant 6 at quiescence: fetchable => queued, and the cell is queued at most once.
 fn check_ready_invariant(t: &StateTable, h: &PartitionHandle) {
     let s = h.snapshot();
@@ -83,13 +88,7 @@ fn pause_vs_begin() {
         }
         a.join().unwrap();
         if let Some(tk) = tk {
-            assert!(h.finish_fetch(
-                tk,
-                FetchOutcome {
-                    next_position: 1,
-                    bytes: 0
-                }
-            ));
+            assert!(h.finish_fetch(tk, out(1, 0)));
         }
         let s = h.snapshot();
         assert!(s.paused && !s.in_flight);
@@ -107,13 +106,7 @@ fn seek_vs_fetch() {
         let a = thread::spawn(move || h1.seek(100).unwrap());
         let mut kept = None;
         if let Some(tk) = h.try_begin_fetch() {
-            let ok = h.finish_fetch(
-                tk,
-                FetchOutcome {
-                    next_position: tk.position + 10,
-                    bytes: 7,
-                },
-            );
+            let ok = h.finish_fetch(tk, out(tk.position + 10, 7));
             kept = Some((tk, ok));
         }
         let ch = a.join().unwrap();
@@ -155,23 +148,11 @@ fn finish_vs_consume_hysteresis() {
     loom::model(|| {
         let (t, h) = setup(100, 0); // low = 50
         let tk = h.try_begin_fetch().unwrap();
-        assert!(h.finish_fetch(
-            tk,
-            FetchOutcome {
-                next_position: 1,
-                bytes: 60
-            }
-        ));
+        assert!(h.finish_fetch(tk, out(1, 60)));
         let tk = h.try_begin_fetch().unwrap();
         let h1 = h.clone();
         let a = thread::spawn(move || h1.consume(60));
-        assert!(h.finish_fetch(
-            tk,
-            FetchOutcome {
-                next_position: 2,
-                bytes: 50
-            }
-        ));
+        assert!(h.finish_fetch(tk, out(2, 50)));
         a.join().unwrap();
         let s = h.snapshot();
         assert_eq!(s.buffered, 50);
@@ -197,13 +178,7 @@ fn resume_vs_queue_planner() {
         let mut tickets = Vec::new();
         g.poll_ready(&mut scratch, |c, tk| tickets.push((c.clone(), tk)));
         for (c, tk) in tickets {
-            assert!(c.finish_fetch(
-                tk,
-                FetchOutcome {
-                    next_position: 1,
-                    bytes: 0
-                }
-            ));
+            assert!(c.finish_fetch(tk, out(1, 0)));
         }
         a.join().unwrap();
         check_ready_invariant(&t, &h);
@@ -224,18 +199,9 @@ fn pause_seek_fetch() {
         });
         let h2 = h.clone();
         let c = thread::spawn(move || h2.seek(100).unwrap());
-        let r = h.try_begin_fetch().map(|tk| {
-            (
-                tk,
-                h.finish_fetch(
-                    tk,
-                    FetchOutcome {
-                        next_position: tk.position + 1,
-                        bytes: 5,
-                    },
-                ),
-            )
-        });
+        let r = h
+            .try_begin_fetch()
+            .map(|tk| (tk, h.finish_fetch(tk, out(tk.position + 1, 5))));
         a.join().unwrap();
         let ch = c.join().unwrap();
         let s = h.snapshot();
@@ -296,13 +262,7 @@ fn concurrent_pushes_and_take() {
             "each queued partition is in the queue exactly once"
         );
         for (c, tk) in fetched {
-            assert!(c.finish_fetch(
-                tk,
-                FetchOutcome {
-                    next_position: 1,
-                    bytes: 0
-                }
-            ));
+            assert!(c.finish_fetch(tk, out(1, 0)));
         }
         check_ready_invariant_queue(&g, &[&ha, &hb]);
     });

@@ -206,11 +206,8 @@ impl Consumer {
 
     /// Releases held partitions: they run again unless the application paused them.
     pub(crate) fn release(&self, partitions: &[TopicPartition]) {
-        let mut wake = false;
-        self.inner
-            .table
-            .release(partitions, |p| wake |= self.inner.ready(p));
-        self.inner.wake_delivery(wake);
+        let inner = &self.inner;
+        inner.delivering(|ready| inner.table.release(partitions, ready));
     }
 
     async fn assign_with(&self, partitions: &[(TopicPartition, StartOffset)], how: AssignAs) -> Result<()> {
@@ -310,13 +307,8 @@ impl Consumer {
     /// Partitions that are not assigned are left alone and named in the `Err` (the others are resumed all the
     /// same).
     pub fn resume(&self, partitions: &[TopicPartition]) -> std::result::Result<(), NotAssigned> {
-        let mut wake = false;
-        let r = self
-            .inner
-            .table
-            .resume_with(partitions, |p| wake |= self.inner.ready(p));
-        self.inner.wake_delivery(wake);
-        r
+        let inner = &self.inner;
+        inner.delivering(|ready| inner.table.resume_with(partitions, ready))
     }
 
     /// A pre-resolved handle on an assigned partition, for hot loops: its `pause` is a single atomic operation,
@@ -345,13 +337,8 @@ impl Consumer {
     /// Resumes every assigned partition of `topics` (one lookup per topic), waking a waiting `poll` once if any
     /// of them has records buffered. Returns how many partitions.
     pub fn resume_topics(&self, topics: &[&str]) -> usize {
-        let mut wake = false;
-        let n = self
-            .inner
-            .table
-            .resume_topics(topics, |p| wake |= self.inner.ready(p));
-        self.inner.wake_delivery(wake);
-        n
+        let inner = &self.inner;
+        inner.delivering(|ready| inner.table.resume_topics(topics, ready))
     }
 
     /// The paused assigned partitions.
@@ -636,6 +623,15 @@ impl Inner {
         } else {
             false
         }
+    }
+
+    /// Runs `f`, which hands partitions that may have become deliverable to the callback it gets (queued by
+    /// [`Inner::ready`]), then wakes a waiting `poll` once if any of them went onto an empty delivery queue.
+    fn delivering<R>(&self, f: impl FnOnce(&mut dyn FnMut(&Partition)) -> R) -> R {
+        let mut wake = false;
+        let r = f(&mut |p| wake |= self.ready(p));
+        self.wake_delivery(wake);
+        r
     }
 
     /// Wakes a waiting `poll` if `wake` (some partition was queued on an empty delivery queue).

@@ -442,3 +442,27 @@ async fn resume_wakes_poll_once_and_only_for_buffered_records() {
     assert!(handles[0].resume().is_err());
     c.close();
 }
+
+/// Start offsets by timestamp and from the end on a real broker. (tansu answers offset 0 for a timestamp after every
+/// record, where Kafka answers none, and its "latest" is the last batch's base offset + 1: the fallback to the end
+/// of the log and exact `FromEnd` positions are tested against the fake broker.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assign_by_timestamp_and_from_end() {
+    let (broker, topic) = broker_with_topic("by-time", 2);
+    produce(&broker, &topic, 2, 10).await;
+    let c = Consumer::new(consumer_config(&broker)).unwrap();
+    let (p0, p1) = (
+        TopicPartition::new(topic.as_str(), 0),
+        TopicPartition::new(topic.as_str(), 1),
+    );
+    c.assign(&[
+        (p0.clone(), StartOffset::Timestamp(0)),
+        (p1.clone(), StartOffset::FromEnd(1000)),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(c.position(&p0), Some(0), "before every record: the first");
+    assert_eq!(c.position(&p1), Some(0), "not before the log start");
+    check_dense(&poll_n(&c, 20, 100).await, 2, 10);
+    c.close();
+}

@@ -880,30 +880,63 @@ async fn assign_resolves_offsets_with_one_request_per_leader_and_kind() {
         starts.extend((0..10).map(|p| (b(p), StartOffset::Earliest)));
         starts.extend((10..20).map(|p| (b(p), StartOffset::FromEnd(2))));
         starts.push((b(0), StartOffset::Offset(1))); // the last start of a partition wins
+        starts.push((a(0), StartOffset::Latest)); // named twice: asked once
+        starts.push((b(15), StartOffset::Earliest)); // also asked Earliest for its FromEnd: asked once
         c.assign(&starts).await.unwrap();
         for p in 0..20 {
             assert_eq!(c.position(&a(p)), Some(3), "a-{p} at Latest");
-            let want = if p == 0 {
-                1
-            } else if p < 10 {
-                0
-            } else {
-                1
+            let want = match p {
+                0 => 1,
+                1..=9 | 15 => 0,
+                _ => 1,
             };
             assert_eq!(c.position(&b(p)), Some(want), "b-{p}");
         }
         // Two kinds of offset asked (Latest for `a` and for `FromEnd`; Earliest for `b` and for `FromEnd`'s
-        // floor), one broker: two requests, each naming every partition of its kind.
-        let asked: Vec<usize> = fake.recorded(|r| {
+        // floor), one broker: two requests, each naming every partition of its kind once.
+        let asked: Vec<Vec<(String, i32)>> = fake.recorded(|r| {
             r.of(ApiKey::ListOffsets)
                 .map(|q| match &q.body {
-                    fake_broker::Body::ListOffsets(l) => l.topics.iter().map(|t| t.partitions.len()).sum(),
+                    fake_broker::Body::ListOffsets(l) => l
+                        .topics
+                        .iter()
+                        .flat_map(|t| {
+                            t.partitions
+                                .iter()
+                                .map(|p| (t.name.0.to_string(), p.partition_index))
+                        })
+                        .collect(),
                     _ => unreachable!(),
                 })
                 .collect()
         });
         assert_eq!(asked.len(), 2, "{asked:?}");
-        assert_eq!(asked.iter().sum::<usize>(), 30 + 20, "{asked:?}");
+        assert_eq!(asked.iter().map(Vec::len).sum::<usize>(), 30 + 20, "{asked:?}");
+        for request in &asked {
+            let unique: std::collections::BTreeSet<_> = request.iter().collect();
+            assert_eq!(
+                unique.len(),
+                request.len(),
+                "a partition named twice: {request:?}"
+            );
+        }
+        // By timestamp: the record at or after it, or the end of the log when there is none (looked up then).
+        let before = fake.recorded(|r| r.of(ApiKey::ListOffsets).count());
+        let t = fake_broker::RECORD_TIME_BASE;
+        c.assign(&[
+            (a(1), StartOffset::Timestamp(t + 1)),
+            (a(2), StartOffset::Timestamp(t + 99)),
+        ])
+        .await
+        .unwrap();
+        assert_eq!((c.position(&a(1)), c.position(&a(2))), (Some(1), Some(3)));
+        assert_eq!(
+            fake.recorded(|r| r.of(ApiKey::ListOffsets).count()) - before,
+            3,
+            "one request per timestamp, then the end for the one past every record"
+        );
+        let bad = c.assign(&[(a(-1), StartOffset::Offset(0))]).await;
+        assert!(matches!(bad, Err(Error::InvalidArgument(_))), "{bad:?}");
         c.close();
     })
     .await;

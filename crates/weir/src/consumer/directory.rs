@@ -27,6 +27,7 @@
 //!    reaches an empty slot or the topic.
 
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::marker::PhantomData;
 use std::ptr;
 use std::sync::Arc;
 
@@ -105,12 +106,15 @@ pub(crate) struct TopicEntry<T> {
 /// An array of `AtomicPtr` slots, null where empty.
 struct Slots<T> {
     slots: Box<[AtomicPtr<T>]>,
+    /// Hands out `&T` to any thread: `Send` and `Sync` only when `Arc<T>` is.
+    _items: PhantomData<Arc<T>>,
 }
 
 impl<T> Slots<T> {
     fn new(len: usize) -> Arc<Self> {
         Arc::new(Self {
             slots: (0..len).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+            _items: PhantomData,
         })
     }
 

@@ -27,8 +27,13 @@ use std::sync::Arc;
 use super::sync::{AtomicPtr, Ordering};
 
 /// Names the link field that a list threads through `T` (a type can be in several lists at once, one per link).
-pub(crate) trait Link<T> {
-    /// The link field of `item`; it must start as [`unlinked`] and be used by this `Link`'s lists only.
+///
+/// # Safety
+///
+/// `next` must return the same field of `item` every time, that field must start as [`unlinked`] (see
+/// [`new_link`]), and nothing but this `Link`'s lists may write it: the list's invariants 1 and 2 rest on it.
+pub(crate) unsafe trait Link<T> {
+    /// The link field of `item`.
     fn next(item: &T) -> &AtomicPtr<T>;
 }
 
@@ -64,16 +69,20 @@ impl<T, L: Link<T>> IntrusiveList<T, L> {
     /// Pushes `item` unless it is already in a list of this link (then nothing happens). Returns whether the
     /// list was empty before: the caller wakes the consumer on that transition only.
     pub(crate) fn push(&self, item: Arc<T>) -> bool {
-        let link = L::next(&item);
         // Claim the link (invariant 1). Acquire pairs with the Release that unlinked it in a take, so the
         // claim happens after that take stopped reading it.
-        if link
+        if L::next(&item)
             .compare_exchange(unlinked(), ptr::null_mut(), Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
             return false;
         }
-        let node = Arc::as_ptr(&item).cast_mut();
+        // Hand the count over before the node becomes visible: a take may release it as soon as the head CAS
+        // below succeeds (invariant 2).
+        let node = Arc::into_raw(item).cast_mut();
+        // SAFETY: `node` holds the count just moved in, which nothing can release before the head CAS publishes
+        // it; until then only this thread can reach the node.
+        let link = L::next(unsafe { &*node });
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
             // We own the link now: no one else writes it until a take unlinks it.
@@ -83,13 +92,10 @@ impl<T, L: Link<T>> IntrusiveList<T, L> {
                 .head
                 .compare_exchange_weak(head, node, Ordering::Release, Ordering::Relaxed)
             {
-                Ok(_) => break,
+                Ok(_) => return head.is_null(),
                 Err(actual) => head = actual,
             }
         }
-        // The list owns this strong count now (invariant 2).
-        let _ = Arc::into_raw(item);
-        head.is_null()
     }
 
     /// Takes every item pushed so far, in push order.
@@ -167,7 +173,8 @@ mod tests {
         link: AtomicPtr<Item>,
     }
     struct ItemLink;
-    impl Link<Item> for ItemLink {
+    // SAFETY: always the `link` field, which starts unlinked and only lists write.
+    unsafe impl Link<Item> for ItemLink {
         fn next(item: &Item) -> &AtomicPtr<Item> {
             &item.link
         }

@@ -45,7 +45,7 @@ pub use record::ConsumerRecord;
 pub use state_table::PartitionState;
 pub use state_table::{NotAssigned, PartitionHandle, TopicPartition};
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -60,6 +60,11 @@ use intrusive_list::IntrusiveList;
 use partition::{DeliverLink, Partition, PartitionSlot};
 use signal::Signal;
 use state_table::{ReadyWaker, StateTable, StateTableConfig};
+
+/// Partition numbers `assign` takes are below this. The state table indexes each topic's partitions in an array, so
+/// a number from a buggy caller or a hostile group leader must not make it allocate gigabytes; Kafka clusters stay
+/// far below (tens of thousands of partitions per topic at most).
+pub const MAX_PARTITION: i32 = 1 << 20;
 
 /// Where to start reading a partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,6 +217,15 @@ impl Consumer {
 
     async fn assign_with(&self, partitions: &[(TopicPartition, StartOffset)], how: AssignAs) -> Result<()> {
         let inner = &self.inner;
+        if let Some((tp, _)) = partitions
+            .iter()
+            .find(|(tp, _)| !(0..MAX_PARTITION).contains(&tp.partition))
+        {
+            return Err(Error::InvalidArgument(format!(
+                "{tp}: partition numbers go from 0 to {}",
+                MAX_PARTITION - 1
+            )));
+        }
         let _guard = inner.assign_lock.lock().await;
         inner
             .cluster
@@ -394,9 +408,11 @@ impl Consumer {
                     _ = tokio::time::sleep_until(deadline) => return Ok(out),
                 }
             };
-            // Release is enough: a fetcher that appends records (under the buffer lock, which `take` takes next)
-            // and finds `queued` still set is ordered before our `take` by that lock.
-            p.slot().queued.store(false, Ordering::Release);
+            // A swap, not a store: a resume clears PAUSED and then swaps `queued` to true, while we clear `queued`
+            // and then read PAUSED in `take`. Either its swap comes after ours (it sees false and queues the
+            // partition), or ours reads its write and, AcqRel, sees PAUSED cleared. (A fetcher appending records
+            // is ordered by the buffer lock, which `take` takes.)
+            p.slot().queued.swap(false, Ordering::AcqRel);
             if inner.take(&p, max - out.len(), &mut out) && !p.slot().queued.swap(true, Ordering::AcqRel) {
                 // Records left: serve the partition again after the others (it stays queued, in our hands).
                 queue.push_back(p);
@@ -682,32 +698,50 @@ impl Inner {
         &self,
         parts: &[(TopicPartition, StartOffset)],
     ) -> Result<Vec<(TopicPartition, i64)>> {
-        let mut asks: Vec<(OffsetSpec, Vec<TopicPartition>)> = Vec::new();
-        let mut ask = |spec: OffsetSpec, tp: &TopicPartition| match asks.iter_mut().find(|(s, _)| *s == spec)
-        {
-            Some((_, tps)) => tps.push(tp.clone()),
-            None => asks.push((spec, vec![tp.clone()])),
-        };
+        // Each partition once per kind of offset (Kafka refuses a request naming a partition twice).
+        let mut asks: Vec<(OffsetSpec, BTreeSet<TopicPartition>)> = Vec::new();
+        fn ask(
+            asks: &mut Vec<(OffsetSpec, BTreeSet<TopicPartition>)>,
+            spec: OffsetSpec,
+            tp: &TopicPartition,
+        ) {
+            match asks.iter_mut().find(|(s, _)| *s == spec) {
+                Some((_, tps)) => {
+                    tps.insert(tp.clone());
+                }
+                None => asks.push((spec, BTreeSet::from([tp.clone()]))),
+            }
+        }
         for (tp, start) in parts {
             match *start {
                 StartOffset::Offset(_) => {}
-                StartOffset::Earliest => ask(OffsetSpec::Earliest, tp),
-                StartOffset::Latest => ask(OffsetSpec::Latest, tp),
+                StartOffset::Earliest => ask(&mut asks, OffsetSpec::Earliest, tp),
+                StartOffset::Latest => ask(&mut asks, OffsetSpec::Latest, tp),
                 // Not before the log start.
                 StartOffset::FromEnd(_) => {
-                    ask(OffsetSpec::Latest, tp);
-                    ask(OffsetSpec::Earliest, tp);
+                    ask(&mut asks, OffsetSpec::Latest, tp);
+                    ask(&mut asks, OffsetSpec::Earliest, tp);
                 }
-                // The end of the log when no record is at or after the timestamp.
-                StartOffset::Timestamp(t) => {
-                    ask(OffsetSpec::Timestamp(t), tp);
-                    ask(OffsetSpec::Latest, tp);
+                StartOffset::Timestamp(t) => ask(&mut asks, OffsetSpec::Timestamp(t), tp),
+            }
+        }
+        let mut found = self.list_offsets_by_kind(asks).await?;
+        // The end of the log for a timestamp no record is at or after: asked only for those partitions.
+        let mut fallback = Vec::new();
+        for (tp, start) in parts {
+            if let StartOffset::Timestamp(t) = *start {
+                let at = found.iter().find(|(s, _)| *s == OffsetSpec::Timestamp(t));
+                if at.and_then(|(_, o)| o.get(tp)).is_some_and(|&o| o < 0) {
+                    ask(&mut fallback, OffsetSpec::Latest, tp);
                 }
             }
         }
-        let mut found = Vec::with_capacity(asks.len());
-        for (spec, tps) in asks {
-            found.push((spec, list_offsets_of(&self.cluster, &tps, spec).await?));
+        if !fallback.is_empty() {
+            let ends = self.list_offsets_by_kind(fallback).await?;
+            match found.iter_mut().find(|(s, _)| *s == OffsetSpec::Latest) {
+                Some((_, offsets)) => offsets.extend(ends.into_iter().flat_map(|(_, o)| o)),
+                None => found.extend(ends),
+            }
         }
         let get = |spec: OffsetSpec, tp: &TopicPartition| {
             found
@@ -734,6 +768,18 @@ impl Inner {
                 Ok((tp.clone(), offset))
             })
             .collect()
+    }
+
+    /// Looks up each kind of offset for its partitions, all kinds at once.
+    async fn list_offsets_by_kind(
+        &self,
+        asks: Vec<(OffsetSpec, BTreeSet<TopicPartition>)>,
+    ) -> Result<Vec<(OffsetSpec, HashMap<TopicPartition, i64>)>> {
+        futures::future::try_join_all(asks.into_iter().map(|(spec, tps)| async move {
+            let tps: Vec<TopicPartition> = tps.into_iter().collect();
+            Ok::<_, Error>((spec, list_offsets_of(&self.cluster, &tps, spec).await?))
+        }))
+        .await
     }
 
     fn seek_to(&self, tp: &TopicPartition, offset: i64) -> Result<()> {

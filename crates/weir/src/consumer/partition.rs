@@ -63,7 +63,10 @@ impl Default for PartitionSlot {
 /// The link of the consumer's delivery queue (partitions with records for `poll`).
 pub(crate) struct DeliverLink;
 
-impl Link<Partition> for DeliverLink {
+// SAFETY: always the `deliver_next` field, which `PartitionSlot::default` makes unlinked and only the delivery
+// queue writes.
+#[allow(unsafe_code)]
+unsafe impl Link<Partition> for DeliverLink {
     fn next(item: &Partition) -> &AtomicPtr<Partition> {
         &item.data().deliver_next
     }

@@ -217,7 +217,9 @@ pub struct FetchGroup<X = ()> {
 /// The link of [`PartitionState::ready_next`]: the ready queues' list.
 struct ReadyLink;
 
-impl<X> Link<PartitionState<X>> for ReadyLink {
+// SAFETY: always the `ready_next` field, which `PartitionState::new` makes unlinked and only ready queues write.
+#[allow(unsafe_code)]
+unsafe impl<X> Link<PartitionState<X>> for ReadyLink {
     fn next(item: &PartitionState<X>) -> &AtomicPtr<PartitionState<X>> {
         &item.ready_next
     }
@@ -256,13 +258,14 @@ impl<X> FetchGroup<X> {
         self.ready.is_empty()
     }
 
-    /// Number of cells queued: takes them all and puts them back (in order), so it is for tests and
-    /// diagnostics, not for a planner's loop.
+    /// Number of cells queued: takes them all and puts them back (in order, waking the planner as a push
+    /// does, since it may have found the queue empty meanwhile), so it is for tests and diagnostics, not for a
+    /// planner's loop.
     pub fn ready_len(&self) -> usize {
         let cells: Vec<_> = self.ready.take_all().collect();
         let n = cells.len();
         for c in cells {
-            self.ready.push(c);
+            self.push(c);
         }
         n
     }
@@ -1259,8 +1262,8 @@ impl<X: Default> StateTable<X> {
         self.with_cell(tp, |c| PartitionHandle { cell: c.arc() })
     }
 
-    /// Pauses the given partitions (one atomic op each). Partitions not assigned are reported, and
-    /// left as they are.
+    /// Pauses the given partitions (one atomic op each). Partitions not assigned are reported (a
+    /// known cell gets its PAUSED bit all the same, which is harmless: assigning clears it).
     pub fn pause(&self, tps: &[TopicPartition]) -> Result<(), NotAssigned> {
         let mut missing = NotAssigned::default();
         for_cells(&self.dir, tps, |tp, c| {
@@ -1791,9 +1794,10 @@ mod tests {
         }
         // The unrouted queue's owner forwards them.
         t.reroute(FetchGroupId::UNROUTED);
+        assert_eq!(w.0.load(Ordering::SeqCst), 1, "woken once on empty -> non-empty");
         assert_eq!(unrouted.ready_len(), 0);
         assert_eq!(g.ready_len(), 2);
-        assert_eq!(w.0.load(Ordering::SeqCst), 1, "woken once on empty -> non-empty");
+        assert_eq!(w.0.load(Ordering::SeqCst), 2, "putting back after counting wakes like a push");
 
         let mut scratch = Vec::new();
         let mut tickets = Vec::new();
@@ -1804,10 +1808,11 @@ mod tests {
         assert!(!h0.snapshot().queued);
         assert_eq!(g.ready_len(), 0);
         // Resume makes it fetchable again: queued + wake.
+        let woken = w.0.load(Ordering::SeqCst);
         h0.resume();
         assert!(h0.snapshot().queued);
+        assert_eq!(w.0.load(Ordering::SeqCst), woken + 1);
         assert_eq!(g.ready_len(), 1);
-        assert_eq!(w.0.load(Ordering::SeqCst), 2);
         // Finishing the other fetch re-queues it.
         let (c1, tk1) = tickets.pop().unwrap();
         assert!(c1.finish_fetch(tk1, out(3, 10)));

@@ -498,6 +498,9 @@ impl FakeBroker {
     }
 }
 
+/// The timestamp of the record at offset 0 in batches built by [`batch`] (each next offset one ms later).
+pub const RECORD_TIME_BASE: i64 = 1_700_000_000_000;
+
 /// A well-formed uncompressed batch of `values` starting at `base_offset`.
 pub fn batch(base_offset: i64, values: &[String]) -> Bytes {
     let mut b = BatchBuilder::new(BatchOptions {
@@ -506,7 +509,7 @@ pub fn batch(base_offset: i64, values: &[String]) -> Bytes {
     });
     for (i, v) in values.iter().enumerate() {
         b.push(
-            1_700_000_000_000 + base_offset + i as i64,
+            RECORD_TIME_BASE + base_offset + i as i64,
             None,
             Some(v.as_bytes()),
             &[],
@@ -761,6 +764,12 @@ async fn answer(st: &State, req: &Request, action: &Action) -> Bytes {
                                     match batches {
                                         None => r.with_error_code(3),
                                         Some(_) if p.timestamp == -2 => r.with_offset(start),
+                                        // The first offset whose timestamp is at or after the one asked (records
+                                        // of `batch` carry 1_700_000_000_000 + offset), none (-1) past the end.
+                                        Some(_) if p.timestamp >= 0 => {
+                                            let at = (p.timestamp - RECORD_TIME_BASE).max(start);
+                                            r.with_offset(if at < end { at } else { -1 })
+                                        }
                                         Some(_) => r.with_offset(end),
                                     }
                                 })

@@ -304,3 +304,30 @@ fn resume_vs_records_arriving() {
         );
     });
 }
+
+/// `poll` takes a partition from its queue (clearing the consumer's `queued` flag, then reading the pause state
+/// under the buffer lock) while the application resumes it (clearing PAUSED, then setting `queued` to hand it to
+/// delivery if it has records). The consumer's protocol, with a loom flag standing in for its `queued`: poll
+/// delivers the records, or the resume queues the partition again. With a plain store where poll swaps, loom
+/// finds the partition left in no queue.
+#[test]
+fn poll_take_vs_resume() {
+    loom::model(|| {
+        let (_t, h) = setup(100, 0);
+        h.pause();
+        assert!(h.state().set_has_records(), "paused: stopped");
+        let queued = Arc::new(AtomicBool::new(true)); // in poll's hands
+        let (c, q) = (h.state().clone(), queued.clone());
+        let resumer = thread::spawn(move || {
+            let t = c.resume();
+            t.was_paused && t.has_records && !q.swap(true, Ordering::AcqRel)
+        });
+        queued.swap(false, Ordering::AcqRel);
+        let delivered = !h.state().is_stopped();
+        let requeued = resumer.join().unwrap();
+        assert!(
+            delivered || requeued,
+            "a resumed partition with records was left in no queue"
+        );
+    });
+}

@@ -1797,7 +1797,11 @@ mod tests {
         assert_eq!(w.0.load(Ordering::SeqCst), 1, "woken once on empty -> non-empty");
         assert_eq!(unrouted.ready_len(), 0);
         assert_eq!(g.ready_len(), 2);
-        assert_eq!(w.0.load(Ordering::SeqCst), 2, "putting back after counting wakes like a push");
+        assert_eq!(
+            w.0.load(Ordering::SeqCst),
+            2,
+            "putting back after counting wakes like a push"
+        );
 
         let mut scratch = Vec::new();
         let mut tickets = Vec::new();

@@ -24,12 +24,12 @@
 //! `poll` visits only partitions with deliverable data (a queue), so paused or idle partitions cost nothing.
 
 mod config;
-// Lock-free lists need raw pointers: a push that locked a mutex was the cost of resume in profiles.
 mod decode;
 // Lock-free lookups need raw pointers: an `ArcSwap` guard per by-name call cost more than the pause itself.
 #[allow(unsafe_code)]
 mod directory;
 mod fetcher;
+// Lock-free lists need raw pointers: a push that locked a mutex was the cost of resume in profiles.
 #[allow(unsafe_code)]
 mod intrusive_list;
 mod partition;
@@ -569,14 +569,11 @@ impl ConsumerPartition {
     /// `poll`) if it has records buffered. `Err` if the partition is no longer assigned (nothing was done).
     #[inline]
     pub fn resume(&self) -> std::result::Result<(), NotAssigned> {
-        let t = self.p.resume();
-        if !t.assigned {
-            return Err(self.not_assigned());
+        if self.inner.delivering(|ready| self.p.resume_then(ready)) {
+            Ok(())
+        } else {
+            Err(self.not_assigned())
         }
-        if t.was_paused && t.has_records {
-            self.inner.wake_delivery(self.inner.ready(&self.p));
-        }
-        Ok(())
     }
 
     #[cold]

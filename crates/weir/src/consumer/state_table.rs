@@ -586,6 +586,17 @@ impl<X> PartitionState<X> {
         Toggled::of(prev)
     }
 
+    /// [`PartitionState::resume`], handing the partition to `resumed` if it was paused with records waiting
+    /// for delivery (invariant 7). Returns whether it is assigned.
+    #[inline]
+    pub fn resume_then(&self, mut resumed: impl FnMut(&Self)) -> bool {
+        let t = self.resume();
+        if t.assigned && t.was_paused && t.has_records {
+            resumed(self);
+        }
+        t.assigned
+    }
+
     /// Holds (see `HELD`): one `fetch_or`; the application's pause state is untouched.
     pub fn hold(&self) {
         // AcqRel: as `pause`.
@@ -1287,16 +1298,10 @@ impl<X: Default> StateTable<X> {
         mut resumed: impl FnMut(&PartitionState<X>),
     ) -> Result<(), NotAssigned> {
         let mut missing = NotAssigned::default();
-        for_cells(&self.dir, tps, |tp, c| match c {
-            Some(c) => {
-                let t = c.resume();
-                if !t.assigned {
-                    missing.partitions.push(tp.clone());
-                } else if t.was_paused && t.has_records {
-                    resumed(c);
-                }
+        for_cells(&self.dir, tps, |tp, c| {
+            if !c.is_some_and(|c| c.resume_then(&mut resumed)) {
+                missing.partitions.push(tp.clone());
             }
-            None => missing.partitions.push(tp.clone()),
         });
         missing.into_result()
     }
@@ -1337,13 +1342,7 @@ impl<X: Default> StateTable<X> {
     /// Resumes every assigned partition of the given topics, calling `resumed` for each one that was
     /// paused and has records to deliver. Returns how many partitions.
     pub fn resume_topics(&self, topics: &[&str], mut resumed: impl FnMut(&PartitionState<X>)) -> usize {
-        self.for_topics(topics, |c| {
-            let t = c.resume();
-            if t.assigned && t.was_paused && t.has_records {
-                resumed(c);
-            }
-            t.assigned
-        })
+        self.for_topics(topics, |c| c.resume_then(&mut resumed))
     }
 
     fn for_topics(&self, topics: &[&str], mut f: impl FnMut(&PartitionState<X>) -> bool) -> usize {

@@ -26,6 +26,7 @@
 
 mod kafka;
 mod librdkafka;
+pub mod peers;
 mod process;
 mod wire;
 

@@ -1,0 +1,1 @@
+//! The franz-go peer (`crates/weir-testkit/peers/go`).

@@ -1,0 +1,1 @@
+//! The Java client peer (`crates/weir-testkit/peers/java`).

@@ -109,8 +109,8 @@ impl FranzGo {
         Command::new(&self.bin)
     }
 
-    /// `produce --brokers B --topic T --count N --size S` (idempotent, acks=all, linger 5 ms, franz-go's
-    /// sticky partitioner); with `round_robin`, records go to the partitions in turn. Prints
+    /// `produce --brokers B --topic T --count N --size S` (idempotent, acks=all, linger 5 ms, no compression,
+    /// franz-go's sticky partitioner); with `round_robin`, records go to the partitions in turn. Prints
     /// `{"records":N,"seconds":X}` on stdout.
     pub fn produce_cmd(
         &self,
@@ -167,6 +167,18 @@ impl FranzGo {
     /// of the input are ignored), idempotent with acks=all, and returns `(partition, offset)` of each, in input
     /// order. Panics if the peer fails.
     pub fn produce_records(&self, brokers: &str, topic: &str, records: &[PeerRecord]) -> Vec<(i32, i64)> {
+        self.produce_records_compressed(brokers, topic, records, "none")
+    }
+
+    /// [`FranzGo::produce_records`] with batches compressed by `codec` (`none`, `gzip`, `snappy`, `lz4` or
+    /// `zstd`).
+    pub fn produce_records_compressed(
+        &self,
+        brokers: &str,
+        topic: &str,
+        records: &[PeerRecord],
+        codec: &str,
+    ) -> Vec<(i32, i64)> {
         let mut input = String::new();
         for r in records {
             input.push_str(&format!(
@@ -178,7 +190,15 @@ impl FranzGo {
             ));
         }
         let mut cmd = self.command();
-        cmd.args(["produce-records", "--brokers", brokers, "--topic", topic]);
+        cmd.args([
+            "produce-records",
+            "--brokers",
+            brokers,
+            "--topic",
+            topic,
+            "--compression",
+            codec,
+        ]);
         let out = run_with_timeout(cmd, Some(input.as_bytes()), TOOL_TIMEOUT);
         check("produce-records", topic, &out.status, &out.stderr);
         String::from_utf8_lossy(&out.stdout)
@@ -457,6 +477,8 @@ pub fn run_measured(mut cmd: Command, input: Input<'_>, count_lines: bool, timeo
     .stderr(Stdio::piped());
     let desc = format!("{cmd:?}");
     let started = Instant::now();
+    // Reaped by the wait4 below (which std's `wait` would not let us read the rusage of).
+    #[allow(clippy::zombie_processes)]
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("weir-testkit: cannot run {desc}: {e}"));

@@ -543,13 +543,7 @@ impl Member {
 
     /// The latest offset it committed per partition.
     pub fn committed(&self) -> BTreeMap<i32, i64> {
-        let mut m = BTreeMap::new();
-        for e in &self.log.0.lock().unwrap().events {
-            if let MemberEvent::Committed(offsets) = e {
-                m.extend(offsets.iter().copied());
-            }
-        }
-        m
+        committed_of(&self.log.0.lock().unwrap().events)
     }
 
     /// Its stderr so far (Java client warnings and errors).
@@ -640,7 +634,8 @@ impl Drop for Member {
     }
 }
 
-fn assignment_of(events: &[MemberEvent]) -> Option<BTreeSet<i32>> {
+/// A member's assignment after `events` (as [`Member::assignment`]); for predicates of [`Member::wait_until`].
+pub fn assignment_of(events: &[MemberEvent]) -> Option<BTreeSet<i32>> {
     let mut now = BTreeSet::new();
     let mut assigned = false;
     for e in events {
@@ -660,7 +655,19 @@ fn assignment_of(events: &[MemberEvent]) -> Option<BTreeSet<i32>> {
     assigned.then_some(now)
 }
 
-fn records_of(events: &[MemberEvent]) -> Vec<(i32, i64, Option<Vec<u8>>)> {
+/// The latest offset committed per partition among `events` (as [`Member::committed`]).
+pub fn committed_of(events: &[MemberEvent]) -> BTreeMap<i32, i64> {
+    let mut m = BTreeMap::new();
+    for e in events {
+        if let MemberEvent::Committed(offsets) = e {
+            m.extend(offsets.iter().copied());
+        }
+    }
+    m
+}
+
+/// The records among `events`, (partition, offset, value) (as [`Member::records`]).
+pub fn records_of(events: &[MemberEvent]) -> Vec<(i32, i64, Option<Vec<u8>>)> {
     events
         .iter()
         .filter_map(|e| match e {

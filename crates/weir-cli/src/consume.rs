@@ -17,13 +17,8 @@ pub const AFTER_HELP: &str = "\
 Without -p every partition of the topic is consumed. Records of one partition are printed in offset order.
 SIGINT and SIGTERM stop consuming cleanly: buffered output is written and weir exits 0.
 
-With -e, a partition ends at the larger of its ListOffsets(latest) offset at startup and the high watermark
-reported by its first fetch; partitions empty at startup end at once.
-
-tansu: it ignores long polling and sleeps about half of fetch.wait.max.ms on every fetch, so pass
--X fetch.wait.max.ms=10 for low latency (the library default is 500 ms). tansu 0.6 also answers ListOffsets
-approximately (latest = first offset of the last batch + 1; timestamps ignored), so there -o end, -o -N and
--o s@TS can start too early (kcat is affected the same way).
+With -e, a partition ends at the end of its log when consuming starts (ListOffsets latest); records produced
+later are not printed, and partitions empty at startup end at once.
 
 Group mode (-G GROUP TOPIC..., as kcat -G): the members of GROUP share the topics' partitions; each starts
 from the group's committed offset, else from auto.offset.reset (-o beginning|end sets it; default latest).
@@ -132,9 +127,8 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
         None => (0..topic_md.partition_count()).collect(),
     };
     let mut ends = if a.exit_at_end {
-        let earliest = admin.list_offsets(&topic, OffsetSpec::Earliest).await?;
         let latest = admin.list_offsets(&topic, OffsetSpec::Latest).await?;
-        Some(Ends::new(&partitions, &earliest, &latest))
+        Some(Ends::new(&partitions, &latest))
     } else {
         None
     };
@@ -171,10 +165,6 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
                 _ = sigint.recv() => return Ok(()),
                 _ = sigterm.recv() => return Ok(()),
             };
-            if let Some(ends) = &mut ends {
-                // Records have arrived, so their partitions' high watermarks are known now.
-                ends.learn(&consumer, &tps);
-            }
             for r in &batch {
                 // With -e, records past the end fixed for their partition are not part of what is read.
                 if ends
@@ -219,45 +209,19 @@ pub(crate) fn output_format(a: &ConsumeArgs) -> Result<Format, CliError> {
     .map_err(|e| CliError::Usage(format!("-f: {e}")))
 }
 
-/// Where `-e` stops, per partition.
-///
-/// The end of a partition is fixed once: at startup for a partition that was empty then (ListOffsets says
-/// earliest == latest), otherwise when the first fetch response reports its high watermark, as the larger of
-/// that and the ListOffsets latest offset from startup. The fetched high watermark is needed because some
-/// brokers (tansu 0.6) answer ListOffsets(latest) with the end of the last batch's first record rather than of
-/// the log; kcat likewise ends a partition at the high watermark of a fetch.
+/// Where `-e` stops, per partition: the end of the log (ListOffsets latest) when consuming starts.
 #[derive(Debug)]
 struct Ends {
-    listed_latest: BTreeMap<i32, i64>,
     fixed: BTreeMap<i32, i64>,
 }
 
 impl Ends {
-    fn new(partitions: &[i32], earliest: &BTreeMap<i32, i64>, latest: &BTreeMap<i32, i64>) -> Ends {
-        let mut listed_latest = BTreeMap::new();
-        let mut fixed = BTreeMap::new();
-        for &p in partitions {
-            let lo = earliest.get(&p).copied().unwrap_or(0);
-            let hi = latest.get(&p).copied().unwrap_or(0);
-            listed_latest.insert(p, hi);
-            if hi <= lo {
-                fixed.insert(p, hi);
-            }
-        }
-        Ends { listed_latest, fixed }
-    }
-
-    /// Fixes the end of partitions whose high watermark became known.
-    fn learn(&mut self, consumer: &Consumer, tps: &[TopicPartition]) {
-        for tp in tps {
-            if self.fixed.contains_key(&tp.partition) {
-                continue;
-            }
-            if let Some(hw) = consumer.high_watermark(tp).filter(|&hw| hw >= 0) {
-                let listed = self.listed_latest.get(&tp.partition).copied().unwrap_or(0);
-                self.fixed.insert(tp.partition, hw.max(listed));
-            }
-        }
+    fn new(partitions: &[i32], latest: &BTreeMap<i32, i64>) -> Ends {
+        let fixed = partitions
+            .iter()
+            .map(|&p| (p, latest.get(&p).copied().unwrap_or(0)))
+            .collect();
+        Ends { fixed }
     }
 
     fn is_past_end(&self, partition: i32, offset: i64) -> bool {
@@ -266,7 +230,6 @@ impl Ends {
 
     /// Drops partitions whose next record would be at or past their end, and stops fetching them.
     fn retire_finished(&mut self, consumer: &Consumer, unfinished: &mut Vec<TopicPartition>) {
-        self.learn(consumer, unfinished);
         let mut done = Vec::new();
         unfinished.retain(|tp| {
             let finished = match (consumer.position(tp), self.fixed.get(&tp.partition)) {

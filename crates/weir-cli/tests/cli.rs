@@ -1,11 +1,11 @@
-//! End-to-end tests of the `weir` binary against a real broker (tansu), checked with kcat (librdkafka 2.16).
+//! End-to-end tests of the `weir` binary against real Apache Kafka, checked with kcat (librdkafka 2.16).
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use weir_testkit::{unique_topic, Broker, Kcat};
+use weir_testkit::{unique_topic, Kafka, Kcat};
 
 /// Runs `weir ARGS...` with `stdin` and returns its output.
 fn weir(args: &[&str], stdin: &[u8]) -> Output {
@@ -91,7 +91,7 @@ fn produce_keyed_lines_read_back_exactly_by_kcat() {
     let Some(kcat) = Kcat::require_or_skip() else {
         return;
     };
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let topic = unique_topic("cli-keyed");
     broker.create_topic(&topic, 1);
     let b = broker.bootstrap();
@@ -122,7 +122,7 @@ fn produce_spreads_over_partitions_keeps_order_and_edge_lines() {
     let Some(kcat) = Kcat::require_or_skip() else {
         return;
     };
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let topic = unique_topic("cli-multi");
     broker.create_topic(&topic, 3);
     let b = broker.bootstrap();
@@ -187,7 +187,7 @@ fn produce_with_each_codec_partition_and_headers() {
     let Some(kcat) = Kcat::require_or_skip() else {
         return;
     };
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let b = broker.bootstrap();
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
         let topic = unique_topic(&format!("cli-{codec}"));
@@ -219,9 +219,13 @@ fn produce_with_each_codec_partition_and_headers() {
 
 #[test]
 fn produce_to_missing_topic_fails_clearly() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let topic = unique_topic("cli-missing");
-    let out = weir(&["produce", "-b", &broker.bootstrap(), "-t", &topic], b"a\nb\n");
+    // A topic the cluster does not know is waited for (max.block.ms, 60 s by default), then refused.
+    let out = weir(
+        &["produce", "-b", &broker.bootstrap(), "-t", &topic, "-X", "max.block.ms=300"],
+        b"a\nb\n",
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.starts_with("weir: "), "{err}");
@@ -230,7 +234,7 @@ fn produce_to_missing_topic_fails_clearly() {
 
 #[test]
 fn produce_to_missing_partition_fails() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let topic = unique_topic("cli-nopart");
     broker.create_topic(&topic, 2);
     let out = weir(
@@ -246,7 +250,7 @@ fn failed_records_are_counted_and_exit_nonzero() {
     let Some(kcat) = Kcat::require_or_skip() else {
         return;
     };
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let topic = unique_topic("cli-toolarge");
     broker.create_topic(&topic, 1);
     let b = broker.bootstrap();
@@ -269,7 +273,7 @@ fn failed_records_are_counted_and_exit_nonzero() {
 
 #[test]
 fn bad_configuration_is_a_usage_error() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let b = broker.bootstrap();
     let topic = unique_topic("cli-badcfg");
     broker.create_topic(&topic, 1);
@@ -296,7 +300,7 @@ fn bad_configuration_is_a_usage_error() {
 
 #[test]
 fn empty_input_produces_nothing_and_succeeds() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let topic = unique_topic("cli-empty");
     broker.create_topic(&topic, 1);
     let out = weir(&["produce", "-b", &broker.bootstrap(), "-t", &topic, "-q"], b"");
@@ -306,7 +310,7 @@ fn empty_input_produces_nothing_and_succeeds() {
 
 #[test]
 fn topics_create_list_metadata_delete_round_trip() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let b = broker.bootstrap();
     let topic = unique_topic("cli-admin");
 
@@ -342,7 +346,7 @@ fn topics_create_list_metadata_delete_round_trip() {
 
 #[test]
 fn brokers_come_from_the_environment() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let topic = unique_topic("cli-env");
     broker.create_topic(&topic, 1);
     let out = Command::new(env!("CARGO_BIN_EXE_weir"))
@@ -359,12 +363,8 @@ fn brokers_come_from_the_environment() {
 // consume
 // ---------------------------------------------------------------------------------------------------------
 
-/// tansu sleeps about half of fetch.wait.max.ms per fetch; keep it short.
-const FAST_FETCH: [&str; 2] = ["-X", "fetch.wait.max.ms=10"];
-
 fn consume(b: &str, topic: &str, extra: &[&str]) -> Output {
     let mut args = vec!["consume", "-b", b, "-t", topic];
-    args.extend_from_slice(&FAST_FETCH);
     args.extend_from_slice(extra);
     weir(&args, b"")
 }
@@ -390,7 +390,7 @@ fn consume_to_end_with_format_matches_kcat() {
     let Some(kcat) = Kcat::require_or_skip() else {
         return;
     };
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let b = broker.bootstrap();
     let topic = unique_topic("cli-consume");
     broker.create_topic(&topic, 4);
@@ -439,22 +439,14 @@ fn consume_start_offsets() {
     let Some(kcat) = Kcat::require_or_skip() else {
         return;
     };
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let b = broker.bootstrap();
     let topic = unique_topic("cli-offsets");
     broker.create_topic(&topic, 4);
     let sizes = [100, 50, 3, 0];
     for (p, &n) in sizes.iter().enumerate().take(3) {
         let lines: Vec<u8> = (0..n).flat_map(|i| format!("{i}\n").into_bytes()).collect();
-        // One record per batch: tansu 0.6 answers ListOffsets(latest) with the last batch's base offset + 1,
-        // which is the log end only then (kcat's own -o -N is off the same way on multi-record batches).
-        let out = kcat.produce(
-            &b,
-            &topic,
-            Some(p as i32),
-            &lines,
-            &["-X", "batch.num.messages=1"],
-        );
+        let out = kcat.produce(&b, &topic, Some(p as i32), &lines, &[]);
         assert!(
             out.status.success(),
             "kcat -P failed: {}",
@@ -507,7 +499,7 @@ fn consume_start_offsets() {
 
 #[test]
 fn weir_produce_then_weir_consume_round_trips_raw_bytes() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let b = broker.bootstrap();
     let topic = unique_topic("cli-raw");
     broker.create_topic(&topic, 1);
@@ -528,7 +520,7 @@ fn weir_produce_then_weir_consume_round_trips_raw_bytes() {
 
 #[test]
 fn consume_errors_are_clear() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let b = broker.bootstrap();
     let topic = unique_topic("cli-consume-err");
     broker.create_topic(&topic, 2);
@@ -562,7 +554,7 @@ fn consume_errors_are_clear() {
 
 #[test]
 fn consume_small_buffers_still_read_everything() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let b = broker.bootstrap();
     let topic = unique_topic("cli-buffers");
     broker.create_topic(&topic, 2);
@@ -590,7 +582,7 @@ fn consume_small_buffers_still_read_everything() {
 #[test]
 fn sigint_and_sigterm_stop_consuming_cleanly() {
     use std::io::{BufRead, BufReader};
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let b = broker.bootstrap();
     let topic = unique_topic("cli-signal");
     broker.create_topic(&topic, 1);

@@ -1,12 +1,9 @@
-//! `weir consume -G GROUP TOPIC...` against a real broker (tansu): members share partitions, print every
-//! record once, commit and leave on SIGINT / SIGTERM, and a restarted member continues from the commits.
-//!
-//! Records are produced one per batch (each delivery awaited before the next send): members resume from
-//! committed offsets, and tansu 0.6.0 drops the rest of a batch fetched from an offset inside it
-//! (/work/shared/notes/broker.md), so every offset must be a batch boundary for a resume to be exact.
+//! `weir consume -G GROUP TOPIC...` against real Apache Kafka: members share partitions, print every record
+//! once, commit and leave on SIGINT / SIGTERM, and a restarted member continues from the commits (inside
+//! batches of many records).
 
-#[path = "../../weir/tests/support/tansu_group.rs"]
-mod tansu_group;
+#[path = "../../weir/tests/support/group.rs"]
+mod group;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -14,26 +11,23 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use weir_testkit::{unique_topic, Broker};
+use weir_testkit::{unique_topic, Kafka};
 
-/// Produces `range` records to each of `partitions`, one record per batch, values `p{P}-r{OFFSET}` (the weir
+/// Produces `range` records to each of `partitions`, values `p{P}-r{OFFSET}` (the weir
 /// group tests' helper, on a runtime of its own: these tests are synchronous).
-fn produce_one_per_batch(broker: &Broker, topic: &str, partitions: i32, range: std::ops::Range<i64>) {
+fn produce_numbered(broker: &Kafka, topic: &str, partitions: i32, range: std::ops::Range<i64>) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(tansu_group::produce_one_per_batch(
+    rt.block_on(group::produce_numbered(
         broker, topic, partitions, range,
     ));
 }
 
-/// Group settings for fast tests: short fetch wait (tansu sleeps about half of it on every fetch), quick
-/// heartbeats so members notice rebalances fast, frequent auto-commits.
-const GROUP_PROPS: [&str; 10] = [
-    "-X",
-    "fetch.wait.max.ms=10",
+/// Group settings for fast tests: quick heartbeats so members notice rebalances fast, frequent auto-commits.
+const GROUP_PROPS: [&str; 8] = [
     "-X",
     "heartbeat.interval.ms=200",
     "-X",
@@ -53,7 +47,7 @@ struct Member {
 }
 
 impl Member {
-    fn start(broker: &Broker, group: &str, topic: &str, extra: &[&str]) -> Member {
+    fn start(broker: &Kafka, group: &str, topic: &str, extra: &[&str]) -> Member {
         let b = broker.bootstrap();
         let mut args = vec!["consume", "-b", &b, "-G", group, topic, "-f", "%p %o %s\\n"];
         args.extend_from_slice(&GROUP_PROPS);
@@ -180,11 +174,11 @@ fn counts(records: &[(i32, i64)]) -> BTreeMap<(i32, i64), usize> {
 
 #[test]
 fn two_group_members_split_partitions_print_everything_once_and_resume_after_sigterm() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let topic = unique_topic("cli-grp");
     broker.create_topic(&topic, 4);
     let group = unique_topic("g-cli");
-    produce_one_per_batch(&broker, &topic, 4, 0..10);
+    produce_numbered(&broker, &topic, 4, 0..10);
 
     let a = Member::start(&broker, &group, &topic, &[]);
     let b = Member::start(&broker, &group, &topic, &[]);
@@ -209,7 +203,7 @@ fn two_group_members_split_partitions_print_everything_once_and_resume_after_sig
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    produce_one_per_batch(&broker, &topic, 4, 10..20);
+    produce_numbered(&broker, &topic, 4, 10..20);
     let until = Instant::now() + Duration::from_secs(60);
     while counts(&[seen_a.clone(), seen_b.clone()].concat()).len() < 80 {
         a.drain(&mut seen_a);
@@ -240,9 +234,7 @@ fn two_group_members_split_partitions_print_everything_once_and_resume_after_sig
     let (ok, took, err) = a.stop("-INT", &mut seen_a);
     assert!(ok, "SIGINT: not exit 0 ({took:?}): {err}");
     assert!(took < Duration::from_secs(10), "SIGINT took {took:?}");
-    // B takes A's partitions over. (Waiting for it also keeps B from leaving while the group is still
-    // re-forming: tansu 0.6.0 then keeps the departed member as the group's leader, and no later member can
-    // join until the broker restarts.)
+    // B takes A's partitions over.
     let until = Instant::now() + Duration::from_secs(60);
     while b.assigned().is_none_or(|p| p.len() != 4) {
         b.drain(&mut seen_b);
@@ -264,7 +256,7 @@ fn two_group_members_split_partitions_print_everything_once_and_resume_after_sig
 
     // A restarted member continues from the commits: only the new records, then -e ends it (every assigned
     // partition at its end).
-    produce_one_per_batch(&broker, &topic, 4, 20..25);
+    produce_numbered(&broker, &topic, 4, 20..25);
     let c = Member::start(&broker, &group, &topic, &["-e"]);
     let started = c.started;
     let mut seen_c = Vec::new();

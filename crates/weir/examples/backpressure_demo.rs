@@ -47,7 +47,7 @@ async fn main() -> weir::Result<()> {
     let rate = env("DEMO_RATE", 40_000).max(1);
 
     eprintln!("starting a local tansu broker ...");
-    let broker = weir_testkit::Broker::start();
+    let broker = weir_testkit::Kafka::shared();
     let bootstrap = broker.bootstrap();
     let topic = "weir-demo";
     Admin::connect(ClientConfig::new(&bootstrap))?

@@ -312,7 +312,7 @@ fn main() {
     }
     let stall = env("STALL_SECS", 5);
     let per_partition = env("MIB_PER_PARTITION", 8) * (1 << 20) / VALUE as u64;
-    let broker = weir_testkit::Broker::start();
+    let broker = weir_testkit::Kafka::shared();
     let bootstrap = broker.bootstrap();
     let mut ok = true;
     for (topic, codec) in [("stalled-none", "none"), ("stalled-zstd", "zstd")] {

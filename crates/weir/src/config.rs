@@ -37,6 +37,10 @@ pub struct ClientConfig {
     pub max_response_size: usize,
     /// Requests that may be in flight on one connection (`max.in.flight.requests.per.connection`, default 5).
     pub max_in_flight: usize,
+    /// How long an operation on a topic waits for the cluster to know it (`max.block.ms`, default 60 s, as the
+    /// Java producer): a topic just created reaches the brokers' metadata a little later. A topic the cluster
+    /// still does not have after this is [`Error::UnknownTopic`].
+    pub max_block: Duration,
 }
 
 impl ClientConfig {
@@ -53,6 +57,7 @@ impl ClientConfig {
             retry_backoff: Duration::from_millis(100),
             max_response_size: weir_proto::frame::DEFAULT_MAX_FRAME_SIZE,
             max_in_flight: 5,
+            max_block: Duration::from_secs(60),
         }
     }
 
@@ -69,6 +74,7 @@ impl ClientConfig {
             "reconnect.backoff.ms" => self.reconnect_backoff = ms(key, value)?,
             "reconnect.backoff.max.ms" => self.reconnect_backoff_max = ms(key, value)?,
             "retry.backoff.ms" => self.retry_backoff = ms(key, value)?,
+            "max.block.ms" => self.max_block = ms(key, value)?,
             "receive.message.max.bytes" | "fetch.max.bytes.response" => {
                 self.max_response_size = num(key, value)?
             }

@@ -1,38 +1,35 @@
-//! The consumer against a real tansu broker: no loss or duplication across pause / resume / seek with a slow
+//! The consumer against real Apache Kafka: no loss or duplication across pause / resume / seek with a slow
 //! consumer, pause takes effect immediately, bounded buffers, and librdkafka-written data reads identically.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use weir::config::{ClientConfig, ProducerConfig};
+use weir::config::ProducerConfig;
 use weir::consumer::{Consumer, ConsumerConfig, ConsumerRecord, StartOffset, TopicPartition};
-use weir::{Admin, Producer, ProducerRecord};
-use weir_testkit::{unique_topic, Broker, Python};
+use weir::{Producer, ProducerRecord};
+use weir_testkit::{unique_topic, Kafka, Python};
 
-fn consumer_config(broker: &Broker) -> ConsumerConfig {
+fn consumer_config(broker: &Kafka) -> ConsumerConfig {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("WEIR_LOG"))
         .with_test_writer()
         .try_init();
-    let mut cfg = ConsumerConfig::new(&broker.bootstrap());
-    // tansu sleeps about half the max wait on every fetch (../shared/notes/broker.md).
-    cfg.set("fetch.wait.max.ms", "10").unwrap();
-    cfg
+    ConsumerConfig::new(&broker.bootstrap())
 }
 
-/// A fresh broker with one topic of `partitions` partitions.
-fn broker_with_topic(prefix: &str, partitions: i32) -> (Broker, String) {
-    let broker = Broker::start();
+/// The shared cluster with a new topic of `partitions` partitions.
+fn broker_with_topic(prefix: &str, partitions: i32) -> (&'static Kafka, String) {
+    let broker = Kafka::shared();
     let topic = unique_topic(prefix);
     broker.create_topic(&topic, partitions);
     (broker, topic)
 }
 
-async fn produce(broker: &Broker, topic: &str, partitions: i32, per_partition: usize) {
+async fn produce(broker: &Kafka, topic: &str, partitions: i32, per_partition: usize) {
     produce_range(broker, topic, partitions, 0..per_partition).await
 }
 
-async fn produce_range(broker: &Broker, topic: &str, partitions: i32, range: std::ops::Range<usize>) {
+async fn produce_range(broker: &Kafka, topic: &str, partitions: i32, range: std::ops::Range<usize>) {
     let mut cfg = ProducerConfig::new(&broker.bootstrap());
     // Small batches: a partition buffer passes its high watermark by at most one batch.
     cfg.set("batch.size", "8192").unwrap();
@@ -131,10 +128,7 @@ async fn slow_consumer_with_pause_resume_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paused_partition_keeps_its_buffer_and_seek_rewinds() {
     let (broker, topic) = broker_with_topic("pause", 2);
-    // Two rounds, so a batch starts at offset 400: tansu 0.6.0 returns nothing of a batch fetched from an
-    // offset inside it (../shared/notes/broker.md), so the seek below targets a batch boundary.
-    produce_range(&broker, &topic, 2, 0..400).await;
-    produce_range(&broker, &topic, 2, 400..500).await;
+    produce_range(&broker, &topic, 2, 0..500).await;
     let c = Consumer::new(consumer_config(&broker)).unwrap();
     let t0 = TopicPartition::new(topic.as_str(), 0);
     let t1 = TopicPartition::new(topic.as_str(), 1);
@@ -156,12 +150,13 @@ async fn paused_partition_keeps_its_buffer_and_seek_rewinds() {
     let got = poll_n(&c, 500, 1000).await;
     check_dense(&got, 1, 500);
 
-    // Seek back: records from 400 again, exactly once each.
-    c.seek(&t0, StartOffset::Offset(400)).await.unwrap();
-    let again = poll_n(&c, 100, 1000).await;
-    assert_eq!(again.first().unwrap().offset, 400);
+    // Seek back into the middle of a batch (one producer call of 500 records per partition makes batches far
+    // longer than one record): records from 437 again, exactly once each, none before it.
+    c.seek(&t0, StartOffset::Offset(437)).await.unwrap();
+    let again = poll_n(&c, 63, 1000).await;
+    assert_eq!(again.first().unwrap().offset, 437);
     assert_eq!(again.last().unwrap().offset, 499);
-    assert_eq!(again.len(), 100);
+    assert_eq!(again.len(), 63);
     assert_eq!(c.position(&t0), Some(500));
     c.close();
     // close wakes a pending poll at once and it returns nothing.
@@ -174,24 +169,29 @@ async fn librdkafka_writes_weir_reads_every_codec() {
     let Some(py) = Python::require_or_skip() else {
         return;
     };
-    let broker = Broker::start();
-    let admin = Admin::connect(ClientConfig::new(&broker.bootstrap())).unwrap();
+    let broker = Kafka::shared();
     const WRITE: &str = r#"
 import sys
 from confluent_kafka import Producer
 brokers, topic, codec = sys.argv[1], sys.argv[2], sys.argv[3]
 p = Producer({'bootstrap.servers': brokers, 'compression.codec': codec, 'linger.ms': 5, 'message.max.bytes': 4194304})
+errors = []
+def report(err, msg):
+    if err is not None:
+        errors.append(str(err))
 for i in range(300):
     key = None if i % 5 == 0 else ('k%d' % i).encode()
     value = None if i % 13 == 0 else (b'' if i % 13 == 1 else (('v%d-' % i) * (i % 40 + 1)).encode())
     headers = [('h', b'\x00\x01' + bytes([i % 256])), ('n', None)] if i % 4 == 0 else None
-    p.produce(topic, value=value, key=key, partition=i % 2, headers=headers)
-p.produce(topic, value=bytes((j * 7) % 256 for j in range(1 << 20)), key=b'big', partition=0)
+    p.produce(topic, value=value, key=key, partition=i % 2, headers=headers, on_delivery=report)
+p.produce(topic, value=bytes((j * 7) % 256 for j in range(1 << 20)), key=b'big', partition=0, on_delivery=report)
 assert p.flush(30) == 0
+assert not errors, errors
 "#;
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
         let topic = unique_topic(&format!("r2w-{codec}"));
-        admin.create_topic(&topic, 2, 1).await.unwrap();
+        // Room for the 1 MiB record, uncompressed (the broker's default limit is 1 MiB per batch).
+        broker.create_topic_with(&topic, 2, &[("max.message.bytes", "4194304")]);
         let out = py.run_script(WRITE, &[&broker.bootstrap(), &topic, codec]);
         assert!(
             out.status.success(),
@@ -443,26 +443,37 @@ async fn resume_wakes_poll_once_and_only_for_buffered_records() {
     c.close();
 }
 
-/// Start offsets by timestamp and from the end on a real broker. (tansu answers offset 0 for a timestamp after every
-/// record, where Kafka answers none, and its "latest" is the last batch's base offset + 1: the fallback to the end
-/// of the log and exact `FromEnd` positions are tested against the fake broker.)
+/// Start offsets by timestamp and from the end, as Kafka answers them: a timestamp before every record starts at
+/// the first, one after every record at the end of the log (Kafka finds no offset; weir falls back to the end);
+/// `FromEnd(n)` starts exactly n records before the end, and never before the log start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assign_by_timestamp_and_from_end() {
-    let (broker, topic) = broker_with_topic("by-time", 2);
-    produce(&broker, &topic, 2, 10).await;
+    let (broker, topic) = broker_with_topic("by-time", 4);
+    produce(&broker, &topic, 4, 10).await;
     let c = Consumer::new(consumer_config(&broker)).unwrap();
-    let (p0, p1) = (
-        TopicPartition::new(topic.as_str(), 0),
-        TopicPartition::new(topic.as_str(), 1),
-    );
+    let tp: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new(topic.as_str(), p)).collect();
+    let future = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 3_600_000;
     c.assign(&[
-        (p0.clone(), StartOffset::Timestamp(0)),
-        (p1.clone(), StartOffset::FromEnd(1000)),
+        (tp[0].clone(), StartOffset::Timestamp(0)),
+        (tp[1].clone(), StartOffset::FromEnd(3)),
+        (tp[2].clone(), StartOffset::FromEnd(1000)),
+        (tp[3].clone(), StartOffset::Timestamp(future)),
     ])
     .await
     .unwrap();
-    assert_eq!(c.position(&p0), Some(0), "before every record: the first");
-    assert_eq!(c.position(&p1), Some(0), "not before the log start");
-    check_dense(&poll_n(&c, 20, 100).await, 2, 10);
+    assert_eq!(c.position(&tp[0]), Some(0), "before every record: the first");
+    assert_eq!(c.position(&tp[1]), Some(7), "three before the end");
+    assert_eq!(c.position(&tp[2]), Some(0), "not before the log start");
+    assert_eq!(c.position(&tp[3]), Some(10), "after every record: the end");
+    let got = poll_n(&c, 23, 100).await;
+    let offsets = |p: i32| got.iter().filter(|r| r.partition == p).map(|r| r.offset).collect::<Vec<_>>();
+    assert_eq!(offsets(0), (0..10).collect::<Vec<_>>());
+    assert_eq!(offsets(1), vec![7, 8, 9]);
+    assert_eq!(offsets(2), (0..10).collect::<Vec<_>>());
+    assert!(offsets(3).is_empty());
     c.close();
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use weir::config::ProducerConfig;
 use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
 use weir::{Producer, ProducerRecord};
-use weir_testkit::{unique_topic, Broker};
+use weir_testkit::{unique_topic, Kafka};
 
 const PARTITIONS: i32 = 64;
 const PER_PARTITION: usize = 400;
@@ -18,7 +18,7 @@ const BUDGET: usize = 256 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_threads_pause_and_resume_while_64_partitions_are_consumed() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let topic = unique_topic("stress");
     broker.create_topic(&topic, PARTITIONS);
     let producer = Producer::connect(ProducerConfig::new(&broker.bootstrap())).unwrap();

@@ -1,29 +1,26 @@
-//! The cooperative-sticky assignor on a real tansu broker (KIP-429): when a second member joins, the first
-//! revokes only the partitions that move and keeps delivering the others *during* the rebalance.
-//!
-//! Records are produced one per batch (each delivery awaited): moved partitions resume at the offsets their
-//! old owner committed, and tansu 0.6.0 drops the rest of a batch fetched from an offset inside it
-//! (../shared/notes/broker.md), so every offset must be a batch boundary for a handover to be exact.
+//! The cooperative-sticky assignor on real Apache Kafka (KIP-429): when a second member joins, the first
+//! revokes only the partitions that move and keeps delivering the others *during* the rebalance. Moved
+//! partitions resume at the offsets their old owner committed, inside batches of many records.
 
-#[path = "support/tansu_group.rs"]
-mod tansu_group;
+#[path = "support/group.rs"]
+mod group;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tansu_group::group_config;
+use group::group_config;
 use weir::config::ProducerConfig;
 use weir::consumer::TopicPartition;
 use weir::group::{
     BoxFuture, GroupConfig, GroupConsumer, RebalanceContext, RebalanceEvent, RebalanceListener,
 };
 use weir::{Producer, ProducerRecord};
-use weir_testkit::{unique_topic, Broker};
+use weir_testkit::{unique_topic, Kafka};
 
 /// A cooperative-sticky member heartbeating every `heartbeat_ms`.
-fn cooperative(broker: &Broker, group: &str, heartbeat_ms: &str) -> GroupConfig {
+fn cooperative(broker: &Kafka, group: &str, heartbeat_ms: &str) -> GroupConfig {
     group_config(
         broker,
         group,
@@ -119,7 +116,7 @@ fn parts(list: &[TopicPartition]) -> BTreeSet<i32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kept_partitions_keep_delivering_while_a_member_joins() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let topic = unique_topic("grp-coop");
     broker.create_topic(&topic, 4);
     let group = unique_topic("g-coop");
@@ -200,9 +197,7 @@ async fn kept_partitions_keep_delivering_while_a_member_joins() {
 
     // Events: A was assigned all four, then revoked exactly the two that moved to B, then (follow-up
     // rebalance) assigned nothing new. B never revoked anything; its first partitions are the two A released.
-    // (On Kafka, B is also told of the first round, with nothing assigned: the moved partitions were still A's.
-    // tansu 0.6 answers B's JoinGroup only in the follow-up round, about 3 s after it was sent, so B's first
-    // event there is its final assignment.)
+    // (B may also be told of the first round, with nothing assigned: the moved partitions were still A's.)
     let ae = a_events.events();
     let be = b_events.events();
     let revokes_a: Vec<(Instant, BTreeSet<i32>)> = ae

@@ -1,15 +1,12 @@
-//! A weir member and a foreign member in one group on a real tansu broker: both get partitions, together they
+//! A weir member and a foreign member in one group on real Apache Kafka: both get partitions, together they
 //! consume everything exactly once, with either one joining first (and so, usually, leading: the coordinator
 //! makes the first member to join the leader). The foreign members: librdkafka (confluent-kafka 2.16; all three
 //! assignors) and kafka-python 2.2 (an independent, pure-Python implementation of the Java client's consumer
 //! protocol, which announces version-0 subscriptions; range and roundrobin, the assignors it has).
-//!
-//! Records are produced one per batch (each delivery awaited): a rebalance moves partitions at committed
-//! offsets, and tansu 0.6.0 drops the rest of a batch fetched from an offset inside it
-//! (../shared/notes/broker.md), so every offset must be a batch boundary for a handover to be exact.
+//! A rebalance moves partitions at committed offsets, inside batches of many records.
 
-#[path = "support/tansu_group.rs"]
-mod tansu_group;
+#[path = "support/group.rs"]
+mod group;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -17,9 +14,9 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tansu_group::{group_config, produce_one_per_batch};
+use group::{group_config, produce_numbered};
 use weir::group::GroupConsumer;
-use weir_testkit::{unique_topic, Broker, Python};
+use weir_testkit::{unique_topic, Kafka, Python};
 
 /// A librdkafka member. Prints `A parts` / `V parts` from its assign / revoke callbacks and `R p o value` per
 /// record, until the file `stop` exists.
@@ -28,7 +25,7 @@ import os, sys
 from confluent_kafka import Consumer
 brokers, topic, group, strategy, stop = sys.argv[1:6]
 c = Consumer({'bootstrap.servers': brokers, 'group.id': group, 'partition.assignment.strategy': strategy,
-              'auto.offset.reset': 'earliest', 'fetch.wait.max.ms': 10, 'session.timeout.ms': 10000,
+              'auto.offset.reset': 'earliest', 'session.timeout.ms': 10000,
               'heartbeat.interval.ms': 200, 'enable.auto.commit': True, 'auto.commit.interval.ms': 200})
 def on_assign(consumer, parts):
     print('A ' + ','.join(str(p.partition) for p in parts), flush=True)
@@ -53,7 +50,7 @@ from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 brokers, topic, group, strategy, stop = sys.argv[1:6]
 assignor = {'range': RangePartitionAssignor, 'roundrobin': RoundRobinPartitionAssignor}[strategy]
 c = KafkaConsumer(bootstrap_servers=brokers, group_id=group, auto_offset_reset='earliest',
-                  partition_assignment_strategy=[assignor], fetch_max_wait_ms=10, session_timeout_ms=10000,
+                  partition_assignment_strategy=[assignor], session_timeout_ms=10000,
                   heartbeat_interval_ms=200, enable_auto_commit=True, auto_commit_interval_ms=200)
 class Listener(ConsumerRebalanceListener):
     def on_partitions_assigned(self, parts):
@@ -87,7 +84,7 @@ impl RdMember {
     fn start(
         py: &Python,
         client: Foreign,
-        broker: &Broker,
+        broker: &Kafka,
         topic: &str,
         group: &str,
         strategy: &str,
@@ -191,7 +188,7 @@ impl Drop for RdMember {
     }
 }
 
-fn weir_member(broker: &Broker, group: &str, strategy: &str) -> GroupConsumer {
+fn weir_member(broker: &Kafka, group: &str, strategy: &str) -> GroupConsumer {
     GroupConsumer::new(group_config(
         broker,
         group,
@@ -218,12 +215,12 @@ async fn share_a_group_with(client: Foreign, strategy: &str, weir_first: bool) {
     let Some(py) = Python::require_or_skip() else {
         return;
     };
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let topic = unique_topic(&format!("grp-rd-{strategy}"));
     broker.create_topic(&topic, 4);
     let group = unique_topic("g-rd");
     // Some records before the second member joins, so the first handover moves partitions mid-stream.
-    produce_one_per_batch(&broker, &topic, 4, 0..10).await;
+    produce_numbered(&broker, &topic, 4, 0..10).await;
 
     let mut weir_seen: Vec<(i32, i64)> = Vec::new();
     let until = tokio::time::Instant::now() + Duration::from_secs(90);
@@ -273,7 +270,7 @@ async fn share_a_group_with(client: Foreign, strategy: &str, weir_first: bool) {
         );
     }
     let mine: Vec<i32> = w.assignment().iter().map(|tp| tp.partition).collect();
-    produce_one_per_batch(&broker, &topic, 4, 10..30).await;
+    produce_numbered(&broker, &topic, 4, 10..30).await;
     while weir_seen.len() + rd.records().len() < 120 {
         poll(&w, &mut weir_seen).await;
         assert!(

@@ -1,22 +1,19 @@
-//! Consumer groups of weir members against a real tansu broker: partitions split and taken over, commits
-//! survive a restart.
-//!
-//! Records are produced one per batch (each delivery awaited before the next send): members resume from
-//! committed offsets, and tansu 0.6.0 drops the rest of a batch fetched from an offset inside it
-//! (../shared/notes/broker.md), so every offset must be a batch boundary for a resume to be exact.
+//! Consumer groups of weir members against real Apache Kafka: partitions split and taken over, commits
+//! survive a restart. Records are produced in batches of many records, so members resume from committed offsets
+//! inside batches.
 
-#[path = "support/tansu_group.rs"]
-mod tansu_group;
+#[path = "support/group.rs"]
+mod group;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use tansu_group::{group_config, produce_one_per_batch};
+use group::{group_config, produce_numbered};
 use weir::consumer::{ConsumerRecord, StartOffset, TopicPartition};
 use weir::group::{
     BoxFuture, ChannelListener, GroupConsumer, RebalanceContext, RebalanceEvent, RebalanceListener,
 };
-use weir_testkit::{unique_topic, Broker};
+use weir_testkit::{unique_topic, Kafka};
 
 fn key(r: &ConsumerRecord) -> (i32, i64) {
     assert_eq!(
@@ -42,12 +39,12 @@ fn deadline(secs: u64) -> tokio::time::Instant {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_members_split_then_survivor_takes_over() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let topic = unique_topic("grp-split");
     broker.create_topic(&topic, 4);
     let group = unique_topic("g-split");
     // Some records before the members join (consumed across the first handover), the rest once split.
-    produce_one_per_batch(&broker, &topic, 4, 0..10).await;
+    produce_numbered(&broker, &topic, 4, 0..10).await;
 
     let a = GroupConsumer::new(group_config(&broker, &group, &[])).unwrap();
     let (tx, mut events_b) = tokio::sync::mpsc::unbounded_channel();
@@ -76,7 +73,7 @@ async fn two_members_split_then_survivor_takes_over() {
         );
     }
     let (a_parts, b_parts) = (a.assignment(), b.assignment());
-    produce_one_per_batch(&broker, &topic, 4, 10..25).await;
+    produce_numbered(&broker, &topic, 4, 10..25).await;
     let until = deadline(60);
     while seen_a.len() + seen_b.len() < 100 {
         poll_into(&a, &mut seen_a).await;
@@ -102,7 +99,7 @@ async fn two_members_split_then_survivor_takes_over() {
 
     // A leaves in order (commits what it delivered); B gets everything.
     a.close().await.unwrap();
-    produce_one_per_batch(&broker, &topic, 4, 25..50).await;
+    produce_numbered(&broker, &topic, 4, 25..50).await;
     let until = deadline(60);
     while b.assignment().len() < 4 || seen_a.len() + seen_b.len() < 200 {
         poll_into(&b, &mut seen_b).await;
@@ -148,11 +145,11 @@ async fn two_members_split_then_survivor_takes_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_offsets_survive_a_restart() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let topic = unique_topic("grp-restart");
     broker.create_topic(&topic, 2);
     let group = unique_topic("g-restart");
-    produce_one_per_batch(&broker, &topic, 2, 0..20).await;
+    produce_numbered(&broker, &topic, 2, 0..20).await;
 
     let mut cfg = group_config(&broker, &group, &[]);
     cfg.set("enable.auto.commit", "false").unwrap();
@@ -222,10 +219,10 @@ async fn committed_offsets_survive_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_yields_everything_and_ends_on_close() {
     use futures::StreamExt;
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let topic = unique_topic("grp-stream");
     broker.create_topic(&topic, 2);
-    produce_one_per_batch(&broker, &topic, 2, 0..5).await;
+    produce_numbered(&broker, &topic, 2, 0..5).await;
     let m = GroupConsumer::new(group_config(&broker, &unique_topic("g-stream"), &[])).unwrap();
     m.subscribe(&[&topic]);
     let got: Vec<(i32, i64)> = tokio::time::timeout(
@@ -305,11 +302,11 @@ impl RebalanceListener for OwnOffsets {
 /// before it is delivered), a commit in `on_revoked` (auto-commit off) is where the next member resumes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callbacks_seek_on_assign_and_commit_on_revoke() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let topic = unique_topic("grp-callbacks");
     broker.create_topic(&topic, 2);
     let group = unique_topic("g-callbacks");
-    produce_one_per_batch(&broker, &topic, 2, 0..20).await;
+    produce_numbered(&broker, &topic, 2, 0..20).await;
 
     let mut cfg = group_config(&broker, &group, &[]);
     cfg.set("enable.auto.commit", "false").unwrap();
@@ -379,7 +376,7 @@ async fn callbacks_seek_on_assign_and_commit_on_revoke() {
 /// sees assigned / revoked / assigned.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_survives_a_rebalance_for_kept_partitions() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let topic = unique_topic("grp-pause");
     broker.create_topic(&topic, 4);
     let group = unique_topic("g-pause");
@@ -414,7 +411,7 @@ async fn pause_survives_a_rebalance_for_kept_partitions() {
         "pause state of kept partitions survives; moved ones forget it"
     );
 
-    produce_one_per_batch(&broker, &topic, 4, 0..10).await;
+    produce_numbered(&broker, &topic, 4, 0..10).await;
     let until = deadline(60);
     while seen_b.len() < 20 {
         poll_into(&a, &mut seen_a).await;
@@ -459,7 +456,7 @@ async fn pause_survives_a_rebalance_for_kept_partitions() {
 /// A member offering no assignor in common with the group gets a typed error from `poll`; the group goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn member_without_a_common_assignor_gets_a_typed_error() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let topic = unique_topic("grp-proto");
     broker.create_topic(&topic, 2);
     let group = unique_topic("g-proto");
@@ -493,7 +490,7 @@ async fn member_without_a_common_assignor_gets_a_typed_error() {
     );
     assert!(b.assignment().is_empty());
     // The first member still owns and consumes everything.
-    produce_one_per_batch(&broker, &topic, 2, 0..5).await;
+    produce_numbered(&broker, &topic, 2, 0..5).await;
     let until = deadline(60);
     while seen.len() < 10 {
         poll_into(&a, &mut seen).await;
@@ -508,11 +505,11 @@ async fn member_without_a_common_assignor_gets_a_typed_error() {
 /// its partitions back and resumes from its commits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn static_member_restarts_into_its_partitions() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let topic = unique_topic("grp-static");
     broker.create_topic(&topic, 2);
     let group = unique_topic("g-static");
-    produce_one_per_batch(&broker, &topic, 2, 0..10).await;
+    produce_numbered(&broker, &topic, 2, 0..10).await;
     let mut cfg = group_config(&broker, &group, &[]);
     cfg.set("group.instance.id", "instance-1").unwrap();
     let m = GroupConsumer::new(cfg.clone()).unwrap();
@@ -525,7 +522,7 @@ async fn static_member_restarts_into_its_partitions() {
     }
     let (first_id, _) = m.member();
     m.close().await.unwrap();
-    produce_one_per_batch(&broker, &topic, 2, 10..15).await;
+    produce_numbered(&broker, &topic, 2, 10..15).await;
     let m2 = GroupConsumer::new(cfg).unwrap();
     m2.subscribe(&[&topic]);
     let mut again = Vec::new();
@@ -546,7 +543,7 @@ async fn static_member_restarts_into_its_partitions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pattern_subscription_follows_matching_topics() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let base = unique_topic("re");
     let (a1, a2, other) = (format!("{base}-a-1"), format!("{base}-a-2"), format!("{base}-b"));
     for t in [&a1, &a2, &other] {

@@ -1,4 +1,4 @@
-//! weir's producer against a real tansu broker, read back through librdkafka 2.16 (confluent-kafka).
+//! weir's producer against real Apache Kafka, read back through librdkafka 2.16 (confluent-kafka).
 
 use std::collections::BTreeMap;
 
@@ -6,7 +6,7 @@ use bytes::Bytes;
 use weir::admin::OffsetSpec;
 use weir::config::{ClientConfig, ProducerConfig};
 use weir::{Admin, Compression, Producer, ProducerRecord};
-use weir_testkit::{unique_topic, Broker, Python};
+use weir_testkit::{unique_topic, Kafka, Python};
 
 /// Reads every record of `topic` with confluent-kafka and prints one JSON line per record.
 const READ_ALL: &str = r#"
@@ -14,7 +14,7 @@ import sys, json, base64
 from confluent_kafka import Consumer, TopicPartition
 brokers, topic, parts, expected = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 c = Consumer({'bootstrap.servers': brokers, 'group.id': 'weir-interop', 'enable.auto.commit': False,
-              'fetch.wait.max.ms': 10, 'fetch.message.max.bytes': 4194304, 'receive.message.max.bytes': 104857600})
+              'fetch.message.max.bytes': 4194304, 'receive.message.max.bytes': 104857600})
 c.assign([TopicPartition(topic, p, 0) for p in range(parts)])
 b64 = lambda b: None if b is None else base64.b64encode(b).decode()
 seen, idle = 0, 0
@@ -40,13 +40,18 @@ brokers, topic, codec = sys.argv[1], sys.argv[2], sys.argv[3]
 p = Producer({'bootstrap.servers': brokers, 'compression.codec': codec, 'linger.ms': 5,
               'message.max.bytes': 4194304, 'partitioner': 'murmur2_random'})
 d = lambda s: None if s is None else base64.b64decode(s)
+errors = []
+def report(err, msg):
+    if err is not None:
+        errors.append(str(err))
 for line in sys.stdin:
     r = json.loads(line)
     kw = {'headers': [(k, d(v)) for k, v in r['h']]} if r['h'] else {}
     if r['p'] is not None:
         kw['partition'] = r['p']
-    p.produce(topic, value=d(r['v']), key=d(r['k']), **kw)
+    p.produce(topic, value=d(r['v']), key=d(r['k']), on_delivery=report, **kw)
 assert p.flush(30) == 0
+assert not errors, errors
 "#;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -179,11 +184,12 @@ async fn weir_writes_librdkafka_reads_every_codec() {
     let Some(py) = Python::require_or_skip() else {
         return;
     };
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let admin = Admin::connect(ClientConfig::new(&broker.bootstrap())).unwrap();
     for codec in Compression::ALL {
         let topic = unique_topic(&format!("w2r-{codec}"));
-        admin.create_topic(&topic, 3, 1).await.unwrap();
+        // Room for the 1 MiB record, uncompressed (the broker's default limit is 1 MiB per batch).
+        broker.create_topic_with(&topic, 3, &[("max.message.bytes", "4194304")]);
         let mut cfg = ProducerConfig::new(&broker.bootstrap());
         cfg.compression = codec;
         cfg.set("message.max.bytes", "4194304").unwrap();
@@ -247,7 +253,7 @@ async fn keyed_records_land_where_librdkafka_puts_them() {
     let Some(py) = Python::require_or_skip() else {
         return;
     };
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let admin = Admin::connect(ClientConfig::new(&broker.bootstrap())).unwrap();
     let ours = unique_topic("keys-weir");
     let theirs = unique_topic("keys-rdk");
@@ -301,7 +307,7 @@ async fn keyed_records_land_where_librdkafka_puts_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_topics_and_offsets() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let admin = Admin::connect(ClientConfig::new(&broker.bootstrap())).unwrap();
     let topic = unique_topic("admin");
     admin.create_topic(&topic, 2, 1).await.unwrap();
@@ -311,16 +317,26 @@ async fn admin_topics_and_offsets() {
         Some(weir::error::KafkaCode::TopicAlreadyExists),
         "{err}"
     );
-    assert!(admin.list_topics().await.unwrap().contains(&topic));
+    // Kafka creates a topic in the controller; the broker's metadata has it a moment later (as with Java's
+    // Admin, create_topic does not wait for that).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !admin.list_topics().await.unwrap().contains(&topic) {
+        assert!(tokio::time::Instant::now() < deadline, "{topic} never listed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await; // polling metadata, bounded
+    }
 
     let producer = Producer::connect(ProducerConfig::new(&broker.bootstrap())).unwrap();
-    // One record per batch (each delivery awaited before the next send): tansu 0.6.0 answers ListOffsets
-    // "latest" with the last batch's base offset + 1, not the high watermark; Fetch reports it correctly.
+    // All sent before any is awaited, so that batches hold several records: Latest is the end of the log.
+    let mut sent = Vec::new();
     for i in 0..10 {
-        let m = producer
-            .send(ProducerRecord::new(&topic, format!("v{i}")).partition(i % 2))
-            .await
-            .unwrap();
+        sent.push(
+            producer
+                .send(ProducerRecord::new(&topic, format!("v{i}")).partition(i % 2))
+                .await
+                .unwrap(),
+        );
+    }
+    for (i, m) in sent.into_iter().enumerate() {
         assert_eq!(m.await.unwrap().offset, (i / 2) as i64);
     }
     producer.close().await.unwrap();
@@ -329,7 +345,10 @@ async fn admin_topics_and_offsets() {
     let earliest = admin.list_offsets(&topic, OffsetSpec::Earliest).await.unwrap();
     assert_eq!(earliest.into_iter().collect::<Vec<_>>(), vec![(0, 0), (1, 0)]);
 
-    let missing = Producer::connect(ProducerConfig::new(&broker.bootstrap())).unwrap();
+    // A topic the cluster does not know is waited for up to max.block.ms, then refused.
+    let mut cfg = ProducerConfig::new(&broker.bootstrap());
+    cfg.set("max.block.ms", "300").unwrap();
+    let missing = Producer::connect(cfg).unwrap();
     let err = missing
         .send(ProducerRecord::new("no-such-topic-weir", "x"))
         .await
@@ -353,7 +372,7 @@ fn run_with_stdin(mut cmd: std::process::Command, input: &[u8]) -> std::process:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unkeyed_records_spread_over_partitions() {
-    let broker = Broker::start();
+    let broker = Kafka::shared();
     let admin = Admin::connect(ClientConfig::new(&broker.bootstrap())).unwrap();
     let topic = unique_topic("sticky");
     admin.create_topic(&topic, 3, 1).await.unwrap();

@@ -13,7 +13,7 @@ use kafka_protocol::messages::{MetadataRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::config::ClientConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, KafkaCode, Result};
 use crate::net::{BrokerLink, Connection};
 
 /// Shared view of the cluster: broker links and the latest metadata snapshot.
@@ -171,15 +171,38 @@ impl Cluster {
         Ok(merged)
     }
 
-    /// Metadata of `topic`, refreshing once if it is unknown. Errors if the cluster does not have it.
+    /// Metadata of `topic`, refreshing while the cluster does not know it yet (a topic just created reaches
+    /// every broker's metadata a little later), for at most `max.block.ms`. Errors at once for any other
+    /// error the cluster reports for the topic (authorization, an invalid name), and with
+    /// [`Error::UnknownTopic`] once the wait is over.
     pub(crate) async fn topic(&self, topic: &str) -> Result<Arc<TopicMetadata>> {
         if let Some(t) = self.snapshot().topic(topic) {
             return Ok(t);
         }
         self.add_interest([topic]);
-        let snap = self.refresh(false).await?;
-        snap.topic(topic)
-            .ok_or_else(|| Error::UnknownTopic(topic.to_owned()))
+        let deadline = tokio::time::Instant::now() + self.cfg.max_block;
+        let mut backoff = self.cfg.retry_backoff;
+        loop {
+            let snap = self.refresh(false).await?;
+            if let Some(t) = snap.topic(topic) {
+                return Ok(t);
+            }
+            match snap.topic_errors.get(topic) {
+                None | Some(KafkaCode::UnknownTopicOrPartition | KafkaCode::LeaderNotAvailable) => {}
+                Some(code) => {
+                    return Err(Error::Kafka {
+                        code: *code,
+                        context: format!("metadata of topic {topic}"),
+                    })
+                }
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(Error::UnknownTopic(topic.to_owned()));
+            }
+            tokio::time::sleep(backoff.min(deadline - now)).await;
+            backoff = (backoff * 2).min(self.cfg.reconnect_backoff_max.max(self.cfg.retry_backoff));
+        }
     }
 }
 

@@ -1,24 +1,22 @@
-//! Helpers for consumer-group tests against the real tansu broker: member settings for fast rebalances, and
-//! producing one record per batch.
+//! Helpers for consumer-group tests against real Apache Kafka: member settings for fast rebalances, and
+//! producing numbered records.
 
 #![allow(dead_code)]
 
 use weir::config::ProducerConfig;
 use weir::group::GroupConfig;
 use weir::{Producer, ProducerRecord};
-use weir_testkit::Broker;
+use weir_testkit::Kafka;
 
-/// Settings of a member of `group` on `broker`, then `extra`: fetches that do not wait long (tansu sleeps about
-/// half the max wait on every fetch, ../shared/notes/broker.md), earliest reset, and fast rebalances (a member
+/// Settings of a member of `group` on `broker`, then `extra`: earliest reset, and fast rebalances (a member
 /// notices one at its next heartbeat, every 200 ms). `WEIR_LOG` turns logging on.
-pub fn group_config(broker: &Broker, group: &str, extra: &[(&str, &str)]) -> GroupConfig {
+pub fn group_config(broker: &Kafka, group: &str, extra: &[(&str, &str)]) -> GroupConfig {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("WEIR_LOG"))
         .with_test_writer()
         .try_init();
     let mut cfg = GroupConfig::new(&broker.bootstrap(), group);
     for (k, v) in [
-        ("fetch.wait.max.ms", "10"),
         ("auto.offset.reset", "earliest"),
         ("heartbeat.interval.ms", "200"),
         ("session.timeout.ms", "10000"),
@@ -32,24 +30,22 @@ pub fn group_config(broker: &Broker, group: &str, extra: &[(&str, &str)]) -> Gro
     cfg
 }
 
-/// Produces `range` records (values `p{p}-r{offset}`) to each partition, one record per batch (each delivery
-/// awaited before the next send): members resume from committed offsets, and tansu 0.6.0 drops the rest of a
-/// batch fetched from an offset inside it, so every offset must be a batch boundary for a resume to be exact.
-pub async fn produce_one_per_batch(
-    broker: &Broker,
-    topic: &str,
-    partitions: i32,
-    range: std::ops::Range<i64>,
-) {
+/// Produces `range` records (values `p{p}-r{offset}`) to each partition of an empty topic, all sent before any
+/// delivery is awaited, so that batches hold many records and committed offsets fall inside batches.
+pub async fn produce_numbered(broker: &Kafka, topic: &str, partitions: i32, range: std::ops::Range<i64>) {
     let producer = Producer::connect(ProducerConfig::new(&broker.bootstrap())).unwrap();
+    let mut sent = Vec::new();
     for i in range {
         for p in 0..partitions {
             let d = producer
                 .send(ProducerRecord::new(topic, format!("p{p}-r{i}")).partition(p))
                 .await
                 .unwrap();
-            assert_eq!(d.await.unwrap().offset, i, "one record per batch, offsets dense");
+            sent.push((i, d));
         }
+    }
+    for (i, d) in sent {
+        assert_eq!(d.await.unwrap().offset, i, "offsets dense from the start of the range");
     }
     producer.close().await.unwrap();
 }

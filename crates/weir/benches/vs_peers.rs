@@ -1,0 +1,731 @@
+//! weir vs franz-go vs librdkafka on real Apache Kafka, side by side on one broker.
+//!
+//! `cargo bench -p weir --bench vs_peers` (about 10 minutes on 2 cores). Starts its own single-node Kafka
+//! (`weir_testkit::Kafka::start(Shape::Single)`), then, on that broker:
+//!
+//! **a) produce, then consume, 1,000,000 records x 100 B** with weir, franz-go (the peer in
+//! `crates/weir-testkit/peers/go`) and librdkafka 2.16 (kcat): a fresh 6-partition topic per client and run;
+//! every client produces the same input file (one record per line, on its stdin) and then reads its topic back
+//! from the start, writing each value and a newline to stdout, which this process counts. Settings aligned
+//! where the defaults differ: idempotent producer, acks=all, linger 5 ms, no compression, for all three.
+//!
+//! - weir: this binary re-executed as a child (`WEIR_VS_PEERS_CHILD=produce|consume`), the weir `Producer`
+//!   (pipelined sends, at most 256k unacknowledged, like `weir produce`) and the weir `Consumer` (all
+//!   partitions assigned at the log start, `poll(16384, 1 s)` like `weir consume`), default settings;
+//! - franz-go: `franz-go-peer produce --input -` and `consume --count N --out values` (direct partitions);
+//! - librdkafka: `kcat -P -X linger.ms=5 -X enable.idempotence=true -X acks=all` and
+//!   `kcat -C -o beginning -e -q`.
+//!
+//! **b) the bounded-buffer workload** (what weir exists for) on one 1,000-partition topic pre-filled with
+//! `PRESSURE_PER_PARTITION` records of 100 B per partition, for weir and franz-go: every partition from offset 0;
+//! the application keeps at most `buffer` records per partition, pausing a partition when its buffer is full
+//! and resuming it when a worker drains it below `resume_below`; a poll loop distributes records to 8 worker
+//! threads (partition % 8), each record costing `work_rounds` passes of FNV-1a over its value. The franz-go side
+//! is `peers/go/pressure.go`; the weir side is [`pressure`] below, the same design line for line (weir's
+//! pause/resume through `ConsumerPartition` handles, or by name in the `weir-by-name` row).
+//! librdkafka is left out of (b): kcat cannot pause, and a Python driver (confluent-kafka) would measure
+//! Python, not librdkafka.
+//!
+//! Every client runs as a child process of this one; wall time is measured here, CPU time (user + sys) and
+//! peak RSS come from `wait4(2)` on the child (`weir_testkit::peers::franz_go::run_measured`). The broker's
+//! CPU is not counted. Each measurement runs `RUNS` times (env, default 3), the clients alternated (their order
+//! rotates every run); the summary gives medians and [min–max].
+//!
+//! Env: `RUNS` (3), `N` (1000000), `SECTIONS` (`ab`; `a` or `b` alone), `PRESSURE_SECS` (10),
+//! `PRESSURE_PER_PARTITION` (20000), `WORK_ROUNDS` (2).
+
+use std::io::{BufWriter, Read, Write};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use weir::config::ProducerConfig;
+use weir::consumer::{
+    Consumer, ConsumerConfig, ConsumerPartition, ConsumerRecord, StartOffset, TopicPartition,
+};
+use weir::{Producer, ProducerRecord};
+use weir_testkit::peers::franz_go::{json_number, run_measured, FranzGo, Input, Measured, Pressure};
+use weir_testkit::{unique_name, Kafka, Kcat, Shape};
+
+const CHILD_ENV: &str = "WEIR_VS_PEERS_CHILD";
+const PARTITIONS_A: i32 = 6;
+const PRESSURE_PARTITIONS: i32 = 1000;
+const VALUE: usize = 100;
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    if let Ok(mode) = std::env::var(CHILD_ENV) {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        child(&mode, &args);
+        return;
+    }
+    let runs = env_num("RUNS", 3) as usize;
+    let n = env_num("N", 1_000_000);
+    let sections = std::env::var("SECTIONS").unwrap_or_else(|_| "ab".into());
+    let fg = FranzGo::require();
+    let kcat = Kcat::require();
+
+    eprintln!("starting Apache Kafka (single node) ...");
+    let kafka = Kafka::start(Shape::Single);
+    let b = kafka.bootstrap();
+    println!(
+        "vs_peers: Apache Kafka {} (single node, {b}); franz-go {}; kcat: {}; {} CPUs; {runs} runs",
+        kafka.version(),
+        fg.version(),
+        kcat.version(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    if sections.contains('a') {
+        section_a(&kafka, &fg, &kcat, n, runs);
+    }
+    if sections.contains('b') {
+        section_b(&kafka, &fg, runs);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The parent: measurements and the summary
+// ---------------------------------------------------------------------------------------------
+
+fn weir_child(mode: &str, args: &[String]) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
+    cmd.env(CHILD_ENV, mode).args(args);
+    cmd
+}
+
+fn check(what: &str, m: &Measured) {
+    if !m.status.success() {
+        panic!(
+            "vs_peers: {what} failed ({}): {}",
+            m.status,
+            String::from_utf8_lossy(&m.stderr)
+        );
+    }
+}
+
+/// One figure over runs: median and range.
+fn stats(v: &[f64]) -> (f64, f64, f64) {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let med = if s.len() % 2 == 1 {
+        s[s.len() / 2]
+    } else {
+        (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2.0
+    };
+    (med, s[0], s[s.len() - 1])
+}
+
+fn fmt_stat(v: &[f64], unit: &str, digits: usize) -> String {
+    let (m, lo, hi) = stats(v);
+    format!("{m:.digits$}{unit} [{lo:.digits$}–{hi:.digits$}]")
+}
+
+fn median(v: &[f64]) -> f64 {
+    stats(v).0
+}
+
+#[derive(Default, Clone)]
+struct Samples {
+    wall: Vec<f64>,
+    cpu: Vec<f64>,
+    rss_mib: Vec<f64>,
+}
+
+impl Samples {
+    fn add(&mut self, m: &Measured) {
+        self.wall.push(m.wall.as_secs_f64());
+        self.cpu.push(m.cpu());
+        self.rss_mib.push(m.max_rss_kib as f64 / 1024.0);
+    }
+}
+
+const CLIENTS: [&str; 3] = ["weir", "franz-go", "librdkafka"];
+
+fn section_a(kafka: &Kafka, fg: &FranzGo, kcat: &Kcat, n: u64, runs: usize) {
+    let b = kafka.bootstrap();
+    let dir = std::env::temp_dir().join(unique_name("weir-vs-peers"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("input");
+    {
+        let mut w = BufWriter::new(std::fs::File::create(&input).unwrap());
+        for i in 0..n {
+            // VALUE bytes: the record number, then padding.
+            writeln!(w, "{i:010}-{}", "x".repeat(VALUE - 11)).unwrap();
+        }
+        w.flush().unwrap();
+    }
+    println!(
+        "\n== a) produce then consume {n} records x {VALUE} B, {PARTITIONS_A} partitions, fresh topic per client and run"
+    );
+    let timeout = Duration::from_secs(300);
+    let mut produce: Vec<Samples> = vec![Samples::default(); 3];
+    let mut consume: Vec<Samples> = vec![Samples::default(); 3];
+    for run in 0..runs {
+        for k in 0..3 {
+            let c = (run + k) % 3;
+            let client = CLIENTS[c];
+            let topic = unique_name(&format!("vs-{client}"));
+            kafka.create_topic(&topic, PARTITIONS_A);
+            let p = match c {
+                0 => weir_child("produce", &[b.clone(), topic.clone()]),
+                1 => fg.produce_lines_cmd(&b, &topic),
+                _ => {
+                    let mut cmd = kcat.command();
+                    cmd.args(["-P", "-b", &b, "-t", &topic]).args([
+                        "-X",
+                        "linger.ms=5",
+                        "-X",
+                        "enable.idempotence=true",
+                        "-X",
+                        "acks=all",
+                    ]);
+                    cmd
+                }
+            };
+            let pm = run_measured(p, Input::File(&input), false, timeout);
+            check(&format!("{client} produce"), &pm);
+            let cm = match c {
+                0 => weir_child(
+                    "consume",
+                    &[b.clone(), topic.clone(), PARTITIONS_A.to_string(), n.to_string()],
+                ),
+                1 => fg.consume_cmd(&b, &topic, n),
+                _ => {
+                    let mut cmd = kcat.command();
+                    cmd.args(["-C", "-b", &b, "-t", &topic, "-o", "beginning", "-e", "-q"]);
+                    cmd
+                }
+            };
+            let cm = run_measured(cm, Input::Null, true, timeout);
+            check(&format!("{client} consume"), &cm);
+            assert_eq!(
+                cm.lines, n,
+                "{client} read back {} of {n} records of {topic}",
+                cm.lines
+            );
+            println!(
+                "  run {} {client:<10} produce {:.2} s wall {:.2} s CPU {:.0} MiB | consume {:.2} s wall {:.2} s CPU {:.0} MiB",
+                run + 1,
+                pm.wall.as_secs_f64(),
+                pm.cpu(),
+                pm.max_rss_kib as f64 / 1024.0,
+                cm.wall.as_secs_f64(),
+                cm.cpu(),
+                cm.max_rss_kib as f64 / 1024.0
+            );
+            produce[c].add(&pm);
+            consume[c].add(&cm);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("\nmedians [min–max] of {runs} runs; CPU = user + sys of the client process; counts checked ({n} each)");
+    println!(
+        "| op | client | wall s | CPU s | peak RSS MiB | rec/s (median wall) |\n|---|---|---:|---:|---:|---:|"
+    );
+    for (op, s) in [("produce", &produce), ("consume", &consume)] {
+        for (c, client) in CLIENTS.iter().enumerate() {
+            println!(
+                "| {op} | {client} | {} | {} | {} | {:.2} M |",
+                fmt_stat(&s[c].wall, "", 2),
+                fmt_stat(&s[c].cpu, "", 2),
+                fmt_stat(&s[c].rss_mib, "", 0),
+                n as f64 / median(&s[c].wall) / 1e6
+            );
+        }
+    }
+    println!("\nratios of medians (< 1: weir faster / cheaper)");
+    println!("| op | wall weir/franz-go | wall weir/librdkafka | CPU weir/franz-go | CPU weir/librdkafka | RSS weir/franz-go | RSS weir/librdkafka |\n|---|---:|---:|---:|---:|---:|---:|");
+    for (op, s) in [("produce", &produce), ("consume", &consume)] {
+        let r = |f: fn(&Samples) -> &Vec<f64>, other: usize| median(f(&s[0])) / median(f(&s[other]));
+        println!(
+            "| {op} | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.2}x |",
+            r(|s| &s.wall, 1),
+            r(|s| &s.wall, 2),
+            r(|s| &s.cpu, 1),
+            r(|s| &s.cpu, 2),
+            r(|s| &s.rss_mib, 1),
+            r(|s| &s.rss_mib, 2)
+        );
+    }
+}
+
+fn pressure_settings() -> Pressure {
+    Pressure {
+        partitions: PRESSURE_PARTITIONS,
+        workers: 8,
+        buffer: 500,
+        resume_below: 250,
+        duration: Duration::from_secs(env_num("PRESSURE_SECS", 10)),
+        warmup: Duration::from_secs(2),
+        work_rounds: env_num("WORK_ROUNDS", 2) as usize,
+        poll_max: 1000,
+        fetch_max_wait: Duration::from_millis(500),
+    }
+}
+
+fn pressure_args(b: &str, topic: &str, p: &Pressure, by_name: bool) -> Vec<String> {
+    vec![
+        b.to_owned(),
+        topic.to_owned(),
+        p.partitions.to_string(),
+        p.workers.to_string(),
+        p.buffer.to_string(),
+        p.resume_below.to_string(),
+        p.duration.as_millis().to_string(),
+        p.warmup.as_millis().to_string(),
+        p.work_rounds.to_string(),
+        p.poll_max.to_string(),
+        p.fetch_max_wait.as_millis().to_string(),
+        if by_name { "name" } else { "handle" }.to_owned(),
+    ]
+}
+
+#[derive(Default)]
+struct PressureSamples {
+    rate: Vec<f64>,
+    pauses: Vec<f64>,
+    resumes: Vec<f64>,
+    cpu: Vec<f64>,
+    cpu_per_mrec: Vec<f64>,
+    rss_mib: Vec<f64>,
+    max_partition: u64,
+}
+
+fn section_b(kafka: &Kafka, fg: &FranzGo, runs: usize) {
+    let b = kafka.bootstrap();
+    let p = pressure_settings();
+    let per = env_num("PRESSURE_PER_PARTITION", 20_000);
+    let topic = unique_name("vs-pressure");
+    kafka.create_topic(&topic, p.partitions);
+    let total = per * p.partitions as u64;
+    println!(
+        "\n== b) bounded buffers: {} partitions x {per} records x {VALUE} B pre-filled; buffer {} records per partition, \
+         resume below {}; {} workers, {} FNV-1a pass(es) per record; poll {} records; fetch max wait {} ms; \
+         {} s per run ({} s warm-up not counted)",
+        p.partitions,
+        p.buffer,
+        p.resume_below,
+        p.workers,
+        p.work_rounds,
+        p.poll_max,
+        p.fetch_max_wait.as_millis(),
+        p.duration.as_secs(),
+        p.warmup.as_secs()
+    );
+    let started = Instant::now();
+    let fill = run_measured(
+        fg.produce_cmd(&b, &topic, total, VALUE, true),
+        Input::Null,
+        false,
+        Duration::from_secs(1200),
+    );
+    check("pre-fill", &fill);
+    println!(
+        "  pre-filled {total} records in {:.1} s (franz-go, round-robin)",
+        started.elapsed().as_secs_f64()
+    );
+    let rows = ["weir", "weir-by-name", "franz-go"];
+    let mut samples: Vec<PressureSamples> = rows.iter().map(|_| PressureSamples::default()).collect();
+    let timeout = p.duration + Duration::from_secs(120);
+    for run in 0..runs {
+        for k in 0..rows.len() {
+            let r = (run + k) % rows.len();
+            let cmd = match r {
+                0 => weir_child("pressure", &pressure_args(&b, &topic, &p, false)),
+                1 => weir_child("pressure", &pressure_args(&b, &topic, &p, true)),
+                _ => fg.pressure_cmd(&b, &topic, &p),
+            };
+            let m = run_measured(cmd, Input::Null, false, timeout);
+            check(&format!("{} pressure", rows[r]), &m);
+            let out = String::from_utf8_lossy(&m.stdout).into_owned();
+            let num =
+                |k: &str| json_number(&out, k).unwrap_or_else(|| panic!("{} printed no {k}: {out}", rows[r]));
+            assert_eq!(
+                num("out_of_order"),
+                0.0,
+                "{}: records out of order: {out}",
+                rows[r]
+            );
+            let max_partition = num("max_partition") as u64;
+            assert!(
+                max_partition < per,
+                "{}: a partition was read to its end ({max_partition} of {per}): the run was starved, raise PRESSURE_PER_PARTITION",
+                rows[r]
+            );
+            let s = &mut samples[r];
+            s.rate.push(num("records_per_s"));
+            s.pauses.push(num("pauses_per_s"));
+            s.resumes.push(num("resumes_per_s"));
+            s.cpu.push(m.cpu());
+            s.cpu_per_mrec.push(m.cpu() / (num("records_total") / 1e6));
+            s.rss_mib.push(m.max_rss_kib as f64 / 1024.0);
+            s.max_partition = s.max_partition.max(max_partition);
+            println!(
+                "  run {} {:<12} {:>9.0} rec/s, {:>7.0} pauses/s, {:>7.0} resumes/s, CPU {:.2} s, peak RSS {:.0} MiB, \
+                 partitions read {}–{} records",
+                run + 1,
+                rows[r],
+                num("records_per_s"),
+                num("pauses_per_s"),
+                num("resumes_per_s"),
+                m.cpu(),
+                m.max_rss_kib as f64 / 1024.0,
+                num("min_partition"),
+                max_partition
+            );
+        }
+    }
+    println!(
+        "\nmedians [min–max] of {runs} runs; CPU = user + sys of the client process over the whole run ({} s, \
+         start-up included); CPU per M records = CPU / all records processed",
+        p.duration.as_secs()
+    );
+    println!("| client | records/s | pauses/s | resumes/s | CPU s | CPU s per M records | peak RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|");
+    for (r, row) in rows.iter().enumerate() {
+        let s = &samples[r];
+        println!(
+            "| {row} | {} | {} | {} | {} | {} | {} |",
+            fmt_stat(&s.rate, "", 0),
+            fmt_stat(&s.pauses, "", 0),
+            fmt_stat(&s.resumes, "", 0),
+            fmt_stat(&s.cpu, "", 2),
+            fmt_stat(&s.cpu_per_mrec, "", 2),
+            fmt_stat(&s.rss_mib, "", 0)
+        );
+    }
+    let fgi = rows.len() - 1;
+    for (r, row) in rows.iter().enumerate().take(fgi) {
+        let ratio = |f: fn(&PressureSamples) -> &Vec<f64>| median(f(&samples[r])) / median(f(&samples[fgi]));
+        println!(
+            "{row} / franz-go: records/s {:.2}x, pauses/s {:.2}x, CPU per M records {:.2}x, peak RSS {:.2}x",
+            ratio(|s| &s.rate),
+            ratio(|s| &s.pauses),
+            ratio(|s| &s.cpu_per_mrec),
+            ratio(|s| &s.rss_mib)
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The weir child
+// ---------------------------------------------------------------------------------------------
+
+fn child(mode: &str, args: &[String]) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match mode {
+        "produce" => rt.block_on(child_produce(&args[0], &args[1])),
+        "consume" => rt.block_on(child_consume(
+            &args[0],
+            &args[1],
+            args[2].parse().unwrap(),
+            args[3].parse().unwrap(),
+        )),
+        "pressure" => pressure(&rt, args),
+        _ => panic!("vs_peers: unknown child mode {mode}"),
+    }
+}
+
+/// One record per line of stdin (newline removed), pipelined like `weir produce`.
+async fn child_produce(b: &str, topic: &str) {
+    let producer = Producer::connect(ProducerConfig::new(b)).expect("producer");
+    let mut pending = std::collections::VecDeque::new();
+    let mut stdin = std::io::stdin().lock();
+    let mut buf = BytesMut::with_capacity(1 << 20);
+    let mut n = 0u64;
+    loop {
+        if buf.capacity() - buf.len() < 1 << 18 {
+            buf.reserve(1 << 20);
+        }
+        let filled = buf.len();
+        buf.resize(buf.capacity(), 0);
+        let got = stdin.read(&mut buf[filled..]).expect("stdin");
+        buf.truncate(filled + got);
+        let Some(last) = buf.iter().rposition(|&c| c == b'\n') else {
+            if got == 0 {
+                break;
+            }
+            continue;
+        };
+        let chunk: Bytes = buf.split_to(last + 1).freeze();
+        let mut start = 0;
+        for end in memchr_all(&chunk) {
+            if end > start {
+                let rec = ProducerRecord::new(topic, chunk.slice(start..end));
+                pending.push_back(producer.send(rec).await.expect("send"));
+                n += 1;
+                if pending.len() >= 256 * 1024 {
+                    pending.pop_front().unwrap().await.expect("delivery");
+                }
+            }
+            start = end + 1;
+        }
+        if got == 0 {
+            break;
+        }
+    }
+    for d in pending {
+        d.await.expect("delivery");
+    }
+    producer.close().await.expect("close");
+    eprintln!("{{\"records\":{n}}}");
+}
+
+fn memchr_all(b: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    b.iter()
+        .enumerate()
+        .filter_map(|(i, &c)| (c == b'\n').then_some(i))
+}
+
+/// Every partition from the start until `n` records; values and newlines to stdout, like `weir consume`.
+async fn child_consume(b: &str, topic: &str, partitions: i32, n: u64) {
+    let consumer = Consumer::new(ConsumerConfig::new(b)).expect("consumer");
+    let tps: Vec<_> = (0..partitions)
+        .map(|p| (TopicPartition::new(topic, p), StartOffset::Earliest))
+        .collect();
+    consumer.assign(&tps).await.expect("assign");
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
+    let mut got = 0u64;
+    while got < n {
+        let recs = consumer
+            .poll(16 * 1024, Duration::from_secs(1))
+            .await
+            .expect("poll");
+        for r in recs.iter().take((n - got) as usize) {
+            out.write_all(r.value.as_deref().unwrap_or_default()).unwrap();
+            out.write_all(b"\n").unwrap();
+        }
+        got += recs.len() as u64;
+    }
+    out.flush().unwrap();
+    consumer.close();
+}
+
+/// The per-record work, identical to `fnvWork` in peers/go/pressure.go: `rounds` passes of 64-bit FNV-1a.
+fn fnv_work(v: &[u8], rounds: usize) -> u64 {
+    let mut h: u64 = 14695981039346656037;
+    for _ in 0..rounds {
+        for &b in v {
+            h ^= b as u64;
+            h = h.wrapping_mul(1099511628211);
+        }
+    }
+    h
+}
+
+/// One partition's application buffer: its record count and whether the application paused it; the lock is
+/// held across the client's pause or resume call (as in pressure.go).
+#[repr(align(64))]
+#[derive(Default)]
+struct PartState {
+    m: Mutex<(usize, bool)>,
+}
+
+/// The pressure workload on weir, the same design as `peers/go/pressure.go` (see there).
+fn pressure(rt: &tokio::runtime::Runtime, args: &[String]) {
+    let b = args[0].clone();
+    let topic = args[1].clone();
+    let num = |i: usize| -> u64 { args[i].parse().unwrap() };
+    let partitions = num(2) as i32;
+    let workers = num(3) as usize;
+    let buffer = num(4) as usize;
+    let resume_below = num(5) as usize;
+    let duration = Duration::from_millis(num(6));
+    let warmup = Duration::from_millis(num(7));
+    let rounds = num(8) as usize;
+    let poll_max = num(9) as usize;
+    let max_wait = num(10);
+    let by_name = args[11] == "name";
+
+    let mut cfg = ConsumerConfig::new(&b);
+    cfg.set("fetch.max.wait.ms", &max_wait.to_string()).unwrap();
+    let _guard = rt.enter();
+    let consumer = Arc::new(Consumer::new(cfg).expect("consumer"));
+    let tps: Vec<TopicPartition> = (0..partitions).map(|p| TopicPartition::new(&*topic, p)).collect();
+    rt.block_on(
+        consumer.assign(
+            &tps.iter()
+                .map(|tp| (tp.clone(), StartOffset::Earliest))
+                .collect::<Vec<_>>(),
+        ),
+    )
+    .expect("assign");
+    let handles: Arc<Vec<ConsumerPartition>> = Arc::new(
+        tps.iter()
+            .map(|tp| consumer.partition(tp).expect("assigned"))
+            .collect(),
+    );
+    let tps = Arc::new(tps);
+    let pause = {
+        let (c, h, t) = (consumer.clone(), handles.clone(), tps.clone());
+        move |p: usize| {
+            if by_name {
+                c.pause(std::slice::from_ref(&t[p])).unwrap();
+            } else {
+                h[p].pause().unwrap();
+            }
+        }
+    };
+    let resume = {
+        let (c, h, t) = (consumer.clone(), handles.clone(), tps.clone());
+        move |p: usize| {
+            if by_name {
+                c.resume(std::slice::from_ref(&t[p])).unwrap();
+            } else {
+                h[p].resume().unwrap();
+            }
+        }
+    };
+
+    let parts: Arc<Vec<PartState>> = Arc::new((0..partitions).map(|_| PartState::default()).collect());
+    let delivered = Arc::new(AtomicI64::new(0));
+    let pauses = Arc::new(AtomicI64::new(0));
+    let resumes = Arc::new(AtomicI64::new(0));
+    let disorder = Arc::new(AtomicI64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sink = Arc::new(AtomicU64::new(0));
+    // Records processed per partition and the next expected offset: each partition is owned by one worker.
+    let per_part: Arc<Vec<AtomicI64>> = Arc::new((0..partitions).map(|_| AtomicI64::new(0)).collect());
+    let mut senders = Vec::new();
+    let mut threads = Vec::new();
+    for _ in 0..workers {
+        let (tx, rx) = mpsc::channel::<Vec<ConsumerRecord>>();
+        senders.push(tx);
+        let (parts, delivered, resumes, disorder, stop, sink, per_part, resume) = (
+            parts.clone(),
+            delivered.clone(),
+            resumes.clone(),
+            disorder.clone(),
+            stop.clone(),
+            sink.clone(),
+            per_part.clone(),
+            resume.clone(),
+        );
+        threads.push(std::thread::spawn(move || {
+            let mut next = vec![0i64; partitions as usize];
+            let mut acc = 0u64;
+            while let Ok(batch) = rx.recv() {
+                // Records of one partition are contiguous in a poll: settle each run at once.
+                let mut i = 0;
+                while i < batch.len() {
+                    let p = batch[i].partition as usize;
+                    let mut j = i;
+                    while j < batch.len() && batch[j].partition as usize == p {
+                        let r = &batch[j];
+                        acc = acc.wrapping_add(fnv_work(r.value.as_deref().unwrap_or_default(), rounds));
+                        if r.offset != next[p] {
+                            disorder.fetch_add(1, Ordering::Relaxed);
+                        }
+                        next[p] = r.offset + 1;
+                        j += 1;
+                    }
+                    let n = j - i;
+                    i = j;
+                    if stop.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    per_part[p].fetch_add(n as i64, Ordering::Relaxed);
+                    delivered.fetch_add(n as i64, Ordering::Relaxed);
+                    let mut s = parts[p].m.lock().unwrap();
+                    s.0 -= n;
+                    if s.1 && s.0 < resume_below {
+                        s.1 = false;
+                        resume(p);
+                        resumes.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            sink.fetch_add(acc, Ordering::Relaxed);
+        }));
+    }
+
+    let start = Instant::now();
+    let take = || {
+        (
+            delivered.load(Ordering::Relaxed),
+            pauses.load(Ordering::Relaxed),
+            resumes.load(Ordering::Relaxed),
+        )
+    };
+    let mut at_warmup = None;
+    let mut batches: Vec<Vec<ConsumerRecord>> = (0..workers).map(|_| Vec::new()).collect();
+    rt.block_on(async {
+        loop {
+            let el = start.elapsed();
+            if at_warmup.is_none() && el >= warmup {
+                at_warmup = Some(take());
+            }
+            if el >= duration {
+                break;
+            }
+            let recs = consumer
+                .poll(poll_max, Duration::from_millis(100))
+                .await
+                .expect("poll");
+            // Count each partition's run into its buffer, pausing partitions that became full.
+            let mut it = recs.into_iter().peekable();
+            while let Some(first) = it.next() {
+                let p = first.partition as usize;
+                let w = p % workers;
+                let mut n = 1;
+                batches[w].push(first);
+                while let Some(r) = it.next_if(|r| r.partition as usize == p) {
+                    batches[w].push(r);
+                    n += 1;
+                }
+                let mut s = parts[p].m.lock().unwrap();
+                s.0 += n;
+                if !s.1 && s.0 >= buffer {
+                    s.1 = true;
+                    pause(p);
+                    pauses.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            for (w, batch) in batches.iter_mut().enumerate() {
+                if !batch.is_empty() {
+                    senders[w].send(std::mem::take(batch)).unwrap();
+                }
+            }
+        }
+    });
+    let end = take();
+    let w0 = at_warmup.unwrap_or((0, 0, 0));
+    let window = (duration - warmup).as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    drop(senders);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let counts: Vec<i64> = per_part.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    let stats = consumer.stats();
+    consumer.close();
+    println!(
+        "{{\"client\":\"weir\",\"records\":{},\"seconds\":{window},\"records_per_s\":{},\"pauses_per_s\":{},\
+         \"resumes_per_s\":{},\"records_total\":{},\"pauses_total\":{},\"resumes_total\":{},\"min_partition\":{},\
+         \"max_partition\":{},\"out_of_order\":{},\"checksum\":{},\"fetches\":{},\"backpressure_pauses\":{}}}",
+        end.0 - w0.0,
+        (end.0 - w0.0) as f64 / window,
+        (end.1 - w0.1) as f64 / window,
+        (end.2 - w0.2) as f64 / window,
+        end.0,
+        end.1,
+        end.2,
+        counts.iter().min().unwrap(),
+        counts.iter().max().unwrap(),
+        disorder.load(Ordering::Relaxed),
+        sink.load(Ordering::Relaxed),
+        stats.fetches,
+        stats.backpressure_pauses
+    );
+}

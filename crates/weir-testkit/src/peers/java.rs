@@ -26,7 +26,7 @@ use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::process::{run_with_timeout, TOOL_TIMEOUT};
@@ -499,7 +499,7 @@ impl Member {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let event = parse_event(&line);
                 let (m, cv) = &*out_log;
-                let mut l = m.lock().unwrap();
+                let mut l = lock(m);
                 match event {
                     Ok(e) => l.events.push(e),
                     Err(e) => l.stderr.push(format!("(bad event line: {e}: {line})")),
@@ -507,13 +507,13 @@ impl Member {
                 cv.notify_all();
             }
             let (m, cv) = &*out_log;
-            m.lock().unwrap().stdout_done = true;
+            lock(m).stdout_done = true;
             cv.notify_all();
         });
         let err_log = log.clone();
         let err_reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                err_log.0.lock().unwrap().stderr.push(line);
+                lock(&err_log.0).stderr.push(line);
             }
         });
         Member {
@@ -527,33 +527,33 @@ impl Member {
 
     /// Everything it reported so far.
     pub fn events(&self) -> Vec<MemberEvent> {
-        self.log.0.lock().unwrap().events.clone()
+        lock(&self.log.0).events.clone()
     }
 
     /// Its assignment now: the assigned partitions minus the revoked and lost ones, replayed from the events
     /// (eager callbacks list everything, cooperative ones only the change); `None` before its first assignment.
     pub fn assignment(&self) -> Option<BTreeSet<i32>> {
-        assignment_of(&self.log.0.lock().unwrap().events)
+        assignment_of(&lock(&self.log.0).events)
     }
 
     /// The records it read so far: (partition, offset, value).
     pub fn records(&self) -> Vec<(i32, i64, Option<Vec<u8>>)> {
-        records_of(&self.log.0.lock().unwrap().events)
+        records_of(&lock(&self.log.0).events)
     }
 
     /// The latest offset it committed per partition.
     pub fn committed(&self) -> BTreeMap<i32, i64> {
-        committed_of(&self.log.0.lock().unwrap().events)
+        committed_of(&lock(&self.log.0).events)
     }
 
     /// Its stderr so far (Java client warnings and errors).
     pub fn stderr(&self) -> String {
-        self.log.0.lock().unwrap().stderr.join("\n")
+        lock(&self.log.0).stderr.join("\n")
     }
 
     /// A summary for failure messages: the events (records counted per partition) and the stderr tail.
     pub fn describe(&self) -> String {
-        let l = self.log.0.lock().unwrap();
+        let l = lock(&self.log.0);
         describe_log(&self.desc, &l)
     }
 
@@ -562,7 +562,7 @@ impl Member {
     pub fn wait_until(&self, what: &str, timeout: Duration, mut done: impl FnMut(&[MemberEvent]) -> bool) {
         let deadline = Instant::now() + timeout;
         let (m, cv) = &*self.log;
-        let mut l = m.lock().unwrap();
+        let mut l = lock(m);
         loop {
             if done(&l.events) {
                 return;
@@ -570,13 +570,18 @@ impl Member {
             let now = Instant::now();
             if l.stdout_done || now >= deadline {
                 let why = if l.stdout_done { "it exited" } else { "timed out" };
+                let log = describe_log(&self.desc, &l);
+                // Not holding the lock while panicking: the reader threads and the drop still use it.
+                drop(l);
                 panic!(
-                    "weir-testkit: waiting for the {} ({what}): {why} after {timeout:?}\n{}",
-                    self.desc,
-                    describe_log(&self.desc, &l)
+                    "weir-testkit: waiting for the {} ({what}): {why} after {timeout:?}\n{log}",
+                    self.desc
                 );
             }
-            l = cv.wait_timeout(l, deadline - now).unwrap().0;
+            l = cv
+                .wait_timeout(l, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
     }
 
@@ -632,6 +637,11 @@ impl Drop for Member {
             let _ = r.join();
         }
     }
+}
+
+/// Locks the member's log whether or not a thread panicked holding it (a failed `wait_until` predicate).
+fn lock(m: &Mutex<MemberLog>) -> MutexGuard<'_, MemberLog> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A member's assignment after `events` (as [`Member::assignment`]); for predicates of [`Member::wait_until`].
@@ -708,7 +718,11 @@ fn describe_log(desc: &str, l: &MemberLog) -> String {
     }
     flush(&mut s, &mut run);
     let tail: Vec<&String> = l.stderr.iter().rev().take(40).collect();
-    s.push_str("stderr (last lines):\n");
+    s.push_str(if tail.is_empty() {
+        "stderr: (nothing)\n"
+    } else {
+        "stderr (last lines):\n"
+    });
     for line in tail.into_iter().rev() {
         s.push_str("  ");
         s.push_str(line);

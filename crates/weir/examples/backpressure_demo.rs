@@ -1,8 +1,8 @@
-//! The backpressure demo: a local tansu broker, a topic with many partitions, a fast producer and a deliberately
+//! The backpressure demo: a local Apache Kafka broker (single node, started here), a topic with many partitions, a fast producer and a deliberately
 //! slow consumer whose per-partition buffers fill, stop fetching at the high watermark and resume under the low
 //! one, all by configuration. A live per-partition view, then a summary.
 //!
-//! Run it with `scripts/demo` (installs tansu when missing). Options via environment:
+//! Run it with `scripts/demo` (installs the Kafka jars when missing). Options via environment:
 //! `DEMO_RECORDS` (default 200000), `DEMO_PARTITIONS` (12), `DEMO_BUFFER` (per-partition high watermark,
 //! default 131072), `DEMO_BUDGET` (consumer-wide, default 1048576), `DEMO_RATE` (records/s the consumer
 //! processes, default 40000).
@@ -46,8 +46,9 @@ async fn main() -> weir::Result<()> {
     let budget = env("DEMO_BUDGET", 1024 * 1024);
     let rate = env("DEMO_RATE", 40_000).max(1);
 
-    eprintln!("starting a local tansu broker ...");
+    eprintln!("starting a local Apache Kafka broker ...");
     let broker = weir_testkit::Kafka::shared();
+    eprintln!("Kafka {} started in {:.1?}", broker.version(), broker.started_in());
     let bootstrap = broker.bootstrap();
     let topic = "weir-demo";
     Admin::connect(ClientConfig::new(&bootstrap))?
@@ -85,7 +86,6 @@ async fn main() -> weir::Result<()> {
     // The slow consumer.
     let mut cfg = ConsumerConfig::new(&bootstrap).with_partition_buffer(buffer);
     cfg.memory_budget = budget.max(buffer);
-    cfg.set("fetch.wait.max.ms", "10")?; // tansu sleeps half the max wait on every fetch
     let consumer = Arc::new(Consumer::new(cfg)?);
     let tps: Vec<TopicPartition> = (0..partitions).map(|p| TopicPartition::new(topic, p)).collect();
     consumer

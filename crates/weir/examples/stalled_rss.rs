@@ -1,6 +1,6 @@
 //! A stalled application does not make the consumer's memory grow with the backlog.
 //!
-//! A local tansu broker, a 32-partition topic holding 32 × 8 MiB (256 MiB) of 1 KiB records, a consumer with
+//! A local Apache Kafka broker (weir-testkit), a 32-partition topic holding 32 × 8 MiB (256 MiB) of 1 KiB records, a consumer with
 //! 1 MiB partition buffers and the default 64 MiB memory budget, assigned every partition from the start — and
 //! an application that does not call `poll` for 5 s. Meanwhile this process's RSS (`VmRSS`) and
 //! `buffered_bytes()` are sampled every 100 ms. Then everything is drained and checked (every offset of every
@@ -9,7 +9,7 @@
 //! The records are produced by a child process (this example re-run with `--produce`), so the baseline RSS is
 //! not inflated, nor the peak hidden, by memory the producer allocated and the allocator kept.
 //!
-//! Run: `cargo run --release -p weir --example stalled_rss` (about 30 s; tansu must be installed, see
+//! Run: `cargo run --release -p weir --example stalled_rss` (about 30 s; the Kafka jars must be installed, see
 //! scripts/setup-test-env). Options via environment: `STALL_SECS` (5), `MIB_PER_PARTITION` (8).
 //! Exits 1 if the buffered bytes ever exceed the memory budget or a record is lost, duplicated or reordered.
 
@@ -163,7 +163,6 @@ async fn scenario(bootstrap: &str, topic: &str, codec: &str, per_partition: u64,
 
     let baseline = status_bytes("VmRSS:");
     let mut cfg = ConsumerConfig::new(bootstrap).with_partition_buffer(PARTITION_BUFFER);
-    cfg.set("fetch.wait.max.ms", "10").expect("config"); // tansu sleeps half the max wait on every fetch
     let budget = cfg.memory_budget;
     let consumer = Arc::new(Consumer::new(cfg).expect("consumer"));
     let tps: Vec<TopicPartition> = (0..PARTITIONS).map(|p| TopicPartition::new(topic, p)).collect();

@@ -143,12 +143,47 @@ pub(crate) async fn list_offsets(
         .collect())
 }
 
-/// Looks up offsets of `partitions` (any topics): one request per leader, all leaders asked at once.
+/// Looks up offsets of `partitions` (any topics): one request per leader, all leaders asked at once. Partitions
+/// whose leader answers with a retriable error (a leader just elected or moved, a topic just created) are asked
+/// again after a metadata refresh, with backoff, for at most `max.block.ms`, as the Java client does.
 pub(crate) async fn list_offsets_of(
     cluster: &Cluster,
     partitions: &[TopicPartition],
     spec: OffsetSpec,
 ) -> Result<HashMap<TopicPartition, i64>> {
+    let cfg = cluster.config().clone();
+    let deadline = tokio::time::Instant::now() + cfg.max_block;
+    let mut backoff = cfg.retry_backoff;
+    let mut out = HashMap::with_capacity(partitions.len());
+    let mut todo: Vec<TopicPartition> = partitions.to_vec();
+    loop {
+        let err = match list_offsets_once(cluster, &todo, spec, &mut out).await {
+            Ok(failed) => match failed.into_iter().next() {
+                None => return Ok(out),
+                Some(e) => e,
+            },
+            Err(e) => e,
+        };
+        let now = tokio::time::Instant::now();
+        if !err.is_retriable() || now >= deadline {
+            return Err(err);
+        }
+        tracing::debug!(error = %err, "list offsets: retrying");
+        todo.retain(|tp| !out.contains_key(tp));
+        tokio::time::sleep(backoff.min(deadline - now)).await;
+        backoff = (backoff * 2).min(cfg.reconnect_backoff_max.max(cfg.retry_backoff));
+        cluster.refresh(false).await.ok();
+    }
+}
+
+/// One round of [`list_offsets_of`]: answers go into `out`; returns the errors of the partitions that failed.
+async fn list_offsets_once(
+    cluster: &Cluster,
+    partitions: &[TopicPartition],
+    spec: OffsetSpec,
+    out: &mut HashMap<TopicPartition, i64>,
+) -> Result<Vec<Error>> {
+    let mut failed = Vec::new();
     let mut by_leader: BTreeMap<i32, BTreeMap<&str, Vec<i32>>> = BTreeMap::new();
     let mut meta: HashMap<&str, Arc<TopicMetadata>> = HashMap::new();
     for tp in partitions {
@@ -159,9 +194,10 @@ pub(crate) async fn list_offsets_of(
                 meta.entry(&tp.topic).or_insert(t)
             }
         };
-        let leader = t
-            .leader(tp.partition)
-            .ok_or_else(|| Error::kafka(5, format!("{tp} has no leader")))?;
+        let Some(leader) = t.leader(tp.partition) else {
+            failed.push(Error::kafka(5, format!("{tp} has no leader")));
+            continue;
+        };
         by_leader
             .entry(leader)
             .or_default()
@@ -197,20 +233,26 @@ pub(crate) async fn list_offsets_of(
         let body = conn.request_body(&req, version).await?;
         decode_list_offsets_response(body, version).map_err(|e| conn.bad_response(e))
     });
-    let mut out = HashMap::with_capacity(partitions.len());
-    for listed in futures::future::try_join_all(asks).await? {
+    for listed in futures::future::join_all(asks).await {
+        let listed = match listed {
+            Ok(l) => l,
+            Err(e) => {
+                failed.push(e);
+                continue;
+            }
+        };
         for p in listed {
             if let Some(code) = KafkaCode::try_from_code(p.error_code) {
-                if code.is_retriable() {
-                    cluster.refresh(false).await.ok();
-                }
-                return Err(Error::Kafka {
+                failed.push(Error::Kafka {
                     code,
                     context: format!("list offsets {}-{}", p.topic, p.partition),
                 });
+                continue;
             }
             out.insert(TopicPartition::new(p.topic, p.partition), p.offset);
         }
     }
-    Ok(out)
+    // A fatal error decides; otherwise any retriable one asks for another round.
+    failed.sort_by_key(|e| e.is_retriable());
+    Ok(failed)
 }

@@ -1102,3 +1102,77 @@ async fn a_batch_failing_for_good_starts_a_new_producer_epoch() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// ListOffsets errors while assigning: a leader that is not ready yet (right after a topic is created or a
+// leader moves: Kafka answers NOT_LEADER_OR_FOLLOWER for a moment) is asked again; a fatal error is not.
+
+/// A ListOffsets response naming `partitions` of `topic`, each with `error` (and offset -1).
+fn list_offsets_error(topic: &str, partitions: &[i32], error: i16, version: i16) -> Bytes {
+    use kafka_protocol::messages::list_offsets_response::{
+        ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+    };
+    use kafka_protocol::messages::{ListOffsetsResponse, TopicName};
+    let resp = ListOffsetsResponse::default().with_topics(vec![ListOffsetsTopicResponse::default()
+        .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
+        .with_partitions(
+            partitions
+                .iter()
+                .map(|&p| {
+                    ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p)
+                        .with_error_code(error)
+                        .with_offset(-1)
+                })
+                .collect(),
+        )]);
+    let mut b = BytesMut::new();
+    resp.encode(&mut b, version).unwrap();
+    b.freeze()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assign_asks_again_when_a_leader_is_not_ready() {
+    bounded(30, async {
+        let fake = FakeBroker::start(FakeConfig::new(&[(TOPIC, 2)]).script(|req| {
+            if req.api_key == ApiKey::ListOffsets && req.api_seq < 2 {
+                // NOT_LEADER_OR_FOLLOWER for both partitions, twice.
+                Action::RawBody(list_offsets_error(TOPIC, &[0, 1], 6, req.version))
+            } else {
+                Action::Answer
+            }
+        }))
+        .await;
+        for p in 0..2 {
+            fake.append(TOPIC, p, &values(p, 0..4));
+        }
+        let c = Consumer::new(consumer_config(&fake)).unwrap();
+        c.assign(&[(tp(0), StartOffset::Latest), (tp(1), StartOffset::Earliest)])
+            .await
+            .expect("asked again until the leader answers");
+        assert_eq!(c.position(&tp(0)), Some(4));
+        assert_eq!(c.position(&tp(1)), Some(0));
+        assert!(fake.recorded(|r| r.of(ApiKey::ListOffsets).count()) >= 3);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assign_fails_at_once_on_a_fatal_list_offsets_error() {
+    bounded(30, async {
+        let fake = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1)]).script(|req| {
+            if req.api_key == ApiKey::ListOffsets {
+                // TOPIC_AUTHORIZATION_FAILED: no retry can help.
+                Action::RawBody(list_offsets_error(TOPIC, &[0], 29, req.version))
+            } else {
+                Action::Answer
+            }
+        }))
+        .await;
+        let c = Consumer::new(consumer_config(&fake)).unwrap();
+        let err = c.assign(&[(tp(0), StartOffset::Latest)]).await.unwrap_err();
+        assert_eq!(err.kafka_code(), Some(KafkaCode::TopicAuthorizationFailed), "{err}");
+        assert_eq!(fake.recorded(|r| r.of(ApiKey::ListOffsets).count()), 1);
+    })
+    .await;
+}

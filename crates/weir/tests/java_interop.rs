@@ -78,8 +78,8 @@ fn assert_bytes(what: &str, got: &Option<Vec<u8>>, want: &Option<Vec<u8>>) {
 }
 
 /// The mix every codec is checked with: keyed records and records with an explicit partition; null key, empty
-/// key; null, empty, binary and 300 kB values; no headers, headers with null and empty values, repeated and
-/// non-ASCII header keys; explicit create times (around `now`) and a few left to the producer.
+/// key; null, empty, binary and 300 kB values; no headers, headers with null and empty values, repeated, empty
+/// and non-ASCII header keys; explicit create times (around `now`) and a few left to the producer.
 fn sample(now: i64) -> Vec<PeerRecord> {
     let mut v = Vec::new();
     for i in 0..150u32 {
@@ -104,7 +104,10 @@ fn sample(now: i64) -> Vec<PeerRecord> {
                 ("empty".into(), Some(Vec::new())),
                 ("clé-\u{1F511}".into(), Some("välue".as_bytes().to_vec())),
             ],
-            _ => vec![("only-null".into(), None)],
+            _ => vec![
+                ("only-null".into(), None),
+                (String::new(), Some(b"empty key".to_vec())),
+            ],
         };
         v.push(PeerRecord {
             partition: (i % 5 == 0).then_some((i % 3) as i32),

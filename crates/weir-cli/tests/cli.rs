@@ -223,7 +223,15 @@ fn produce_to_missing_topic_fails_clearly() {
     let topic = unique_topic("cli-missing");
     // A topic the cluster does not know is waited for (max.block.ms, 60 s by default), then refused.
     let out = weir(
-        &["produce", "-b", &broker.bootstrap(), "-t", &topic, "-X", "max.block.ms=300"],
+        &[
+            "produce",
+            "-b",
+            &broker.bootstrap(),
+            "-t",
+            &topic,
+            "-X",
+            "max.block.ms=300",
+        ],
         b"a\nb\n",
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));

@@ -21,9 +21,7 @@ fn produce_numbered(broker: &Kafka, topic: &str, partitions: i32, range: std::op
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(group::produce_numbered(
-        broker, topic, partitions, range,
-    ));
+    rt.block_on(group::produce_numbered(broker, topic, partitions, range));
 }
 
 /// Group settings for fast tests: quick heartbeats so members notice rebalances fast, frequent auto-commits.
@@ -178,10 +176,10 @@ fn two_group_members_split_partitions_print_everything_once_and_resume_after_sig
     let topic = unique_topic("cli-grp");
     broker.create_topic(&topic, 4);
     let group = unique_topic("g-cli");
-    produce_numbered(&broker, &topic, 4, 0..10);
+    produce_numbered(broker, &topic, 4, 0..10);
 
-    let a = Member::start(&broker, &group, &topic, &[]);
-    let b = Member::start(&broker, &group, &topic, &[]);
+    let a = Member::start(broker, &group, &topic, &[]);
+    let b = Member::start(broker, &group, &topic, &[]);
     let (mut seen_a, mut seen_b) = (Vec::new(), Vec::new());
     // Both members report 2 partitions each, together all 4.
     let until = Instant::now() + Duration::from_secs(60);
@@ -203,7 +201,7 @@ fn two_group_members_split_partitions_print_everything_once_and_resume_after_sig
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    produce_numbered(&broker, &topic, 4, 10..20);
+    produce_numbered(broker, &topic, 4, 10..20);
     let until = Instant::now() + Duration::from_secs(60);
     while counts(&[seen_a.clone(), seen_b.clone()].concat()).len() < 80 {
         a.drain(&mut seen_a);
@@ -256,8 +254,8 @@ fn two_group_members_split_partitions_print_everything_once_and_resume_after_sig
 
     // A restarted member continues from the commits: only the new records, then -e ends it (every assigned
     // partition at its end).
-    produce_numbered(&broker, &topic, 4, 20..25);
-    let c = Member::start(&broker, &group, &topic, &["-e"]);
+    produce_numbered(broker, &topic, 4, 20..25);
+    let c = Member::start(broker, &group, &topic, &["-e"]);
     let started = c.started;
     let mut seen_c = Vec::new();
     let (ok, err) = c.wait(&mut seen_c);

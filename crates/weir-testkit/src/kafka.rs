@@ -172,7 +172,8 @@ impl Kafka {
     ) -> Result<Kafka, StartFailure> {
         let t0 = Instant::now();
         let dir = std::env::temp_dir().join(format!("weir-kafka-{}", crate::unique_name("c")));
-        fs::create_dir_all(&dir).map_err(|e| StartFailure::Other(format!("cannot create {}: {e}", dir.display())))?;
+        fs::create_dir_all(&dir)
+            .map_err(|e| StartFailure::Other(format!("cannot create {}: {e}", dir.display())))?;
         let mut kafka = Kafka {
             shape,
             version: version.to_string(),
@@ -234,13 +235,17 @@ impl Kafka {
             .collect();
         for n in &self.nodes {
             let dir = self.node_dir(n.id);
-            fs::create_dir_all(dir.join("data")).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            fs::create_dir_all(dir.join("data"))
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             let mut props = vec![
                 ("process.roles".to_string(), "broker,controller".to_string()),
                 ("node.id".into(), n.id.to_string()),
                 (
                     "listeners".into(),
-                    format!("PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}", n.port, n.controller_port),
+                    format!(
+                        "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+                        n.port, n.controller_port
+                    ),
                 ),
                 ("inter.broker.listener.name".into(), "PLAINTEXT".into()),
                 ("controller.listener.names".into(), "CONTROLLER".into()),
@@ -254,14 +259,20 @@ impl Kafka {
                 // A dynamic quorum of one, formatted with --standalone.
                 props.push((
                     "advertised.listeners".into(),
-                    format!("PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}", n.port, n.controller_port),
+                    format!(
+                        "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+                        n.port, n.controller_port
+                    ),
                 ));
                 props.push((
                     "controller.quorum.bootstrap.servers".into(),
                     format!("127.0.0.1:{}", n.controller_port),
                 ));
             } else {
-                props.push(("advertised.listeners".into(), format!("PLAINTEXT://127.0.0.1:{}", n.port)));
+                props.push((
+                    "advertised.listeners".into(),
+                    format!("PLAINTEXT://127.0.0.1:{}", n.port),
+                ));
                 props.push(("controller.quorum.voters".into(), voters.join(",")));
             }
             for (k, v) in [
@@ -279,7 +290,10 @@ impl Kafka {
                 ("share.coordinator.state.topic.min.isr", isr.to_string()),
                 ("share.coordinator.state.topic.num.partitions", "1".into()),
                 // Both KIP-848 and share groups on (the default in 4.2+, said here so that it stays so).
-                ("group.coordinator.rebalance.protocols", "classic,consumer,share".into()),
+                (
+                    "group.coordinator.rebalance.protocols",
+                    "classic,consumer,share".into(),
+                ),
                 // Fast group timing for tests; clients still choose their own within these bounds.
                 ("group.min.session.timeout.ms", "1000".into()),
                 ("group.consumer.min.session.timeout.ms", "1000".into()),
@@ -317,7 +331,10 @@ impl Kafka {
                     s.spawn(move || {
                         let mut cmd = std::process::Command::new(&self.java);
                         cmd.args(TOOL_JVM_OPTIONS)
-                            .arg(format!("-Dlog4j2.configurationFile={}", self.dir.join("log4j2.properties").display()))
+                            .arg(format!(
+                                "-Dlog4j2.configurationFile={}",
+                                self.dir.join("log4j2.properties").display()
+                            ))
                             .arg("-cp")
                             .arg(self.classpath())
                             .args(["kafka.tools.StorageTool", "format", "-t", &cluster_id, "-c"])
@@ -349,9 +366,10 @@ impl Kafka {
                     })
                 })
                 .collect();
-            runs.into_iter()
-                .map(|r| r.join().unwrap_or_else(|_| Err("the format thread panicked".into())))
-                .collect()
+            runs.into_iter().try_for_each(|r| {
+                r.join()
+                    .unwrap_or_else(|_| Err("the format thread panicked".into()))
+            })
         })
     }
 
@@ -364,7 +382,13 @@ impl Kafka {
         let id = self.nodes[i].id;
         let dir = self.node_dir(id);
         let mut args: Vec<OsString> = BROKER_JVM_OPTIONS.iter().map(OsString::from).collect();
-        args.push(format!("-Dlog4j2.configurationFile={}", self.dir.join("log4j2.properties").display()).into());
+        args.push(
+            format!(
+                "-Dlog4j2.configurationFile={}",
+                self.dir.join("log4j2.properties").display()
+            )
+            .into(),
+        );
         args.push("-cp".into());
         args.push(self.classpath());
         args.push("kafka.Kafka".into());
@@ -434,7 +458,11 @@ impl Kafka {
 
     /// `"127.0.0.1:P1,127.0.0.1:P2,..."`: every node's client listener.
     pub fn bootstrap(&self) -> String {
-        let addrs: Vec<String> = self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let addrs: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
         addrs.join(",")
     }
 
@@ -468,7 +496,11 @@ impl Kafka {
     }
 
     fn live_ports(&self) -> Vec<u16> {
-        self.nodes.iter().filter(|n| n.server.is_some()).map(|n| n.port).collect()
+        self.nodes
+            .iter()
+            .filter(|n| n.server.is_some())
+            .map(|n| n.port)
+            .collect()
     }
 
     /// Creates a topic with the cluster's replication factor and waits until every partition has a leader in
@@ -489,7 +521,9 @@ impl Kafka {
             configs,
             REQUEST_TIMEOUT,
         )
-        .unwrap_or_else(|e| panic!("weir-testkit: creating topic {name:?} ({partitions} partitions) failed: {e}"));
+        .unwrap_or_else(|e| {
+            panic!("weir-testkit: creating topic {name:?} ({partitions} partitions) failed: {e}")
+        });
         let deadline = Instant::now() + TOPIC_TIMEOUT;
         for port in ports {
             loop {
@@ -527,13 +561,15 @@ impl Kafka {
         let deadline = Instant::now() + TOPIC_TIMEOUT;
         loop {
             for port in self.live_ports() {
-                let leader = wire::metadata(port, Some(&[topic]), REQUEST_TIMEOUT).ok().and_then(|m| {
-                    m.topics
-                        .iter()
-                        .flat_map(|t| &t.partitions)
-                        .find(|p| p.partition == partition)
-                        .map(|p| p.leader_id)
-                });
+                let leader = wire::metadata(port, Some(&[topic]), REQUEST_TIMEOUT)
+                    .ok()
+                    .and_then(|m| {
+                        m.topics
+                            .iter()
+                            .flat_map(|t| &t.partitions)
+                            .find(|p| p.partition == partition)
+                            .map(|p| p.leader_id)
+                    });
                 if let Some(l) = leader.filter(|l| *l >= 0 && accept(*l)) {
                     return l;
                 }
@@ -559,9 +595,17 @@ impl Kafka {
     /// Starts node `id` again on its storage and ports, and waits until every live node lists it.
     pub fn restart(&mut self, id: i32) {
         let i = self.index(id);
-        assert!(self.nodes[i].server.is_none(), "weir-testkit: node {id} is running");
+        assert!(
+            self.nodes[i].server.is_none(),
+            "weir-testkit: node {id} is running"
+        );
         self.spawn(i).unwrap_or_else(|e| panic!("weir-testkit: {e}"));
-        let live: Vec<i32> = self.nodes.iter().filter(|n| n.server.is_some()).map(|n| n.id).collect();
+        let live: Vec<i32> = self
+            .nodes
+            .iter()
+            .filter(|n| n.server.is_some())
+            .map(|n| n.id)
+            .collect();
         if let Err(e) = self.wait_until_listed(&live, START_TIMEOUT) {
             panic!("weir-testkit: node {id} did not rejoin: {e}");
         }
@@ -577,7 +621,11 @@ impl Drop for Kafka {
         }
         if std::thread::panicking() {
             for n in &self.nodes {
-                eprintln!("weir-testkit: Kafka node {} log tail:\n{}", n.id, self.log_tail(n.id, 20));
+                eprintln!(
+                    "weir-testkit: Kafka node {} log tail:\n{}",
+                    n.id,
+                    self.log_tail(n.id, 20)
+                );
             }
         }
         // Dropping the watchdogs lets them clean up; the directory goes here too, so that it is gone on return.
@@ -608,7 +656,11 @@ fn random_cluster_id() -> Result<String, String> {
         let id: String = (0..22)
             .map(|i| {
                 let shift = 128i32 - 6 * (i + 1);
-                let v = if shift >= 0 { (bits >> shift) & 63 } else { (bits << -shift) & 63 };
+                let v = if shift >= 0 {
+                    (bits >> shift) & 63
+                } else {
+                    (bits << -shift) & 63
+                };
                 ALPHABET[v as usize] as char
             })
             .collect();

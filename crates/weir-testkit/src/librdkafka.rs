@@ -12,7 +12,6 @@ use crate::{repo_root, SETUP_HINT};
 /// The librdkafka major.minor that the interop tooling must use.
 pub const LIBRDKAFKA_VERSION: &str = "2.16";
 
-
 fn allow_missing_librdkafka() -> bool {
     std::env::var("WEIR_ALLOW_NO_LIBRDKAFKA").is_ok_and(|v| v == "1")
 }
@@ -243,4 +242,3 @@ impl Python {
         run_with_timeout(cmd, None, TOOL_TIMEOUT)
     }
 }
-

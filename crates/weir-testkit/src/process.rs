@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 /// Upper bound for one tool invocation (kcat, python, a peer, the storage tool).
 pub(crate) const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 
-
 pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
@@ -148,11 +147,7 @@ impl Supervised {
         std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
             .map_err(|e| format!("reading the watchdog: {e}"))?;
         match line.trim().parse() {
-            Ok(pid) => Ok(Supervised {
-                watchdog,
-                stdin,
-                pid,
-            }),
+            Ok(pid) => Ok(Supervised { watchdog, stdin, pid }),
             Err(_) => {
                 let _ = watchdog.kill();
                 let _ = watchdog.wait();

@@ -28,21 +28,28 @@ fn round_trip<R: Request>(port: u16, req: &R, version: i16, timeout: Duration) -
     let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
     s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
     s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    s.write_all(&frame).map_err(|e| format!("send {key:?} to {addr}: {e}"))?;
+    s.write_all(&frame)
+        .map_err(|e| format!("send {key:?} to {addr}: {e}"))?;
     let mut size = [0u8; 4];
-    s.read_exact(&mut size).map_err(|e| format!("read {key:?} from {addr}: {e}"))?;
+    s.read_exact(&mut size)
+        .map_err(|e| format!("read {key:?} from {addr}: {e}"))?;
     let size = i32::from_be_bytes(size);
     if size < 0 || size as usize > MAX_RESPONSE {
         return Err(format!("{key:?} response from {addr} has size {size}"));
     }
     let mut body = vec![0u8; size as usize];
-    s.read_exact(&mut body).map_err(|e| format!("read {key:?} from {addr}: {e}"))?;
+    s.read_exact(&mut body)
+        .map_err(|e| format!("read {key:?} from {addr}: {e}"))?;
     weir_proto::strip_response_header(Bytes::from(body), key.response_header_version(version))
         .map_err(|e| format!("{key:?} response from {addr}: {e}"))
 }
 
 /// The node's Metadata: all topics when `topics` is `None`.
-pub(crate) fn metadata(port: u16, topics: Option<&[&str]>, timeout: Duration) -> Result<MetadataResponse, String> {
+pub(crate) fn metadata(
+    port: u16,
+    topics: Option<&[&str]>,
+    timeout: Duration,
+) -> Result<MetadataResponse, String> {
     let req = MetadataRequest::default()
         .with_topics(topics.map(|ts| {
             ts.iter()
@@ -88,7 +95,10 @@ pub(crate) fn create_topic(
         [r] => Err(format!(
             "error code {}{}",
             r.error_code,
-            r.error_message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+            r.error_message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
         )),
         other => Err(format!("{} results for one topic", other.len())),
     }

@@ -31,7 +31,11 @@ fn kcat_roundtrip_on_the_shared_cluster() {
     };
     let kafka = Kafka::shared();
     assert!(kafka.version().starts_with("4."), "Kafka {}", kafka.version());
-    eprintln!("shared single-node Kafka {} started in {:?}", kafka.version(), kafka.started_in());
+    eprintln!(
+        "shared single-node Kafka {} started in {:?}",
+        kafka.version(),
+        kafka.started_in()
+    );
     let topic = unique_name("harness");
     kafka.create_topic(&topic, 3);
 
@@ -61,7 +65,11 @@ fn unique_names_differ() {
 #[test]
 fn three_nodes_start_kill_restart_and_drop() {
     let mut kafka = Kafka::start(Shape::Three);
-    eprintln!("three-node Kafka {} started in {:?}", kafka.version(), kafka.started_in());
+    eprintln!(
+        "three-node Kafka {} started in {:?}",
+        kafka.version(),
+        kafka.started_in()
+    );
     assert_eq!(kafka.node_ids(), vec![1, 2, 3]);
     assert_eq!(kafka.bootstrap().split(',').count(), 3);
     let topic = unique_name("three");
@@ -76,9 +84,22 @@ fn three_nodes_start_kill_restart_and_drop() {
     let new_leader = kafka.leader_other_than(&topic, 0, leader);
     assert_ne!(new_leader, leader);
     kafka.restart(leader);
-    assert!(port_open(port), "restarted node {leader} does not listen on {port}");
-    let pids: Vec<u32> = kafka.node_ids().iter().map(|id| kafka.pid(*id).unwrap()).collect();
-    let dir = kafka.log_path(1).parent().unwrap().parent().unwrap().to_path_buf();
+    assert!(
+        port_open(port),
+        "restarted node {leader} does not listen on {port}"
+    );
+    let pids: Vec<u32> = kafka
+        .node_ids()
+        .iter()
+        .map(|id| kafka.pid(*id).unwrap())
+        .collect();
+    let dir = kafka
+        .log_path(1)
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
     assert!(dir.is_dir());
     drop(kafka);
     for pid in pids {
@@ -158,7 +179,10 @@ fn kafka_is_stopped_when_the_test_process_dies_without_dropping_it() {
         !process_alive(pid),
         "orphaned Kafka pid {pid} still running 10 s after its test process exited"
     );
-    assert!(!port_open(port), "port {port} still open 10 s after its test process exited");
+    assert!(
+        !port_open(port),
+        "port {port} still open 10 s after its test process exited"
+    );
 }
 
 #[test]

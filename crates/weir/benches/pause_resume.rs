@@ -720,7 +720,7 @@ mod live {
     pub(super) fn run() {
         let t_all = Instant::now();
         let tps = partitions(N);
-        let broker = weir_testkit::Kafka::shared();
+        let broker = weir_testkit::Kafka::start(weir_testkit::Shape::Single);
         let bootstrap = broker.bootstrap();
         let t = Instant::now();
         let per = N / TOPICS;

@@ -248,7 +248,7 @@ fn summary() {
 
 fn main() {
     let mut c = Criterion::default().configure_from_args();
-    let broker = weir_testkit::Kafka::shared();
+    let broker = weir_testkit::Kafka::start(weir_testkit::Shape::Single);
     let bootstrap = broker.bootstrap();
     broker.create_topic("active", 1);
     broker.create_topic("idle", IDLE_PARTITIONS);

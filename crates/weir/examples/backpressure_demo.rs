@@ -48,7 +48,11 @@ async fn main() -> weir::Result<()> {
 
     eprintln!("starting a local Apache Kafka broker ...");
     let broker = weir_testkit::Kafka::shared();
-    eprintln!("Kafka {} started in {:.1?}", broker.version(), broker.started_in());
+    eprintln!(
+        "Kafka {} started in {:.1?}",
+        broker.version(),
+        broker.started_in()
+    );
     let bootstrap = broker.bootstrap();
     let topic = "weir-demo";
     Admin::connect(ClientConfig::new(&bootstrap))?

@@ -162,7 +162,7 @@ async fn scenario(bootstrap: &str, topic: &str, codec: &str, per_partition: u64,
     );
 
     let baseline = status_bytes("VmRSS:");
-    let mut cfg = ConsumerConfig::new(bootstrap).with_partition_buffer(PARTITION_BUFFER);
+    let cfg = ConsumerConfig::new(bootstrap).with_partition_buffer(PARTITION_BUFFER);
     let budget = cfg.memory_budget;
     let consumer = Arc::new(Consumer::new(cfg).expect("consumer"));
     let tps: Vec<TopicPartition> = (0..PARTITIONS).map(|p| TopicPartition::new(topic, p)).collect();
@@ -311,7 +311,7 @@ fn main() {
     }
     let stall = env("STALL_SECS", 5);
     let per_partition = env("MIB_PER_PARTITION", 8) * (1 << 20) / VALUE as u64;
-    let broker = weir_testkit::Kafka::shared();
+    let broker = weir_testkit::Kafka::start(weir_testkit::Shape::Single);
     let bootstrap = broker.bootstrap();
     let mut ok = true;
     for (topic, codec) in [("stalled-none", "none"), ("stalled-zstd", "zstd")] {

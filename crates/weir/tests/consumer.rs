@@ -95,10 +95,10 @@ fn check_dense(records: &[ConsumerRecord], partitions: i32, per_partition: usize
 async fn slow_consumer_with_pause_resume_loses_nothing() {
     let (broker, topic) = broker_with_topic("slow", 4);
     let per = 3000;
-    produce(&broker, &topic, 4, per).await;
+    produce(broker, &topic, 4, per).await;
 
     // Small buffers so backpressure (high/low watermark) kicks in constantly.
-    let cfg = consumer_config(&broker).with_partition_buffer(32 * 1024);
+    let cfg = consumer_config(broker).with_partition_buffer(32 * 1024);
     let c = Consumer::new(cfg).unwrap();
     let tps = assign_from_earliest(&c, &topic, 4).await;
 
@@ -128,8 +128,8 @@ async fn slow_consumer_with_pause_resume_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paused_partition_keeps_its_buffer_and_seek_rewinds() {
     let (broker, topic) = broker_with_topic("pause", 2);
-    produce_range(&broker, &topic, 2, 0..500).await;
-    let c = Consumer::new(consumer_config(&broker)).unwrap();
+    produce_range(broker, &topic, 2, 0..500).await;
+    let c = Consumer::new(consumer_config(broker)).unwrap();
     let t0 = TopicPartition::new(topic.as_str(), 0);
     let t1 = TopicPartition::new(topic.as_str(), 1);
     c.assign(&[
@@ -198,7 +198,7 @@ assert not errors, errors
             "{codec}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let mut cfg = consumer_config(&broker).with_partition_buffer(4 << 20);
+        let mut cfg = consumer_config(broker).with_partition_buffer(4 << 20);
         cfg.set("weir.memory.budget.bytes", "16777216").unwrap();
         let c = Consumer::new(cfg).unwrap();
         c.assign(&[
@@ -255,10 +255,9 @@ assert not errors, errors
 async fn per_partition_streams_and_the_record_stream() {
     use futures::StreamExt;
     let (broker, topic) = broker_with_topic("streams", 4);
-    produce(&broker, &topic, 4, 700).await;
-    let c = std::sync::Arc::new(
-        Consumer::new(consumer_config(&broker).with_partition_buffer(16 * 1024)).unwrap(),
-    );
+    produce(broker, &topic, 4, 700).await;
+    let c =
+        std::sync::Arc::new(Consumer::new(consumer_config(broker).with_partition_buffer(16 * 1024)).unwrap());
     let tps = assign_from_earliest(&c, &topic, 4).await;
 
     // Partitions 0 and 1 each get their own task; 2 and 3 go through the shared record stream.
@@ -322,9 +321,9 @@ async fn per_partition_streams_and_the_record_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partition_handle_pause_and_resume() {
     let (broker, topic) = broker_with_topic("handle", 1);
-    produce(&broker, &topic, 1, 300).await;
+    produce(broker, &topic, 1, 300).await;
     let tp = TopicPartition::new(topic.as_str(), 0);
-    let c = Consumer::new(consumer_config(&broker)).unwrap();
+    let c = Consumer::new(consumer_config(broker)).unwrap();
     c.assign(&[(tp.clone(), StartOffset::Earliest)]).await.unwrap();
     let h = c.partition(&tp).unwrap();
     h.pause().unwrap();
@@ -338,9 +337,9 @@ async fn partition_handle_pause_and_resume() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_paused_partitions_never_starve_the_others() {
     let (broker, topic) = broker_with_topic("fair", 4);
-    produce(&broker, &topic, 4, 2000).await;
+    produce(broker, &topic, 4, 2000).await;
     // 1 MiB buffers would let three partitions take the whole 256 KiB budget; the fair share is 64 KiB each.
-    let mut cfg = consumer_config(&broker).with_partition_buffer(1 << 20);
+    let mut cfg = consumer_config(broker).with_partition_buffer(1 << 20);
     cfg.memory_budget = 256 * 1024;
     let c = Consumer::new(cfg).unwrap();
     let tps = assign_from_earliest(&c, &topic, 4).await;
@@ -376,8 +375,8 @@ async fn full_paused_partitions_never_starve_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_wakes_poll_once_and_only_for_buffered_records() {
     let (broker, topic) = broker_with_topic("wakeups", 8);
-    produce(&broker, &topic, 4, 50).await; // partitions 0..4 get records, 4..8 stay empty
-    let c = std::sync::Arc::new(Consumer::new(consumer_config(&broker)).unwrap());
+    produce(broker, &topic, 4, 50).await; // partitions 0..4 get records, 4..8 stay empty
+    let c = std::sync::Arc::new(Consumer::new(consumer_config(broker)).unwrap());
     let tps = assign_from_earliest(&c, &topic, 8).await;
     // Partitions 0..4 fetch their records (one response each: far below the buffer), then are paused full.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -449,8 +448,8 @@ async fn resume_wakes_poll_once_and_only_for_buffered_records() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assign_by_timestamp_and_from_end() {
     let (broker, topic) = broker_with_topic("by-time", 4);
-    produce(&broker, &topic, 4, 10).await;
-    let c = Consumer::new(consumer_config(&broker)).unwrap();
+    produce(broker, &topic, 4, 10).await;
+    let c = Consumer::new(consumer_config(broker)).unwrap();
     let tp: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new(topic.as_str(), p)).collect();
     let future = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -470,7 +469,12 @@ async fn assign_by_timestamp_and_from_end() {
     assert_eq!(c.position(&tp[2]), Some(0), "not before the log start");
     assert_eq!(c.position(&tp[3]), Some(10), "after every record: the end");
     let got = poll_n(&c, 23, 100).await;
-    let offsets = |p: i32| got.iter().filter(|r| r.partition == p).map(|r| r.offset).collect::<Vec<_>>();
+    let offsets = |p: i32| {
+        got.iter()
+            .filter(|r| r.partition == p)
+            .map(|r| r.offset)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(offsets(0), (0..10).collect::<Vec<_>>());
     assert_eq!(offsets(1), vec![7, 8, 9]);
     assert_eq!(offsets(2), (0..10).collect::<Vec<_>>());

@@ -1171,7 +1171,11 @@ async fn assign_fails_at_once_on_a_fatal_list_offsets_error() {
         .await;
         let c = Consumer::new(consumer_config(&fake)).unwrap();
         let err = c.assign(&[(tp(0), StartOffset::Latest)]).await.unwrap_err();
-        assert_eq!(err.kafka_code(), Some(KafkaCode::TopicAuthorizationFailed), "{err}");
+        assert_eq!(
+            err.kafka_code(),
+            Some(KafkaCode::TopicAuthorizationFailed),
+            "{err}"
+        );
         assert_eq!(fake.recorded(|r| r.of(ApiKey::ListOffsets).count()), 1);
     })
     .await;

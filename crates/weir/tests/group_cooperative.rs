@@ -129,7 +129,7 @@ async fn kept_partitions_keep_delivering_while_a_member_joins() {
     ));
 
     // A owns all four partitions and consumes them.
-    let a = Arc::new(GroupConsumer::new(cooperative(&broker, &group, "200")).unwrap());
+    let a = Arc::new(GroupConsumer::new(cooperative(broker, &group, "200")).unwrap());
     let a_events = Arc::new(Timeline::default());
     a.set_listener(a_events.clone());
     a.subscribe(&[&topic]);
@@ -144,7 +144,7 @@ async fn kept_partitions_keep_delivering_while_a_member_joins() {
 
     // B joins. Its heartbeats are slow (1.5 s): after the first rebalance it notices the follow-up one only at
     // its next heartbeat, so the follow-up rebalance lasts long enough to see A deliver during it.
-    let b = Arc::new(GroupConsumer::new(cooperative(&broker, &group, "1500")).unwrap());
+    let b = Arc::new(GroupConsumer::new(cooperative(broker, &group, "1500")).unwrap());
     let b_events = Arc::new(Timeline::default());
     b.set_listener(b_events.clone());
     let joined_at = Instant::now();

@@ -220,12 +220,12 @@ async fn share_a_group_with(client: Foreign, strategy: &str, weir_first: bool) {
     broker.create_topic(&topic, 4);
     let group = unique_topic("g-rd");
     // Some records before the second member joins, so the first handover moves partitions mid-stream.
-    produce_numbered(&broker, &topic, 4, 0..10).await;
+    produce_numbered(broker, &topic, 4, 0..10).await;
 
     let mut weir_seen: Vec<(i32, i64)> = Vec::new();
     let until = tokio::time::Instant::now() + Duration::from_secs(90);
     let (w, rd) = if weir_first {
-        let w = weir_member(&broker, &group, strategy);
+        let w = weir_member(broker, &group, strategy);
         w.subscribe(&[&topic]);
         while w.assignment().len() < 4 {
             poll(&w, &mut weir_seen).await;
@@ -234,10 +234,10 @@ async fn share_a_group_with(client: Foreign, strategy: &str, weir_first: bool) {
                 "weir member got no assignment"
             );
         }
-        let rd = RdMember::start(&py, client, &broker, &topic, &group, strategy);
+        let rd = RdMember::start(&py, client, broker, &topic, &group, strategy);
         (w, rd)
     } else {
-        let rd = RdMember::start(&py, client, &broker, &topic, &group, strategy);
+        let rd = RdMember::start(&py, client, broker, &topic, &group, strategy);
         while rd.assignment().is_none_or(|a| a.len() < 4) {
             assert!(
                 tokio::time::Instant::now() < until,
@@ -245,7 +245,7 @@ async fn share_a_group_with(client: Foreign, strategy: &str, weir_first: bool) {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let w = weir_member(&broker, &group, strategy);
+        let w = weir_member(broker, &group, strategy);
         w.subscribe(&[&topic]);
         (w, rd)
     };
@@ -270,7 +270,7 @@ async fn share_a_group_with(client: Foreign, strategy: &str, weir_first: bool) {
         );
     }
     let mine: Vec<i32> = w.assignment().iter().map(|tp| tp.partition).collect();
-    produce_numbered(&broker, &topic, 4, 10..30).await;
+    produce_numbered(broker, &topic, 4, 10..30).await;
     while weir_seen.len() + rd.records().len() < 120 {
         poll(&w, &mut weir_seen).await;
         assert!(

@@ -44,11 +44,11 @@ async fn two_members_split_then_survivor_takes_over() {
     broker.create_topic(&topic, 4);
     let group = unique_topic("g-split");
     // Some records before the members join (consumed across the first handover), the rest once split.
-    produce_numbered(&broker, &topic, 4, 0..10).await;
+    produce_numbered(broker, &topic, 4, 0..10).await;
 
-    let a = GroupConsumer::new(group_config(&broker, &group, &[])).unwrap();
+    let a = GroupConsumer::new(group_config(broker, &group, &[])).unwrap();
     let (tx, mut events_b) = tokio::sync::mpsc::unbounded_channel();
-    let b = GroupConsumer::new(group_config(&broker, &group, &[])).unwrap();
+    let b = GroupConsumer::new(group_config(broker, &group, &[])).unwrap();
     b.set_listener(std::sync::Arc::new(ChannelListener(tx)));
     a.subscribe(&[&topic]);
     b.subscribe(&[&topic]);
@@ -73,7 +73,7 @@ async fn two_members_split_then_survivor_takes_over() {
         );
     }
     let (a_parts, b_parts) = (a.assignment(), b.assignment());
-    produce_numbered(&broker, &topic, 4, 10..25).await;
+    produce_numbered(broker, &topic, 4, 10..25).await;
     let until = deadline(60);
     while seen_a.len() + seen_b.len() < 100 {
         poll_into(&a, &mut seen_a).await;
@@ -99,7 +99,7 @@ async fn two_members_split_then_survivor_takes_over() {
 
     // A leaves in order (commits what it delivered); B gets everything.
     a.close().await.unwrap();
-    produce_numbered(&broker, &topic, 4, 25..50).await;
+    produce_numbered(broker, &topic, 4, 25..50).await;
     let until = deadline(60);
     while b.assignment().len() < 4 || seen_a.len() + seen_b.len() < 200 {
         poll_into(&b, &mut seen_b).await;
@@ -136,7 +136,7 @@ async fn two_members_split_then_survivor_takes_over() {
     let committed = b.committed(&b.assignment()).await.unwrap();
     assert_eq!(committed.len(), 4);
     b.close().await.unwrap();
-    let check = GroupConsumer::new(group_config(&broker, &group, &[])).unwrap();
+    let check = GroupConsumer::new(group_config(broker, &group, &[])).unwrap();
     let tps: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new(topic.as_str(), p)).collect();
     let committed = check.committed(&tps).await.unwrap();
     assert!(committed.values().all(|o| *o == Some(50)), "{committed:?}");
@@ -149,9 +149,9 @@ async fn committed_offsets_survive_a_restart() {
     let topic = unique_topic("grp-restart");
     broker.create_topic(&topic, 2);
     let group = unique_topic("g-restart");
-    produce_numbered(&broker, &topic, 2, 0..20).await;
+    produce_numbered(broker, &topic, 2, 0..20).await;
 
-    let mut cfg = group_config(&broker, &group, &[]);
+    let mut cfg = group_config(broker, &group, &[]);
     cfg.set("enable.auto.commit", "false").unwrap();
     let m = GroupConsumer::new(cfg.clone()).unwrap();
     m.subscribe(&[&topic]);
@@ -222,8 +222,8 @@ async fn stream_yields_everything_and_ends_on_close() {
     let broker = Kafka::shared();
     let topic = unique_topic("grp-stream");
     broker.create_topic(&topic, 2);
-    produce_numbered(&broker, &topic, 2, 0..5).await;
-    let m = GroupConsumer::new(group_config(&broker, &unique_topic("g-stream"), &[])).unwrap();
+    produce_numbered(broker, &topic, 2, 0..5).await;
+    let m = GroupConsumer::new(group_config(broker, &unique_topic("g-stream"), &[])).unwrap();
     m.subscribe(&[&topic]);
     let got: Vec<(i32, i64)> = tokio::time::timeout(
         Duration::from_secs(60),
@@ -306,9 +306,9 @@ async fn callbacks_seek_on_assign_and_commit_on_revoke() {
     let topic = unique_topic("grp-callbacks");
     broker.create_topic(&topic, 2);
     let group = unique_topic("g-callbacks");
-    produce_numbered(&broker, &topic, 2, 0..20).await;
+    produce_numbered(broker, &topic, 2, 0..20).await;
 
-    let mut cfg = group_config(&broker, &group, &[]);
+    let mut cfg = group_config(broker, &group, &[]);
     cfg.set("enable.auto.commit", "false").unwrap();
     let m = GroupConsumer::new(cfg.clone()).unwrap();
     let listener = std::sync::Arc::new(OwnOffsets {
@@ -381,7 +381,7 @@ async fn pause_survives_a_rebalance_for_kept_partitions() {
     broker.create_topic(&topic, 4);
     let group = unique_topic("g-pause");
 
-    let a = GroupConsumer::new(group_config(&broker, &group, &[])).unwrap();
+    let a = GroupConsumer::new(group_config(broker, &group, &[])).unwrap();
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     a.set_listener(std::sync::Arc::new(ChannelListener(tx)));
     a.subscribe(&[&topic]);
@@ -395,7 +395,7 @@ async fn pause_survives_a_rebalance_for_kept_partitions() {
     a.pause(&all).unwrap();
     assert_eq!(a.paused(), all);
 
-    let b = GroupConsumer::new(group_config(&broker, &group, &[])).unwrap();
+    let b = GroupConsumer::new(group_config(broker, &group, &[])).unwrap();
     b.subscribe(&[&topic]);
     let mut seen_b = Vec::new();
     let until = deadline(60);
@@ -411,7 +411,7 @@ async fn pause_survives_a_rebalance_for_kept_partitions() {
         "pause state of kept partitions survives; moved ones forget it"
     );
 
-    produce_numbered(&broker, &topic, 4, 0..10).await;
+    produce_numbered(broker, &topic, 4, 0..10).await;
     let until = deadline(60);
     while seen_b.len() < 20 {
         poll_into(&a, &mut seen_a).await;
@@ -460,7 +460,7 @@ async fn member_without_a_common_assignor_gets_a_typed_error() {
     let topic = unique_topic("grp-proto");
     broker.create_topic(&topic, 2);
     let group = unique_topic("g-proto");
-    let mut cfg = group_config(&broker, &group, &[]);
+    let mut cfg = group_config(broker, &group, &[]);
     cfg.set("partition.assignment.strategy", "range").unwrap();
     let a = GroupConsumer::new(cfg).unwrap();
     a.subscribe(&[&topic]);
@@ -470,7 +470,7 @@ async fn member_without_a_common_assignor_gets_a_typed_error() {
         poll_into(&a, &mut seen).await;
         assert!(tokio::time::Instant::now() < until, "no assignment");
     }
-    let mut cfg = group_config(&broker, &group, &[]);
+    let mut cfg = group_config(broker, &group, &[]);
     cfg.set("partition.assignment.strategy", "roundrobin").unwrap();
     let b = GroupConsumer::new(cfg).unwrap();
     b.subscribe(&[&topic]);
@@ -490,7 +490,7 @@ async fn member_without_a_common_assignor_gets_a_typed_error() {
     );
     assert!(b.assignment().is_empty());
     // The first member still owns and consumes everything.
-    produce_numbered(&broker, &topic, 2, 0..5).await;
+    produce_numbered(broker, &topic, 2, 0..5).await;
     let until = deadline(60);
     while seen.len() < 10 {
         poll_into(&a, &mut seen).await;
@@ -509,8 +509,8 @@ async fn static_member_restarts_into_its_partitions() {
     let topic = unique_topic("grp-static");
     broker.create_topic(&topic, 2);
     let group = unique_topic("g-static");
-    produce_numbered(&broker, &topic, 2, 0..10).await;
-    let mut cfg = group_config(&broker, &group, &[]);
+    produce_numbered(broker, &topic, 2, 0..10).await;
+    let mut cfg = group_config(broker, &group, &[]);
     cfg.set("group.instance.id", "instance-1").unwrap();
     let m = GroupConsumer::new(cfg.clone()).unwrap();
     m.subscribe(&[&topic]);
@@ -522,7 +522,7 @@ async fn static_member_restarts_into_its_partitions() {
     }
     let (first_id, _) = m.member();
     m.close().await.unwrap();
-    produce_numbered(&broker, &topic, 2, 10..15).await;
+    produce_numbered(broker, &topic, 2, 10..15).await;
     let m2 = GroupConsumer::new(cfg).unwrap();
     m2.subscribe(&[&topic]);
     let mut again = Vec::new();
@@ -549,7 +549,7 @@ async fn pattern_subscription_follows_matching_topics() {
     for t in [&a1, &a2, &other] {
         broker.create_topic(t, 1);
     }
-    let mut cfg = group_config(&broker, &unique_topic("re-group"), &[]);
+    let mut cfg = group_config(broker, &unique_topic("re-group"), &[]);
     cfg.set("metadata.max.age.ms", "200").unwrap(); // notice new topics quickly
     let c = GroupConsumer::new(cfg).unwrap();
     c.subscribe_pattern(&format!("^{base}-a-.*$")).unwrap();

@@ -185,7 +185,6 @@ async fn weir_writes_librdkafka_reads_every_codec() {
         return;
     };
     let broker = Kafka::shared();
-    let admin = Admin::connect(ClientConfig::new(&broker.bootstrap())).unwrap();
     for codec in Compression::ALL {
         let topic = unique_topic(&format!("w2r-{codec}"));
         // Room for the 1 MiB record, uncompressed (the broker's default limit is 1 MiB per batch).

@@ -45,7 +45,11 @@ pub async fn produce_numbered(broker: &Kafka, topic: &str, partitions: i32, rang
         }
     }
     for (i, d) in sent {
-        assert_eq!(d.await.unwrap().offset, i, "offsets dense from the start of the range");
+        assert_eq!(
+            d.await.unwrap().offset,
+            i,
+            "offsets dense from the start of the range"
+        );
     }
     producer.close().await.unwrap();
 }

@@ -286,7 +286,7 @@ impl JavaPeer {
         if let Some(g) = group {
             cmd.args(["--group", g]);
         }
-        let out = self.run_unchecked(cmd, None, timeout + JVM_SLACK);
+        let out = run_with_timeout(cmd, None, timeout + JVM_SLACK);
         let records: Vec<ConsumedRecord> = parse_lines(&out, "consume")
             .iter()
             .map(|j| ConsumedRecord {
@@ -338,7 +338,7 @@ impl JavaPeer {
 
     /// Starts a classic-protocol group member of `group` consuming `topic` with `assignor` (`range`,
     /// `cooperative-sticky`, `roundrobin`, `sticky`); with `commit` it commits what it read after every poll, on
-    /// revoke and before leaving. Returns once the JVM runs; watch [`Member::assignment`] for its joining.
+    /// revoke and before leaving. Returns at once, the JVM starting; watch [`Member::assignment`] for its joining.
     pub fn member(&self, bootstrap: &str, group: &str, topic: &str, assignor: &str, commit: bool) -> Member {
         let mut cmd = self.command("member");
         cmd.args([
@@ -395,14 +395,10 @@ impl JavaPeer {
         );
     }
 
-    fn run_unchecked(&self, cmd: Command, stdin: Option<&[u8]>, timeout: Duration) -> Output {
-        run_with_timeout(cmd, stdin, timeout)
-    }
-
     /// Runs a subcommand; panics with its stderr unless it succeeds.
     fn run(&self, cmd: Command, stdin: Option<&[u8]>, timeout: Duration) -> Output {
         let desc = format!("{cmd:?}");
-        let out = self.run_unchecked(cmd, stdin, timeout + JVM_SLACK);
+        let out = run_with_timeout(cmd, stdin, timeout + JVM_SLACK);
         if !out.status.success() {
             panic!(
                 "weir-testkit: the Java peer failed ({}): {desc}\nstderr:\n{}",

@@ -481,3 +481,166 @@ async fn assign_by_timestamp_and_from_end() {
     assert!(offsets(3).is_empty());
     c.close();
 }
+
+/// KIP-227 with the real broker: once a session is established, fetches are incremental; a paused partition
+/// leaves the session and comes back on resume with nothing lost or repeated; the broker never refuses the
+/// session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_sessions_are_incremental_and_paused_partitions_leave_and_return() {
+    let (broker, topic) = broker_with_topic("sessions", 4);
+    produce_range(broker, &topic, 4, 0..200).await;
+    let c = Consumer::new(consumer_config(broker)).unwrap();
+    let tps = assign_from_earliest(&c, &topic, 4).await;
+    check_dense(&poll_n(&c, 800, 1000).await, 4, 200);
+    // Idle partitions: the fetchers keep long-polling the broker, in their sessions.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while c.stats().incremental_fetches < 4 {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", c.stats());
+        assert!(c.poll(10, Duration::from_millis(100)).await.unwrap().is_empty());
+    }
+    let before = c.stats();
+    c.pause(&tps[..1]).unwrap();
+    produce_range(broker, &topic, 4, 200..300).await;
+    let got = poll_n(&c, 300, 1000).await;
+    assert!(
+        got.iter().all(|r| r.partition != 0),
+        "a paused partition delivered"
+    );
+    assert!(
+        c.stats().forgotten_partitions > before.forgotten_partitions,
+        "the paused partition never left a session: {:?}",
+        c.stats()
+    );
+    c.resume(&tps[..1]).unwrap();
+    let got = poll_n(&c, 100, 1000).await;
+    assert_eq!(
+        got.iter().map(|r| (r.partition, r.offset)).collect::<Vec<_>>(),
+        (200..300).map(|o| (0, o)).collect::<Vec<_>>()
+    );
+    let after = c.stats();
+    assert!(
+        after.incremental_fetches > before.incremental_fetches,
+        "{after:?}"
+    );
+    assert_eq!(after.fetch_session_errors, 0, "{after:?}");
+    c.close();
+}
+
+/// Long polling with the default `fetch.wait.max.ms` (500 ms): the broker holds a fetch of an idle partition
+/// until a record arrives and answers then, so a record is delivered long before the max wait. Twenty records,
+/// each produced into the idle partition once the previous one was delivered; the median delay from the
+/// producer's acknowledgement to delivery is far below 500 ms (a fetch that waited out its max wait would
+/// put it at or above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_delivers_a_new_record_well_before_the_max_wait() {
+    let (broker, topic) = broker_with_topic("long-poll", 1);
+    let c = Consumer::new(consumer_config(broker)).unwrap();
+    assign_from_earliest(&c, &topic, 1).await;
+    let producer = Producer::connect(ProducerConfig::new(&broker.bootstrap())).unwrap();
+    let mut delays = Vec::new();
+    for i in 0..20 {
+        // The partition is idle: nothing is buffered, the fetchers wait at the broker.
+        assert!(c.poll(10, Duration::from_millis(50)).await.unwrap().is_empty());
+        let d = producer
+            .send(ProducerRecord::new(topic.as_str(), format!("r{i}")).partition(0))
+            .await
+            .unwrap();
+        d.await.unwrap();
+        let acked = std::time::Instant::now();
+        let got = poll_n(&c, 1, 10).await;
+        delays.push(acked.elapsed());
+        assert_eq!(got[0].offset, i);
+    }
+    producer.close().await.unwrap();
+    delays.sort();
+    let median = delays[delays.len() / 2];
+    assert!(
+        median < Duration::from_millis(250),
+        "median delay {median:?} (all: {delays:?}): fetches wait out fetch.wait.max.ms"
+    );
+    c.close();
+}
+
+/// OffsetOutOfRange from the real broker (a position past the end of the log), under each reset policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offset_out_of_range_under_each_reset_policy() {
+    let (broker, topic) = broker_with_topic("oor", 3);
+    produce_range(broker, &topic, 3, 0..5).await;
+    let tp = |p| TopicPartition::new(topic.as_str(), p);
+    let consumer = |policy: &str| {
+        let mut cfg = consumer_config(broker);
+        cfg.set("auto.offset.reset", policy).unwrap();
+        Consumer::new(cfg).unwrap()
+    };
+
+    // earliest: from the start of the log.
+    let c = consumer("earliest");
+    c.assign(&[(tp(0), StartOffset::Offset(1000))]).await.unwrap();
+    let got = poll_n(&c, 5, 100).await;
+    assert_eq!(
+        got.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        (0..5).collect::<Vec<_>>()
+    );
+    c.close();
+
+    // latest: from the end; only what is produced afterwards is delivered.
+    let c = consumer("latest");
+    c.assign(&[(tp(1), StartOffset::Offset(1000))]).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while c.position(&tp(1)) != Some(5) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "position {:?}",
+            c.position(&tp(1))
+        );
+        assert!(c.poll(10, Duration::from_millis(50)).await.unwrap().is_empty());
+    }
+    let producer = Producer::connect(ProducerConfig::new(&broker.bootstrap())).unwrap();
+    for i in 5..8 {
+        let d = producer
+            .send(ProducerRecord::new(topic.as_str(), format!("p1-r{i}-")).partition(1))
+            .await
+            .unwrap();
+        d.await.unwrap();
+    }
+    producer.close().await.unwrap();
+    let got = poll_n(&c, 3, 100).await;
+    assert_eq!(got.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![5, 6, 7]);
+    c.close();
+
+    // none: an error naming the partition, which stays stopped until a seek; other partitions go on.
+    let c = consumer("none");
+    c.assign(&[
+        (tp(2), StartOffset::Offset(1000)),
+        (tp(0), StartOffset::Offset(0)),
+    ])
+    .await
+    .unwrap();
+    let mut records = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let err = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no OffsetOutOfRange error"
+        );
+        match c.poll(100, Duration::from_millis(100)).await {
+            Ok(batch) => records.extend(batch),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(
+        err.kafka_code(),
+        Some(weir::error::KafkaCode::OffsetOutOfRange),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&format!("{topic}-2")), "{err}");
+    records.extend(poll_n(&c, 5 - records.len(), 100).await);
+    assert!(records.iter().all(|r| r.partition == 0));
+    c.seek(&tp(2), StartOffset::Offset(2)).await.unwrap();
+    let got = poll_n(&c, 3, 100).await;
+    assert_eq!(
+        got.iter().map(|r| (r.partition, r.offset)).collect::<Vec<_>>(),
+        vec![(2, 2), (2, 3), (2, 4)]
+    );
+    c.close();
+}

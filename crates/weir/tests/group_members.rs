@@ -143,6 +143,8 @@ async fn two_members_split_then_survivor_takes_over() {
     check.close().await.unwrap();
 }
 
+/// Commits at positions inside batches (records are produced 20 to a partition in one go, and polled five at a
+/// time): the restarted member starts exactly there, skipping the batch's earlier records.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_offsets_survive_a_restart() {
     let broker = Kafka::shared();

@@ -116,6 +116,9 @@ pub(crate) struct StatCounters {
     pub(crate) backpressure_resumes: AtomicU64,
     pub(crate) records_delivered: AtomicU64,
     pub(crate) fetches: AtomicU64,
+    pub(crate) incremental_fetches: AtomicU64,
+    pub(crate) forgotten_partitions: AtomicU64,
+    pub(crate) fetch_session_errors: AtomicU64,
 }
 
 /// Counters of a consumer's life so far (see [`Consumer::stats`]).
@@ -130,6 +133,13 @@ pub struct ConsumerStats {
     pub records_delivered: u64,
     /// Fetch requests completed.
     pub fetches: u64,
+    /// Fetch requests answered within an established fetch session (KIP-227): they listed only partitions
+    /// new to the session or at a new offset.
+    pub incremental_fetches: u64,
+    /// Partitions removed from a fetch session (paused, backpressured, unassigned, or fetched elsewhere).
+    pub forgotten_partitions: u64,
+    /// Fetch sessions the broker refused (evicted, or an epoch out of step); each was started afresh.
+    pub fetch_session_errors: u64,
     /// Bytes of memory buffered right now (fetched, undelivered records), all partitions.
     pub buffered_bytes: usize,
     /// Times a `poll` waiting for records was woken because records became deliverable (one per batch of
@@ -512,6 +522,9 @@ impl Consumer {
             backpressure_resumes: s.backpressure_resumes.load(Ordering::Relaxed),
             records_delivered: s.records_delivered.load(Ordering::Relaxed),
             fetches: s.fetches.load(Ordering::Relaxed),
+            incremental_fetches: s.incremental_fetches.load(Ordering::Relaxed),
+            forgotten_partitions: s.forgotten_partitions.load(Ordering::Relaxed),
+            fetch_session_errors: s.fetch_session_errors.load(Ordering::Relaxed),
             buffered_bytes: self.inner.table.buffered_total(),
             delivery_wakeups: self.inner.deliver_wake.wakeups(),
         }

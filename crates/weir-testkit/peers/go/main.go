@@ -3,7 +3,7 @@
 // Subcommands (each prints a one-line JSON summary on stderr's last line or stdout, see below):
 //
 //	produce  --brokers B --topic T (--count N --size S | --input FILE|-) [--round-robin] [--linger-ms 5]
-//	         [--compression none]
+//	         [--compression none] [--chunk C --partitions P]
 //	         N records of S bytes (or one record per input line), idempotent, acks=all, as fast as possible.
 //	         Prints {"records":N,"seconds":X} on stdout.
 //	produce-records --brokers B --topic T [--compression none]
@@ -97,6 +97,11 @@ func printJSON(w io.Writer, v any) {
 
 func newClient(brokers string, opts ...kgo.Opt) *kgo.Client {
 	all := append([]kgo.Opt{kgo.SeedBrokers(strings.Split(brokers, ",")...)}, opts...)
+	// FRANZ_GO_PEER_LOG=debug|info|warn|error: franz-go's own log on stderr.
+	if lv := os.Getenv("FRANZ_GO_PEER_LOG"); lv != "" {
+		levels := map[string]kgo.LogLevel{"debug": kgo.LogLevelDebug, "info": kgo.LogLevelInfo, "warn": kgo.LogLevelWarn, "error": kgo.LogLevelError}
+		all = append(all, kgo.WithLogger(kgo.BasicLogger(os.Stderr, levels[lv], nil)))
+	}
 	cl, err := kgo.NewClient(all...)
 	if err != nil {
 		die("client: %v", err)
@@ -114,9 +119,14 @@ func produce(args []string) {
 	roundRobin := fs.Bool("round-robin", false, "spread records over partitions one by one (default: franz-go's sticky partitioner)")
 	linger := fs.Int("linger-ms", 5, "producer linger in ms")
 	compression := fs.String("compression", "none", "none, gzip, snappy, lz4 or zstd")
+	chunk := fs.Int("chunk", 0, "with --partitions: record i goes to partition (i / chunk) % partitions (with --count)")
+	partitions := fs.Int("partitions", 0, "partitions of the topic, for --chunk")
 	fs.Parse(args)
 	if *brokers == "" || *topic == "" || (*count <= 0 && *input == "") {
 		die("produce: --brokers, --topic and --count (or --input) are required")
+	}
+	if (*chunk > 0) != (*partitions > 0) || (*chunk > 0 && (*input != "" || *roundRobin)) {
+		die("produce: --chunk and --partitions go together, with --count and without --round-robin")
 	}
 	opts := []kgo.Opt{
 		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotent writes are franz-go's default
@@ -126,6 +136,9 @@ func produce(args []string) {
 	}
 	if *roundRobin {
 		opts = append(opts, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	}
+	if *chunk > 0 {
+		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	}
 	cl := newClient(*brokers, opts...)
 	defer cl.Close()
@@ -172,7 +185,11 @@ func produce(args []string) {
 		for i := 0; i < *count; i++ {
 			v := make([]byte, *size)
 			fill(v, i)
-			cl.Produce(ctx, &kgo.Record{Value: v}, done)
+			r := &kgo.Record{Value: v}
+			if *chunk > 0 {
+				r.Partition = int32((i / *chunk) % *partitions)
+			}
+			cl.Produce(ctx, r, done)
 			n++
 		}
 	}

@@ -129,6 +129,27 @@ impl FranzGo {
         cmd
     }
 
+    /// `produce --count N --size S --chunk C --partitions P`: record `i` goes to partition `(i / C) % P`, so
+    /// that `N = k·C·P` gives every partition exactly `k·C` records, written in batches of up to `C`.
+    pub fn produce_chunked_cmd(
+        &self,
+        brokers: &str,
+        topic: &str,
+        count: u64,
+        size: usize,
+        chunk: u64,
+        partitions: i32,
+    ) -> Command {
+        let mut cmd = self.produce_cmd(brokers, topic, count, size, false);
+        cmd.args([
+            "--chunk",
+            &chunk.to_string(),
+            "--partitions",
+            &partitions.to_string(),
+        ]);
+        cmd
+    }
+
     /// `produce --input -`: one record per line of stdin (the newline stripped), otherwise as
     /// [`FranzGo::produce_cmd`].
     pub fn produce_lines_cmd(&self, brokers: &str, topic: &str) -> Command {

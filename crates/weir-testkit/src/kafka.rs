@@ -216,6 +216,11 @@ impl Kafka {
         self.dir.join(format!("node-{id}"))
     }
 
+    /// The data directory of node `id` (`log.dirs`: one directory per partition, `TOPIC-PARTITION`).
+    pub fn data_dir(&self, id: i32) -> PathBuf {
+        self.node_dir(id).join("data")
+    }
+
     /// The log of node `id` (stdout and stderr of its JVM).
     pub fn log_path(&self, id: i32) -> PathBuf {
         self.node_dir(id).join("server.log")
@@ -235,8 +240,8 @@ impl Kafka {
             .collect();
         for n in &self.nodes {
             let dir = self.node_dir(n.id);
-            fs::create_dir_all(dir.join("data"))
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            let data = self.data_dir(n.id);
+            fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
             let mut props = vec![
                 ("process.roles".to_string(), "broker,controller".to_string()),
                 ("node.id".into(), n.id.to_string()),
@@ -253,7 +258,7 @@ impl Kafka {
                     "listener.security.protocol.map".into(),
                     "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT".into(),
                 ),
-                ("log.dirs".into(), dir.join("data").display().to_string()),
+                ("log.dirs".into(), data.display().to_string()),
             ];
             if self.shape == Shape::Single {
                 // A dynamic quorum of one, formatted with --standalone.

@@ -3,6 +3,8 @@
 //! * [`Kafka`]: real Apache Kafka 4.x (KRaft) on loopback, one node or three, from the jars that
 //!   `scripts/setup-test-env` resolves with Maven. A test binary shares one single-node cluster
 //!   ([`Kafka::shared`]); failover tests start their own ([`Kafka::start`]).
+//! * [`peers::java`]: Apache Kafka's Java client, at the broker's version, the reference for semantics;
+//!   [`peers::franz_go`]: franz-go, the peer for the pause/resume workload weir exists for.
 //! * [`Kcat`] and [`Python`]: librdkafka 2.16 tooling for interop checks (kcat run against the librdkafka
 //!   bundled in the PyPI `confluent-kafka` wheel, and that wheel's Python).
 //!

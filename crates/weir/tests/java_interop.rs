@@ -174,11 +174,7 @@ async fn weir_produce(
 /// directory (batch attributes, bits 0..=2), to check that a producer compressed as asked.
 fn batch_codecs(kafka: &Kafka, topic: &str, partitions: i32) -> Vec<(i32, Compression)> {
     let node = kafka.node_ids()[0];
-    let data = kafka
-        .log_path(node)
-        .parent()
-        .expect("the node's directory")
-        .join("data");
+    let data = kafka.data_dir(node);
     let mut out = Vec::new();
     for p in 0..partitions {
         let dir = data.join(format!("{topic}-{p}"));

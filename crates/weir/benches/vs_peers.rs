@@ -22,7 +22,9 @@
 //! and resuming it when a worker drains it below `resume_below`; a poll loop distributes records to 8 worker
 //! threads (partition % 8), each record costing `work_rounds` passes of FNV-1a over its value. The franz-go side
 //! is `peers/go/pressure.go`; the weir side is [`pressure`] below, the same design line for line (weir's
-//! pause/resume through `ConsumerPartition` handles, or by name in the `weir-by-name` row).
+//! pause/resume through `ConsumerPartition` handles, or by name in the `weir-by-name` row; `weir-1GiB` is the
+//! first row with a 1 GiB memory budget instead of the default 64 MiB, i.e. 1 MiB per partition instead of
+//! 64 KiB, which shows what the per-partition fetch size costs weir here: see docs/benchmarks.md).
 //! librdkafka is left out of (b): kcat cannot pause, and a Python driver (confluent-kafka) would measure
 //! Python, not librdkafka.
 //!
@@ -312,7 +314,7 @@ fn pressure_settings() -> Pressure {
     }
 }
 
-fn pressure_args(b: &str, topic: &str, p: &Pressure, by_name: bool) -> Vec<String> {
+fn pressure_args(b: &str, topic: &str, p: &Pressure, by_name: bool, budget: usize) -> Vec<String> {
     vec![
         b.to_owned(),
         topic.to_owned(),
@@ -326,6 +328,7 @@ fn pressure_args(b: &str, topic: &str, p: &Pressure, by_name: bool) -> Vec<Strin
         p.poll_max.to_string(),
         p.fetch_max_wait.as_millis().to_string(),
         if by_name { "name" } else { "handle" }.to_owned(),
+        budget.to_string(),
     ]
 }
 
@@ -375,15 +378,16 @@ fn section_b(kafka: &Kafka, fg: &FranzGo, runs: usize) {
         started.elapsed().as_secs_f64(),
         PREFILL_CHUNK.min(per)
     );
-    let rows = ["weir", "weir-by-name", "franz-go"];
+    let rows = ["weir", "weir-by-name", "weir-1GiB", "franz-go"];
     let mut samples: Vec<PressureSamples> = rows.iter().map(|_| PressureSamples::default()).collect();
     let timeout = p.duration + Duration::from_secs(120);
     for run in 0..runs {
         for k in 0..rows.len() {
             let r = (run + k) % rows.len();
             let cmd = match r {
-                0 => weir_child("pressure", &pressure_args(&b, &topic, &p, false)),
-                1 => weir_child("pressure", &pressure_args(&b, &topic, &p, true)),
+                0 => weir_child("pressure", &pressure_args(&b, &topic, &p, false, 0)),
+                1 => weir_child("pressure", &pressure_args(&b, &topic, &p, true, 0)),
+                2 => weir_child("pressure", &pressure_args(&b, &topic, &p, false, 1 << 30)),
                 _ => fg.pressure_cmd(&b, &topic, &p),
             };
             let m = run_measured(cmd, Input::Null, false, timeout);
@@ -413,7 +417,7 @@ fn section_b(kafka: &Kafka, fg: &FranzGo, runs: usize) {
             };
             println!(
                 "  run {} {:<12} {:>9.0} rec/s, {:>7.0} pauses/s, {:>7.0} resumes/s, CPU {:.2} s, peak RSS {:.0} MiB, \
-                 partitions read {}–{} records",
+                 partitions read {}–{} records ({} none)",
                 run + 1,
                 rows[r],
                 num("records_per_s"),
@@ -422,7 +426,8 @@ fn section_b(kafka: &Kafka, fg: &FranzGo, runs: usize) {
                 m.cpu(),
                 m.max_rss_kib as f64 / 1024.0,
                 num("min_partition"),
-                max_partition
+                max_partition,
+                num("zero_partitions")
             );
             if verbose() {
                 eprintln!("{out}{}", String::from_utf8_lossy(&m.stderr));
@@ -602,9 +607,13 @@ fn pressure(rt: &tokio::runtime::Runtime, args: &[String]) {
     let poll_max = num(9) as usize;
     let max_wait = num(10);
     let by_name = args[11] == "name";
+    let budget = num(12) as usize;
 
     let mut cfg = ConsumerConfig::new(&b);
     cfg.set("fetch.max.wait.ms", &max_wait.to_string()).unwrap();
+    if budget > 0 {
+        cfg.memory_budget = budget;
+    }
     let _guard = rt.enter();
     let consumer = Arc::new(Consumer::new(cfg).expect("consumer"));
     let tps: Vec<TopicPartition> = (0..partitions).map(|p| TopicPartition::new(&*topic, p)).collect();
@@ -768,7 +777,7 @@ fn pressure(rt: &tokio::runtime::Runtime, args: &[String]) {
     println!(
         "{{\"client\":\"weir\",\"records\":{},\"seconds\":{window},\"records_per_s\":{},\"pauses_per_s\":{},\
          \"resumes_per_s\":{},\"records_total\":{},\"pauses_total\":{},\"resumes_total\":{},\"min_partition\":{},\
-         \"max_partition\":{},\"out_of_order\":{},\"checksum\":{},\"fetches\":{},\"backpressure_pauses\":{}}}",
+         \"max_partition\":{},\"zero_partitions\":{},\"out_of_order\":{},\"checksum\":{},\"fetches\":{},\"backpressure_pauses\":{}}}",
         end.0 - w0.0,
         (end.0 - w0.0) as f64 / window,
         (end.1 - w0.1) as f64 / window,
@@ -778,6 +787,7 @@ fn pressure(rt: &tokio::runtime::Runtime, args: &[String]) {
         end.2,
         counts.iter().min().unwrap(),
         counts.iter().max().unwrap(),
+        counts.iter().filter(|&&c| c == 0).count(),
         disorder.load(Ordering::Relaxed),
         sink.load(Ordering::Relaxed),
         stats.fetches,

@@ -227,7 +227,11 @@ func pressure(args []string) {
 	}
 	wg.Wait()
 	var minP, maxP int64 = -1, 0
+	zero := 0
 	for _, n := range perPart {
+		if n == 0 {
+			zero++
+		}
 		if minP < 0 || n < minP {
 			minP = n
 		}

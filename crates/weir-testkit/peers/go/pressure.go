@@ -238,18 +238,19 @@ func pressure(args []string) {
 		maxP = max(maxP, n)
 	}
 	printJSON(os.Stdout, map[string]any{
-		"client":        "franz-go " + franzVersion(),
-		"records":       end.delivered - atWarmup.delivered,
-		"seconds":       window,
-		"records_per_s": float64(end.delivered-atWarmup.delivered) / window,
-		"pauses_per_s":  float64(end.pauses-atWarmup.pauses) / window,
-		"resumes_per_s": float64(end.resumes-atWarmup.resumes) / window,
-		"records_total": end.delivered,
-		"pauses_total":  end.pauses,
-		"resumes_total": end.resumes,
-		"min_partition": minP,
-		"max_partition": maxP,
-		"out_of_order":  disorder.Load(),
-		"checksum":      sink.Load(),
+		"client":          "franz-go " + franzVersion(),
+		"records":         end.delivered - atWarmup.delivered,
+		"seconds":         window,
+		"records_per_s":   float64(end.delivered-atWarmup.delivered) / window,
+		"pauses_per_s":    float64(end.pauses-atWarmup.pauses) / window,
+		"resumes_per_s":   float64(end.resumes-atWarmup.resumes) / window,
+		"records_total":   end.delivered,
+		"pauses_total":    end.pauses,
+		"resumes_total":   end.resumes,
+		"min_partition":   minP,
+		"max_partition":   maxP,
+		"out_of_order":    disorder.Load(),
+		"zero_partitions": zero,
+		"checksum":        sink.Load(),
 	})
 }

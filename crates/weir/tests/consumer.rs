@@ -644,3 +644,50 @@ async fn offset_out_of_range_under_each_reset_policy() {
     );
     c.close();
 }
+
+/// Batches larger than a partition's share of the budget (80 partitions under a 2 MiB budget: about 26 KiB of
+/// memory, half that on the wire, each, for batches of about 80 KB): Kafka returns a batch larger than a
+/// partition's ask whole only for the first partition of a response and nothing for the others, so a consumer
+/// asking every partition for its share alone moves about one partition per fetch. Every partition gets its
+/// records, responses carrying several partitions' batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_larger_than_the_fair_share_flow_from_every_partition() {
+    const PARTITIONS: i32 = 80;
+    const PER: usize = 1000;
+    let (broker, topic) = broker_with_topic("big-batches", PARTITIONS);
+    let mut pcfg = ProducerConfig::new(&broker.bootstrap());
+    pcfg.set("batch.size", "262144").unwrap();
+    pcfg.set("linger.ms", "200").unwrap();
+    let producer = Producer::connect(pcfg).unwrap();
+    let mut sent = Vec::new();
+    for i in 0..PER {
+        for p in 0..PARTITIONS {
+            let value = format!("p{p}-r{i}-{}", "x".repeat(100));
+            sent.push(
+                producer
+                    .send(ProducerRecord::new(topic.as_str(), value).partition(p))
+                    .await
+                    .unwrap(),
+            );
+        }
+    }
+    for d in sent {
+        d.await.unwrap();
+    }
+    producer.close().await.unwrap();
+
+    let mut cfg = consumer_config(broker);
+    cfg.memory_budget = 2 << 20;
+    let c = Consumer::new(cfg).unwrap();
+    assign_from_earliest(&c, &topic, PARTITIONS).await;
+    let got = poll_n(&c, PARTITIONS as usize * PER, 10_000).await;
+    check_dense(&got, PARTITIONS, PER);
+    let stats = c.stats();
+    eprintln!("{stats:?}");
+    assert!(
+        stats.fetches < PARTITIONS as u64,
+        "{} fetches for {PARTITIONS} partitions of one or two batches each: about one partition per response",
+        stats.fetches
+    );
+    c.close();
+}

@@ -20,6 +20,8 @@ pub(crate) struct Decoded {
     pub(crate) next_offset: i64,
     /// Corrupt data stops decoding at the bad batch; records before it are kept.
     pub(crate) error: Option<Error>,
+    /// Wire size of the largest complete batch in the data, taken or not.
+    pub(crate) largest_batch: usize,
 }
 
 /// Limits applied while decoding.
@@ -55,6 +57,7 @@ pub(crate) fn decode_partition(
         wire_bytes: 0,
         next_offset: fetch_offset,
         error: None,
+        largest_batch: 0,
     };
     let corrupt = |offset: i64, source: RecordError| Error::CorruptRecords {
         topic: topic.to_string(),
@@ -70,6 +73,7 @@ pub(crate) fn decode_partition(
                 break;
             }
         };
+        out.largest_batch = out.largest_batch.max(batch.batch_len());
         if batch.last_offset_delta() < 0
             || batch
                 .base_offset()

@@ -13,7 +13,7 @@ use weir_proto::fetch::{decode_fetch_response, FetchResponse};
 
 use super::decode::{decode_partition, DecodeLimits};
 use super::partition::{Partition, PartitionSlot};
-use super::session::FetchSession;
+use super::session::{FetchAt, FetchSession};
 use super::signal::Signal;
 use super::state_table::{FetchGroup, FetchGroupId, FetchOutcome, FetchTicket};
 use super::{ConsumerRecord, Inner};
@@ -206,6 +206,19 @@ impl Fetcher {
             partitions = results.len(),
             "fetch applied"
         );
+        // The largest batch of this response keeps the floor of per-partition asks; it decays slowly (1/256 per
+        // response) once batches get smaller.
+        let largest = results
+            .iter()
+            .map(|(_, _, d)| d.largest_batch as u64)
+            .max()
+            .unwrap_or(0);
+        if largest > 0 {
+            let old = inner.batch_floor.load(Ordering::Relaxed);
+            inner
+                .batch_floor
+                .store(largest.max(old - old / 256), Ordering::Relaxed);
+        }
         if wire_used > 0 {
             // Average the memory cost per wire byte over recent fetches (weight 1/8 for this one).
             // At least 1.0: a fetch never asks for more wire bytes than its memory grant.
@@ -272,6 +285,22 @@ fn wire_budget(inner: &Inner, grant: usize) -> i32 {
     (grant as u128 * 1000 / per_wire as u128).clamp(1, cap.max(1)) as i32
 }
 
+/// The most bytes a fetch asks of one partition: its share of memory in wire bytes, but at least the largest
+/// batch seen lately. A broker returns a batch larger than a partition's ask whole only for the first partition
+/// of a response and nothing for the others, so asking less than a batch would move one partition per fetch.
+/// The request's total `max_bytes` still bounds the response, so the budget holds; a partition's buffer passes
+/// its high watermark by at most one batch, as always. Rounded up to a power of two, so that it changes rarely:
+/// a change lists every partition of a fetch session again.
+fn partition_ask(inner: &Inner) -> i32 {
+    let share = wire_budget(
+        inner,
+        inner.table.config().high_watermark.min(i32::MAX as u64) as usize,
+    ) as u64;
+    let floor = inner.batch_floor.load(Ordering::Relaxed);
+    let cap = inner.cfg.fetch_max_bytes.clamp(1, i32::MAX as usize) as u64;
+    share.max(floor).next_power_of_two().min(cap) as i32
+}
+
 async fn send_fetch(
     inner: &Inner,
     broker: i32,
@@ -290,25 +319,28 @@ async fn send_fetch(
     if conn.version(ApiKey::Fetch)? < 7 {
         *session = FetchSession::disabled();
     }
+    let max_bytes = partition_ask(inner);
     let wanted: Vec<_> = planned
         .iter()
-        .map(|(p, t)| (p.topic_partition().clone(), t.position))
+        .map(|(p, t)| {
+            let at = FetchAt {
+                offset: t.position,
+                max_bytes,
+            };
+            (p.topic_partition().clone(), at)
+        })
         .collect();
     let plan = session.prepare(&wanted);
     let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
-    let max_bytes = wire_budget(
-        inner,
-        inner.table.config().high_watermark.min(i32::MAX as u64) as usize,
-    );
-    for (tp, position) in &plan.send {
+    for (tp, at) in &plan.send {
         topics.entry(&tp.topic).or_default().push(
             FetchPartition::default()
                 .with_partition(tp.partition)
                 .with_current_leader_epoch(-1)
-                .with_fetch_offset(*position)
+                .with_fetch_offset(at.offset)
                 .with_last_fetched_epoch(-1)
                 .with_log_start_offset(-1)
-                .with_partition_max_bytes(max_bytes),
+                .with_partition_max_bytes(at.max_bytes),
         );
     }
     let req = FetchRequest::default()

@@ -108,6 +108,9 @@ pub(crate) struct Inner {
     /// 1000 until measured). A fetch asks the broker for its memory grant divided by this, so that what arrives
     /// fits the grant instead of being fetched again.
     pub(crate) memory_per_wire_milli: AtomicU64,
+    /// Wire size of the largest record batch fetched lately: every partition is asked for at least this much
+    /// (see `fetcher::partition_ask`).
+    pub(crate) batch_floor: AtomicU64,
 }
 
 #[derive(Default)]
@@ -195,6 +198,7 @@ impl Consumer {
             closed: AtomicBool::new(false),
             stats: StatCounters::default(),
             memory_per_wire_milli: AtomicU64::new(1000),
+            batch_floor: AtomicU64::new(0),
         });
         tokio::spawn(router::route(inner.clone()));
         Ok(Consumer { inner })

@@ -11,14 +11,22 @@ const INITIAL_EPOCH: i32 = 0;
 /// Session epoch of a request that neither uses nor creates a session.
 const FINAL_EPOCH: i32 = -1;
 
+/// What a broker's session keeps of one partition: the fetch offset and the most bytes to return for it. A
+/// change of either lists the partition again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FetchAt {
+    pub(crate) offset: i64,
+    pub(crate) max_bytes: i32,
+}
+
 /// One fetch session with one broker. Requests of a session must be sent one at a time, in order.
 #[derive(Debug, Default)]
 pub(crate) struct FetchSession {
     id: i32,
     epoch: i32,
     disabled: bool,
-    /// What the broker's session holds: partition -> fetch offset last sent.
-    sent: HashMap<TopicPartition, i64>,
+    /// What the broker's session holds: partition -> fetch offset and max bytes last sent.
+    sent: HashMap<TopicPartition, FetchAt>,
 }
 
 /// What to put in one fetch request.
@@ -26,8 +34,8 @@ pub(crate) struct FetchSession {
 pub(crate) struct SessionRequest {
     pub(crate) session_id: i32,
     pub(crate) epoch: i32,
-    /// Partitions to list (new to the session, or at a new offset), with their fetch offset.
-    pub(crate) send: Vec<(TopicPartition, i64)>,
+    /// Partitions to list (new to the session, or at a new offset or size), with their fetch offset and size.
+    pub(crate) send: Vec<(TopicPartition, FetchAt)>,
     /// Partitions to remove from the session.
     pub(crate) forgotten: Vec<TopicPartition>,
 }
@@ -41,8 +49,8 @@ impl FetchSession {
         }
     }
 
-    /// The request that fetches exactly `planned` (partition, offset).
-    pub(crate) fn prepare(&mut self, planned: &[(TopicPartition, i64)]) -> SessionRequest {
+    /// The request that fetches exactly `planned` (partition, offset and size).
+    pub(crate) fn prepare(&mut self, planned: &[(TopicPartition, FetchAt)]) -> SessionRequest {
         if self.disabled || self.id == 0 {
             self.sent = planned.iter().cloned().collect();
             return SessionRequest {
@@ -52,12 +60,12 @@ impl FetchSession {
                 forgotten: Vec::new(),
             };
         }
-        let send: Vec<(TopicPartition, i64)> = planned
+        let send: Vec<(TopicPartition, FetchAt)> = planned
             .iter()
             .filter(|(tp, off)| self.sent.get(tp) != Some(off))
             .cloned()
             .collect();
-        let mut next: HashMap<TopicPartition, i64> = planned.iter().cloned().collect();
+        let mut next: HashMap<TopicPartition, FetchAt> = planned.iter().cloned().collect();
         let forgotten: Vec<TopicPartition> = self
             .sent
             .keys()
@@ -104,6 +112,13 @@ impl FetchSession {
 mod tests {
     use super::*;
 
+    fn at(offset: i64) -> FetchAt {
+        FetchAt {
+            offset,
+            max_bytes: 1 << 20,
+        }
+    }
+
     fn tp(p: i32) -> TopicPartition {
         TopicPartition::new("t", p)
     }
@@ -111,43 +126,59 @@ mod tests {
     #[test]
     fn full_then_incremental_then_forgotten() {
         let mut s = FetchSession::default();
-        let r = s.prepare(&[(tp(0), 0), (tp(1), 0), (tp(2), 5)]);
+        let r = s.prepare(&[(tp(0), at(0)), (tp(1), at(0)), (tp(2), at(5))]);
         assert_eq!((r.session_id, r.epoch, r.send.len()), (0, 0, 3));
         s.on_response(0, 77);
 
         // Partition 0 advanced, 1 is idle (same offset), 2 was paused (not planned).
-        let r = s.prepare(&[(tp(0), 10), (tp(1), 0)]);
+        let r = s.prepare(&[(tp(0), at(10)), (tp(1), at(0))]);
         assert_eq!((r.session_id, r.epoch), (77, 1));
-        assert_eq!(r.send, vec![(tp(0), 10)]);
+        assert_eq!(r.send, vec![(tp(0), at(10))]);
         assert_eq!(r.forgotten, vec![tp(2)]);
         s.on_response(0, 77);
 
         // 2 resumed: back into the session at its offset.
-        let r = s.prepare(&[(tp(0), 10), (tp(1), 0), (tp(2), 5)]);
+        let r = s.prepare(&[(tp(0), at(10)), (tp(1), at(0)), (tp(2), at(5))]);
         assert_eq!(r.epoch, 2);
-        assert_eq!(r.send, vec![(tp(2), 5)]);
+        assert_eq!(r.send, vec![(tp(2), at(5))]);
+        assert!(r.forgotten.is_empty());
+    }
+
+    /// A partition whose size changes (a batch larger than its ask, a new fair share) is listed again, so
+    /// that the broker's session uses the new size.
+    #[test]
+    fn a_new_size_lists_the_partition_again() {
+        let mut s = FetchSession::default();
+        s.prepare(&[(tp(0), at(0)), (tp(1), at(0))]);
+        s.on_response(0, 5);
+        let bigger = FetchAt {
+            offset: 0,
+            max_bytes: 4 << 20,
+        };
+        let r = s.prepare(&[(tp(0), bigger), (tp(1), at(0))]);
+        assert_eq!(r.send, vec![(tp(0), bigger)]);
         assert!(r.forgotten.is_empty());
     }
 
     #[test]
     fn session_errors_restart_with_a_full_request() {
         let mut s = FetchSession::default();
-        s.prepare(&[(tp(0), 0)]);
+        s.prepare(&[(tp(0), at(0))]);
         s.on_response(0, 9);
-        s.prepare(&[(tp(0), 1)]);
+        s.prepare(&[(tp(0), at(1))]);
         s.on_response(71, 0); // INVALID_FETCH_SESSION_EPOCH
-        let r = s.prepare(&[(tp(0), 1)]);
+        let r = s.prepare(&[(tp(0), at(1))]);
         assert_eq!((r.session_id, r.epoch, r.send.len()), (0, 0, 1));
     }
 
     #[test]
     fn brokers_without_sessions_get_full_requests() {
         let mut s = FetchSession::default();
-        s.prepare(&[(tp(0), 0)]);
+        s.prepare(&[(tp(0), at(0))]);
         s.on_response(0, 0); // no session created
-        let r = s.prepare(&[(tp(0), 3)]);
+        let r = s.prepare(&[(tp(0), at(3))]);
         assert_eq!((r.session_id, r.epoch, r.send.len()), (0, 0, 1));
         let mut d = FetchSession::disabled();
-        assert_eq!(d.prepare(&[(tp(0), 0)]).epoch, -1);
+        assert_eq!(d.prepare(&[(tp(0), at(0))]).epoch, -1);
     }
 }

@@ -1153,6 +1153,7 @@ async fn assign_asks_again_when_a_leader_is_not_ready() {
         assert_eq!(c.position(&tp(0)), Some(4));
         assert_eq!(c.position(&tp(1)), Some(0));
         assert!(fake.recorded(|r| r.of(ApiKey::ListOffsets).count()) >= 3);
+        c.close();
     })
     .await;
 }
@@ -1177,6 +1178,7 @@ async fn assign_fails_at_once_on_a_fatal_list_offsets_error() {
             "{err}"
         );
         assert_eq!(fake.recorded(|r| r.of(ApiKey::ListOffsets).count()), 1);
+        c.close();
     })
     .await;
 }

@@ -45,7 +45,7 @@ pub use record::ConsumerRecord;
 pub use state_table::PartitionState;
 pub use state_table::{NotAssigned, PartitionHandle, TopicPartition};
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -244,7 +244,12 @@ impl Consumer {
         inner
             .cluster
             .add_interest(partitions.iter().map(|(tp, _)| &*tp.topic));
-        let resolved = inner.resolve_all(partitions).await?;
+        let mut resolved = inner.resolve_all(partitions).await?;
+        // A partition named twice starts where its last start says.
+        let mut seen = HashSet::with_capacity(resolved.len());
+        resolved.reverse();
+        resolved.retain(|(tp, _)| seen.insert(tp.clone()));
+        resolved.reverse();
         match how {
             AssignAs::Running => inner.table.assign(&resolved),
             AssignAs::Held => inner.table.assign_held(&resolved),

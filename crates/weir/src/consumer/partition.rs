@@ -80,19 +80,28 @@ impl PartitionState<PartitionSlot> {
     }
 
     /// After a seek, assign or unassign moved the partition to `epoch`: drop buffered records of older
-    /// epochs and release a parked ticket.
+    /// epochs, release a parked ticket of an older epoch, and set the delivered position.
+    ///
+    /// The move made the partition fetchable before this runs, so a fetch of `epoch` may already have
+    /// appended records or parked its ticket (offset out of range, say): those belong to the new position and
+    /// stay (clearing them would lose records whose offsets the fetch already consumed; releasing the ticket
+    /// would fetch again what could not be fetched). Whoever first touches the buffer in a new epoch, this or
+    /// [`PartitionState::append`], drops the old records.
     pub(crate) fn reset(&self, epoch: u32, position: i64) {
         let slot = self.slot();
-        let parked = {
+        let stale = {
             let mut b = slot.buffer.lock().unwrap();
+            if b.epoch == epoch {
+                return;
+            }
             b.records.clear();
             self.clear_has_records();
             b.epoch = epoch;
-            b.parked.take()
+            slot.delivered.store(position, Ordering::Release);
+            b.parked.take_if(|t| t.epoch != epoch)
         };
-        slot.delivered.store(position, Ordering::Release);
-        if let Some(t) = parked {
-            // Stale by construction (the epoch moved), so this only clears IN_FLIGHT.
+        if let Some(t) = stale {
+            // Stale (an older epoch), so this only clears IN_FLIGHT.
             self.end_fetch(t);
         }
     }
@@ -116,7 +125,14 @@ impl PartitionState<PartitionSlot> {
         if self.epoch() != epoch || records.is_empty() {
             return false;
         }
-        b.epoch = epoch;
+        if b.epoch != epoch {
+            // First in this epoch, before `reset`: records of the old position go, the delivered position is
+            // where this epoch's records start.
+            b.records.clear();
+            self.clear_has_records();
+            b.epoch = epoch;
+            self.slot().delivered.store(records[0].offset, Ordering::Release);
+        }
         if b.records.is_empty() {
             // Under the buffer lock, so the bit follows the buffer (state table invariant 7).
             self.set_has_records();
@@ -166,5 +182,86 @@ impl PartitionState<PartitionSlot> {
             self.slot().delivered.store(last.offset + 1, Ordering::Release);
         }
         (n, bytes, !b.records.is_empty())
+    }
+}
+
+#[cfg(all(test, not(weir_loom)))]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::consumer::state_table::{NoopWaker, StateTable, StateTableConfig, TopicPartition};
+
+    fn record(offset: i64) -> ConsumerRecord {
+        ConsumerRecord {
+            topic: Arc::from("t"),
+            partition: 0,
+            offset,
+            timestamp: 0,
+            key: None,
+            value: Some(bytes::Bytes::from_static(b"v")),
+            headers: Vec::new(),
+        }
+    }
+
+    fn table() -> (StateTable<PartitionSlot>, TopicPartition) {
+        let t = StateTable::<PartitionSlot>::with_unrouted_waker(
+            StateTableConfig::with_high_watermark(1 << 20),
+            Arc::new(NoopWaker),
+        );
+        (t, TopicPartition::new("t", 0))
+    }
+
+    /// An assign makes the partition fetchable before the consumer resets its buffer: a fetch of the new
+    /// epoch that lands in between keeps its records and its delivered position.
+    #[test]
+    fn records_fetched_before_the_reset_of_their_epoch_stay() {
+        let (t, tp) = table();
+        t.assign(&[(tp.clone(), 5)]);
+        let p = t.cell_ref(&tp).unwrap();
+        let ticket = p.try_begin_fetch().expect("fetchable");
+        assert!(p.append(ticket.epoch, vec![record(5), record(6)]));
+        p.reset(p.epoch(), 5);
+        let mut out = Vec::new();
+        p.take(10, &mut out);
+        assert_eq!(out.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![5, 6]);
+    }
+
+    /// A ticket parked by a fetch of the new epoch (offset out of range without a reset policy) stays parked
+    /// through the reset of that epoch: the partition is not fetched again until a seek.
+    #[test]
+    fn a_ticket_parked_in_the_new_epoch_stays_parked_through_its_reset() {
+        let (t, tp) = table();
+        t.assign(&[(tp.clone(), 1000)]);
+        let p = t.cell_ref(&tp).unwrap();
+        let ticket = p.try_begin_fetch().expect("fetchable");
+        p.park(ticket);
+        p.reset(p.epoch(), 1000);
+        assert!(p.try_begin_fetch().is_none(), "fetched again after the reset");
+        // A seek moves on: the parked ticket is stale and released.
+        let change = p.seek(0).expect("assigned");
+        p.reset(change.epoch, 0);
+        assert!(p.try_begin_fetch().is_some(), "not fetchable after the seek");
+    }
+
+    /// Records of an older epoch never mix with the new one, whichever of reset and append comes first.
+    #[test]
+    fn old_records_go_whoever_comes_first() {
+        let (t, tp) = table();
+        t.assign(&[(tp.clone(), 0)]);
+        let p = t.cell_ref(&tp).unwrap();
+        p.reset(p.epoch(), 0);
+        let ticket = p.try_begin_fetch().unwrap();
+        assert!(p.append(ticket.epoch, vec![record(0), record(1)]));
+        p.end_fetch(ticket);
+        let change = p.seek(100).expect("assigned");
+        let ticket = p.try_begin_fetch().unwrap();
+        assert_eq!(ticket.epoch, change.epoch);
+        assert!(p.append(ticket.epoch, vec![record(100)]));
+        p.reset(change.epoch, 100);
+        let mut out = Vec::new();
+        p.take(10, &mut out);
+        assert_eq!(out.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![100]);
+        assert_eq!(p.slot().delivered.load(Ordering::Acquire), 101);
     }
 }

@@ -34,6 +34,8 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+
 use crate::process::{run_with_timeout, TOOL_TIMEOUT};
 use crate::{repo_root, SETUP_HINT};
 
@@ -363,23 +365,9 @@ fn headers_field(headers: &[(String, Option<Vec<u8>>)]) -> String {
         .join(",")
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /// Standard base64 with padding.
 fn b64(data: &[u8]) -> String {
-    let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                s.push(B64[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 /// `~` for null, else base64.
@@ -389,26 +377,11 @@ fn b64_opt(data: Option<&[u8]>) -> String {
 
 /// The inverse of [`b64_opt`]; panics on malformed input.
 fn unb64(s: &str) -> Option<Vec<u8>> {
-    if s == "~" {
-        return None;
-    }
-    let val = |c: u8| -> u32 {
-        B64.iter()
-            .position(|&x| x == c)
-            .unwrap_or_else(|| panic!("weir-testkit: bad base64 {s:?}")) as u32
-    };
-    let bytes = s.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= val(c) << (18 - 6 * i);
-        }
-        for i in 0..chunk.len().saturating_sub(1) {
-            out.push((n >> (16 - 8 * i)) as u8);
-        }
-    }
-    Some(out)
+    (s != "~").then(|| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .unwrap_or_else(|e| panic!("weir-testkit: bad base64 {s:?}: {e}"))
+    })
 }
 
 /// The number after `"key":` in a flat JSON object (the peers' summaries), if any.

@@ -1182,3 +1182,60 @@ async fn assign_fails_at_once_on_a_fatal_list_offsets_error() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// A partition with records waiting at the broker is not held up by fetches long-polling caught-up partitions.
+
+/// The broker holds every fetch naming only caught-up partitions for 3 s (a long poll with nothing to return);
+/// partition 0 has 2,000 records in batches of 50, two batches per fetch, and a 4 KiB buffer, so it stops
+/// after every fetch and resumes once the application drained it. Each time
+/// it resumes, both regular lanes may be held at the broker: it goes on the express lane instead of waiting
+/// for them, and everything arrives in seconds rather than a dozen long polls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumed_partition_does_not_wait_for_long_polls_of_idle_ones() {
+    bounded(60, async {
+        let config = FakeConfig::new(&[(TOPIC, 3)]).batches_per_fetch(2);
+        let fake = FakeBroker::start(config.script(|req| match &req.body {
+            fake_broker::Body::Fetch(f)
+                if f.topics
+                    .iter()
+                    .flat_map(|t| &t.partitions)
+                    .all(|p| p.partition != 0) =>
+            {
+                Action::Delay(Duration::from_secs(3), Box::new(Action::Answer))
+            }
+            _ => Action::Answer,
+        }))
+        .await;
+        for i in 0..40 {
+            fake.append(TOPIC, 0, &values(0, i * 50..(i + 1) * 50));
+        }
+        let c = Consumer::new(consumer_config(&fake).with_partition_buffer(4 * 1024)).unwrap();
+        c.assign(&[
+            (tp(0), StartOffset::Offset(0)),
+            (tp(1), StartOffset::Offset(0)),
+            (tp(2), StartOffset::Offset(0)),
+        ])
+        .await
+        .unwrap();
+        let mut seen = Seen::default();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while seen.records.len() < 2000 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} of 2000 records in 10 s: the resumed partition waited for the idle ones' long polls ({:?})",
+                seen.records.len(),
+                c.stats()
+            );
+            match c.poll(50, Duration::from_millis(100)).await {
+                Ok(batch) => seen.records.extend(batch),
+                Err(e) => seen.errors.push(e),
+            }
+        }
+        assert!(seen.errors.is_empty(), "{:?}", seen.errors);
+        assert_eq!(seen.offsets(0), range(2000));
+        assert!(c.stats().backpressure_pauses >= 5, "{:?}", c.stats());
+        c.close();
+    })
+    .await;
+}

@@ -30,6 +30,8 @@ pub(crate) struct Fetcher {
 }
 
 type Planned = Vec<(Arc<Partition>, FetchTicket)>;
+/// Requests to send on the free regular lanes, and one on the express lane: partitions and budget reserved.
+type Plans = (Vec<(Planned, usize)>, Option<(Planned, usize)>);
 
 impl Fetcher {
     pub(crate) async fn run(self: Arc<Self>, inner: Arc<Inner>) {
@@ -37,15 +39,35 @@ impl Fetcher {
         let mut scratch = Vec::new();
         // One fetch session per request that may be in flight: a session's requests go one at a time.
         // Each lane has its own connection too, so the broker serves the lanes' fetches in parallel.
-        let mut sessions: Vec<(u8, FetchSession)> = (1..=inner.cfg.fetches_in_flight.min(255))
+        let lanes = inner.cfg.fetches_in_flight.min(254);
+        let mut sessions: Vec<(u8, FetchSession)> = (1..=lanes)
             .map(|lane| (lane as u8, FetchSession::default()))
             .collect();
+        // The express lane, for partitions with records waiting at the broker when every lane is in flight:
+        // the lanes may all be long-polling caught-up partitions, which the broker holds for up to the max
+        // wait, and a partition that resumes (drained below its low watermark, or resumed by the
+        // application) must not wait for them.
+        let express_lane = (lanes + 1) as u8;
+        let mut express = Some((express_lane, FetchSession::default()));
+        // Partitions taken from the ready queue while only the express lane was free, and caught up: they
+        // wait here, tickets held, for the next regular lane.
+        let mut waiting: Planned = Vec::new();
         loop {
             if inner.is_closed() {
                 break;
             }
-            for (planned, grant) in self.plan(&inner, &mut scratch, sessions.len()) {
-                let (lane, mut session) = sessions.pop().expect("one plan per free session");
+            let (plans, express_plan) = self.plan(
+                &inner,
+                &mut scratch,
+                sessions.len(),
+                express.is_some(),
+                &mut waiting,
+            );
+            let sends = plans
+                .into_iter()
+                .map(|plan| (plan, sessions.pop().expect("one plan per free session")))
+                .chain(express_plan.map(|plan| (plan, express.take().expect("express lane free"))));
+            for ((planned, grant), (lane, mut session)) in sends {
                 let inner2 = inner.clone();
                 let broker = self.broker;
                 in_flight.push(async move {
@@ -56,7 +78,11 @@ impl Fetcher {
             tokio::select! {
                 _ = self.wake.wait() => {}
                 Some((planned, grant, result, session)) = in_flight.next(), if !in_flight.is_empty() => {
-                    sessions.push(session);
+                    if session.0 == express_lane {
+                        express = Some(session);
+                    } else {
+                        sessions.push(session);
+                    }
                     self.apply(&inner, planned, grant, result).await;
                     inner.table.release_budget(grant);
                 }
@@ -71,16 +97,44 @@ impl Fetcher {
     /// (read-ahead keeps several in flight; splitting also bounds what a broker that ignores per-partition
     /// limits can send for one partition). Each request's reservation, and so its `max_bytes`, is what its
     /// partitions can still buffer, so one fetch never takes the whole budget.
-    fn plan(&self, inner: &Inner, scratch: &mut Vec<Arc<Partition>>, lanes: usize) -> Vec<(Planned, usize)> {
-        if lanes == 0 || self.group.is_empty() {
-            return Vec::new();
+    ///
+    /// With no regular lane free but the express lane, only partitions behind their high watermark (records
+    /// waiting at the broker) are fetched, on the express lane; caught-up ones go to `waiting` for the next
+    /// regular lane.
+    fn plan(
+        &self,
+        inner: &Inner,
+        scratch: &mut Vec<Arc<Partition>>,
+        lanes: usize,
+        express_free: bool,
+        waiting: &mut Planned,
+    ) -> Plans {
+        if (lanes == 0 && !express_free) || (self.group.is_empty() && waiting.is_empty()) {
+            return (Vec::new(), None);
         }
         if inner.table.budget_available() == 0 && inner.table.wait_for_budget() == 0 {
-            return Vec::new(); // Woken when budget is released.
+            return (Vec::new(), None); // Woken when budget is released.
         }
-        let mut ready = Vec::new();
+        let mut ready = std::mem::take(waiting);
         self.group
             .poll_ready(scratch, |p, ticket| ready.push((Arc::clone(p), ticket)));
+        if lanes == 0 {
+            let (behind, caught_up): (Planned, Planned) = ready.into_iter().partition(|(p, ticket)| {
+                let hw = p.slot().high_watermark.load(Ordering::Relaxed);
+                hw < 0 || ticket.position < hw
+            });
+            *waiting = caught_up;
+            if behind.is_empty() {
+                return (Vec::new(), None);
+            }
+            return match self.reserve(inner, &behind) {
+                0 => {
+                    waiting.extend(behind);
+                    (Vec::new(), None)
+                }
+                grant => (Vec::new(), Some((behind, grant))),
+            };
+        }
         let n = lanes.min(ready.len());
         let mut chunks: Vec<Planned> = (0..n).map(|_| Vec::new()).collect();
         for (i, p) in ready.into_iter().enumerate() {
@@ -88,10 +142,7 @@ impl Fetcher {
         }
         let mut out = Vec::with_capacity(n);
         for planned in chunks {
-            let rooms: usize = planned.iter().map(|(slot, _)| room(inner, slot)).sum();
-            let grant = inner
-                .table
-                .reserve_budget(rooms.clamp(1, inner.cfg.fetch_max_bytes.min(i32::MAX as usize)));
+            let grant = self.reserve(inner, &planned);
             if grant == 0 {
                 // The budget ran out meanwhile: put these partitions back.
                 for (p, ticket) in planned {
@@ -101,7 +152,15 @@ impl Fetcher {
             }
             out.push((planned, grant));
         }
-        out
+        (out, None)
+    }
+
+    /// Reserves budget for a fetch of `planned`: what its partitions can still buffer (0 if none is left).
+    fn reserve(&self, inner: &Inner, planned: &Planned) -> usize {
+        let rooms: usize = planned.iter().map(|(slot, _)| room(inner, slot)).sum();
+        inner
+            .table
+            .reserve_budget(rooms.clamp(1, inner.cfg.fetch_max_bytes.min(i32::MAX as usize)))
     }
 
     async fn apply(&self, inner: &Arc<Inner>, planned: Planned, grant: usize, result: Result<FetchResponse>) {

@@ -195,7 +195,10 @@ async fn list_offsets_once(
             }
         };
         let Some(leader) = t.leader(tp.partition) else {
-            failed.push(Error::kafka(5, format!("{tp} has no leader")));
+            failed.push(Error::Kafka {
+                code: KafkaCode::LeaderNotAvailable,
+                context: format!("{tp} has no leader"),
+            });
             continue;
         };
         by_leader

@@ -85,10 +85,10 @@ impl Cluster {
     /// Like [`Cluster::link`], for a separate connection (`lane`) to the same broker.
     pub(crate) fn lane_link(&self, id: i32, lane: u8) -> Result<Arc<BrokerLink>> {
         let snap = self.snapshot();
-        let addr = snap
-            .brokers
-            .get(&id)
-            .ok_or_else(|| Error::kafka(8, format!("broker {id} is not in the metadata")))?;
+        let addr = snap.brokers.get(&id).ok_or_else(|| Error::Kafka {
+            code: KafkaCode::BrokerNotAvailable,
+            context: format!("broker {id} is not in the metadata"),
+        })?;
         if let Some(l) = self.links.load().get(&(id, lane)).filter(|l| l.addr() == addr) {
             return Ok(l.clone());
         }

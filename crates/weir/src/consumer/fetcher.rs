@@ -442,15 +442,14 @@ async fn send_fetch(
     match response {
         Ok(resp) => {
             let stats = &inner.stats;
-            match resp.error_code {
-                0 if plan.epoch > 0 => {
+            match KafkaCode::try_from_code(resp.error_code) {
+                None if plan.epoch > 0 => {
                     stats.incremental_fetches.fetch_add(1, Ordering::Relaxed);
                     stats
                         .forgotten_partitions
                         .fetch_add(plan.forgotten.len() as u64, Ordering::Relaxed);
                 }
-                // FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH.
-                70 | 71 => {
+                Some(KafkaCode::FetchSessionIdNotFound | KafkaCode::InvalidFetchSessionEpoch) => {
                     stats.fetch_session_errors.fetch_add(1, Ordering::Relaxed);
                 }
                 _ => {}

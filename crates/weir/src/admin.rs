@@ -22,7 +22,7 @@ use kafka_protocol::protocol::StrBytes;
 use weir_proto::admin::{decode_create_topics_response, decode_delete_topics_response};
 use weir_proto::list_offsets::decode_list_offsets_response;
 
-use crate::cluster::{Cluster, MetadataSnapshot, TopicMetadata};
+use crate::cluster::{Cluster, MetadataSnapshot, RetryWindow, TopicMetadata};
 use crate::config::ClientConfig;
 use crate::consumer::TopicPartition;
 use crate::error::{check, Error, KafkaCode, Result};
@@ -151,9 +151,7 @@ pub(crate) async fn list_offsets_of(
     partitions: &[TopicPartition],
     spec: OffsetSpec,
 ) -> Result<HashMap<TopicPartition, i64>> {
-    let cfg = cluster.config().clone();
-    let deadline = tokio::time::Instant::now() + cfg.max_block;
-    let mut backoff = cfg.retry_backoff;
+    let mut retry = RetryWindow::new(cluster.config());
     let mut out = HashMap::with_capacity(partitions.len());
     let mut todo: Vec<TopicPartition> = partitions.to_vec();
     loop {
@@ -164,14 +162,11 @@ pub(crate) async fn list_offsets_of(
             },
             Err(e) => e,
         };
-        let now = tokio::time::Instant::now();
-        if !err.is_retriable() || now >= deadline {
+        if !err.is_retriable() || !retry.wait().await {
             return Err(err);
         }
         tracing::debug!(error = %err, "list offsets: retrying");
         todo.retain(|tp| !out.contains_key(tp));
-        tokio::time::sleep(backoff.min(deadline - now)).await;
-        backoff = (backoff * 2).min(cfg.reconnect_backoff_max.max(cfg.retry_backoff));
         cluster.refresh(false).await.ok();
     }
 }

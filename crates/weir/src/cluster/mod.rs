@@ -180,8 +180,7 @@ impl Cluster {
             return Ok(t);
         }
         self.add_interest([topic]);
-        let deadline = tokio::time::Instant::now() + self.cfg.max_block;
-        let mut backoff = self.cfg.retry_backoff;
+        let mut retry = RetryWindow::new(&self.cfg);
         loop {
             let snap = self.refresh(false).await?;
             if let Some(t) = snap.topic(topic) {
@@ -196,13 +195,40 @@ impl Cluster {
                     })
                 }
             }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
+            if !retry.wait().await {
                 return Err(Error::UnknownTopic(topic.to_owned()));
             }
-            tokio::time::sleep(backoff.min(deadline - now)).await;
-            backoff = (backoff * 2).min(self.cfg.reconnect_backoff_max.max(self.cfg.retry_backoff));
         }
+    }
+}
+
+/// Waits between attempts at something the cluster should soon answer (a topic just created, a leader just
+/// elected): backoff doubling from `retry.backoff.ms` up to `reconnect.backoff.max.ms`, for at most
+/// `max.block.ms` in all.
+pub(crate) struct RetryWindow {
+    deadline: tokio::time::Instant,
+    backoff: std::time::Duration,
+    max: std::time::Duration,
+}
+
+impl RetryWindow {
+    pub(crate) fn new(cfg: &ClientConfig) -> Self {
+        Self {
+            deadline: tokio::time::Instant::now() + cfg.max_block,
+            backoff: cfg.retry_backoff,
+            max: cfg.reconnect_backoff_max.max(cfg.retry_backoff),
+        }
+    }
+
+    /// Sleeps before the next attempt; `false`, without sleeping, once the window is over.
+    pub(crate) async fn wait(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        if now >= self.deadline {
+            return false;
+        }
+        tokio::time::sleep(self.backoff.min(self.deadline - now)).await;
+        self.backoff = (self.backoff * 2).min(self.max);
+        true
     }
 }
 

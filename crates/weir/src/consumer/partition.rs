@@ -94,16 +94,22 @@ impl PartitionState<PartitionSlot> {
             if b.epoch == epoch {
                 return;
             }
-            b.records.clear();
-            self.clear_has_records();
-            b.epoch = epoch;
-            slot.delivered.store(position, Ordering::Release);
+            self.enter_epoch(&mut b, epoch, position);
             b.parked.take_if(|t| t.epoch != epoch)
         };
         if let Some(t) = stale {
             // Stale (an older epoch), so this only clears IN_FLIGHT.
             self.end_fetch(t);
         }
+    }
+
+    /// The buffer (`b`, locked) moves to `epoch`: records of the old one go, and `poll` delivers from
+    /// `position` on.
+    fn enter_epoch(&self, b: &mut PartitionBuffer, epoch: u32, position: i64) {
+        b.records.clear();
+        self.clear_has_records();
+        b.epoch = epoch;
+        self.slot().delivered.store(position, Ordering::Release);
     }
 
     /// Ends a fetch that brought nothing (or whose result is dropped): the partition is fetched again from the
@@ -126,12 +132,8 @@ impl PartitionState<PartitionSlot> {
             return false;
         }
         if b.epoch != epoch {
-            // First in this epoch, before `reset`: records of the old position go, the delivered position is
-            // where this epoch's records start.
-            b.records.clear();
-            self.clear_has_records();
-            b.epoch = epoch;
-            self.slot().delivered.store(records[0].offset, Ordering::Release);
+            // First in this epoch, before `reset`: the delivered position is where this epoch's records start.
+            self.enter_epoch(&mut b, epoch, records[0].offset);
         }
         if b.records.is_empty() {
             // Under the buffer lock, so the bit follows the buffer (state table invariant 7).

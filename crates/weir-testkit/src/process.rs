@@ -4,7 +4,8 @@
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Upper bound for one tool invocation (kcat, python, a peer, the storage tool).
@@ -30,25 +31,9 @@ pub(crate) fn run_with_timeout(mut cmd: Command, stdin: Option<&[u8]>, timeout: 
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("weir-testkit: cannot run {desc}: {e}"));
-    let writer = stdin.map(|data| {
-        let mut w = child.stdin.take().expect("piped stdin");
-        let data = data.to_vec();
-        std::thread::spawn(move || {
-            let _ = w.write_all(&data);
-        })
-    });
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let out_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
+    let writer = stdin.map(|data| feed_stdin(&mut child, data.to_vec()));
+    let out_t = read_to_end(child.stdout.take().expect("piped stdout"));
+    let err_t = read_to_end(child.stderr.take().expect("piped stderr"));
     let deadline = Instant::now() + timeout;
     let status: ExitStatus = loop {
         match child.try_wait() {
@@ -74,6 +59,24 @@ pub(crate) fn run_with_timeout(mut cmd: Command, stdin: Option<&[u8]>, timeout: 
         stdout: out_t.join().unwrap_or_default(),
         stderr: err_t.join().unwrap_or_default(),
     }
+}
+
+/// Writes `data` to the child's piped stdin on a thread, then closes it. A child that exits without reading
+/// everything (a fatal error) only makes the write fail, quietly.
+pub(crate) fn feed_stdin(child: &mut Child, data: Vec<u8>) -> JoinHandle<()> {
+    let mut w = child.stdin.take().expect("piped stdin");
+    std::thread::spawn(move || {
+        let _ = w.write_all(&data);
+    })
+}
+
+/// Reads a child's pipe to its end on a thread.
+pub(crate) fn read_to_end(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = pipe.read_to_end(&mut v);
+        v
+    })
 }
 
 /// A free loopback port: bound to port 0 and released. Another process can take it before it is used, so

@@ -28,7 +28,7 @@
 //! ```
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
-use crate::process::{run_with_timeout, TOOL_TIMEOUT};
+use crate::process::{feed_stdin, read_to_end, run_with_timeout, TOOL_TIMEOUT};
 use crate::{repo_root, SETUP_HINT};
 
 /// The franz-go peer binary.
@@ -477,14 +477,8 @@ pub fn run_measured(mut cmd: Command, input: Input<'_>, count_lines: bool, timeo
         .spawn()
         .unwrap_or_else(|e| panic!("weir-testkit: cannot run {desc}: {e}"));
     let pid = child.id() as i32;
-    let writer = bytes_in.map(|data| {
-        let mut w = child.stdin.take().expect("piped stdin");
-        std::thread::spawn(move || {
-            let _ = w.write_all(&data);
-        })
-    });
+    let writer = bytes_in.map(|data| feed_stdin(&mut child, data));
     let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
     let out_t = std::thread::spawn(move || {
         let mut v = Vec::new();
         let mut lines = 0u64;
@@ -501,11 +495,7 @@ pub fn run_measured(mut cmd: Command, input: Input<'_>, count_lines: bool, timeo
         }
         (v, lines)
     });
-    let err_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
+    let err_t = read_to_end(child.stderr.take().expect("piped stderr"));
     let deadline = started + timeout;
     let mut status = 0i32;
     let mut ru = Rusage {

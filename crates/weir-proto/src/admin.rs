@@ -105,3 +105,80 @@ pub fn decode_delete_topics_response(body: Bytes, version: i16) -> Result<Vec<i1
     }
     Ok(codes)
 }
+
+/// One topic to create.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewTopic {
+    /// The topic's name.
+    pub name: String,
+    /// Number of partitions (-1: the broker's default).
+    pub partitions: i32,
+    /// Replication factor (-1: the broker's default).
+    pub replication_factor: i16,
+    /// Topic configurations, `(name, value)`.
+    pub configs: Vec<(String, String)>,
+}
+
+/// A CreateTopics request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CreateTopicsRequest {
+    /// Topics to create.
+    pub topics: Vec<NewTopic>,
+    /// How long the controller may take.
+    pub timeout_ms: i32,
+}
+
+impl CreateTopicsRequest {
+    pub(crate) fn to_wire(&self, _version: i16) -> kafka_protocol::messages::CreateTopicsRequest {
+        use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+        kafka_protocol::messages::CreateTopicsRequest::default()
+            .with_topics(
+                self.topics
+                    .iter()
+                    .map(|t| {
+                        CreatableTopic::default()
+                            .with_name(crate::call::wire_topic(&t.name))
+                            .with_num_partitions(t.partitions)
+                            .with_replication_factor(t.replication_factor)
+                            .with_configs(
+                                t.configs
+                                    .iter()
+                                    .map(|(k, v)| {
+                                        CreatableTopicConfig::default()
+                                            .with_name(crate::call::wire_str(k))
+                                            .with_value(Some(crate::call::wire_str(v)))
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            )
+            .with_timeout_ms(self.timeout_ms)
+    }
+}
+
+/// A DeleteTopics request (by name).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeleteTopicsRequest {
+    /// Topics to delete.
+    pub names: Vec<String>,
+    /// How long the controller may take.
+    pub timeout_ms: i32,
+}
+
+impl DeleteTopicsRequest {
+    pub(crate) fn to_wire(&self, version: i16) -> kafka_protocol::messages::DeleteTopicsRequest {
+        use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+        let req = kafka_protocol::messages::DeleteTopicsRequest::default().with_timeout_ms(self.timeout_ms);
+        let names = self.names.iter().map(|n| crate::call::wire_topic(n));
+        if version >= 6 {
+            req.with_topics(
+                names
+                    .map(|n| DeleteTopicState::default().with_name(Some(n)))
+                    .collect(),
+            )
+        } else {
+            req.with_topic_names(names.collect())
+        }
+    }
+}

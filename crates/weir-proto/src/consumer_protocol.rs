@@ -108,3 +108,59 @@ pub fn decode_consumer_assignment(buf: Bytes) -> Result<ConsumerAssignment, Prot
         user_data,
     })
 }
+
+fn encode_versioned(msg: &impl kafka_protocol::protocol::Encodable) -> Bytes {
+    use bytes::BufMut;
+    let mut buf = bytes::BytesMut::new();
+    buf.put_i16(CONSUMER_PROTOCOL_MAX_VERSION);
+    msg.encode(&mut buf, CONSUMER_PROTOCOL_MAX_VERSION)
+        .expect("every field of the payload exists at the latest version");
+    buf.freeze()
+}
+
+impl ConsumerSubscription {
+    /// Encodes as the Java client does: the version prefix, then the struct at
+    /// [`CONSUMER_PROTOCOL_MAX_VERSION`] (the `version` field, what a decoded payload declared, is not used).
+    pub fn encode(&self) -> Bytes {
+        use crate::call::{wire_str, wire_topic};
+        use kafka_protocol::messages::consumer_protocol_subscription::TopicPartition;
+        let msg = kafka_protocol::messages::ConsumerProtocolSubscription::default()
+            .with_topics(self.topics.iter().map(|t| wire_str(t)).collect())
+            .with_user_data(self.user_data.clone())
+            .with_owned_partitions(
+                self.owned
+                    .iter()
+                    .map(|(t, ps)| {
+                        TopicPartition::default()
+                            .with_topic(wire_topic(t))
+                            .with_partitions(ps.clone())
+                    })
+                    .collect(),
+            )
+            .with_generation_id(self.generation)
+            .with_rack_id(self.rack.as_deref().map(wire_str));
+        encode_versioned(&msg)
+    }
+}
+
+impl ConsumerAssignment {
+    /// Encodes as the Java client does: the version prefix, then the struct at
+    /// [`CONSUMER_PROTOCOL_MAX_VERSION`] (the `version` field is not used).
+    pub fn encode(&self) -> Bytes {
+        use crate::call::wire_topic;
+        use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
+        let msg = kafka_protocol::messages::ConsumerProtocolAssignment::default()
+            .with_assigned_partitions(
+                self.partitions
+                    .iter()
+                    .map(|(t, ps)| {
+                        TopicPartition::default()
+                            .with_topic(wire_topic(t))
+                            .with_partitions(ps.clone())
+                    })
+                    .collect(),
+            )
+            .with_user_data(self.user_data.clone());
+        encode_versioned(&msg)
+    }
+}

@@ -134,3 +134,82 @@ pub fn decode_fetch_response(body: Bytes, version: i16) -> Result<FetchResponse,
         topics,
     })
 }
+
+/// One partition of a Fetch request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FetchPartitionRequest {
+    /// The partition.
+    pub partition: i32,
+    /// The offset to fetch from.
+    pub fetch_offset: i64,
+    /// At most this many bytes for this partition (a first batch larger than it still comes whole).
+    pub max_bytes: i32,
+}
+
+/// A Fetch request (as a consumer: replica id -1).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FetchRequest {
+    /// How long the broker may wait for `min_bytes`.
+    pub max_wait_ms: i32,
+    /// The broker answers once it has this many bytes (or `max_wait_ms` passed).
+    pub min_bytes: i32,
+    /// At most this many bytes in the response (a first batch larger than it still comes whole).
+    pub max_bytes: i32,
+    /// 0: read uncommitted; 1: read committed.
+    pub isolation_level: i8,
+    /// The fetch session (v7+), 0 for none.
+    pub session_id: i32,
+    /// The session epoch (v7+): 0 opens a session, -1 asks for none, else the next epoch.
+    pub session_epoch: i32,
+    /// Partitions to fetch, per topic.
+    pub topics: Vec<(String, Vec<FetchPartitionRequest>)>,
+    /// Partitions to drop from the session (v7+), per topic.
+    pub forgotten: Vec<(String, Vec<i32>)>,
+}
+
+impl FetchRequest {
+    pub(crate) fn to_wire(&self, _version: i16) -> kafka_protocol::messages::FetchRequest {
+        use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
+        kafka_protocol::messages::FetchRequest::default()
+            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+            .with_max_wait_ms(self.max_wait_ms)
+            .with_min_bytes(self.min_bytes)
+            .with_max_bytes(self.max_bytes)
+            .with_isolation_level(self.isolation_level)
+            .with_session_id(self.session_id)
+            .with_session_epoch(self.session_epoch)
+            .with_topics(
+                self.topics
+                    .iter()
+                    .map(|(t, parts)| {
+                        FetchTopic::default()
+                            .with_topic(crate::call::wire_topic(t))
+                            .with_partitions(
+                                parts
+                                    .iter()
+                                    .map(|p| {
+                                        FetchPartition::default()
+                                            .with_partition(p.partition)
+                                            .with_current_leader_epoch(-1)
+                                            .with_fetch_offset(p.fetch_offset)
+                                            .with_last_fetched_epoch(-1)
+                                            .with_log_start_offset(-1)
+                                            .with_partition_max_bytes(p.max_bytes)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            )
+            .with_forgotten_topics_data(
+                self.forgotten
+                    .iter()
+                    .map(|(t, parts)| {
+                        ForgottenTopic::default()
+                            .with_topic(crate::call::wire_topic(t))
+                            .with_partitions(parts.clone())
+                    })
+                    .collect(),
+            )
+    }
+}

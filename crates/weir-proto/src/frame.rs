@@ -58,34 +58,8 @@ impl FrameDecoder {
     }
 }
 
-fn api_name(key: i16) -> &'static str {
-    ApiKey::try_from(key).map(api_key_name).unwrap_or("Unknown")
-}
-
-/// The name of an API, for messages.
-pub fn api_key_name(key: ApiKey) -> &'static str {
-    match key {
-        ApiKey::Produce => "Produce",
-        ApiKey::Fetch => "Fetch",
-        ApiKey::ListOffsets => "ListOffsets",
-        ApiKey::Metadata => "Metadata",
-        ApiKey::OffsetCommit => "OffsetCommit",
-        ApiKey::OffsetFetch => "OffsetFetch",
-        ApiKey::FindCoordinator => "FindCoordinator",
-        ApiKey::JoinGroup => "JoinGroup",
-        ApiKey::Heartbeat => "Heartbeat",
-        ApiKey::LeaveGroup => "LeaveGroup",
-        ApiKey::SyncGroup => "SyncGroup",
-        ApiKey::ApiVersions => "ApiVersions",
-        ApiKey::CreateTopics => "CreateTopics",
-        ApiKey::DeleteTopics => "DeleteTopics",
-        ApiKey::InitProducerId => "InitProducerId",
-        _ => "Other",
-    }
-}
-
-/// Encodes `body` with a request header into one frame, size prefix included.
-pub fn encode_request<R: Request>(
+/// Encodes `body` with a request header into one frame, size prefix included (see [`crate::call::Call`]).
+pub(crate) fn encode_request<R: Request>(
     body: &R,
     version: i16,
     correlation_id: i32,
@@ -99,7 +73,7 @@ pub fn encode_request<R: Request>(
         .with_correlation_id(correlation_id)
         .with_client_id(client_id.map(|c| StrBytes::from_string(c.to_owned())));
     let err = |e: anyhow::Error| ProtoError::Encode {
-        api: api_name(R::KEY),
+        api: crate::call::api_name(R::KEY),
         version,
         reason: e.to_string(),
     };

@@ -283,3 +283,171 @@ pub fn decode_leave_group_response(body: Bytes, version: i16) -> Result<LeaveGro
     }
     Ok(LeaveGroupResponse { error_code, members })
 }
+
+fn group_id(id: &str) -> kafka_protocol::messages::GroupId {
+    kafka_protocol::messages::GroupId(crate::call::wire_str(id))
+}
+
+/// A FindCoordinator request for one key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FindCoordinatorRequest {
+    /// The group id (key type 0) or transactional id (key type 1).
+    pub key: String,
+    /// 0: group; 1: transaction.
+    pub key_type: i8,
+}
+
+impl FindCoordinatorRequest {
+    pub(crate) fn to_wire(&self, version: i16) -> kafka_protocol::messages::FindCoordinatorRequest {
+        let req = kafka_protocol::messages::FindCoordinatorRequest::default().with_key_type(self.key_type);
+        let key = crate::call::wire_str(&self.key);
+        if version >= 4 {
+            req.with_coordinator_keys(vec![key])
+        } else {
+            req.with_key(key)
+        }
+    }
+}
+
+/// A JoinGroup request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JoinGroupRequest {
+    /// The group.
+    pub group_id: String,
+    /// How long the coordinator waits for a heartbeat before removing the member.
+    pub session_timeout_ms: i32,
+    /// How long the coordinator waits for members to rejoin (v1+).
+    pub rebalance_timeout_ms: i32,
+    /// The member id ("" for a new member).
+    pub member_id: String,
+    /// The static instance id (v5+), if any.
+    pub group_instance_id: Option<String>,
+    /// The protocol type ("consumer").
+    pub protocol_type: String,
+    /// The protocols offered, `(name, metadata)`, in order of preference.
+    pub protocols: Vec<(String, Bytes)>,
+    /// Why the member joins (v8+), if said.
+    pub reason: Option<String>,
+}
+
+impl JoinGroupRequest {
+    pub(crate) fn to_wire(&self, _version: i16) -> kafka_protocol::messages::JoinGroupRequest {
+        use crate::call::wire_str;
+        use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+        kafka_protocol::messages::JoinGroupRequest::default()
+            .with_group_id(group_id(&self.group_id))
+            .with_session_timeout_ms(self.session_timeout_ms)
+            .with_rebalance_timeout_ms(self.rebalance_timeout_ms)
+            .with_member_id(wire_str(&self.member_id))
+            .with_group_instance_id(self.group_instance_id.as_deref().map(wire_str))
+            .with_protocol_type(wire_str(&self.protocol_type))
+            .with_protocols(
+                self.protocols
+                    .iter()
+                    .map(|(name, metadata)| {
+                        JoinGroupRequestProtocol::default()
+                            .with_name(wire_str(name))
+                            .with_metadata(metadata.clone())
+                    })
+                    .collect(),
+            )
+            .with_reason(self.reason.as_deref().map(wire_str))
+    }
+}
+
+/// A SyncGroup request; the leader sends the assignments, `(member id, assignment)`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncGroupRequest {
+    /// The group.
+    pub group_id: String,
+    /// The generation joined.
+    pub generation_id: i32,
+    /// The member id.
+    pub member_id: String,
+    /// The static instance id (v3+), if any.
+    pub group_instance_id: Option<String>,
+    /// The protocol type (v5+).
+    pub protocol_type: Option<String>,
+    /// The protocol the group chose (v5+).
+    pub protocol_name: Option<String>,
+    /// Assignments per member (leader only).
+    pub assignments: Vec<(String, Bytes)>,
+}
+
+impl SyncGroupRequest {
+    pub(crate) fn to_wire(&self, _version: i16) -> kafka_protocol::messages::SyncGroupRequest {
+        use crate::call::wire_str;
+        use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+        kafka_protocol::messages::SyncGroupRequest::default()
+            .with_group_id(group_id(&self.group_id))
+            .with_generation_id(self.generation_id)
+            .with_member_id(wire_str(&self.member_id))
+            .with_group_instance_id(self.group_instance_id.as_deref().map(wire_str))
+            .with_protocol_type(self.protocol_type.as_deref().map(wire_str))
+            .with_protocol_name(self.protocol_name.as_deref().map(wire_str))
+            .with_assignments(
+                self.assignments
+                    .iter()
+                    .map(|(member, assignment)| {
+                        SyncGroupRequestAssignment::default()
+                            .with_member_id(wire_str(member))
+                            .with_assignment(assignment.clone())
+                    })
+                    .collect(),
+            )
+    }
+}
+
+/// A Heartbeat request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HeartbeatRequest {
+    /// The group.
+    pub group_id: String,
+    /// The member's generation.
+    pub generation_id: i32,
+    /// The member id.
+    pub member_id: String,
+    /// The static instance id (v3+), if any.
+    pub group_instance_id: Option<String>,
+}
+
+impl HeartbeatRequest {
+    pub(crate) fn to_wire(&self, _version: i16) -> kafka_protocol::messages::HeartbeatRequest {
+        use crate::call::wire_str;
+        kafka_protocol::messages::HeartbeatRequest::default()
+            .with_group_id(group_id(&self.group_id))
+            .with_generation_id(self.generation_id)
+            .with_member_id(wire_str(&self.member_id))
+            .with_group_instance_id(self.group_instance_id.as_deref().map(wire_str))
+    }
+}
+
+/// A LeaveGroup request for one member.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LeaveGroupRequest {
+    /// The group.
+    pub group_id: String,
+    /// The member id.
+    pub member_id: String,
+    /// The static instance id (v3+), if any.
+    pub group_instance_id: Option<String>,
+    /// Why the member leaves (v5+), if said.
+    pub reason: Option<String>,
+}
+
+impl LeaveGroupRequest {
+    pub(crate) fn to_wire(&self, version: i16) -> kafka_protocol::messages::LeaveGroupRequest {
+        use crate::call::wire_str;
+        use kafka_protocol::messages::leave_group_request::MemberIdentity;
+        let req =
+            kafka_protocol::messages::LeaveGroupRequest::default().with_group_id(group_id(&self.group_id));
+        if version >= 3 {
+            req.with_members(vec![MemberIdentity::default()
+                .with_member_id(wire_str(&self.member_id))
+                .with_group_instance_id(self.group_instance_id.as_deref().map(wire_str))
+                .with_reason(self.reason.as_deref().map(wire_str))])
+        } else {
+            req.with_member_id(wire_str(&self.member_id))
+        }
+    }
+}

@@ -133,3 +133,79 @@ pub fn decode_offset_fetch_response(body: Bytes, version: i16) -> Result<OffsetF
     }
     Ok(OffsetFetchResponse { error_code, topics })
 }
+
+/// An OffsetCommit request: per topic, `(partition, offset)`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OffsetCommitRequest {
+    /// The group.
+    pub group_id: String,
+    /// The member's generation (-1 for a commit from outside the group).
+    pub generation_id: i32,
+    /// The member id ("" from outside the group).
+    pub member_id: String,
+    /// The static instance id (v7+), if any.
+    pub group_instance_id: Option<String>,
+    /// The offsets, per topic.
+    pub topics: Vec<(String, Vec<(i32, i64)>)>,
+}
+
+impl OffsetCommitRequest {
+    pub(crate) fn to_wire(&self, _version: i16) -> kafka_protocol::messages::OffsetCommitRequest {
+        use crate::call::{wire_str, wire_topic};
+        use kafka_protocol::messages::offset_commit_request::{
+            OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+        };
+        kafka_protocol::messages::OffsetCommitRequest::default()
+            .with_group_id(kafka_protocol::messages::GroupId(wire_str(&self.group_id)))
+            .with_generation_id_or_member_epoch(self.generation_id)
+            .with_member_id(wire_str(&self.member_id))
+            .with_group_instance_id(self.group_instance_id.as_deref().map(wire_str))
+            .with_retention_time_ms(-1)
+            .with_topics(
+                self.topics
+                    .iter()
+                    .map(|(t, ps)| {
+                        OffsetCommitRequestTopic::default()
+                            .with_name(wire_topic(t))
+                            .with_partitions(
+                                ps.iter()
+                                    .map(|&(p, o)| {
+                                        OffsetCommitRequestPartition::default()
+                                            .with_partition_index(p)
+                                            .with_committed_offset(o)
+                                            .with_committed_leader_epoch(-1)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            )
+    }
+}
+
+/// An OffsetFetch request: the committed offsets of a group's partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OffsetFetchRequest {
+    /// The group.
+    pub group_id: String,
+    /// Partitions per topic; `None` for every partition the group has offsets for.
+    pub topics: Option<Vec<(String, Vec<i32>)>>,
+}
+
+impl OffsetFetchRequest {
+    pub(crate) fn to_wire(&self, _version: i16) -> kafka_protocol::messages::OffsetFetchRequest {
+        use crate::call::{wire_str, wire_topic};
+        use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+        kafka_protocol::messages::OffsetFetchRequest::default()
+            .with_group_id(kafka_protocol::messages::GroupId(wire_str(&self.group_id)))
+            .with_topics(self.topics.as_ref().map(|ts| {
+                ts.iter()
+                    .map(|(t, ps)| {
+                        OffsetFetchRequestTopic::default()
+                            .with_name(wire_topic(t))
+                            .with_partition_indexes(ps.clone())
+                    })
+                    .collect()
+            }))
+    }
+}

@@ -2,9 +2,10 @@
 //!
 //! Nothing here touches a socket, a clock or an async runtime: bytes go in, bytes or typed values come out.
 //!
-//! - [`frame`]: the 4-byte size prefix around every request and response, bounded before allocating;
-//!   request encoding for control-plane messages from the pinned `kafka-protocol` crate (responses are decoded
+//! - [`call`]: the [`Call`] trait every request message implements (API key, versions, encoding, decoding);
+//!   requests are encoded with the pinned `kafka-protocol` crate, a private dependency (responses are decoded
 //!   by the modules below, never by kafka-protocol, whose array decoders trust counts from the wire).
+//! - [`frame`]: the 4-byte size prefix around every request and response, bounded before allocating.
 //! - [`versions`]: ApiVersions negotiation — per API, the highest version both sides support.
 //! - [`fetch`]: the Fetch response, decoded by hand: zero-copy records, every count bounded by the bytes present.
 //! - [`metadata`]: the Metadata response, decoded by hand for the same reason.
@@ -16,17 +17,20 @@
 //! - [`group_offsets`]: the OffsetCommit and OffsetFetch responses, likewise.
 //! - [`producer_id`]: the InitProducerId response, likewise.
 //! - [`admin`]: the CreateTopics and DeleteTopics responses, likewise.
+//! - [`kafka_code`]: the Kafka error codes by name, with whether each is retriable.
 //! - [`record`]: the record batch v2 codec (lazy, zero-copy decode; incremental builder; compression; CRC-32C).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod call;
 pub mod consumer_protocol;
 pub mod error;
 pub mod fetch;
 pub mod frame;
 pub mod group;
 pub mod group_offsets;
+pub mod kafka_code;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -37,5 +41,6 @@ mod wire;
 
 pub use wire::strip_response_header;
 
+pub use call::Call;
 pub use error::ProtoError;
-pub use kafka_protocol;
+pub use kafka_code::KafkaCode;

@@ -73,3 +73,42 @@ pub fn decode_list_offsets_response(body: Bytes, version: i16) -> Result<Vec<Lis
     }
     Ok(out)
 }
+
+/// A ListOffsets request: per topic, `(partition, timestamp)` where the timestamp is -1 (latest), -2
+/// (earliest) or a time in milliseconds (the first offset at or after it).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListOffsetsRequest {
+    /// 0: read uncommitted; 1: read committed (v2+).
+    pub isolation_level: i8,
+    /// Per topic, the partitions and the timestamp to look up.
+    pub topics: Vec<(String, Vec<(i32, i64)>)>,
+}
+
+impl ListOffsetsRequest {
+    pub(crate) fn to_wire(&self, _version: i16) -> kafka_protocol::messages::ListOffsetsRequest {
+        use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+        kafka_protocol::messages::ListOffsetsRequest::default()
+            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+            .with_isolation_level(self.isolation_level)
+            .with_topics(
+                self.topics
+                    .iter()
+                    .map(|(topic, parts)| {
+                        ListOffsetsTopic::default()
+                            .with_name(crate::call::wire_topic(topic))
+                            .with_partitions(
+                                parts
+                                    .iter()
+                                    .map(|&(p, ts)| {
+                                        ListOffsetsPartition::default()
+                                            .with_partition_index(p)
+                                            .with_current_leader_epoch(-1)
+                                            .with_timestamp(ts)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            )
+    }
+}

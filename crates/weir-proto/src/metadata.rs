@@ -140,3 +140,26 @@ pub fn decode_metadata_response(body: Bytes, version: i16) -> Result<MetadataRes
         topics,
     })
 }
+
+/// A Metadata request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MetadataRequest {
+    /// Topics to describe; `None` for every topic.
+    pub topics: Option<Vec<String>>,
+    /// Whether the broker may create topics it does not know (weir never asks for that).
+    pub allow_auto_topic_creation: bool,
+}
+
+impl MetadataRequest {
+    pub(crate) fn to_wire(&self, version: i16) -> kafka_protocol::messages::MetadataRequest {
+        use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+        kafka_protocol::messages::MetadataRequest::default()
+            .with_topics(self.topics.as_ref().map(|ts| {
+                ts.iter()
+                    .map(|t| MetadataRequestTopic::default().with_name(Some(crate::call::wire_topic(t))))
+                    .collect()
+            }))
+            // Before v4 there is no such field (the broker's own setting decides).
+            .with_allow_auto_topic_creation(self.allow_auto_topic_creation || version < 4)
+    }
+}

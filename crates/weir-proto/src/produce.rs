@@ -110,3 +110,52 @@ pub fn decode_produce_response(body: Bytes, version: i16) -> Result<ProduceRespo
         throttle_time_ms,
     })
 }
+
+/// Per topic, each partition's encoded record batches.
+pub type ProduceData = Vec<(std::sync::Arc<str>, Vec<(i32, Bytes)>)>;
+
+/// A Produce request: per topic, `(partition, record batches)`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProduceRequest {
+    /// The transactional id, if any.
+    pub transactional_id: Option<String>,
+    /// 0: no answer; 1: the leader's; -1: every in-sync replica's.
+    pub acks: i16,
+    /// How long the broker may wait for replication.
+    pub timeout_ms: i32,
+    /// Per topic, each partition's encoded record batches.
+    pub topics: ProduceData,
+}
+
+impl ProduceRequest {
+    pub(crate) fn to_wire(&self, _version: i16) -> kafka_protocol::messages::ProduceRequest {
+        use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+        kafka_protocol::messages::ProduceRequest::default()
+            .with_transactional_id(
+                self.transactional_id
+                    .as_deref()
+                    .map(|t| kafka_protocol::messages::TransactionalId(crate::call::wire_str(t))),
+            )
+            .with_acks(self.acks)
+            .with_timeout_ms(self.timeout_ms)
+            .with_topic_data(
+                self.topics
+                    .iter()
+                    .map(|(t, parts)| {
+                        TopicProduceData::default()
+                            .with_name(crate::call::wire_topic(t))
+                            .with_partition_data(
+                                parts
+                                    .iter()
+                                    .map(|(p, records)| {
+                                        PartitionProduceData::default()
+                                            .with_index(*p)
+                                            .with_records(Some(records.clone()))
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            )
+    }
+}

@@ -41,3 +41,41 @@ pub fn decode_init_producer_id_response(
         producer_epoch,
     })
 }
+
+/// An InitProducerId request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitProducerIdRequest {
+    /// The transactional id, `None` for an idempotent producer without transactions.
+    pub transactional_id: Option<String>,
+    /// Transaction timeout (-1 without transactions).
+    pub transaction_timeout_ms: i32,
+    /// The current producer id, -1 for a new one (v3+: bumps the epoch of this id).
+    pub producer_id: i64,
+    /// The current epoch, -1 for a new producer id.
+    pub producer_epoch: i16,
+}
+
+impl Default for InitProducerIdRequest {
+    fn default() -> Self {
+        InitProducerIdRequest {
+            transactional_id: None,
+            transaction_timeout_ms: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+        }
+    }
+}
+
+impl InitProducerIdRequest {
+    pub(crate) fn to_wire(&self, _version: i16) -> kafka_protocol::messages::InitProducerIdRequest {
+        kafka_protocol::messages::InitProducerIdRequest::default()
+            .with_transactional_id(
+                self.transactional_id
+                    .as_deref()
+                    .map(|t| kafka_protocol::messages::TransactionalId(crate::call::wire_str(t))),
+            )
+            .with_transaction_timeout_ms(self.transaction_timeout_ms)
+            .with_producer_id(kafka_protocol::messages::ProducerId(self.producer_id))
+            .with_producer_epoch(self.producer_epoch)
+    }
+}

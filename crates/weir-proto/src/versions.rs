@@ -1,117 +1,93 @@
 //! ApiVersions negotiation: for each API, the highest version both weir and the broker support.
 
+use std::ops::RangeInclusive;
+
+use crate::call::Call;
 use crate::wire::prealloc;
-use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 
-/// The versions weir speaks, per API: `(api, min, max)`.
-///
-/// Maxima are capped below what `kafka-protocol` can encode where a later version changes semantics weir does
-/// not implement yet (Fetch and Produce v13+ address topics by id instead of name). Fetch stops at v11, the last
-/// version without tagged fields: tansu 0.6.0 puts a top-level tag 0 (node endpoints, a v16+ field) into v12
-/// responses, which a strict decoder must refuse.
-pub const WEIR_VERSIONS: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 11),
-    (ApiKey::Fetch, 4, 11),
-    (ApiKey::ListOffsets, 1, 8),
-    (ApiKey::Metadata, 1, 12),
-    (ApiKey::OffsetCommit, 2, 8),
-    (ApiKey::OffsetFetch, 1, 7),
-    (ApiKey::FindCoordinator, 0, 4),
-    (ApiKey::JoinGroup, 0, 9),
-    (ApiKey::Heartbeat, 0, 4),
-    (ApiKey::LeaveGroup, 0, 5),
-    (ApiKey::SyncGroup, 0, 5),
-    (ApiKey::ApiVersions, 0, 3),
-    (ApiKey::CreateTopics, 2, 7),
-    (ApiKey::DeleteTopics, 1, 6),
-    (ApiKey::InitProducerId, 0, 4),
-    (ApiKey::DescribeConfigs, 0, 4),
-];
+/// Versions [`decode_api_versions_response`] reads.
+pub const API_VERSIONS_VERSIONS: RangeInclusive<i16> = 0..=3;
 
-/// The negotiated version per API key. Cheap to copy around behind an `Arc`.
+/// An ApiVersions request; the client names itself (v3+).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ApiVersionsRequest {
+    /// The client software's name.
+    pub software_name: String,
+    /// The client software's version.
+    pub software_version: String,
+}
+
+impl ApiVersionsRequest {
+    pub(crate) fn to_wire(&self, _version: i16) -> kafka_protocol::messages::ApiVersionsRequest {
+        kafka_protocol::messages::ApiVersionsRequest::default()
+            .with_client_software_name(crate::call::wire_str(&self.software_name))
+            .with_client_software_version(crate::call::wire_str(&self.software_version))
+    }
+}
+
+/// The broker's version range per API key, from its ApiVersions response. The version of a call is the highest
+/// both sides speak: [`VersionTable::version`] intersects the broker's range with the call's
+/// [`Call::VERSIONS`], so there is no second list of weir's versions to keep in step with the calls.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VersionTable {
-    /// Indexed by API key; `None` where the broker does not offer the API or no version overlaps.
-    versions: Vec<Option<i16>>,
+    /// Indexed by API key: the broker's `(min, max)`, `None` where it does not offer the API.
+    ranges: Vec<Option<(i16, i16)>>,
 }
 
 impl VersionTable {
-    /// Intersects the broker's offered ranges with [`WEIR_VERSIONS`].
-    pub fn negotiate(response: &ApiVersionsResponse) -> Self {
-        Self::negotiate_with(response, WEIR_VERSIONS)
-    }
-
-    /// Intersects the broker's offered ranges with `ours`.
-    pub fn negotiate_with(response: &ApiVersionsResponse, ours: &[(ApiKey, i16, i16)]) -> Self {
-        let theirs: Vec<(i16, i16, i16)> = response
-            .api_keys
-            .iter()
-            .map(|a| (a.api_key, a.min_version, a.max_version))
-            .collect();
-        Self::from_ranges_with(&theirs, ours)
-    }
-
-    /// Intersects decoded broker ranges `(api key, min, max)` with [`WEIR_VERSIONS`].
+    /// The table of a broker's decoded ranges `(api key, min, max)` (negative keys are ignored).
     pub fn from_ranges(theirs: &[(i16, i16, i16)]) -> Self {
-        Self::from_ranges_with(theirs, WEIR_VERSIONS)
-    }
-
-    fn from_ranges_with(theirs: &[(i16, i16, i16)], ours: &[(ApiKey, i16, i16)]) -> Self {
-        let mut versions = Vec::new();
-        for &(key, min, max) in ours {
-            let k = key as i16;
-            let Some(&(_, their_min, their_max)) = theirs.iter().find(|a| a.0 == k) else {
+        let mut ranges = Vec::new();
+        for &(key, min, max) in theirs {
+            let Ok(idx) = usize::try_from(key) else {
                 continue;
             };
-            let lo = min.max(their_min);
-            let hi = max.min(their_max);
-            if lo <= hi {
-                let idx = k as usize;
-                if versions.len() <= idx {
-                    versions.resize(idx + 1, None);
-                }
-                versions[idx] = Some(hi);
+            // Keys are small; a broker claiming a huge key is ignored rather than allocated for.
+            if idx > 1024 {
+                continue;
             }
+            if ranges.len() <= idx {
+                ranges.resize(idx + 1, None);
+            }
+            ranges[idx] = Some((min, max));
         }
-        Self { versions }
+        Self { ranges }
     }
 
-    /// The version to use for `key`, or `None` if the broker and weir share none.
-    pub fn get(&self, key: ApiKey) -> Option<i16> {
-        self.versions.get(key as i16 as usize).copied().flatten()
+    /// The version to send `C` at: the highest both the broker and weir speak, or `None` if they share none.
+    pub fn version<C: Call>(&self) -> Option<i16> {
+        self.pick(C::KEY, &C::VERSIONS)
+    }
+
+    /// The highest version of `key` in both the broker's range and `ours`.
+    pub fn pick(&self, key: i16, ours: &RangeInclusive<i16>) -> Option<i16> {
+        let (their_min, their_max) = (*self.ranges.get(usize::try_from(key).ok()?)?)?;
+        let lo = (*ours.start()).max(their_min);
+        let hi = (*ours.end()).min(their_max);
+        (lo <= hi).then_some(hi)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::messages::api_versions_response::ApiVersion;
-
-    fn offered(list: &[(ApiKey, i16, i16)]) -> ApiVersionsResponse {
-        ApiVersionsResponse::default().with_api_keys(
-            list.iter()
-                .map(|&(k, lo, hi)| {
-                    ApiVersion::default()
-                        .with_api_key(k as i16)
-                        .with_min_version(lo)
-                        .with_max_version(hi)
-                })
-                .collect(),
-        )
-    }
+    use crate::fetch::FetchRequest;
+    use crate::metadata::MetadataRequest;
+    use crate::produce::ProduceRequest;
 
     #[test]
     fn picks_highest_common_version() {
-        let t = VersionTable::negotiate(&offered(&[(ApiKey::Fetch, 0, 17), (ApiKey::Metadata, 0, 9)]));
-        assert_eq!(t.get(ApiKey::Fetch), Some(11));
-        assert_eq!(t.get(ApiKey::Metadata), Some(9));
-        assert_eq!(t.get(ApiKey::Produce), None);
+        let t = VersionTable::from_ranges(&[(1, 0, 17), (3, 0, 9)]);
+        assert_eq!(t.version::<FetchRequest>(), Some(11));
+        assert_eq!(t.version::<MetadataRequest>(), Some(9));
+        assert_eq!(t.version::<ProduceRequest>(), None);
     }
 
     #[test]
     fn no_overlap_means_unsupported() {
-        let t = VersionTable::negotiate(&offered(&[(ApiKey::Produce, 0, 2)]));
-        assert_eq!(t.get(ApiKey::Produce), None);
+        let t = VersionTable::from_ranges(&[(0, 0, 2), (-1, 0, 3), (30_000, 0, 1)]);
+        assert_eq!(t.version::<ProduceRequest>(), None);
+        assert_eq!(t.pick(30_000, &(0..=1)), None);
     }
 }
 
@@ -130,13 +106,7 @@ pub fn decode_api_versions_response(
     body: bytes::Bytes,
     version: i16,
 ) -> Result<ApiVersionRanges, crate::ProtoError> {
-    if !(0..=3).contains(&version) {
-        return Err(crate::ProtoError::Decode {
-            api: "ApiVersions",
-            version,
-            reason: "unsupported version".into(),
-        });
-    }
+    crate::wire::check_version("ApiVersions", version, &API_VERSIONS_VERSIONS)?;
     let flex = version >= 3;
     let mut r = crate::wire::WireReader::new(body, "ApiVersions", version);
     let error_code = r.i16("error code")?;
@@ -167,6 +137,7 @@ mod decode_tests {
     use super::*;
     use bytes::BytesMut;
     use kafka_protocol::messages::api_versions_response::ApiVersion;
+    use kafka_protocol::messages::ApiVersionsResponse;
     use kafka_protocol::protocol::Encodable;
 
     #[test]
@@ -192,7 +163,10 @@ mod decode_tests {
             assert_eq!(got.ranges, vec![(1, 4, 17), (3, 0, 12)]);
             let t = VersionTable::from_ranges(&got.ranges);
             assert_eq!(
-                (t.get(ApiKey::Fetch), t.get(ApiKey::Metadata)),
+                (
+                    t.version::<crate::fetch::FetchRequest>(),
+                    t.version::<crate::metadata::MetadataRequest>()
+                ),
                 (Some(11), Some(12))
             );
             for cut in 0..body.len() {

@@ -12,15 +12,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{
-    ApiKey, BrokerId, CreateTopicsRequest, DeleteTopicsRequest, ListOffsetsRequest, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
-use weir_proto::admin::{decode_create_topics_response, decode_delete_topics_response};
-use weir_proto::list_offsets::decode_list_offsets_response;
+use weir_proto::admin::{CreateTopicsRequest, DeleteTopicsRequest, NewTopic};
+use weir_proto::list_offsets::ListOffsetsRequest;
 
 use crate::cluster::{Cluster, MetadataSnapshot, RetryWindow, TopicMetadata};
 use crate::config::ClientConfig;
@@ -54,10 +47,6 @@ pub struct Admin {
     cluster: Arc<Cluster>,
 }
 
-fn topic_name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_owned()))
-}
-
 impl Admin {
     /// An admin client for the cluster behind `cfg.bootstrap_servers`. Connects lazily.
     pub fn connect(cfg: ClientConfig) -> Result<Admin> {
@@ -68,16 +57,16 @@ impl Admin {
 
     /// Creates a topic. Already existing is an error (`TopicAlreadyExists`).
     pub async fn create_topic(&self, name: &str, partitions: i32, replication_factor: i16) -> Result<()> {
-        let req = CreateTopicsRequest::default()
-            .with_topics(vec![CreatableTopic::default()
-                .with_name(topic_name(name))
-                .with_num_partitions(partitions)
-                .with_replication_factor(replication_factor)])
-            .with_timeout_ms(self.cluster.config().request_timeout.as_millis() as i32);
-        let conn = self.cluster.controller_connection().await?;
-        let version = conn.version(ApiKey::CreateTopics)?;
-        let body = conn.request_body(&req, version).await?;
-        let topics = decode_create_topics_response(body, version).map_err(|e| conn.bad_response(e))?;
+        let req = CreateTopicsRequest {
+            topics: vec![NewTopic {
+                name: name.to_owned(),
+                partitions,
+                replication_factor,
+                configs: Vec::new(),
+            }],
+            timeout_ms: self.cluster.config().request_timeout.as_millis() as i32,
+        };
+        let topics = self.cluster.controller_connection().await?.call(&req).await?;
         for t in topics {
             let msg = t.error_message.unwrap_or_default();
             check(t.error_code, || format!("create topic {name} {msg}"))?;
@@ -87,17 +76,11 @@ impl Admin {
 
     /// Deletes a topic.
     pub async fn delete_topic(&self, name: &str) -> Result<()> {
-        let conn = self.cluster.controller_connection().await?;
-        let version = conn.version(kafka_protocol::messages::ApiKey::DeleteTopics)?;
-        let mut req = DeleteTopicsRequest::default()
-            .with_timeout_ms(self.cluster.config().request_timeout.as_millis() as i32);
-        if version >= 6 {
-            req = req.with_topics(vec![DeleteTopicState::default().with_name(Some(topic_name(name)))]);
-        } else {
-            req = req.with_topic_names(vec![topic_name(name)]);
-        }
-        let body = conn.request_body(&req, version).await?;
-        let codes = decode_delete_topics_response(body, version).map_err(|e| conn.bad_response(e))?;
+        let req = DeleteTopicsRequest {
+            names: vec![name.to_owned()],
+            timeout_ms: self.cluster.config().request_timeout.as_millis() as i32,
+        };
+        let codes = self.cluster.controller_connection().await?.call(&req).await?;
         for code in codes {
             check(code, || format!("delete topic {name}"))?;
         }
@@ -204,32 +187,19 @@ async fn list_offsets_once(
             .push(tp.partition);
     }
     let asks = by_leader.into_iter().map(|(leader, topics)| async move {
-        let req = ListOffsetsRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_topics(
-                topics
-                    .into_iter()
-                    .map(|(topic, parts)| {
-                        ListOffsetsTopic::default()
-                            .with_name(topic_name(topic))
-                            .with_partitions(
-                                parts
-                                    .iter()
-                                    .map(|&p| {
-                                        ListOffsetsPartition::default()
-                                            .with_partition_index(p)
-                                            .with_current_leader_epoch(-1)
-                                            .with_timestamp(spec.wire())
-                                    })
-                                    .collect(),
-                            )
-                    })
-                    .collect(),
-            );
-        let conn = cluster.link(leader)?.get().await?;
-        let version = conn.version(ApiKey::ListOffsets)?;
-        let body = conn.request_body(&req, version).await?;
-        decode_list_offsets_response(body, version).map_err(|e| conn.bad_response(e))
+        let req = ListOffsetsRequest {
+            isolation_level: 0,
+            topics: topics
+                .into_iter()
+                .map(|(topic, parts)| {
+                    (
+                        topic.to_owned(),
+                        parts.iter().map(|&p| (p, spec.wire())).collect(),
+                    )
+                })
+                .collect(),
+        };
+        cluster.link(leader)?.get().await?.call(&req).await
     });
     for listed in futures::future::join_all(asks).await {
         let listed = match listed {
@@ -240,7 +210,7 @@ async fn list_offsets_once(
             }
         };
         for p in listed {
-            if let Some(code) = KafkaCode::try_from_code(p.error_code) {
+            if let Some(code) = KafkaCode::from_code(p.error_code) {
                 failed.push(Error::Kafka {
                     code,
                     context: format!("list offsets {}-{}", p.topic, p.partition),

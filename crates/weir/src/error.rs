@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-pub use kafka_protocol::error::ResponseError as KafkaCode;
 use weir_proto::record::RecordError;
+pub use weir_proto::KafkaCode;
 use weir_proto::ProtoError;
 
 use crate::consumer::NotAssigned;
@@ -145,7 +145,7 @@ impl Error {
     /// Builds an [`Error::Kafka`] from a non-zero error code.
     pub(crate) fn kafka(code: i16, context: impl Into<String>) -> Error {
         Error::Kafka {
-            code: KafkaCode::try_from_code(code).unwrap_or(KafkaCode::Unknown(code)),
+            code: KafkaCode::from_code(code).unwrap_or(KafkaCode::Unknown(code)),
             context: context.into(),
         }
     }

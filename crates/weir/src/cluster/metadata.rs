@@ -70,7 +70,7 @@ impl MetadataSnapshot {
         let mut topic_errors = HashMap::new();
         for t in &resp.topics {
             let Some(name) = t.name.clone() else { continue };
-            if let Some(code) = KafkaCode::try_from_code(t.error_code) {
+            if let Some(code) = KafkaCode::from_code(t.error_code) {
                 topic_errors.insert(name, code);
                 continue;
             }
@@ -81,7 +81,7 @@ impl MetadataSnapshot {
                     id: p.partition,
                     leader: p.leader_id,
                     leader_epoch: p.leader_epoch,
-                    error: KafkaCode::try_from_code(p.error_code),
+                    error: KafkaCode::from_code(p.error_code),
                 })
                 .collect();
             partitions.sort_by_key(|p| p.id);

@@ -8,9 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 
 use arc_swap::ArcSwap;
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{MetadataRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use weir_proto::metadata::MetadataRequest;
 
 use crate::config::ClientConfig;
 use crate::error::{Error, KafkaCode, Result};
@@ -136,29 +134,16 @@ impl Cluster {
     /// Refreshes metadata for the topics of interest (all topics when `all`), and returns the new snapshot.
     pub(crate) async fn refresh(&self, all: bool) -> Result<Arc<MetadataSnapshot>> {
         let _guard = self.refreshing.lock().await;
-        let topics: Option<Vec<MetadataRequestTopic>> = if all {
+        let topics: Option<Vec<String>> = if all {
             None
         } else {
-            Some(
-                self.interest
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .map(|t| {
-                        MetadataRequestTopic::default()
-                            .with_name(Some(TopicName(StrBytes::from_string(t.clone()))))
-                    })
-                    .collect(),
-            )
+            Some(self.interest.lock().unwrap().iter().cloned().collect())
         };
-        let req = MetadataRequest::default()
-            .with_topics(topics)
-            .with_allow_auto_topic_creation(false);
-        let conn = self.any_connection().await?;
-        let version = conn.version(kafka_protocol::messages::ApiKey::Metadata)?;
-        let body = conn.request_body(&req, version).await?;
-        let resp = weir_proto::metadata::decode_metadata_response(body, version)
-            .map_err(|e| conn.bad_response(e))?;
+        let req = MetadataRequest {
+            topics,
+            allow_auto_topic_creation: false,
+        };
+        let resp = self.any_connection().await?.call(&req).await?;
         let fresh = MetadataSnapshot::from_response(&resp);
         // A partial refresh keeps topics it did not ask about.
         let merged = if all {

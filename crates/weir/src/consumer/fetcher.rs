@@ -6,10 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
-use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
-use weir_proto::fetch::{decode_fetch_response, FetchResponse};
+use weir_proto::fetch::{FetchPartitionRequest, FetchRequest, FetchResponse};
 
 use super::decode::{decode_partition, DecodeLimits};
 use super::partition::{Partition, PartitionSlot};
@@ -218,7 +215,7 @@ impl Fetcher {
                     .high_watermark
                     .store(p.high_watermark, Ordering::SeqCst);
             }
-            match KafkaCode::try_from_code(p.error_code) {
+            match KafkaCode::from_code(p.error_code) {
                 None => {}
                 Some(KafkaCode::OffsetOutOfRange) => {
                     slot.park(ticket);
@@ -375,7 +372,7 @@ async fn send_fetch(
             return Err(e);
         }
     };
-    if conn.version(ApiKey::Fetch)? < 7 {
+    if conn.version::<FetchRequest>()? < 7 {
         *session = FetchSession::disabled();
     }
     let max_bytes = partition_ask(inner);
@@ -390,59 +387,33 @@ async fn send_fetch(
         })
         .collect();
     let plan = session.prepare(&wanted);
-    let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+    let mut topics: BTreeMap<&str, Vec<FetchPartitionRequest>> = BTreeMap::new();
     for (tp, at) in &plan.send {
-        topics.entry(&tp.topic).or_default().push(
-            FetchPartition::default()
-                .with_partition(tp.partition)
-                .with_current_leader_epoch(-1)
-                .with_fetch_offset(at.offset)
-                .with_last_fetched_epoch(-1)
-                .with_log_start_offset(-1)
-                .with_partition_max_bytes(at.max_bytes),
-        );
+        topics.entry(&tp.topic).or_default().push(FetchPartitionRequest {
+            partition: tp.partition,
+            fetch_offset: at.offset,
+            max_bytes: at.max_bytes,
+        });
     }
-    let req = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(inner.cfg.fetch_max_wait.as_millis().min(i32::MAX as u128) as i32)
-        .with_min_bytes(inner.cfg.fetch_min_bytes)
-        .with_max_bytes(wire_budget(inner, grant))
-        .with_isolation_level(0)
-        .with_session_id(plan.session_id)
-        .with_session_epoch(plan.epoch)
-        .with_topics(
-            topics
-                .into_iter()
-                .map(|(t, parts)| {
-                    FetchTopic::default()
-                        .with_topic(TopicName(StrBytes::from_string(t.to_owned())))
-                        .with_partitions(parts)
-                })
-                .collect(),
-        );
     let mut forgotten: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for tp in &plan.forgotten {
         forgotten.entry(&tp.topic).or_default().push(tp.partition);
     }
-    let req = req.with_forgotten_topics_data(
-        forgotten
-            .into_iter()
-            .map(|(t, parts)| {
-                ForgottenTopic::default()
-                    .with_topic(TopicName(StrBytes::from_string(t.to_owned())))
-                    .with_partitions(parts)
-            })
-            .collect(),
-    );
-    let version = conn.version(ApiKey::Fetch)?;
-    let response = match conn.request_body(&req, version).await {
-        Ok(body) => decode_fetch_response(body, version).map_err(|e| conn.bad_response(e)),
-        Err(e) => Err(e),
+    let req = FetchRequest {
+        max_wait_ms: inner.cfg.fetch_max_wait.as_millis().min(i32::MAX as u128) as i32,
+        min_bytes: inner.cfg.fetch_min_bytes,
+        max_bytes: wire_budget(inner, grant),
+        isolation_level: 0,
+        session_id: plan.session_id,
+        session_epoch: plan.epoch,
+        topics: topics.into_iter().map(|(t, ps)| (t.to_owned(), ps)).collect(),
+        forgotten: forgotten.into_iter().map(|(t, ps)| (t.to_owned(), ps)).collect(),
     };
+    let response = conn.call(&req).await;
     match response {
         Ok(resp) => {
             let stats = &inner.stats;
-            match KafkaCode::try_from_code(resp.error_code) {
+            match KafkaCode::from_code(resp.error_code) {
                 None if plan.epoch > 0 => {
                     stats.incremental_fetches.fetch_add(1, Ordering::Relaxed);
                     stats

@@ -6,24 +6,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
-use kafka_protocol::messages::leave_group_request::MemberIdentity;
-use kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
-use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
-use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
-use kafka_protocol::messages::{
-    ApiKey, FindCoordinatorRequest, GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
-    OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 use weir_proto::group::{
-    decode_find_coordinator_response, decode_heartbeat_response, decode_join_group_response,
-    decode_leave_group_response, decode_sync_group_response, JoinGroupMember,
+    FindCoordinatorRequest, HeartbeatRequest, JoinGroupMember, JoinGroupRequest, LeaveGroupRequest,
+    SyncGroupRequest,
 };
-use weir_proto::group_offsets::{decode_offset_commit_response, decode_offset_fetch_response};
+use weir_proto::group_offsets::{OffsetCommitRequest, OffsetFetchRequest};
 use weir_proto::ProtoError;
 
 use super::assignor::{AssignorKind, MemberSubscription};
@@ -44,10 +32,6 @@ const REBALANCE_IN_PROGRESS: i16 = 27;
 const MEMBER_ID_REQUIRED: i16 = 79;
 const FENCED_INSTANCE_ID: i16 = 82;
 const UNSTABLE_OFFSET_COMMIT: i16 = 88;
-
-fn s(x: &str) -> StrBytes {
-    StrBytes::from_string(x.to_owned())
-}
 
 /// The coordinator's links: one with the normal request timeout (heartbeats, commits), one whose timeout
 /// covers a JoinGroup / SyncGroup that the coordinator holds for up to the rebalance timeout.
@@ -98,16 +82,11 @@ impl Coordinator {
             return Ok(c);
         }
         let group = &shared.cfg.group_id;
-        let conn = shared.cluster.any_connection().await?;
-        let version = conn.version(ApiKey::FindCoordinator)?;
-        let mut req = FindCoordinatorRequest::default().with_key_type(0);
-        if version >= 4 {
-            req = req.with_coordinator_keys(vec![s(group)]);
-        } else {
-            req = req.with_key(s(group));
-        }
-        let body = conn.request_body(&req, version).await?;
-        let found = decode_find_coordinator_response(body, version).map_err(|e| conn.bad_response(e))?;
+        let req = FindCoordinatorRequest {
+            key: group.clone(),
+            key_type: 0,
+        };
+        let found = shared.cluster.any_connection().await?.call(&req).await?;
         // Versions 0-3 always decode to exactly one coordinator; v4 lists one per key asked.
         let c = found.into_iter().next().ok_or_else(|| {
             Error::kafka(
@@ -257,35 +236,19 @@ async fn commit_once(
 ) -> Result<()> {
     let coord = shared.coordinator.get(shared).await?;
     let conn = coord.link.get().await?;
-    let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+    let mut by_topic: BTreeMap<&str, Vec<(i32, i64)>> = BTreeMap::new();
     for (tp, o) in offsets {
-        by_topic.entry(&tp.topic).or_default().push(
-            OffsetCommitRequestPartition::default()
-                .with_partition_index(tp.partition)
-                .with_committed_offset(*o)
-                .with_committed_leader_epoch(-1),
-        );
+        by_topic.entry(&tp.topic).or_default().push((tp.partition, *o));
     }
     let cfg = &shared.cfg;
-    let req = OffsetCommitRequest::default()
-        .with_group_id(GroupId(s(&cfg.group_id)))
-        .with_generation_id_or_member_epoch(generation)
-        .with_member_id(s(member_id))
-        .with_group_instance_id(cfg.group_instance_id.as_deref().map(s))
-        .with_retention_time_ms(-1)
-        .with_topics(
-            by_topic
-                .into_iter()
-                .map(|(t, ps)| {
-                    OffsetCommitRequestTopic::default()
-                        .with_name(TopicName(s(t)))
-                        .with_partitions(ps)
-                })
-                .collect(),
-        );
-    let version = conn.version(ApiKey::OffsetCommit)?;
-    let body = conn.request_body(&req, version).await?;
-    let topics = decode_offset_commit_response(body, version).map_err(|e| conn.bad_response(e))?;
+    let req = OffsetCommitRequest {
+        group_id: cfg.group_id.clone(),
+        generation_id: generation,
+        member_id: member_id.to_owned(),
+        group_instance_id: cfg.group_instance_id.clone(),
+        topics: by_topic.into_iter().map(|(t, ps)| (t.to_owned(), ps)).collect(),
+    };
+    let topics = conn.call(&req).await?;
     for t in &topics {
         for &(partition, error_code) in &t.partitions {
             check(error_code, || {
@@ -318,21 +281,11 @@ async fn fetch_committed_once(
         by_topic.entry(&tp.topic).or_default().push(tp.partition);
     }
     let group = &shared.cfg.group_id;
-    let req = OffsetFetchRequest::default()
-        .with_group_id(GroupId(s(group)))
-        .with_topics(Some(
-            by_topic
-                .into_iter()
-                .map(|(t, ps)| {
-                    OffsetFetchRequestTopic::default()
-                        .with_name(TopicName(s(t)))
-                        .with_partition_indexes(ps)
-                })
-                .collect(),
-        ));
-    let version = conn.version(ApiKey::OffsetFetch)?;
-    let body = conn.request_body(&req, version).await?;
-    let resp = decode_offset_fetch_response(body, version).map_err(|e| conn.bad_response(e))?;
+    let req = OffsetFetchRequest {
+        group_id: group.clone(),
+        topics: Some(by_topic.into_iter().map(|(t, ps)| (t.to_owned(), ps)).collect()),
+    };
+    let resp = conn.call(&req).await?;
     check(resp.error_code, || format!("OffsetFetch {group}"))?;
     let mut out = HashMap::new();
     for t in &resp.topics {
@@ -506,18 +459,13 @@ pub(crate) async fn leave(shared: &Shared) {
     }
     let attempt = async {
         let coord = shared.coordinator.get(shared).await?;
-        let conn = coord.link.get().await?;
-        let version = conn.version(ApiKey::LeaveGroup)?;
-        let mut req = LeaveGroupRequest::default().with_group_id(GroupId(s(&cfg.group_id)));
-        if version >= 3 {
-            req = req.with_members(vec![MemberIdentity::default()
-                .with_member_id(s(&member_id))
-                .with_reason(Some(StrBytes::from_static_str("the consumer is being closed")))]);
-        } else {
-            req = req.with_member_id(s(&member_id));
-        }
-        let body = conn.request_body(&req, version).await?;
-        let resp = decode_leave_group_response(body, version).map_err(|e| conn.bad_response(e))?;
+        let req = LeaveGroupRequest {
+            group_id: cfg.group_id.clone(),
+            member_id: member_id.clone(),
+            group_instance_id: None,
+            reason: Some("the consumer is being closed".into()),
+        };
+        let resp = coord.link.get().await?.call(&req).await?;
         check(resp.error_code, || format!("LeaveGroup {}", cfg.group_id))?;
         for m in &resp.members {
             check(m.error_code, || {
@@ -638,26 +586,21 @@ async fn join_and_sync(shared: &Shared) -> Result<Assignment> {
         ..Default::default()
     }
     .encode();
-    let req = JoinGroupRequest::default()
-        .with_group_id(GroupId(s(&cfg.group_id)))
-        .with_session_timeout_ms(cfg.session_timeout.as_millis() as i32)
-        .with_rebalance_timeout_ms(cfg.max_poll_interval.as_millis() as i32)
-        .with_member_id(s(&member_id))
-        .with_group_instance_id(cfg.group_instance_id.as_deref().map(s))
-        .with_protocol_type(StrBytes::from_static_str("consumer"))
-        .with_protocols(
-            cfg.assignors
-                .iter()
-                .map(|a| {
-                    JoinGroupRequestProtocol::default()
-                        .with_name(StrBytes::from_static_str(a.name()))
-                        .with_metadata(metadata.clone())
-                })
-                .collect(),
-        );
-    let version = conn.version(ApiKey::JoinGroup)?;
-    let body = conn.request_body(&req, version).await?;
-    let resp = decode_join_group_response(body, version).map_err(|e| conn.bad_response(e))?;
+    let req = JoinGroupRequest {
+        group_id: cfg.group_id.clone(),
+        session_timeout_ms: cfg.session_timeout.as_millis() as i32,
+        rebalance_timeout_ms: cfg.max_poll_interval.as_millis() as i32,
+        member_id,
+        group_instance_id: cfg.group_instance_id.clone(),
+        protocol_type: "consumer".into(),
+        protocols: cfg
+            .assignors
+            .iter()
+            .map(|a| (a.name().to_owned(), metadata.clone()))
+            .collect(),
+        reason: None,
+    };
+    let resp = conn.call(&req).await?;
     if resp.error_code == MEMBER_ID_REQUIRED {
         shared.state.lock().unwrap().member_id = resp.member_id.clone();
     }
@@ -689,17 +632,16 @@ async fn join_and_sync(shared: &Shared) -> Result<Assignment> {
     } else {
         (Vec::new(), None)
     };
-    let sync = SyncGroupRequest::default()
-        .with_group_id(GroupId(s(&cfg.group_id)))
-        .with_generation_id(resp.generation_id)
-        .with_member_id(s(&my_id))
-        .with_group_instance_id(cfg.group_instance_id.as_deref().map(s))
-        .with_protocol_type(Some(StrBytes::from_static_str("consumer")))
-        .with_protocol_name(Some(s(kind.name())))
-        .with_assignments(assignments);
-    let version = conn.version(ApiKey::SyncGroup)?;
-    let body = conn.request_body(&sync, version).await?;
-    let sresp = decode_sync_group_response(body, version).map_err(|e| conn.bad_response(e))?;
+    let sync = SyncGroupRequest {
+        group_id: cfg.group_id.clone(),
+        generation_id: resp.generation_id,
+        member_id: my_id.clone(),
+        group_instance_id: cfg.group_instance_id.clone(),
+        protocol_type: Some("consumer".into()),
+        protocol_name: Some(kind.name().to_owned()),
+        assignments,
+    };
+    let sresp = conn.call(&sync).await?;
     check(sresp.error_code, || format!("SyncGroup {}", cfg.group_id))?;
     shared.state.lock().unwrap().leader_counts = counts;
     let assignment = Assignment::decode(sresp.assignment).map_err(|e| Error::Protocol {
@@ -732,7 +674,7 @@ async fn leader_assign(
     shared: &Shared,
     members: &[JoinGroupMember],
     kind: AssignorKind,
-) -> Result<(Vec<SyncGroupRequestAssignment>, BTreeMap<String, i32>)> {
+) -> Result<(Vec<(String, bytes::Bytes)>, BTreeMap<String, i32>)> {
     let mut subs = Vec::with_capacity(members.len());
     for m in members {
         let mut sub = MemberSubscription::new(&m.member_id, Vec::<String>::new());
@@ -776,15 +718,11 @@ async fn leader_assign(
     let assignments = plan
         .into_iter()
         .map(|(member, partitions)| {
-            SyncGroupRequestAssignment::default()
-                .with_member_id(s(&member))
-                .with_assignment(
-                    Assignment {
-                        partitions,
-                        user_data: None,
-                    }
-                    .encode(),
-                )
+            let assignment = Assignment {
+                partitions,
+                user_data: None,
+            };
+            (member, assignment.encode())
         })
         .collect();
     Ok((assignments, seen))
@@ -933,14 +871,13 @@ async fn heartbeat(shared: &Shared) -> Beat {
             let st = shared.state.lock().unwrap();
             (st.generation, st.member_id.clone())
         };
-        let req = HeartbeatRequest::default()
-            .with_group_id(GroupId(s(&cfg.group_id)))
-            .with_generation_id(generation)
-            .with_member_id(s(&member_id))
-            .with_group_instance_id(cfg.group_instance_id.as_deref().map(s));
-        let version = conn.version(ApiKey::Heartbeat)?;
-        let body = conn.request_body(&req, version).await?;
-        let error_code = decode_heartbeat_response(body, version).map_err(|e| conn.bad_response(e))?;
+        let req = HeartbeatRequest {
+            group_id: cfg.group_id.clone(),
+            generation_id: generation,
+            member_id,
+            group_instance_id: cfg.group_instance_id.clone(),
+        };
+        let error_code = conn.call(&req).await?;
         check(error_code, || format!("Heartbeat {}", cfg.group_id))
     };
     match attempt.await {

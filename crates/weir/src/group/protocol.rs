@@ -1,19 +1,17 @@
 //! The "consumer" protocol's member metadata, encoded as the Java client does: a big-endian `i16` version, then
 //! `ConsumerProtocolSubscription` / `ConsumerProtocolAssignment` at that version (fields of later versions are
-//! appended, so a reader takes the prefix it knows of a newer version and ignores the rest). Encoded with
-//! kafka-protocol; decoded with weir-proto's bounded decoders, since the bytes come from other members.
+//! appended, so a reader takes the prefix it knows of a newer version and ignores the rest). Encoded and decoded
+//! by weir-proto (decoded with its bounded decoders, since the bytes come from other members).
 
 use std::collections::BTreeMap;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedTopic;
-use kafka_protocol::messages::consumer_protocol_subscription::TopicPartition as OwnedTopic;
-use kafka_protocol::messages::{ConsumerProtocolAssignment, ConsumerProtocolSubscription, TopicName};
-use kafka_protocol::protocol::{Encodable, StrBytes};
-use weir_proto::consumer_protocol::{decode_consumer_assignment, decode_consumer_subscription};
+use bytes::Bytes;
+use weir_proto::consumer_protocol::{
+    decode_consumer_assignment, decode_consumer_subscription, ConsumerAssignment, ConsumerSubscription,
+};
 
 /// The version weir writes (the Java client's `CONSUMER_PROTOCOL_LATEST_VERSION`).
-pub(crate) const VERSION: i16 = 3;
+const VERSION: i16 = weir_proto::consumer_protocol::CONSUMER_PROTOCOL_MAX_VERSION;
 
 /// One member's subscription as announced in JoinGroup.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,32 +59,18 @@ impl std::fmt::Display for MetadataError {
     }
 }
 
-fn s(x: &str) -> StrBytes {
-    StrBytes::from_string(x.to_owned())
-}
-
 impl Subscription {
     /// Encodes as the Java client does (version prefix + struct).
     pub fn encode(&self) -> Bytes {
-        let msg = ConsumerProtocolSubscription::default()
-            .with_topics(self.topics.iter().map(|t| s(t)).collect())
-            .with_user_data(self.user_data.clone())
-            .with_owned_partitions(
-                self.owned
-                    .iter()
-                    .map(|(t, ps)| {
-                        OwnedTopic::default()
-                            .with_topic(TopicName(s(t)))
-                            .with_partitions(ps.clone())
-                    })
-                    .collect(),
-            )
-            .with_generation_id(self.generation)
-            .with_rack_id(self.rack.as_deref().map(s));
-        let mut buf = BytesMut::new();
-        buf.put_i16(VERSION);
-        msg.encode(&mut buf, VERSION).expect("subscription encodes");
-        buf.freeze()
+        ConsumerSubscription {
+            version: VERSION,
+            topics: self.topics.clone(),
+            user_data: self.user_data.clone(),
+            owned: self.owned.iter().map(|(t, ps)| (t.clone(), ps.clone())).collect(),
+            generation: self.generation,
+            rack: self.rack.clone(),
+        }
+        .encode()
     }
 
     /// Decodes any version (newer versions by their known prefix), bounded: a count the bytes cannot hold is an
@@ -113,22 +97,16 @@ impl Subscription {
 impl Assignment {
     /// Encodes as the Java client does (version prefix + struct).
     pub fn encode(&self) -> Bytes {
-        let msg = ConsumerProtocolAssignment::default()
-            .with_assigned_partitions(
-                self.partitions
-                    .iter()
-                    .map(|(t, ps)| {
-                        AssignedTopic::default()
-                            .with_topic(TopicName(s(t)))
-                            .with_partitions(ps.clone())
-                    })
-                    .collect(),
-            )
-            .with_user_data(self.user_data.clone());
-        let mut buf = BytesMut::new();
-        buf.put_i16(VERSION);
-        msg.encode(&mut buf, VERSION).expect("assignment encodes");
-        buf.freeze()
+        ConsumerAssignment {
+            version: VERSION,
+            partitions: self
+                .partitions
+                .iter()
+                .map(|(t, ps)| (t.clone(), ps.clone()))
+                .collect(),
+            user_data: self.user_data.clone(),
+        }
+        .encode()
     }
 
     /// Decodes any version, bounded. An empty buffer is an empty assignment (what a leader sends to a member it
@@ -179,25 +157,22 @@ mod tests {
     #[test]
     fn subscription_v0_and_future_versions() {
         // A v0 subscription (what older clients send): topics and user data only.
-        let mut b = BytesMut::new();
-        b.put_i16(0);
-        ConsumerProtocolSubscription::default()
-            .with_topics(vec![s("x")])
-            .encode(&mut b, 0)
-            .unwrap();
-        let got = Subscription::decode(b.freeze()).unwrap();
+        let v0: &[u8] = &[0, 0, 0, 0, 0, 1, 0, 1, b'x', 0xff, 0xff, 0xff, 0xff];
+        let got = Subscription::decode(Bytes::from_static(v0)).unwrap();
         assert_eq!(got.topics, vec!["x".to_string()]);
         assert_eq!(got.generation, -1);
         // A hypothetical v9 with trailing fields: read as v3, the rest ignored.
-        let mut b = BytesMut::new();
-        b.put_i16(9);
-        ConsumerProtocolSubscription::default()
-            .with_topics(vec![s("y")])
-            .encode(&mut b, 3)
-            .unwrap();
-        b.put_slice(b"future fields");
+        let mut v9 = vec![0, 9];
+        v9.extend_from_slice(
+            &Subscription {
+                topics: vec!["y".into()],
+                ..Default::default()
+            }
+            .encode()[2..],
+        );
+        v9.extend_from_slice(b"future fields");
         assert_eq!(
-            Subscription::decode(b.freeze()).unwrap().topics,
+            Subscription::decode(Bytes::from(v9)).unwrap().topics,
             vec!["y".to_string()]
         );
     }
@@ -225,16 +200,12 @@ mod tests {
         assert_eq!(Assignment::decode(bytes).unwrap(), a);
         assert_eq!(Assignment::decode(Bytes::new()).unwrap(), Assignment::default());
         // v0 from an older leader.
-        let mut b = BytesMut::new();
-        b.put_i16(0);
-        ConsumerProtocolAssignment::default()
-            .with_assigned_partitions(vec![AssignedTopic::default()
-                .with_topic(TopicName(s("t")))
-                .with_partitions(vec![5])])
-            .encode(&mut b, 0)
-            .unwrap();
+        // version 0, [1 topic] "t" [1 partition] 5, null user data.
+        let v0: &[u8] = &[
+            0, 0, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 1, 0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff,
+        ];
         assert_eq!(
-            Assignment::decode(b.freeze()).unwrap().partitions,
+            Assignment::decode(Bytes::from_static(v0)).unwrap().partitions,
             [("t".to_string(), vec![5])].into()
         );
     }

@@ -6,14 +6,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
-use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use weir_proto::frame::{self, FrameDecoder};
-use weir_proto::versions::{decode_api_versions_response, VersionTable};
+use weir_proto::versions::{ApiVersionsRequest, VersionTable};
+use weir_proto::Call;
 
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
@@ -113,17 +112,15 @@ impl Connection {
     }
 
     async fn negotiate_versions(&self) -> Result<VersionTable> {
-        let req = ApiVersionsRequest::default()
-            .with_client_software_name(StrBytes::from_static_str("weir"))
-            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
-        let body = self.request_body(&req, 3).await?;
-        let resp = match decode_api_versions_response(body, 3) {
+        let req = ApiVersionsRequest {
+            software_name: "weir".into(),
+            software_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        let resp = match ApiVersionsRequest::decode(self.exchange(&req, 3).await?, 3) {
             Ok(r) if r.error_code == 0 => r,
-            // UNSUPPORTED_VERSION (answered in the v0 layout by older brokers): v0 always works.
-            _ => {
-                let body = self.request_body(&req, 0).await?;
-                decode_api_versions_response(body, 0).map_err(|e| self.bad_response(e))?
-            }
+            // UNSUPPORTED_VERSION, answered in the v0 layout by older brokers (which v3 may not decode): v0
+            // always works.
+            _ => self.call_at(&req, 0).await?,
         };
         crate::error::check(resp.error_code, || {
             format!("ApiVersions from {}", self.shared.addr)
@@ -136,20 +133,31 @@ impl Connection {
         self.shared.closed.load(Ordering::Acquire)
     }
 
-    /// The negotiated version of `key`, or an error if the broker lacks it.
-    pub(crate) fn version(&self, key: ApiKey) -> Result<i16> {
-        self.versions.get(key).ok_or_else(|| Error::UnsupportedApi {
+    /// The version `C` is sent at on this connection, or an error if the broker speaks none weir speaks.
+    pub(crate) fn version<C: Call>(&self) -> Result<i16> {
+        self.versions.version::<C>().ok_or_else(|| Error::UnsupportedApi {
             broker: self.shared.addr.clone(),
-            api: frame::api_key_name(key),
+            api: C::NAME,
         })
     }
 
-    /// Sends `req` at `version` and returns the response body with its header removed. Every response weir
-    /// reads is then decoded by weir-proto, which bounds each count by the bytes present. A response that cannot
-    /// be parsed leaves the stream position trustworthy (frames are length-delimited), but the peer is speaking
-    /// something else: callers drop the connection with [`Connection::bad_response`].
-    pub(crate) async fn request_body<R: Request>(&self, req: &R, version: i16) -> Result<Bytes> {
-        let key = ApiKey::try_from(R::KEY).expect("known key");
+    /// Sends `req` at the highest version both sides speak and returns the decoded response.
+    ///
+    /// Every response is decoded by weir-proto, which bounds each count by the bytes present. A response that
+    /// cannot be decoded leaves the stream position trustworthy (frames are length-delimited), but the peer is
+    /// speaking something else: the connection is dropped and the error is [`Error::Protocol`].
+    pub(crate) async fn call<C: Call>(&self, req: &C) -> Result<C::Response> {
+        self.call_at(req, self.version::<C>()?).await
+    }
+
+    /// [`Connection::call`] at a given version.
+    pub(crate) async fn call_at<C: Call>(&self, req: &C, version: i16) -> Result<C::Response> {
+        let frame = self.exchange(req, version).await?;
+        C::decode(frame, version).map_err(|e| self.bad_response(e))
+    }
+
+    /// Sends `req` at `version` and waits for the response frame.
+    async fn exchange<C: Call>(&self, req: &C, version: i16) -> Result<Bytes> {
         let frame = self.submit(req, version, true).await?.expect("reply expected");
         let after = self.request_timeout;
         let frame = match tokio::time::timeout(after, frame).await {
@@ -157,17 +165,16 @@ impl Connection {
             Ok(Err(_)) => return Err(self.lost()),
             Err(_) => {
                 return Err(Error::Timeout {
-                    what: format!("request to {}", self.shared.addr),
+                    what: format!("{} request to {}", C::NAME, self.shared.addr),
                     after,
                 })
             }
         };
-        weir_proto::strip_response_header(frame, key.response_header_version(version))
-            .map_err(|e| self.bad_response(e))
+        Ok(frame)
     }
 
     /// Drops the connection after a response that cannot be decoded, and says so.
-    pub(crate) fn bad_response(&self, source: weir_proto::ProtoError) -> Error {
+    fn bad_response(&self, source: weir_proto::ProtoError) -> Error {
         self.shared.close(|| self.lost());
         Error::Protocol {
             broker: self.shared.addr.clone(),
@@ -176,15 +183,13 @@ impl Connection {
     }
 
     /// Sends a request the broker will not answer (produce with acks=0); returns once it is queued for writing.
-    pub(crate) async fn send_unanswered<R: Request>(&self, req: &R) -> Result<()> {
-        let key = ApiKey::try_from(R::KEY).expect("known key");
-        let version = self.version(key)?;
-        self.submit(req, version, false).await.map(|_| ())
+    pub(crate) async fn send_unanswered<C: Call>(&self, req: &C) -> Result<()> {
+        self.submit(req, self.version::<C>()?, false).await.map(|_| ())
     }
 
-    async fn submit<R: Request>(
+    async fn submit<C: Call>(
         &self,
-        req: &R,
+        req: &C,
         version: i16,
         answered: bool,
     ) -> Result<Option<oneshot::Receiver<Result<Bytes>>>> {
@@ -192,12 +197,11 @@ impl Connection {
             return Err(self.lost());
         }
         let correlation_id = self.next_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
-        let frame =
-            frame::encode_request(req, version, correlation_id, Some(&self.client_id)).map_err(|source| {
-                Error::Protocol {
-                    broker: self.shared.addr.clone(),
-                    source,
-                }
+        let frame = req
+            .encode(version, correlation_id, Some(&self.client_id))
+            .map_err(|source| Error::Protocol {
+                broker: self.shared.addr.clone(),
+                source,
             })?;
         let permit = self
             .in_flight

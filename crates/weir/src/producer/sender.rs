@@ -5,12 +5,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, ProduceRequest, ProducerId, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use bytes::Bytes;
 use tokio::time::Instant;
-use weir_proto::produce::{decode_produce_response, ProduceResponse};
-use weir_proto::producer_id::decode_init_producer_id_response;
+use weir_proto::produce::{ProduceRequest, ProduceResponse};
+use weir_proto::producer_id::InitProducerIdRequest;
 use weir_proto::record::{batches, restamp, ProducerIds};
 
 use super::accumulator::{Accumulator, PendingBatch};
@@ -112,18 +110,12 @@ async fn new_epoch(acc: &Accumulator) {
 }
 
 async fn init_producer_id(acc: &Accumulator) {
-    let req = InitProducerIdRequest::default()
-        .with_transactional_id(None)
-        .with_transaction_timeout_ms(-1)
-        .with_producer_id(ProducerId(-1))
-        .with_producer_epoch(-1);
+    let req = InitProducerIdRequest::default();
     let mut backoff = acc.cfg.client.retry_backoff;
     loop {
         let result = async {
             let conn = acc.cluster.any_connection().await?;
-            let version = conn.version(ApiKey::InitProducerId)?;
-            let body = conn.request_body(&req, version).await?;
-            let resp = decode_init_producer_id_response(body, version).map_err(|e| conn.bad_response(e))?;
+            let resp = conn.call(&req).await?;
             crate::error::check(resp.error_code, || "InitProducerId".into())?;
             Ok::<_, Error>(ProducerIds {
                 producer_id: resp.producer_id,
@@ -269,38 +261,31 @@ fn drain(acc: &Accumulator) -> (BTreeMap<i32, Vec<Outbound>>, Option<Instant>, b
 }
 
 async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
-    let mut by_topic: BTreeMap<Arc<str>, Vec<PartitionProduceData>> = BTreeMap::new();
+    let mut by_topic: BTreeMap<Arc<str>, Vec<(i32, Bytes)>> = BTreeMap::new();
     for o in &batches {
-        by_topic.entry(o.topic.clone()).or_default().push(
-            PartitionProduceData::default()
-                .with_index(o.partition)
-                .with_records(o.batch.sealed.clone()),
-        );
+        let sealed = o
+            .batch
+            .sealed
+            .clone()
+            .expect("batches are sealed before they are sent");
+        by_topic
+            .entry(o.topic.clone())
+            .or_default()
+            .push((o.partition, sealed));
     }
-    let req = ProduceRequest::default()
-        .with_acks(acc.cfg.acks.as_i16())
-        .with_timeout_ms(acc.cfg.client.request_timeout.as_millis().min(i32::MAX as u128) as i32)
-        .with_topic_data(
-            by_topic
-                .into_iter()
-                .map(|(t, parts)| {
-                    TopicProduceData::default()
-                        .with_name(TopicName(StrBytes::from_string(t.to_string())))
-                        .with_partition_data(parts)
-                })
-                .collect(),
-        );
+    let req = ProduceRequest {
+        transactional_id: None,
+        acks: acc.cfg.acks.as_i16(),
+        timeout_ms: acc.cfg.client.request_timeout.as_millis().min(i32::MAX as u128) as i32,
+        topics: by_topic.into_iter().collect(),
+    };
     let result: Result<Option<ProduceResponse>> = async {
         let conn = acc.cluster.link(leader)?.get().await?;
         if acc.cfg.acks == Acks::None {
             conn.send_unanswered(&req).await?;
             return Ok(None);
         }
-        let version = conn.version(ApiKey::Produce)?;
-        let body = conn.request_body(&req, version).await?;
-        decode_produce_response(body, version)
-            .map(Some)
-            .map_err(|e| conn.bad_response(e))
+        conn.call(&req).await.map(Some)
     }
     .await;
     let resp = match result {
@@ -355,7 +340,7 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
                         msg.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
                     ),
                 );
-                let code = KafkaCode::try_from_code(*code);
+                let code = KafkaCode::from_code(*code);
                 if matches!(
                     code,
                     Some(

@@ -1,0 +1,202 @@
+//! Typed protocol calls: each request message weir sends implements [`Call`], which names its API, the versions
+//! weir speaks, how the request is encoded and how the response is decoded. A connection needs one generic
+//! `call` for all of them, and the version table needs no list of its own: the versions weir speaks are the
+//! [`Call::VERSIONS`] of the message being sent, intersected with the broker's range when it is sent.
+//!
+//! Requests are encoded with the pinned `kafka-protocol` crate (private to this crate); responses are decoded by
+//! this crate's bounded decoders, never by kafka-protocol, whose array decoders trust counts from the wire.
+
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+
+use crate::ProtoError;
+
+/// One request message of the Kafka protocol and its response.
+pub trait Call {
+    /// The API key.
+    const KEY: i16;
+    /// The API's name, for messages ("Fetch").
+    const NAME: &'static str;
+    /// The versions weir encodes the request and decodes the response at.
+    const VERSIONS: RangeInclusive<i16>;
+    /// The decoded response.
+    type Response;
+
+    /// Encodes the request with its header into one frame, size prefix included.
+    fn encode(&self, version: i16, correlation_id: i32, client_id: Option<&str>)
+        -> Result<Bytes, ProtoError>;
+
+    /// Decodes a response frame (without its size prefix, with its header) of `version`.
+    fn decode(frame: Bytes, version: i16) -> Result<Self::Response, ProtoError>;
+}
+
+/// Declares the [`Call`] implementations: `Request => Response: kafka-protocol type, versions, decoder;`. The
+/// list is also [`SPOKEN`], the APIs weir speaks, for diagnostics and the tests that tie each entry's versions
+/// to its encoder and decoder.
+macro_rules! calls {
+    ($($req:ty => $resp:ty : $wire:ident, $versions:expr, $decode:path;)*) => {
+        $(
+            impl Call for $req {
+                const KEY: i16 = <kafka_protocol::messages::$wire as kafka_protocol::protocol::Request>::KEY;
+                const NAME: &'static str = api_name(Self::KEY);
+                const VERSIONS: RangeInclusive<i16> = $versions;
+                type Response = $resp;
+
+                fn encode(
+                    &self,
+                    version: i16,
+                    correlation_id: i32,
+                    client_id: Option<&str>,
+                ) -> Result<Bytes, ProtoError> {
+                    crate::frame::encode_request(&self.to_wire(version), version, correlation_id, client_id)
+                }
+
+                fn decode(frame: Bytes, version: i16) -> Result<$resp, ProtoError> {
+                    let body = crate::wire::strip_response_header(frame, response_header_version(Self::KEY, version))?;
+                    $decode(body, version)
+                }
+            }
+        )*
+
+        /// The APIs weir speaks: `(key, name, versions)`, one per [`Call`] implementation.
+        pub const SPOKEN: &[(i16, &str, RangeInclusive<i16>)] =
+            &[$((<$req as Call>::KEY, <$req as Call>::NAME, <$req as Call>::VERSIONS)),*];
+
+        #[cfg(test)]
+        mod every_call {
+            use super::*;
+
+            /// Every version a call claims encodes (kafka-protocol can write the request) and is accepted by the
+            /// decoder (a short body fails as truncated, not as an unsupported version).
+            #[test]
+            fn versions_are_encodable_and_decodable() {
+                $(
+                    for v in <$req as Call>::VERSIONS {
+                        let req = <$req>::default();
+                        let frame = req.encode(v, 7, Some("weir"))
+                            .unwrap_or_else(|e| panic!("{} v{v}: {e}", <$req as Call>::NAME));
+                        assert_eq!(
+                            i16::from_be_bytes([frame[4], frame[5]]), <$req as Call>::KEY,
+                            "{} v{v}: key in header", <$req as Call>::NAME
+                        );
+                        let err = $decode(Bytes::new(), v).err().map(|e| e.to_string()).unwrap_or_default();
+                        assert!(!err.contains("unsupported version"), "{} v{v}: {err}", <$req as Call>::NAME);
+                    }
+                    let below = <$req as Call>::VERSIONS.start() - 1;
+                    let err = $decode(Bytes::new(), below).err().map(|e| e.to_string()).unwrap_or_default();
+                    assert!(
+                        below < 0 || err.contains("unsupported version"),
+                        "{} v{below} must be refused by the decoder: {err}", <$req as Call>::NAME
+                    );
+                    let above = <$req as Call>::VERSIONS.end() + 1;
+                    let err = $decode(Bytes::new(), above).err().map(|e| e.to_string()).unwrap_or_default();
+                    assert!(err.contains("unsupported version"), "{} v{above}: {err}", <$req as Call>::NAME);
+                )*
+            }
+        }
+    };
+}
+
+use crate::admin::{CreateTopicsRequest, CreatedTopic, DeleteTopicsRequest};
+use crate::fetch::{FetchRequest, FetchResponse};
+use crate::group::{
+    FindCoordinatorRequest, FoundCoordinator, HeartbeatRequest, JoinGroupRequest, JoinGroupResponse,
+    LeaveGroupRequest, LeaveGroupResponse, SyncGroupRequest, SyncGroupResponse,
+};
+use crate::group_offsets::{CommitTopic, OffsetCommitRequest, OffsetFetchRequest, OffsetFetchResponse};
+use crate::list_offsets::{ListOffsetsRequest, ListedOffset};
+use crate::metadata::{MetadataRequest, MetadataResponse};
+use crate::produce::{ProduceRequest, ProduceResponse};
+use crate::producer_id::{InitProducerIdRequest, InitProducerIdResponse};
+use crate::versions::{ApiVersionRanges, ApiVersionsRequest};
+
+calls! {
+    ProduceRequest => ProduceResponse: ProduceRequest, crate::produce::PRODUCE_VERSIONS,
+        crate::produce::decode_produce_response;
+    FetchRequest => FetchResponse: FetchRequest, crate::fetch::FETCH_VERSIONS, crate::fetch::decode_fetch_response;
+    ListOffsetsRequest => Vec<ListedOffset>: ListOffsetsRequest, crate::list_offsets::LIST_OFFSETS_VERSIONS,
+        crate::list_offsets::decode_list_offsets_response;
+    MetadataRequest => MetadataResponse: MetadataRequest, crate::metadata::METADATA_VERSIONS,
+        crate::metadata::decode_metadata_response;
+    OffsetCommitRequest => Vec<CommitTopic>: OffsetCommitRequest, crate::group_offsets::OFFSET_COMMIT_VERSIONS,
+        crate::group_offsets::decode_offset_commit_response;
+    OffsetFetchRequest => OffsetFetchResponse: OffsetFetchRequest, crate::group_offsets::OFFSET_FETCH_VERSIONS,
+        crate::group_offsets::decode_offset_fetch_response;
+    FindCoordinatorRequest => Vec<FoundCoordinator>: FindCoordinatorRequest, crate::group::FIND_COORDINATOR_VERSIONS,
+        crate::group::decode_find_coordinator_response;
+    JoinGroupRequest => JoinGroupResponse: JoinGroupRequest, crate::group::JOIN_GROUP_VERSIONS,
+        crate::group::decode_join_group_response;
+    HeartbeatRequest => i16: HeartbeatRequest, crate::group::HEARTBEAT_VERSIONS,
+        crate::group::decode_heartbeat_response;
+    LeaveGroupRequest => LeaveGroupResponse: LeaveGroupRequest, crate::group::LEAVE_GROUP_VERSIONS,
+        crate::group::decode_leave_group_response;
+    SyncGroupRequest => SyncGroupResponse: SyncGroupRequest, crate::group::SYNC_GROUP_VERSIONS,
+        crate::group::decode_sync_group_response;
+    ApiVersionsRequest => ApiVersionRanges: ApiVersionsRequest, crate::versions::API_VERSIONS_VERSIONS,
+        crate::versions::decode_api_versions_response;
+    CreateTopicsRequest => Vec<CreatedTopic>: CreateTopicsRequest, crate::admin::CREATE_TOPICS_VERSIONS,
+        crate::admin::decode_create_topics_response;
+    DeleteTopicsRequest => Vec<i16>: DeleteTopicsRequest, crate::admin::DELETE_TOPICS_VERSIONS,
+        crate::admin::decode_delete_topics_response;
+    InitProducerIdRequest => InitProducerIdResponse: InitProducerIdRequest,
+        crate::producer_id::INIT_PRODUCER_ID_VERSIONS, crate::producer_id::decode_init_producer_id_response;
+}
+
+/// The name of an API key, for messages ("Unknown" for keys weir does not speak).
+pub const fn api_name(key: i16) -> &'static str {
+    match key {
+        0 => "Produce",
+        1 => "Fetch",
+        2 => "ListOffsets",
+        3 => "Metadata",
+        8 => "OffsetCommit",
+        9 => "OffsetFetch",
+        10 => "FindCoordinator",
+        11 => "JoinGroup",
+        12 => "Heartbeat",
+        13 => "LeaveGroup",
+        14 => "SyncGroup",
+        18 => "ApiVersions",
+        19 => "CreateTopics",
+        20 => "DeleteTopics",
+        22 => "InitProducerId",
+        _ => "Unknown",
+    }
+}
+
+/// The response header version of `key` at `version` (ApiVersions always answers with header v0).
+fn response_header_version(key: i16, version: i16) -> i16 {
+    kafka_protocol::messages::ApiKey::try_from(key)
+        .map(|k| k.response_header_version(version))
+        .unwrap_or(0)
+}
+
+/// Builds kafka-protocol's string type.
+pub(crate) fn wire_str(s: &str) -> kafka_protocol::protocol::StrBytes {
+    kafka_protocol::protocol::StrBytes::from_string(s.to_owned())
+}
+
+/// Builds kafka-protocol's topic name type.
+pub(crate) fn wire_topic(s: &str) -> kafka_protocol::messages::TopicName {
+    kafka_protocol::messages::TopicName(wire_str(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spoken_names_every_api_by_its_key() {
+        for (key, name, versions) in SPOKEN {
+            assert_ne!(*name, "Unknown", "key {key}");
+            let k = kafka_protocol::messages::ApiKey::try_from(*key).unwrap();
+            assert_eq!(format!("{k:?}"), *name);
+            assert!(!versions.is_empty(), "{name}");
+        }
+        let mut keys: Vec<i16> = SPOKEN.iter().map(|s| s.0).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), SPOKEN.len(), "one call per API");
+    }
+}

@@ -3,7 +3,7 @@
 use crate::record::RecordError;
 
 /// What went wrong turning bytes into protocol values or back.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProtoError {
     /// A frame announced more bytes than the configured limit allows; nothing was allocated for it.

@@ -1,5 +1,6 @@
 //! weir's error type: one enum that says what the caller can do next.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use weir_proto::record::RecordError;
@@ -20,8 +21,10 @@ pub enum ErrorKind {
     Caller,
 }
 
-/// Every error weir returns.
-#[derive(Debug, thiserror::Error)]
+/// Every error weir returns. Cloning is cheap (sources are shared), so one failure can be handed to every
+/// operation it ended (each pending request of a lost connection, each record of a failed batch) with its kind,
+/// code and source intact.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A connection to a broker failed or was lost.
@@ -31,7 +34,7 @@ pub enum Error {
         broker: String,
         /// The underlying I/O error.
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
     /// A request got no answer in time.
     #[error("{what} timed out after {after:?}")]
@@ -57,6 +60,15 @@ pub enum Error {
         code: KafkaCode,
         /// What was being done (topic, partition, request).
         context: String,
+    },
+    /// weir could not encode a request or a record batch (a batch too large, a codec failure); nothing was sent.
+    #[error("cannot encode {what}: {source}")]
+    Encode {
+        /// What was being encoded.
+        what: String,
+        /// The encoder's finding.
+        #[source]
+        source: ProtoError,
     },
     /// Fetched data of a partition is corrupt (bad CRC, unknown codec, malformed record).
     #[error("corrupt data in {topic}-{partition} near offset {offset}: {source}")]
@@ -122,6 +134,7 @@ impl Error {
             Error::Kafka { code, .. } if code.is_retriable() => ErrorKind::Retriable,
             Error::Kafka { .. }
             | Error::Protocol { .. }
+            | Error::Encode { .. }
             | Error::CorruptRecords { .. }
             | Error::CommitFailed(_) => ErrorKind::Fatal,
             Error::UnsupportedApi { .. } => ErrorKind::Fatal,
@@ -139,6 +152,14 @@ impl Error {
         match self {
             Error::Kafka { code, .. } => Some(*code),
             _ => None,
+        }
+    }
+
+    /// Builds an [`Error::Io`].
+    pub(crate) fn io(broker: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io {
+            broker: broker.into(),
+            source: Arc::new(source),
         }
     }
 
@@ -176,5 +197,37 @@ mod tests {
         let e = Error::kafka(29, "x");
         assert_eq!(e.kind(), ErrorKind::Fatal);
         assert!(!Error::Closed.is_retriable());
+    }
+
+    #[test]
+    fn clones_keep_kind_code_and_source() {
+        use std::error::Error as _;
+        let io = Error::io(
+            "b:9092",
+            std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer"),
+        );
+        let copy = io.clone();
+        assert!(copy.is_retriable());
+        let source = copy
+            .source()
+            .unwrap()
+            .downcast_ref::<Arc<std::io::Error>>()
+            .unwrap();
+        assert_eq!(source.kind(), std::io::ErrorKind::ConnectionReset);
+        assert_eq!(copy.to_string(), io.to_string());
+        let proto = Error::Protocol {
+            broker: "b:9092".into(),
+            source: ProtoError::NegativeFrameSize(-3),
+        };
+        assert!(matches!(
+            proto.clone(),
+            Error::Protocol {
+                source: ProtoError::NegativeFrameSize(-3),
+                ..
+            }
+        ));
+        let kafka = Error::kafka(82, "Heartbeat g");
+        assert_eq!(kafka.clone().kafka_code(), Some(KafkaCode::FencedInstanceId));
+        assert_eq!(kafka.clone().kind(), ErrorKind::Fatal);
     }
 }

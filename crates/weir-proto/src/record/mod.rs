@@ -159,7 +159,7 @@ pub enum ControlType {
 ///
 /// Every error that concerns a batch names the batch's base offset so that the caller can add the topic and
 /// partition.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordError {
     /// The bytes do not form a valid batch or record.

@@ -22,17 +22,6 @@ use crate::consumer::{OffsetReset, StartOffset, TopicPartition};
 use crate::error::{check, Error, KafkaCode, Result};
 use crate::net::BrokerLink;
 
-const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
-const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-const NOT_COORDINATOR: i16 = 16;
-const ILLEGAL_GENERATION: i16 = 22;
-const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
-const UNKNOWN_MEMBER_ID: i16 = 25;
-const REBALANCE_IN_PROGRESS: i16 = 27;
-const MEMBER_ID_REQUIRED: i16 = 79;
-const FENCED_INSTANCE_ID: i16 = 82;
-const UNSTABLE_OFFSET_COMMIT: i16 = 88;
-
 /// The coordinator's links: one with the normal request timeout (heartbeats, commits), one whose timeout
 /// covers a JoinGroup / SyncGroup that the coordinator holds for up to the rebalance timeout.
 #[derive(Clone)]
@@ -88,11 +77,9 @@ impl Coordinator {
         };
         let found = shared.cluster.any_connection().await?.call(&req).await?;
         // Versions 0-3 always decode to exactly one coordinator; v4 lists one per key asked.
-        let c = found.into_iter().next().ok_or_else(|| {
-            Error::kafka(
-                COORDINATOR_NOT_AVAILABLE,
-                format!("FindCoordinator {group}: empty answer"),
-            )
+        let c = found.into_iter().next().ok_or_else(|| Error::Kafka {
+            code: KafkaCode::CoordinatorNotAvailable,
+            context: format!("FindCoordinator {group}: empty answer"),
         })?;
         check(c.error_code, || format!("FindCoordinator {group}"))?;
         let (host, port, node) = (c.host, c.port, c.node_id);
@@ -112,7 +99,12 @@ impl Coordinator {
 fn coordinator_failed(shared: &Shared, e: &Error) -> bool {
     let moved = match e {
         Error::Io { .. } | Error::Timeout { .. } => true,
-        Error::Kafka { code, .. } => matches!(code.code(), NOT_COORDINATOR | COORDINATOR_NOT_AVAILABLE),
+        Error::Kafka { code, .. } => {
+            matches!(
+                code,
+                KafkaCode::NotCoordinator | KafkaCode::CoordinatorNotAvailable
+            )
+        }
         _ => false,
     };
     if moved {
@@ -121,8 +113,8 @@ fn coordinator_failed(shared: &Shared, e: &Error) -> bool {
     moved
 }
 
-fn code_of(e: &Error) -> Option<i16> {
-    e.kafka_code().map(|c| c.code())
+fn code_of(e: &Error) -> Option<KafkaCode> {
+    e.kafka_code()
 }
 
 /// Retries `op` on coordinator movement and transient errors for up to the request timeout.
@@ -141,7 +133,7 @@ where
                 let transient = coordinator_failed(shared, &e)
                     || matches!(
                         code_of(&e),
-                        Some(COORDINATOR_LOAD_IN_PROGRESS | UNSTABLE_OFFSET_COMMIT)
+                        Some(KafkaCode::CoordinatorLoadInProgress | KafkaCode::UnstableOffsetCommit)
                     );
                 if !transient || Instant::now() + backoff > deadline || shared.is_closed() {
                     return Err(e);
@@ -216,7 +208,7 @@ async fn commit_with(shared: &Shared, offsets: &[(TopicPartition, i64)], retry: 
         commit_once(shared, offsets, generation, &member_id).await
     };
     if let Err(e) = &result {
-        if code_of(e) == Some(FENCED_INSTANCE_ID) {
+        if code_of(e) == Some(KafkaCode::FencedInstanceId) {
             react(shared, e);
         }
     }
@@ -490,13 +482,13 @@ fn react(shared: &Shared, e: &Error) {
     if coordinator_failed(shared, e) {
         return;
     }
-    if code_of(e) == Some(FENCED_INSTANCE_ID) {
+    if code_of(e) == Some(KafkaCode::FencedInstanceId) {
         // Another instance took this member's group.instance.id: fatal, as in the Java client. The group task
         // reports the partitions lost and stops.
         let mut fatal = shared.fatal.lock().unwrap();
         if fatal.is_none() {
             tracing::error!(group = %shared.cfg.group_id, error = %e, "fenced by another instance; giving up");
-            *fatal = Some(clone_error(e));
+            *fatal = Some(e.clone());
         }
         drop(fatal);
         shared.wake.notify_one();
@@ -504,14 +496,14 @@ fn react(shared: &Shared, e: &Error) {
     }
     let mut st = shared.state.lock().unwrap();
     match code_of(e) {
-        Some(REBALANCE_IN_PROGRESS) | Some(MEMBER_ID_REQUIRED) | Some(COORDINATOR_LOAD_IN_PROGRESS) => {
-            st.rejoin = true
-        }
-        Some(ILLEGAL_GENERATION) => {
+        Some(KafkaCode::RebalanceInProgress)
+        | Some(KafkaCode::MemberIdRequired)
+        | Some(KafkaCode::CoordinatorLoadInProgress) => st.rejoin = true,
+        Some(KafkaCode::IllegalGeneration) => {
             st.generation = -1;
             st.rejoin = true;
         }
-        Some(UNKNOWN_MEMBER_ID) => {
+        Some(KafkaCode::UnknownMemberId) => {
             st.generation = -1;
             st.member_id.clear();
             st.rejoin = true;
@@ -519,38 +511,8 @@ fn react(shared: &Shared, e: &Error) {
         _ => {
             st.rejoin = true;
             drop(st);
-            shared.report(clone_error(e));
+            shared.report(e.clone());
         }
-    }
-}
-
-/// A copy of an error for the poll queue (I/O errors keep kind and message).
-pub(crate) fn clone_error(e: &Error) -> Error {
-    match e {
-        Error::Kafka { code, context } => Error::Kafka {
-            code: *code,
-            context: context.clone(),
-        },
-        Error::Io { broker, source } => Error::Io {
-            broker: broker.clone(),
-            source: std::io::Error::new(source.kind(), source.to_string()),
-        },
-        Error::Timeout { what, after } => Error::Timeout {
-            what: what.clone(),
-            after: *after,
-        },
-        Error::Protocol { broker, source } => Error::Protocol {
-            broker: broker.clone(),
-            source: ProtoError::Decode {
-                api: "group",
-                version: -1,
-                reason: source.to_string(),
-            },
-        },
-        Error::CommitFailed(m) => Error::CommitFailed(m.clone()),
-        Error::InvalidArgument(m) => Error::InvalidArgument(m.clone()),
-        Error::Closed => Error::Closed,
-        other => Error::Config(other.to_string()),
     }
 }
 
@@ -601,7 +563,7 @@ async fn join_and_sync(shared: &Shared) -> Result<Assignment> {
         reason: None,
     };
     let resp = conn.call(&req).await?;
-    if resp.error_code == MEMBER_ID_REQUIRED {
+    if resp.error_code == KafkaCode::MemberIdRequired.code() {
         shared.state.lock().unwrap().member_id = resp.member_id.clone();
     }
     check(resp.error_code, || format!("JoinGroup {}", cfg.group_id))?;
@@ -614,14 +576,12 @@ async fn join_and_sync(shared: &Shared) -> Result<Assignment> {
     let protocol = resp.protocol_name.clone().unwrap_or_default();
     let kind = AssignorKind::parse(&protocol)
         .filter(|k| cfg.assignors.contains(k))
-        .ok_or_else(|| {
-            Error::kafka(
-                INCONSISTENT_GROUP_PROTOCOL,
-                format!(
-                    "JoinGroup {}: the group chose assignor {protocol:?}, which weir did not offer",
-                    cfg.group_id
-                ),
-            )
+        .ok_or_else(|| Error::Kafka {
+            code: KafkaCode::InconsistentGroupProtocol,
+            context: format!(
+                "JoinGroup {}: the group chose assignor {protocol:?}, which weir did not offer",
+                cfg.group_id
+            ),
         })?;
     let leader = resp.leader == my_id;
     tracing::debug!(group = %cfg.group_id, member = %my_id, generation = resp.generation_id, leader,
@@ -887,19 +847,19 @@ async fn heartbeat(shared: &Shared) -> Beat {
         }
         Err(e) if coordinator_failed(shared, &e) => Beat::CoordinatorLost,
         Err(e) => match code_of(&e) {
-            Some(REBALANCE_IN_PROGRESS) => {
+            Some(KafkaCode::RebalanceInProgress) => {
                 shared.touch();
                 Beat::Rejoin
             }
-            Some(ILLEGAL_GENERATION | UNKNOWN_MEMBER_ID) => {
+            Some(KafkaCode::IllegalGeneration | KafkaCode::UnknownMemberId) => {
                 react(shared, &e);
                 Beat::Fenced
             }
-            Some(FENCED_INSTANCE_ID) => {
+            Some(KafkaCode::FencedInstanceId) => {
                 react(shared, &e);
                 Beat::Fatal
             }
-            Some(COORDINATOR_LOAD_IN_PROGRESS) => Beat::CoordinatorLost,
+            Some(KafkaCode::CoordinatorLoadInProgress) => Beat::CoordinatorLost,
             _ => Beat::Failed(e),
         },
     }
@@ -942,7 +902,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 st.generation < 0 && !st.owned.is_empty()
             };
             if fenced {
-                // The generation was lost (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, session timeout): another
+                // The generation was lost (KafkaCode::IllegalGeneration, KafkaCode::UnknownMemberId, session timeout): another
                 // member may own the partitions already, so they are lost, not revoked (no commit).
                 lose_all(&shared).await;
             } else if cfg.cooperative() {
@@ -984,11 +944,11 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                         // (cooperative members keep them through a rebalance): they are someone else's now.
                         continue;
                     }
-                    let immediate =
-                        code_of(&e) == Some(MEMBER_ID_REQUIRED) || code_of(&e) == Some(REBALANCE_IN_PROGRESS);
+                    let immediate = code_of(&e) == Some(KafkaCode::MemberIdRequired)
+                        || code_of(&e) == Some(KafkaCode::RebalanceInProgress);
                     react(&shared, &e);
                     shared.state.lock().unwrap().rejoin = true;
-                    if code_of(&e) == Some(REBALANCE_IN_PROGRESS) {
+                    if code_of(&e) == Some(KafkaCode::RebalanceInProgress) {
                         // Another round began before our SyncGroup. Rejoining at once can chase a coordinator
                         // that completes joins early (tansu does) round after round; a random pause of up to one
                         // heartbeat lets the other members rejoin first, so the next round includes everyone.

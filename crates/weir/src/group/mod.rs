@@ -404,7 +404,7 @@ impl GroupConsumer {
             }
         }
         if let Some(e) = &*self.shared.fatal.lock().unwrap() {
-            return Err(coordinator::clone_error(e));
+            return Err(e.clone());
         }
         if let Some(e) = self.shared.errors.lock().unwrap().pop_front() {
             return Err(e);

@@ -41,11 +41,11 @@ struct Shared {
 
 impl Shared {
     /// Marks the connection dead and fails every pending request with `why`.
-    fn close(&self, why: impl Fn() -> Error) {
+    fn close(&self, why: Error) {
         self.closed.store(true, Ordering::Release);
         let drained: Vec<Pending> = self.pending.lock().unwrap().drain().map(|(_, p)| p).collect();
         for p in drained {
-            let _ = p.reply.send(Err(why()));
+            let _ = p.reply.send(Err(why.clone()));
         }
     }
 }
@@ -71,10 +71,7 @@ impl Drop for Connection {
 impl Connection {
     /// Connects, starts the tasks and negotiates API versions.
     pub(crate) async fn connect(addr: &str, cfg: &ClientConfig) -> Result<Connection> {
-        let io_err = |source| Error::Io {
-            broker: addr.to_owned(),
-            source,
-        };
+        let io_err = |source| Error::io(addr, source);
         let stream = tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| Error::Timeout {
@@ -175,7 +172,7 @@ impl Connection {
 
     /// Drops the connection after a response that cannot be decoded, and says so.
     fn bad_response(&self, source: weir_proto::ProtoError) -> Error {
-        self.shared.close(|| self.lost());
+        self.shared.close(self.lost());
         Error::Protocol {
             broker: self.shared.addr.clone(),
             source,
@@ -199,8 +196,8 @@ impl Connection {
         let correlation_id = self.next_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
         let frame = req
             .encode(version, correlation_id, Some(&self.client_id))
-            .map_err(|source| Error::Protocol {
-                broker: self.shared.addr.clone(),
+            .map_err(|source| Error::Encode {
+                what: format!("{} v{version} request", C::NAME),
                 source,
             })?;
         let permit = self
@@ -232,10 +229,10 @@ impl Connection {
 }
 
 fn connection_lost(addr: &str) -> Error {
-    Error::Io {
-        broker: addr.to_owned(),
-        source: std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "connection closed"),
-    }
+    Error::io(
+        addr,
+        std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "connection closed"),
+    )
 }
 
 async fn write_loop(
@@ -260,11 +257,7 @@ async fn write_loop(
         for o in batch.drain(..) {
             if let Err(e) = writer.write_all(&o.frame).await {
                 tracing::debug!(broker = %shared.addr, error = %e, "write failed; closing connection");
-                let kind = e.kind();
-                shared.close(|| Error::Io {
-                    broker: shared.addr.clone(),
-                    source: std::io::Error::new(kind, "write failed"),
-                });
+                shared.close(Error::io(&*shared.addr, e));
                 return;
             }
         }
@@ -286,14 +279,13 @@ async fn read_loop(
                 match read {
                     Ok(0) => {
                         tracing::debug!(broker = %shared.addr, "connection closed by broker");
-                        shared.close(|| connection_lost(&shared.addr));
+                        shared.close(connection_lost(&shared.addr));
                         return;
                     }
                     Ok(_) => {}
                     Err(e) => {
                         tracing::debug!(broker = %shared.addr, error = %e, "read failed; closing connection");
-                        let kind = e.kind();
-                        shared.close(|| Error::Io { broker: shared.addr.clone(), source: std::io::Error::new(kind, "read failed") });
+                        shared.close(Error::io(&*shared.addr, e));
                         return;
                     }
                 }
@@ -303,8 +295,7 @@ async fn read_loop(
                         Ok(None) => break,
                         Err(source) => {
                             tracing::warn!(broker = %shared.addr, error = %source, "bad frame; closing connection");
-                            let msg = source.to_string();
-                            shared.close(|| Error::Io { broker: shared.addr.clone(), source: std::io::Error::new(std::io::ErrorKind::InvalidData, msg.clone()) });
+                            shared.close(Error::Protocol { broker: shared.addr.clone(), source });
                             return;
                         }
                     }
@@ -315,7 +306,7 @@ async fn read_loop(
             }
             _ = sweep.tick() => {
                 if shared.closed.load(Ordering::Acquire) {
-                    shared.close(|| connection_lost(&shared.addr));
+                    shared.close(connection_lost(&shared.addr));
                     return;
                 }
                 let now = Instant::now();
@@ -323,7 +314,7 @@ async fn read_loop(
                 if expired {
                     // As the Java client does: a request past its timeout means the connection is not trustworthy.
                     tracing::debug!(broker = %shared.addr, "request timed out; closing connection");
-                    shared.close(|| Error::Timeout { what: format!("request to {}", shared.addr), after: timeout });
+                    shared.close(Error::Timeout { what: format!("request to {}", shared.addr), after: timeout });
                     return;
                 }
             }

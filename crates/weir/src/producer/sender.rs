@@ -158,11 +158,8 @@ fn fail_all(acc: &Accumulator, e: &Error) {
             .flat_map(|q| q.batches.drain(..))
             .collect()
     };
-    let msg = e.to_string();
     for b in batches {
-        acc.complete(b, |_| {
-            Err(Error::Config(format!("producer could not initialise: {msg}")))
-        });
+        acc.complete(b, |_| Err(e.clone()));
     }
 }
 
@@ -228,9 +225,12 @@ fn drain(acc: &Accumulator) -> (BTreeMap<i32, Vec<Outbound>>, Option<Instant>, b
                     q.next_sequence = q.next_sequence.wrapping_add(count) & i32::MAX;
                 }
                 Err(e) => {
-                    let msg = e.to_string();
+                    let what = format!("record batch for {topic}-{partition}");
                     acc.complete(batch, |_| {
-                        Err(Error::Config(format!("cannot encode batch: {msg}")))
+                        Err(Error::Encode {
+                            what: what.clone(),
+                            source: e.clone().into(),
+                        })
                     });
                     continue;
                 }
@@ -354,7 +354,10 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
                 retry_or_fail(&acc, o, err.is_retriable(), &err);
             }
             None => {
-                let err = Error::kafka(-1, format!("produce response lacks {}-{}", o.topic, o.partition));
+                let err = Error::Kafka {
+                    code: KafkaCode::UnknownServerError,
+                    context: format!("produce response lacks {}-{}", o.topic, o.partition),
+                };
                 retry_or_fail(&acc, o, true, &err);
             }
         }
@@ -416,18 +419,8 @@ fn retry_or_fail(acc: &Accumulator, mut o: Outbound, retriable: bool, err: &Erro
                 after: acc.cfg.delivery_timeout,
             })
         } else {
-            Err(err_clone(err))
+            Err(err.clone())
         }
     });
     acc.wake.notify_one();
-}
-
-fn err_clone(e: &Error) -> Error {
-    match e {
-        Error::Kafka { code, context } => Error::Kafka {
-            code: *code,
-            context: context.clone(),
-        },
-        other => Error::Config(other.to_string()),
-    }
 }

@@ -14,9 +14,11 @@ pub mod error;
 pub mod group;
 mod net;
 pub mod producer;
+mod types;
 
 pub use admin::Admin;
 pub use cluster::{MetadataSnapshot, PartitionMetadata, TopicMetadata};
 pub use error::{Error, ErrorKind, Result};
 pub use producer::{Producer, ProducerRecord, RecordMetadata};
+pub use types::TopicPartition;
 pub use weir_proto::record::Compression;

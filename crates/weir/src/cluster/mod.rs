@@ -1,8 +1,10 @@
 //! Cluster metadata: snapshots that readers never lock, leader routing, refresh on demand and periodically.
 
 mod metadata;
+mod offsets;
 
 pub use metadata::{MetadataSnapshot, PartitionMetadata, TopicMetadata};
+pub use offsets::OffsetSpec;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, Weak};

@@ -8,16 +8,13 @@ use std::sync::Arc;
 use futures::stream::{FuturesUnordered, StreamExt};
 use weir_proto::fetch::{FetchPartitionRequest, FetchRequest, FetchResponse};
 
-use super::decode::{decode_partition, DecodeLimits};
+use super::fetch_apply::{self, next_batch_floor, next_memory_per_wire_milli, Asked, Grant, Outcome};
 use super::partition::{Partition, PartitionSlot};
 use super::session::{FetchAt, FetchSession};
 use super::signal::Signal;
 use super::state_table::{FetchGroup, FetchGroupId, FetchOutcome, FetchTicket};
-use super::{ConsumerRecord, Inner};
-use crate::error::{Error, KafkaCode, Result};
-
-/// A response at least this large has small partition shares copied out, so they do not pin it.
-const DETACH_RESPONSE_BYTES: usize = 1 << 20;
+use super::{ConsumerRecord, Inner, TopicPartition};
+use crate::error::{KafkaCode, Result};
 
 pub(crate) struct Fetcher {
     pub(crate) broker: i32,
@@ -161,7 +158,7 @@ impl Fetcher {
     }
 
     async fn apply(&self, inner: &Arc<Inner>, planned: Planned, grant: usize, result: Result<FetchResponse>) {
-        let mut resp = match result {
+        let resp = match result {
             Ok(r) if r.error_code == 0 => r,
             other => {
                 // Connection lost, timeout, or a whole-request error: quiet, and retried after a backoff.
@@ -181,113 +178,75 @@ impl Fetcher {
             }
         };
         inner.stats.fetches.fetch_add(1, Ordering::Relaxed);
-        let total: usize = resp
-            .topics
+        let tps: Vec<&TopicPartition> = planned.iter().map(|(slot, _)| slot.topic_partition()).collect();
+        let asked: Vec<Asked> = planned
             .iter()
-            .flat_map(|t| &t.partitions)
-            .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
-            .sum();
-        // The budget reserved for this fetch bounds what its records may add, whatever the broker sent.
-        let mut grant_left = grant;
-        let mut kept = 0;
-        let mut wire_used = 0;
-        let mut results = Vec::with_capacity(planned.len());
-        // Keyed by the names in the response, borrowed: one allocation per partition would let a response of
-        // many partitions with a long topic name multiply its own size in memory.
-        let mut by_tp: BTreeMap<&str, BTreeMap<i32, _>> = BTreeMap::new();
-        for t in &mut resp.topics {
-            let parts = by_tp.entry(t.name.as_str()).or_default();
-            for p in t.partitions.drain(..) {
-                parts.insert(p.partition, p);
-            }
+            .zip(&tps)
+            .map(|((slot, ticket), tp)| Asked {
+                tp,
+                position: ticket.position,
+                room: room(inner, slot),
+            })
+            .collect();
+        let limit = inner.cfg.partition_buffer.max(inner.cfg.fetch_max_bytes);
+        let applied = fetch_apply::apply(
+            resp,
+            &asked,
+            &Grant {
+                bytes: grant,
+                nothing_buffered: inner.table.buffered_total() == 0,
+                max_decompressed: limit,
+                oversize_cut: OVERSIZE_CUT.max(limit),
+                check_crcs: inner.cfg.check_crcs,
+            },
+        );
+        drop(asked);
+        tracing::trace!(
+            broker = self.broker,
+            total = applied.total,
+            kept = applied.kept,
+            "fetch applied"
+        );
+        if let Some(floor) =
+            next_batch_floor(inner.batch_floor.load(Ordering::Relaxed), applied.largest_batch)
+        {
+            inner.batch_floor.store(floor, Ordering::Relaxed);
         }
-        for (slot, ticket) in planned {
-            let tp = slot.topic_partition();
-            let found = by_tp
-                .get_mut(&*tp.topic)
-                .and_then(|parts| parts.remove(&tp.partition));
-            let Some(p) = found else {
-                slot.end_fetch(ticket);
-                continue;
-            };
-            if p.high_watermark >= 0 {
-                slot.slot()
-                    .high_watermark
-                    .store(p.high_watermark, Ordering::SeqCst);
+        let old = inner.memory_per_wire_milli.load(Ordering::Relaxed);
+        if let Some(cost) = next_memory_per_wire_milli(old, applied.kept, applied.wire_used) {
+            inner.memory_per_wire_milli.store(cost, Ordering::Relaxed);
+        }
+        let detach = applied.detach();
+        // Partitions queued for delivery by this response wake a waiting `poll` once, at the end.
+        let mut wake = false;
+        for ((slot, ticket), (outcome, high_watermark)) in planned.into_iter().zip(applied.partitions) {
+            if let Some(hw) = high_watermark {
+                slot.slot().high_watermark.store(hw, Ordering::SeqCst);
             }
-            match KafkaCode::from_code(p.error_code) {
-                None => {}
-                Some(KafkaCode::OffsetOutOfRange) => {
+            let mut decoded = match outcome {
+                Outcome::Missing => {
+                    slot.end_fetch(ticket);
+                    continue;
+                }
+                Outcome::Reset => {
                     slot.park(ticket);
                     inner.spawn_offset_reset(slot.clone(), ticket.position);
                     continue;
                 }
-                Some(code) if code.is_retriable() || code == KafkaCode::NotLeaderOrFollower => {
-                    tracing::debug!(tp = %tp, %code, "partition needs new metadata");
+                Outcome::Reroute(code) => {
+                    tracing::debug!(tp = %slot.topic_partition(), %code, "partition needs new metadata");
                     slot.slot().stale_leader.store(true, Ordering::Relaxed);
                     slot.set_fetch_group(FetchGroupId::UNROUTED);
                     slot.end_fetch(ticket);
                     continue;
                 }
-                Some(code) => {
-                    inner.report(Error::Kafka {
-                        code,
-                        context: format!("fetch {tp}"),
-                    });
+                Outcome::Fail(e) => {
+                    inner.report(e);
                     slot.park(ticket);
                     continue;
                 }
-            }
-            let data = p.records.unwrap_or_default();
-            let limits = DecodeLimits {
-                partition_room: room(inner, &slot),
-                budget_room: grant_left,
-                allow_oversize: inner.table.buffered_total() == 0 && grant_left == grant,
-                max_decompressed: inner.cfg.partition_buffer.max(inner.cfg.fetch_max_bytes),
-                oversize_cut: OVERSIZE_CUT.max(inner.cfg.partition_buffer.max(inner.cfg.fetch_max_bytes)),
-                check_crcs: inner.cfg.check_crcs,
+                Outcome::Records(decoded) => decoded,
             };
-            let decoded = decode_partition(&tp.topic, tp.partition, data, ticket.position, &limits);
-            grant_left = grant_left.saturating_sub(decoded.bytes);
-            kept += decoded.bytes;
-            wire_used += decoded.wire_bytes;
-            results.push((slot, ticket, decoded));
-        }
-        // Records are slices of the response: if what we keep is a small part of it (the broker sent more than
-        // the buffers take, or most partitions had little), copy them out so the response can be freed.
-        tracing::trace!(
-            broker = self.broker,
-            total,
-            kept,
-            partitions = results.len(),
-            "fetch applied"
-        );
-        // The largest batch of this response keeps the floor of per-partition asks; it decays slowly (1/256 per
-        // response) once batches get smaller.
-        let largest = results
-            .iter()
-            .map(|(_, _, d)| d.largest_batch as u64)
-            .max()
-            .unwrap_or(0);
-        if largest > 0 {
-            let old = inner.batch_floor.load(Ordering::Relaxed);
-            inner
-                .batch_floor
-                .store(largest.max(old - old / 256), Ordering::Relaxed);
-        }
-        if wire_used > 0 {
-            // Average the memory cost per wire byte over recent fetches (weight 1/8 for this one).
-            // At least 1.0: a fetch never asks for more wire bytes than its memory grant.
-            let sample = (kept as u128 * 1000 / wire_used as u128).clamp(1000, 100_000) as u64;
-            let old = inner.memory_per_wire_milli.load(Ordering::Relaxed);
-            inner
-                .memory_per_wire_milli
-                .store((old * 7 + sample) / 8, Ordering::Relaxed);
-        }
-        let detach = total >= DETACH_RESPONSE_BYTES && wire_used * 2 < total;
-        // Partitions queued for delivery by this response wake a waiting `poll` once, at the end.
-        let mut wake = false;
-        for (slot, ticket, mut decoded) in results {
             if detach {
                 decoded.records.iter_mut().for_each(ConsumerRecord::detach);
             }

@@ -25,6 +25,7 @@
 
 mod config;
 mod decode;
+mod fetch_apply;
 // Lock-free lookups need raw pointers: an `ArcSwap` guard per by-name call cost more than the pause itself.
 #[allow(unsafe_code)]
 mod directory;
@@ -52,8 +53,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::admin::{list_offsets_of, OffsetSpec};
 use crate::cluster::Cluster;
+use crate::cluster::OffsetSpec;
 use crate::error::{Error, KafkaCode, Result};
 use fetcher::Fetcher;
 use intrusive_list::IntrusiveList;
@@ -796,7 +797,7 @@ impl Inner {
     ) -> Result<Vec<(OffsetSpec, HashMap<TopicPartition, i64>)>> {
         futures::future::try_join_all(asks.into_iter().map(|(spec, tps)| async move {
             let tps: Vec<TopicPartition> = tps.into_iter().collect();
-            Ok::<_, Error>((spec, list_offsets_of(&self.cluster, &tps, spec).await?))
+            Ok::<_, Error>((spec, self.cluster.list_offsets_of(&tps, spec).await?))
         }))
         .await
     }

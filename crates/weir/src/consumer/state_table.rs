@@ -145,30 +145,7 @@ fn bump_epoch(w: u64) -> u64 {
 // TopicPartition
 // ---------------------------------------------------------------------------------------------
 
-/// A topic name and a partition number. Cloning is cheap (the name is an `Arc<str>`).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
-pub struct TopicPartition {
-    /// The topic name.
-    pub topic: Arc<str>,
-    /// The partition number.
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    /// Builds a `TopicPartition`.
-    pub fn new(topic: impl Into<Arc<str>>, partition: i32) -> Self {
-        Self {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
+pub use crate::types::TopicPartition;
 
 // ---------------------------------------------------------------------------------------------
 // Fetch groups and readiness

@@ -1,0 +1,323 @@
+//! What a fetch response means for each partition it was asked for: a pure function from the response, the
+//! partitions' positions and room, and the fetch's memory grant to one [`Outcome`] per partition. The fetcher
+//! carries the outcomes out (buffers, parks, reroutes, reports, wakes); nothing here touches shared state.
+
+use std::collections::BTreeMap;
+
+use weir_proto::fetch::FetchResponse;
+
+use super::decode::{decode_partition, DecodeLimits, Decoded};
+use super::TopicPartition;
+use crate::error::{Error, KafkaCode};
+
+/// One partition a fetch asked for, as it stood when the response came.
+pub(crate) struct Asked<'a> {
+    pub(crate) tp: &'a TopicPartition,
+    /// The offset the fetch asked from.
+    pub(crate) position: i64,
+    /// Bytes the partition can still buffer under its high watermark.
+    pub(crate) room: usize,
+}
+
+/// The memory limits of one response.
+pub(crate) struct Grant {
+    /// Budget reserved for this fetch: what its records may add, whatever the broker sent.
+    pub(crate) bytes: usize,
+    /// Nothing is buffered anywhere: the first batch may exceed the grant (progress for a batch larger than any
+    /// reservation).
+    pub(crate) nothing_buffered: bool,
+    /// Largest decompressed size of one batch.
+    pub(crate) max_decompressed: usize,
+    /// A batch taken over the grant is cut once its records cost this much.
+    pub(crate) oversize_cut: usize,
+    pub(crate) check_crcs: bool,
+}
+
+/// What to do with one partition.
+pub(crate) enum Outcome {
+    /// The response does not mention it: the fetch ends; it is fetched again.
+    Missing,
+    /// Its position is out of range: park it and reset it by `auto.offset.reset`.
+    Reset,
+    /// Its leader moved or the broker asks to retry: look the leader up again.
+    Reroute(KafkaCode),
+    /// An error retrying will not fix: report it and park the partition until a seek.
+    Fail(Error),
+    /// Records to buffer (maybe none), and corrupt data after them if `decoded.error` is set.
+    Records(Decoded),
+}
+
+/// The outcomes of one response, and what it says about sizes.
+pub(crate) struct Applied {
+    /// Per partition asked, in the order asked: its outcome and the high watermark the broker reported.
+    pub(crate) partitions: Vec<(Outcome, Option<i64>)>,
+    /// Bytes of record data in the response.
+    pub(crate) total: usize,
+    /// Bytes the records taken cost in memory.
+    pub(crate) kept: usize,
+    /// Wire bytes of the batches taken.
+    pub(crate) wire_used: usize,
+    /// Wire size of the largest batch seen, taken or not.
+    pub(crate) largest_batch: usize,
+}
+
+/// A response of at least this many bytes whose records use less than half of it is not kept alive by them:
+/// the records are copied out so the response can be freed.
+const DETACH_RESPONSE_BYTES: usize = 1 << 20;
+
+impl Applied {
+    /// Whether the records should be copied out of the response (see [`DETACH_RESPONSE_BYTES`]).
+    pub(crate) fn detach(&self) -> bool {
+        self.total >= DETACH_RESPONSE_BYTES && self.wire_used * 2 < self.total
+    }
+}
+
+/// Applies `resp` to the partitions `asked` within `grant`.
+pub(crate) fn apply(mut resp: FetchResponse, asked: &[Asked], grant: &Grant) -> Applied {
+    let total: usize = resp
+        .topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+        .sum();
+    // Keyed by the names in the response, borrowed: one allocation per partition would let a response of many
+    // partitions with a long topic name multiply its own size in memory.
+    let mut by_tp: BTreeMap<&str, BTreeMap<i32, _>> = BTreeMap::new();
+    for t in &mut resp.topics {
+        let parts = by_tp.entry(t.name.as_str()).or_default();
+        for p in t.partitions.drain(..) {
+            parts.insert(p.partition, p);
+        }
+    }
+    let mut out = Applied {
+        partitions: Vec::with_capacity(asked.len()),
+        total,
+        kept: 0,
+        wire_used: 0,
+        largest_batch: 0,
+    };
+    let mut grant_left = grant.bytes;
+    for a in asked {
+        let found = by_tp
+            .get_mut(&*a.tp.topic)
+            .and_then(|parts| parts.remove(&a.tp.partition));
+        let Some(p) = found else {
+            out.partitions.push((Outcome::Missing, None));
+            continue;
+        };
+        let high_watermark = (p.high_watermark >= 0).then_some(p.high_watermark);
+        let outcome = match KafkaCode::from_code(p.error_code) {
+            Some(KafkaCode::OffsetOutOfRange) => Outcome::Reset,
+            Some(code) if code.is_retriable() || code == KafkaCode::NotLeaderOrFollower => {
+                Outcome::Reroute(code)
+            }
+            Some(code) => Outcome::Fail(Error::Kafka {
+                code,
+                context: format!("fetch {}", a.tp),
+            }),
+            None => {
+                let limits = DecodeLimits {
+                    partition_room: a.room,
+                    budget_room: grant_left,
+                    allow_oversize: grant.nothing_buffered && grant_left == grant.bytes,
+                    max_decompressed: grant.max_decompressed,
+                    oversize_cut: grant.oversize_cut,
+                    check_crcs: grant.check_crcs,
+                };
+                let data = p.records.unwrap_or_default();
+                let decoded = decode_partition(&a.tp.topic, a.tp.partition, data, a.position, &limits);
+                grant_left = grant_left.saturating_sub(decoded.bytes);
+                out.kept += decoded.bytes;
+                out.wire_used += decoded.wire_bytes;
+                out.largest_batch = out.largest_batch.max(decoded.largest_batch);
+                Outcome::Records(decoded)
+            }
+        };
+        out.partitions.push((outcome, high_watermark));
+    }
+    out
+}
+
+/// The next floor of per-partition asks: the largest batch of this response, or the old floor decaying by
+/// 1/256 per response once batches get smaller.
+pub(crate) fn next_batch_floor(old: u64, largest_batch: usize) -> Option<u64> {
+    (largest_batch > 0).then(|| (largest_batch as u64).max(old - old / 256))
+}
+
+/// The next average memory cost per wire byte, in thousandths: this response weighs 1/8. At least 1.0 (a fetch
+/// never asks for more wire bytes than its memory grant), at most 100.
+pub(crate) fn next_memory_per_wire_milli(old: u64, kept: usize, wire_used: usize) -> Option<u64> {
+    if wire_used == 0 {
+        return None;
+    }
+    let sample = (kept as u128 * 1000 / wire_used as u128).clamp(1000, 100_000) as u64;
+    Some((old * 7 + sample) / 8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use weir_proto::fetch::{FetchPartition, FetchTopic};
+    use weir_proto::record::{BatchBuilder, BatchOptions, ProducerIds};
+
+    fn batch(base: i64, n: usize, value: usize) -> Bytes {
+        let mut b = BatchBuilder::new(BatchOptions {
+            base_offset: base,
+            ..Default::default()
+        });
+        for _ in 0..n {
+            b.push(0, None, Some(&vec![7u8; value]), &[]);
+        }
+        b.seal(ProducerIds::NONE).unwrap()
+    }
+
+    fn partition(partition: i32, error_code: i16, records: Option<Bytes>) -> FetchPartition {
+        FetchPartition {
+            partition,
+            error_code,
+            high_watermark: 100,
+            last_stable_offset: 100,
+            log_start_offset: 0,
+            aborted_transactions: Vec::new(),
+            preferred_read_replica: -1,
+            records,
+        }
+    }
+
+    fn response(parts: Vec<FetchPartition>) -> FetchResponse {
+        FetchResponse {
+            topics: vec![FetchTopic {
+                name: "t".into(),
+                partitions: parts,
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn grant(bytes: usize) -> Grant {
+        Grant {
+            bytes,
+            nothing_buffered: false,
+            max_decompressed: 1 << 20,
+            oversize_cut: 1 << 20,
+            check_crcs: true,
+        }
+    }
+
+    #[test]
+    fn each_partition_gets_the_outcome_its_answer_calls_for() {
+        let tps: Vec<TopicPartition> = (0..5).map(|p| TopicPartition::new("t", p)).collect();
+        let asked: Vec<Asked> = tps
+            .iter()
+            .map(|tp| Asked {
+                tp,
+                position: 0,
+                room: 1 << 20,
+            })
+            .collect();
+        let resp = response(vec![
+            partition(0, 0, Some(batch(0, 3, 10))),
+            partition(1, KafkaCode::OffsetOutOfRange.code(), None),
+            partition(2, KafkaCode::NotLeaderOrFollower.code(), None),
+            partition(3, KafkaCode::TopicAuthorizationFailed.code(), None),
+            // partition 4 missing
+        ]);
+        let applied = apply(resp, &asked, &grant(1 << 20));
+        let kinds: Vec<&str> = applied
+            .partitions
+            .iter()
+            .map(|(o, _)| match o {
+                Outcome::Missing => "missing",
+                Outcome::Reset => "reset",
+                Outcome::Reroute(_) => "reroute",
+                Outcome::Fail(_) => "fail",
+                Outcome::Records(_) => "records",
+            })
+            .collect();
+        assert_eq!(kinds, ["records", "reset", "reroute", "fail", "missing"]);
+        let Outcome::Records(d) = &applied.partitions[0].0 else {
+            unreachable!()
+        };
+        assert_eq!((d.records.len(), d.next_offset), (3, 3));
+        assert_eq!(applied.partitions[0].1, Some(100));
+        assert_eq!(applied.partitions[4].1, None);
+        let Outcome::Fail(e) = &applied.partitions[3].0 else {
+            unreachable!()
+        };
+        assert_eq!(e.kafka_code(), Some(KafkaCode::TopicAuthorizationFailed));
+        assert!(e.to_string().contains("t-3"), "{e}");
+        assert!(applied.kept > 0 && applied.wire_used > 0 && applied.largest_batch > 0);
+        assert!(!applied.detach());
+    }
+
+    #[test]
+    fn the_grant_bounds_what_all_partitions_take_together() {
+        let one = batch(0, 10, 100);
+        let tps: Vec<TopicPartition> = (0..3).map(|p| TopicPartition::new("t", p)).collect();
+        let asked: Vec<Asked> = tps
+            .iter()
+            .map(|tp| Asked {
+                tp,
+                position: 0,
+                room: 1 << 20,
+            })
+            .collect();
+        let resp = || response((0..3).map(|p| partition(p, 0, Some(one.clone()))).collect());
+        // Room for about one and a half batches: the first partition takes its batch, the others nothing.
+        let first = apply(resp(), &asked, &grant(usize::MAX)).partitions;
+        let Outcome::Records(d) = &first[0].0 else {
+            unreachable!()
+        };
+        let cost = d.bytes;
+        let applied = apply(resp(), &asked, &grant(cost * 3 / 2));
+        let taken: Vec<usize> = applied
+            .partitions
+            .iter()
+            .map(|(o, _)| match o {
+                Outcome::Records(d) => d.records.len(),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(taken, [10, 0, 0]);
+        assert!(applied.kept <= cost * 3 / 2);
+        // Nothing buffered and a grant smaller than one batch: the first batch is taken anyway (progress).
+        let mut small = grant(cost / 2);
+        let none = apply(resp(), &asked, &small);
+        assert!(matches!(&none.partitions[0].0, Outcome::Records(d) if d.records.is_empty()));
+        small.nothing_buffered = true;
+        let some = apply(resp(), &asked, &small);
+        assert!(matches!(&some.partitions[0].0, Outcome::Records(d) if d.records.len() == 10));
+        assert!(matches!(&some.partitions[1].0, Outcome::Records(d) if d.records.is_empty()));
+    }
+
+    #[test]
+    fn a_large_response_mostly_left_behind_is_detached() {
+        let big = batch(0, 300, 4096);
+        let tps = [TopicPartition::new("t", 0)];
+        let asked = [Asked {
+            tp: &tps[0],
+            position: 0,
+            room: 1 << 20,
+        }];
+        let resp = || response(vec![partition(0, 0, Some(big.clone()))]);
+        assert!(!apply(resp(), &asked, &grant(usize::MAX)).detach());
+        // Less than half of a response above the threshold taken (here nothing): detach.
+        let small_take = apply(resp(), &asked, &grant(0));
+        assert_eq!(small_take.wire_used, 0);
+        assert!(small_take.detach());
+    }
+
+    #[test]
+    fn sizes_move_as_documented() {
+        assert_eq!(next_batch_floor(1024, 0), None);
+        assert_eq!(next_batch_floor(1024, 4096), Some(4096));
+        assert_eq!(next_batch_floor(25_600, 100), Some(25_500));
+        assert_eq!(next_memory_per_wire_milli(1000, 10, 0), None);
+        // 3x the wire size in memory, weighed 1/8 against 1.0.
+        assert_eq!(next_memory_per_wire_milli(1000, 300, 100), Some(1250));
+        // Below 1.0 counts as 1.0; above 100 as 100.
+        assert_eq!(next_memory_per_wire_milli(1000, 1, 100), Some(1000));
+        assert_eq!(next_memory_per_wire_milli(0, 1_000_000, 1), Some(12_500));
+    }
+}

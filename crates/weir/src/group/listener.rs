@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use futures::future::BoxFuture;
 
-use super::{coordinator, Shared};
+use super::{coordinator, driver, Shared};
 use crate::consumer::{StartOffset, TopicPartition};
 use crate::error::{Error, Result};
 
@@ -97,8 +97,8 @@ impl<'a> RebalanceContext<'a> {
 
     /// The member id and the generation the member belongs to (-1 if none).
     pub fn member(&self) -> (String, i32) {
-        let st = self.shared.state.lock().unwrap();
-        (st.member_id.clone(), st.generation)
+        let m = self.shared.member.lock().unwrap();
+        (m.member_id().to_owned(), m.generation())
     }
 
     /// The offset of the next record `poll` would return for an assigned partition.
@@ -108,7 +108,7 @@ impl<'a> RebalanceContext<'a> {
 
     /// Commits `offsets` (each the offset of the next record to read) and waits for the coordinator.
     pub async fn commit(&self, offsets: &[(TopicPartition, i64)]) -> Result<()> {
-        coordinator::commit(self.shared, offsets).await
+        driver::commit(self.shared, offsets).await
     }
 
     /// The committed offsets of `partitions` (`None`: nothing committed).
@@ -126,7 +126,7 @@ impl<'a> RebalanceContext<'a> {
     /// Moves the position of an assigned partition: `poll` continues from `to`. Buffered records of the
     /// partition are dropped. Fails with [`Error::InvalidArgument`] for a partition this member does not own.
     pub async fn seek(&self, tp: &TopicPartition, to: StartOffset) -> Result<()> {
-        if !self.shared.state.lock().unwrap().owned.contains(tp) {
+        if !self.shared.member.lock().unwrap().owned().contains(tp) {
             return Err(Error::InvalidArgument(format!(
                 "cannot seek {tp}: not assigned to this member of group {}",
                 self.shared.cfg.group_id

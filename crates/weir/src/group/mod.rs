@@ -18,7 +18,8 @@
 //!
 //! How it works: a background task finds the coordinator, joins (JoinGroup, SyncGroup; the leader runs the
 //! assignor), fetches the committed offsets of its assignment and assigns them to the inner consumer, then
-//! heartbeats. With range and roundrobin, rebalances are *eager*: before rejoining, every owned partition is
+//! heartbeats. Every decision of membership is made by a state machine with no I/O (`member.rs`: events and the
+//! time in, actions out), which the task drives; its edge cases are table tests on virtual time. With range and roundrobin, rebalances are *eager*: before rejoining, every owned partition is
 //! held at once (so no record of it is delivered from that moment on), its delivered position committed
 //! (auto-commit), the revoke callback called, and the partition unassigned, which drops its buffered records.
 //!
@@ -34,8 +35,10 @@
 //! COORDINATOR_NOT_AVAILABLE) makes the member rediscover the coordinator and retry; its partitions keep
 //! delivering meanwhile unless `session.timeout.ms` passes without a successful heartbeat: then the member
 //! counts itself out of the group (the coordinator has evicted it), reports its partitions lost and rejoins.
-//! A new coordinator that does not know the member (UNKNOWN_MEMBER_ID) makes it rejoin. (Tested against
-//! in-process fake brokers in `tests/group_failover.rs` and `tests/group_lifecycle.rs`.)
+//! A new coordinator that does not know the member (UNKNOWN_MEMBER_ID) makes it rejoin. The session also ends
+//! while a callback runs if no heartbeat gets through for `session.timeout.ms`: the partitions are then lost once
+//! it returns. (Tested against in-process fake brokers in `tests/group_failover.rs` and
+//! `tests/group_lifecycle.rs`, and as table tests in `member.rs`.)
 //!
 //! Partition growth: as the Java client, the leader of a generation remembers the partition counts its
 //! assignment used; when the metadata (refreshed every `metadata.max.age.ms`) shows another count for a
@@ -58,7 +61,9 @@
 
 mod assignor;
 mod coordinator;
+mod driver;
 mod listener;
+mod member;
 mod protocol;
 
 pub use assignor::{cooperative_sticky, range, round_robin, AssignmentMap, AssignorKind, MemberSubscription};
@@ -67,8 +72,8 @@ pub use futures::future::BoxFuture;
 pub use listener::{ChannelListener, RebalanceContext, RebalanceEvent, RebalanceListener};
 pub use protocol::{Assignment, MetadataError, Subscription};
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -82,6 +87,8 @@ use crate::consumer::{
 };
 use crate::error::{Error, Result};
 use coordinator::Coordinator;
+use driver::{feed, Round};
+use member::{Event, Member, MemberConfig};
 
 /// Settings of a group member: the consumer's settings plus the group's.
 #[derive(Debug, Clone)]
@@ -187,7 +194,7 @@ pub struct GroupConsumer {
     shared: Arc<Shared>,
     /// Commits for the committer task, which sends them one at a time in order.
     commits: tokio::sync::mpsc::UnboundedSender<CommitJob>,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    task: Mutex<Option<tokio::task::JoinHandle<Result<()>>>>,
     /// Keeps a pattern subscription up to date with the cluster's topics.
     pattern_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -203,7 +210,7 @@ fn spawn_committer(shared: Arc<Shared>) -> tokio::sync::mpsc::UnboundedSender<Co
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<CommitJob>();
     tokio::spawn(async move {
         while let Some((offsets, reply)) = rx.recv().await {
-            let _ = reply.send(coordinator::commit(&shared, &offsets).await);
+            let _ = reply.send(driver::commit(&shared, &offsets).await);
         }
     });
     tx
@@ -211,34 +218,7 @@ fn spawn_committer(shared: Arc<Shared>) -> tokio::sync::mpsc::UnboundedSender<Co
 
 /// Replaces the subscription with the sorted, deduplicated `list`; a change triggers a rebalance.
 fn set_subscription(shared: &Shared, list: Vec<String>) {
-    let mut st = shared.state.lock().unwrap();
-    if st.subscription != list {
-        st.subscription = list;
-        st.rejoin = true;
-        drop(st);
-        shared.wake.notify_one();
-    }
-}
-
-/// Membership state shared by the handle and the group task.
-#[derive(Debug)]
-pub(crate) struct Membership {
-    pub(crate) subscription: Vec<String>,
-    pub(crate) member_id: String,
-    pub(crate) generation: i32,
-    /// Partitions the group gave this member in the current generation.
-    pub(crate) owned: BTreeSet<TopicPartition>,
-    /// Partitions being revoked while their revoke callback runs: still this member's to commit.
-    pub(crate) revoking: BTreeSet<TopicPartition>,
-    /// Last offset known committed per owned partition (-1: none).
-    pub(crate) committed: HashMap<TopicPartition, i64>,
-    pub(crate) rejoin: bool,
-    pub(crate) last_poll: tokio::time::Instant,
-    /// The member left the group because `poll` was not called within `max.poll.interval.ms`.
-    pub(crate) left_idle: bool,
-    /// When this member led the current generation: the partition count of every topic the group subscribed
-    /// to, as the assignment saw it (0: unknown topic). The metadata showing other counts triggers a rejoin.
-    pub(crate) leader_counts: Option<BTreeMap<String, i32>>,
+    feed(shared, Event::Subscribed(list));
 }
 
 pub(crate) struct Shared {
@@ -246,19 +226,19 @@ pub(crate) struct Shared {
     pub(crate) consumer: Consumer,
     pub(crate) cluster: Arc<Cluster>,
     pub(crate) coordinator: Coordinator,
-    pub(crate) state: Mutex<Membership>,
+    /// The membership: every decision is the member's; the group task performs them.
+    pub(crate) member: Mutex<Member>,
+    /// Last offset known committed per owned partition (-1: none).
+    pub(crate) committed: Mutex<HashMap<TopicPartition, i64>>,
+    /// Between JoinGroup and SyncGroup: the protocol chosen and, for the leader, the members.
+    pub(crate) round: Mutex<Option<Round>>,
+    /// When this member led the current generation: the partition count of every topic the group subscribed
+    /// to, as the assignment saw it (0: unknown topic). The metadata showing other counts triggers a rejoin.
+    pub(crate) leader_counts: Mutex<Option<BTreeMap<String, i32>>>,
     pub(crate) wake: Notify,
     pub(crate) errors: Mutex<VecDeque<Error>>,
     pub(crate) listener: Mutex<Option<Arc<dyn RebalanceListener>>>,
     pub(crate) closed: AtomicBool,
-    /// `poll` calls running now: a member blocked in `poll` is not idle (`max.poll.interval.ms`).
-    pub(crate) polling: AtomicUsize,
-    /// When the coordinator last answered this member (a heartbeat, or a join): after `session.timeout.ms`
-    /// without an answer the member counts itself out of the group.
-    pub(crate) last_contact: Mutex<tokio::time::Instant>,
-    /// Set when the member was fenced for good (FENCED_INSTANCE_ID: another instance took its
-    /// `group.instance.id`): every later `poll` returns it, and the member never rejoins.
-    pub(crate) fatal: Mutex<Option<Error>>,
 }
 
 impl Shared {
@@ -277,16 +257,6 @@ impl Shared {
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
     }
-
-    /// The coordinator answered this member.
-    pub(crate) fn touch(&self) {
-        *self.last_contact.lock().unwrap() = tokio::time::Instant::now();
-    }
-
-    /// Time since the coordinator last answered this member.
-    pub(crate) fn since_contact(&self) -> Duration {
-        self.last_contact.lock().unwrap().elapsed()
-    }
 }
 
 impl GroupConsumer {
@@ -300,28 +270,30 @@ impl GroupConsumer {
             consumer,
             cluster,
             coordinator,
-            state: Mutex::new(Membership {
-                subscription: Vec::new(),
-                member_id: String::new(),
-                generation: -1,
-                owned: BTreeSet::new(),
-                revoking: BTreeSet::new(),
-                committed: HashMap::new(),
-                rejoin: true,
-                last_poll: tokio::time::Instant::now(),
-                left_idle: false,
-                leader_counts: None,
-            }),
+            member: Mutex::new(Member::new(
+                MemberConfig {
+                    session_timeout: cfg.session_timeout,
+                    heartbeat_interval: cfg.heartbeat_interval,
+                    max_poll_interval: cfg.max_poll_interval,
+                    retry_backoff: cfg.consumer.client.retry_backoff,
+                    cooperative: cfg.cooperative(),
+                    auto_commit: cfg.enable_auto_commit,
+                    auto_commit_interval: cfg.auto_commit_interval,
+                    static_member: cfg.group_instance_id.is_some(),
+                },
+                driver::now(),
+                rand::random(),
+            )),
+            committed: Mutex::new(HashMap::new()),
+            round: Mutex::new(None),
+            leader_counts: Mutex::new(None),
             wake: Notify::new(),
             errors: Mutex::new(VecDeque::new()),
             listener: Mutex::new(None),
             closed: AtomicBool::new(false),
-            polling: AtomicUsize::new(0),
-            last_contact: Mutex::new(tokio::time::Instant::now()),
-            fatal: Mutex::new(None),
             cfg,
         });
-        let task = tokio::spawn(IN_GROUP_TASK.scope((), coordinator::run(shared.clone())));
+        let task = tokio::spawn(IN_GROUP_TASK.scope((), driver::run(shared.clone())));
         Ok(GroupConsumer {
             commits: spawn_committer(shared.clone()),
             shared,
@@ -386,24 +358,14 @@ impl GroupConsumer {
 
     /// The current subscription.
     pub fn subscription(&self) -> Vec<String> {
-        self.shared.state.lock().unwrap().subscription.clone()
+        self.shared.member.lock().unwrap().subscription().to_vec()
     }
 
     /// Waits up to `timeout` for records of the owned partitions (see [`Consumer::poll`]). Group errors
     /// (e.g. a partition without committed offset under `auto.offset.reset=none`, an authorization failure) are
     /// returned once each.
     pub async fn poll(&self, max_records: usize, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
-        {
-            let mut st = self.shared.state.lock().unwrap();
-            st.last_poll = tokio::time::Instant::now();
-            if st.left_idle {
-                st.left_idle = false;
-                st.rejoin = true;
-                drop(st);
-                self.shared.wake.notify_one();
-            }
-        }
-        if let Some(e) = &*self.shared.fatal.lock().unwrap() {
+        if let Some(e) = self.shared.member.lock().unwrap().fatal() {
             return Err(e.clone());
         }
         if let Some(e) = self.shared.errors.lock().unwrap().pop_front() {
@@ -457,13 +419,20 @@ impl GroupConsumer {
 
     /// The partitions the group gave this member (empty during a rebalance).
     pub fn assignment(&self) -> Vec<TopicPartition> {
-        self.shared.state.lock().unwrap().owned.iter().cloned().collect()
+        self.shared
+            .member
+            .lock()
+            .unwrap()
+            .owned()
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// The member id the coordinator gave this member ("" before joining), and the generation (-1 if none).
     pub fn member(&self) -> (String, i32) {
-        let st = self.shared.state.lock().unwrap();
-        (st.member_id.clone(), st.generation)
+        let m = self.shared.member.lock().unwrap();
+        (m.member_id().to_owned(), m.generation())
     }
 
     /// The offset of the next record `poll` returns for an owned partition: what to commit.
@@ -564,7 +533,7 @@ impl GroupConsumer {
 
     /// Commits the positions of all owned partitions (everything `poll` has returned so far).
     pub async fn commit_delivered(&self) -> Result<()> {
-        let offsets = coordinator::delivered_positions(&self.shared, false);
+        let offsets = driver::delivered_positions(&self.shared, false);
         self.enqueue_commit(offsets).await
     }
 
@@ -633,27 +602,26 @@ struct Polling<'a>(&'a Shared);
 
 impl<'a> Polling<'a> {
     fn enter(shared: &'a Shared) -> Self {
-        shared.polling.fetch_add(1, Ordering::SeqCst);
+        feed(shared, Event::PollStarted);
         Polling(shared)
     }
 }
 
 impl Drop for Polling<'_> {
     fn drop(&mut self) {
-        self.0.state.lock().unwrap().last_poll = tokio::time::Instant::now();
-        self.0.polling.fetch_sub(1, Ordering::SeqCst);
+        feed(self.0, Event::PollEnded);
     }
 }
 
-/// The orderly exit of [`GroupConsumer::close`], once `closed` is set: the group task stops, owned partitions
-/// are revoked (committed first with auto-commit), the member leaves, the consumer closes.
-async fn shut_down(shared: Arc<Shared>, task: Option<tokio::task::JoinHandle<()>>) -> Result<()> {
+/// The orderly exit of [`GroupConsumer::close`], once `closed` is set: the group task revokes the owned
+/// partitions (committed first with auto-commit) and leaves, then the consumer closes. Returns the outcome of
+/// that commit.
+async fn shut_down(shared: Arc<Shared>, task: Option<tokio::task::JoinHandle<Result<()>>>) -> Result<()> {
     shared.wake.notify_one();
-    if let Some(t) = task {
-        let _ = t.await;
-    }
-    let result = coordinator::revoke_all(&shared, shared.cfg.enable_auto_commit).await;
-    coordinator::leave(&shared).await;
+    let result = match task {
+        Some(t) => t.await.unwrap_or(Ok(())),
+        None => Ok(()),
+    };
     shared.consumer.close();
     result
 }

@@ -8,7 +8,7 @@ use crate::util::{client_config, CliError};
 use crate::{ClientPropsArgs, Global, MetadataArgs, TopicCreateArgs, TopicNameArgs};
 
 fn admin(g: &Global, c: &ClientPropsArgs) -> Result<Admin, CliError> {
-    Ok(Admin::connect(client_config(&g.brokers, &c.props)?)?)
+    Ok(Admin::new(client_config(&g.brokers, &c.props)?)?)
 }
 
 fn print(out: &[u8]) -> Result<(), CliError> {

@@ -105,7 +105,7 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
     }
 
     // Which partitions, and (with -e) where each one ends.
-    let admin = Admin::connect(cfg.client.clone())?;
+    let admin = Admin::new(cfg.client.clone())?;
     let md = admin.metadata().await?;
     let Some(topic_md) = md.topic(&topic) else {
         let why = md
@@ -187,7 +187,7 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
     }
     .await;
 
-    consumer.close();
+    consumer.close().await?;
     if let Some(pb) = &pb {
         pb.set_position(printed);
         pb.finish();

@@ -47,7 +47,7 @@ pub async fn run(g: &Global, a: ProduceArgs) -> Result<(), CliError> {
         headers.push((k.to_string(), Some(Bytes::copy_from_slice(v.as_bytes()))));
     }
 
-    let producer = Producer::connect(cfg)?;
+    let producer = Producer::new(cfg)?;
     let pb = progress(g.quiet, "produced");
     let mut chunks = spawn_stdin_reader();
     let mut st = State::default();

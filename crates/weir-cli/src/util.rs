@@ -77,11 +77,7 @@ pub fn apply_props<E: fmt::Display>(
 /// A [`ClientConfig`] for admin commands: brokers plus `-X` client properties (unknown keys are errors).
 pub fn client_config(brokers: &str, props: &[String]) -> Result<ClientConfig, CliError> {
     let mut cfg = ClientConfig::new(brokers);
-    apply_props(props, |k, v| match cfg.set(k, v) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(format!("unknown configuration property {k:?}")),
-        Err(e) => Err(e.to_string()),
-    })?;
+    apply_props(props, |k, v| cfg.set(k, v))?;
     if cfg.bootstrap_servers.is_empty() {
         return Err(CliError::Usage("no brokers given (-b)".into()));
     }

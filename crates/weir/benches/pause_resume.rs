@@ -638,7 +638,7 @@ mod live {
     ) {
         let mut cfg = ProducerConfig::new(&bootstrap);
         cfg.set("linger.ms", LINGER_MS).expect("config");
-        let producer = Producer::connect(cfg).expect("producer");
+        let producer = Producer::new(cfg).expect("producer");
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut rng = Rng(0x0DDB_1A5E_5BAD_5EED);
@@ -756,7 +756,7 @@ mod live {
                     let t = Instant::now();
                     c.assign(&at).await.expect("assign at Latest");
                     let took = t.elapsed();
-                    c.close();
+                    c.close().await.unwrap();
                     took
                 })
             })
@@ -912,7 +912,7 @@ mod live {
             let _ = poller.await;
             let _ = producer.await;
         });
-        consumer.close();
+        rt.block_on(consumer.close()).unwrap();
         drop(cells);
         drop((by_name, by_handle));
         drop(consumer);

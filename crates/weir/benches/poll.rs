@@ -35,7 +35,7 @@ static TOTALS: Mutex<Vec<(&str, i32, u64, Duration)>> = Mutex::new(Vec::new());
 const BIG_BUFFER: usize = 48 << 20;
 
 async fn fill(bootstrap: &str) {
-    let producer = Producer::connect(ProducerConfig::new(bootstrap)).expect("producer");
+    let producer = Producer::new(ProducerConfig::new(bootstrap)).expect("producer");
     let mut pending = Vec::with_capacity(8192);
     for i in 0..RECORDS {
         let value = format!("{i:>10}-{}", "x".repeat(VALUE_BYTES - 11));
@@ -209,7 +209,7 @@ fn bench_poll(c: &mut Criterion, rt: &tokio::runtime::Runtime, bootstrap: &str) 
                     String::new()
                 }
             );
-            consumer.close();
+            rt.block_on(consumer.close()).unwrap();
             drop(consumer);
         }
         group.finish();

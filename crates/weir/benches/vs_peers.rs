@@ -498,7 +498,7 @@ fn child(mode: &str, args: &[String]) {
 
 /// One record per line of stdin (newline removed), pipelined like `weir produce`.
 async fn child_produce(b: &str, topic: &str) {
-    let producer = Producer::connect(ProducerConfig::new(b)).expect("producer");
+    let producer = Producer::new(ProducerConfig::new(b)).expect("producer");
     let mut pending = std::collections::VecDeque::new();
     let mut stdin = std::io::stdin().lock();
     let mut buf = BytesMut::with_capacity(1 << 20);
@@ -569,7 +569,7 @@ async fn child_consume(b: &str, topic: &str, partitions: i32, n: u64) {
         got += recs.len() as u64;
     }
     out.flush().unwrap();
-    consumer.close();
+    consumer.close().await.unwrap();
 }
 
 /// The per-record work, identical to `fnvWork` in peers/go/pressure.go: `rounds` passes of 64-bit FNV-1a.
@@ -773,7 +773,7 @@ fn pressure(rt: &tokio::runtime::Runtime, args: &[String]) {
     }
     let counts: Vec<i64> = per_part.iter().map(|c| c.load(Ordering::Relaxed)).collect();
     let stats = consumer.stats();
-    consumer.close();
+    rt.block_on(consumer.close()).unwrap();
     println!(
         "{{\"client\":\"weir\",\"records\":{},\"seconds\":{window},\"records_per_s\":{},\"pauses_per_s\":{},\
          \"resumes_per_s\":{},\"records_total\":{},\"pauses_total\":{},\"resumes_total\":{},\"min_partition\":{},\

@@ -55,14 +55,14 @@ async fn main() -> weir::Result<()> {
     );
     let bootstrap = broker.bootstrap();
     let topic = "weir-demo";
-    Admin::connect(ClientConfig::new(&bootstrap))?
+    Admin::new(ClientConfig::new(&bootstrap))?
         .create_topic(topic, partitions, 1)
         .await?;
     println!("broker {bootstrap}: topic {topic} with {partitions} partitions; {records} records of ~100 B");
 
     // The fast producer: keyed records, so some partitions get more than others.
     let produced = Arc::new(AtomicU64::new(0));
-    let producer = Producer::connect(ProducerConfig::new(&bootstrap))?;
+    let producer = Producer::new(ProducerConfig::new(&bootstrap))?;
     let producer_task = {
         let produced = produced.clone();
         let producer = producer.clone();
@@ -143,7 +143,7 @@ async fn main() -> weir::Result<()> {
     let _ = view.await;
     producer_task.await.expect("producer task")?;
     let stats = consumer.stats();
-    consumer.close();
+    consumer.close().await.unwrap();
 
     let produced = produced.load(Ordering::Relaxed);
     let lost = produced.saturating_sub(consumed);

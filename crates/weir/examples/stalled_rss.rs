@@ -56,7 +56,7 @@ async fn produce(bootstrap: &str, topic: &str, codec: &str, per_partition: u64) 
     let mut cfg = ProducerConfig::new(bootstrap);
     cfg.set("compression.type", codec)?;
     cfg.batch_size = BATCH;
-    let producer = Producer::connect(cfg)?;
+    let producer = Producer::new(cfg)?;
     // Compressible but not trivial: hex digits of an LCG (zstd gets roughly 2:1).
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut pending = Vec::with_capacity(8192);
@@ -225,7 +225,7 @@ async fn scenario(bootstrap: &str, topic: &str, codec: &str, per_partition: u64,
     stop.store(true, Ordering::Relaxed);
     task.await.expect("sampler");
     let stats = consumer.stats();
-    consumer.close();
+    consumer.close().await.unwrap();
     let short: Vec<_> = (0..PARTITIONS)
         .filter(|p| next.get(p).copied().unwrap_or(0) != per_partition)
         .collect();

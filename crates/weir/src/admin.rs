@@ -2,7 +2,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> weir::Result<()> {
-//! let admin = weir::Admin::connect(weir::config::ClientConfig::new("127.0.0.1:9092"))?;
+//! let admin = weir::Admin::new(weir::config::ClientConfig::new("127.0.0.1:9092"))?;
 //! admin.create_topic("events", 6, 1).await?;
 //! let ends = admin.list_offsets("events", weir::admin::OffsetSpec::Latest).await?;
 //! println!("{ends:?}");
@@ -10,6 +10,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use weir_proto::admin::{CreateTopicsRequest, DeleteTopicsRequest, NewTopic};
@@ -17,20 +18,37 @@ use weir_proto::admin::{CreateTopicsRequest, DeleteTopicsRequest, NewTopic};
 pub use crate::cluster::OffsetSpec;
 use crate::cluster::{Cluster, MetadataSnapshot};
 use crate::config::ClientConfig;
-use crate::error::{check, Result};
+use crate::error::{check, Error, Result};
 
-/// A cluster administration client. Cheap to clone.
+/// A cluster administration client. Cheap to clone; clones share connections and [`Admin::close`].
 #[derive(Clone)]
 pub struct Admin {
     cluster: Arc<Cluster>,
+    closed: Arc<AtomicBool>,
 }
 
 impl Admin {
-    /// An admin client for the cluster behind `cfg.bootstrap_servers`. Connects lazily.
-    pub fn connect(cfg: ClientConfig) -> Result<Admin> {
+    /// An admin client for the cluster behind `cfg.bootstrap_servers`. Connects lazily; must be called inside a
+    /// tokio runtime.
+    pub fn new(cfg: ClientConfig) -> Result<Admin> {
         Ok(Admin {
             cluster: Cluster::new(cfg)?,
+            closed: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Closes the client: later calls fail with [`Error::Closed`]; connections close when the last clone is
+    /// dropped.
+    pub async fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn cluster(&self) -> Result<&Cluster> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(&self.cluster)
     }
 
     /// Creates a topic. Already existing is an error (`TopicAlreadyExists`).
@@ -42,9 +60,9 @@ impl Admin {
                 replication_factor,
                 configs: Vec::new(),
             }],
-            timeout_ms: self.cluster.config().request_timeout.as_millis() as i32,
+            timeout_ms: self.cluster()?.config().request_timeout.as_millis() as i32,
         };
-        let topics = self.cluster.controller_connection().await?.call(&req).await?;
+        let topics = self.cluster()?.controller_connection().await?.call(&req).await?;
         for t in topics {
             let msg = t.error_message.unwrap_or_default();
             check(t.error_code, || format!("create topic {name} {msg}"))?;
@@ -56,9 +74,9 @@ impl Admin {
     pub async fn delete_topic(&self, name: &str) -> Result<()> {
         let req = DeleteTopicsRequest {
             names: vec![name.to_owned()],
-            timeout_ms: self.cluster.config().request_timeout.as_millis() as i32,
+            timeout_ms: self.cluster()?.config().request_timeout.as_millis() as i32,
         };
-        let codes = self.cluster.controller_connection().await?.call(&req).await?;
+        let codes = self.cluster()?.controller_connection().await?.call(&req).await?;
         for code in codes {
             check(code, || format!("delete topic {name}"))?;
         }
@@ -67,7 +85,7 @@ impl Admin {
 
     /// Metadata of every topic in the cluster.
     pub async fn metadata(&self) -> Result<Arc<MetadataSnapshot>> {
-        self.cluster.refresh(true).await
+        self.cluster()?.refresh(true).await
     }
 
     /// Names of all topics, sorted.
@@ -79,8 +97,8 @@ impl Admin {
 
     /// The offset `spec` of every partition of `topic`, asked of each partition's leader.
     pub async fn list_offsets(&self, topic: &str, spec: OffsetSpec) -> Result<BTreeMap<i32, i64>> {
-        let meta = self.cluster.topic(topic).await?;
+        let meta = self.cluster()?.topic(topic).await?;
         let partitions: Vec<i32> = (0..meta.partition_count()).collect();
-        self.cluster.list_offsets(topic, &partitions, spec).await
+        self.cluster()?.list_offsets(topic, &partitions, spec).await
     }
 }

@@ -33,7 +33,7 @@ async fn produce_range(broker: &Kafka, topic: &str, partitions: i32, range: std:
     let mut cfg = ProducerConfig::new(&broker.bootstrap());
     // Small batches: a partition buffer passes its high watermark by at most one batch.
     cfg.set("batch.size", "8192").unwrap();
-    let producer = Producer::connect(cfg).unwrap();
+    let producer = Producer::new(cfg).unwrap();
     let mut ds = Vec::new();
     for i in range {
         for p in 0..partitions {
@@ -122,7 +122,7 @@ async fn slow_consumer_with_pause_resume_loses_nothing() {
     }
     check_dense(&all, 4, per);
     assert!(c.buffered_bytes() <= 4 * 64 * 1024);
-    c.close();
+    c.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,7 +158,7 @@ async fn paused_partition_keeps_its_buffer_and_seek_rewinds() {
     assert_eq!(again.last().unwrap().offset, 499);
     assert_eq!(again.len(), 63);
     assert_eq!(c.position(&t0), Some(500));
-    c.close();
+    c.close().await.unwrap();
     // close wakes a pending poll at once and it returns nothing.
     assert!(c.poll(10, Duration::from_secs(30)).await.unwrap().is_empty());
 }
@@ -247,7 +247,7 @@ assert not errors, errors
             assert!(seen.insert(i, ()).is_none(), "{codec}: duplicate {i}");
         }
         assert_eq!(seen.len(), 300, "{codec}");
-        c.close();
+        c.close().await.unwrap();
     }
 }
 
@@ -315,7 +315,7 @@ async fn per_partition_streams_and_the_record_stream() {
             .collect();
         assert_eq!(offsets, (0..700).collect::<Vec<i64>>(), "partition {p}");
     }
-    c.close();
+    c.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,7 +331,7 @@ async fn partition_handle_pause_and_resume() {
     assert!(c.poll(10, Duration::from_millis(200)).await.unwrap().is_empty());
     h.resume().unwrap();
     check_dense(&poll_n(&c, 300, 1000).await, 1, 300);
-    c.close();
+    c.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -367,7 +367,7 @@ async fn full_paused_partitions_never_starve_the_others() {
         (0..2000).collect::<Vec<i64>>()
     );
     assert!(c.buffered_bytes() <= 256 * 1024);
-    c.close();
+    c.close().await.unwrap();
 }
 
 /// Resuming a partition with nothing buffered wakes no one; resuming many partitions with records buffered wakes
@@ -439,7 +439,7 @@ async fn resume_wakes_poll_once_and_only_for_buffered_records() {
     c.unassign(&tps[4..5]);
     assert_eq!(handles[0].pause().unwrap_err().partitions, vec![tps[4].clone()]);
     assert!(handles[0].resume().is_err());
-    c.close();
+    c.close().await.unwrap();
 }
 
 /// Start offsets by timestamp and from the end, as Kafka answers them: a timestamp before every record starts at
@@ -479,7 +479,7 @@ async fn assign_by_timestamp_and_from_end() {
     assert_eq!(offsets(1), vec![7, 8, 9]);
     assert_eq!(offsets(2), (0..10).collect::<Vec<_>>());
     assert!(offsets(3).is_empty());
-    c.close();
+    c.close().await.unwrap();
 }
 
 /// KIP-227 with the real broker: once a session is established, fetches are incremental; a paused partition
@@ -529,7 +529,7 @@ async fn fetch_sessions_are_incremental_and_paused_partitions_leave_and_return()
         "{after:?}"
     );
     assert_eq!(after.fetch_session_errors, 0, "{after:?}");
-    c.close();
+    c.close().await.unwrap();
 }
 
 /// Long polling with the default `fetch.wait.max.ms` (500 ms): the broker holds a fetch of an idle partition
@@ -542,7 +542,7 @@ async fn long_poll_delivers_a_new_record_well_before_the_max_wait() {
     let (broker, topic) = broker_with_topic("long-poll", 1);
     let c = Consumer::new(consumer_config(broker)).unwrap();
     assign_from_earliest(&c, &topic, 1).await;
-    let producer = Producer::connect(ProducerConfig::new(&broker.bootstrap())).unwrap();
+    let producer = Producer::new(ProducerConfig::new(&broker.bootstrap())).unwrap();
     let mut delays = Vec::new();
     for i in 0..20 {
         // The partition is idle: nothing is buffered, the fetchers wait at the broker.
@@ -564,7 +564,7 @@ async fn long_poll_delivers_a_new_record_well_before_the_max_wait() {
         median < Duration::from_millis(250),
         "median delay {median:?} (all: {delays:?}): fetches wait out fetch.wait.max.ms"
     );
-    c.close();
+    c.close().await.unwrap();
 }
 
 /// OffsetOutOfRange from the real broker (a position past the end of the log), under each reset policy.
@@ -587,7 +587,7 @@ async fn offset_out_of_range_under_each_reset_policy() {
         got.iter().map(|r| r.offset).collect::<Vec<_>>(),
         (0..5).collect::<Vec<_>>()
     );
-    c.close();
+    c.close().await.unwrap();
 
     // latest: from the end; only what is produced afterwards is delivered.
     let c = consumer("latest");
@@ -601,7 +601,7 @@ async fn offset_out_of_range_under_each_reset_policy() {
         );
         assert!(c.poll(10, Duration::from_millis(50)).await.unwrap().is_empty());
     }
-    let producer = Producer::connect(ProducerConfig::new(&broker.bootstrap())).unwrap();
+    let producer = Producer::new(ProducerConfig::new(&broker.bootstrap())).unwrap();
     for i in 5..8 {
         let d = producer
             .send(ProducerRecord::new(topic.as_str(), format!("p1-r{i}-")).partition(1))
@@ -612,7 +612,7 @@ async fn offset_out_of_range_under_each_reset_policy() {
     producer.close().await.unwrap();
     let got = poll_n(&c, 3, 100).await;
     assert_eq!(got.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![5, 6, 7]);
-    c.close();
+    c.close().await.unwrap();
 
     // none: an error naming the partition, which stays stopped until a seek; other partitions go on.
     let c = consumer("none");
@@ -648,7 +648,7 @@ async fn offset_out_of_range_under_each_reset_policy() {
         got.iter().map(|r| (r.partition, r.offset)).collect::<Vec<_>>(),
         vec![(2, 2), (2, 3), (2, 4)]
     );
-    c.close();
+    c.close().await.unwrap();
 }
 
 /// Batches larger than a partition's share of the budget (80 partitions under a 2 MiB budget: about 26 KiB of
@@ -664,7 +664,7 @@ async fn batches_larger_than_the_fair_share_flow_from_every_partition() {
     let mut pcfg = ProducerConfig::new(&broker.bootstrap());
     pcfg.set("batch.size", "262144").unwrap();
     pcfg.set("linger.ms", "200").unwrap();
-    let producer = Producer::connect(pcfg).unwrap();
+    let producer = Producer::new(pcfg).unwrap();
     let mut sent = Vec::new();
     for i in 0..PER {
         for p in 0..PARTITIONS {
@@ -695,5 +695,5 @@ async fn batches_larger_than_the_fair_share_flow_from_every_partition() {
         "{} fetches for {PARTITIONS} partitions of one or two batches each: about one partition per response",
         stats.fetches
     );
-    c.close();
+    c.close().await.unwrap();
 }

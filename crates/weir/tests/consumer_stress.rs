@@ -21,7 +21,7 @@ async fn eight_threads_pause_and_resume_while_64_partitions_are_consumed() {
     let broker = Kafka::shared();
     let topic = unique_topic("stress");
     broker.create_topic(&topic, PARTITIONS);
-    let producer = Producer::connect(ProducerConfig::new(&broker.bootstrap())).unwrap();
+    let producer = Producer::new(ProducerConfig::new(&broker.bootstrap())).unwrap();
     let mut ds = Vec::new();
     for i in 0..PER_PARTITION {
         for p in 0..PARTITIONS {
@@ -130,5 +130,5 @@ async fn eight_threads_pause_and_resume_while_64_partitions_are_consumed() {
     let peak = peak.load(Ordering::Relaxed);
     assert!(peak <= BUDGET, "buffered {peak} bytes, budget {BUDGET}");
     assert!(peak > 0);
-    consumer.close();
+    consumer.close().await.unwrap();
 }

@@ -97,7 +97,7 @@ async fn franz_go_reads_what_weir_writes() {
         kafka.create_topic(&topic, PARTITIONS);
         let mut cfg = ProducerConfig::new(&kafka.bootstrap());
         cfg.compression = codec(name);
-        let producer = Producer::connect(cfg).unwrap();
+        let producer = Producer::new(cfg).unwrap();
         // Explicit create times, distinct per record, so that franz-go must decode each one's delta.
         let base = 1_700_000_000_000i64;
         let timestamps: Vec<i64> = (0..written.len() as i64).map(|i| base + i * 1_001).collect();
@@ -171,7 +171,7 @@ async fn weir_read_all(bootstrap: &str, topic: &str, partitions: i32, count: usi
             });
         }
     }
-    consumer.close();
+    consumer.close().await.unwrap();
     out
 }
 

@@ -93,7 +93,7 @@ async fn poll_loop(c: Arc<GroupConsumer>, stop: Arc<AtomicBool>) -> Vec<Delivery
 
 /// Writes one record per batch to each partition in turn until `stop`; returns how many per partition.
 async fn produce_until(broker: String, topic: String, stop: Arc<AtomicBool>) -> Vec<i64> {
-    let producer = Producer::connect(ProducerConfig::new(&broker)).unwrap();
+    let producer = Producer::new(ProducerConfig::new(&broker)).unwrap();
     let mut next = vec![0i64; 4];
     while !stop.load(Ordering::SeqCst) {
         for (p, n) in next.iter_mut().enumerate() {

@@ -154,7 +154,7 @@ async fn weir_produce(
 ) -> Vec<(i32, i64)> {
     let mut cfg = ProducerConfig::new(&kafka.bootstrap());
     cfg.set("compression.type", codec.name()).unwrap();
-    let producer = Producer::connect(cfg).unwrap();
+    let producer = Producer::new(cfg).unwrap();
     let mut deliveries = Vec::new();
     for r in records {
         deliveries.push(producer.send(weir_record(topic, r)).await.unwrap());
@@ -304,7 +304,7 @@ async fn java_writes_weir_reads(codec: Compression) {
             records.len()
         );
     }
-    consumer.close();
+    consumer.close().await.unwrap();
 
     for (i, (r, m)) in records.iter().zip(&produced).enumerate() {
         let at = format!("{codec}: record {i} at {}@{}", m.partition, m.offset);
@@ -478,7 +478,7 @@ fn value_of(p: i32, o: i64) -> String {
 /// Produces, to each of `partitions` partitions, the records of offsets `range` (values `p{p}-o{o}`); checks
 /// that they got those offsets.
 async fn produce_values(kafka: &Kafka, topic: &str, partitions: i32, range: std::ops::Range<i64>) {
-    let producer = Producer::connect(ProducerConfig::new(&kafka.bootstrap())).unwrap();
+    let producer = Producer::new(ProducerConfig::new(&kafka.bootstrap())).unwrap();
     let mut deliveries = Vec::new();
     for o in range {
         for p in 0..partitions {

@@ -34,7 +34,7 @@ async fn leader_killed_while_producing_and_consuming_loses_nothing() {
     let mut pcfg = ProducerConfig::new(&bootstrap);
     pcfg.set("acks", "all").unwrap();
     pcfg.set("enable.idempotence", "true").unwrap();
-    let producer = Producer::connect(pcfg).unwrap();
+    let producer = Producer::new(pcfg).unwrap();
     let producing = tokio::spawn({
         let (producer, topic, produced) = (producer.clone(), topic.clone(), produced.clone());
         async move {
@@ -125,7 +125,7 @@ async fn leader_killed_while_producing_and_consuming_loses_nothing() {
         .await
         .expect("consumer finished")
         .unwrap();
-    consumer.close();
+    consumer.close().await.unwrap();
 
     assert!(errors.is_empty(), "errors surfaced to the consumer: {errors:?}");
     for p in 0..PARTITIONS {

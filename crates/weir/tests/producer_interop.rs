@@ -162,7 +162,7 @@ async fn weir_writes_librdkafka_reads_every_codec() {
         let mut cfg = ProducerConfig::new(&broker.bootstrap());
         cfg.compression = codec;
         cfg.set("message.max.bytes", "4194304").unwrap();
-        let producer = Producer::connect(cfg).unwrap();
+        let producer = Producer::new(cfg).unwrap();
         let mut deliveries = Vec::new();
         let sample = sample_records();
         for (p, k, v, h) in &sample {
@@ -223,14 +223,14 @@ async fn keyed_records_land_where_librdkafka_puts_them() {
         return;
     };
     let broker = Kafka::shared();
-    let admin = Admin::connect(ClientConfig::new(&broker.bootstrap())).unwrap();
+    let admin = Admin::new(ClientConfig::new(&broker.bootstrap())).unwrap();
     let ours = unique_topic("keys-weir");
     let theirs = unique_topic("keys-rdk");
     admin.create_topic(&ours, 7, 1).await.unwrap();
     admin.create_topic(&theirs, 7, 1).await.unwrap();
     let keys: Vec<String> = (0..300).map(|i| format!("user-{i}-{}", i * 7919)).collect();
 
-    let producer = Producer::connect(ProducerConfig::new(&broker.bootstrap())).unwrap();
+    let producer = Producer::new(ProducerConfig::new(&broker.bootstrap())).unwrap();
     let mut weir_partition = BTreeMap::new();
     for k in &keys {
         let d = producer
@@ -277,7 +277,7 @@ async fn keyed_records_land_where_librdkafka_puts_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_topics_and_offsets() {
     let broker = Kafka::shared();
-    let admin = Admin::connect(ClientConfig::new(&broker.bootstrap())).unwrap();
+    let admin = Admin::new(ClientConfig::new(&broker.bootstrap())).unwrap();
     let topic = unique_topic("admin");
     admin.create_topic(&topic, 2, 1).await.unwrap();
     let err = admin.create_topic(&topic, 2, 1).await.unwrap_err();
@@ -294,7 +294,7 @@ async fn admin_topics_and_offsets() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await; // polling metadata, bounded
     }
 
-    let producer = Producer::connect(ProducerConfig::new(&broker.bootstrap())).unwrap();
+    let producer = Producer::new(ProducerConfig::new(&broker.bootstrap())).unwrap();
     // All sent before any is awaited, so that batches hold several records: Latest is the end of the log.
     let mut sent = Vec::new();
     for i in 0..10 {
@@ -317,7 +317,7 @@ async fn admin_topics_and_offsets() {
     // A topic the cluster does not know is waited for up to max.block.ms, then refused.
     let mut cfg = ProducerConfig::new(&broker.bootstrap());
     cfg.set("max.block.ms", "300").unwrap();
-    let missing = Producer::connect(cfg).unwrap();
+    let missing = Producer::new(cfg).unwrap();
     let err = missing
         .send(ProducerRecord::new("no-such-topic-weir", "x"))
         .await
@@ -342,10 +342,10 @@ fn run_with_stdin(mut cmd: std::process::Command, input: &[u8]) -> std::process:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unkeyed_records_spread_over_partitions() {
     let broker = Kafka::shared();
-    let admin = Admin::connect(ClientConfig::new(&broker.bootstrap())).unwrap();
+    let admin = Admin::new(ClientConfig::new(&broker.bootstrap())).unwrap();
     let topic = unique_topic("sticky");
     admin.create_topic(&topic, 3, 1).await.unwrap();
-    let producer = Producer::connect(ProducerConfig::new(&broker.bootstrap())).unwrap();
+    let producer = Producer::new(ProducerConfig::new(&broker.bootstrap())).unwrap();
     let mut counts = BTreeMap::new();
     // Sticky partitioning: a partition keeps unkeyed records until its batch closes, then another is picked.
     for round in 0..30 {

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use crate::config::{boolean, ms, num, unknown, ClientConfig};
+use crate::config::properties::{resolve, Key, Scope};
+use crate::config::{boolean, ms, num, ClientConfig};
 use crate::error::{Error, Result};
 
 /// What to do when the fetch position is out of range or there is no starting offset (`auto.offset.reset`).
@@ -74,24 +75,26 @@ impl ConsumerConfig {
         self
     }
 
-    /// Sets one property by its Java / librdkafka name (or a `weir.*` name); an unknown key is an error.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
-        if self.client.set(key, value)? {
+    /// Sets one property by its Java / librdkafka name (or a `weir.*` name; client properties included); an
+    /// unknown key, or one of another configuration, is an error.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        self.apply(resolve(name, Scope::Consumer)?, name, value)
+    }
+
+    /// Applies a client or consumer property.
+    pub(crate) fn apply(&mut self, key: Key, name: &str, value: &str) -> Result<()> {
+        if self.client.apply(key, name, value)? {
             return Ok(());
         }
         match key {
-            "fetch.max.wait.ms" | "fetch.wait.max.ms" => self.fetch_max_wait = ms(key, value)?,
-            "fetch.min.bytes" => self.fetch_min_bytes = num(key, value)?,
-            "fetch.max.bytes" => self.fetch_max_bytes = num(key, value)?,
-            "weir.partition.buffer.bytes" | "max.partition.fetch.bytes" | "fetch.message.max.bytes" => {
-                *self = self.clone().with_partition_buffer(num(key, value)?)
-            }
-            "weir.partition.buffer.low.bytes" => self.partition_buffer_low = num(key, value)?,
-            "weir.memory.budget.bytes" | "queued.max.messages.kbytes" => {
-                let n: usize = num(key, value)?;
-                self.memory_budget = if key.ends_with("kbytes") { n * 1024 } else { n };
-            }
-            "auto.offset.reset" => {
+            Key::FetchMaxWait => self.fetch_max_wait = ms(name, value)?,
+            Key::FetchMinBytes => self.fetch_min_bytes = num(name, value)?,
+            Key::FetchMaxBytes => self.fetch_max_bytes = num(name, value)?,
+            Key::PartitionBuffer => *self = self.clone().with_partition_buffer(num(name, value)?),
+            Key::PartitionBufferLow => self.partition_buffer_low = num(name, value)?,
+            Key::MemoryBudget => self.memory_budget = num(name, value)?,
+            Key::MemoryBudgetKb => self.memory_budget = num::<usize>(name, value)? * 1024,
+            Key::AutoOffsetReset => {
                 self.auto_offset_reset = match value {
                     "earliest" | "smallest" | "beginning" => OffsetReset::Earliest,
                     "latest" | "largest" | "end" => OffsetReset::Latest,
@@ -103,9 +106,9 @@ impl ConsumerConfig {
                     }
                 }
             }
-            "check.crcs" => self.check_crcs = boolean(key, value)?,
-            "weir.fetches.in.flight" => self.fetches_in_flight = num::<usize>(key, value)?.max(1),
-            _ => return Err(unknown(key)),
+            Key::CheckCrcs => self.check_crcs = boolean(name, value)?,
+            Key::FetchesInFlight => self.fetches_in_flight = num::<usize>(name, value)?.max(1),
+            _ => unreachable!("resolve checked the scope of {name}"),
         }
         Ok(())
     }

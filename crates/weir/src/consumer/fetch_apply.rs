@@ -252,6 +252,43 @@ mod tests {
     }
 
     #[test]
+    fn corrupt_data_in_one_partition_spares_the_others_of_the_same_response() {
+        let good = batch(0, 3, 10);
+        let mut bad = batch(3, 3, 10).to_vec();
+        let last = bad.len() - 1;
+        bad[last] ^= 0xff; // the CRC no longer matches
+        let mut two = batch(0, 3, 10).to_vec();
+        two.extend_from_slice(&bad);
+        let tps = [TopicPartition::new("t", 0), TopicPartition::new("t", 1)];
+        let asked: Vec<Asked> = tps
+            .iter()
+            .map(|tp| Asked {
+                tp,
+                position: 0,
+                room: 1 << 20,
+            })
+            .collect();
+        let resp = response(vec![
+            partition(0, 0, Some(good)),
+            partition(1, 0, Some(Bytes::from(two))),
+        ]);
+        let applied = apply(resp, &asked, &grant(1 << 20));
+        let Outcome::Records(p0) = &applied.partitions[0].0 else {
+            unreachable!()
+        };
+        assert_eq!((p0.records.len(), p0.error.is_none()), (3, true));
+        let Outcome::Records(p1) = &applied.partitions[1].0 else {
+            unreachable!()
+        };
+        assert_eq!(p1.records.len(), 3, "records before the bad batch are kept");
+        assert!(
+            matches!(&p1.error, Some(Error::CorruptRecords { partition: 1, .. })),
+            "{:?}",
+            p1.error
+        );
+    }
+
+    #[test]
     fn the_grant_bounds_what_all_partitions_take_together() {
         let one = batch(0, 10, 100);
         let tps: Vec<TopicPartition> = (0..3).map(|p| TopicPartition::new("t", p)).collect();

@@ -11,7 +11,7 @@
 //!     if records.is_empty() { break; }
 //!     for r in &records { println!("{}-{}@{}", r.topic, r.partition, r.offset); }
 //! }
-//! consumer.close();
+//! consumer.close().await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -506,8 +506,16 @@ impl Consumer {
         ))
     }
 
-    /// Stops fetching and wakes a pending `poll`. In-flight fetches are discarded without errors.
-    pub fn close(&self) {
+    /// Stops fetching and wakes a pending `poll` (which returns no records); buffered records are dropped and
+    /// in-flight fetches discarded without errors; later polls return no records. Dropping the consumer does the
+    /// same.
+    pub async fn close(&self) -> Result<()> {
+        self.shut_down();
+        Ok(())
+    }
+
+    /// [`Consumer::close`], for callers that cannot await (drop, the group's shutdown).
+    pub(crate) fn shut_down(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
         self.inner.events.notify_waiters();
         self.inner
@@ -627,7 +635,7 @@ impl std::fmt::Debug for ConsumerPartition {
 
 impl Drop for Consumer {
     fn drop(&mut self) {
-        self.close();
+        self.shut_down();
     }
 }
 

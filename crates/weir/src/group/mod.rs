@@ -80,6 +80,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::cluster::Cluster;
+use crate::config::properties::{resolve, Key, Scope};
 use crate::config::{boolean, ms};
 use crate::consumer::{
     Consumer, ConsumerConfig, ConsumerRecord, ConsumerStats, NotAssigned, PartitionView, StartOffset,
@@ -134,22 +135,23 @@ impl GroupConfig {
         }
     }
 
-    /// Sets a group property, or a consumer / client property; an unknown key is an error.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+    /// Sets a group property, or a consumer / client property; an unknown key, or a producer's, is an error.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        let key = resolve(name, Scope::Group)?;
         match key {
-            "group.id" => self.group_id = value.to_owned(),
-            "group.instance.id" => {
+            Key::GroupId => self.group_id = value.to_owned(),
+            Key::GroupInstanceId => {
                 self.group_instance_id = (!value.is_empty()).then(|| value.to_owned());
             }
-            "session.timeout.ms" => self.session_timeout = ms(key, value)?,
-            "heartbeat.interval.ms" => self.heartbeat_interval = ms(key, value)?,
-            "max.poll.interval.ms" => self.max_poll_interval = ms(key, value)?,
-            "partition.assignment.strategy" => {
+            Key::SessionTimeout => self.session_timeout = ms(name, value)?,
+            Key::HeartbeatInterval => self.heartbeat_interval = ms(name, value)?,
+            Key::MaxPollInterval => self.max_poll_interval = ms(name, value)?,
+            Key::AssignmentStrategy => {
                 let mut list = Vec::new();
-                for name in value.split(',').filter(|s| !s.trim().is_empty()) {
-                    list.push(AssignorKind::parse(name).ok_or_else(|| {
+                for assignor in value.split(',').filter(|s| !s.trim().is_empty()) {
+                    list.push(AssignorKind::parse(assignor).ok_or_else(|| {
                         Error::Config(format!(
-                            "partition.assignment.strategy: unsupported assignor {name:?}"
+                            "partition.assignment.strategy: unsupported assignor {assignor:?}"
                         ))
                     })?);
                 }
@@ -158,9 +160,9 @@ impl GroupConfig {
                 }
                 self.assignors = list;
             }
-            "enable.auto.commit" => self.enable_auto_commit = boolean(key, value)?,
-            "auto.commit.interval.ms" => self.auto_commit_interval = ms(key, value)?,
-            _ => self.consumer.set(key, value)?,
+            Key::AutoCommit => self.enable_auto_commit = boolean(name, value)?,
+            Key::AutoCommitInterval => self.auto_commit_interval = ms(name, value)?,
+            _ => self.consumer.apply(key, name, value)?,
         }
         Ok(())
     }
@@ -585,7 +587,7 @@ impl Drop for GroupConsumer {
             // No runtime to leave from: the coordinator evicts the member after `session.timeout.ms`.
             Err(_) => {
                 self.shared.wake.notify_one();
-                self.shared.consumer.close();
+                self.shared.consumer.shut_down();
             }
         }
     }
@@ -622,6 +624,6 @@ async fn shut_down(shared: Arc<Shared>, task: Option<tokio::task::JoinHandle<Res
         Some(t) => t.await.unwrap_or(Ok(())),
         None => Ok(()),
     };
-    shared.consumer.close();
+    shared.consumer.shut_down();
     result
 }

@@ -7,7 +7,7 @@
 //! ```no_run
 //! # async fn demo() -> weir::Result<()> {
 //! use weir::{Producer, ProducerRecord, config::ProducerConfig};
-//! let producer = Producer::connect(ProducerConfig::new("127.0.0.1:9092"))?;
+//! let producer = Producer::new(ProducerConfig::new("127.0.0.1:9092"))?;
 //! let delivery = producer.send(ProducerRecord::new("events", "hello").key("k1")).await?;
 //! let meta = delivery.await?; // resolved once the broker acknowledged the record
 //! println!("{}-{}@{}", meta.topic, meta.partition, meta.offset);
@@ -126,7 +126,7 @@ pub struct Producer {
 
 impl Producer {
     /// A producer for the cluster in `cfg`. Connects lazily; must be called inside a tokio runtime.
-    pub fn connect(cfg: ProducerConfig) -> Result<Producer> {
+    pub fn new(cfg: ProducerConfig) -> Result<Producer> {
         cfg.validate()?;
         let cluster = Cluster::new(cfg.client.clone())?;
         let acc = Arc::new(Accumulator::new(cfg, cluster));

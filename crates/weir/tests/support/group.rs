@@ -33,7 +33,7 @@ pub fn group_config(broker: &Kafka, group: &str, extra: &[(&str, &str)]) -> Grou
 /// Produces `range` records (values `p{p}-r{offset}`) to each partition of an empty topic, all sent before any
 /// delivery is awaited, so that batches hold many records and committed offsets fall inside batches.
 pub async fn produce_numbered(broker: &Kafka, topic: &str, partitions: i32, range: std::ops::Range<i64>) {
-    let producer = Producer::connect(ProducerConfig::new(&broker.bootstrap())).unwrap();
+    let producer = Producer::new(ProducerConfig::new(&broker.bootstrap())).unwrap();
     let mut sent = Vec::new();
     for i in range {
         for p in 0..partitions {

@@ -1,4 +1,5 @@
-//! Typed configuration, also settable with the Java client's / librdkafka's property names.
+//! Typed configuration, also settable with the Java client's / librdkafka's property names, resolved through one
+//! table ([`properties::PROPERTIES`]) for every configuration: client, producer, consumer and group.
 //!
 //! ```
 //! use weir::config::ProducerConfig;
@@ -13,6 +14,10 @@ use std::time::Duration;
 use weir_proto::record::Compression;
 
 use crate::error::{Error, Result};
+
+pub mod properties;
+
+use properties::{resolve, Key, Scope};
 
 /// Settings every weir client shares.
 #[derive(Debug, Clone)]
@@ -61,26 +66,27 @@ impl ClientConfig {
         }
     }
 
-    /// Sets one property by its Java / librdkafka name. Returns `Ok(false)` if the key is not a client key.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<bool> {
+    /// Sets one property by its Java / librdkafka name; an unknown key, or one of another configuration, is an
+    /// error.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        let key = resolve(name, Scope::Client)?;
+        self.apply(key, name, value).map(|_| ())
+    }
+
+    /// Applies `key` if it is a client property; `Ok(false)` if it is not.
+    pub(crate) fn apply(&mut self, key: Key, name: &str, value: &str) -> Result<bool> {
         match key {
-            "bootstrap.servers" | "metadata.broker.list" => self.bootstrap_servers = split_list(value),
-            "client.id" => self.client_id = value.to_owned(),
-            "request.timeout.ms" | "socket.timeout.ms" => self.request_timeout = ms(key, value)?,
-            "socket.connection.setup.timeout.ms" => self.connect_timeout = ms(key, value)?,
-            "metadata.max.age.ms" | "topic.metadata.refresh.interval.ms" => {
-                self.metadata_max_age = ms(key, value)?
-            }
-            "reconnect.backoff.ms" => self.reconnect_backoff = ms(key, value)?,
-            "reconnect.backoff.max.ms" => self.reconnect_backoff_max = ms(key, value)?,
-            "retry.backoff.ms" => self.retry_backoff = ms(key, value)?,
-            "max.block.ms" => self.max_block = ms(key, value)?,
-            "receive.message.max.bytes" | "fetch.max.bytes.response" => {
-                self.max_response_size = num(key, value)?
-            }
-            "max.in.flight.requests.per.connection" | "max.in.flight" => {
-                self.max_in_flight = num::<usize>(key, value)?.max(1)
-            }
+            Key::BootstrapServers => self.bootstrap_servers = split_list(value),
+            Key::ClientId => self.client_id = value.to_owned(),
+            Key::RequestTimeout => self.request_timeout = ms(name, value)?,
+            Key::ConnectTimeout => self.connect_timeout = ms(name, value)?,
+            Key::MetadataMaxAge => self.metadata_max_age = ms(name, value)?,
+            Key::ReconnectBackoff => self.reconnect_backoff = ms(name, value)?,
+            Key::ReconnectBackoffMax => self.reconnect_backoff_max = ms(name, value)?,
+            Key::RetryBackoff => self.retry_backoff = ms(name, value)?,
+            Key::MaxBlock => self.max_block = ms(name, value)?,
+            Key::MaxResponseSize => self.max_response_size = num(name, value)?,
+            Key::MaxInFlight => self.max_in_flight = num::<usize>(name, value)?.max(1),
             _ => return Ok(false),
         }
         Ok(true)
@@ -148,20 +154,22 @@ impl ProducerConfig {
         }
     }
 
-    /// Sets one property by its Java / librdkafka name; an unknown key is an error.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
-        if self.client.set(key, value)? {
+    /// Sets one property by its Java / librdkafka name (client properties included); an unknown key, or one of
+    /// another configuration, is an error.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        let key = resolve(name, Scope::Producer)?;
+        if self.client.apply(key, name, value)? {
             return Ok(());
         }
         match key {
-            "linger.ms" | "queue.buffering.max.ms" => self.linger = ms(key, value)?,
-            "batch.size" => self.batch_size = num::<usize>(key, value)?.max(64),
-            "compression.type" | "compression.codec" => {
+            Key::Linger => self.linger = ms(name, value)?,
+            Key::BatchSize => self.batch_size = num::<usize>(name, value)?.max(64),
+            Key::Compression => {
                 self.compression = value
                     .parse()
-                    .map_err(|_| Error::Config(format!("{key}: unknown codec {value:?}")))?
+                    .map_err(|_| Error::Config(format!("{name}: unknown codec {value:?}")))?
             }
-            "acks" | "request.required.acks" => {
+            Key::Acks => {
                 self.acks = match value {
                     "0" => Acks::None,
                     "1" => Acks::Leader,
@@ -173,12 +181,12 @@ impl ProducerConfig {
                     }
                 }
             }
-            "enable.idempotence" => self.idempotence = boolean(key, value)?,
-            "delivery.timeout.ms" | "message.timeout.ms" => self.delivery_timeout = ms(key, value)?,
-            "message.max.bytes" | "max.request.size" => self.max_record_size = num(key, value)?,
-            "buffer.memory" => self.buffer_memory = num(key, value)?,
-            "queue.buffering.max.kbytes" => self.buffer_memory = num::<usize>(key, value)? * 1024,
-            _ => return Err(unknown(key)),
+            Key::Idempotence => self.idempotence = boolean(name, value)?,
+            Key::DeliveryTimeout => self.delivery_timeout = ms(name, value)?,
+            Key::MaxRecordSize => self.max_record_size = num(name, value)?,
+            Key::BufferMemory => self.buffer_memory = num(name, value)?,
+            Key::BufferMemoryKb => self.buffer_memory = num::<usize>(name, value)? * 1024,
+            _ => unreachable!("resolve checked the scope of {name}"),
         }
         Ok(())
     }
@@ -196,10 +204,6 @@ impl ProducerConfig {
         }
         Ok(())
     }
-}
-
-pub(crate) fn unknown(key: &str) -> Error {
-    Error::Config(format!("unknown configuration property {key:?}"))
 }
 
 pub(crate) fn split_list(s: &str) -> Vec<String> {

@@ -583,6 +583,7 @@ async fn assign(shared: &Shared, assignment: &[TopicPartition], added: &[TopicPa
         known.extend(committed);
         *shared.committed.lock().unwrap() = known;
     }
+    feed(shared, Event::AssignedHeld);
     for tp in no_offset {
         shared.report(Error::Kafka {
             code: KafkaCode::OffsetOutOfRange,

@@ -152,6 +152,8 @@ pub(crate) enum Event {
     MemberIdRequired(String),
     /// SyncGroup answered with this member's assignment (or the leader's part or the call failed).
     Synced(Result<Vec<TopicPartition>, Error>),
+    /// The new partitions are assigned (held) to the consumer; the assign callback is about to run.
+    AssignedHeld,
     /// The assignment is set up (the assign callback returned).
     Assigned(Result<(), Error>),
     /// A heartbeat's outcome (`Err` of a timeout when it got no answer `within`).
@@ -408,6 +410,12 @@ impl Member {
                         self.on_assignment(assignment);
                     }
                     Err(e) => self.round_failed(e, now),
+                }
+            }
+            Event::AssignedHeld => {
+                // From now on the new partitions are this member's (to commit, to seek, to report).
+                if let (Phase::Assigning, Some((assignment, _))) = (self.phase, &self.pending_assign) {
+                    self.owned = assignment.iter().cloned().collect();
                 }
             }
             Event::Assigned(result) => {
@@ -713,7 +721,6 @@ impl Member {
 
     fn start_assign(&mut self) {
         let (assignment, added) = self.pending_assign.clone().unwrap_or_default();
-        self.owned = assignment.iter().cloned().collect();
         self.phase = Phase::Assigning;
         self.actions.push_back(Action::Assign { assignment, added });
     }
@@ -1045,7 +1052,9 @@ mod tests {
                 .expect(&[&format!("sync g{g}")])
                 .on(Event::Synced(Ok(tps(owned))));
             let assign = format!("assign {} add {}", list(&tps(owned)), list(&tps(owned)));
-            c.expect(&[&assign]).on(Event::Assigned(Ok(())));
+            c.expect(&[&assign])
+                .on(Event::AssignedHeld)
+                .on(Event::Assigned(Ok(())));
             c.expect(&[&format!("release {}", list(&tps(owned)))]);
             assert_eq!(c.m.phase(), Phase::Stable);
             c
@@ -1147,7 +1156,8 @@ mod tests {
         c.on(Event::Revoked).expect(&["assign t-0 add "]);
         assert!(c.m.commit_identity(&tps("t-1"), "g").is_err());
         // The follow-up round hands t-1 on.
-        c.on(Event::Assigned(Ok(())))
+        c.on(Event::AssignedHeld)
+            .on(Event::Assigned(Ok(())))
             .expect(&["release ", "join \"m1\" g2 owns t-0"]);
     }
 
@@ -1181,7 +1191,9 @@ mod tests {
             c.at(ms).expect(&["heartbeat g1"]).on(Event::Heartbeat(Err(io())));
         }
         assert_eq!(c.m.generation(), -1);
-        c.on(Event::Assigned(Ok(()))).expect(&["lose t-0"]);
+        c.on(Event::AssignedHeld)
+            .on(Event::Assigned(Ok(())))
+            .expect(&["lose t-0"]);
         c.on(Event::Lost).expect(&["join \"\" g-1"]);
     }
 
@@ -1209,6 +1221,12 @@ mod tests {
         assert_eq!(c.m.generation(), 2);
         c.on(Event::Synced(Ok(tps("t-0 u-0"))))
             .expect(&["assign t-0,u-0 add t-0,u-0"]);
+        assert!(
+            c.m.owned().is_empty(),
+            "not this member's before they are assigned"
+        );
+        c.on(Event::AssignedHeld);
+        assert_eq!(c.m.owned().len(), 2);
     }
 
     #[test]
@@ -1327,7 +1345,7 @@ mod tests {
         })));
         c.on(Event::Synced(Ok(tps("t-0"))));
         c.expect(&["join \"\" g-1", "sync g1", "assign t-0 add t-0"]);
-        c.on(Event::Close).expect(&[]);
+        c.on(Event::AssignedHeld).on(Event::Close).expect(&[]);
         c.on(Event::Assigned(Ok(()))).expect(&["revoke t-0 commit"]);
         c.on(Event::Revoked).expect(&["leave m1"]).on(Event::LeftGroup);
         assert!(c.m.is_done());

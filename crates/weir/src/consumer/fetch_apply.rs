@@ -195,6 +195,16 @@ mod tests {
         }
     }
 
+    fn asked_from_zero(tps: &[TopicPartition]) -> Vec<Asked<'_>> {
+        tps.iter()
+            .map(|tp| Asked {
+                tp,
+                position: 0,
+                room: 1 << 20,
+            })
+            .collect()
+    }
+
     fn grant(bytes: usize) -> Grant {
         Grant {
             bytes,
@@ -208,14 +218,7 @@ mod tests {
     #[test]
     fn each_partition_gets_the_outcome_its_answer_calls_for() {
         let tps: Vec<TopicPartition> = (0..5).map(|p| TopicPartition::new("t", p)).collect();
-        let asked: Vec<Asked> = tps
-            .iter()
-            .map(|tp| Asked {
-                tp,
-                position: 0,
-                room: 1 << 20,
-            })
-            .collect();
+        let asked = asked_from_zero(&tps);
         let resp = response(vec![
             partition(0, 0, Some(batch(0, 3, 10))),
             partition(1, KafkaCode::OffsetOutOfRange.code(), None),
@@ -260,14 +263,7 @@ mod tests {
         let mut two = batch(0, 3, 10).to_vec();
         two.extend_from_slice(&bad);
         let tps = [TopicPartition::new("t", 0), TopicPartition::new("t", 1)];
-        let asked: Vec<Asked> = tps
-            .iter()
-            .map(|tp| Asked {
-                tp,
-                position: 0,
-                room: 1 << 20,
-            })
-            .collect();
+        let asked = asked_from_zero(&tps);
         let resp = response(vec![
             partition(0, 0, Some(good)),
             partition(1, 0, Some(Bytes::from(two))),
@@ -292,14 +288,7 @@ mod tests {
     fn the_grant_bounds_what_all_partitions_take_together() {
         let one = batch(0, 10, 100);
         let tps: Vec<TopicPartition> = (0..3).map(|p| TopicPartition::new("t", p)).collect();
-        let asked: Vec<Asked> = tps
-            .iter()
-            .map(|tp| Asked {
-                tp,
-                position: 0,
-                room: 1 << 20,
-            })
-            .collect();
+        let asked = asked_from_zero(&tps);
         let resp = || response((0..3).map(|p| partition(p, 0, Some(one.clone()))).collect());
         // Room for about one and a half batches: the first partition takes its batch, the others nothing.
         let first = apply(resp(), &asked, &grant(usize::MAX)).partitions;

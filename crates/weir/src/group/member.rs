@@ -959,6 +959,14 @@ mod tests {
         Error::io("coordinator:9092", std::io::ErrorKind::ConnectionReset.into())
     }
 
+    fn joined(member_id: &str, generation: i32, leader: bool) -> Event {
+        Event::Joined(Ok(Joined {
+            member_id: member_id.into(),
+            generation,
+            leader,
+        }))
+    }
+
     fn list(v: &[TopicPartition]) -> String {
         v.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")
     }
@@ -1044,11 +1052,7 @@ mod tests {
             let mut c = Case::new(cfg);
             c.on(Event::Subscribed(topics.iter().map(|t| t.to_string()).collect()))
                 .expect(&["join \"\" g-1"])
-                .on(Event::Joined(Ok(Joined {
-                    member_id: id.into(),
-                    generation: g,
-                    leader: false,
-                })))
+                .on(joined(id, g, false))
                 .expect(&[&format!("sync g{g}")])
                 .on(Event::Synced(Ok(tps(owned))));
             let assign = format!("assign {} add {}", list(&tps(owned)), list(&tps(owned)));
@@ -1140,12 +1144,7 @@ mod tests {
         c.at(1000).expect(&["heartbeat g1"]);
         c.on(Event::Heartbeat(Err(kafka(KafkaCode::RebalanceInProgress))))
             .expect(&["join \"m1\" g1 owns t-0,t-1"]);
-        c.on(Event::Joined(Ok(Joined {
-            member_id: "m1".into(),
-            generation: 2,
-            leader: true,
-        })))
-        .expect(&["sync g2 leader"]);
+        c.on(joined("m1", 2, true)).expect(&["sync g2 leader"]);
         c.on(Event::Synced(Ok(tps("t-0"))))
             .expect(&["revoke t-1 commit partial"]);
         assert_eq!(
@@ -1177,11 +1176,7 @@ mod tests {
     fn the_session_timing_out_while_the_assign_callback_runs_loses_the_partitions() {
         let mut c = Case::new(cfg(false));
         c.on(Event::Subscribed(vec!["t".into()]));
-        c.on(Event::Joined(Ok(Joined {
-            member_id: "m1".into(),
-            generation: 1,
-            leader: false,
-        })));
+        c.on(joined("m1", 1, false));
         c.on(Event::Synced(Ok(tps("t-0"))));
         c.expect(&["join \"\" g-1", "sync g1", "assign t-0 add t-0"]);
         // The coordinator is unreachable while the callback runs: heartbeats fail for a whole session.
@@ -1206,12 +1201,7 @@ mod tests {
         c.on(Event::Subscribed(vec!["t".into(), "u".into()]))
             .expect(&["revoke t-0 commit"]);
         c.on(Event::Revoked).expect(&["join \"m1\" g1"]);
-        c.on(Event::Joined(Ok(Joined {
-            member_id: "m1".into(),
-            generation: 2,
-            leader: false,
-        })))
-        .expect(&["sync g2"]);
+        c.on(joined("m1", 2, false)).expect(&["sync g2"]);
         // The auto-commit of generation 1 fails late: it says nothing about generation 2.
         c.on(Event::Committed {
             generation: 1,
@@ -1247,11 +1237,7 @@ mod tests {
     fn rebalance_in_progress_on_sync_rejoins_within_one_heartbeat() {
         let mut c = Case::new(cfg(false));
         c.on(Event::Subscribed(vec!["t".into()]));
-        c.on(Event::Joined(Ok(Joined {
-            member_id: "m1".into(),
-            generation: 1,
-            leader: false,
-        })));
+        c.on(joined("m1", 1, false));
         c.expect(&["join \"\" g-1", "sync g1"]);
         c.on(Event::Synced(Err(kafka(KafkaCode::RebalanceInProgress))))
             .expect(&[]);
@@ -1338,11 +1324,7 @@ mod tests {
     fn closing_during_the_assign_callback_waits_for_it_then_revokes_and_leaves() {
         let mut c = Case::new(cfg(false));
         c.on(Event::Subscribed(vec!["t".into()]));
-        c.on(Event::Joined(Ok(Joined {
-            member_id: "m1".into(),
-            generation: 1,
-            leader: false,
-        })));
+        c.on(joined("m1", 1, false));
         c.on(Event::Synced(Ok(tps("t-0"))));
         c.expect(&["join \"\" g-1", "sync g1", "assign t-0 add t-0"]);
         c.on(Event::AssignedHeld).on(Event::Close).expect(&[]);

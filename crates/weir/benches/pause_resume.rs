@@ -20,10 +20,10 @@
 //! by-name call looks the partition up in the consumer's SipHash `HashMap` of slots. The live
 //! section measures `weir::consumer::Consumer` itself:
 //!
-//! - one tansu broker (weir-testkit), 10 topics x 1,000 partitions; a background weir `Producer`
+//! - one Apache Kafka broker (weir-testkit), 10 topics x 1,000 partitions; a background weir `Producer`
 //!   writes a trickle of 32 B records to random partitions during the whole run (20 every 10 ms,
-//!   skipping a tick while more than 2,000 await acknowledgement: tansu acknowledges only a few
-//!   hundred a second spread over 10,000 partitions on 2 busy cores), so fetches sometimes carry
+//!   skipping a tick while more than 2,000 await acknowledgement, so the producer cannot outrun the
+//!   broker on 2 busy cores), so fetches sometimes carry
 //!   data and some resumed partitions have records buffered;
 //! - one `Consumer` assigned all 10,000 partitions at offset 0, `fetch.wait.max.ms=20`, and a
 //!   tokio task calling `poll(500, 100 ms)` in a loop all along (the application's poll loop):
@@ -42,7 +42,7 @@
 //!   `consumer.paused()` is exactly the kept-paused partitions plus those the writers left paused.
 //!
 //! Run with `cargo bench -p weir --bench pause_resume -- live` (or `WEIR_BENCH_LIVE=1`; about
-//! 2–3 minutes on 2 cores; tansu must be installed: see scripts/setup-test-env).
+//! 2–3 minutes on 2 cores; the broker's jars come from scripts/setup-test-env).
 
 use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
@@ -518,7 +518,7 @@ mod live {
     const MAX_UNACKED: u64 = 2_000;
     const LINGER_MS: &str = "50";
     const VALUE: &str = "trickle-record-0123456789abcdef"; // 32 B
-    /// `fetch.wait.max.ms` of the live consumer (tansu sleeps half of it on every fetch).
+    /// `fetch.wait.max.ms` of the live consumer.
     const FETCH_WAIT_MS: &str = "20";
 
     /// The live consumer by name: `Consumer::pause(&[tp])` / `Consumer::resume(&[tp])`, batches by name.

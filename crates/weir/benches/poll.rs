@@ -1,17 +1,16 @@
 //! `poll` costs O(records delivered), not O(assigned partitions).
 //!
-//! One real tansu broker (weir-testkit). Topic `active`: 1 partition pre-filled with 200,000 records of
+//! One Apache Kafka broker (weir-testkit). Topic `active`: 1 partition pre-filled with 200,000 records of
 //! 100 B. Topic `idle`: 5,000 empty partitions. For N in {0, 1,000, 5,000}, a fresh consumer is assigned the
 //! active partition plus N idle partitions, all N paused, and the bench measures records/s delivered by
-//! `poll(500, 1 s)` from the active partition (seeking back to offset 0, a batch boundary, when it reaches
-//! the end: tansu skips the rest of a batch when fetching from inside it).
+//! `poll(500, 1 s)` from the active partition (seeking back to offset 0 when it reaches the end).
 //!
-//! This is end-to-end throughput (fetch from tansu with `fetch.wait.max.ms=10`, decode, deliver), so the
+//! This is end-to-end throughput (fetch from the broker with `fetch.wait.max.ms=10`, decode, deliver), so the
 //! absolute figures depend on the broker; the point is the ratio between the three cases (target ≈ 1.0).
 //! `iter_custom`: one iteration = one record delivered. After criterion's report the bench prints its own
 //! summary (all records / all measured time per case) with the ratios to N = 0.
 //!
-//! Run with `cargo bench -p weir --bench poll` (about 1 minute on 2 cores, tansu must be installed: see
+//! Run with `cargo bench -p weir --bench poll` (about 1 minute on 2 cores; the broker's jars come from
 //! scripts/setup-test-env).
 
 use std::sync::Mutex;
@@ -55,7 +54,7 @@ async fn fill(bootstrap: &str) {
 
 async fn consumer_with_idle(bootstrap: &str, idle: i32, partition_buffer: usize) -> Consumer {
     let mut cfg = ConsumerConfig::new(bootstrap).with_partition_buffer(partition_buffer);
-    cfg.set("fetch.wait.max.ms", "10").expect("config"); // tansu sleeps half the max wait on every fetch
+    cfg.set("fetch.wait.max.ms", "10").expect("config"); // a short long-poll: the bench measures delivery, not waiting
     let consumer = Consumer::new(cfg).expect("consumer");
     let idle_tps: Vec<TopicPartition> = (0..idle).map(|p| TopicPartition::new("idle", p)).collect();
     if !idle_tps.is_empty() {

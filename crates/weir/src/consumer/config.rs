@@ -23,8 +23,7 @@ pub struct ConsumerConfig {
     /// Shared client settings.
     pub client: ClientConfig,
     /// Longest time the broker may hold a fetch waiting for data (`fetch.max.wait.ms` /
-    /// `fetch.wait.max.ms`, default 500 ms as the Java client). Use ~10 ms with tansu, which sleeps about half
-    /// of it on every fetch.
+    /// `fetch.wait.max.ms`, default 500 ms as the Java client).
     pub fetch_max_wait: Duration,
     /// Minimum bytes the broker should gather before answering (`fetch.min.bytes`, default 1).
     pub fetch_min_bytes: i32,

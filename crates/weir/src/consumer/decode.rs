@@ -38,8 +38,8 @@ pub(crate) struct DecodeLimits {
     /// Largest decompressed size of one batch.
     pub(crate) max_decompressed: usize,
     /// A batch taken oversize is cut (the rest fetched again from the next offset) once its records cost this
-    /// much. High enough that ordinary configurations never cut: tansu 0.6.0 drops the rest of a batch fetched
-    /// from an offset inside it (../shared/notes/broker.md), so cutting is for pathological batches only.
+    /// much. High enough that ordinary configurations never cut: a broker answers a fetch from inside a batch
+    /// with the whole batch again, so cutting is for pathological batches only.
     pub(crate) oversize_cut: usize,
     pub(crate) check_crcs: bool,
 }

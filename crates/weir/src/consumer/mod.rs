@@ -15,7 +15,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! How it works: every assigned partition has a cell in the [`state_table::StateTable`] (atomics: position,
+//! How it works: every assigned partition has a cell in the state table (`consumer/state_table`) (atomics: position,
 //! epoch, paused, backpressured, in flight, buffered bytes). One fetcher task per leader broker begins fetches
 //! only for partitions that became fetchable (its ready queue), keeps up to `fetches_in_flight` requests
 //! outstanding, decodes responses off the application's thread and appends records to per-partition buffers.
@@ -38,7 +38,13 @@ mod record;
 mod router;
 mod session;
 mod signal;
+// Public only to the benchmarks (`features = ["internals"]`, which weir's dev-dependency on itself turns on):
+// the table is measured alone there. Applications use it through `Consumer`.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod state_table;
+#[cfg(not(feature = "internals"))]
+mod state_table;
 mod sync;
 
 pub use config::{ConsumerConfig, OffsetReset};

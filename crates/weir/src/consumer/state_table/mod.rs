@@ -1456,6 +1456,11 @@ impl<X: Default> StateTable<X> {
     }
 }
 
+#[cfg(all(test, weir_loom))]
+mod loom_tests;
+#[cfg(all(test, not(weir_loom)))]
+mod stress_tests;
+
 #[cfg(all(test, not(weir_loom)))]
 mod tests {
     use super::*;

@@ -1,16 +1,13 @@
 //! Loom model of the partition cell's packed-word transitions and of the lock-free ready queues.
 //!
-//! Run with:
-//! `RUSTFLAGS="--cfg weir_loom" CARGO_TARGET_DIR=target/loom cargo test -p weir --test state_table_loom --release`
-#![cfg(weir_loom)]
+//! Run with (as `scripts/test` does):
+//! `RUSTFLAGS="--cfg weir_loom" CARGO_TARGET_DIR=target/loom cargo test -p weir --lib --release loom_tests`
 
 use std::sync::Arc;
 
+use super::{FetchGroupId, FetchOutcome, PartitionHandle, StateTable, StateTableConfig, TopicPartition};
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
-use weir::consumer::state_table::{
-    FetchGroupId, FetchOutcome, PartitionHandle, StateTable, StateTableConfig, TopicPartition,
-};
 
 fn setup(high: u64, start: i64) -> (Arc<StateTable>, PartitionHandle) {
     let mut cfg = StateTableConfig::with_high_watermark(high);
@@ -269,7 +266,7 @@ fn concurrent_pushes_and_take() {
 }
 
 /// At quiescence every fetchable partition is in the queue exactly once, and nothing else is.
-fn check_ready_invariant_queue(g: &weir::consumer::state_table::FetchGroup, hs: &[&PartitionHandle]) {
+fn check_ready_invariant_queue(g: &super::FetchGroup, hs: &[&PartitionHandle]) {
     let mut cells = Vec::new();
     g.take_ready(&mut cells);
     for h in hs {

@@ -3,16 +3,12 @@
 //! 8 threads pause/resume random partitions (each partition is owned by one of them so "paused
 //! since pause() returned" is well defined), one planner drives fetches from its ready queue
 //! under the byte budget, one thread consumes buffered bytes and occasionally seeks.
-#![cfg(not(weir_loom))]
-
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use weir::consumer::state_table::{
-    FetchOutcome, NoopWaker, PartitionHandle, StateTable, StateTableConfig, TopicPartition,
-};
+use super::{FetchOutcome, NoopWaker, PartitionHandle, StateTable, StateTableConfig, TopicPartition};
 
 const TOPICS: usize = 4;
 const PER_TOPIC: usize = 16;
@@ -64,7 +60,7 @@ fn stress_pause_resume_fetch_consume() {
     for tp in &tps {
         assert!(table.set_fetch_group(tp, group.id()));
     }
-    table.reroute(weir::consumer::state_table::FetchGroupId::UNROUTED);
+    table.reroute(super::FetchGroupId::UNROUTED);
     let handles: Arc<Vec<PartitionHandle>> =
         Arc::new(tps.iter().map(|tp| table.handle(tp).unwrap()).collect());
     let probes: Arc<Vec<Probe>> = Arc::new(

@@ -65,6 +65,7 @@ mod driver;
 mod listener;
 mod member;
 mod protocol;
+mod round;
 
 pub use assignor::{cooperative_sticky, range, round_robin, AssignmentMap, AssignorKind, MemberSubscription};
 /// The future a [`RebalanceListener`] callback returns (re-exported from `futures`).
@@ -88,8 +89,9 @@ use crate::consumer::{
 };
 use crate::error::{Error, Result};
 use coordinator::Coordinator;
-use driver::{feed, Round};
+use driver::feed;
 use member::{Event, Member, MemberConfig};
+use round::Round;
 
 /// Settings of a group member: the consumer's settings plus the group's.
 #[derive(Debug, Clone)]

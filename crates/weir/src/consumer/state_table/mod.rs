@@ -235,6 +235,7 @@ impl<X> FetchGroup<X> {
         self.ready.is_empty()
     }
 
+    #[cfg(any(test, feature = "internals"))]
     /// Number of cells queued: takes them all and puts them back (in order, waking the planner as a push
     /// does, since it may have found the queue empty meanwhile), so it is for tests and diagnostics, not for a
     /// planner's loop.
@@ -1155,6 +1156,7 @@ impl<X: Default> StateTable<X> {
         self.shared.groups.load().get(id.0 as usize).cloned()
     }
 
+    #[cfg(any(test, feature = "internals"))]
     /// Routes a partition to a fetch group. Returns `false` if the partition is unknown.
     pub fn set_fetch_group(&self, tp: &TopicPartition, group: FetchGroupId) -> bool {
         self.with_cell(tp, |c| c.set_fetch_group(group)).is_some()
@@ -1245,6 +1247,7 @@ impl<X: Default> StateTable<X> {
         self.with_cell(tp, PartitionState::arc)
     }
 
+    #[cfg(any(test, feature = "internals"))]
     /// A handle on a known partition (assigned now or before).
     pub fn handle(&self, tp: &TopicPartition) -> Option<PartitionHandle<X>> {
         self.with_cell(tp, |c| PartitionHandle { cell: c.arc() })
@@ -1262,6 +1265,7 @@ impl<X: Default> StateTable<X> {
         missing.into_result()
     }
 
+    #[cfg(any(test, feature = "internals"))]
     /// Resumes the given partitions. Partitions not assigned are reported, and left as they are.
     pub fn resume(&self, tps: &[TopicPartition]) -> Result<(), NotAssigned> {
         self.resume_with(tps, |_| {})
@@ -1334,6 +1338,7 @@ impl<X: Default> StateTable<X> {
         n
     }
 
+    #[cfg(any(test, feature = "internals"))]
     /// Whether a partition is paused (`None` if unknown).
     pub fn is_paused(&self, tp: &TopicPartition) -> Option<bool> {
         self.with_cell(tp, |c| c.is_paused())
@@ -1369,6 +1374,7 @@ impl<X: Default> StateTable<X> {
         self.dir.for_each(f);
     }
 
+    #[cfg(any(test, feature = "internals"))]
     /// Full scan: calls `f` for every partition that is fetchable right now (one load per
     /// cell). Prefer the ready queues ([`FetchGroup::poll_ready`]) in a planner.
     pub fn for_each_fetchable(&self, mut f: impl FnMut(&PartitionState<X>)) {

@@ -207,7 +207,8 @@ pub(crate) struct Member {
     last_poll: Instant,
     polling: usize,
     next_heartbeat: Option<Instant>,
-    heartbeat_in_flight: bool,
+    /// The generation of the heartbeat in flight, if one is.
+    heartbeat_in_flight: Option<i32>,
     next_commit: Option<Instant>,
     commit_in_flight: bool,
     /// Joining waits until then (a backoff after a failed round).
@@ -240,7 +241,7 @@ impl Member {
             last_poll: now,
             polling: 0,
             next_heartbeat: None,
-            heartbeat_in_flight: false,
+            heartbeat_in_flight: None,
             next_commit: None,
             commit_in_flight: false,
             retry_at: None,
@@ -321,7 +322,7 @@ impl Member {
                 at = Some(at.map_or(t, |a| a.min(t)));
             }
         };
-        if self.heartbeating() && !self.heartbeat_in_flight {
+        if self.heartbeating() && self.heartbeat_in_flight.is_none() {
             consider(self.next_heartbeat);
         }
         if self.phase == Phase::Stable && self.cfg.auto_commit && !self.commit_in_flight {
@@ -452,8 +453,8 @@ impl Member {
                 }
             }
             Event::Heartbeat(result) => {
-                self.heartbeat_in_flight = false;
-                self.on_heartbeat(result, now);
+                let sent = self.heartbeat_in_flight.take();
+                self.on_heartbeat(result, sent, now);
             }
             Event::Committed { generation, result } => {
                 self.commit_in_flight = false;
@@ -494,7 +495,10 @@ impl Member {
             self.retry_at = None;
             self.step(now);
         }
-        if self.heartbeating() && !self.heartbeat_in_flight && self.next_heartbeat.is_some_and(|t| t <= now) {
+        if self.heartbeating()
+            && self.heartbeat_in_flight.is_none()
+            && self.next_heartbeat.is_some_and(|t| t <= now)
+        {
             self.next_heartbeat = Some(now + self.cfg.heartbeat_interval);
             if self.phase == Phase::Stable
                 && self.polling == 0
@@ -504,7 +508,7 @@ impl Member {
                 self.give_up(Then::Leave(Left::Idle), now);
                 return;
             }
-            self.heartbeat_in_flight = true;
+            self.heartbeat_in_flight = Some(self.generation);
             let within = self
                 .cfg
                 .session_timeout
@@ -725,7 +729,7 @@ impl Member {
         self.actions.push_back(Action::Assign { assignment, added });
     }
 
-    fn on_heartbeat(&mut self, result: Result<(), Error>, now: Instant) {
+    fn on_heartbeat(&mut self, result: Result<(), Error>, sent: Option<i32>, now: Instant) {
         let e = match result {
             Ok(()) => {
                 self.last_contact = now;
@@ -733,6 +737,14 @@ impl Member {
             }
             Err(e) => e,
         };
+        // An answer about a generation this member has left (a round began while it was in flight) says
+        // nothing about the current one; only fencing of the instance id always counts.
+        let stale = sent != Some(self.generation)
+            || matches!(self.phase, Phase::Unjoined | Phase::Joining | Phase::Syncing);
+        if stale && e.kafka_code() != Some(KafkaCode::FencedInstanceId) {
+            tracing::debug!(error = %e, "heartbeat answer of an earlier generation ignored");
+            return;
+        }
         match e.kafka_code() {
             Some(KafkaCode::RebalanceInProgress) => {
                 self.last_contact = now;
@@ -1217,6 +1229,26 @@ mod tests {
         );
         c.on(Event::AssignedHeld);
         assert_eq!(c.m.owned().len(), 2);
+    }
+
+    #[test]
+    fn a_heartbeat_answered_after_the_member_rejoined_is_ignored() {
+        let mut c = Case::stable(cfg(true), &["t"], "m1", 1, "t-0");
+        c.at(1000).expect(&["heartbeat g1"]);
+        // A new round starts while that heartbeat is in flight.
+        c.on(Event::PartitionCountChanged)
+            .expect(&["join \"m1\" g1 owns t-0"]);
+        c.on(Event::Heartbeat(Err(kafka(KafkaCode::RebalanceInProgress))))
+            .expect(&[]);
+        c.on(joined("m1", 2, false)).expect(&["sync g2"]);
+        c.on(Event::Heartbeat(Err(kafka(KafkaCode::IllegalGeneration))))
+            .expect(&[]);
+        assert_eq!(c.m.generation(), 2);
+        c.on(Event::Synced(Ok(tps("t-0")))).expect(&["assign t-0 add "]);
+        c.on(Event::AssignedHeld)
+            .on(Event::Assigned(Ok(())))
+            .expect(&["release "]);
+        assert_eq!(c.m.phase(), Phase::Stable, "no second round");
     }
 
     #[test]

@@ -459,8 +459,9 @@ impl Member {
             Event::Committed { generation, result } => {
                 self.commit_in_flight = false;
                 if let Err(e) = result {
-                    // An answer about an older generation says nothing about this one.
-                    if generation == self.generation {
+                    // An answer about an older generation says nothing about this one, and a commit refused
+                    // before it was sent (its partitions were being revoked meanwhile) nothing about the group.
+                    if generation == self.generation && !matches!(e, Error::CommitFailed(_)) {
                         self.react(e, now);
                     }
                 }
@@ -1249,6 +1250,18 @@ mod tests {
             .on(Event::Assigned(Ok(())))
             .expect(&["release "]);
         assert_eq!(c.m.phase(), Phase::Stable, "no second round");
+    }
+
+    #[test]
+    fn an_auto_commit_refused_before_it_was_sent_changes_nothing() {
+        let mut c = Case::stable(cfg(false), &["t"], "m1", 1, "t-0");
+        c.at(5000).expect(&["heartbeat g1", "commit g1"]);
+        c.on(Event::Committed {
+            generation: 1,
+            result: Err(Error::CommitFailed("t-0 not owned".into())),
+        })
+        .expect(&[]);
+        assert_eq!(c.m.phase(), Phase::Stable);
     }
 
     #[test]

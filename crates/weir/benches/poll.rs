@@ -54,6 +54,12 @@ async fn fill(bootstrap: &str) {
 
 async fn consumer_with_idle(bootstrap: &str, idle: i32, partition_buffer: usize) -> Consumer {
     let mut cfg = ConsumerConfig::new(bootstrap).with_partition_buffer(partition_buffer);
+    // Paused partitions count in the fair share of the budget (budget / assigned partitions): a budget of one
+    // partition buffer per assigned partition keeps the active partition's share at its whole buffer, so the
+    // cases differ only in the idle partitions, as the bench means. Only the active partition buffers anything.
+    let budget = (partition_buffer * (idle as usize + 1)).max(64 << 20);
+    cfg.set("weir.memory.budget.bytes", &budget.to_string())
+        .expect("config");
     cfg.set("fetch.wait.max.ms", "10").expect("config"); // a short long-poll: the bench measures delivery, not waiting
     let consumer = Consumer::new(cfg).expect("consumer");
     let idle_tps: Vec<TopicPartition> = (0..idle).map(|p| TopicPartition::new("idle", p)).collect();

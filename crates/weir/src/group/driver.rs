@@ -246,7 +246,7 @@ async fn commit_as(shared: &Shared, offsets: &[(TopicPartition, i64)], retry: bo
         .member
         .lock()
         .unwrap()
-        .commit_identity(offsets.iter().map(|(tp, _)| tp), &shared.cfg.group_id)?;
+        .commit_identity(&mut offsets.iter().map(|(tp, _)| tp), &shared.cfg.group_id)?;
     let result = coordinator::commit(shared, offsets, generation, &member_id, retry).await;
     match &result {
         Ok(()) => {

@@ -1,5 +1,6 @@
-//! The group member of the classic protocol as a state machine with no I/O: events and the current time go in
-//! ([`Member::handle`], [`Member::handle_timeout`]), actions come out ([`Member::poll_action`]); the driver
+//! The group member of the classic protocol as a state machine with no I/O, one implementation of
+//! [`Membership`]: events and the current time go in (`handle`, `handle_timeout`), actions come out
+//! (`poll_action`); the driver
 //! (`driver.rs`) performs them (group calls, rebalance callbacks, the consumer's assign and unassign) and feeds
 //! their outcomes back as events. Every decision of membership is made here: when to join, what a response
 //! error means, when partitions are revoked or lost, when the session is over; so each can be tested on virtual
@@ -12,6 +13,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::membership::Membership;
 use crate::error::{Error, KafkaCode};
 use crate::types::TopicPartition;
 
@@ -248,48 +250,45 @@ impl Member {
             rng: seed | 1,
         }
     }
+}
 
+impl Membership for Member {
     // ---- reading ----------------------------------------------------------------------------------------
 
-    pub(crate) fn phase(&self) -> Phase {
+    fn phase(&self) -> Phase {
         self.phase
     }
 
-    pub(crate) fn member_id(&self) -> &str {
+    fn member_id(&self) -> &str {
         &self.member_id
     }
 
-    pub(crate) fn generation(&self) -> i32 {
+    fn generation(&self) -> i32 {
         self.generation
     }
 
-    pub(crate) fn subscription(&self) -> &[String] {
+    fn subscription(&self) -> &[String] {
         &self.subscription
     }
 
-    pub(crate) fn owned(&self) -> &BTreeSet<TopicPartition> {
+    fn owned(&self) -> &BTreeSet<TopicPartition> {
         &self.owned
     }
 
-    /// The error every `poll` returns once the member is fenced for good.
-    pub(crate) fn fatal(&self) -> Option<&Error> {
+    fn fatal(&self) -> Option<&Error> {
         self.fatal.as_ref()
     }
 
-    /// Whether the member is done (closed and left): the driver stops.
-    pub(crate) fn is_done(&self) -> bool {
+    fn is_done(&self) -> bool {
         self.phase == Phase::Left(Left::Closed)
     }
 
-    /// The generation and member id a commit of `partitions` is made with, or why it may not be made: this
-    /// member does not own them (nor is revoking them).
-    pub(crate) fn commit_identity<'a>(
+    fn commit_identity(
         &self,
-        partitions: impl IntoIterator<Item = &'a TopicPartition>,
+        partitions: &mut dyn Iterator<Item = &TopicPartition>,
         group: &str,
     ) -> Result<(i32, String), Error> {
         let not_owned: Vec<String> = partitions
-            .into_iter()
             .filter(|tp| !self.owned.contains(*tp) && !self.revoking.contains(*tp))
             .map(|tp| tp.to_string())
             .collect();
@@ -304,18 +303,15 @@ impl Member {
         Ok((self.generation, self.member_id.clone()))
     }
 
-    /// Whether actions wait for the driver.
-    pub(crate) fn has_actions(&self) -> bool {
+    fn has_actions(&self) -> bool {
         !self.actions.is_empty()
     }
 
-    /// The next action for the driver, if any.
-    pub(crate) fn poll_action(&mut self) -> Option<Action> {
+    fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }
 
-    /// When [`Member::handle_timeout`] should be called next.
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Instant> {
         let mut at: Option<Instant> = None;
         let mut consider = |t: Option<Instant>| {
             if let Some(t) = t {
@@ -336,8 +332,7 @@ impl Member {
 
     // ---- inputs -----------------------------------------------------------------------------------------
 
-    /// Feeds one event.
-    pub(crate) fn handle(&mut self, event: Event, now: Instant) {
+    fn handle(&mut self, event: Event, now: Instant) {
         match event {
             Event::Subscribed(topics) => self.on_subscribed(topics, now),
             Event::PollStarted => {
@@ -490,8 +485,7 @@ impl Member {
         }
     }
 
-    /// Time passed: heartbeats, auto-commits, retries and `max.poll.interval.ms` fall due.
-    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+    fn handle_timeout(&mut self, now: Instant) {
         if self.phase == Phase::Unjoined && self.retry_at.is_some_and(|t| t <= now) {
             self.retry_at = None;
             self.step(now);
@@ -532,7 +526,9 @@ impl Member {
             });
         }
     }
+}
 
+impl Member {
     // ---- transitions ------------------------------------------------------------------------------------
 
     /// Heartbeats go on in a generation, also while callbacks run before a join and during the assignment
@@ -1161,12 +1157,12 @@ mod tests {
         c.on(Event::Synced(Ok(tps("t-0"))))
             .expect(&["revoke t-1 commit partial"]);
         assert_eq!(
-            c.m.commit_identity(&tps("t-1"), "g").unwrap().0,
+            c.m.commit_identity(&mut tps("t-1").iter(), "g").unwrap().0,
             2,
             "revoking: still ours to commit"
         );
         c.on(Event::Revoked).expect(&["assign t-0 add "]);
-        assert!(c.m.commit_identity(&tps("t-1"), "g").is_err());
+        assert!(c.m.commit_identity(&mut tps("t-1").iter(), "g").is_err());
         // The follow-up round hands t-1 on.
         c.on(Event::AssignedHeld)
             .on(Event::Assigned(Ok(())))
@@ -1395,10 +1391,10 @@ mod tests {
     fn commits_are_refused_for_partitions_not_owned() {
         let c = Case::stable(cfg(false), &["t"], "m1", 3, "t-0");
         assert_eq!(
-            c.m.commit_identity(&tps("t-0"), "g").unwrap(),
+            c.m.commit_identity(&mut tps("t-0").iter(), "g").unwrap(),
             (3, "m1".to_string())
         );
-        let e = c.m.commit_identity(&tps("t-0 t-1"), "g").unwrap_err();
+        let e = c.m.commit_identity(&mut tps("t-0 t-1").iter(), "g").unwrap_err();
         assert!(
             matches!(&e, Error::CommitFailed(m) if m.contains("t-1") && !m.contains("t-0")),
             "{e}"

@@ -64,6 +64,7 @@ mod coordinator;
 mod driver;
 mod listener;
 mod member;
+mod membership;
 mod protocol;
 mod round;
 
@@ -91,6 +92,7 @@ use crate::error::{Error, Result};
 use coordinator::Coordinator;
 use driver::feed;
 use member::{Event, Member, MemberConfig};
+use membership::Membership;
 use round::Round;
 
 /// Settings of a group member: the consumer's settings plus the group's.
@@ -231,7 +233,7 @@ pub(crate) struct Shared {
     pub(crate) cluster: Arc<Cluster>,
     pub(crate) coordinator: Coordinator,
     /// The membership: every decision is the member's; the group task performs them.
-    pub(crate) member: Mutex<Member>,
+    pub(crate) member: Mutex<Box<dyn Membership>>,
     /// Last offset known committed per owned partition (-1: none).
     pub(crate) committed: Mutex<HashMap<TopicPartition, i64>>,
     /// Between JoinGroup and SyncGroup: the protocol chosen and, for the leader, the members.
@@ -274,7 +276,7 @@ impl GroupConsumer {
             consumer,
             cluster,
             coordinator,
-            member: Mutex::new(Member::new(
+            member: Mutex::new(Box::new(Member::new(
                 MemberConfig {
                     session_timeout: cfg.session_timeout,
                     heartbeat_interval: cfg.heartbeat_interval,
@@ -287,7 +289,7 @@ impl GroupConsumer {
                 },
                 driver::now(),
                 rand::random(),
-            )),
+            ))),
             committed: Mutex::new(HashMap::new()),
             round: Mutex::new(None),
             leader_counts: Mutex::new(None),

@@ -92,43 +92,48 @@ impl Coordinator {
     }
 }
 
-/// Whether `e` means the coordinator is gone or moved (and forgets it if so).
-fn coordinator_failed(shared: &Shared, e: &Error) -> bool {
-    let moved = match e {
+/// Whether `e` says the coordinator is gone or moved (the next call must find it again).
+fn moved(e: &Error) -> bool {
+    match e {
         Error::Io { .. } | Error::Timeout { .. } => true,
         Error::Kafka { code, .. } => matches!(
             code,
             KafkaCode::NotCoordinator | KafkaCode::CoordinatorNotAvailable
         ),
         _ => false,
-    };
-    if moved {
-        shared.coordinator.invalidate();
     }
-    moved
+}
+
+/// Whether `e` says only that the coordinator cannot answer now (moved, unreachable, or still loading the
+/// group): worth retrying, never worth reporting.
+pub(crate) fn unavailable(e: &Error) -> bool {
+    moved(e) || e.kafka_code() == Some(KafkaCode::CoordinatorLoadInProgress)
 }
 
 /// Sends `req` to the coordinator (on its join link, whose timeout covers a JoinGroup or SyncGroup held for the
-/// rebalance timeout, if `join`), and checks the response's error code with `code`. A failure that says the
-/// coordinator moved makes the next call find it again.
-async fn call<C: Call>(
+/// rebalance timeout, if `join`) and reads the response with `answer`, which checks its error codes. Any error,
+/// the response's own included, that says the coordinator moved makes the next call find it again.
+async fn call<C: Call, T>(
     shared: &Shared,
     req: &C,
     join: bool,
-    code: impl FnOnce(&C::Response) -> i16,
-) -> Result<C::Response> {
+    answer: impl FnOnce(C::Response) -> Result<T>,
+) -> Result<T> {
     let result = async {
         let coord = shared.coordinator.get(shared).await?;
         let link = if join { &coord.join } else { &coord.link };
-        let resp = link.get().await?.call(req).await?;
-        check(code(&resp), || format!("{} {}", C::NAME, shared.cfg.group_id))?;
-        Ok(resp)
+        answer(link.get().await?.call(req).await?)
     }
     .await;
-    if let Err(e) = &result {
-        coordinator_failed(shared, e);
+    if result.as_ref().is_err_and(moved) {
+        shared.coordinator.invalidate();
     }
     result
+}
+
+/// Checks a response's error code for `api` of this group.
+fn checked(shared: &Shared, api: &str, code: i16) -> Result<()> {
+    check(code, || format!("{api} {}", shared.cfg.group_id))
 }
 
 /// Retries `op` on coordinator movement and transient errors for up to the request timeout.
@@ -144,16 +149,7 @@ where
         match op().await {
             Ok(v) => return Ok(v),
             Err(e) => {
-                let transient = matches!(e, Error::Io { .. } | Error::Timeout { .. })
-                    || matches!(
-                        e.kafka_code(),
-                        Some(
-                            KafkaCode::NotCoordinator
-                                | KafkaCode::CoordinatorNotAvailable
-                                | KafkaCode::CoordinatorLoadInProgress
-                                | KafkaCode::UnstableOffsetCommit
-                        )
-                    );
+                let transient = unavailable(&e) || e.kafka_code() == Some(KafkaCode::UnstableOffsetCommit);
                 if !transient || Instant::now() + backoff > deadline || shared.is_closed() {
                     return Err(e);
                 }
@@ -167,20 +163,22 @@ where
 
 /// JoinGroup. MEMBER_ID_REQUIRED comes back as the response (its member id is the one to join with).
 pub(crate) async fn join(shared: &Shared, req: &JoinGroupRequest) -> Result<JoinGroupResponse> {
-    let required = KafkaCode::MemberIdRequired.code();
     call(shared, req, true, |r| {
-        if r.error_code == required {
-            0
-        } else {
-            r.error_code
+        if r.error_code != KafkaCode::MemberIdRequired.code() {
+            checked(shared, "JoinGroup", r.error_code)?;
         }
+        Ok(r)
     })
     .await
 }
 
 /// SyncGroup; returns this member's assignment, encoded.
 pub(crate) async fn sync(shared: &Shared, req: &SyncGroupRequest) -> Result<bytes::Bytes> {
-    Ok(call(shared, req, true, |r| r.error_code).await?.assignment)
+    call(shared, req, true, |r| {
+        checked(shared, "SyncGroup", r.error_code)?;
+        Ok(r.assignment)
+    })
+    .await
 }
 
 /// Heartbeat, given up after `within` (the coordinator is then found again).
@@ -197,8 +195,9 @@ pub(crate) async fn heartbeat(
         member_id,
         group_instance_id: cfg.group_instance_id.clone(),
     };
-    match tokio::time::timeout(within, call(shared, &req, false, |code| *code)).await {
-        Ok(r) => r.map(|_| ()),
+    let beat = call(shared, &req, false, |code| checked(shared, "Heartbeat", code));
+    match tokio::time::timeout(within, beat).await {
+        Ok(r) => r,
         Err(_) => {
             // The link is stuck: find the coordinator afresh next time.
             shared.coordinator.invalidate();
@@ -219,15 +218,15 @@ pub(crate) async fn leave(shared: &Shared, member_id: &str) {
         group_instance_id: None,
         reason: Some("the consumer is being closed".into()),
     };
-    let attempt = async {
-        let resp = call(shared, &req, false, |r| r.error_code).await?;
-        for m in &resp.members {
+    let attempt = call(shared, &req, false, |r| {
+        checked(shared, "LeaveGroup", r.error_code)?;
+        for m in &r.members {
             check(m.error_code, || {
                 format!("LeaveGroup {} member {}", cfg.group_id, m.member_id)
             })?;
         }
-        Ok::<(), Error>(())
-    };
+        Ok(())
+    });
     match tokio::time::timeout(cfg.consumer.client.request_timeout, attempt).await {
         Ok(Ok(())) => tracing::debug!(group = %cfg.group_id, member = %member_id, "left the group"),
         Ok(Err(e)) => tracing::debug!(group = %cfg.group_id, error = %e, "LeaveGroup failed"),
@@ -255,16 +254,17 @@ pub(crate) async fn commit(
         group_instance_id: cfg.group_instance_id.clone(),
         topics: by_topic.into_iter().map(|(t, ps)| (t.to_owned(), ps)).collect(),
     };
-    let once = || async {
-        let topics = call(shared, &req, false, |_| 0).await?;
-        for t in &topics {
-            for &(partition, error_code) in &t.partitions {
-                check(error_code, || {
-                    format!("OffsetCommit {} {}-{}", cfg.group_id, t.name, partition)
-                })?;
+    let once = || {
+        call(shared, &req, false, |topics| {
+            for t in &topics {
+                for &(partition, error_code) in &t.partitions {
+                    check(error_code, || {
+                        format!("OffsetCommit {} {}-{}", cfg.group_id, t.name, partition)
+                    })?;
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     };
     if retry {
         with_retries(shared, once).await
@@ -290,22 +290,24 @@ pub(crate) async fn fetch_committed(
         group_id: group.clone(),
         topics: Some(by_topic.into_iter().map(|(t, ps)| (t.to_owned(), ps)).collect()),
     };
-    let once = || async {
-        let resp = call(shared, &req, false, |r| r.error_code).await?;
-        let mut out = HashMap::new();
-        for t in &resp.topics {
-            let topic: Arc<str> = Arc::from(t.name.as_str());
-            for p in &t.partitions {
-                check(p.error_code, || {
-                    format!("OffsetFetch {group} {}-{}", topic, p.partition)
-                })?;
-                out.insert(
-                    TopicPartition::new(topic.clone(), p.partition),
-                    p.committed_offset,
-                );
+    let once = || {
+        call(shared, &req, false, |resp| {
+            checked(shared, "OffsetFetch", resp.error_code)?;
+            let mut out = HashMap::new();
+            for t in &resp.topics {
+                let topic: Arc<str> = Arc::from(t.name.as_str());
+                for p in &t.partitions {
+                    check(p.error_code, || {
+                        format!("OffsetFetch {group} {}-{}", topic, p.partition)
+                    })?;
+                    out.insert(
+                        TopicPartition::new(topic.clone(), p.partition),
+                        p.committed_offset,
+                    );
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     };
     with_retries(shared, once).await
 }

@@ -4,7 +4,7 @@
 //! heartbeat and one auto-commit beside it; a JoinGroup or SyncGroup in flight is abandoned on close, callbacks
 //! always run to their end.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,18 +45,15 @@ enum Woke {
     Time,
 }
 
-async fn next(f: &mut Option<BoxFuture<'static, Event>>) -> Event {
+async fn next<T>(f: &mut Option<BoxFuture<'static, T>>) -> T {
     f.as_mut().expect("guarded").as_mut().await
-}
-
-async fn next_work(f: &mut Option<(Work, bool)>) -> (Event, Result<()>) {
-    f.as_mut().expect("guarded").0.as_mut().await
 }
 
 /// Runs the member until it has left for good (closed). Returns the outcome of the last revocation's commit.
 pub(crate) async fn run(shared: Arc<Shared>) -> Result<()> {
     // Work in flight, and whether close abandons it (a network exchange) or waits for it (callbacks).
-    let mut work: Option<(Work, bool)> = None;
+    let mut work: Option<Work> = None;
+    let mut abandon = false;
     let mut beat: Option<BoxFuture<'static, Event>> = None;
     let mut commit: Option<BoxFuture<'static, Event>> = None;
     let mut closing = false;
@@ -64,7 +61,7 @@ pub(crate) async fn run(shared: Arc<Shared>) -> Result<()> {
     loop {
         if shared.is_closed() && !closing {
             closing = true;
-            if work.as_ref().is_some_and(|(_, abandon)| *abandon) {
+            if abandon {
                 work = None;
             }
             shared.member.lock().unwrap().handle(Event::Close, now());
@@ -104,8 +101,8 @@ pub(crate) async fn run(shared: Arc<Shared>) -> Result<()> {
                 Action::UnassignAll => shared.consumer.unassign(&shared.consumer.assignment()),
                 Action::Report(e) => shared.report(e),
                 other => {
-                    let abandon = matches!(other, Action::Join { .. } | Action::Sync { .. });
-                    work = Some((Box::pin(perform(shared.clone(), other)), abandon));
+                    abandon = matches!(other, Action::Join { .. } | Action::Sync { .. });
+                    work = Some(Box::pin(perform(shared.clone(), other)));
                 }
             }
         }
@@ -123,7 +120,7 @@ pub(crate) async fn run(shared: Arc<Shared>) -> Result<()> {
             }
         };
         let woke = tokio::select! {
-            out = next_work(&mut work), if work.is_some() => Woke::Work(out),
+            out = next(&mut work), if work.is_some() => Woke::Work(out),
             e = next(&mut beat), if beat.is_some() => Woke::Heartbeat(e),
             e = next(&mut commit), if commit.is_some() => Woke::Commit(e),
             _ = sleep => Woke::Time,
@@ -356,10 +353,9 @@ async fn assign(shared: &Shared, assignment: &[TopicPartition], added: &[TopicPa
         backoff = (backoff * 2).min(Duration::from_secs(1));
     }
     {
-        let mut known: HashMap<TopicPartition, i64> = std::mem::take(&mut *shared.committed.lock().unwrap());
+        let mut known = shared.committed.lock().unwrap();
         known.retain(|tp, _| new.contains(tp));
         known.extend(committed);
-        *shared.committed.lock().unwrap() = known;
     }
     feed(shared, Event::AssignedHeld);
     for tp in no_offset {

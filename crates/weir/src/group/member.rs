@@ -13,6 +13,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::coordinator::unavailable;
 use super::membership::Membership;
 use crate::error::{Error, KafkaCode};
 use crate::types::TopicPartition;
@@ -339,11 +340,7 @@ impl Membership for Member {
                 self.polling += 1;
                 self.last_poll = now;
                 match self.phase {
-                    Phase::Left(Left::Idle) => {
-                        self.phase = Phase::Unjoined;
-                        self.retry_at = None;
-                        self.step(now);
-                    }
+                    Phase::Left(Left::Idle) => self.join_now(now),
                     // Back once the LeaveGroup is done.
                     Phase::Leaving(Left::Idle) => self.phase = Phase::Leaving(Left::Unsubscribed),
                     _ => {}
@@ -371,9 +368,7 @@ impl Membership for Member {
                 if self.phase == Phase::Joining {
                     self.last_contact = now;
                     self.member_id = id;
-                    self.phase = Phase::Unjoined;
-                    self.retry_at = None;
-                    self.step(now);
+                    self.join_now(now);
                 }
             }
             Event::Joined(result) => {
@@ -474,9 +469,7 @@ impl Membership for Member {
                             // No next assignment to keep paused partitions for.
                             self.actions.push_back(Action::UnassignAll);
                         } else {
-                            self.phase = Phase::Unjoined;
-                            self.retry_at = None;
-                            self.step(now);
+                            self.join_now(now);
                         }
                     }
                 }
@@ -548,11 +541,7 @@ impl Member {
         self.subscription = topics;
         if self.subscription.is_empty() {
             match self.phase {
-                Phase::Stable | Phase::Unjoined => {
-                    self.phase = Phase::Unjoined;
-                    self.retry_at = None;
-                    self.step(now);
-                }
+                Phase::Stable | Phase::Unjoined => self.join_now(now),
                 Phase::Left(_) | Phase::Leaving(_) => {}
                 // Exclusive work in flight: decided once it is done (see `step`).
                 _ => self.rejoin_after = true,
@@ -560,12 +549,17 @@ impl Member {
             return;
         }
         if self.phase == Phase::Left(Left::Unsubscribed) {
-            self.phase = Phase::Unjoined;
-            self.retry_at = None;
-            self.step(now);
+            self.join_now(now);
         } else {
             self.want_rejoin(now);
         }
+    }
+
+    /// Back to unjoined with no backoff pending: the next step decides what to do (join, give up, leave).
+    fn join_now(&mut self, now: Instant) {
+        self.phase = Phase::Unjoined;
+        self.retry_at = None;
+        self.step(now);
     }
 
     /// Another round is needed: now if stable, else once the work in flight is done.
@@ -690,13 +684,12 @@ impl Member {
     fn leave(&mut self, why: Left, now: Instant) {
         self.generation = -1;
         self.next_heartbeat = None;
+        self.phase = Phase::Leaving(why);
         if self.cfg.static_member || self.member_id.is_empty() {
             // Static members keep their id and do not leave (the Java client's behaviour on close).
-            self.phase = Phase::Leaving(why);
             self.handle(Event::LeftGroup, now);
             return;
         }
-        self.phase = Phase::Leaving(why);
         self.actions.push_back(Action::Leave {
             member_id: std::mem::take(&mut self.member_id),
         });
@@ -756,7 +749,7 @@ impl Member {
             Some(KafkaCode::IllegalGeneration | KafkaCode::UnknownMemberId | KafkaCode::FencedInstanceId) => {
                 self.react(e, now)
             }
-            _ if transient(&e) => {
+            _ if unavailable(&e) => {
                 // The coordinator moved or is unreachable: found again by the next heartbeat, after a pause.
                 self.next_heartbeat = Some(now + self.cfg.retry_backoff);
                 self.expire_if_silent(now);
@@ -794,8 +787,10 @@ impl Member {
         }
     }
 
-    /// A group call failed with `e` outside a round: what it means for the membership.
-    fn react(&mut self, e: Error, now: Instant) {
+    /// What a group call's error `e` means for this member's identity: fenced for good, a generation (and member
+    /// id) forgotten, or an error the application must see. Returns whether another round is called for (not for
+    /// an unavailable coordinator, nor once fenced for good).
+    fn absorb(&mut self, e: Error) -> bool {
         match e.kafka_code() {
             Some(KafkaCode::FencedInstanceId) => {
                 // Another instance took this member's group.instance.id: fatal, as in the Java client.
@@ -803,26 +798,36 @@ impl Member {
                     tracing::error!(error = %e, "fenced by another instance; giving up");
                     self.fatal = Some(e);
                 }
-                self.rejoin_after = false;
-                match self.phase {
-                    Phase::Stable | Phase::Unjoined => self.give_up(Then::Fence, now),
-                    // Exclusive work in flight: ended by `round_failed` or the next step.
-                    _ => {}
-                }
+                false
             }
             Some(KafkaCode::IllegalGeneration) => {
                 self.fence_generation(false);
-                self.want_rejoin(now);
+                true
             }
             Some(KafkaCode::UnknownMemberId) => {
                 self.fence_generation(true);
-                self.want_rejoin(now);
+                true
             }
-            Some(KafkaCode::RebalanceInProgress | KafkaCode::MemberIdRequired) => self.want_rejoin(now),
-            _ if transient(&e) => {}
+            Some(KafkaCode::RebalanceInProgress | KafkaCode::MemberIdRequired) => true,
+            _ if unavailable(&e) => false,
             _ => {
                 self.actions.push_back(Action::Report(e));
-                self.want_rejoin(now);
+                true
+            }
+        }
+    }
+
+    /// A group call failed with `e` outside a round: what it means for the membership.
+    fn react(&mut self, e: Error, now: Instant) {
+        let fenced = e.kafka_code() == Some(KafkaCode::FencedInstanceId);
+        if self.absorb(e) {
+            self.want_rejoin(now);
+        } else if fenced {
+            self.rejoin_after = false;
+            match self.phase {
+                Phase::Stable | Phase::Unjoined => self.give_up(Then::Fence, now),
+                // Exclusive work in flight: ended by `round_failed` or the next step.
+                _ => {}
             }
         }
     }
@@ -843,20 +848,10 @@ impl Member {
             self.step(now);
             return;
         }
-        match code {
-            Some(KafkaCode::FencedInstanceId) => {
-                if self.fatal.is_none() {
-                    tracing::error!(error = %e, "fenced by another instance; giving up");
-                    self.fatal = Some(e);
-                }
-                self.give_up(Then::Fence, now);
-                return;
-            }
-            Some(KafkaCode::IllegalGeneration) => self.fence_generation(false),
-            Some(KafkaCode::UnknownMemberId) => self.fence_generation(true),
-            Some(KafkaCode::RebalanceInProgress | KafkaCode::MemberIdRequired) => {}
-            _ if transient(&e) => {}
-            _ => self.actions.push_back(Action::Report(e)),
+        self.absorb(e);
+        if self.fatal.is_some() {
+            self.give_up(Then::Fence, now);
+            return;
         }
         match code {
             // A round began before our SyncGroup: rejoin soon, after a random pause of up to one heartbeat that
@@ -905,20 +900,6 @@ impl Member {
         x ^= x << 17;
         self.rng = x;
         (x >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// Errors that say the coordinator moved or could not be reached: retried, never reported.
-fn transient(e: &Error) -> bool {
-    match e {
-        Error::Io { .. } | Error::Timeout { .. } => true,
-        Error::Kafka { code, .. } => matches!(
-            code,
-            KafkaCode::NotCoordinator
-                | KafkaCode::CoordinatorNotAvailable
-                | KafkaCode::CoordinatorLoadInProgress
-        ),
-        _ => false,
     }
 }
 

@@ -31,14 +31,14 @@ pub trait Call {
     fn decode(frame: Bytes, version: i16) -> Result<Self::Response, ProtoError>;
 }
 
-/// Declares the [`Call`] implementations: `Request => Response: kafka-protocol type, versions, decoder;`. The
-/// list is also [`SPOKEN`], the APIs weir speaks, for diagnostics and the tests that tie each entry's versions
-/// to its encoder and decoder.
+/// Declares the [`Call`] implementations: `Request => Response, versions, decoder;`, each request named as
+/// kafka-protocol names the message it encodes to. The list is also [`SPOKEN`], the APIs weir speaks, for
+/// diagnostics and the tests that tie each entry's versions to its encoder and decoder.
 macro_rules! calls {
-    ($($req:ty => $resp:ty : $wire:ident, $versions:expr, $decode:path;)*) => {
+    ($($req:ident => $resp:ty, $versions:expr, $decode:path;)*) => {
         $(
             impl Call for $req {
-                const KEY: i16 = <kafka_protocol::messages::$wire as kafka_protocol::protocol::Request>::KEY;
+                const KEY: i16 = <kafka_protocol::messages::$req as kafka_protocol::protocol::Request>::KEY;
                 const NAME: &'static str = api_name(Self::KEY);
                 const VERSIONS: RangeInclusive<i16> = $versions;
                 type Response = $resp;
@@ -112,34 +112,34 @@ use crate::producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 use crate::versions::{ApiVersionRanges, ApiVersionsRequest};
 
 calls! {
-    ProduceRequest => ProduceResponse: ProduceRequest, crate::produce::PRODUCE_VERSIONS,
+    ProduceRequest => ProduceResponse, crate::produce::PRODUCE_VERSIONS,
         crate::produce::decode_produce_response;
-    FetchRequest => FetchResponse: FetchRequest, crate::fetch::FETCH_VERSIONS, crate::fetch::decode_fetch_response;
-    ListOffsetsRequest => Vec<ListedOffset>: ListOffsetsRequest, crate::list_offsets::LIST_OFFSETS_VERSIONS,
+    FetchRequest => FetchResponse, crate::fetch::FETCH_VERSIONS, crate::fetch::decode_fetch_response;
+    ListOffsetsRequest => Vec<ListedOffset>, crate::list_offsets::LIST_OFFSETS_VERSIONS,
         crate::list_offsets::decode_list_offsets_response;
-    MetadataRequest => MetadataResponse: MetadataRequest, crate::metadata::METADATA_VERSIONS,
+    MetadataRequest => MetadataResponse, crate::metadata::METADATA_VERSIONS,
         crate::metadata::decode_metadata_response;
-    OffsetCommitRequest => Vec<CommitTopic>: OffsetCommitRequest, crate::group_offsets::OFFSET_COMMIT_VERSIONS,
+    OffsetCommitRequest => Vec<CommitTopic>, crate::group_offsets::OFFSET_COMMIT_VERSIONS,
         crate::group_offsets::decode_offset_commit_response;
-    OffsetFetchRequest => OffsetFetchResponse: OffsetFetchRequest, crate::group_offsets::OFFSET_FETCH_VERSIONS,
+    OffsetFetchRequest => OffsetFetchResponse, crate::group_offsets::OFFSET_FETCH_VERSIONS,
         crate::group_offsets::decode_offset_fetch_response;
-    FindCoordinatorRequest => Vec<FoundCoordinator>: FindCoordinatorRequest, crate::group::FIND_COORDINATOR_VERSIONS,
+    FindCoordinatorRequest => Vec<FoundCoordinator>, crate::group::FIND_COORDINATOR_VERSIONS,
         crate::group::decode_find_coordinator_response;
-    JoinGroupRequest => JoinGroupResponse: JoinGroupRequest, crate::group::JOIN_GROUP_VERSIONS,
+    JoinGroupRequest => JoinGroupResponse, crate::group::JOIN_GROUP_VERSIONS,
         crate::group::decode_join_group_response;
-    HeartbeatRequest => i16: HeartbeatRequest, crate::group::HEARTBEAT_VERSIONS,
+    HeartbeatRequest => i16, crate::group::HEARTBEAT_VERSIONS,
         crate::group::decode_heartbeat_response;
-    LeaveGroupRequest => LeaveGroupResponse: LeaveGroupRequest, crate::group::LEAVE_GROUP_VERSIONS,
+    LeaveGroupRequest => LeaveGroupResponse, crate::group::LEAVE_GROUP_VERSIONS,
         crate::group::decode_leave_group_response;
-    SyncGroupRequest => SyncGroupResponse: SyncGroupRequest, crate::group::SYNC_GROUP_VERSIONS,
+    SyncGroupRequest => SyncGroupResponse, crate::group::SYNC_GROUP_VERSIONS,
         crate::group::decode_sync_group_response;
-    ApiVersionsRequest => ApiVersionRanges: ApiVersionsRequest, crate::versions::API_VERSIONS_VERSIONS,
+    ApiVersionsRequest => ApiVersionRanges, crate::versions::API_VERSIONS_VERSIONS,
         crate::versions::decode_api_versions_response;
-    CreateTopicsRequest => Vec<CreatedTopic>: CreateTopicsRequest, crate::admin::CREATE_TOPICS_VERSIONS,
+    CreateTopicsRequest => Vec<CreatedTopic>, crate::admin::CREATE_TOPICS_VERSIONS,
         crate::admin::decode_create_topics_response;
-    DeleteTopicsRequest => Vec<i16>: DeleteTopicsRequest, crate::admin::DELETE_TOPICS_VERSIONS,
+    DeleteTopicsRequest => Vec<i16>, crate::admin::DELETE_TOPICS_VERSIONS,
         crate::admin::decode_delete_topics_response;
-    InitProducerIdRequest => InitProducerIdResponse: InitProducerIdRequest,
+    InitProducerIdRequest => InitProducerIdResponse,
         crate::producer_id::INIT_PRODUCER_ID_VERSIONS, crate::producer_id::decode_init_producer_id_response;
 }
 
@@ -175,6 +175,16 @@ fn response_header_version(key: i16, version: i16) -> i16 {
 /// Builds kafka-protocol's string type.
 pub(crate) fn wire_str(s: &str) -> kafka_protocol::protocol::StrBytes {
     kafka_protocol::protocol::StrBytes::from_string(s.to_owned())
+}
+
+/// Builds kafka-protocol's group id type.
+pub(crate) fn wire_group(s: &str) -> kafka_protocol::messages::GroupId {
+    kafka_protocol::messages::GroupId(wire_str(s))
+}
+
+/// Builds kafka-protocol's transactional id type.
+pub(crate) fn wire_transactional_id(s: &str) -> kafka_protocol::messages::TransactionalId {
+    kafka_protocol::messages::TransactionalId(wire_str(s))
 }
 
 /// Builds kafka-protocol's topic name type.

@@ -284,10 +284,6 @@ pub fn decode_leave_group_response(body: Bytes, version: i16) -> Result<LeaveGro
     Ok(LeaveGroupResponse { error_code, members })
 }
 
-fn group_id(id: &str) -> kafka_protocol::messages::GroupId {
-    kafka_protocol::messages::GroupId(crate::call::wire_str(id))
-}
-
 /// A FindCoordinator request for one key.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FindCoordinatorRequest {
@@ -335,7 +331,7 @@ impl JoinGroupRequest {
         use crate::call::wire_str;
         use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
         kafka_protocol::messages::JoinGroupRequest::default()
-            .with_group_id(group_id(&self.group_id))
+            .with_group_id(crate::call::wire_group(&self.group_id))
             .with_session_timeout_ms(self.session_timeout_ms)
             .with_rebalance_timeout_ms(self.rebalance_timeout_ms)
             .with_member_id(wire_str(&self.member_id))
@@ -379,7 +375,7 @@ impl SyncGroupRequest {
         use crate::call::wire_str;
         use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
         kafka_protocol::messages::SyncGroupRequest::default()
-            .with_group_id(group_id(&self.group_id))
+            .with_group_id(crate::call::wire_group(&self.group_id))
             .with_generation_id(self.generation_id)
             .with_member_id(wire_str(&self.member_id))
             .with_group_instance_id(self.group_instance_id.as_deref().map(wire_str))
@@ -415,7 +411,7 @@ impl HeartbeatRequest {
     pub(crate) fn to_wire(&self, _version: i16) -> kafka_protocol::messages::HeartbeatRequest {
         use crate::call::wire_str;
         kafka_protocol::messages::HeartbeatRequest::default()
-            .with_group_id(group_id(&self.group_id))
+            .with_group_id(crate::call::wire_group(&self.group_id))
             .with_generation_id(self.generation_id)
             .with_member_id(wire_str(&self.member_id))
             .with_group_instance_id(self.group_instance_id.as_deref().map(wire_str))
@@ -439,8 +435,8 @@ impl LeaveGroupRequest {
     pub(crate) fn to_wire(&self, version: i16) -> kafka_protocol::messages::LeaveGroupRequest {
         use crate::call::wire_str;
         use kafka_protocol::messages::leave_group_request::MemberIdentity;
-        let req =
-            kafka_protocol::messages::LeaveGroupRequest::default().with_group_id(group_id(&self.group_id));
+        let req = kafka_protocol::messages::LeaveGroupRequest::default()
+            .with_group_id(crate::call::wire_group(&self.group_id));
         if version >= 3 {
             req.with_members(vec![MemberIdentity::default()
                 .with_member_id(wire_str(&self.member_id))

@@ -156,7 +156,7 @@ impl OffsetCommitRequest {
             OffsetCommitRequestPartition, OffsetCommitRequestTopic,
         };
         kafka_protocol::messages::OffsetCommitRequest::default()
-            .with_group_id(kafka_protocol::messages::GroupId(wire_str(&self.group_id)))
+            .with_group_id(crate::call::wire_group(&self.group_id))
             .with_generation_id_or_member_epoch(self.generation_id)
             .with_member_id(wire_str(&self.member_id))
             .with_group_instance_id(self.group_instance_id.as_deref().map(wire_str))
@@ -194,10 +194,10 @@ pub struct OffsetFetchRequest {
 
 impl OffsetFetchRequest {
     pub(crate) fn to_wire(&self, _version: i16) -> kafka_protocol::messages::OffsetFetchRequest {
-        use crate::call::{wire_str, wire_topic};
+        use crate::call::wire_topic;
         use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
         kafka_protocol::messages::OffsetFetchRequest::default()
-            .with_group_id(kafka_protocol::messages::GroupId(wire_str(&self.group_id)))
+            .with_group_id(crate::call::wire_group(&self.group_id))
             .with_topics(self.topics.as_ref().map(|ts| {
                 ts.iter()
                     .map(|(t, ps)| {

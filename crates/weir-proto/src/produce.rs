@@ -134,7 +134,7 @@ impl ProduceRequest {
             .with_transactional_id(
                 self.transactional_id
                     .as_deref()
-                    .map(|t| kafka_protocol::messages::TransactionalId(crate::call::wire_str(t))),
+                    .map(crate::call::wire_transactional_id),
             )
             .with_acks(self.acks)
             .with_timeout_ms(self.timeout_ms)

@@ -72,7 +72,7 @@ impl InitProducerIdRequest {
             .with_transactional_id(
                 self.transactional_id
                     .as_deref()
-                    .map(|t| kafka_protocol::messages::TransactionalId(crate::call::wire_str(t))),
+                    .map(crate::call::wire_transactional_id),
             )
             .with_transaction_timeout_ms(self.transaction_timeout_ms)
             .with_producer_id(kafka_protocol::messages::ProducerId(self.producer_id))

@@ -174,11 +174,10 @@ impl Error {
 
 /// Turns a response error code into `Ok(())` or an [`Error::Kafka`].
 pub(crate) fn check(code: i16, context: impl FnOnce() -> String) -> Result<(), Error> {
-    if code == 0 {
-        Ok(())
-    } else {
-        Err(Error::kafka(code, context()))
-    }
+    KafkaCode::check(code).map_err(|code| Error::Kafka {
+        code,
+        context: context(),
+    })
 }
 
 /// `Result` with weir's [`Error`].

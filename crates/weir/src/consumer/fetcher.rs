@@ -13,7 +13,7 @@ use super::partition::{Partition, PartitionSlot};
 use super::session::{FetchAt, FetchSession};
 use super::signal::Signal;
 use super::state_table::{FetchGroup, FetchGroupId, FetchOutcome, FetchTicket};
-use super::{ConsumerRecord, Inner, TopicPartition};
+use super::{ConsumerRecord, Inner};
 use crate::error::{KafkaCode, Result};
 
 pub(crate) struct Fetcher {
@@ -178,12 +178,10 @@ impl Fetcher {
             }
         };
         inner.stats.fetches.fetch_add(1, Ordering::Relaxed);
-        let tps: Vec<&TopicPartition> = planned.iter().map(|(slot, _)| slot.topic_partition()).collect();
         let asked: Vec<Asked> = planned
             .iter()
-            .zip(&tps)
-            .map(|((slot, ticket), tp)| Asked {
-                tp,
+            .map(|(slot, ticket)| Asked {
+                tp: slot.topic_partition(),
                 position: ticket.position,
                 room: room(inner, slot),
             })

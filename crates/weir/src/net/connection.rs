@@ -148,7 +148,7 @@ impl Connection {
     }
 
     /// [`Connection::call`] at a given version.
-    pub(crate) async fn call_at<C: Call>(&self, req: &C, version: i16) -> Result<C::Response> {
+    async fn call_at<C: Call>(&self, req: &C, version: i16) -> Result<C::Response> {
         let frame = self.exchange(req, version).await?;
         C::decode(frame, version).map_err(|e| self.bad_response(e))
     }

@@ -109,6 +109,9 @@ use crate::list_offsets::{ListOffsetsRequest, ListedOffset};
 use crate::metadata::{MetadataRequest, MetadataResponse};
 use crate::produce::{ProduceRequest, ProduceResponse};
 use crate::producer_id::{InitProducerIdRequest, InitProducerIdResponse};
+use crate::sasl::{
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+};
 use crate::versions::{ApiVersionRanges, ApiVersionsRequest};
 
 calls! {
@@ -141,6 +144,10 @@ calls! {
         crate::admin::decode_delete_topics_response;
     InitProducerIdRequest => InitProducerIdResponse,
         crate::producer_id::INIT_PRODUCER_ID_VERSIONS, crate::producer_id::decode_init_producer_id_response;
+    SaslHandshakeRequest => SaslHandshakeResponse, crate::sasl::SASL_HANDSHAKE_VERSIONS,
+        crate::sasl::decode_sasl_handshake_response;
+    SaslAuthenticateRequest => SaslAuthenticateResponse, crate::sasl::SASL_AUTHENTICATE_VERSIONS,
+        crate::sasl::decode_sasl_authenticate_response;
 }
 
 /// The name of an API key, for messages ("Unknown" for keys weir does not speak).
@@ -157,10 +164,12 @@ pub const fn api_name(key: i16) -> &'static str {
         12 => "Heartbeat",
         13 => "LeaveGroup",
         14 => "SyncGroup",
+        17 => "SaslHandshake",
         18 => "ApiVersions",
         19 => "CreateTopics",
         20 => "DeleteTopics",
         22 => "InitProducerId",
+        36 => "SaslAuthenticate",
         _ => "Unknown",
     }
 }

@@ -17,6 +17,7 @@
 //! - [`group_offsets`]: the OffsetCommit and OffsetFetch responses, likewise.
 //! - [`producer_id`]: the InitProducerId response, likewise.
 //! - [`admin`]: the CreateTopics and DeleteTopics responses, likewise.
+//! - [`sasl`]: the SaslHandshake and SaslAuthenticate requests and responses (the mechanisms live in the client).
 //! - [`kafka_code`]: the Kafka error codes by name, with whether each is retriable.
 //! - [`record`]: the record batch v2 codec (lazy, zero-copy decode; incremental builder; compression; CRC-32C).
 #![deny(unsafe_code)]
@@ -36,6 +37,7 @@ pub mod metadata;
 pub mod produce;
 pub mod producer_id;
 pub mod record;
+pub mod sasl;
 pub mod versions;
 mod wire;
 

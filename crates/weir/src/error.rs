@@ -91,6 +91,24 @@ pub enum Error {
         /// The API.
         api: &'static str,
     },
+    /// The TLS handshake with a broker failed: its certificate is not trusted or does not name the host, the
+    /// listener does not speak TLS (or speaks only TLS), or a key or certificate could not be used.
+    #[error("TLS with {broker} failed: {reason}")]
+    Tls {
+        /// Address of the broker.
+        broker: String,
+        /// What went wrong, and what to check.
+        reason: String,
+    },
+    /// The broker refused this client's credentials (SASL), or the mechanism is not enabled on the listener.
+    /// Retrying with the same credentials will not help.
+    #[error("authentication with {broker} failed: {reason}")]
+    Authentication {
+        /// Address of the broker.
+        broker: String,
+        /// The broker's explanation, or what was refused.
+        reason: String,
+    },
     /// Invalid configuration.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -137,7 +155,9 @@ impl Error {
             | Error::Encode { .. }
             | Error::CorruptRecords { .. }
             | Error::CommitFailed(_) => ErrorKind::Fatal,
-            Error::UnsupportedApi { .. } => ErrorKind::Fatal,
+            Error::UnsupportedApi { .. } | Error::Tls { .. } | Error::Authentication { .. } => {
+                ErrorKind::Fatal
+            }
             Error::Config(_)
             | Error::InvalidArgument(_)
             | Error::UnknownTopic(_)

@@ -14,11 +14,12 @@ use weir_proto::metadata::MetadataRequest;
 
 use crate::config::ClientConfig;
 use crate::error::{Error, KafkaCode, Result};
-use crate::net::{BrokerLink, Connection};
+use crate::net::{BrokerLink, Connection, Transport};
 
 /// Shared view of the cluster: broker links and the latest metadata snapshot.
 pub(crate) struct Cluster {
     cfg: Arc<ClientConfig>,
+    transport: Arc<Transport>,
     snapshot: ArcSwap<MetadataSnapshot>,
     /// Links by (broker id, lane): lane 0 carries control traffic and produce; fetchers use their own lanes,
     /// so a long-polling fetch never delays other requests and several fetches run in parallel (a broker
@@ -36,14 +37,16 @@ impl Cluster {
         if cfg.bootstrap_servers.is_empty() {
             return Err(Error::Config("bootstrap.servers is empty".into()));
         }
+        let transport = Transport::new(&cfg.security)?;
         let cfg = Arc::new(cfg);
         let bootstrap = cfg
             .bootstrap_servers
             .iter()
-            .map(|a| Arc::new(BrokerLink::new(a.clone(), cfg.clone())))
+            .map(|a| Arc::new(BrokerLink::new(a.clone(), cfg.clone(), transport.clone())))
             .collect();
         let cluster = Arc::new(Cluster {
             cfg,
+            transport,
             snapshot: ArcSwap::from_pointee(MetadataSnapshot::default()),
             links: ArcSwap::from_pointee(HashMap::new()),
             bootstrap,
@@ -59,6 +62,11 @@ impl Cluster {
 
     pub(crate) fn config(&self) -> &Arc<ClientConfig> {
         &self.cfg
+    }
+
+    /// How this client's connections are made (TLS, SASL).
+    pub(crate) fn transport(&self) -> &Arc<Transport> {
+        &self.transport
     }
 
     /// The latest snapshot (a lock-free load).
@@ -92,7 +100,11 @@ impl Cluster {
         if let Some(l) = self.links.load().get(&(id, lane)).filter(|l| l.addr() == addr) {
             return Ok(l.clone());
         }
-        let link = Arc::new(BrokerLink::new(addr.clone(), self.cfg.clone()));
+        let link = Arc::new(BrokerLink::new(
+            addr.clone(),
+            self.cfg.clone(),
+            self.transport.clone(),
+        ));
         self.links.rcu(|links| {
             let mut map = HashMap::clone(links);
             map.insert((id, lane), link.clone());

@@ -16,8 +16,12 @@ use weir_proto::record::Compression;
 use crate::error::{Error, Result};
 
 pub mod properties;
+mod secret;
+mod security;
 
 use properties::{resolve, Key, Scope};
+pub use secret::Secret;
+pub use security::{Pem, SaslConfig, SaslMechanism, SecurityConfig, SecurityProtocol, TlsConfig};
 
 /// Settings every weir client shares.
 #[derive(Debug, Clone)]
@@ -46,6 +50,8 @@ pub struct ClientConfig {
     /// Java producer): a topic just created reaches the brokers' metadata a little later. A topic the cluster
     /// still does not have after this is [`Error::UnknownTopic`].
     pub max_block: Duration,
+    /// TLS and SASL (`security.protocol`, `ssl.*`, `sasl.*`); plaintext by default.
+    pub security: SecurityConfig,
 }
 
 impl ClientConfig {
@@ -63,6 +69,7 @@ impl ClientConfig {
             max_response_size: weir_proto::frame::DEFAULT_MAX_FRAME_SIZE,
             max_in_flight: 5,
             max_block: Duration::from_secs(60),
+            security: SecurityConfig::default(),
         }
     }
 
@@ -87,7 +94,7 @@ impl ClientConfig {
             Key::MaxBlock => self.max_block = ms(name, value)?,
             Key::MaxResponseSize => self.max_response_size = num(name, value)?,
             Key::MaxInFlight => self.max_in_flight = num::<usize>(name, value)?.max(1),
-            _ => return Ok(false),
+            _ => return self.security.apply(key, name, value),
         }
         Ok(true)
     }

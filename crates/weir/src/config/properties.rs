@@ -74,6 +74,26 @@ properties! {
     MaxBlock Client ["max.block.ms"] "how long an operation waits for a topic to be known";
     MaxResponseSize Client ["receive.message.max.bytes", "fetch.max.bytes.response"] "largest response frame";
     MaxInFlight Client ["max.in.flight.requests.per.connection", "max.in.flight"] "requests in flight per connection";
+    SecurityProtocol Client ["security.protocol"] "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL";
+    SaslMechanism Client ["sasl.mechanism", "sasl.mechanisms"] "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512";
+    SaslUsername Client ["sasl.username"] "SASL user name";
+    SaslPassword Client ["sasl.password"] "SASL password (secret)";
+    SaslJaasConfig Client ["sasl.jaas.config"]
+        "Java login module line: PlainLoginModule or ScramLoginModule with username and password (secret)";
+    SslCaLocation Client ["ssl.truststore.location", "ssl.ca.location"] "PEM file of the CAs brokers are verified against";
+    SslCaPem Client ["ssl.truststore.certificates", "ssl.ca.pem"] "the same, inline PEM";
+    SslCertificateLocation Client ["ssl.certificate.location"] "PEM file of this client's certificate chain";
+    SslCertificatePem Client ["ssl.keystore.certificate.chain", "ssl.certificate.pem"] "the same, inline PEM";
+    SslKeyLocation Client ["ssl.key.location"] "PEM file of this client's private key";
+    SslKeyPem Client ["ssl.keystore.key", "ssl.key.pem"] "the same, inline PEM (secret)";
+    SslKeystoreLocation Client ["ssl.keystore.location"] "PEM file with this client's key and certificate chain";
+    SslKeyPassword Client ["ssl.key.password"] "password of an encrypted PKCS#8 key (secret)";
+    SslStoreType Client ["ssl.truststore.type", "ssl.keystore.type"] "PEM (the only store type weir reads)";
+    SslStorePassword Client ["ssl.truststore.password", "ssl.keystore.password"] "refused: PEM stores have none";
+    SslEndpointIdentification Client ["ssl.endpoint.identification.algorithm"]
+        "https (default) checks the broker's host name; empty or none skips the check";
+    SslVerifyCertificates Client ["enable.ssl.certificate.verification"]
+        "false skips verifying broker certificates altogether (insecure)";
     Linger Producer ["linger.ms", "queue.buffering.max.ms"] "how long a batch waits for more records";
     BatchSize Producer ["batch.size"] "largest batch in bytes";
     Compression Producer ["compression.type", "compression.codec"] "none, gzip, snappy, lz4 or zstd";

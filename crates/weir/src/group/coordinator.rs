@@ -83,9 +83,10 @@ impl Coordinator {
         let (host, port, node) = (c.host, c.port, c.node_id);
         let addr = format!("{host}:{port}");
         tracing::debug!(group = %group, node, addr = %addr, "group coordinator found");
+        let transport = shared.cluster.transport();
         let links = CoordLinks {
-            link: Arc::new(BrokerLink::new(addr.clone(), self.cfg.clone())),
-            join: Arc::new(BrokerLink::new(addr, self.join_cfg.clone())),
+            link: Arc::new(BrokerLink::new(addr.clone(), self.cfg.clone(), transport.clone())),
+            join: Arc::new(BrokerLink::new(addr, self.join_cfg.clone(), transport.clone())),
         };
         *self.current.lock().unwrap() = Some(links.clone());
         Ok(links)

@@ -7,7 +7,7 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use tokio::time::Instant;
 
-use super::Connection;
+use super::{Connection, Transport};
 use crate::config::ClientConfig;
 use crate::error::Result;
 
@@ -15,6 +15,7 @@ use crate::error::Result;
 pub(crate) struct BrokerLink {
     addr: String,
     cfg: Arc<ClientConfig>,
+    transport: Arc<Transport>,
     current: ArcSwapOption<Connection>,
     connecting: tokio::sync::Mutex<()>,
     failures: AtomicU32,
@@ -22,10 +23,11 @@ pub(crate) struct BrokerLink {
 }
 
 impl BrokerLink {
-    pub(crate) fn new(addr: String, cfg: Arc<ClientConfig>) -> Self {
+    pub(crate) fn new(addr: String, cfg: Arc<ClientConfig>, transport: Arc<Transport>) -> Self {
         Self {
             addr,
             cfg,
+            transport,
             current: ArcSwapOption::empty(),
             connecting: tokio::sync::Mutex::new(()),
             failures: AtomicU32::new(0),
@@ -49,7 +51,7 @@ impl BrokerLink {
                 tokio::time::sleep_until(last + self.backoff(failures)).await;
             }
         }
-        match Connection::connect(&self.addr, &self.cfg).await {
+        match Connection::connect(&self.addr, &self.cfg, &self.transport).await {
             Ok(c) => {
                 let c = Arc::new(c);
                 self.failures.store(0, Ordering::Relaxed);

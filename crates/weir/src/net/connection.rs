@@ -1,4 +1,4 @@
-//! One TCP connection to one broker: a handle plus a reader task and a writer task.
+//! One connection to one broker (TCP, or TLS over TCP): a handle plus a reader task and a writer task.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -6,14 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use weir_proto::frame::{self, FrameDecoder};
 use weir_proto::versions::{ApiVersionsRequest, VersionTable};
 use weir_proto::Call;
 
+use super::transport::{Stream, Transport};
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 
@@ -69,31 +69,29 @@ impl Drop for Connection {
 }
 
 impl Connection {
-    /// Connects, starts the tasks and negotiates API versions.
-    pub(crate) async fn connect(addr: &str, cfg: &ClientConfig) -> Result<Connection> {
-        let io_err = |source| Error::io(addr, source);
-        let stream = tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| Error::Timeout {
-                what: format!("connecting to {addr}"),
-                after: cfg.connect_timeout,
-            })?
-            .map_err(io_err)?;
-        stream.set_nodelay(true).map_err(io_err)?;
-        let (reader, writer) = stream.into_split();
+    /// Connects (TLS included, if configured), starts the tasks, negotiates API versions and authenticates
+    /// (SASL, if configured).
+    pub(crate) async fn connect(addr: &str, cfg: &ClientConfig, transport: &Transport) -> Result<Connection> {
+        let stream = transport.connect(addr, cfg).await?;
         let shared = Arc::new(Shared {
             addr: addr.to_owned(),
             pending: Mutex::new(HashMap::new()),
             closed: false.into(),
         });
         let (tx, rx) = mpsc::channel(256);
-        tokio::spawn(write_loop(shared.clone(), writer, rx));
-        tokio::spawn(read_loop(
-            shared.clone(),
-            reader,
-            FrameDecoder::new(cfg.max_response_size),
-            cfg.request_timeout,
-        ));
+        let decoder = FrameDecoder::new(cfg.max_response_size);
+        match stream {
+            Stream::Plain(tcp) => {
+                let (reader, writer) = tcp.into_split();
+                tokio::spawn(write_loop(shared.clone(), writer, rx));
+                tokio::spawn(read_loop(shared.clone(), reader, decoder, cfg.request_timeout));
+            }
+            Stream::Tls(tls) => {
+                let (reader, writer) = tokio::io::split(*tls);
+                tokio::spawn(write_loop(shared.clone(), writer, rx));
+                tokio::spawn(read_loop(shared.clone(), reader, decoder, cfg.request_timeout));
+            }
+        }
         let mut conn = Connection {
             shared,
             tx,
@@ -104,8 +102,22 @@ impl Connection {
             request_timeout: cfg.request_timeout,
         };
         conn.versions = conn.negotiate_versions().await?;
+        if let Some((sasl, mechanism)) = transport.sasl() {
+            let lifetime = super::sasl::authenticate(&conn, sasl, *mechanism).await?;
+            tracing::debug!(
+                broker = addr,
+                mechanism = mechanism.name(),
+                ?lifetime,
+                "authenticated"
+            );
+        }
         tracing::debug!(broker = addr, "connected");
         Ok(conn)
+    }
+
+    /// The broker's address.
+    pub(crate) fn addr(&self) -> &str {
+        &self.shared.addr
     }
 
     async fn negotiate_versions(&self) -> Result<VersionTable> {
@@ -113,7 +125,21 @@ impl Connection {
             software_name: "weir".into(),
             software_version: env!("CARGO_PKG_VERSION").into(),
         };
-        let resp = match ApiVersionsRequest::decode(self.exchange(&req, 3).await?, 3) {
+        let first = self.exchange(&req, 3).await.map_err(|e| match e {
+            // Nothing answered the first request: the listener expects something else first.
+            Error::Io { broker, source } if source.kind() == std::io::ErrorKind::ConnectionAborted => {
+                Error::Io {
+                    broker,
+                    source: Arc::new(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "the broker closed the connection before answering ApiVersions: does this listener \
+                     expect TLS? (security.protocol SSL or SASL_SSL)",
+                    )),
+                }
+            }
+            e => e,
+        })?;
+        let resp = match ApiVersionsRequest::decode(first, 3) {
             Ok(r) if r.error_code == 0 => r,
             // UNSUPPORTED_VERSION, answered in the v0 layout by older brokers (which v3 may not decode): v0
             // always works.
@@ -237,7 +263,7 @@ fn connection_lost(addr: &str) -> Error {
 
 async fn write_loop(
     shared: Arc<Shared>,
-    mut writer: tokio::net::tcp::OwnedWriteHalf,
+    mut writer: impl AsyncWrite + Unpin,
     mut rx: mpsc::Receiver<Outgoing>,
 ) {
     let mut batch = Vec::with_capacity(16);
@@ -267,11 +293,12 @@ async fn write_loop(
 
 async fn read_loop(
     shared: Arc<Shared>,
-    mut reader: tokio::net::tcp::OwnedReadHalf,
+    mut reader: impl AsyncRead + Unpin,
     decoder: FrameDecoder,
     timeout: Duration,
 ) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut first = true;
     let mut sweep = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
@@ -288,6 +315,18 @@ async fn read_loop(
                         shared.close(Error::io(&*shared.addr, e));
                         return;
                     }
+                }
+                if std::mem::take(&mut first) && looks_like_tls(&buf) {
+                    // A TLS alert or handshake record where a frame size should be: without this, its first
+                    // bytes would be read as a frame of some hundreds of MiB.
+                    tracing::debug!(broker = %shared.addr, "TLS record from a connection without TLS; closing");
+                    shared.close(Error::Tls {
+                        broker: shared.addr.clone(),
+                        reason: "the broker answered in TLS: this listener expects security.protocol SSL or \
+                                 SASL_SSL"
+                            .into(),
+                    });
+                    return;
                 }
                 loop {
                     match decoder.decode(&mut buf) {
@@ -320,6 +359,12 @@ async fn read_loop(
             }
         }
     }
+}
+
+/// Whether the first bytes from a broker are a TLS record header (handshake or alert, TLS 1.0 to 1.3) rather
+/// than a frame size: no Kafka response frame is 0x15030000 bytes or more.
+fn looks_like_tls(buf: &[u8]) -> bool {
+    matches!(buf, [0x15 | 0x16, 0x03, 0x00..=0x04, ..])
 }
 
 fn deliver(shared: &Shared, frame: Bytes) {

@@ -1,5 +1,6 @@
-//! Connections to brokers: one reader and one writer task per TCP connection, correlation-id multiplexing,
-//! pipelining, request timeouts, reconnect with backoff.
+//! Connections to brokers: one reader and one writer task per connection, correlation-id multiplexing,
+//! pipelining, request timeouts, reconnect with backoff; TLS through rustls and SASL (PLAIN, SCRAM) as the
+//! client's [`Transport`] says.
 //!
 //! A [`Connection`] is a cheap handle; the tasks own the socket. A request future that is dropped never corrupts
 //! the connection: the frame is handed whole to the writer task, its response is read and discarded, and its
@@ -7,6 +8,10 @@
 
 mod broker;
 mod connection;
+mod sasl;
+mod tls;
+mod transport;
 
 pub(crate) use broker::BrokerLink;
 pub(crate) use connection::Connection;
+pub(crate) use transport::Transport;

@@ -1,0 +1,91 @@
+//! How a connection to a broker is made: TCP, then TLS if configured; SASL runs on the connection afterwards
+//! ([`super::sasl`]). A [`Transport`] is built once per client from its [`SecurityConfig`], so files are read
+//! and keys parsed when the client is created.
+
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use super::{sasl, tls};
+use crate::config::{ClientConfig, SaslConfig, SaslMechanism, SecurityConfig};
+use crate::error::{Error, Result};
+
+/// What every connection of one client does to reach a broker: TLS (if any) and SASL (if any).
+pub(crate) struct Transport {
+    tls: Option<TlsConnector>,
+    insecure: bool,
+    sasl: Option<(SaslConfig, SaslMechanism)>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("tls", &self.tls.is_some())
+            .field("sasl", &self.sasl.as_ref().map(|(_, m)| m.name()))
+            .finish()
+    }
+}
+
+/// A connected stream, before it is split between the reader and the writer task.
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Transport {
+    /// The transport `cfg` asks for; every setting is checked and every file read here.
+    pub(crate) fn new(cfg: &SecurityConfig) -> Result<Arc<Transport>> {
+        let tls = match cfg.protocol.tls() {
+            true => Some(TlsConnector::from(tls::client_config(&cfg.tls)?)),
+            false => None,
+        };
+        let sasl = match cfg.protocol.sasl() {
+            true => Some((cfg.sasl.clone(), sasl::validate(&cfg.sasl)?)),
+            false => None,
+        };
+        Ok(Arc::new(Transport {
+            tls,
+            insecure: !cfg.tls.verify_certificates,
+            sasl,
+        }))
+    }
+
+    /// The SASL settings, when connections authenticate.
+    pub(crate) fn sasl(&self) -> Option<&(SaslConfig, SaslMechanism)> {
+        self.sasl.as_ref()
+    }
+
+    /// Connects to `addr` and completes the TLS handshake, within `connect_timeout`.
+    pub(crate) async fn connect(&self, addr: &str, cfg: &ClientConfig) -> Result<Stream> {
+        let timed_out = || Error::Timeout {
+            what: format!("connecting to {addr}"),
+            after: cfg.connect_timeout,
+        };
+        let deadline = tokio::time::Instant::now() + cfg.connect_timeout;
+        let tcp = tokio::time::timeout_at(deadline, TcpStream::connect(addr))
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|e| Error::io(addr, e))?;
+        tcp.set_nodelay(true).map_err(|e| Error::io(addr, e))?;
+        let Some(tls) = &self.tls else {
+            return Ok(Stream::Plain(tcp));
+        };
+        if self.insecure {
+            tracing::warn!(
+                broker = addr,
+                "TLS without certificate verification (enable.ssl.certificate.verification=false)"
+            );
+        }
+        let name = tls::server_name(addr)?;
+        let stream = tokio::time::timeout_at(deadline, tls.connect(name, tcp))
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|e| Error::Tls {
+                broker: addr.to_owned(),
+                reason: tls::explain(&e),
+            })?;
+        Ok(Stream::Tls(Box::new(stream)))
+    }
+}

@@ -222,9 +222,11 @@ impl SecurityConfig {
                 tls.verify_hostname = match value.to_ascii_lowercase().as_str() {
                     "https" => true,
                     "" | "none" => false,
-                    _ => return Err(Error::Config(format!(
+                    _ => {
+                        return Err(Error::Config(format!(
                         "{name}: expected https, or empty / none to skip the host name check, got {value:?}"
-                    ))),
+                    )))
+                    }
                 }
             }
             Key::SslVerifyCertificates => tls.verify_certificates = super::boolean(name, value)?,

@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use weir_proto::frame::{self, FrameDecoder};
 use weir_proto::versions::{ApiVersionsRequest, VersionTable};
 use weir_proto::Call;
 
+use super::sasl::{self, SaslChannel};
 use super::transport::{Stream, Transport};
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, SaslConfig, SaslMechanism};
 use crate::error::{Error, Result};
 
 type Reply = oneshot::Sender<Result<Bytes>>;
@@ -22,7 +23,8 @@ type Reply = oneshot::Sender<Result<Bytes>>;
 struct Pending {
     reply: Reply,
     deadline: Instant,
-    _permit: OwnedSemaphorePermit,
+    /// The in-flight slot, freed with the entry (re-authentication's requests take none).
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 struct Outgoing {
@@ -37,9 +39,14 @@ struct Shared {
     addr: String,
     pending: Mutex<HashMap<i32, Pending>>,
     closed: AtomicBool,
+    next_id: AtomicI32,
 }
 
 impl Shared {
+    fn correlation_id(&self) -> i32 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) & i32::MAX
+    }
+
     /// Marks the connection dead and fails every pending request with `why`.
     fn close(&self, why: Error) {
         self.closed.store(true, Ordering::Release);
@@ -54,7 +61,8 @@ impl Shared {
 pub(crate) struct Connection {
     shared: Arc<Shared>,
     tx: mpsc::Sender<Outgoing>,
-    next_id: AtomicI32,
+    /// The writer re-authenticates by this plan (KIP-368) once the first authentication set one.
+    reauth: watch::Sender<Option<Reauth>>,
     in_flight: Arc<Semaphore>,
     versions: VersionTable,
     client_id: String,
@@ -77,25 +85,28 @@ impl Connection {
             addr: addr.to_owned(),
             pending: Mutex::new(HashMap::new()),
             closed: false.into(),
+            next_id: AtomicI32::new(0),
         });
         let (tx, rx) = mpsc::channel(256);
+        let (reauth, plan) = watch::channel(None);
         let decoder = FrameDecoder::new(cfg.max_response_size);
+        let timeout = cfg.request_timeout;
         match stream {
             Stream::Plain(tcp) => {
                 let (reader, writer) = tcp.into_split();
-                tokio::spawn(write_loop(shared.clone(), writer, rx));
-                tokio::spawn(read_loop(shared.clone(), reader, decoder, cfg.request_timeout));
+                tokio::spawn(write_loop(shared.clone(), writer, rx, plan, timeout));
+                tokio::spawn(read_loop(shared.clone(), reader, decoder, timeout));
             }
             Stream::Tls(tls) => {
                 let (reader, writer) = tokio::io::split(*tls);
-                tokio::spawn(write_loop(shared.clone(), writer, rx));
-                tokio::spawn(read_loop(shared.clone(), reader, decoder, cfg.request_timeout));
+                tokio::spawn(write_loop(shared.clone(), writer, rx, plan, timeout));
+                tokio::spawn(read_loop(shared.clone(), reader, decoder, timeout));
             }
         }
         let mut conn = Connection {
             shared,
             tx,
-            next_id: AtomicI32::new(0),
+            reauth,
             in_flight: Arc::new(Semaphore::new(cfg.max_in_flight.max(1))),
             versions: VersionTable::default(),
             client_id: cfg.client_id.clone(),
@@ -103,13 +114,22 @@ impl Connection {
         };
         conn.versions = conn.negotiate_versions().await?;
         if let Some((sasl, mechanism)) = transport.sasl() {
-            let lifetime = super::sasl::authenticate(&conn, sasl, *mechanism).await?;
+            let lifetime = sasl::authenticate(&mut &conn, sasl, *mechanism).await?;
             tracing::debug!(
                 broker = addr,
                 mechanism = mechanism.name(),
                 ?lifetime,
                 "authenticated"
             );
+            if let Some(lifetime) = lifetime {
+                conn.reauth.send_replace(Some(Reauth {
+                    sasl: sasl.clone(),
+                    mechanism: *mechanism,
+                    versions: conn.versions.clone(),
+                    client_id: conn.client_id.clone(),
+                    at: Instant::now() + sasl::reauthenticate_after(lifetime),
+                }));
+            }
         }
         tracing::debug!(broker = addr, "connected");
         Ok(conn)
@@ -219,7 +239,7 @@ impl Connection {
         if self.is_closed() {
             return Err(self.lost());
         }
-        let correlation_id = self.next_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
+        let correlation_id = self.shared.correlation_id();
         let frame = req
             .encode(version, correlation_id, Some(&self.client_id))
             .map_err(|source| Error::Encode {
@@ -236,7 +256,7 @@ impl Connection {
         let pending = answered.then(|| Pending {
             reply,
             deadline: Instant::now() + self.request_timeout,
-            _permit: permit,
+            _permit: Some(permit),
         });
         self.tx
             .send(Outgoing {
@@ -261,15 +281,68 @@ fn connection_lost(addr: &str) -> Error {
     )
 }
 
+/// When and how the writer re-authenticates the connection (KIP-368).
+#[derive(Clone)]
+struct Reauth {
+    sasl: SaslConfig,
+    mechanism: SaslMechanism,
+    versions: VersionTable,
+    client_id: String,
+    at: Instant,
+}
+
 async fn write_loop(
     shared: Arc<Shared>,
-    mut writer: impl AsyncWrite + Unpin,
+    mut writer: impl AsyncWrite + Unpin + Send,
     mut rx: mpsc::Receiver<Outgoing>,
+    mut plan: watch::Receiver<Option<Reauth>>,
+    timeout: Duration,
 ) {
     let mut batch = Vec::with_capacity(16);
-    while rx.recv_many(&mut batch, 64).await > 0 {
+    let mut reauth: Option<Reauth> = None;
+    let mut plan_open = true;
+    loop {
+        let due = reauth.as_ref().map(|r| r.at);
+        tokio::select! {
+            n = rx.recv_many(&mut batch, 64) => if n == 0 { break },
+            // The broker ends the session at its lifetime: re-authenticate before, even when idle.
+            _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {}
+            changed = plan.changed(), if plan_open => {
+                match changed {
+                    Ok(()) => reauth = plan.borrow_and_update().clone(),
+                    Err(_) => plan_open = false,
+                }
+                continue;
+            }
+        }
         if shared.closed.load(Ordering::Acquire) {
             break;
+        }
+        if let Some(r) = reauth.as_mut().filter(|r| r.at <= Instant::now()) {
+            // Nothing else may be sent while the broker reads SASL messages; what was sent before is answered
+            // first (a broker handles one request of a connection at a time), and what waits in the queue goes
+            // after.
+            let mut ch = WriterChannel {
+                shared: &shared,
+                writer: &mut writer,
+                versions: &r.versions,
+                client_id: &r.client_id,
+                timeout,
+            };
+            match sasl::authenticate(&mut ch, &r.sasl, r.mechanism).await {
+                Ok(lifetime) => {
+                    tracing::debug!(broker = %shared.addr, ?lifetime, "re-authenticated");
+                    match lifetime {
+                        Some(l) => r.at = Instant::now() + sasl::reauthenticate_after(l),
+                        None => reauth = None,
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(broker = %shared.addr, error = %e, "re-authentication failed; closing connection");
+                    shared.close(e);
+                    return;
+                }
+            }
         }
         // Register before writing, so a fast response always finds its entry.
         {
@@ -282,13 +355,92 @@ async fn write_loop(
         }
         for o in batch.drain(..) {
             if let Err(e) = writer.write_all(&o.frame).await {
-                tracing::debug!(broker = %shared.addr, error = %e, "write failed; closing connection");
-                shared.close(Error::io(&*shared.addr, e));
-                return;
+                return write_failed(&shared, e);
             }
+        }
+        // TLS keeps what it could not send yet: push it out.
+        if let Err(e) = writer.flush().await {
+            return write_failed(&shared, e);
         }
     }
     let _ = writer.shutdown().await;
+}
+
+fn write_failed(shared: &Shared, e: std::io::Error) {
+    tracing::debug!(broker = %shared.addr, error = %e, "write failed; closing connection");
+    shared.close(Error::io(&*shared.addr, e));
+}
+
+/// The writer task's side of a SASL exchange: it writes each request itself and waits for its answer, so nothing
+/// queued is sent in between.
+struct WriterChannel<'a, W> {
+    shared: &'a Shared,
+    writer: &'a mut W,
+    versions: &'a VersionTable,
+    client_id: &'a str,
+    timeout: Duration,
+}
+
+impl<W: AsyncWrite + Unpin + Send> SaslChannel for WriterChannel<'_, W> {
+    fn broker(&self) -> &str {
+        &self.shared.addr
+    }
+
+    async fn call<C: Call + Sync>(&mut self, req: &C) -> Result<C::Response> {
+        let addr = &*self.shared.addr;
+        let version = self
+            .versions
+            .version::<C>()
+            .ok_or_else(|| Error::UnsupportedApi {
+                broker: addr.to_owned(),
+                api: C::NAME,
+            })?;
+        let id = self.shared.correlation_id();
+        let frame = req
+            .encode(version, id, Some(self.client_id))
+            .map_err(|source| Error::Encode {
+                what: format!("{} v{version} request", C::NAME),
+                source,
+            })?;
+        let (reply, answer) = oneshot::channel();
+        self.shared.pending.lock().unwrap().insert(
+            id,
+            Pending {
+                reply,
+                deadline: Instant::now() + self.timeout,
+                _permit: None,
+            },
+        );
+        self.writer
+            .write_all(&frame)
+            .await
+            .map_err(|e| Error::io(addr, e))?;
+        self.writer.flush().await.map_err(|e| Error::io(addr, e))?;
+        let frame = match tokio::time::timeout(self.timeout, answer).await {
+            Ok(Ok(r)) => r?,
+            Ok(Err(_)) => return Err(connection_lost(addr)),
+            Err(_) => {
+                return Err(Error::Timeout {
+                    what: format!("{} request to {addr}", C::NAME),
+                    after: self.timeout,
+                })
+            }
+        };
+        C::decode(frame, version).map_err(|source| Error::Protocol {
+            broker: addr.to_owned(),
+            source,
+        })
+    }
+}
+
+impl SaslChannel for &Connection {
+    fn broker(&self) -> &str {
+        self.addr()
+    }
+
+    async fn call<C: Call + Sync>(&mut self, req: &C) -> Result<C::Response> {
+        Connection::call(self, req).await
+    }
 }
 
 async fn read_loop(

@@ -12,7 +12,8 @@ use rand::RngCore;
 use weir_proto::sasl::{SaslAuthenticateRequest, SaslHandshakeRequest};
 use weir_proto::KafkaCode;
 
-use super::Connection;
+use weir_proto::Call;
+
 use crate::config::{SaslConfig, SaslMechanism};
 use crate::error::{Error, Result};
 
@@ -59,16 +60,36 @@ pub(crate) fn validate(cfg: &SaslConfig) -> Result<SaslMechanism> {
     Ok(m)
 }
 
-/// Authenticates `conn` (just connected, versions negotiated). Returns the session lifetime the broker set
-/// (KIP-368), if any.
+/// Where a SASL exchange sends its requests: the connection itself while it is being set up, the writer task
+/// when it re-authenticates.
+pub(crate) trait SaslChannel: Send {
+    /// The broker's address, for errors.
+    fn broker(&self) -> &str;
+    /// Sends `req` and waits for its answer.
+    fn call<C: Call + Sync>(
+        &mut self,
+        req: &C,
+    ) -> impl std::future::Future<Output = Result<C::Response>> + Send
+    where
+        C::Response: Send;
+}
+
+/// When to re-authenticate a session of `lifetime`: at 85 to 95% of it, at random, as the Java client does (so
+/// that a client's connections do not all re-authenticate at once).
+pub(crate) fn reauthenticate_after(lifetime: Duration) -> Duration {
+    lifetime.mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.85..0.95))
+}
+
+/// Authenticates over `conn` (versions negotiated): a first authentication, or a re-authentication of an
+/// authenticated connection. Returns the session lifetime the broker set (KIP-368), if any.
 pub(crate) async fn authenticate(
-    conn: &Connection,
+    conn: &mut impl SaslChannel,
     cfg: &SaslConfig,
     which: SaslMechanism,
 ) -> Result<Option<Duration>> {
-    let broker = conn.addr();
+    let broker = conn.broker().to_owned();
     let refused = |reason: String| Error::Authentication {
-        broker: broker.to_owned(),
+        broker: broker.clone(),
         reason,
     };
     let hs = conn

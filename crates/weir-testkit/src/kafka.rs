@@ -20,6 +20,10 @@ use crate::process::{find_on_path, free_port, run_with_timeout, Supervised};
 use crate::wire;
 use crate::{repo_root, SETUP_HINT};
 
+mod secure;
+
+pub use secure::{SecureOptions, SecurityProtocol};
+
 /// How long the nodes of a cluster may take to start before startup fails.
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long `kafka.tools.StorageTool format` may take.
@@ -113,6 +117,8 @@ pub struct Kafka {
     libs: PathBuf,
     nodes: Vec<Node>,
     started_in: Duration,
+    /// The TLS/SASL side of a cluster started with [`Kafka::start_secure`].
+    secure: Option<secure::Secure>,
 }
 
 #[derive(Debug)]
@@ -120,6 +126,8 @@ struct Node {
     id: i32,
     port: u16,
     controller_port: u16,
+    /// The client listeners besides PLAINTEXT ([`Kafka::start_secure`]), each on its own port.
+    secure_ports: Vec<(SecurityProtocol, u16)>,
     server: Option<Supervised>,
     /// Watchdogs of killed incarnations: their pipes stay open so that they leave the storage alone for a
     /// restart; they clean up when the cluster is dropped.
@@ -149,12 +157,20 @@ impl Kafka {
 
     /// Starts a cluster; the error names the cause and, when a node failed, the log to read.
     pub fn try_start(shape: Shape, settings: &[(&str, &str)]) -> Result<Kafka, String> {
+        Kafka::try_start_inner(shape, settings, None)
+    }
+
+    fn try_start_inner(
+        shape: Shape,
+        settings: &[(&str, &str)],
+        secure: Option<&SecureOptions>,
+    ) -> Result<Kafka, String> {
         let java = java()?;
         let libs = kafka_libs()?;
         let version = kafka_jar_version(&libs).unwrap_or_default();
         let mut last = String::new();
         for _ in 0..PORT_ATTEMPTS {
-            match Kafka::try_start_once(shape, settings, &java, &libs, &version) {
+            match Kafka::try_start_once(shape, settings, secure, &java, &libs, &version) {
                 Ok(k) => return Ok(k),
                 Err(StartFailure::PortTaken(e)) => last = e,
                 Err(StartFailure::Other(e)) => return Err(e),
@@ -166,6 +182,7 @@ impl Kafka {
     fn try_start_once(
         shape: Shape,
         settings: &[(&str, &str)],
+        secure: Option<&SecureOptions>,
         java: &Path,
         libs: &Path,
         version: &str,
@@ -185,17 +202,28 @@ impl Kafka {
                     id,
                     port: free_port(),
                     controller_port: free_port(),
+                    secure_ports: match secure {
+                        Some(_) => SecurityProtocol::SECURE
+                            .iter()
+                            .map(|p| (*p, free_port()))
+                            .collect(),
+                        None => Vec::new(),
+                    },
                     server: None,
                     retired: Vec::new(),
                 })
                 .collect(),
             started_in: Duration::ZERO,
+            secure: None,
         };
         let fail = |kafka: &Kafka, e: String| {
             // Keep the directory (logs, configs) for whoever reads the message.
             let _ = fs::write(kafka.dir.join("keep"), b"");
             StartFailure::Other(e)
         };
+        if let Some(opts) = secure {
+            kafka.secure = Some(secure::Secure::new(&kafka.dir, opts).map_err(|e| fail(&kafka, e))?);
+        }
         kafka.write_configs(settings).map_err(|e| fail(&kafka, e))?;
         kafka.format().map_err(|e| fail(&kafka, e))?;
         for i in 0..kafka.nodes.len() {
@@ -233,6 +261,11 @@ impl Kafka {
         write(self.dir.join("log4j2.properties"), LOG4J2.to_string())?;
         let rf = self.shape.replication_factor();
         let isr = self.shape.min_insync();
+        let secure_settings = self
+            .secure
+            .as_ref()
+            .map(|s| s.broker_settings())
+            .unwrap_or_default();
         let voters: Vec<String> = self
             .nodes
             .iter()
@@ -242,13 +275,24 @@ impl Kafka {
             let dir = self.node_dir(n.id);
             let data = self.data_dir(n.id);
             fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+            // The secure client listeners, if any: `,SSL://127.0.0.1:P,...`, and their protocol map entries.
+            let secure_listeners: String = n
+                .secure_ports
+                .iter()
+                .map(|(p, port)| format!(",{}://127.0.0.1:{port}", p.name()))
+                .collect();
+            let secure_map: String = n
+                .secure_ports
+                .iter()
+                .map(|(p, _)| format!(",{0}:{0}", p.name()))
+                .collect();
             let mut props = vec![
                 ("process.roles".to_string(), "broker,controller".to_string()),
                 ("node.id".into(), n.id.to_string()),
                 (
                     "listeners".into(),
                     format!(
-                        "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+                        "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}{secure_listeners}",
                         n.port, n.controller_port
                     ),
                 ),
@@ -256,7 +300,7 @@ impl Kafka {
                 ("controller.listener.names".into(), "CONTROLLER".into()),
                 (
                     "listener.security.protocol.map".into(),
-                    "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT".into(),
+                    format!("CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT{secure_map}"),
                 ),
                 ("log.dirs".into(), data.display().to_string()),
             ];
@@ -265,7 +309,7 @@ impl Kafka {
                 props.push((
                     "advertised.listeners".into(),
                     format!(
-                        "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+                        "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}{secure_listeners}",
                         n.port, n.controller_port
                     ),
                 ));
@@ -276,7 +320,7 @@ impl Kafka {
             } else {
                 props.push((
                     "advertised.listeners".into(),
-                    format!("PLAINTEXT://127.0.0.1:{}", n.port),
+                    format!("PLAINTEXT://127.0.0.1:{}{secure_listeners}", n.port),
                 ));
                 props.push(("controller.quorum.voters".into(), voters.join(",")));
             }
@@ -311,6 +355,7 @@ impl Kafka {
                 ("controlled.shutdown.enable", "false".into()),
             ]
             .into_iter()
+            .chain(secure_settings.iter().map(|(k, v)| (k.as_str(), v.clone())))
             .chain(settings.iter().map(|(k, v)| (*k, v.to_string())))
             {
                 props.retain(|(key, _)| key != k);
@@ -346,6 +391,9 @@ impl Kafka {
                             .arg(&props);
                         if standalone {
                             cmd.arg("--standalone");
+                        }
+                        if let Some(secure) = &self.secure {
+                            cmd.args(secure.format_args());
                         }
                         let out = run_with_timeout(cmd, None, FORMAT_TIMEOUT);
                         let log = self.node_dir(n.id).join("format.log");
@@ -394,6 +442,9 @@ impl Kafka {
             )
             .into(),
         );
+        if let Some(secure) = &self.secure {
+            args.extend(secure.opts.jvm_options.iter().map(OsString::from));
+        }
         args.push("-cp".into());
         args.push(self.classpath());
         args.push("kafka.Kafka".into());

@@ -3,6 +3,9 @@
 //! * [`Kafka`]: real Apache Kafka 4.x (KRaft) on loopback, one node or three, from the jars that
 //!   `scripts/setup-test-env` resolves with Maven. A test binary shares one single-node cluster
 //!   ([`Kafka::shared`]); failover tests start their own ([`Kafka::start`]).
+//! * [`Kafka::start_secure`]: a cluster that also listens on `SSL`, `SASL_PLAINTEXT` and `SASL_SSL`
+//!   ([`SecureOptions`]: PLAIN and SCRAM users, client certificates, ACLs), with certificates generated for it
+//!   ([`Pki`]: a CA, broker and client certificates, and broker certificates a client must refuse).
 //! * [`peers::java`]: Apache Kafka's Java client, at the broker's version, the reference for semantics;
 //!   [`peers::franz_go`]: franz-go, the peer for the pause/resume workload weir exists for.
 //! * [`Kcat`] and [`Python`]: librdkafka 2.16 tooling for interop checks (kcat run against the librdkafka
@@ -29,14 +32,16 @@
 mod kafka;
 mod librdkafka;
 pub mod peers;
+pub mod pki;
 mod process;
 mod wire;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use kafka::{java, kafka_libs, Kafka, Shape};
+pub use kafka::{java, kafka_libs, Kafka, SecureOptions, SecurityProtocol, Shape};
 pub use librdkafka::{Kcat, Python, LIBRDKAFKA_VERSION};
+pub use pki::{Pki, ServerCert};
 
 /// Root of the weir repository (where `scripts/`, `.kafka/`, `.venv/` and `.rdk/` live).
 pub fn repo_root() -> PathBuf {

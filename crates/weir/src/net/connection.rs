@@ -464,7 +464,7 @@ async fn read_loop(
                     Ok(_) => {}
                     Err(e) => {
                         tracing::debug!(broker = %shared.addr, error = %e, "read failed; closing connection");
-                        shared.close(Error::io(&*shared.addr, e));
+                        shared.close(super::tls::read_error(&shared.addr, e));
                         return;
                     }
                 }

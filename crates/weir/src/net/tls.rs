@@ -237,6 +237,18 @@ impl ServerCertVerifier for Unverified {
     }
 }
 
+/// The error of a failed read: [`Error::Tls`] when TLS refused the session (with TLS 1.3 a broker refuses a
+/// client certificate after the client finished its handshake, so it shows here), else [`Error::Io`].
+pub(crate) fn read_error(broker: &str, e: std::io::Error) -> Error {
+    match e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) {
+        true => Error::Tls {
+            broker: broker.to_owned(),
+            reason: explain(&e),
+        },
+        false => Error::io(broker, e),
+    }
+}
+
 /// What a failed handshake means to the user, from rustls's error (carried inside the `io::Error`).
 pub(crate) fn explain(e: &std::io::Error) -> String {
     let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());

@@ -1,0 +1,315 @@
+//! weir over TLS and SASL on real Apache Kafka: produce and consume over every listener and mechanism, each way
+//! of giving certificates and keys, sessions that expire (KIP-368) while tests run, and the failures a user meets
+//! (a wrong password, an untrusted or misnamed certificate, TLS to a plaintext port and the reverse) as clear,
+//! typed errors within the request timeout.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use weir::config::{ClientConfig, ProducerConfig};
+use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
+use weir::{Admin, Error, ErrorKind, Producer, ProducerRecord};
+use weir_testkit::pki::{ServerCert, CLIENT_KEY_PASSWORD};
+use weir_testkit::{unique_name, Kafka, SecureOptions, SecurityProtocol, Shape};
+
+/// The session lifetime the brokers set (`connections.max.reauth.ms`): short, so that every test here also
+/// runs across re-authentications.
+const REAUTH_MS: u64 = 2_500;
+const ALICE: (&str, &str) = ("alice", "alice-secret");
+
+/// The cluster of this binary: the client certificate required on SSL, alice for PLAIN and SCRAM, sessions of
+/// [`REAUTH_MS`].
+fn secure() -> &'static Kafka {
+    static K: OnceLock<Kafka> = OnceLock::new();
+    K.get_or_init(|| {
+        let user = vec![(ALICE.0.to_string(), ALICE.1.to_string())];
+        Kafka::start_secure(
+            Shape::Single,
+            &SecureOptions {
+                client_auth_required: true,
+                scram_users: user.clone(),
+                plain_users: user,
+                reauth_ms: Some(REAUTH_MS),
+                ..Default::default()
+            },
+        )
+    })
+}
+
+/// Client settings for `protocol` on `kafka`: TLS trusting the cluster's CA with the client certificate (on
+/// SSL), SASL as `mechanism` with alice's credentials.
+fn settings(kafka: &Kafka, protocol: SecurityProtocol, mechanism: Option<&str>) -> Vec<(String, String)> {
+    let pki = kafka.pki().unwrap();
+    let mut s = vec![("security.protocol".to_string(), protocol.name().to_string())];
+    if protocol.tls() {
+        s.push(("ssl.ca.location".into(), pki.ca_cert_path.display().to_string()));
+    }
+    if protocol == SecurityProtocol::Ssl {
+        s.push((
+            "ssl.certificate.location".into(),
+            pki.client.cert_path.display().to_string(),
+        ));
+        s.push((
+            "ssl.key.location".into(),
+            pki.client.key_path.display().to_string(),
+        ));
+    }
+    if let Some(m) = mechanism {
+        s.push(("sasl.mechanism".into(), m.into()));
+        s.push(("sasl.username".into(), ALICE.0.into()));
+        s.push(("sasl.password".into(), ALICE.1.into()));
+    }
+    s
+}
+
+fn client_config(bootstrap: &str, settings: &[(String, String)]) -> ClientConfig {
+    let mut c = ClientConfig::new(bootstrap);
+    c.set("request.timeout.ms", "10000").unwrap();
+    for (k, v) in settings {
+        c.set(k, v).unwrap();
+    }
+    c
+}
+
+/// Produces `n` records to a new topic and reads them back, both through `settings` on `bootstrap`.
+async fn round_trip(kafka: &Kafka, bootstrap: &str, settings: &[(String, String)], n: usize) {
+    let topic = unique_name("sec");
+    kafka.create_topic(&topic, 2);
+    let client = client_config(bootstrap, settings);
+    let mut pc = ProducerConfig::new(bootstrap);
+    pc.client = client.clone();
+    let producer = Producer::new(pc).unwrap();
+    let mut acks = Vec::new();
+    for i in 0..n {
+        let r = ProducerRecord::new(topic.as_str(), format!("v{i}")).partition((i % 2) as i32);
+        acks.push(producer.send(r).await.unwrap());
+    }
+    for a in acks {
+        a.await.unwrap();
+    }
+    producer.close().await.unwrap();
+
+    let mut cc = ConsumerConfig::new(bootstrap);
+    cc.client = client;
+    let consumer = Consumer::new(cc).unwrap();
+    let starts: Vec<_> = (0..2)
+        .map(|p| (TopicPartition::new(topic.as_str(), p), StartOffset::Earliest))
+        .collect();
+    consumer.assign(&starts).await.unwrap();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < n && Instant::now() < deadline {
+        for r in consumer.poll(1000, Duration::from_millis(200)).await.unwrap() {
+            got.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
+        }
+    }
+    consumer.close().await.unwrap();
+    got.sort();
+    let mut want: Vec<String> = (0..n).map(|i| format!("v{i}")).collect();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn ssl_with_a_client_certificate_from_files() {
+    let k = secure();
+    round_trip(
+        k,
+        &k.listener(SecurityProtocol::Ssl),
+        &settings(k, SecurityProtocol::Ssl, None),
+        200,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn ssl_with_inline_pem_and_an_encrypted_key() {
+    let k = secure();
+    let pki = k.pki().unwrap();
+    let s: Vec<(String, String)> = [
+        ("security.protocol", "SSL"),
+        ("ssl.ca.pem", pki.ca_cert_pem.as_str()),
+        ("ssl.certificate.pem", pki.client.cert_pem.as_str()),
+        ("ssl.key.pem", pki.client_key_encrypted_pem.as_str()),
+        ("ssl.key.password", CLIENT_KEY_PASSWORD),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    round_trip(k, &k.listener(SecurityProtocol::Ssl), &s, 50).await;
+}
+
+#[tokio::test]
+async fn ssl_with_the_java_clients_pem_store_settings() {
+    let k = secure();
+    // As a Java client configuration has them: PEM truststore and keystore.
+    let s: Vec<(String, String)> = k
+        .java_client_config(SecurityProtocol::Ssl, None)
+        .into_iter()
+        .filter(|(key, _)| key != "bootstrap.servers")
+        .collect();
+    assert!(s.iter().any(|(key, _)| key == "ssl.keystore.location"), "{s:?}");
+    round_trip(k, &k.listener(SecurityProtocol::Ssl), &s, 50).await;
+}
+
+#[tokio::test]
+async fn sasl_plaintext_with_plain_and_both_scram_mechanisms() {
+    let k = secure();
+    let l = k.listener(SecurityProtocol::SaslPlaintext);
+    for m in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] {
+        round_trip(k, &l, &settings(k, SecurityProtocol::SaslPlaintext, Some(m)), 50).await;
+    }
+}
+
+#[tokio::test]
+async fn sasl_ssl_with_a_java_jaas_config() {
+    let k = secure();
+    let s: Vec<(String, String)> = k
+        .java_client_config(
+            SecurityProtocol::SaslSsl,
+            Some(("SCRAM-SHA-512", ALICE.0, ALICE.1)),
+        )
+        .into_iter()
+        .filter(|(key, _)| key != "bootstrap.servers")
+        .collect();
+    assert!(s.iter().any(|(key, _)| key == "sasl.jaas.config"), "{s:?}");
+    round_trip(k, &k.listener(SecurityProtocol::SaslSsl), &s, 200).await;
+    round_trip(
+        k,
+        &k.listener(SecurityProtocol::SaslSsl),
+        &settings(k, SecurityProtocol::SaslSsl, Some("PLAIN")),
+        50,
+    )
+    .await;
+}
+
+/// Runs `op` and returns its error, checking that it came within the request timeout.
+async fn fails_fast<T: std::fmt::Debug>(op: impl std::future::Future<Output = weir::Result<T>>) -> Error {
+    let t0 = Instant::now();
+    let e = tokio::time::timeout(Duration::from_secs(15), op)
+        .await
+        .expect("no answer within the request timeout: a hang")
+        .expect_err("the operation succeeded");
+    assert!(
+        t0.elapsed() < Duration::from_secs(12),
+        "took {:?}: {e}",
+        t0.elapsed()
+    );
+    e
+}
+
+#[tokio::test]
+async fn a_wrong_password_or_an_unknown_user_is_an_authentication_error() {
+    let k = secure();
+    for protocol in [SecurityProtocol::SaslPlaintext, SecurityProtocol::SaslSsl] {
+        for (user, password) in [("alice", "not-her-password"), ("mallory", "whatever-secret")] {
+            for m in ["PLAIN", "SCRAM-SHA-512"] {
+                let mut s = settings(k, protocol, Some(m));
+                s.retain(|(key, _)| !key.starts_with("sasl.username") && !key.starts_with("sasl.password"));
+                s.push(("sasl.username".into(), user.into()));
+                s.push(("sasl.password".into(), password.into()));
+                let admin = Admin::new(client_config(&k.listener(protocol), &s)).unwrap();
+                let e = fails_fast(admin.list_topics()).await;
+                assert!(matches!(e, Error::Authentication { .. }), "{m} {user}: {e:?}");
+                assert_eq!(e.kind(), ErrorKind::Fatal);
+                let shown = format!("{e} {e:?}");
+                assert!(!shown.contains(password), "the password leaked: {shown}");
+                assert!(shown.contains(m), "{shown}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_mechanism_the_listener_does_not_enable_is_named() {
+    let k = secure();
+    // SASL on the SSL listener (which has no SASL): the broker refuses the handshake.
+    let mut s = settings(k, SecurityProtocol::SaslSsl, Some("PLAIN"));
+    s.push((
+        "ssl.certificate.location".into(),
+        k.pki().unwrap().client.cert_path.display().to_string(),
+    ));
+    s.push((
+        "ssl.key.location".into(),
+        k.pki().unwrap().client.key_path.display().to_string(),
+    ));
+    let admin = Admin::new(client_config(&k.listener(SecurityProtocol::Ssl), &s)).unwrap();
+    let e = fails_fast(admin.list_topics()).await;
+    assert!(matches!(e, Error::Authentication { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_a_tls_error() {
+    let k = secure();
+    let pki = k.pki().unwrap();
+    let mut s = settings(k, SecurityProtocol::SaslSsl, Some("PLAIN"));
+    s.push((
+        "ssl.ca.location".into(),
+        pki.rogue_ca_cert_path.display().to_string(),
+    ));
+    let admin = Admin::new(client_config(&k.listener(SecurityProtocol::SaslSsl), &s)).unwrap();
+    let e = fails_fast(admin.list_topics()).await;
+    assert!(matches!(e, Error::Tls { .. }), "{e:?}");
+    assert!(e.to_string().contains("not signed by a trusted CA"), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Fatal);
+}
+
+#[tokio::test]
+async fn without_its_client_certificate_the_ssl_listener_refuses() {
+    let k = secure();
+    let mut s = settings(k, SecurityProtocol::Ssl, None);
+    s.retain(|(key, _)| !key.starts_with("ssl.certificate") && !key.starts_with("ssl.key"));
+    let admin = Admin::new(client_config(&k.listener(SecurityProtocol::Ssl), &s)).unwrap();
+    let e = fails_fast(admin.list_topics()).await;
+    assert!(matches!(e, Error::Tls { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn tls_to_a_plaintext_port_and_plaintext_to_a_tls_port_say_so() {
+    let k = secure();
+    let tls_to_plain = Admin::new(client_config(
+        &k.bootstrap(),
+        &settings(k, SecurityProtocol::Ssl, None),
+    ))
+    .unwrap();
+    let e = fails_fast(tls_to_plain.list_topics()).await;
+    assert!(matches!(e, Error::Tls { .. }), "{e:?}");
+    assert!(e.to_string().contains("TLS listener"), "{e}");
+
+    let plain_to_tls = Admin::new(client_config(&k.listener(SecurityProtocol::Ssl), &[])).unwrap();
+    let e = fails_fast(plain_to_tls.list_topics()).await;
+    assert!(e.to_string().contains("TLS"), "{e:?}");
+}
+
+/// The certificate names another host: refused, unless the host name check is turned off by name.
+#[tokio::test]
+async fn a_certificate_for_another_host_is_refused_unless_the_check_is_off() {
+    let k = Kafka::start_secure(
+        Shape::Single,
+        &SecureOptions {
+            server_cert: ServerCert::WrongHost,
+            ..Default::default()
+        },
+    );
+    let admin_settings = |check: Option<&str>| {
+        let mut s = settings(&k, SecurityProtocol::SaslSsl, None);
+        s.push(("sasl.mechanism".into(), "PLAIN".into()));
+        s.push(("sasl.username".into(), SecureOptions::ADMIN_USER.into()));
+        s.push(("sasl.password".into(), SecureOptions::ADMIN_PASSWORD.into()));
+        if let Some(c) = check {
+            s.push(("ssl.endpoint.identification.algorithm".into(), c.into()));
+        }
+        client_config(&k.listener(SecurityProtocol::SaslSsl), &s)
+    };
+    let e = fails_fast(Admin::new(admin_settings(None)).unwrap().list_topics()).await;
+    assert!(matches!(e, Error::Tls { .. }), "{e:?}");
+    assert!(e.to_string().contains("does not name the host"), "{e}");
+    let topic = unique_name("wrong-host");
+    k.create_topic(&topic, 1);
+    let topics = Admin::new(admin_settings(Some("")))
+        .unwrap()
+        .list_topics()
+        .await
+        .unwrap();
+    assert!(topics.contains(&topic), "{topics:?}");
+}

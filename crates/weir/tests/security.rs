@@ -1,5 +1,5 @@
 //! weir over TLS and SASL on real Apache Kafka: produce and consume over every listener and mechanism, each way
-//! of giving certificates and keys, sessions that expire (KIP-368) while tests run, and the failures a user meets
+//! of giving certificates and keys, interop with librdkafka (kcat) and the Java client over SASL_SSL, sessions that expire (KIP-368) while tests run, and the failures a user meets
 //! (a wrong password, an untrusted or misnamed certificate, TLS to a plaintext port and the reverse) as clear,
 //! typed errors within the request timeout.
 
@@ -312,4 +312,133 @@ async fn a_certificate_for_another_host_is_refused_unless_the_check_is_off() {
         .await
         .unwrap();
     assert!(topics.contains(&topic), "{topics:?}");
+}
+
+/// librdkafka's properties for alice over SASL_SSL with `mechanism` (kcat `-X`).
+fn kcat_sasl_ssl(k: &Kafka, mechanism: &str) -> Vec<String> {
+    let ca = k.pki().unwrap().ca_cert_path.display().to_string();
+    [
+        "security.protocol=SASL_SSL".to_string(),
+        format!("sasl.mechanisms={mechanism}"),
+        format!("sasl.username={}", ALICE.0),
+        format!("sasl.password={}", ALICE.1),
+        format!("ssl.ca.location={ca}"),
+    ]
+    .into_iter()
+    .flat_map(|x| ["-X".to_string(), x])
+    .collect()
+}
+
+/// The Java client's properties for alice over SASL_SSL with `mechanism` (the peer's `--config`).
+fn java_sasl_ssl(k: &Kafka, mechanism: &str) -> Vec<String> {
+    k.java_client_config(SecurityProtocol::SaslSsl, Some((mechanism, ALICE.0, ALICE.1)))
+        .into_iter()
+        .filter(|(key, _)| key != "bootstrap.servers")
+        .flat_map(|(key, value)| ["--config".to_string(), format!("{key}={value}")])
+        .collect()
+}
+
+async fn weir_reads(k: &Kafka, topic: &str, n: usize, mechanism: &str) -> Vec<String> {
+    let bootstrap = k.listener(SecurityProtocol::SaslSsl);
+    let mut cc = ConsumerConfig::new(&bootstrap);
+    cc.client = client_config(
+        &bootstrap,
+        &settings(k, SecurityProtocol::SaslSsl, Some(mechanism)),
+    );
+    let consumer = Consumer::new(cc).unwrap();
+    consumer
+        .assign(&[(TopicPartition::new(topic, 0), StartOffset::Earliest)])
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < n && Instant::now() < deadline {
+        for r in consumer.poll(1000, Duration::from_millis(200)).await.unwrap() {
+            got.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
+        }
+    }
+    consumer.close().await.unwrap();
+    got
+}
+
+/// kcat (librdkafka) and the Java client, with the same credentials over SASL_SSL, read what weir wrote, and
+/// weir reads what they wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_and_java_interoperate_over_sasl_ssl() {
+    let k = secure();
+    let kcat = weir_testkit::Kcat::require();
+    let java = weir_testkit::peers::java::JavaPeer::require();
+    let bootstrap = k.listener(SecurityProtocol::SaslSsl);
+    let n = 100;
+    let want: Vec<String> = (0..n).map(|i| format!("weir-{i}")).collect();
+
+    // weir writes; kcat and Java read.
+    let topic = unique_name("sec-interop");
+    k.create_topic(&topic, 1);
+    let mut pc = ProducerConfig::new(&bootstrap);
+    pc.client = client_config(
+        &bootstrap,
+        &settings(k, SecurityProtocol::SaslSsl, Some("SCRAM-SHA-512")),
+    );
+    let producer = Producer::new(pc).unwrap();
+    let mut acks = Vec::new();
+    for v in &want {
+        let r = ProducerRecord::new(topic.as_str(), v.clone()).partition(0);
+        acks.push(producer.send(r).await.unwrap());
+    }
+    for a in acks {
+        a.await.unwrap();
+    }
+    producer.close().await.unwrap();
+    let kcat_args = kcat_sasl_ssl(k, "SCRAM-SHA-512");
+    let args: Vec<&str> = kcat_args.iter().map(String::as_str).collect();
+    let read = tokio::task::block_in_place(|| kcat.consume_all(&bootstrap, &topic, "%s\n", &args));
+    let read: Vec<String> = String::from_utf8(read)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(read, want, "kcat over SASL_SSL");
+    let java_args = java_sasl_ssl(k, "SCRAM-SHA-256");
+    let args: Vec<&str> = java_args.iter().map(String::as_str).collect();
+    let read = tokio::task::block_in_place(|| {
+        java.consume_with(&bootstrap, &topic, n, None, Duration::from_secs(60), &args)
+    });
+    let read: Vec<String> = read
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap())
+        .collect();
+    assert_eq!(read, want, "Java over SASL_SSL");
+
+    // kcat writes; weir reads.
+    let topic = unique_name("sec-interop");
+    k.create_topic(&topic, 1);
+    let lines: String = (0..n).map(|i| format!("kcat-{i}\n")).collect();
+    let kcat_args = kcat_sasl_ssl(k, "PLAIN");
+    let args: Vec<&str> = kcat_args.iter().map(String::as_str).collect();
+    let out =
+        tokio::task::block_in_place(|| kcat.produce(&bootstrap, &topic, Some(0), lines.as_bytes(), &args));
+    assert!(
+        out.status.success(),
+        "kcat -P: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want: Vec<String> = lines.lines().map(str::to_owned).collect();
+    assert_eq!(
+        weir_reads(k, &topic, n, "SCRAM-SHA-256").await,
+        want,
+        "weir reads kcat's"
+    );
+
+    // Java writes; weir reads.
+    let topic = unique_name("sec-interop");
+    k.create_topic(&topic, 1);
+    let records: Vec<weir_testkit::peers::java::PeerRecord> = (0..n)
+        .map(|i| weir_testkit::peers::java::PeerRecord::new(format!("java-{i}").as_bytes()).partition(0))
+        .collect();
+    let java_args = java_sasl_ssl(k, "SCRAM-SHA-512");
+    let args: Vec<&str> = java_args.iter().map(String::as_str).collect();
+    tokio::task::block_in_place(|| java.produce_with(&bootstrap, &topic, &args, &records));
+    let want: Vec<String> = (0..n).map(|i| format!("java-{i}")).collect();
+    assert_eq!(weir_reads(k, &topic, n, "PLAIN").await, want, "weir reads Java's");
 }

@@ -272,7 +272,21 @@ impl JavaPeer {
         group: Option<&str>,
         timeout: Duration,
     ) -> Vec<ConsumedRecord> {
+        self.consume_with(bootstrap, topic, count, group, timeout, &[])
+    }
+
+    /// Like [`JavaPeer::consume`] with the peer's own options (`--config KEY=VALUE`...).
+    pub fn consume_with(
+        &self,
+        bootstrap: &str,
+        topic: &str,
+        count: usize,
+        group: Option<&str>,
+        timeout: Duration,
+        options: &[&str],
+    ) -> Vec<ConsumedRecord> {
         let mut cmd = self.command("consume");
+        cmd.args(options);
         let timeout_ms = timeout.as_millis().to_string();
         let count_s = count.to_string();
         cmd.args([

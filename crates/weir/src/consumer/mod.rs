@@ -251,7 +251,8 @@ impl Consumer {
         inner
             .cluster
             .add_interest(partitions.iter().map(|(tp, _)| &*tp.topic));
-        let mut resolved = inner.resolve_all(partitions).await?;
+        let partitions = inner.authorized(partitions).await?;
+        let mut resolved = inner.resolve_all(&partitions).await?;
         // A partition named twice starts where its last start says.
         let mut seen = HashSet::with_capacity(resolved.len());
         resolved.reverse();
@@ -721,6 +722,35 @@ impl Inner {
         self.events.notify_waiters();
     }
 
+    /// The partitions of topics this client may describe. Those of a topic it may not are left out and the
+    /// refusal is reported (through `poll`), once per topic, as the Java client reports a
+    /// TopicAuthorizationException: the other topics are consumed.
+    async fn authorized(
+        &self,
+        partitions: &[(TopicPartition, StartOffset)],
+    ) -> Result<Vec<(TopicPartition, StartOffset)>> {
+        let mut denied: Vec<&str> = Vec::new();
+        let mut checked: HashSet<&str> = HashSet::new();
+        for (tp, _) in partitions {
+            if !checked.insert(&tp.topic) {
+                continue;
+            }
+            match self.cluster.topic(&tp.topic).await {
+                Ok(_) => {}
+                Err(e) if e.kafka_code() == Some(KafkaCode::TopicAuthorizationFailed) => {
+                    self.report(e);
+                    denied.push(&tp.topic);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(partitions
+            .iter()
+            .filter(|(tp, _)| !denied.contains(&&*tp.topic))
+            .cloned()
+            .collect())
+    }
+
     async fn resolve(&self, tp: &TopicPartition, start: StartOffset) -> Result<i64> {
         let resolved = self.resolve_all(&[(tp.clone(), start)]).await?;
         Ok(resolved[0].1)
@@ -851,6 +881,12 @@ impl Inner {
                     Ok(offset) => {
                         tracing::debug!(tp = %slot.topic_partition(), from = position, to = offset, "offset reset");
                         let _ = inner.seek_to(slot.topic_partition(), offset);
+                        return;
+                    }
+                    Err(e) if !e.is_retriable() => {
+                        // Not allowed, or not there: retrying will not help. The partition stays parked until a
+                        // seek.
+                        inner.report(e);
                         return;
                     }
                     Err(e) => {

@@ -16,10 +16,12 @@ use weir_proto::record::Compression;
 use crate::error::{Error, Result};
 
 pub mod properties;
+mod oauth;
 mod secret;
 mod security;
 
 use properties::{resolve, Key, Scope};
+pub use oauth::{OAuthConfig, OAuthToken, TokenFuture, TokenProvider, TokenSource};
 pub use secret::Secret;
 pub use security::{Pem, SaslConfig, SaslMechanism, SecurityConfig, SecurityProtocol, TlsConfig};
 

@@ -75,11 +75,16 @@ properties! {
     MaxResponseSize Client ["receive.message.max.bytes", "fetch.max.bytes.response"] "largest response frame";
     MaxInFlight Client ["max.in.flight.requests.per.connection", "max.in.flight"] "requests in flight per connection";
     SecurityProtocol Client ["security.protocol"] "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL";
-    SaslMechanism Client ["sasl.mechanism", "sasl.mechanisms"] "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512";
+    SaslMechanism Client ["sasl.mechanism", "sasl.mechanisms"] "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER";
     SaslUsername Client ["sasl.username"] "SASL user name";
     SaslPassword Client ["sasl.password"] "SASL password (secret)";
     SaslJaasConfig Client ["sasl.jaas.config"]
-        "Java login module line: PlainLoginModule or ScramLoginModule with username and password (secret)";
+        "Java login module line: Plain/ScramLoginModule (username, password) or OAuthBearerLoginModule (clientId, clientSecret, scope); secret";
+    OAuthTokenEndpoint Client ["sasl.oauthbearer.token.endpoint.url"] "OIDC token endpoint for OAUTHBEARER tokens";
+    OAuthClientId Client ["sasl.oauthbearer.client.id"] "OIDC client id";
+    OAuthClientSecret Client ["sasl.oauthbearer.client.secret"] "OIDC client secret (secret)";
+    OAuthScope Client ["sasl.oauthbearer.scope"] "OIDC scope asked for";
+    OAuthMethod Client ["sasl.oauthbearer.method"] "oidc (librdkafka's name for the built-in OIDC provider)";
     SslCaLocation Client ["ssl.truststore.location", "ssl.ca.location"] "PEM file of the CAs brokers are verified against";
     SslCaPem Client ["ssl.truststore.certificates", "ssl.ca.pem"] "the same, inline PEM";
     SslCertificateLocation Client ["ssl.certificate.location"] "PEM file of this client's certificate chain";

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use super::properties::Key;
-use super::Secret;
+use super::{OAuthConfig, Secret, TokenProvider, TokenSource};
 use crate::error::{Error, Result};
 
 /// The transport and authentication of every broker connection (`security.protocol`).
@@ -70,6 +70,8 @@ impl FromStr for SecurityProtocol {
     }
 }
 
+const MECHANISMS: &str = "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER";
+
 /// The SASL mechanisms weir speaks (`sasl.mechanism`). GSSAPI (Kerberos) and AWS_MSK_IAM are not among them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -80,6 +82,9 @@ pub enum SaslMechanism {
     ScramSha256,
     /// `SCRAM-SHA-512`.
     ScramSha512,
+    /// `OAUTHBEARER`: an OAuth bearer token, from the application ([`super::TokenProvider`]) or from an OpenID
+    /// Connect token endpoint ([`super::OAuthConfig`]).
+    OAuthBearer,
 }
 
 impl SaslMechanism {
@@ -89,6 +94,7 @@ impl SaslMechanism {
             SaslMechanism::Plain => "PLAIN",
             SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
             SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+            SaslMechanism::OAuthBearer => "OAUTHBEARER",
         }
     }
 }
@@ -101,14 +107,15 @@ impl FromStr for SaslMechanism {
             "PLAIN" => SaslMechanism::Plain,
             "SCRAM-SHA-256" => SaslMechanism::ScramSha256,
             "SCRAM-SHA-512" => SaslMechanism::ScramSha512,
+            "OAUTHBEARER" => SaslMechanism::OAuthBearer,
             "GSSAPI" | "AWS_MSK_IAM" => {
                 return Err(Error::Config(format!(
-                    "sasl.mechanism: weir does not support {s} (it speaks PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512)"
+                    "sasl.mechanism: weir does not support {s} (it speaks {MECHANISMS})"
                 )))
             }
             _ => {
                 return Err(Error::Config(format!(
-                    "sasl.mechanism: expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got {s:?}"
+                    "sasl.mechanism: expected one of {MECHANISMS}, got {s:?}"
                 )))
             }
         })
@@ -171,6 +178,17 @@ pub struct SaslConfig {
     pub username: String,
     /// Password (`sasl.password`, or `password` in `sasl.jaas.config`).
     pub password: Secret,
+    /// OAUTHBEARER: the token endpoint weir fetches tokens from, when no [`SaslConfig::token_provider`] is set.
+    pub oauth: OAuthConfig,
+    /// OAUTHBEARER: the application's source of tokens ([`SaslConfig::set_token_provider`]).
+    pub token_provider: Option<TokenSource>,
+}
+
+impl SaslConfig {
+    /// Makes `provider` the source of OAUTHBEARER tokens.
+    pub fn set_token_provider(&mut self, provider: impl TokenProvider + 'static) {
+        self.token_provider = Some(TokenSource(std::sync::Arc::new(provider)));
+    }
 }
 
 /// TLS and SASL, as [`crate::config::ClientConfig::security`].
@@ -195,6 +213,18 @@ impl SecurityConfig {
             Key::SaslUsername => self.sasl.username = value.to_owned(),
             Key::SaslPassword => self.sasl.password = Secret::new(value),
             Key::SaslJaasConfig => apply_jaas(&mut self.sasl, value)?,
+            Key::OAuthTokenEndpoint => self.sasl.oauth.token_endpoint_url = value.to_owned(),
+            Key::OAuthClientId => self.sasl.oauth.client_id = value.to_owned(),
+            Key::OAuthClientSecret => self.sasl.oauth.client_secret = Secret::new(value),
+            Key::OAuthScope => self.sasl.oauth.scope = Some(value.to_owned()).filter(|s| !s.is_empty()),
+            Key::OAuthMethod => {
+                if !value.eq_ignore_ascii_case("oidc") {
+                    return Err(Error::Config(format!(
+                        "{name}: weir fetches tokens by OIDC (oidc), or takes them from the application's \
+                         TokenProvider; got {value:?}"
+                    )));
+                }
+            }
             Key::SslCaLocation => tls.ca = file(value),
             Key::SslCaPem => tls.ca = inline(value),
             Key::SslCertificateLocation => tls.certificate = file(value),
@@ -244,9 +274,10 @@ fn inline(value: &str) -> Option<Pem> {
     (!value.is_empty()).then(|| Pem::Inline(Secret::new(value)))
 }
 
-/// Reads `username` and `password` from a Java `sasl.jaas.config`:
-/// `<login module class> <flag> [name=value ...];`, values bare or in double quotes (with `\` escapes). The
-/// module's own options are otherwise ignored, as the Java client ignores options a module does not know.
+/// Reads a Java `sasl.jaas.config`: `<login module class> <flag> [name=value ...];`, values bare or in double
+/// quotes (with `\` escapes). PlainLoginModule and ScramLoginModule give `username` and `password`,
+/// OAuthBearerLoginModule `clientId`, `clientSecret` and `scope`; other options are ignored, as the Java client
+/// ignores options a module does not know.
 fn apply_jaas(sasl: &mut SaslConfig, value: &str) -> Result<()> {
     let bad = |what: &str| {
         // Never the value itself: it holds the password.
@@ -256,9 +287,12 @@ fn apply_jaas(sasl: &mut SaslConfig, value: &str) -> Result<()> {
     };
     let mut tokens = JaasTokens { rest: value.trim() };
     let module = tokens.word().ok_or_else(|| bad("no login module"))?;
-    if !module.contains("PlainLoginModule") && !module.contains("ScramLoginModule") {
+    if !["PlainLoginModule", "ScramLoginModule", "OAuthBearerLoginModule"]
+        .iter()
+        .any(|m| module.ends_with(m))
+    {
         return Err(bad(&format!(
-            "login module {module} is not one weir reads (PlainLoginModule, ScramLoginModule)"
+            "login module {module} is not one weir reads (PlainLoginModule, ScramLoginModule, OAuthBearerLoginModule)"
         )));
     }
     match tokens.word().as_deref() {
@@ -281,6 +315,9 @@ fn apply_jaas(sasl: &mut SaslConfig, value: &str) -> Result<()> {
         match name.as_str() {
             "username" => sasl.username = v,
             "password" => sasl.password = Secret::new(v),
+            "clientId" => sasl.oauth.client_id = v,
+            "clientSecret" => sasl.oauth.client_secret = Secret::new(v),
+            "scope" => sasl.oauth.scope = Some(v).filter(|s| !s.is_empty()),
             _ => {}
         }
     }
@@ -363,6 +400,16 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.security.sasl.username, "bob");
         assert_eq!(cfg.security.sasl.password.expose(), "pw2");
+        cfg.set(
+            "sasl.jaas.config",
+            r#"org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required
+               clientId="svc" clientSecret="s3" scope="kafka";"#,
+        )
+        .unwrap();
+        let oauth = &cfg.security.sasl.oauth;
+        assert_eq!((oauth.client_id.as_str(), oauth.client_secret.expose()), ("svc", "s3"));
+        assert_eq!(oauth.scope.as_deref(), Some("kafka"));
+        assert!(!format!("{cfg:?}").contains("s3\""));
     }
 
     #[test]
@@ -372,7 +419,7 @@ mod tests {
             r#"PlainLoginModule username="u" password="hunter2";"#,
             r#"PlainLoginModule required username="u" password="hunter2"#,
             r#"PlainLoginModule required username="u" password hunter2;"#,
-            r#"com.example.Kerberos required password="hunter2";"#,
+            r#"com.sun.security.auth.module.Krb5LoginModule required password="hunter2";"#,
         ] {
             let e = cfg.set("sasl.jaas.config", bad).unwrap_err().to_string();
             assert!(e.contains("sasl.jaas.config"), "{e}");

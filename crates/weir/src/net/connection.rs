@@ -13,9 +13,9 @@ use weir_proto::frame::{self, FrameDecoder};
 use weir_proto::versions::{ApiVersionsRequest, VersionTable};
 use weir_proto::Call;
 
-use super::sasl::{self, SaslChannel};
+use super::sasl::{self, Sasl, SaslChannel};
 use super::transport::{Stream, Transport};
-use crate::config::{ClientConfig, SaslConfig, SaslMechanism};
+use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 
 type Reply = oneshot::Sender<Result<Bytes>>;
@@ -113,18 +113,13 @@ impl Connection {
             request_timeout: cfg.request_timeout,
         };
         conn.versions = conn.negotiate_versions().await?;
-        if let Some((sasl, mechanism)) = transport.sasl() {
-            let lifetime = sasl::authenticate(&mut &conn, sasl, *mechanism).await?;
-            tracing::debug!(
-                broker = addr,
-                mechanism = mechanism.name(),
-                ?lifetime,
-                "authenticated"
-            );
+        if let Some(sasl) = transport.sasl() {
+            let lifetime = sasl::authenticate(&mut &conn, sasl).await?;
+            let mechanism = sasl.mechanism().name();
+            tracing::debug!(broker = addr, mechanism, ?lifetime, "authenticated");
             if let Some(lifetime) = lifetime {
                 conn.reauth.send_replace(Some(Reauth {
                     sasl: sasl.clone(),
-                    mechanism: *mechanism,
                     versions: conn.versions.clone(),
                     client_id: conn.client_id.clone(),
                     at: Instant::now() + sasl::reauthenticate_after(lifetime),
@@ -284,8 +279,7 @@ fn connection_lost(addr: &str) -> Error {
 /// When and how the writer re-authenticates the connection (KIP-368).
 #[derive(Clone)]
 struct Reauth {
-    sasl: SaslConfig,
-    mechanism: SaslMechanism,
+    sasl: Arc<Sasl>,
     versions: VersionTable,
     client_id: String,
     at: Instant,
@@ -329,7 +323,7 @@ async fn write_loop(
                 client_id: &r.client_id,
                 timeout,
             };
-            match sasl::authenticate(&mut ch, &r.sasl, r.mechanism).await {
+            match sasl::authenticate(&mut ch, &r.sasl).await {
                 Ok(lifetime) => {
                     tracing::debug!(broker = %shared.addr, ?lifetime, "re-authenticated");
                     match lifetime {

@@ -8,22 +8,23 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use super::{sasl, tls};
-use crate::config::{ClientConfig, SaslConfig, SaslMechanism, SecurityConfig};
+use super::sasl::Sasl;
+use super::tls;
+use crate::config::{ClientConfig, SecurityConfig};
 use crate::error::{Error, Result};
 
 /// What every connection of one client does to reach a broker: TLS (if any) and SASL (if any).
 pub(crate) struct Transport {
     tls: Option<TlsConnector>,
     insecure: bool,
-    sasl: Option<(SaslConfig, SaslMechanism)>,
+    sasl: Option<Arc<Sasl>>,
 }
 
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transport")
             .field("tls", &self.tls.is_some())
-            .field("sasl", &self.sasl.as_ref().map(|(_, m)| m.name()))
+            .field("sasl", &self.sasl.as_ref().map(|s| s.mechanism().name()))
             .finish()
     }
 }
@@ -42,7 +43,7 @@ impl Transport {
             false => None,
         };
         let sasl = match cfg.protocol.sasl() {
-            true => Some((cfg.sasl.clone(), sasl::validate(&cfg.sasl)?)),
+            true => Some(Arc::new(Sasl::new(&cfg.sasl)?)),
             false => None,
         };
         Ok(Arc::new(Transport {
@@ -53,7 +54,7 @@ impl Transport {
     }
 
     /// The SASL settings, when connections authenticate.
-    pub(crate) fn sasl(&self) -> Option<&(SaslConfig, SaslMechanism)> {
+    pub(crate) fn sasl(&self) -> Option<&Arc<Sasl>> {
         self.sasl.as_ref()
     }
 

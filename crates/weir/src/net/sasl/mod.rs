@@ -2,9 +2,11 @@
 //! the mechanism's messages until it is done. The mechanisms are pure state machines ([`Mechanism`]); this
 //! module drives one over a connection.
 
+mod oauth_bearer;
 mod plain;
 mod scram;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -14,7 +16,7 @@ use weir_proto::KafkaCode;
 
 use weir_proto::Call;
 
-use crate::config::{SaslConfig, SaslMechanism};
+use crate::config::{SaslConfig, SaslMechanism, TokenProvider};
 use crate::error::{Error, Result};
 
 /// The client side of one SASL mechanism's exchange.
@@ -26,38 +28,72 @@ pub(crate) trait Mechanism: Send {
     fn step(&mut self, answer: &[u8]) -> Result<Option<Vec<u8>>, String>;
 }
 
-/// A fresh exchange of the configured mechanism.
-fn mechanism(cfg: &SaslConfig, which: SaslMechanism) -> Box<dyn Mechanism> {
-    let scram = |hash| {
-        let mut nonce = [0u8; 24];
-        rand::thread_rng().fill_bytes(&mut nonce);
-        let nonce = base64::engine::general_purpose::STANDARD.encode(nonce);
-        Box::new(scram::Scram::new(
-            hash,
-            &cfg.username,
-            cfg.password.clone(),
-            nonce,
-        )) as Box<dyn Mechanism>
-    };
-    match which {
-        SaslMechanism::Plain => Box::new(plain::Plain::new(&cfg.username, cfg.password.clone())),
-        SaslMechanism::ScramSha256 => scram(scram::Hash::Sha256),
-        SaslMechanism::ScramSha512 => scram(scram::Hash::Sha512),
+/// A client's SASL settings, checked: the mechanism, and for OAUTHBEARER where its tokens come from.
+pub(crate) struct Sasl {
+    cfg: SaslConfig,
+    mechanism: SaslMechanism,
+    tokens: Option<Arc<dyn TokenProvider>>,
+}
+
+impl Sasl {
+    /// Checks what authentication needs before any connection is made.
+    pub(crate) fn new(cfg: &SaslConfig) -> Result<Sasl> {
+        let mechanism = cfg.mechanism.ok_or_else(|| {
+            Error::Config(
+                "SASL needs sasl.mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER)".into(),
+            )
+        })?;
+        let tokens = match mechanism {
+            SaslMechanism::OAuthBearer => Some(token_source(cfg)?),
+            _ if cfg.username.is_empty() => {
+                return Err(Error::Config(format!(
+                    "SASL {} needs a user name (sasl.username, or username in sasl.jaas.config)",
+                    mechanism.name()
+                )))
+            }
+            _ => None,
+        };
+        Ok(Sasl {
+            cfg: cfg.clone(),
+            mechanism,
+            tokens,
+        })
+    }
+
+    /// The mechanism.
+    pub(crate) fn mechanism(&self) -> SaslMechanism {
+        self.mechanism
+    }
+
+    /// A fresh exchange of the mechanism (for OAUTHBEARER, with a token from its source).
+    async fn exchange(&self) -> Result<Box<dyn Mechanism>> {
+        let cfg = &self.cfg;
+        let scram = |hash| {
+            let mut nonce = [0u8; 24];
+            rand::thread_rng().fill_bytes(&mut nonce);
+            let nonce = base64::engine::general_purpose::STANDARD.encode(nonce);
+            Box::new(scram::Scram::new(hash, &cfg.username, cfg.password.clone(), nonce)) as Box<dyn Mechanism>
+        };
+        Ok(match self.mechanism {
+            SaslMechanism::Plain => Box::new(plain::Plain::new(&cfg.username, cfg.password.clone())),
+            SaslMechanism::ScramSha256 => scram(scram::Hash::Sha256),
+            SaslMechanism::ScramSha512 => scram(scram::Hash::Sha512),
+            SaslMechanism::OAuthBearer => {
+                let source = self.tokens.as_ref().expect("OAUTHBEARER has a token source");
+                Box::new(oauth_bearer::OAuthBearer::new(source.token().await?))
+            }
+        })
     }
 }
 
-/// Checks what authentication needs before any connection is made.
-pub(crate) fn validate(cfg: &SaslConfig) -> Result<SaslMechanism> {
-    let m = cfg.mechanism.ok_or_else(|| {
-        Error::Config("SASL needs sasl.mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)".into())
-    })?;
-    if cfg.username.is_empty() {
-        return Err(Error::Config(format!(
-            "SASL {} needs a user name (sasl.username, or username in sasl.jaas.config)",
-            m.name()
-        )));
+/// The application's token provider, else weir's own OIDC client.
+fn token_source(cfg: &SaslConfig) -> Result<Arc<dyn TokenProvider>> {
+    if let Some(p) = &cfg.token_provider {
+        return Ok(p.0.clone());
     }
-    Ok(m)
+    Err(Error::Config(
+        "OAUTHBEARER needs a token provider (SaslConfig::set_token_provider)".into(),
+    ))
 }
 
 /// Where a SASL exchange sends its requests: the connection itself while it is being set up, the writer task
@@ -82,11 +118,8 @@ pub(crate) fn reauthenticate_after(lifetime: Duration) -> Duration {
 
 /// Authenticates over `conn` (versions negotiated): a first authentication, or a re-authentication of an
 /// authenticated connection. Returns the session lifetime the broker set (KIP-368), if any.
-pub(crate) async fn authenticate(
-    conn: &mut impl SaslChannel,
-    cfg: &SaslConfig,
-    which: SaslMechanism,
-) -> Result<Option<Duration>> {
+pub(crate) async fn authenticate(conn: &mut impl SaslChannel, sasl: &Sasl) -> Result<Option<Duration>> {
+    let which = sasl.mechanism;
     let broker = conn.broker().to_owned();
     let refused = |reason: String| Error::Authentication {
         broker: broker.clone(),
@@ -113,8 +146,12 @@ pub(crate) async fn authenticate(
             )))
         }
     }
-    let mut m = mechanism(cfg, which);
+    let mut m = sasl.exchange().await?;
     let mut message = m.start();
+    let who = match which {
+        SaslMechanism::OAuthBearer => String::new(),
+        _ => format!(" as {:?}", sasl.cfg.username),
+    };
     loop {
         let r = conn
             .call(&SaslAuthenticateRequest {
@@ -124,8 +161,8 @@ pub(crate) async fn authenticate(
         if r.error_code != 0 {
             let code = KafkaCode::from_code(r.error_code).unwrap_or(KafkaCode::Unknown(r.error_code));
             return Err(refused(match r.error_message {
-                Some(msg) if !msg.is_empty() => format!("{} as {:?}: {msg}", which.name(), cfg.username),
-                _ => format!("{} as {:?}: {code:?}", which.name(), cfg.username),
+                Some(msg) if !msg.is_empty() => format!("{}{who}: {msg}", which.name()),
+                _ => format!("{}{who}: {code:?}", which.name()),
             }));
         }
         match m.step(&r.auth_bytes).map_err(&refused)? {

@@ -8,6 +8,8 @@
 //!   ([`Pki`]: a CA, broker and client certificates, and broker certificates a client must refuse).
 //! * [`peers::java`]: Apache Kafka's Java client, at the broker's version, the reference for semantics;
 //!   [`peers::franz_go`]: franz-go, the peer for the pause/resume workload weir exists for.
+//! * [`oidc::OidcServer`]: an OpenID Connect provider on loopback (client credentials grant, RS256 JWTs, a
+//!   JWKS) and the broker settings that validate its tokens, for OAUTHBEARER tests.
 //! * [`Kcat`] and [`Python`]: librdkafka 2.16 tooling for interop checks (kcat run against the librdkafka
 //!   bundled in the PyPI `confluent-kafka` wheel, and that wheel's Python).
 //!
@@ -31,6 +33,7 @@
 
 mod kafka;
 mod librdkafka;
+pub mod oidc;
 pub mod peers;
 pub mod pki;
 mod process;

@@ -1,6 +1,8 @@
 //! Re-authentication (KIP-368) on real Apache Kafka, under load: a producer and a consumer busy for several
-//! session lifetimes renew every session in time, so the broker closes no connection and nothing is lost. Its
-//! own binary: it counts weir's debug events process-wide.
+//! session lifetimes renew every session in time, so the broker closes no connection and nothing is lost; with
+//! SCRAM (sessions of `connections.max.reauth.ms`) and with OAUTHBEARER tokens from weir's OIDC client that
+//! expire every 6 s (sessions end with the token, so each renewal needs a fresh one). Its own binary: it counts
+//! weir's debug events process-wide.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 use weir::config::{ClientConfig, ProducerConfig};
 use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
 use weir::{Producer, ProducerRecord};
+use weir_testkit::oidc::OidcServer;
 use weir_testkit::{unique_name, Kafka, SecureOptions, SecurityProtocol, Shape};
 
 /// The session lifetime the broker sets (`connections.max.reauth.ms`).
@@ -49,81 +52,46 @@ where
     }
 }
 
-/// A consumer and a producer busy for several session lifetimes: every connection re-authenticates in time, so
-/// the broker closes none, and nothing is lost.
-#[tokio::test]
-async fn sessions_are_renewed_without_interrupting_work() {
-    use tracing_subscriber::layer::SubscriberExt;
-    let events = Arc::new(Events::default());
-    let subscriber = tracing_subscriber::registry()
-        .with(Counting(events.clone()))
-        .with(tracing_subscriber::filter::LevelFilter::DEBUG);
-    tracing::subscriber::set_global_default(subscriber).unwrap();
-
-    let k = Kafka::start_secure(
-        Shape::Single,
-        &SecureOptions {
-            reauth_ms: Some(REAUTH_MS),
-            ..Default::default()
-        },
-    );
-    let bootstrap = k.listener(SecurityProtocol::SaslSsl);
-    let mut client = ClientConfig::new(&bootstrap);
-    for (key, value) in [
-        ("security.protocol", "SASL_SSL"),
-        (
-            "ssl.ca.location",
-            &k.pki().unwrap().ca_cert_path.display().to_string(),
-        ),
-        ("sasl.mechanism", "SCRAM-SHA-256"),
-        ("sasl.username", SecureOptions::ADMIN_USER),
-        ("sasl.password", SecureOptions::ADMIN_PASSWORD),
-    ] {
-        client.set(key, value).unwrap();
-    }
+/// Produces and consumes on a new topic for `lifetimes` sessions of `session`: no error, nothing lost, in
+/// order; then checks that the broker closed no connection and that sessions were renewed.
+async fn busy(k: &Kafka, events: &Events, client: ClientConfig, session: Duration, lifetimes: u32) {
+    let closed_before = events.closed_by_broker.load(Ordering::Relaxed);
+    let renewed_before = events.reauthenticated.load(Ordering::Relaxed);
     let topic = unique_name("reauth");
     k.create_topic(&topic, 1);
-    let mut pc = ProducerConfig::new(&bootstrap);
+    let mut pc = ProducerConfig::new("unused:1");
     pc.client = client.clone();
     let producer = Producer::new(pc).unwrap();
-    let mut cc = ConsumerConfig::new(&bootstrap);
+    let mut cc = ConsumerConfig::new("unused:1");
     cc.client = client;
     let consumer = Consumer::new(cc).unwrap();
     consumer
         .assign(&[(TopicPartition::new(topic.as_str(), 0), StartOffset::Earliest)])
         .await
         .unwrap();
-
-    let lifetimes = 4;
-    let until = Instant::now() + Duration::from_millis(REAUTH_MS * lifetimes);
+    let until = Instant::now() + session * lifetimes;
     let (mut sent, mut got) = (0usize, 0usize);
-    while Instant::now() < until {
-        for _ in 0..20 {
-            producer
-                .send(ProducerRecord::new(topic.as_str(), format!("r{sent}")))
-                .await
-                .unwrap()
-                .await
-                .unwrap();
-            sent += 1;
+    while Instant::now() < until || got < sent {
+        if Instant::now() < until {
+            for _ in 0..20 {
+                producer
+                    .send(ProducerRecord::new(topic.as_str(), format!("r{sent}")))
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap();
+                sent += 1;
+            }
         }
         for r in consumer.poll(1000, Duration::from_millis(50)).await.unwrap() {
             assert_eq!(r.offset, got as i64);
             got += 1;
         }
     }
-    while got < sent {
-        for r in consumer.poll(1000, Duration::from_millis(200)).await.unwrap() {
-            assert_eq!(r.offset, got as i64);
-            got += 1;
-        }
-    }
-    let authenticated = events.authenticated.load(Ordering::Relaxed);
-    let renewed = events.reauthenticated.load(Ordering::Relaxed);
-    let closed = events.closed_by_broker.load(Ordering::Relaxed);
     producer.close().await.unwrap();
     consumer.close().await.unwrap();
-    assert!(authenticated >= 2, "connections authenticated: {authenticated}");
+    let renewed = events.reauthenticated.load(Ordering::Relaxed) - renewed_before;
+    let closed = events.closed_by_broker.load(Ordering::Relaxed) - closed_before;
     // Each connection lived about `lifetimes` sessions: at least the producer's and a fetch connection renewed
     // more than once.
     assert!(
@@ -134,4 +102,60 @@ async fn sessions_are_renewed_without_interrupting_work() {
         closed, 0,
         "the broker closed connections: sessions were not renewed in time"
     );
+}
+
+#[tokio::test]
+async fn sessions_are_renewed_without_interrupting_work() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let events = Arc::new(Events::default());
+    let subscriber = tracing_subscriber::registry()
+        .with(Counting(events.clone()))
+        .with(tracing_subscriber::filter::LevelFilter::DEBUG);
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let oidc = OidcServer::start();
+    let (settings, jvm_options) = oidc.broker_settings(SecurityProtocol::SaslSsl);
+    let k = Kafka::start_secure(
+        Shape::Single,
+        &SecureOptions {
+            reauth_ms: Some(REAUTH_MS),
+            settings,
+            jvm_options,
+            ..Default::default()
+        },
+    );
+    let client = |mechanism: &[(&str, &str)]| {
+        let mut c = ClientConfig::new(&k.listener(SecurityProtocol::SaslSsl));
+        let ca = k.pki().unwrap().ca_cert_path.display().to_string();
+        c.set("security.protocol", "SASL_SSL").unwrap();
+        c.set("ssl.ca.location", &ca).unwrap();
+        for (key, value) in mechanism {
+            c.set(key, value).unwrap();
+        }
+        c
+    };
+
+    let scram = client(&[
+        ("sasl.mechanism", "SCRAM-SHA-256"),
+        ("sasl.username", SecureOptions::ADMIN_USER),
+        ("sasl.password", SecureOptions::ADMIN_PASSWORD),
+    ]);
+    busy(&k, &events, scram, Duration::from_millis(REAUTH_MS), 4).await;
+    assert!(events.authenticated.load(Ordering::Relaxed) >= 2);
+
+    // Sessions end with the token or after REAUTH_MS, whichever comes first; a token is replaced at 80% of its
+    // life, so no session is shorter than 1.2 s, and renewals (at least a second apart) keep up.
+    let token_lifetime = Duration::from_secs(6);
+    oidc.set_token_lifetime(token_lifetime);
+    let oauth = client(&[
+        ("sasl.mechanism", "OAUTHBEARER"),
+        ("sasl.oauthbearer.token.endpoint.url", &oidc.token_url()),
+        ("sasl.oauthbearer.client.id", OidcServer::CLIENT_ID),
+        ("sasl.oauthbearer.client.secret", OidcServer::CLIENT_SECRET),
+    ]);
+    let issued = oidc.tokens_issued();
+    busy(&k, &events, oauth, token_lifetime, 3).await;
+    // One token at a time for all connections, renewed at 80% of its life: about one per 4.8 s.
+    let issued = oidc.tokens_issued() - issued;
+    assert!((3..=8).contains(&issued), "tokens fetched: {issued}");
 }

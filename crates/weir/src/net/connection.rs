@@ -323,11 +323,16 @@ async fn write_loop(
                 client_id: &r.client_id,
                 timeout,
             };
+            let started = Instant::now();
             match sasl::authenticate(&mut ch, &r.sasl).await {
                 Ok(lifetime) => {
                     tracing::debug!(broker = %shared.addr, ?lifetime, "re-authenticated");
                     match lifetime {
-                        Some(l) => r.at = Instant::now() + sasl::reauthenticate_after(l),
+                        // A broker refuses re-authentications less than a second apart.
+                        Some(l) => {
+                            r.at = (Instant::now() + sasl::reauthenticate_after(l))
+                                .max(started + sasl::MIN_REAUTH_INTERVAL)
+                        }
                         None => reauth = None,
                     }
                 }
@@ -451,7 +456,10 @@ async fn read_loop(
             read = reader.read_buf(&mut buf) => {
                 match read {
                     Ok(0) => {
-                        tracing::debug!(broker = %shared.addr, "connection closed by broker");
+                        // After this client closed its side, the broker's close is the expected answer.
+                        if !shared.closed.load(Ordering::Acquire) {
+                            tracing::debug!(broker = %shared.addr, "connection closed by broker");
+                        }
                         shared.close(connection_lost(&shared.addr));
                         return;
                     }

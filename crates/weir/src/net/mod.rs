@@ -8,6 +8,8 @@
 
 mod broker;
 mod connection;
+mod oidc;
+mod oidc_tokens;
 mod sasl;
 mod tls;
 mod transport;

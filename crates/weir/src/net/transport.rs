@@ -1,5 +1,5 @@
 //! How a connection to a broker is made: TCP, then TLS if configured; SASL runs on the connection afterwards
-//! ([`super::sasl`]). A [`Transport`] is built once per client from its [`SecurityConfig`], so files are read
+//! ([`super::sasl`]). A [`Transport`] is built once per client from its security settings, so files are read
 //! and keys parsed when the client is created.
 
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use tokio_rustls::TlsConnector;
 
 use super::sasl::Sasl;
 use super::tls;
-use crate::config::{ClientConfig, SecurityConfig};
+use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 
 /// What every connection of one client does to reach a broker: TLS (if any) and SASL (if any).
@@ -37,13 +37,14 @@ pub(crate) enum Stream {
 
 impl Transport {
     /// The transport `cfg` asks for; every setting is checked and every file read here.
-    pub(crate) fn new(cfg: &SecurityConfig) -> Result<Arc<Transport>> {
+    pub(crate) fn new(client: &ClientConfig) -> Result<Arc<Transport>> {
+        let cfg = &client.security;
         let tls = match cfg.protocol.tls() {
             true => Some(TlsConnector::from(tls::client_config(&cfg.tls)?)),
             false => None,
         };
         let sasl = match cfg.protocol.sasl() {
-            true => Some(Arc::new(Sasl::new(&cfg.sasl)?)),
+            true => Some(Arc::new(Sasl::new(&cfg.sasl, client)?)),
             false => None,
         };
         Ok(Arc::new(Transport {

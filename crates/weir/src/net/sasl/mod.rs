@@ -16,7 +16,8 @@ use weir_proto::KafkaCode;
 
 use weir_proto::Call;
 
-use crate::config::{SaslConfig, SaslMechanism, TokenProvider};
+use super::oidc_tokens::OidcTokens;
+use crate::config::{ClientConfig, SaslConfig, SaslMechanism, TokenProvider};
 use crate::error::{Error, Result};
 
 /// The client side of one SASL mechanism's exchange.
@@ -37,14 +38,14 @@ pub(crate) struct Sasl {
 
 impl Sasl {
     /// Checks what authentication needs before any connection is made.
-    pub(crate) fn new(cfg: &SaslConfig) -> Result<Sasl> {
+    pub(crate) fn new(cfg: &SaslConfig, client: &ClientConfig) -> Result<Sasl> {
         let mechanism = cfg.mechanism.ok_or_else(|| {
             Error::Config(
                 "SASL needs sasl.mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER)".into(),
             )
         })?;
         let tokens = match mechanism {
-            SaslMechanism::OAuthBearer => Some(token_source(cfg)?),
+            SaslMechanism::OAuthBearer => Some(token_source(cfg, client)?),
             _ if cfg.username.is_empty() => {
                 return Err(Error::Config(format!(
                     "SASL {} needs a user name (sasl.username, or username in sasl.jaas.config)",
@@ -72,7 +73,12 @@ impl Sasl {
             let mut nonce = [0u8; 24];
             rand::thread_rng().fill_bytes(&mut nonce);
             let nonce = base64::engine::general_purpose::STANDARD.encode(nonce);
-            Box::new(scram::Scram::new(hash, &cfg.username, cfg.password.clone(), nonce)) as Box<dyn Mechanism>
+            Box::new(scram::Scram::new(
+                hash,
+                &cfg.username,
+                cfg.password.clone(),
+                nonce,
+            )) as Box<dyn Mechanism>
         };
         Ok(match self.mechanism {
             SaslMechanism::Plain => Box::new(plain::Plain::new(&cfg.username, cfg.password.clone())),
@@ -86,14 +92,22 @@ impl Sasl {
     }
 }
 
-/// The application's token provider, else weir's own OIDC client.
-fn token_source(cfg: &SaslConfig) -> Result<Arc<dyn TokenProvider>> {
+/// The application's token provider, else weir's own OIDC client (an https endpoint verified with the client's
+/// TLS settings, as the Java client does).
+fn token_source(cfg: &SaslConfig, client: &ClientConfig) -> Result<Arc<dyn TokenProvider>> {
     if let Some(p) = &cfg.token_provider {
         return Ok(p.0.clone());
     }
-    Err(Error::Config(
-        "OAUTHBEARER needs a token provider (SaslConfig::set_token_provider)".into(),
-    ))
+    let endpoint = &cfg.oauth.token_endpoint_url;
+    let tls = match endpoint.starts_with("https://") {
+        true => Some(super::tls::client_config(&client.security.tls)?),
+        false => None,
+    };
+    Ok(Arc::new(OidcTokens::new(
+        &cfg.oauth,
+        tls,
+        client.request_timeout,
+    )?))
 }
 
 /// Where a SASL exchange sends its requests: the connection itself while it is being set up, the writer task
@@ -110,10 +124,19 @@ pub(crate) trait SaslChannel: Send {
         C::Response: Send;
 }
 
+/// The broker's minimum time between two re-authentications of a connection (Kafka's
+/// `MIN_REAUTH_INTERVAL_ONE_SECOND_NANOS`); one sooner is refused with ILLEGAL_SASL_STATE.
+pub(crate) const MIN_REAUTH_INTERVAL: Duration = Duration::from_millis(1010);
+
 /// When to re-authenticate a session of `lifetime`: at 85 to 95% of it, at random, as the Java client does (so
-/// that a client's connections do not all re-authenticate at once).
+/// that a client's connections do not all re-authenticate at once), and at least a second before it ends (half
+/// of it, for sessions of two seconds or less), so that the exchange reaches the broker in time.
 pub(crate) fn reauthenticate_after(lifetime: Duration) -> Duration {
-    lifetime.mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.85..0.95))
+    // (A session shorter than MIN_REAUTH_INTERVAL cannot be renewed in time after a re-authentication: the
+    // broker closes it when it ends and the client reconnects. Tokens that short are for tests only.)
+    let jittered = lifetime.mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.85..0.95));
+    let margin = Duration::from_secs(1).min(lifetime / 2);
+    jittered.min(lifetime - margin)
 }
 
 /// Authenticates over `conn` (versions negotiated): a first authentication, or a re-authentication of an
@@ -141,7 +164,7 @@ pub(crate) async fn authenticate(conn: &mut impl SaslChannel, sasl: &Sasl) -> Re
         }
         Err(code) => {
             return Err(refused(format!(
-                "SaslHandshake for {} answered {code:?}: is this a SASL listener?",
+                "SaslHandshake for {} answered {code:?} (a listener without SASL answers IllegalSaslState)",
                 which.name()
             )))
         }

@@ -63,7 +63,10 @@ mod tests {
         let mut t = OAuthToken::new(Secret::new("abc.def.ghi"), Duration::from_secs(60));
         t.extensions.push(("traceId".into(), "123".into()));
         let mut m = OAuthBearer::new(t);
-        assert_eq!(m.start(), b"n,,\x01auth=Bearer abc.def.ghi\x01traceId=123\x01\x01");
+        assert_eq!(
+            m.start(),
+            b"n,,\x01auth=Bearer abc.def.ghi\x01traceId=123\x01\x01"
+        );
         assert_eq!(m.step(b""), Ok(None));
         let e = m.step(br#"{"status":"invalid_token"}"#).unwrap_err();
         assert!(e.contains("invalid_token") && !e.contains("abc.def"), "{e}");

@@ -7,11 +7,11 @@ use weir::Admin;
 use crate::util::{client_config, CliError};
 use crate::{ClientPropsArgs, Global, MetadataArgs, TopicCreateArgs, TopicNameArgs};
 
-fn admin(g: &Global, c: &ClientPropsArgs) -> Result<Admin, CliError> {
+pub(crate) fn admin(g: &Global, c: &ClientPropsArgs) -> Result<Admin, CliError> {
     Ok(Admin::new(client_config(&g.brokers, &c.props)?)?)
 }
 
-fn print(out: &[u8]) -> Result<(), CliError> {
+pub(crate) fn print(out: &[u8]) -> Result<(), CliError> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(out).and_then(|_| stdout.flush()) {
         Ok(()) => Ok(()),

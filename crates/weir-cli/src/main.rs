@@ -1,10 +1,12 @@
 //! `weir`: a kcat-style command line for Kafka, built on the weir client.
 
+mod acl_cmds;
 mod admin_cmds;
 mod consume;
 mod format;
 mod group_consume;
 mod produce;
+mod user_cmds;
 mod util;
 
 use std::process::ExitCode;
@@ -51,6 +53,12 @@ enum Command {
     Topics(TopicsCommand),
     /// Show brokers, topics, partitions and leaders (like kcat -L)
     Metadata(MetadataArgs),
+    /// List, create or delete ACLs (like kafka-acls.sh)
+    #[command(subcommand)]
+    Acls(acl_cmds::AclsCommand),
+    /// List, set or delete users' SCRAM credentials (like kafka-configs.sh --entity-type users)
+    #[command(subcommand)]
+    Users(user_cmds::UsersCommand),
 }
 
 /// Arguments of `weir produce`.
@@ -223,6 +231,8 @@ fn main() -> ExitCode {
             Command::Topics(TopicsCommand::Delete(a)) => admin_cmds::delete(&global, a).await,
             Command::Topics(TopicsCommand::List(a)) => admin_cmds::list(&global, a).await,
             Command::Metadata(a) => admin_cmds::metadata(&global, a).await,
+            Command::Acls(c) => acl_cmds::run(&global, c).await,
+            Command::Users(c) => user_cmds::run(&global, c).await,
         }
     });
     // Background tasks (sender, fetchers) are not waited for: every command closes its client itself.

@@ -84,6 +84,31 @@ pub fn client_config(brokers: &str, props: &[String]) -> Result<ClientConfig, Cl
     Ok(cfg)
 }
 
+/// Rows under a header, columns padded to their widest cell and separated by two spaces (no trailing spaces).
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(cell);
+            line.extend(std::iter::repeat_n(' ', w - cell.chars().count()));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 /// Interprets the escapes `\t \n \r \\` in a delimiter given on the command line.
 pub fn unescape(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
@@ -139,5 +164,14 @@ mod tests {
         assert_eq!(unescape(r"\t|\n\\\x"), b"\t|\n\\\\x".to_vec());
         assert!(client_config("x:1", &["no.such=1".into()]).is_err());
         assert!(client_config("x:1", &["client.id=me".into()]).is_ok());
+    }
+
+    #[test]
+    fn tables_align_columns() {
+        let t = table(
+            &["A", "LONGER"],
+            &[vec!["xyz".into(), "1".into()], vec!["q".into(), "".into()]],
+        );
+        assert_eq!(t, "A    LONGER\nxyz  1\nq\n");
     }
 }

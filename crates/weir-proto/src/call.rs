@@ -98,6 +98,10 @@ macro_rules! calls {
     };
 }
 
+use crate::acl::{
+    AclCreationResult, CreateAclsRequest, DeleteAclsFilterResult, DeleteAclsRequest, DescribeAclsRequest,
+    DescribeAclsResponse,
+};
 use crate::admin::{CreateTopicsRequest, CreatedTopic, DeleteTopicsRequest};
 use crate::fetch::{FetchRequest, FetchResponse};
 use crate::group::{
@@ -111,6 +115,10 @@ use crate::produce::{ProduceRequest, ProduceResponse};
 use crate::producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 use crate::sasl::{
     SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+};
+use crate::scram_credentials::{
+    AlterUserScramCredentialsRequest, AlteredUser, DescribeUserScramCredentialsRequest,
+    DescribeUserScramCredentialsResponse,
 };
 use crate::versions::{ApiVersionRanges, ApiVersionsRequest};
 
@@ -148,6 +156,18 @@ calls! {
         crate::sasl::decode_sasl_handshake_response;
     SaslAuthenticateRequest => SaslAuthenticateResponse, crate::sasl::SASL_AUTHENTICATE_VERSIONS,
         crate::sasl::decode_sasl_authenticate_response;
+    DescribeAclsRequest => DescribeAclsResponse, crate::acl::DESCRIBE_ACLS_VERSIONS,
+        crate::acl::decode_describe_acls_response;
+    CreateAclsRequest => Vec<AclCreationResult>, crate::acl::CREATE_ACLS_VERSIONS,
+        crate::acl::decode_create_acls_response;
+    DeleteAclsRequest => Vec<DeleteAclsFilterResult>, crate::acl::DELETE_ACLS_VERSIONS,
+        crate::acl::decode_delete_acls_response;
+    DescribeUserScramCredentialsRequest => DescribeUserScramCredentialsResponse,
+        crate::scram_credentials::DESCRIBE_USER_SCRAM_CREDENTIALS_VERSIONS,
+        crate::scram_credentials::decode_describe_user_scram_credentials_response;
+    AlterUserScramCredentialsRequest => Vec<AlteredUser>,
+        crate::scram_credentials::ALTER_USER_SCRAM_CREDENTIALS_VERSIONS,
+        crate::scram_credentials::decode_alter_user_scram_credentials_response;
 }
 
 /// The name of an API key, for messages ("Unknown" for keys weir does not speak).
@@ -170,6 +190,11 @@ pub const fn api_name(key: i16) -> &'static str {
         20 => "DeleteTopics",
         22 => "InitProducerId",
         36 => "SaslAuthenticate",
+        29 => "DescribeAcls",
+        30 => "CreateAcls",
+        31 => "DeleteAcls",
+        50 => "DescribeUserScramCredentials",
+        51 => "AlterUserScramCredentials",
         _ => "Unknown",
     }
 }

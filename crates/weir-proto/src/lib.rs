@@ -18,11 +18,16 @@
 //! - [`producer_id`]: the InitProducerId response, likewise.
 //! - [`admin`]: the CreateTopics and DeleteTopics responses, likewise.
 //! - [`sasl`]: the SaslHandshake and SaslAuthenticate requests and responses (the mechanisms live in the client).
+//! - [`acl`]: the CreateAcls, DescribeAcls and DeleteAcls requests and responses, and the typed codes of an ACL
+//!   (resource type, pattern type, operation, permission).
+//! - [`scram_credentials`]: the DescribeUserScramCredentials and AlterUserScramCredentials requests and
+//!   responses (salts and salted passwords hidden from `Debug`).
 //! - [`kafka_code`]: the Kafka error codes by name, with whether each is retriable.
 //! - [`record`]: the record batch v2 codec (lazy, zero-copy decode; incremental builder; compression; CRC-32C).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod acl;
 pub mod admin;
 pub mod call;
 pub mod consumer_protocol;
@@ -38,6 +43,7 @@ pub mod produce;
 pub mod producer_id;
 pub mod record;
 pub mod sasl;
+pub mod scram_credentials;
 pub mod versions;
 mod wire;
 

@@ -1,7 +1,7 @@
 //! weir: a pure-Rust Apache Kafka client built for consumers under pressure.
 //!
 //! - [`Producer`]: a `Send + Sync` handle; `send` returns a delivery future resolved once the broker acknowledged.
-//! - [`Admin`]: create, delete and list topics; list offsets.
+//! - [`Admin`]: create, delete and list topics; list offsets; ACLs and SCRAM credentials.
 //! - [`consumer`]: partition state table, fetchers and delivery.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

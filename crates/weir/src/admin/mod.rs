@@ -1,4 +1,5 @@
-//! Administration: create, delete and list topics; list offsets; metadata.
+//! Administration: create, delete and list topics; list offsets; metadata; ACLs ([`AclBinding`],
+//! [`AclFilter`]); SCRAM credentials ([`ScramAlteration`], [`UserScramCredentials`]).
 //!
 //! ```no_run
 //! # async fn demo() -> weir::Result<()> {
@@ -9,16 +10,28 @@
 //! # Ok(()) }
 //! ```
 
+mod acl;
+mod scram;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use weir_proto::admin::{CreateTopicsRequest, DeleteTopicsRequest, NewTopic};
+use weir_proto::{Call, ProtoError};
 
+pub use self::acl::{
+    AclBinding, AclFilter, AclOperation, AclPermissionType, PatternType, ResourceType, UnknownName,
+};
+pub use self::scram::{
+    ScramAlteration, ScramCredentialInfo, ScramMechanism, UserScramCredentials, DEFAULT_SCRAM_ITERATIONS,
+    MAX_SCRAM_ITERATIONS, MIN_SCRAM_ITERATIONS,
+};
 pub use crate::cluster::OffsetSpec;
 use crate::cluster::{Cluster, MetadataSnapshot};
 use crate::config::ClientConfig;
 use crate::error::{check, Error, Result};
+use crate::net::Connection;
 
 /// A cluster administration client. Cheap to clone; clones share connections and [`Admin::close`].
 #[derive(Clone)]
@@ -100,5 +113,18 @@ impl Admin {
         let meta = self.cluster()?.topic(topic).await?;
         let partitions: Vec<i32> = (0..meta.partition_count()).collect();
         self.cluster()?.list_offsets(topic, &partitions, spec).await
+    }
+}
+
+/// A response that does not answer what was asked (fewer results than items sent, a user missing): the broker
+/// is not speaking the protocol, [`Error::Protocol`].
+fn count_mismatch<C: Call>(conn: &Connection, reason: String) -> Error {
+    Error::Protocol {
+        broker: conn.addr().to_owned(),
+        source: ProtoError::Decode {
+            api: C::NAME,
+            version: conn.version::<C>().unwrap_or(-1),
+            reason,
+        },
     }
 }

@@ -37,7 +37,7 @@ impl Cluster {
         if cfg.bootstrap_servers.is_empty() {
             return Err(Error::Config("bootstrap.servers is empty".into()));
         }
-        let transport = Transport::new(&cfg.security)?;
+        let transport = Transport::new(&cfg)?;
         let cfg = Arc::new(cfg);
         let bootstrap = cfg
             .bootstrap_servers

@@ -15,13 +15,13 @@ use weir_proto::record::Compression;
 
 use crate::error::{Error, Result};
 
-pub mod properties;
 mod oauth;
+pub mod properties;
 mod secret;
 mod security;
 
-use properties::{resolve, Key, Scope};
 pub use oauth::{OAuthConfig, OAuthToken, TokenFuture, TokenProvider, TokenSource};
+use properties::{resolve, Key, Scope};
 pub use secret::Secret;
 pub use security::{Pem, SaslConfig, SaslMechanism, SecurityConfig, SecurityProtocol, TlsConfig};
 

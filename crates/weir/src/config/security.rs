@@ -407,7 +407,10 @@ mod tests {
         )
         .unwrap();
         let oauth = &cfg.security.sasl.oauth;
-        assert_eq!((oauth.client_id.as_str(), oauth.client_secret.expose()), ("svc", "s3"));
+        assert_eq!(
+            (oauth.client_id.as_str(), oauth.client_secret.expose()),
+            ("svc", "s3")
+        );
         assert_eq!(oauth.scope.as_deref(), Some("kafka"));
         assert!(!format!("{cfg:?}").contains("s3\""));
     }

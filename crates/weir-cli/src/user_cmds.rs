@@ -39,8 +39,8 @@ pub struct UserListArgs {
     pub client: ClientPropsArgs,
 }
 
-/// Arguments of `weir users set-password`.
-#[derive(Args, Debug)]
+/// Arguments of `weir users set-password` (their `Debug` leaves the password out).
+#[derive(Args)]
 #[command(group(ArgGroup::new("secret").required(true).args(["password_stdin", "password"])))]
 pub struct SetPasswordArgs {
     /// User name
@@ -60,6 +60,19 @@ pub struct SetPasswordArgs {
     pub iterations: u32,
     #[command(flatten)]
     pub client: ClientPropsArgs,
+}
+
+impl std::fmt::Debug for SetPasswordArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetPasswordArgs")
+            .field("user", &self.user)
+            .field("mechanisms", &self.mechanisms)
+            .field("password_stdin", &self.password_stdin)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("iterations", &self.iterations)
+            .field("client", &self.client)
+            .finish()
+    }
 }
 
 /// Arguments of `weir users delete`.

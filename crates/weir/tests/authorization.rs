@@ -16,6 +16,8 @@ use weir::{Admin, Error, Producer, ProducerRecord};
 use weir_testkit::{unique_name, Kafka, SecureOptions, SecurityProtocol, Shape};
 
 const BOB: (&str, &str) = ("bob", "bob-secret");
+/// Eve may only read: she may write nowhere, so an idempotent producer cannot get a producer id.
+const EVE: (&str, &str) = ("eve", "eve-secret");
 const RECORDS: usize = 20;
 
 struct Setup {
@@ -35,7 +37,7 @@ async fn setup() -> &'static Setup {
             Shape::Single,
             &SecureOptions {
                 acls: true,
-                scram_users: vec![(BOB.0.into(), BOB.1.into())],
+                scram_users: vec![(BOB.0.into(), BOB.1.into()), (EVE.0.into(), EVE.1.into())],
                 ..Default::default()
             },
         );
@@ -56,6 +58,14 @@ async fn setup() -> &'static Setup {
                 principal.clone(),
                 AclOperation::Describe,
             ));
+            for op in [AclOperation::Read, AclOperation::Describe] {
+                acls.push(AclBinding::allow(
+                    ResourceType::Topic,
+                    allowed.clone(),
+                    format!("User:{}", EVE.0),
+                    op,
+                ));
+            }
             for r in admin.create_acls(&acls).await.unwrap() {
                 r.unwrap();
             }
@@ -91,12 +101,16 @@ async fn setup() -> &'static Setup {
 }
 
 fn bob_config(kafka: &Kafka) -> ClientConfig {
+    user_config(kafka, BOB)
+}
+
+fn user_config(kafka: &Kafka, (user, password): (&str, &str)) -> ClientConfig {
     let mut c = ClientConfig::new(&kafka.listener(SecurityProtocol::SaslPlaintext));
     for (k, v) in [
         ("security.protocol", "SASL_PLAINTEXT"),
         ("sasl.mechanism", "SCRAM-SHA-512"),
-        ("sasl.username", BOB.0),
-        ("sasl.password", BOB.1),
+        ("sasl.username", user),
+        ("sasl.password", password),
         ("request.timeout.ms", "10000"),
         ("max.block.ms", "5000"),
     ] {
@@ -193,6 +207,36 @@ async fn a_producer_fails_only_the_records_it_may_not_write() {
         );
         assert!(!e.is_retriable());
     }
+}
+
+/// A principal that may write nowhere gets no producer id: every record fails promptly with the cluster's
+/// refusal (not retried, not left waiting for the delivery timeout).
+#[tokio::test]
+async fn an_idempotent_producer_refused_a_producer_id_fails_its_records() {
+    let s = setup().await;
+    let mut pc = ProducerConfig::new("unused:1");
+    pc.client = user_config(&s.kafka, EVE);
+    let producer = Producer::new(pc).unwrap();
+    let t0 = Instant::now();
+    for i in 0..3 {
+        let sent = async {
+            producer
+                .send(ProducerRecord::new(s.allowed.as_str(), format!("eve-{i}")))
+                .await?
+                .await
+        };
+        let e = tokio::time::timeout(Duration::from_secs(10), sent)
+            .await
+            .expect("the record waited")
+            .expect_err("eve may not write");
+        assert_eq!(
+            e.kafka_code(),
+            Some(KafkaCode::ClusterAuthorizationFailed),
+            "{e:?}"
+        );
+    }
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    producer.close().await.unwrap();
 }
 
 #[tokio::test]

@@ -136,10 +136,13 @@ async fn init_producer_id(acc: &Accumulator) {
             }
             Err(e) => {
                 tracing::debug!(error = %e, "InitProducerId failed; retrying");
-                if acc.closed.load(Ordering::Acquire) {
-                    // Nothing can be sent without an id: fail what is queued so close() returns.
+                let closed = acc.closed.load(Ordering::Acquire);
+                if closed || !e.is_retriable() {
+                    // Nothing can be sent without an id. A refusal (not allowed to write anywhere, credentials
+                    // refused) fails what is queued at once, as the Java producer does, and what is queued later
+                    // at the next attempt; on close, so that close() returns.
                     fail_all(acc, &e);
-                    if acc.outstanding() == 0 {
+                    if closed && acc.outstanding() == 0 {
                         return;
                     }
                 }

@@ -252,6 +252,20 @@ async fn an_untrusted_certificate_is_a_tls_error() {
     assert!(matches!(e, Error::Tls { .. }), "{e:?}");
     assert!(e.to_string().contains("not signed by a trusted CA"), "{e}");
     assert_eq!(e.kind(), ErrorKind::Fatal);
+    // Only the loudly named setting turns verification off.
+    s.push(("enable.ssl.certificate.verification".into(), "false".into()));
+    let admin = Admin::new(client_config(&k.listener(SecurityProtocol::SaslSsl), &s)).unwrap();
+    admin.list_topics().await.unwrap();
+}
+
+/// By host name: the certificate's DNS name is checked (and sent as SNI), then the brokers' advertised address.
+#[tokio::test]
+async fn ssl_by_host_name() {
+    let k = secure();
+    let by_name = k
+        .listener(SecurityProtocol::Ssl)
+        .replace("127.0.0.1", "localhost");
+    round_trip(k, &by_name, &settings(k, SecurityProtocol::Ssl, None), 20).await;
 }
 
 #[tokio::test]

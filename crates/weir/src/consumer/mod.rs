@@ -251,7 +251,7 @@ impl Consumer {
         inner
             .cluster
             .add_interest(partitions.iter().map(|(tp, _)| &*tp.topic));
-        let partitions = inner.authorized(partitions).await?;
+        let partitions = inner.authorized(partitions).await;
         let mut resolved = inner.resolve_all(&partitions).await?;
         // A partition named twice starts where its last start says.
         let mut seen = HashSet::with_capacity(resolved.len());
@@ -724,31 +724,38 @@ impl Inner {
 
     /// The partitions of topics this client may describe. Those of a topic it may not are left out and the
     /// refusal is reported (through `poll`), once per topic, as the Java client reports a
-    /// TopicAuthorizationException: the other topics are consumed.
+    /// TopicAuthorizationException: the other topics are consumed. One look at the metadata (refreshed once if
+    /// a topic is not in it yet); any other trouble is left to the offset lookups, and partitions assigned at
+    /// an explicit offset need no metadata at all.
     async fn authorized(
         &self,
         partitions: &[(TopicPartition, StartOffset)],
-    ) -> Result<Vec<(TopicPartition, StartOffset)>> {
-        let mut denied: Vec<&str> = Vec::new();
-        let mut checked: HashSet<&str> = HashSet::new();
-        for (tp, _) in partitions {
-            if !checked.insert(&tp.topic) {
-                continue;
-            }
-            match self.cluster.topic(&tp.topic).await {
-                Ok(_) => {}
-                Err(e) if e.kafka_code() == Some(KafkaCode::TopicAuthorizationFailed) => {
-                    self.report(e);
-                    denied.push(&tp.topic);
-                }
-                Err(e) => return Err(e),
+    ) -> Vec<(TopicPartition, StartOffset)> {
+        let topics: BTreeSet<&str> = partitions.iter().map(|(tp, _)| &*tp.topic).collect();
+        let mut snap = self.cluster.snapshot();
+        let unknown = |snap: &crate::MetadataSnapshot, t: &str| {
+            snap.topic(t).is_none() && !snap.topic_errors.contains_key(t)
+        };
+        if topics.iter().any(|t| unknown(&snap, t)) {
+            if let Ok(fresh) = self.cluster.refresh(false).await {
+                snap = fresh;
             }
         }
-        Ok(partitions
+        let denied: Vec<&str> = topics
+            .into_iter()
+            .filter(|t| snap.topic_errors.get(*t) == Some(&KafkaCode::TopicAuthorizationFailed))
+            .collect();
+        for t in &denied {
+            self.report(Error::Kafka {
+                code: KafkaCode::TopicAuthorizationFailed,
+                context: format!("metadata of topic {t}"),
+            });
+        }
+        partitions
             .iter()
             .filter(|(tp, _)| !denied.contains(&&*tp.topic))
             .cloned()
-            .collect())
+            .collect()
     }
 
     async fn resolve(&self, tp: &TopicPartition, start: StartOffset) -> Result<i64> {

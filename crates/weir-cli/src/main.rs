@@ -18,6 +18,10 @@ use util::CliError;
 const AFTER_HELP: &str = "\
 Brokers: -b, else $WEIR_BROKERS, else 127.0.0.1:9092.
 Logging: WEIR_LOG sets the tracing filter on stderr (default \"warn\"), e.g. WEIR_LOG=weir=debug.
+Security: every command takes the Java client's and librdkafka's settings with -X, e.g.
+  -X security.protocol=SASL_SSL -X ssl.ca.location=ca.pem -X sasl.mechanism=SCRAM-SHA-512
+  -X sasl.username=app -X sasl.password=... (or -X sasl.jaas.config=...; OAUTHBEARER: -X
+  sasl.oauthbearer.token.endpoint.url=... -X sasl.oauthbearer.client.id=... -X sasl.oauthbearer.client.secret=...)
 Exit status: 0 on success, 1 when the operation failed, 2 for invalid arguments or configuration.";
 
 #[derive(Parser, Debug)]

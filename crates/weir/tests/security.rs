@@ -89,21 +89,7 @@ async fn round_trip(kafka: &Kafka, bootstrap: &str, settings: &[(String, String)
     }
     producer.close().await.unwrap();
 
-    let mut cc = ConsumerConfig::new(bootstrap);
-    cc.client = client;
-    let consumer = Consumer::new(cc).unwrap();
-    let starts: Vec<_> = (0..2)
-        .map(|p| (TopicPartition::new(topic.as_str(), p), StartOffset::Earliest))
-        .collect();
-    consumer.assign(&starts).await.unwrap();
-    let mut got = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while got.len() < n && Instant::now() < deadline {
-        for r in consumer.poll(1000, Duration::from_millis(200)).await.unwrap() {
-            got.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
-        }
-    }
-    consumer.close().await.unwrap();
+    let mut got = read_values(client, &topic, 2, n).await;
     got.sort();
     let mut want: Vec<String> = (0..n).map(|i| format!("v{i}")).collect();
     want.sort();
@@ -352,18 +338,15 @@ fn java_sasl_ssl(k: &Kafka, mechanism: &str) -> Vec<String> {
         .collect()
 }
 
-async fn weir_reads(k: &Kafka, topic: &str, n: usize, mechanism: &str) -> Vec<String> {
-    let bootstrap = k.listener(SecurityProtocol::SaslSsl);
-    let mut cc = ConsumerConfig::new(&bootstrap);
-    cc.client = client_config(
-        &bootstrap,
-        &settings(k, SecurityProtocol::SaslSsl, Some(mechanism)),
-    );
+/// The values of the first `n` records of partitions `0..partitions` of `topic`, read from the start.
+async fn read_values(client: ClientConfig, topic: &str, partitions: i32, n: usize) -> Vec<String> {
+    let mut cc = ConsumerConfig::new("unused:1");
+    cc.client = client;
     let consumer = Consumer::new(cc).unwrap();
-    consumer
-        .assign(&[(TopicPartition::new(topic, 0), StartOffset::Earliest)])
-        .await
-        .unwrap();
+    let starts: Vec<_> = (0..partitions)
+        .map(|p| (TopicPartition::new(topic, p), StartOffset::Earliest))
+        .collect();
+    consumer.assign(&starts).await.unwrap();
     let mut got = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while got.len() < n && Instant::now() < deadline {
@@ -373,6 +356,15 @@ async fn weir_reads(k: &Kafka, topic: &str, n: usize, mechanism: &str) -> Vec<St
     }
     consumer.close().await.unwrap();
     got
+}
+
+async fn weir_reads(k: &Kafka, topic: &str, n: usize, mechanism: &str) -> Vec<String> {
+    let bootstrap = k.listener(SecurityProtocol::SaslSsl);
+    let client = client_config(
+        &bootstrap,
+        &settings(k, SecurityProtocol::SaslSsl, Some(mechanism)),
+    );
+    read_values(client, topic, 1, n).await
 }
 
 /// kcat (librdkafka) and the Java client, with the same credentials over SASL_SSL, read what weir wrote, and

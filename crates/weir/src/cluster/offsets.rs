@@ -46,26 +46,31 @@ impl Cluster {
             .map(|&p| TopicPartition::new(Arc::clone(&topic), p))
             .collect();
         Ok(self
-            .list_offsets_of(&tps, spec)
+            .list_offsets_of(&tps, spec, 0)
             .await?
             .into_iter()
             .map(|(tp, o)| (tp.partition, o))
             .collect())
     }
 
-    /// Looks up offsets of `partitions` (any topics): one request per leader, all leaders asked at once. Partitions
+    /// Looks up offsets of `partitions` (any topics): one request per leader, all leaders asked at once, at
+    /// `isolation_level` (1, read_committed: `Latest` is the last stable offset). Partitions
     /// whose leader answers with a retriable error (a leader just elected or moved, a topic just created) are asked
     /// again after a metadata refresh, with backoff, for at most `max.block.ms`, as the Java client does.
     pub(crate) async fn list_offsets_of(
         &self,
         partitions: &[TopicPartition],
         spec: OffsetSpec,
+        isolation_level: i8,
     ) -> Result<HashMap<TopicPartition, i64>> {
         let mut retry = RetryWindow::new(self.config());
         let mut out = HashMap::with_capacity(partitions.len());
         let mut todo: Vec<TopicPartition> = partitions.to_vec();
         loop {
-            let err = match self.list_offsets_once(&todo, spec, &mut out).await {
+            let err = match self
+                .list_offsets_once(&todo, spec, isolation_level, &mut out)
+                .await
+            {
                 Ok(failed) => match failed.into_iter().next() {
                     None => return Ok(out),
                     Some(e) => e,
@@ -86,6 +91,7 @@ impl Cluster {
         &self,
         partitions: &[TopicPartition],
         spec: OffsetSpec,
+        isolation_level: i8,
         out: &mut HashMap<TopicPartition, i64>,
     ) -> Result<Vec<Error>> {
         let mut failed = Vec::new();
@@ -115,7 +121,7 @@ impl Cluster {
         }
         let asks = by_leader.into_iter().map(|(leader, topics)| async move {
             let req = ListOffsetsRequest {
-                isolation_level: 0,
+                isolation_level,
                 topics: topics
                     .into_iter()
                     .map(|(topic, parts)| {

@@ -119,6 +119,7 @@ properties! {
     AutoOffsetReset Consumer ["auto.offset.reset"] "earliest, latest or none";
     CheckCrcs Consumer ["check.crcs"] "verify the CRC of fetched batches";
     FetchesInFlight Consumer ["weir.fetches.in.flight"] "fetch requests in flight per broker";
+    IsolationLevel Consumer ["isolation.level"] "read_uncommitted (default) or read_committed";
     GroupId Group ["group.id"] "the group";
     GroupInstanceId Group ["group.instance.id"] "static membership";
     SessionTimeout Group ["session.timeout.ms"] "the coordinator evicts a silent member after this";

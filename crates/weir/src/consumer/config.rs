@@ -17,6 +17,27 @@ pub enum OffsetReset {
     None,
 }
 
+/// Which records a consumer reads (`isolation.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum IsolationLevel {
+    /// Every record, transactional or not, committed or not (the default, as in the Java client).
+    #[default]
+    ReadUncommitted,
+    /// Records up to the last stable offset, without those of aborted transactions; the end of a partition
+    /// (`Latest`, lag) is its last stable offset.
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    pub(crate) fn wire(self) -> i8 {
+        match self {
+            IsolationLevel::ReadUncommitted => 0,
+            IsolationLevel::ReadCommitted => 1,
+        }
+    }
+}
+
 /// Consumer settings.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
@@ -48,6 +69,8 @@ pub struct ConsumerConfig {
     /// Fetch requests in flight per broker (`weir.fetches.in.flight`, default 2): read-ahead while the first
     /// response is being decoded.
     pub fetches_in_flight: usize,
+    /// Which records are read (`isolation.level`, default read_uncommitted).
+    pub isolation_level: IsolationLevel,
 }
 
 impl ConsumerConfig {
@@ -64,6 +87,7 @@ impl ConsumerConfig {
             auto_offset_reset: OffsetReset::Latest,
             check_crcs: true,
             fetches_in_flight: 2,
+            isolation_level: IsolationLevel::ReadUncommitted,
         }
     }
 
@@ -107,6 +131,17 @@ impl ConsumerConfig {
             }
             Key::CheckCrcs => self.check_crcs = boolean(name, value)?,
             Key::FetchesInFlight => self.fetches_in_flight = num::<usize>(name, value)?.max(1),
+            Key::IsolationLevel => {
+                self.isolation_level = match value {
+                    "read_uncommitted" => IsolationLevel::ReadUncommitted,
+                    "read_committed" => IsolationLevel::ReadCommitted,
+                    _ => {
+                        return Err(Error::Config(format!(
+                            "isolation.level: expected read_uncommitted or read_committed, got {value:?}"
+                        )))
+                    }
+                }
+            }
             _ => unreachable!("resolve checked the scope of {name}"),
         }
         Ok(())

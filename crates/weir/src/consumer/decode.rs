@@ -5,6 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use weir_proto::record::{batches, Compression, RecordError};
 
+use super::aborted::{is_abort_marker, AbortedTransactions};
 use super::record::{HEADER_ENTRY, RECORD_ENTRY};
 use super::ConsumerRecord;
 use crate::error::Error;
@@ -50,6 +51,7 @@ pub(crate) fn decode_partition(
     data: Bytes,
     fetch_offset: i64,
     limits: &DecodeLimits,
+    mut aborted: Option<AbortedTransactions>,
 ) -> Decoded {
     let mut out = Decoded {
         records: Vec::new(),
@@ -89,6 +91,10 @@ pub(crate) fn decode_partition(
             ));
             break;
         }
+        // read_committed: every batch goes through the aborted transactions, in order.
+        let aborted_batch = aborted
+            .as_mut()
+            .is_some_and(|a| a.skips(&batch, || is_abort_marker(&batch, limits.max_decompressed)));
         if batch.next_offset() <= out.next_offset {
             continue; // Entirely before the fetch position (Kafka returns the batch containing it).
         }
@@ -101,7 +107,8 @@ pub(crate) fn decode_partition(
                 break;
             }
         }
-        if batch.is_control() {
+        if batch.is_control() || aborted_batch {
+            // Never delivered; their offsets are passed over (and committed past).
             out.next_offset = batch.next_offset();
             continue;
         }
@@ -268,7 +275,7 @@ mod tests {
     fn headers_and_records_count_what_they_cost_in_memory() {
         let data = batch(0, Compression::Zstd, &[(b"v", 20_000)]);
         assert!(data.len() < 2_000, "{} wire bytes", data.len());
-        let d = decode_partition(&topic(), 0, data.clone(), 0, &limits(usize::MAX, false));
+        let d = decode_partition(&topic(), 0, data.clone(), 0, &limits(usize::MAX, false), None);
         assert_eq!(d.records.len(), 1);
         assert!(
             d.bytes >= 20_000 * HEADER_ENTRY + RECORD_ENTRY,
@@ -277,10 +284,10 @@ mod tests {
         );
         assert_eq!(d.bytes, d.records.iter().map(ConsumerRecord::size).sum::<usize>());
         // Under a 64 KiB budget the batch is left for later, before its headers are built.
-        let d = decode_partition(&topic(), 0, data.clone(), 0, &limits(64 << 10, false));
+        let d = decode_partition(&topic(), 0, data.clone(), 0, &limits(64 << 10, false), None);
         assert!(d.records.is_empty() && d.bytes == 0 && d.next_offset == 0 && d.error.is_none());
         // With nothing else buffered it is taken anyway (progress), and counted in full.
-        let d = decode_partition(&topic(), 0, data, 0, &limits(64 << 10, true));
+        let d = decode_partition(&topic(), 0, data, 0, &limits(64 << 10, true), None);
         assert_eq!(d.records.len(), 1);
         assert_eq!(d.next_offset, 1);
     }
@@ -296,7 +303,7 @@ mod tests {
         let mut position = 0;
         let mut pieces = 0;
         while position < 20_000 {
-            let d = decode_partition(&topic(), 0, data.clone(), position, &l);
+            let d = decode_partition(&topic(), 0, data.clone(), position, &l, None);
             assert!(d.error.is_none());
             assert!(d.bytes <= (256 << 10) + 200, "{} bytes in one piece", d.bytes);
             assert_eq!(d.records.first().map(|r| r.offset), Some(position));
@@ -315,7 +322,7 @@ mod tests {
         let records: [(&[u8], usize); 4] = [(&big, 0), (&big, 0), (b"x", 0), (b"y", 0)];
         let survivors = |compression| {
             let data = batch(0, compression, &records);
-            let d = decode_partition(&topic(), 0, data, 2, &limits(usize::MAX, false));
+            let d = decode_partition(&topic(), 0, data, 2, &limits(usize::MAX, false), None);
             assert_eq!(d.records.len(), 2);
             let values: Vec<Bytes> = d.records.iter().map(|r| r.value.clone().unwrap()).collect();
             assert_eq!((&values[0][..], &values[1][..]), (&b"x"[..], &b"y"[..]));
@@ -344,7 +351,7 @@ mod tests {
         data[n - 4] = 0x7e; // key length 63: past the record's end
         let mut l = limits(usize::MAX, false);
         l.check_crcs = false;
-        let d = decode_partition(&topic(), 0, Bytes::from(data), 0, &l);
+        let d = decode_partition(&topic(), 0, Bytes::from(data), 0, &l, None);
         assert_eq!(d.records.len(), 1, "the record before the bad one is delivered");
         assert!(
             matches!(d.error, Some(Error::CorruptRecords { offset: 1, .. })),
@@ -362,7 +369,7 @@ mod tests {
             Compression::None,
             &[(b"a", 0), (b"b", 0), (b"c", 0)],
         );
-        let d = decode_partition(&topic(), 0, data, i64::MAX - 1, &limits(usize::MAX, false));
+        let d = decode_partition(&topic(), 0, data, i64::MAX - 1, &limits(usize::MAX, false), None);
         assert!(d.records.is_empty());
         assert!(
             matches!(d.error, Some(Error::CorruptRecords { .. })),

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use weir_proto::fetch::FetchResponse;
 
+use super::aborted::AbortedTransactions;
 use super::decode::{decode_partition, DecodeLimits, Decoded};
 use super::TopicPartition;
 use crate::error::{Error, KafkaCode};
@@ -31,6 +32,9 @@ pub(crate) struct Grant {
     /// A batch taken over the grant is cut once its records cost this much.
     pub(crate) oversize_cut: usize,
     pub(crate) check_crcs: bool,
+    /// read_committed: records of aborted transactions are dropped, the end of a partition is its last stable
+    /// offset.
+    pub(crate) read_committed: bool,
 }
 
 /// What to do with one partition.
@@ -105,7 +109,11 @@ pub(crate) fn apply(mut resp: FetchResponse, asked: &[Asked], grant: &Grant) -> 
             out.partitions.push((Outcome::Missing, None));
             continue;
         };
-        let high_watermark = (p.high_watermark >= 0).then_some(p.high_watermark);
+        let end = match grant.read_committed {
+            true => p.last_stable_offset,
+            false => p.high_watermark,
+        };
+        let high_watermark = (end >= 0).then_some(end);
         let outcome = match KafkaCode::from_code(p.error_code) {
             Some(KafkaCode::OffsetOutOfRange) => Outcome::Reset,
             Some(code) if code.is_retriable() || code == KafkaCode::NotLeaderOrFollower => {
@@ -125,7 +133,11 @@ pub(crate) fn apply(mut resp: FetchResponse, asked: &[Asked], grant: &Grant) -> 
                     check_crcs: grant.check_crcs,
                 };
                 let data = p.records.unwrap_or_default();
-                let decoded = decode_partition(&a.tp.topic, a.tp.partition, data, a.position, &limits);
+                let aborted = grant
+                    .read_committed
+                    .then(|| AbortedTransactions::new(p.aborted_transactions));
+                let decoded =
+                    decode_partition(&a.tp.topic, a.tp.partition, data, a.position, &limits, aborted);
                 grant_left = grant_left.saturating_sub(decoded.bytes);
                 out.kept += decoded.bytes;
                 out.wire_used += decoded.wire_bytes;
@@ -212,6 +224,7 @@ mod tests {
             max_decompressed: 1 << 20,
             oversize_cut: 1 << 20,
             check_crcs: true,
+            read_committed: false,
         }
     }
 

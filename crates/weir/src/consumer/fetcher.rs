@@ -13,6 +13,7 @@ use super::partition::{Partition, PartitionSlot};
 use super::session::{FetchAt, FetchSession};
 use super::signal::Signal;
 use super::state_table::{FetchGroup, FetchGroupId, FetchOutcome, FetchTicket};
+use super::IsolationLevel;
 use super::{ConsumerRecord, Inner};
 use crate::error::{KafkaCode, Result};
 
@@ -196,6 +197,7 @@ impl Fetcher {
                 max_decompressed: limit,
                 oversize_cut: OVERSIZE_CUT.max(limit),
                 check_crcs: inner.cfg.check_crcs,
+                read_committed: inner.cfg.isolation_level == IsolationLevel::ReadCommitted,
             },
         );
         drop(asked);
@@ -360,7 +362,7 @@ async fn send_fetch(
         max_wait_ms: inner.cfg.fetch_max_wait.as_millis().min(i32::MAX as u128) as i32,
         min_bytes: inner.cfg.fetch_min_bytes,
         max_bytes: wire_budget(inner, grant),
-        isolation_level: 0,
+        isolation_level: inner.cfg.isolation_level.wire(),
         session_id: plan.session_id,
         session_epoch: plan.epoch,
         topics: topics.into_iter().map(|(t, ps)| (t.to_owned(), ps)).collect(),

@@ -23,6 +23,7 @@
 //! watermark; the consumer-wide budget caps the sum. `pause` is one atomic operation and keeps buffered data;
 //! `poll` visits only partitions with deliverable data (a queue), so paused or idle partitions cost nothing.
 
+mod aborted;
 mod config;
 mod decode;
 mod fetch_apply;
@@ -47,7 +48,7 @@ pub mod state_table;
 mod state_table;
 mod sync;
 
-pub use config::{ConsumerConfig, OffsetReset};
+pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
 pub use record::ConsumerRecord;
 pub use state_table::PartitionState;
 pub use state_table::{NotAssigned, PartitionHandle, TopicPartition};
@@ -848,7 +849,12 @@ impl Inner {
     ) -> Result<Vec<(OffsetSpec, HashMap<TopicPartition, i64>)>> {
         futures::future::try_join_all(asks.into_iter().map(|(spec, tps)| async move {
             let tps: Vec<TopicPartition> = tps.into_iter().collect();
-            Ok::<_, Error>((spec, self.cluster.list_offsets_of(&tps, spec).await?))
+            Ok::<_, Error>((
+                spec,
+                self.cluster
+                    .list_offsets_of(&tps, spec, self.cfg.isolation_level.wire())
+                    .await?,
+            ))
         }))
         .await
     }

@@ -55,8 +55,8 @@ pub struct JavaPeer {
     kafka_clients: String,
 }
 
-/// A record for [`JavaPeer::produce`]. `None` is null (key, value, header value) or "not given" (partition:
-/// the default partitioner picks; timestamp: the producer's clock).
+/// A record for [`JavaPeer::produce`] and [`TxnStep::Record`]. `None` is null (key, value, header value) or "not
+/// given" (partition: the default partitioner picks; timestamp: the producer's clock).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PeerRecord {
     /// Explicit partition.
@@ -103,6 +103,19 @@ impl PeerRecord {
         self.timestamp = Some(ms);
         self
     }
+}
+
+/// One step of a transactional producer's run ([`JavaPeer::produce_transactions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxnStep {
+    /// `beginTransaction()`.
+    Begin,
+    /// `send()` of this record (inside a transaction: the Java client refuses one outside).
+    Record(PeerRecord),
+    /// `commitTransaction()`, which flushes the transaction's records first.
+    Commit,
+    /// `flush()`, so that the transaction's records reach the log, then `abortTransaction()`.
+    Abort,
 }
 
 /// Where the Java producer put a record: its acknowledgement.
@@ -215,29 +228,7 @@ impl JavaPeer {
         options: &[&str],
         records: &[PeerRecord],
     ) -> Vec<Produced> {
-        let mut input = String::new();
-        for r in records {
-            input.push_str("{\"partition\": ");
-            input.push_str(&r.partition.map_or("null".to_string(), |p| p.to_string()));
-            input.push_str(", \"key\": ");
-            input.push_str(&json_bytes(r.key.as_deref()));
-            input.push_str(", \"value\": ");
-            input.push_str(&json_bytes(r.value.as_deref()));
-            input.push_str(", \"headers\": [");
-            for (i, (k, v)) in r.headers.iter().enumerate() {
-                if i > 0 {
-                    input.push_str(", ");
-                }
-                input.push('[');
-                input.push_str(&json_string(k));
-                input.push_str(", ");
-                input.push_str(&json_bytes(v.as_deref()));
-                input.push(']');
-            }
-            input.push_str("], \"timestamp\": ");
-            input.push_str(&r.timestamp.map_or("null".to_string(), |t| t.to_string()));
-            input.push_str("}\n");
-        }
+        let input: String = records.iter().map(|r| record_json(r) + "\n").collect();
         let mut cmd = self.command("produce");
         cmd.args(["--bootstrap", bootstrap, "--topic", topic])
             .args(options);
@@ -251,13 +242,70 @@ impl JavaPeer {
             records.len(),
             String::from_utf8_lossy(&out.stderr)
         );
+        lines.iter().map(produced).collect()
+    }
+
+    /// Runs `steps` with one transactional Java producer (`transactional.id` = `transactional_id`, idempotent,
+    /// acks all) writing to `topic`: `initTransactions()` once, then each step in order. Returns the
+    /// acknowledgement of every [`TxnStep::Record`], in order, committed and aborted ones alike ([`TxnStep::Abort`]
+    /// flushes before aborting, so an aborted transaction's records are in the log and have offsets; the
+    /// transaction markers take the offsets in between). A transaction still open after the last step is flushed
+    /// and left open: the peer exits without closing the producer, so the partitions' last stable offset stays
+    /// before it until the coordinator aborts it (`transaction.timeout.ms`, 60 s unless `options` set it) or a
+    /// later run with the same `transactional_id` does (its `initTransactions()`). `options` are the peer's own (`--compression C`,
+    /// `--config KEY=VALUE`...).
+    ///
+    /// Panics with the peer's stderr if any step fails (a record outside a transaction, a fenced producer...).
+    pub fn produce_transactions(
+        &self,
+        bootstrap: &str,
+        topic: &str,
+        transactional_id: &str,
+        steps: &[TxnStep],
+        options: &[&str],
+    ) -> Vec<Produced> {
+        let input: String = steps
+            .iter()
+            .map(|s| match s {
+                TxnStep::Begin => "{\"txn\": \"begin\"}\n".to_string(),
+                TxnStep::Record(r) => record_json(r) + "\n",
+                TxnStep::Commit => "{\"txn\": \"commit\"}\n".to_string(),
+                TxnStep::Abort => "{\"txn\": \"abort\"}\n".to_string(),
+            })
+            .collect();
+        let mut cmd = self.command("produce-txn");
+        cmd.args([
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+            "--transactional-id",
+            transactional_id,
+        ])
+        .args(options);
+        let out = self.run(cmd, Some(input.as_bytes()), TOOL_TIMEOUT);
+        let lines = parse_lines(&out, "produce-txn");
+        // The peer prints, per step but Begin, in order: an acknowledgement, {"txn": "committed"} or
+        // {"txn": "aborted"}.
+        let expected: Vec<&TxnStep> = steps.iter().filter(|s| **s != TxnStep::Begin).collect();
+        let matches = lines.len() == expected.len()
+            && lines.iter().zip(&expected).all(|(j, s)| match (j.get("txn"), s) {
+                (Json::Null, TxnStep::Record(_)) => true,
+                (Json::Str(t), TxnStep::Commit) => t == "committed",
+                (Json::Str(t), TxnStep::Abort) => t == "aborted",
+                _ => false,
+            });
+        assert!(
+            matches,
+            "weir-testkit: the transactional Java producer's output does not follow its {} steps:\n{}stderr:\n{}",
+            steps.len(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         lines
             .iter()
-            .map(|j| Produced {
-                partition: j.int("partition") as i32,
-                offset: j.int("offset"),
-                timestamp: j.int("timestamp"),
-            })
+            .filter(|j| *j.get("txn") == Json::Null)
+            .map(produced)
             .collect()
     }
 
@@ -275,7 +323,10 @@ impl JavaPeer {
         self.consume_with(bootstrap, topic, count, group, timeout, &[])
     }
 
-    /// Like [`JavaPeer::consume`] with the peer's own options (`--config KEY=VALUE`...).
+    /// Like [`JavaPeer::consume`] with the peer's own options (`--config KEY=VALUE`...). It reads
+    /// `read_uncommitted` (the Java default); `&["--config", "isolation.level=read_committed"]` reads committed
+    /// records only, up to the last stable offset (aborted records and transaction markers are skipped, so offsets
+    /// have gaps; an open transaction holds it back, so `count` must not reach past it).
     pub fn consume_with(
         &self,
         bootstrap: &str,
@@ -416,10 +467,19 @@ impl JavaPeer {
         let desc = format!("{cmd:?}");
         let out = run_with_timeout(cmd, stdin, timeout + JVM_SLACK);
         if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            // The build is not redone when Main.java changes; a peer built before a subcommand lacks it.
+            let hint = if stderr.contains("java-peer: unknown subcommand") {
+                format!(
+                    "\n(the peer in {} predates this subcommand: run scripts/setup-test-env java-peer)",
+                    self.dir.display()
+                )
+            } else {
+                String::new()
+            };
             panic!(
-                "weir-testkit: the Java peer failed ({}): {desc}\nstderr:\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
+                "weir-testkit: the Java peer failed ({}): {desc}\nstderr:\n{stderr}{hint}",
+                out.status
             );
         }
         out
@@ -1014,6 +1074,40 @@ impl JsonParser<'_> {
             .ok()
             .and_then(|h| u32::from_str_radix(h, 16).ok())
             .ok_or_else(|| "bad \\u escape".to_string())
+    }
+}
+
+/// A [`PeerRecord`] as the peer's `produce` input line (without the newline).
+fn record_json(r: &PeerRecord) -> String {
+    let mut s = String::from("{\"partition\": ");
+    s.push_str(&r.partition.map_or("null".to_string(), |p| p.to_string()));
+    s.push_str(", \"key\": ");
+    s.push_str(&json_bytes(r.key.as_deref()));
+    s.push_str(", \"value\": ");
+    s.push_str(&json_bytes(r.value.as_deref()));
+    s.push_str(", \"headers\": [");
+    for (i, (k, v)) in r.headers.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push('[');
+        s.push_str(&json_string(k));
+        s.push_str(", ");
+        s.push_str(&json_bytes(v.as_deref()));
+        s.push(']');
+    }
+    s.push_str("], \"timestamp\": ");
+    s.push_str(&r.timestamp.map_or("null".to_string(), |t| t.to_string()));
+    s.push('}');
+    s
+}
+
+/// An acknowledgement line of `produce` or `produce-txn`.
+fn produced(j: &Json) -> Produced {
+    Produced {
+        partition: j.int("partition") as i32,
+        offset: j.int("offset"),
+        timestamp: j.int("timestamp"),
     }
 }
 

@@ -19,12 +19,26 @@
  *       idempotence off); a record without a partition goes where the default partitioner puts it (murmur2 of the
  *       key for keyed records). After flush, prints {"partition": P, "offset": O, "timestamp": MS} per input
  *       record, in input order.
+ *   produce-txn --bootstrap B --topic T --transactional-id ID [--compression C]
+ *       stdin:  per line either a record (as for produce) or a control line {"txn": "begin"|"commit"|"abort"}.
+ *       A transactional producer (transactional.id ID; idempotent, acks all): initTransactions() once, then per
+ *       line beginTransaction(), send(), commitTransaction() (which flushes) or flush() and abortTransaction(), so
+ *       that an aborted transaction's records are in the log too. At each commit or abort it prints the
+ *       acknowledgements of that transaction's records in input order ({"partition", "offset", "timestamp"} as
+ *       produce does), then {"txn": "committed"} or {"txn": "aborted"}. A transaction still open at EOF is
+ *       flushed, its acknowledgements printed, and left open (the producer is not closed, which would abort it):
+ *       the coordinator aborts it after transaction.timeout.ms (60 s unless --config sets it), or a later
+ *       initTransactions with the same ID does. Any client error (a record outside a transaction, a fenced
+ *       producer: ProducerFencedException...) exits with 1 and "line N (step) failed: EXCEPTION" on stderr; what
+ *       was acknowledged before stays printed.
  *   consume --bootstrap B --topic T --count N [--group G] [--timeout-ms M]
  *       Reads N records from the beginning: without a group by assigning every partition and seeking to the
  *       beginning; with one by subscribing (auto.offset.reset=earliest, classic protocol), then committing what it
  *       read. Prints {"partition", "offset", "key", "value", "headers", "timestamp", "timestamp_type"} per record
  *       as read (timestamp_type: "CreateTime", "LogAppendTime" or "NoTimestampType"). Exits with 2 if fewer than
- *       N records arrived within M ms (default 30000).
+ *       N records arrived within M ms (default 30000). Reads read_uncommitted (the Java default);
+ *       --config isolation.level=read_committed returns committed records only, up to the last stable offset
+ *       (offsets then skip aborted records and transaction markers; an open transaction stops it there).
  *   partition --partitions N
  *       stdin: one base64 key per line. Prints the partition the default partitioner gives each key
  *       (BuiltInPartitioner.partitionForKey), one number per line.
@@ -119,11 +133,12 @@ public final class Main {
         int status = 0;
         try {
             if (argv.length == 0) {
-                throw new Fail(1, "usage: SUBCOMMAND [--option value]... (produce, consume, partition, member, committed, commit)");
+                throw new Fail(1, "usage: SUBCOMMAND [--option value]... (produce, produce-txn, consume, partition, member, committed, commit)");
             }
             Args args = new Args(argv);
             switch (argv[0]) {
                 case "produce" -> produce(args);
+                case "produce-txn" -> produceTxn(args);
                 case "consume" -> consume(args);
                 case "partition" -> partition(args);
                 case "member" -> member(args);
@@ -173,22 +188,7 @@ public final class Main {
             if (line.isBlank()) {
                 continue;
             }
-            Map<String, Object> r = Json.object(Json.parse(line), "record on line " + n);
-            Long partition = Json.optLong(r, "partition");
-            Long ts = Json.optLong(r, "timestamp");
-            List<Header> headers = new ArrayList<>();
-            Object hs = r.get("headers");
-            if (hs != null) {
-                for (Object h : Json.array(hs, "headers on line " + n)) {
-                    List<Object> kv = Json.array(h, "a header on line " + n);
-                    if (kv.size() != 2 || !(kv.get(0) instanceof String)) {
-                        throw new Fail(1, "a header must be [\"key\", base64|null], line " + n);
-                    }
-                    headers.add(new RecordHeader((String) kv.get(0), b64(kv.get(1))));
-                }
-            }
-            records.add(new ProducerRecord<>(topic, partition == null ? null : partition.intValue(), ts,
-                    b64(r.get("key")), b64(r.get("value")), headers));
+            records.add(record(topic, Json.object(Json.parse(line), "record on line " + n), n));
         }
 
         List<Future<RecordMetadata>> sent = new ArrayList<>();
@@ -197,7 +197,6 @@ public final class Main {
                 sent.add(producer.send(r));
             }
             producer.flush();
-            StringBuilder sb = new StringBuilder();
             for (int i = 0; i < sent.size(); i++) {
                 RecordMetadata m;
                 try {
@@ -205,14 +204,133 @@ public final class Main {
                 } catch (java.util.concurrent.ExecutionException e) {
                     throw new Fail(1, "record " + i + " was not delivered: " + e.getCause());
                 }
-                sb.setLength(0);
-                sb.append("{\"partition\": ").append(m.partition())
-                        .append(", \"offset\": ").append(m.offset())
-                        .append(", \"timestamp\": ").append(m.timestamp()).append('}');
-                OUT.println(sb);
+                OUT.println(ack(m));
             }
         }
         OUT.flush();
+    }
+
+    /** One line of produce-txn's input: a control ({@code txn} set) or a record. */
+    record TxnStep(int line, String txn, ProducerRecord<byte[], byte[]> record) {}
+
+    static void produceTxn(Args args) throws Exception {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, args.required("bootstrap"));
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, args.required("transactional-id"));
+        p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, args.optional("compression", "none"));
+        args.applyConfig(p);
+        String topic = args.required("topic");
+
+        // All of stdin first: a bad line fails before anything is sent.
+        List<TxnStep> steps = new ArrayList<>();
+        BufferedReader in = stdin();
+        String line;
+        int n = 0;
+        while ((line = in.readLine()) != null) {
+            n++;
+            if (line.isBlank()) {
+                continue;
+            }
+            Map<String, Object> m = Json.object(Json.parse(line), "line " + n);
+            if (m.containsKey("txn")) {
+                Object t = m.get("txn");
+                if (m.size() != 1 || !(t instanceof String ts) || !List.of("begin", "commit", "abort").contains(ts)) {
+                    throw new Fail(1, "line " + n + ": a control line is {\"txn\": \"begin\"|\"commit\"|\"abort\"}, got " + line);
+                }
+                steps.add(new TxnStep(n, ts, null));
+            } else {
+                steps.add(new TxnStep(n, null, record(topic, m, n)));
+            }
+        }
+
+        // Not try-with-resources: a transaction still open at EOF must stay open, and close() would abort it.
+        KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p);
+        try {
+            producer.initTransactions();
+        } catch (RuntimeException e) {
+            throw new Fail(1, "initTransactions failed: " + describe(e));
+        }
+        // The records sent in the open transaction (and the lines they came from), not yet acknowledged.
+        List<Future<RecordMetadata>> sent = new ArrayList<>();
+        List<Integer> sentLines = new ArrayList<>();
+        boolean open = false;
+        for (TxnStep step : steps) {
+            String what = "line " + step.line() + " (" + (step.txn() == null ? "a record" : step.txn()) + ")";
+            try {
+                if (step.txn() == null) {
+                    sent.add(producer.send(step.record()));
+                    sentLines.add(step.line());
+                    continue;
+                }
+                switch (step.txn()) {
+                    case "begin" -> {
+                        producer.beginTransaction();
+                        open = true;
+                    }
+                    case "commit" -> {
+                        producer.commitTransaction(); // flushes first
+                        open = false;
+                        printAcks(sent, sentLines);
+                        OUT.println("{\"txn\": \"committed\"}");
+                    }
+                    default -> {
+                        // Flushed first, so the aborted records are in the log (and acknowledged) like committed ones.
+                        producer.flush();
+                        printAcks(sent, sentLines);
+                        producer.abortTransaction();
+                        open = false;
+                        OUT.println("{\"txn\": \"aborted\"}");
+                    }
+                }
+                OUT.flush();
+            } catch (Fail f) {
+                throw f;
+            } catch (RuntimeException e) {
+                throw new Fail(1, what + " failed: " + describe(e));
+            }
+        }
+        if (open) {
+            // EOF inside a transaction: its records go to the log, the transaction stays open (no close(), which
+            // would abort it) until the coordinator times it out or another producer with this id fences it.
+            producer.flush();
+            printAcks(sent, sentLines);
+            OUT.flush();
+            return;
+        }
+        // (Nothing is left in sent: send() outside a transaction throws.)
+        producer.close(Duration.ofSeconds(30));
+    }
+
+    /** Prints the acknowledgement of each of {@code sent} in order, then clears both lists. */
+    static void printAcks(List<Future<RecordMetadata>> sent, List<Integer> lines) throws Exception {
+        for (int i = 0; i < sent.size(); i++) {
+            RecordMetadata m;
+            try {
+                m = sent.get(i).get(60, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.ExecutionException e) {
+                throw new Fail(1, "the record on line " + lines.get(i) + " was not delivered: " + describe(e.getCause()));
+            }
+            OUT.println(ack(m));
+        }
+        sent.clear();
+        lines.clear();
+    }
+
+    /** {"partition": P, "offset": O, "timestamp": MS}. */
+    static String ack(RecordMetadata m) {
+        return "{\"partition\": " + m.partition() + ", \"offset\": " + m.offset() + ", \"timestamp\": " + m.timestamp() + "}";
+    }
+
+    /** An exception and its causes, on one line. */
+    static String describe(Throwable t) {
+        StringBuilder sb = new StringBuilder(String.valueOf(t));
+        Throwable c = t.getCause();
+        for (int depth = 0; c != null && depth < 8; depth++, c = c.getCause()) {
+            sb.append(" (caused by ").append(c).append(')');
+        }
+        return sb.toString();
     }
 
     static void consume(Args args) {
@@ -490,6 +608,25 @@ public final class Main {
         p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         return p;
+    }
+
+    /** A record from produce's input object {@code r} (line {@code n}) for {@code topic}. */
+    static ProducerRecord<byte[], byte[]> record(String topic, Map<String, Object> r, int n) {
+        Long partition = Json.optLong(r, "partition");
+        Long ts = Json.optLong(r, "timestamp");
+        List<Header> headers = new ArrayList<>();
+        Object hs = r.get("headers");
+        if (hs != null) {
+            for (Object h : Json.array(hs, "headers on line " + n)) {
+                List<Object> kv = Json.array(h, "a header on line " + n);
+                if (kv.size() != 2 || !(kv.get(0) instanceof String)) {
+                    throw new Fail(1, "a header must be [\"key\", base64|null], line " + n);
+                }
+                headers.add(new RecordHeader((String) kv.get(0), b64(kv.get(1))));
+            }
+        }
+        return new ProducerRecord<>(topic, partition == null ? null : partition.intValue(), ts,
+                b64(r.get("key")), b64(r.get("value")), headers);
     }
 
     static BufferedReader stdin() {

@@ -120,6 +120,10 @@ use crate::scram_credentials::{
     AlterUserScramCredentialsRequest, AlteredUser, DescribeUserScramCredentialsRequest,
     DescribeUserScramCredentialsResponse,
 };
+use crate::txn::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, EndTxnResponse, TxnOffsetCommitRequest,
+    TxnTopicResult,
+};
 use crate::versions::{ApiVersionRanges, ApiVersionsRequest};
 
 calls! {
@@ -168,6 +172,13 @@ calls! {
     AlterUserScramCredentialsRequest => Vec<AlteredUser>,
         crate::scram_credentials::ALTER_USER_SCRAM_CREDENTIALS_VERSIONS,
         crate::scram_credentials::decode_alter_user_scram_credentials_response;
+    AddPartitionsToTxnRequest => Vec<TxnTopicResult>, crate::txn::ADD_PARTITIONS_TO_TXN_VERSIONS,
+        crate::txn::decode_add_partitions_to_txn_response;
+    AddOffsetsToTxnRequest => i16, crate::txn::ADD_OFFSETS_TO_TXN_VERSIONS,
+        crate::txn::decode_add_offsets_to_txn_response;
+    EndTxnRequest => EndTxnResponse, crate::txn::END_TXN_VERSIONS, crate::txn::decode_end_txn_response;
+    TxnOffsetCommitRequest => Vec<TxnTopicResult>, crate::txn::TXN_OFFSET_COMMIT_VERSIONS,
+        crate::txn::decode_txn_offset_commit_response;
 }
 
 /// The name of an API key, for messages ("Unknown" for keys weir does not speak).
@@ -195,6 +206,10 @@ pub const fn api_name(key: i16) -> &'static str {
         31 => "DeleteAcls",
         50 => "DescribeUserScramCredentials",
         51 => "AlterUserScramCredentials",
+        24 => "AddPartitionsToTxn",
+        25 => "AddOffsetsToTxn",
+        26 => "EndTxn",
+        28 => "TxnOffsetCommit",
         _ => "Unknown",
     }
 }

@@ -16,6 +16,8 @@
 //!   likewise.
 //! - [`group_offsets`]: the OffsetCommit and OffsetFetch responses, likewise.
 //! - [`producer_id`]: the InitProducerId response, likewise.
+//! - [`txn`]: the transaction APIs (AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn): requests and
+//!   responses, likewise, and which versions each transaction protocol (`transaction.version`) may send.
 //! - [`admin`]: the CreateTopics and DeleteTopics responses, likewise.
 //! - [`sasl`]: the SaslHandshake and SaslAuthenticate requests and responses (the mechanisms live in the client).
 //! - [`acl`]: the CreateAcls, DescribeAcls and DeleteAcls requests and responses, and the typed codes of an ACL
@@ -44,6 +46,7 @@ pub mod producer_id;
 pub mod record;
 pub mod sasl;
 pub mod scram_credentials;
+pub mod txn;
 pub mod versions;
 mod wire;
 

@@ -110,7 +110,15 @@ impl Fetcher {
         if inner.table.budget_available() == 0 && inner.table.wait_for_budget() == 0 {
             return (Vec::new(), None); // Woken when budget is released.
         }
-        let mut ready = std::mem::take(waiting);
+        // Waiting partitions paused (or held) since they were taken leave the plan: they must not join a session
+        // while stopped; resuming makes them ready again.
+        let mut ready: Planned = Vec::with_capacity(waiting.len());
+        for (p, ticket) in waiting.drain(..) {
+            match p.is_stopped() {
+                true => p.end_fetch(ticket),
+                false => ready.push((p, ticket)),
+            }
+        }
         self.group
             .poll_ready(scratch, |p, ticket| ready.push((Arc::clone(p), ticket)));
         if lanes == 0 {
@@ -255,10 +263,11 @@ impl Fetcher {
                 bytes: decoded.bytes as u64,
             };
             let has_records = !decoded.records.is_empty();
+            let end = decoded.next_offset;
             if let Some(err) = decoded.error {
                 // Deliver what came before the bad batch, then stop this partition until a seek.
                 if slot.finish_fetch(ticket, outcome) && has_records {
-                    slot.append(ticket.epoch, decoded.records);
+                    slot.append(ticket.epoch, decoded.records, end);
                     wake |= inner.ready(&slot);
                 }
                 inner.report(err);
@@ -271,7 +280,9 @@ impl Fetcher {
                 if slot.snapshot().backpressured && !slot.slot().backpressured.swap(true, Ordering::Relaxed) {
                     inner.stats.backpressure_pauses.fetch_add(1, Ordering::Relaxed);
                 }
-                if has_records && slot.append(ticket.epoch, decoded.records) {
+                if !has_records {
+                    slot.pass_over(ticket.epoch, end);
+                } else if slot.append(ticket.epoch, decoded.records, end) {
                     wake |= inner.ready(&slot);
                 }
             }

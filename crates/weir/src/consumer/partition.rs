@@ -22,6 +22,10 @@ pub(crate) struct PartitionBuffer {
     /// without a reset policy, authorization): the partition is not fetched again until a seek or unassign
     /// releases it.
     pub(crate) parked: Option<FetchTicket>,
+    /// Where the fetch that brought the last buffered records ended: the position once they are all delivered.
+    /// Past the last record when that fetch passed over offsets without records to deliver (transaction
+    /// markers, aborted transactions, compacted gaps), so that the position, commits and lag reach the end.
+    pub(crate) end: i64,
 }
 
 pub(crate) struct PartitionSlot {
@@ -109,6 +113,7 @@ impl PartitionState<PartitionSlot> {
         b.records.clear();
         self.clear_has_records();
         b.epoch = epoch;
+        b.end = position;
         self.slot().delivered.store(position, Ordering::Release);
     }
 
@@ -126,7 +131,8 @@ impl PartitionState<PartitionSlot> {
 
     /// Adds fetched records if the partition is still at `epoch`; returns whether they were added (the
     /// caller then queues the partition for delivery: [`super::Inner::ready`]).
-    pub(crate) fn append(&self, epoch: u32, records: Vec<ConsumerRecord>) -> bool {
+    /// `end` is where the fetch ended (see [`PartitionBuffer::end`]).
+    pub(crate) fn append(&self, epoch: u32, records: Vec<ConsumerRecord>, end: i64) -> bool {
         let mut b = self.slot().buffer.lock().unwrap();
         if self.epoch() != epoch || records.is_empty() {
             return false;
@@ -140,7 +146,24 @@ impl PartitionState<PartitionSlot> {
             self.set_has_records();
         }
         b.records.extend(records);
+        b.end = end;
         true
+    }
+
+    /// A fetch of `epoch` brought no records to deliver but passed over offsets up to `end` (transaction
+    /// markers, aborted transactions): the position moves there once what is buffered is delivered.
+    pub(crate) fn pass_over(&self, epoch: u32, end: i64) {
+        let mut b = self.slot().buffer.lock().unwrap();
+        if self.epoch() != epoch {
+            return;
+        }
+        if b.epoch != epoch {
+            // First in this epoch, before `reset`: this fetch started where the epoch's position is.
+            self.enter_epoch(&mut b, epoch, end);
+        } else if b.records.is_empty() {
+            self.slot().delivered.fetch_max(end, Ordering::AcqRel);
+        }
+        b.end = b.end.max(end);
     }
 
     /// Parks `ticket` (see [`PartitionBuffer::parked`]) unless the partition moved on meanwhile.
@@ -181,7 +204,11 @@ impl PartitionState<PartitionSlot> {
         }
         let bytes: u64 = out[start..].iter().map(|r| r.size() as u64).sum();
         if let Some(last) = out.last() {
-            self.slot().delivered.store(last.offset + 1, Ordering::Release);
+            let mut position = last.offset + 1;
+            if b.records.is_empty() {
+                position = position.max(b.end);
+            }
+            self.slot().delivered.store(position, Ordering::Release);
         }
         (n, bytes, !b.records.is_empty())
     }
@@ -222,7 +249,7 @@ mod tests {
         t.assign(&[(tp.clone(), 5)]);
         let p = t.cell_ref(&tp).unwrap();
         let ticket = p.try_begin_fetch().expect("fetchable");
-        assert!(p.append(ticket.epoch, vec![record(5), record(6)]));
+        assert!(p.append(ticket.epoch, vec![record(5), record(6)], 7));
         p.reset(p.epoch(), 5);
         let mut out = Vec::new();
         p.take(10, &mut out);
@@ -254,12 +281,12 @@ mod tests {
         let p = t.cell_ref(&tp).unwrap();
         p.reset(p.epoch(), 0);
         let ticket = p.try_begin_fetch().unwrap();
-        assert!(p.append(ticket.epoch, vec![record(0), record(1)]));
+        assert!(p.append(ticket.epoch, vec![record(0), record(1)], 2));
         p.end_fetch(ticket);
         let change = p.seek(100).expect("assigned");
         let ticket = p.try_begin_fetch().unwrap();
         assert_eq!(ticket.epoch, change.epoch);
-        assert!(p.append(ticket.epoch, vec![record(100)]));
+        assert!(p.append(ticket.epoch, vec![record(100)], 101));
         p.reset(change.epoch, 100);
         let mut out = Vec::new();
         p.take(10, &mut out);

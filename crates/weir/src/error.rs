@@ -134,6 +134,9 @@ pub enum Error {
     /// The client was closed; the operation did not run.
     #[error("the client is closed")]
     Closed,
+    /// The record was not written: its transaction was aborted before it was sent.
+    #[error("the transaction was aborted before the record was sent")]
+    TransactionAborted,
     /// A pause or resume named partitions that are not assigned (it did its work on the others).
     #[error(transparent)]
     NotAssigned(#[from] NotAssigned),
@@ -163,6 +166,7 @@ impl Error {
             | Error::UnknownTopic(_)
             | Error::RecordTooLarge { .. }
             | Error::NotAssigned(_)
+            | Error::TransactionAborted
             | Error::Closed => ErrorKind::Caller,
         }
     }

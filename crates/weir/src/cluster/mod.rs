@@ -113,6 +113,11 @@ impl Cluster {
         Ok(link)
     }
 
+    /// A link to `addr` (a coordinator's address from FindCoordinator), made as every link of this client.
+    pub(crate) fn link_to(&self, addr: String) -> Arc<BrokerLink> {
+        Arc::new(BrokerLink::new(addr, self.cfg.clone(), self.transport.clone()))
+    }
+
     /// A connection to any broker: a known one first, else a bootstrap address.
     pub(crate) async fn any_connection(&self) -> Result<Arc<Connection>> {
         let known: Vec<Arc<BrokerLink>> = self

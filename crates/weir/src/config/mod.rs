@@ -145,6 +145,12 @@ pub struct ProducerConfig {
     pub max_record_size: usize,
     /// Bytes of records buffered before `send` waits (`buffer.memory`, default 64 MiB).
     pub buffer_memory: usize,
+    /// Makes the producer transactional (`transactional.id`): records are sent in transactions
+    /// ([`crate::Producer::init_transactions`]). Implies idempotence.
+    pub transactional_id: Option<String>,
+    /// How long the coordinator lets a transaction stay open before aborting it (`transaction.timeout.ms`,
+    /// default 60 s).
+    pub transaction_timeout: Duration,
 }
 
 impl ProducerConfig {
@@ -160,6 +166,8 @@ impl ProducerConfig {
             delivery_timeout: Duration::from_secs(120),
             max_record_size: 1024 * 1024,
             buffer_memory: 64 * 1024 * 1024,
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
         }
     }
 
@@ -195,6 +203,8 @@ impl ProducerConfig {
             Key::MaxRecordSize => self.max_record_size = num(name, value)?,
             Key::BufferMemory => self.buffer_memory = num(name, value)?,
             Key::BufferMemoryKb => self.buffer_memory = num::<usize>(name, value)? * 1024,
+            Key::TransactionalId => self.transactional_id = Some(value.to_owned()).filter(|v| !v.is_empty()),
+            Key::TransactionTimeout => self.transaction_timeout = ms(name, value)?,
             _ => unreachable!("resolve checked the scope of {name}"),
         }
         Ok(())
@@ -204,6 +214,11 @@ impl ProducerConfig {
     pub fn validate(&self) -> Result<()> {
         if self.client.bootstrap_servers.is_empty() {
             return Err(Error::Config("bootstrap.servers is empty".into()));
+        }
+        if self.transactional_id.is_some() && !self.idempotence {
+            return Err(Error::Config(
+                "transactional.id requires enable.idempotence=true".into(),
+            ));
         }
         if self.idempotence && self.acks != Acks::All {
             return Err(Error::Config(

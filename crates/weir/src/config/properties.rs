@@ -108,6 +108,8 @@ properties! {
     MaxRecordSize Producer ["max.request.size", "message.max.bytes"] "largest single record";
     BufferMemory Producer ["buffer.memory"] "bytes buffered before send waits";
     BufferMemoryKb Producer ["queue.buffering.max.kbytes"] "the same, in KiB";
+    TransactionalId Producer ["transactional.id"] "makes the producer transactional";
+    TransactionTimeout Producer ["transaction.timeout.ms"] "how long a transaction may stay open";
     FetchMaxWait Consumer ["fetch.max.wait.ms", "fetch.wait.max.ms"] "how long the broker may hold a fetch";
     FetchMinBytes Consumer ["fetch.min.bytes"] "bytes the broker gathers before answering";
     FetchMaxBytes Consumer ["fetch.max.bytes"] "largest fetch response";

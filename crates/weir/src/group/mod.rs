@@ -441,6 +441,19 @@ impl GroupConsumer {
         (m.member_id().to_owned(), m.generation())
     }
 
+    /// This member's group metadata, for offsets committed in a transaction
+    /// ([`crate::Producer::send_offsets_to_transaction`]): the coordinator refuses them once the member lost
+    /// its generation (KIP-447).
+    pub fn group_metadata(&self) -> crate::producer::ConsumerGroupMetadata {
+        let (member_id, generation_id) = self.member();
+        crate::producer::ConsumerGroupMetadata {
+            group_id: self.shared.cfg.group_id.clone(),
+            generation_id,
+            member_id,
+            group_instance_id: self.shared.cfg.group_instance_id.clone(),
+        }
+    }
+
     /// The offset of the next record `poll` returns for an owned partition: what to commit.
     pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
         self.shared.consumer.position(tp)

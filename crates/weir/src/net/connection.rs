@@ -188,6 +188,23 @@ impl Connection {
         self.call_at(req, self.version::<C>()?).await
     }
 
+    /// [`Connection::call`] at no more than version `max` (a protocol whose meaning changes with the version:
+    /// transactions before KIP-890's version 2).
+    pub(crate) async fn call_capped<C: Call>(&self, req: &C, max: i16) -> Result<C::Response> {
+        let version = self.version::<C>()?;
+        if version <= max {
+            return self.call_at(req, version).await;
+        }
+        let capped = self
+            .versions
+            .pick(C::KEY, &(*C::VERSIONS.start()..=max))
+            .ok_or_else(|| Error::UnsupportedApi {
+                broker: self.shared.addr.clone(),
+                api: C::NAME,
+            })?;
+        self.call_at(req, capped).await
+    }
+
     /// [`Connection::call`] at a given version.
     async fn call_at<C: Call>(&self, req: &C, version: i16) -> Result<C::Response> {
         let frame = self.exchange(req, version).await?;

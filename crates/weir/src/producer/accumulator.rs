@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use weir_proto::record::{BatchBuilder, BatchOptions, ProducerIds};
 
 use super::partitioner::partition_for_key;
+use super::transaction::Transactions;
 use super::{ProducerRecord, RecordMetadata};
 use crate::cluster::Cluster;
 use crate::config::ProducerConfig;
@@ -69,8 +70,11 @@ pub(crate) struct Accumulator {
     pub(super) closed: AtomicBool,
     pub(super) ids: Mutex<ProducerIds>,
     /// A batch that carried sequence numbers failed for good, leaving a gap: the sender must start a new
-    /// producer epoch (InitProducerId) and renumber what is queued before sending more.
+    /// producer epoch (InitProducerId) and renumber what is queued before sending more. (A transactional
+    /// producer does so when the transaction is aborted.)
     pub(super) reinit: AtomicBool,
+    /// The transactions of a producer with a `transactional.id`.
+    pub(super) txn: Option<Transactions>,
 }
 
 fn now_ms() -> i64 {
@@ -84,7 +88,6 @@ impl Accumulator {
     pub(super) fn new(cfg: ProducerConfig, cluster: Arc<Cluster>) -> Self {
         let memory = Semaphore::new(cfg.buffer_memory.min(Semaphore::MAX_PERMITS));
         Self {
-            cfg,
             cluster,
             state: Mutex::new(State::default()),
             wake: Notify::new(),
@@ -94,12 +97,20 @@ impl Accumulator {
             closed: AtomicBool::new(false),
             ids: Mutex::new(ProducerIds::NONE),
             reinit: AtomicBool::new(false),
+            txn: cfg
+                .transactional_id
+                .clone()
+                .map(|id| Transactions::new(id, cfg.transaction_timeout)),
+            cfg,
         }
     }
 
     pub(super) async fn append(&self, rec: ProducerRecord, tx: DeliveryTx) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
+        }
+        if let Some(txn) = &self.txn {
+            txn.check_send()?;
         }
         let size = record_size(&rec);
         if size > self.cfg.max_record_size {
@@ -170,6 +181,7 @@ impl Accumulator {
             queue.batches.push_back(PendingBatch {
                 builder: Some(BatchBuilder::new(BatchOptions {
                     compression: self.cfg.compression,
+                    transactional: self.txn.is_some(),
                     ..Default::default()
                 })),
                 sealed: None,
@@ -223,6 +235,26 @@ impl Accumulator {
         self.outstanding.load(Ordering::Acquire)
     }
 
+    /// Takes a new producer id or epoch (a transactional producer's): every partition's sequence starts at 0.
+    pub(super) fn start_producer_id(&self, ids: ProducerIds) {
+        *self.ids.lock().unwrap() = ids;
+        for q in self.state.lock().unwrap().partitions.values_mut() {
+            q.next_sequence = 0;
+        }
+        self.wake.notify_one();
+    }
+
+    /// A write of the open transaction failed for good: the transaction must be aborted, and whoever waits
+    /// for its records (a commit) learns it now.
+    pub(super) fn txn_failed(&self, e: &Error) {
+        if let Some(txn) = &self.txn {
+            txn.write_failed(e);
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Waits until every record sent so far is answered, or, for a transactional producer, until the
+    /// transaction can no longer send them (it must be aborted).
     pub(super) async fn flush(&self) -> Result<()> {
         self.state.lock().unwrap().flushing += 1;
         self.wake.notify_one();
@@ -230,7 +262,7 @@ impl Accumulator {
             let idle = self.idle.notified();
             tokio::pin!(idle);
             idle.as_mut().enable();
-            if self.outstanding() == 0 {
+            if self.outstanding() == 0 || self.txn.as_ref().is_some_and(|t| t.stuck()) {
                 break;
             }
             idle.await;

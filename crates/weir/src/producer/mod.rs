@@ -18,6 +18,9 @@
 mod accumulator;
 pub mod partitioner;
 mod sender;
+mod transaction;
+
+pub use transaction::ConsumerGroupMetadata;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -148,6 +151,87 @@ impl Producer {
     /// delivery result.
     pub async fn flush(&self) -> Result<()> {
         self.acc.flush().await
+    }
+
+    fn transactions(&self) -> Result<&transaction::Transactions> {
+        self.acc.txn.as_ref().ok_or_else(|| {
+            Error::InvalidArgument(
+                "transactions need a transactional.id in the producer's configuration".into(),
+            )
+        })
+    }
+
+    /// Registers the `transactional.id` with its transaction coordinator and gets the producer id and epoch:
+    /// any older producer of the same id is fenced, and its open transaction aborted. Call once, before the
+    /// first transaction.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> weir::Result<()> {
+    /// use weir::{Producer, ProducerRecord, config::ProducerConfig};
+    /// let mut cfg = ProducerConfig::new("127.0.0.1:9092");
+    /// cfg.set("transactional.id", "orders-copier-1")?;
+    /// let producer = Producer::new(cfg)?;
+    /// producer.init_transactions().await?;
+    /// producer.begin_transaction()?;
+    /// let _ack = producer.send(ProducerRecord::new("orders-copy", "o-1")).await?;
+    /// producer.commit_transaction().await?; // every record of it, visible at once to read_committed
+    /// # Ok(()) }
+    /// ```
+    pub async fn init_transactions(&self) -> Result<()> {
+        let ids = self.transactions()?.init(&self.acc.cluster, None).await?;
+        self.acc.start_producer_id(ids);
+        Ok(())
+    }
+
+    /// Opens a transaction: records sent from now on belong to it.
+    pub fn begin_transaction(&self) -> Result<()> {
+        self.transactions()?.begin()
+    }
+
+    /// Makes `offsets` (the next record to consume, per partition) part of the open transaction, committed for
+    /// `group` when it commits (consume-transform-produce). `group` is the consumer's group metadata
+    /// ([`crate::group::GroupConsumer::group_metadata`]): offsets of a member that lost the partitions are
+    /// refused.
+    pub async fn send_offsets_to_transaction(
+        &self,
+        offsets: &[(crate::TopicPartition, i64)],
+        group: &ConsumerGroupMetadata,
+    ) -> Result<()> {
+        let txn = self.transactions()?;
+        let ids = *self.acc.ids.lock().unwrap();
+        txn.send_offsets(&self.acc.cluster, ids, offsets, group).await
+    }
+
+    /// Commits the open transaction: waits until every record of it is acknowledged, then ends it. If a record
+    /// or the offsets failed, nothing is committed and the error is returned: abort the transaction
+    /// ([`Producer::abort_transaction`]) and carry on. A fencing error (another producer took the
+    /// transactional id) finishes this producer: every later call returns it.
+    pub async fn commit_transaction(&self) -> Result<()> {
+        let txn = self.transactions()?;
+        txn.check_send()?;
+        self.acc.flush().await?;
+        let ids = *self.acc.ids.lock().unwrap();
+        txn.end(&self.acc.cluster, ids, true).await
+    }
+
+    /// Aborts the open transaction: records not sent yet fail with [`Error::TransactionAborted`], those in
+    /// flight are answered first, and read_committed consumers never see any of them. The producer stays
+    /// usable (after a failed write, with a new epoch).
+    pub async fn abort_transaction(&self) -> Result<()> {
+        let txn = self.transactions()?;
+        if let transaction::Phase::Fatal(e) = txn.phase() {
+            return Err(e);
+        }
+        sender::fail_all(&self.acc, &Error::TransactionAborted);
+        self.acc.flush().await?;
+        let ids = *self.acc.ids.lock().unwrap();
+        txn.end(&self.acc.cluster, ids, false).await?;
+        if self.acc.reinit.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            // A write failed and left a gap in its partition's sequence: a new epoch (KIP-360).
+            let ids = txn.init(&self.acc.cluster, Some(ids)).await?;
+            self.acc.start_producer_id(ids);
+        }
+        Ok(())
     }
 
     /// Delivers or fails every pending record, then stops the sender task. Sends after close fail with

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use weir_proto::produce::{ProduceRequest, ProduceResponse};
 use weir_proto::producer_id::InitProducerIdRequest;
 use weir_proto::record::{batches, restamp, ProducerIds};
+use weir_proto::txn::PRODUCE_MAX_VERSION_BEFORE_TV2;
 
 use super::accumulator::{Accumulator, PendingBatch};
 use super::RecordMetadata;
@@ -24,19 +25,27 @@ struct Outbound {
 }
 
 pub(super) async fn run(acc: Arc<Accumulator>) {
-    if acc.cfg.idempotence {
+    // A transactional producer gets its id from init_transactions.
+    if acc.cfg.idempotence && acc.txn.is_none() {
         init_producer_id(&acc).await;
     }
     loop {
         let notified = acc.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        if acc.reinit.load(Ordering::Acquire) && nothing_in_flight(&acc) {
+        if acc.reinit.load(Ordering::Acquire) && nothing_in_flight(&acc) && acc.txn.is_none() {
             new_epoch(&acc).await;
         }
-        let (groups, next, refresh) = drain(&acc);
+        let (groups, next, refresh, to_add) = drain(&acc);
         if refresh {
             refresh_metadata(&acc);
+        }
+        if acc
+            .txn
+            .as_ref()
+            .is_some_and(|t| !to_add.is_empty() && t.start_adding())
+        {
+            tokio::spawn(add_partitions(acc.clone(), to_add));
         }
         for (leader, batches) in groups {
             tokio::spawn(send_to(acc.clone(), leader, batches));
@@ -153,7 +162,20 @@ async fn init_producer_id(acc: &Accumulator) {
     }
 }
 
-fn fail_all(acc: &Accumulator, e: &Error) {
+/// Adds partitions to the open transaction, then wakes the sender (their batches may go) or, if that failed,
+/// whoever waits for the transaction's records.
+async fn add_partitions(acc: Arc<Accumulator>, partitions: Vec<(Arc<str>, i32)>) {
+    let txn = acc.txn.as_ref().expect("a transactional producer");
+    let ids = *acc.ids.lock().unwrap();
+    if let Err(e) = txn.add_partitions(&acc.cluster, ids, partitions).await {
+        tracing::debug!(error = %e, "AddPartitionsToTxn failed; the transaction must be aborted");
+        acc.txn_failed(&e);
+    }
+    acc.wake.notify_one();
+}
+
+/// Fails every queued batch with `e` (nothing of them was sent).
+pub(super) fn fail_all(acc: &Accumulator, e: &Error) {
     let batches: Vec<PendingBatch> = {
         let mut st = acc.state.lock().unwrap();
         st.partitions
@@ -168,8 +190,17 @@ fn fail_all(acc: &Accumulator, e: &Error) {
 
 /// Takes every batch that is ready to go, grouped by leader; returns the next linger deadline and whether
 /// metadata is missing for some partition.
+/// A transactional producer's batches go only to partitions added to the transaction: the others are returned
+/// to be added.
 #[allow(clippy::type_complexity)]
-fn drain(acc: &Accumulator) -> (BTreeMap<i32, Vec<Outbound>>, Option<Instant>, bool) {
+fn drain(
+    acc: &Accumulator,
+) -> (
+    BTreeMap<i32, Vec<Outbound>>,
+    Option<Instant>,
+    bool,
+    Vec<(Arc<str>, i32)>,
+) {
     let now = Instant::now();
     let snap = acc.cluster.snapshot();
     let ids = *acc.ids.lock().unwrap();
@@ -178,6 +209,7 @@ fn drain(acc: &Accumulator) -> (BTreeMap<i32, Vec<Outbound>>, Option<Instant>, b
     let mut refresh = false;
     let mut expired = Vec::new();
     let mut closed = Vec::new();
+    let mut to_add = Vec::new();
     let mut st = acc.state.lock().unwrap();
     let force = st.flushing > 0 || acc.closed.load(Ordering::Acquire);
     for ((topic, partition), q) in st.partitions.iter_mut() {
@@ -209,6 +241,11 @@ fn drain(acc: &Accumulator) -> (BTreeMap<i32, Vec<Outbound>>, Option<Instant>, b
         };
         if acc.cfg.idempotence && (ids.producer_id < 0 || acc.reinit.load(Ordering::Acquire)) {
             continue; // InitProducerId has not completed yet, or a new epoch is about to start.
+        }
+        if let Some(txn) = &acc.txn {
+            if !txn.may_write(topic, *partition, &mut to_add) {
+                continue;
+            }
         }
         let mut batch = q.batches.pop_front().unwrap();
         if batch.sealed.is_none() {
@@ -252,15 +289,14 @@ fn drain(acc: &Accumulator) -> (BTreeMap<i32, Vec<Outbound>>, Option<Instant>, b
     }
     drop(st);
     for b in expired {
-        let after = acc.cfg.delivery_timeout;
-        acc.complete(b, |_| {
-            Err(Error::Timeout {
-                what: "record delivery".into(),
-                after,
-            })
-        });
+        let e = Error::Timeout {
+            what: "record delivery".into(),
+            after: acc.cfg.delivery_timeout,
+        };
+        acc.txn_failed(&e);
+        acc.complete(b, |_| Err(e.clone()));
     }
-    (groups, next, refresh)
+    (groups, next, refresh, to_add)
 }
 
 async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
@@ -277,7 +313,7 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
             .push((o.partition, sealed));
     }
     let req = ProduceRequest {
-        transactional_id: None,
+        transactional_id: acc.txn.as_ref().map(|t| t.id.clone()),
         acks: acc.cfg.acks.as_i16(),
         timeout_ms: acc.cfg.client.request_timeout.as_millis().min(i32::MAX as u128) as i32,
         topics: by_topic.into_iter().collect(),
@@ -288,7 +324,14 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
             conn.send_unanswered(&req).await?;
             return Ok(None);
         }
-        conn.call(&req).await.map(Some)
+        match acc.txn {
+            // Transactions as every Kafka since 2.5 knows them (Produce v12 means KIP-890's version 2).
+            Some(_) => conn
+                .call_capped(&req, PRODUCE_MAX_VERSION_BEFORE_TV2)
+                .await
+                .map(Some),
+            None => conn.call(&req).await.map(Some),
+        }
     }
     .await;
     let resp = match result {
@@ -404,6 +447,7 @@ fn retry_or_fail(acc: &Accumulator, mut o: Outbound, retriable: bool, err: &Erro
         acc.wake.notify_one();
         return;
     }
+    acc.txn_failed(err);
     let msg = err.to_string();
     let kind_retriable = err.is_retriable();
     if acc.cfg.idempotence {

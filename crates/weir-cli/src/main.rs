@@ -93,6 +93,11 @@ pub struct ProduceArgs {
     /// Producer property (Java / librdkafka name), e.g. -X linger.ms=10 -X acks=1 (repeatable)
     #[arg(short = 'X', value_name = "KEY=VALUE")]
     pub props: Vec<String>,
+
+    /// With -X transactional.id=ID: one transaction per N records (the default, 0, makes the whole input one
+    /// transaction)
+    #[arg(long = "txn-records", value_name = "N", default_value_t = 0)]
+    pub txn_records: u64,
 }
 
 /// Arguments of `weir consume`.

@@ -17,7 +17,13 @@ Each line of stdin (newline removed) becomes one record; empty lines are skipped
 Records are sent pipelined; weir exits 0 only after the broker acknowledged every record, otherwise it
 reports how many failed and the first error, and exits 1.
 
-Example: seq 1000 | weir produce -b 127.0.0.1:9092 -t events -K : -z zstd -X linger.ms=20";
+Transactions: with -X transactional.id=ID the records are written in transactions, one per --txn-records N
+records (default: the whole input is one transaction), each committed before the next begins; a transaction
+that cannot commit is aborted (none of its records becomes visible to read_committed consumers) and weir
+exits 1, saying how many records earlier transactions committed.
+
+Example: seq 1000 | weir produce -b 127.0.0.1:9092 -t events -K : -z zstd -X linger.ms=20
+         seq 1000 | weir produce -t events -X transactional.id=loader-1 --txn-records 100";
 
 /// Deliveries awaited at most; beyond this `send` waits for the oldest acknowledgement.
 const WINDOW: usize = 256 * 1024;
@@ -47,7 +53,13 @@ pub async fn run(g: &Global, a: ProduceArgs) -> Result<(), CliError> {
         headers.push((k.to_string(), Some(Bytes::copy_from_slice(v.as_bytes()))));
     }
 
+    let transactional = cfg.transactional_id.is_some();
     let producer = Producer::new(cfg)?;
+    if transactional {
+        producer.init_transactions().await?;
+        producer.begin_transaction()?;
+    }
+    let mut txn = Txn::default();
     let pb = progress(g.quiet, "produced");
     let mut chunks = spawn_stdin_reader();
     let mut st = State::default();
@@ -85,6 +97,7 @@ pub async fn run(g: &Global, a: ProduceArgs) -> Result<(), CliError> {
                 rec.headers = headers.clone();
             }
             st.total += 1;
+            txn.records += 1;
             match producer.send(rec).await {
                 Ok(d) => st.pending.push_back(d),
                 Err(e @ weir::Error::RecordTooLarge { .. }) => st.fail(e.to_string()),
@@ -97,6 +110,12 @@ pub async fn run(g: &Global, a: ProduceArgs) -> Result<(), CliError> {
             if st.pending.len() >= WINDOW {
                 st.settle_oldest().await;
             }
+            if transactional && a.txn_records > 0 && txn.records >= a.txn_records {
+                if let Err(e) = txn.end(&producer, &mut st, true).await {
+                    fatal = Some(e);
+                    break 'input;
+                }
+            }
         }
         if let Some(pb) = &pb {
             pb.set_position(st.total);
@@ -104,6 +123,11 @@ pub async fn run(g: &Global, a: ProduceArgs) -> Result<(), CliError> {
     }
     drop(chunks);
 
+    if transactional && fatal.is_none() {
+        if let Err(e) = txn.end(&producer, &mut st, false).await {
+            fatal = Some(e);
+        }
+    }
     if let Err(e) = producer.flush().await {
         fatal.get_or_insert_with(|| format!("flush failed: {e}"));
     }
@@ -135,6 +159,44 @@ pub async fn run(g: &Global, a: ProduceArgs) -> Result<(), CliError> {
             st.total,
             st.first_error.unwrap_or_default()
         ))),
+    }
+}
+
+/// The open transaction of a transactional run.
+#[derive(Default)]
+struct Txn {
+    /// Records sent in it.
+    records: u64,
+    /// Records of committed transactions.
+    committed: u64,
+}
+
+impl Txn {
+    /// Commits the open transaction (its records all acknowledged), then begins the next unless this is the
+    /// last; a transaction that cannot commit is aborted and its records counted as failed.
+    async fn end(&mut self, producer: &Producer, st: &mut State, more: bool) -> Result<(), String> {
+        let n = std::mem::take(&mut self.records);
+        match producer.commit_transaction().await {
+            Ok(()) => {
+                while !st.pending.is_empty() {
+                    st.settle_oldest().await;
+                }
+                self.committed += n;
+                if more {
+                    producer.begin_transaction().map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let _ = producer.abort_transaction().await;
+                st.pending.clear();
+                st.total -= n;
+                Err(format!(
+                    "a transaction of {n} records was aborted: {e} ({} records were committed before)",
+                    self.committed
+                ))
+            }
+        }
     }
 }
 

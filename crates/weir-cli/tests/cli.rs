@@ -629,3 +629,51 @@ fn sigint_and_sigterm_stop_consuming_cleanly() {
         assert!(rest.is_empty());
     }
 }
+
+/// `weir produce -X transactional.id=...`: committed transactions of N records; read_committed consumers (weir
+/// and kcat, whose default is read_committed) see every record, and the log holds one commit marker per
+/// transaction.
+#[test]
+fn produce_in_transactions() {
+    let kafka = Kafka::shared();
+    let b = kafka.bootstrap();
+    let topic = unique_topic("cli-txn");
+    kafka.create_topic(&topic, 1);
+    let input: String = (1..=250).map(|i| format!("{i}\n")).collect();
+    let tid = format!("transactional.id={}", unique_topic("cli-tid"));
+    let args = [
+        "produce",
+        "-b",
+        &b,
+        "-t",
+        &topic,
+        "-p",
+        "0",
+        "-X",
+        &tid,
+        "--txn-records",
+        "100",
+    ];
+    let out = weir(&args, input.as_bytes());
+    assert_ok(&out);
+    let got = consume(
+        &b,
+        &topic,
+        &["-e", "-f", "%o %s\n", "-X", "isolation.level=read_committed"],
+    );
+    assert_ok(&got);
+    let lines: Vec<String> = String::from_utf8(got.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 250, "{lines:?}");
+    // Three transactions (100, 100, 50): a marker after each, so the values 101 and 201 sit one and two
+    // offsets after their sequence numbers.
+    assert_eq!(lines[0], "0 1");
+    assert_eq!(lines[100], "101 101");
+    assert_eq!(lines[249], "251 250");
+    let kcat = Kcat::require();
+    let seen = kcat.consume_all(&b, &topic, "%s\n", &["-X", "isolation.level=read_committed"]);
+    assert_eq!(String::from_utf8(seen).unwrap(), input);
+}

@@ -12,7 +12,7 @@ pub const OFFSET_COMMIT_VERSIONS: std::ops::RangeInclusive<i16> = 2..=8;
 /// Versions [`decode_offset_fetch_response`] reads.
 pub const OFFSET_FETCH_VERSIONS: std::ops::RangeInclusive<i16> = 1..=7;
 
-/// One topic of an OffsetCommit response.
+/// One topic of an OffsetCommit, AddPartitionsToTxn or TxnOffsetCommit response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitTopic {
     /// Topic name.
@@ -21,15 +21,9 @@ pub struct CommitTopic {
     pub partitions: Vec<(i32, i16)>,
 }
 
-/// Decodes an OffsetCommit response body (after the response header) of `version` (2..=8): its topics.
-pub fn decode_offset_commit_response(body: Bytes, version: i16) -> Result<Vec<CommitTopic>, ProtoError> {
-    const API: &str = "OffsetCommit";
-    check_version(API, version, &OFFSET_COMMIT_VERSIONS)?;
-    let flex = version >= 8;
-    let mut r = WireReader::new(body, API, version);
-    if version >= 3 {
-        r.i32("throttle time")?;
-    }
+/// Reads `[topic name, [partition, error code]]`: the per-partition results of OffsetCommit, AddPartitionsToTxn
+/// (v0–v3) and TxnOffsetCommit.
+pub(crate) fn topic_errors(r: &mut WireReader, flex: bool) -> Result<Vec<CommitTopic>, ProtoError> {
     // Smallest topic: name length and partition count (+ tags); smallest partition: index, error (+ tags).
     let (min_topic, min_partition) = if flex { (3, 7) } else { (6, 6) };
     let topic_count = r.count(flex, min_topic, "topic count")?.unwrap_or(0);
@@ -51,6 +45,19 @@ pub fn decode_offset_commit_response(body: Bytes, version: i16) -> Result<Vec<Co
         }
         topics.push(CommitTopic { name, partitions });
     }
+    Ok(topics)
+}
+
+/// Decodes an OffsetCommit response body (after the response header) of `version` (2..=8): its topics.
+pub fn decode_offset_commit_response(body: Bytes, version: i16) -> Result<Vec<CommitTopic>, ProtoError> {
+    const API: &str = "OffsetCommit";
+    check_version(API, version, &OFFSET_COMMIT_VERSIONS)?;
+    let flex = version >= 8;
+    let mut r = WireReader::new(body, API, version);
+    if version >= 3 {
+        r.i32("throttle time")?;
+    }
+    let topics = topic_errors(&mut r, flex)?;
     if flex {
         r.tagged_fields()?;
     }

@@ -23,7 +23,7 @@ use std::ops::RangeInclusive;
 
 use bytes::Bytes;
 
-use crate::wire::{check_version, prealloc, WireReader};
+use crate::wire::{check_version, WireReader};
 use crate::ProtoError;
 
 /// Versions [`decode_add_partitions_to_txn_response`] reads: the client form. v4+ is the broker-to-broker form
@@ -73,41 +73,8 @@ pub const fn end_txn_versions(tv2: bool) -> RangeInclusive<i16> {
     }
 }
 
-/// One topic of an AddPartitionsToTxn or TxnOffsetCommit response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TxnTopicResult {
-    /// Topic name.
-    pub name: String,
-    /// Per-partition results: (partition, error code).
-    pub partitions: Vec<(i32, i16)>,
-}
-
-/// Reads `[topic name, [partition, error code]]`, the per-partition results of AddPartitionsToTxn (v0–v3) and
-/// TxnOffsetCommit.
-fn topic_results(r: &mut WireReader, flex: bool) -> Result<Vec<TxnTopicResult>, ProtoError> {
-    // Smallest topic: name length and partition count (+ tags); smallest partition: index, error (+ tags).
-    let (min_topic, min_partition) = if flex { (3, 7) } else { (6, 6) };
-    let topic_count = r.count(flex, min_topic, "topic count")?.unwrap_or(0);
-    let mut topics = Vec::with_capacity(prealloc(topic_count));
-    for _ in 0..topic_count {
-        let name = r.required_string(flex, "topic name")?;
-        let partition_count = r.count(flex, min_partition, "partition count")?.unwrap_or(0);
-        let mut partitions = Vec::with_capacity(prealloc(partition_count));
-        for _ in 0..partition_count {
-            let partition = r.i32("partition")?;
-            let error_code = r.i16("error code")?;
-            if flex {
-                r.tagged_fields()?;
-            }
-            partitions.push((partition, error_code));
-        }
-        if flex {
-            r.tagged_fields()?;
-        }
-        topics.push(TxnTopicResult { name, partitions });
-    }
-    Ok(topics)
-}
+/// One topic of an AddPartitionsToTxn or TxnOffsetCommit response: per partition, its error code.
+pub type TxnTopicResult = crate::group_offsets::CommitTopic;
 
 /// Decodes an AddPartitionsToTxn response body (after the response header) of `version` (0..=3): per topic, per
 /// partition, its error code (v0–v3 have no top-level error code: a request-level error is repeated on every
@@ -121,7 +88,7 @@ pub fn decode_add_partitions_to_txn_response(
     let flex = version >= 3;
     let mut r = WireReader::new(body, API, version);
     r.i32("throttle time")?;
-    let topics = topic_results(&mut r, flex)?;
+    let topics = crate::group_offsets::topic_errors(&mut r, flex)?;
     if flex {
         r.tagged_fields()?;
     }
@@ -152,7 +119,7 @@ pub fn decode_txn_offset_commit_response(
     let flex = version >= 3;
     let mut r = WireReader::new(body, API, version);
     r.i32("throttle time")?;
-    let topics = topic_results(&mut r, flex)?;
+    let topics = crate::group_offsets::topic_errors(&mut r, flex)?;
     if flex {
         r.tagged_fields()?;
     }

@@ -211,29 +211,18 @@ impl Transactions {
     where
         C::Response: Send,
     {
-        let mut backoff = cluster.config().retry_backoff;
-        let mut attempt = 0;
-        loop {
+        retrying(cluster, &self.id, || async {
             let result = async {
                 let conn = self.coordinator(cluster).await?;
                 answer(conn.call_capped(req, max_version).await?)
             }
             .await;
-            let err = match result {
-                Ok(t) => return Ok(t),
-                Err(e) => e,
-            };
-            if moved(&err) {
+            if result.as_ref().is_err_and(moved) {
                 *self.coordinator.lock().await = None;
             }
-            attempt += 1;
-            if !retriable(&err) || attempt >= ATTEMPTS {
-                return Err(err);
-            }
-            tracing::debug!(transactional_id = %self.id, error = %err, "transaction call: retrying");
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(1));
-        }
+            result
+        })
+        .await
     }
 
     /// InitProducerId with the transactional id: a producer id and epoch, fencing every older producer of this
@@ -362,36 +351,23 @@ impl Transactions {
             group_instance_id: group.group_instance_id.clone(),
             topics: topics.into_iter().map(|(t, o)| (t.to_owned(), o)).collect(),
         };
-        let mut backoff = cluster.config().retry_backoff;
-        let mut attempt = 0;
-        loop {
-            let result = async {
-                let link = find_coordinator(cluster, &group.group_id, 0).await?;
-                let topics = link
-                    .get()
-                    .await?
-                    .call_capped(&req, TXN_OFFSET_COMMIT_MAX_VERSION_BEFORE_TV2)
-                    .await?;
-                for t in topics {
-                    for (p, code) in t.partitions {
-                        check(code, || {
-                            format!("TxnOffsetCommit {} {}-{p}", group.group_id, t.name)
-                        })?;
-                    }
+        retrying(cluster, &self.id, || async {
+            let link = find_coordinator(cluster, &group.group_id, 0).await?;
+            let topics = link
+                .get()
+                .await?
+                .call_capped(&req, TXN_OFFSET_COMMIT_MAX_VERSION_BEFORE_TV2)
+                .await?;
+            for t in topics {
+                for (p, code) in t.partitions {
+                    check(code, || {
+                        format!("TxnOffsetCommit {} {}-{p}", group.group_id, t.name)
+                    })?;
                 }
-                Ok(())
             }
-            .await;
-            match result {
-                Ok(()) => return Ok(()),
-                Err(e) if retriable(&e) && attempt + 1 < ATTEMPTS => {
-                    attempt += 1;
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+            Ok(())
+        })
+        .await
     }
 
     /// Ends the open transaction (commit or abort) with EndTxn, if it touched anything. The caller has made
@@ -439,6 +415,29 @@ impl Transactions {
         if fenced(e) {
             self.state.lock().unwrap().phase = Phase::Fatal(e.clone());
         }
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or [`ATTEMPTS`] tries have failed, with backoff.
+async fn retrying<T, F: std::future::Future<Output = Result<T>>>(
+    cluster: &Cluster,
+    id: &str,
+    mut attempt: impl FnMut() -> F,
+) -> Result<T> {
+    let mut backoff = cluster.config().retry_backoff;
+    let mut tries = 0;
+    loop {
+        let err = match attempt().await {
+            Ok(t) => return Ok(t),
+            Err(e) => e,
+        };
+        tries += 1;
+        if !retriable(&err) || tries >= ATTEMPTS {
+            return Err(err);
+        }
+        tracing::debug!(transactional_id = %id, error = %err, "transaction call: retrying");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(1));
     }
 }
 

@@ -91,6 +91,8 @@ pub(super) struct Transactions {
 
 /// How often a retriable transaction call is tried before its error is returned.
 const ATTEMPTS: u32 = 20;
+/// The pause before retrying a call the coordinator answered CONCURRENT_TRANSACTIONS.
+const CONCURRENT_BACKOFF: Duration = Duration::from_millis(20);
 
 impl Transactions {
     pub(super) fn new(id: String, timeout: Duration) -> Transactions {
@@ -426,11 +428,21 @@ async fn retrying<T, F: std::future::Future<Output = Result<T>>>(
 ) -> Result<T> {
     let mut backoff = cluster.config().retry_backoff;
     let mut tries = 0;
+    let busy_until = tokio::time::Instant::now() + cluster.config().request_timeout;
     loop {
         let err = match attempt().await {
             Ok(t) => return Ok(t),
             Err(e) => e,
         };
+        if err.kafka_code() == Some(KafkaCode::ConcurrentTransactions)
+            && tokio::time::Instant::now() < busy_until
+        {
+            // The coordinator is still writing the previous transaction's markers, usually a matter of
+            // milliseconds (the Java client retries AddPartitionsToTxn after 20 ms too); for at most the
+            // request timeout.
+            tokio::time::sleep(CONCURRENT_BACKOFF).await;
+            continue;
+        }
         tries += 1;
         if !retriable(&err) || tries >= ATTEMPTS {
             return Err(err);

@@ -197,14 +197,18 @@ pub struct OffsetFetchRequest {
     pub group_id: String,
     /// Partitions per topic; `None` for every partition the group has offsets for.
     pub topics: Option<Vec<(String, Vec<i32>)>>,
+    /// v7+: a partition whose offset a transaction is still committing answers UNSTABLE_OFFSET_COMMIT (to ask
+    /// again) instead of its previous offset (KIP-447). Older versions have no such guarantee.
+    pub require_stable: bool,
 }
 
 impl OffsetFetchRequest {
-    pub(crate) fn to_wire(&self, _version: i16) -> kafka_protocol::messages::OffsetFetchRequest {
+    pub(crate) fn to_wire(&self, version: i16) -> kafka_protocol::messages::OffsetFetchRequest {
         use crate::call::wire_topic;
         use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
         kafka_protocol::messages::OffsetFetchRequest::default()
             .with_group_id(crate::call::wire_group(&self.group_id))
+            .with_require_stable(self.require_stable && version >= 7)
             .with_topics(self.topics.as_ref().map(|ts| {
                 ts.iter()
                     .map(|(t, ps)| {

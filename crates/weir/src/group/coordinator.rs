@@ -287,9 +287,13 @@ pub(crate) async fn fetch_committed(
         by_topic.entry(&tp.topic).or_default().push(tp.partition);
     }
     let group = &shared.cfg.group_id;
+    // Stable offsets only, as the Java consumer asks: an offset a transaction is still committing is waited for
+    // (UNSTABLE_OFFSET_COMMIT, retried), never answered with the one before it, which a new owner of the
+    // partition would process again (exactly-once across rebalances, KIP-447).
     let req = OffsetFetchRequest {
         group_id: group.clone(),
         topics: Some(by_topic.into_iter().map(|(t, ps)| (t.to_owned(), ps)).collect()),
+        require_stable: true,
     };
     let once = || {
         call(shared, &req, false, |resp| {

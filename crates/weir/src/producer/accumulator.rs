@@ -253,16 +253,23 @@ impl Accumulator {
         }
     }
 
-    /// Waits until every record sent so far is answered, or, for a transactional producer, until the
-    /// transaction can no longer send them (it must be aborted).
+    /// Waits until every record sent so far is answered.
     pub(super) async fn flush(&self) -> Result<()> {
+        self.wait_answered(false).await
+    }
+
+    /// Waits until every record sent so far is answered, or, with `unless_stuck`, until the open transaction
+    /// can no longer send them (it must be aborted: a commit gives up then). An abort waits for every record:
+    /// a write still in flight when the abort ends would join the next transaction.
+    pub(super) async fn wait_answered(&self, unless_stuck: bool) -> Result<()> {
         self.state.lock().unwrap().flushing += 1;
         self.wake.notify_one();
         loop {
             let idle = self.idle.notified();
             tokio::pin!(idle);
             idle.as_mut().enable();
-            if self.outstanding() == 0 || self.txn.as_ref().is_some_and(|t| t.stuck()) {
+            let stuck = unless_stuck && self.txn.as_ref().is_some_and(|t| t.stuck());
+            if self.outstanding() == 0 || stuck {
                 break;
             }
             idle.await;

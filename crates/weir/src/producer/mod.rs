@@ -209,7 +209,7 @@ impl Producer {
     pub async fn commit_transaction(&self) -> Result<()> {
         let txn = self.transactions()?;
         txn.check_send()?;
-        self.acc.flush().await?;
+        self.acc.wait_answered(true).await?;
         let ids = *self.acc.ids.lock().unwrap();
         txn.end(&self.acc.cluster, ids, true).await
     }

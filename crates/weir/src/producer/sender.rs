@@ -433,6 +433,8 @@ fn finish(acc: &Accumulator, o: Outbound, offset_of: impl Fn(usize) -> i64) {
 }
 
 fn retry_or_fail(acc: &Accumulator, mut o: Outbound, retriable: bool, err: &Error) {
+    // A transaction that must be aborted sends nothing more: its abort waits for this batch.
+    let retriable = retriable && !acc.txn.as_ref().is_some_and(|t| t.stuck());
     let now = Instant::now();
     let in_time = o.batch.created + acc.cfg.delivery_timeout > now;
     if retriable && in_time {

@@ -87,6 +87,8 @@ pub(super) struct Transactions {
     timeout_ms: i32,
     state: Mutex<State>,
     coordinator: tokio::sync::Mutex<Option<Arc<BrokerLink>>>,
+    /// The last consumer group's coordinator (TxnOffsetCommit), kept across transactions.
+    group_coordinator: tokio::sync::Mutex<Option<(String, Arc<BrokerLink>)>>,
 }
 
 /// How often a retriable transaction call is tried before its error is returned.
@@ -106,6 +108,7 @@ impl Transactions {
                 touched: false,
             }),
             coordinator: tokio::sync::Mutex::new(None),
+            group_coordinator: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -199,6 +202,17 @@ impl Transactions {
         let conn = link.get().await?;
         *current = Some(link);
         Ok(conn)
+    }
+
+    /// The coordinator of `group`, found with FindCoordinator (key type 0) unless it is the one kept.
+    async fn group_coordinator(&self, cluster: &Cluster, group: &str) -> Result<Arc<BrokerLink>> {
+        let mut kept = self.group_coordinator.lock().await;
+        if let Some((_, link)) = kept.as_ref().filter(|(g, _)| g == group) {
+            return Ok(link.clone());
+        }
+        let link = find_coordinator(cluster, group, 0).await?;
+        *kept = Some((group.to_owned(), link.clone()));
+        Ok(link)
     }
 
     /// Calls the transaction coordinator with `req` (at most `max_version`), answered by `answer`; retries
@@ -354,20 +368,27 @@ impl Transactions {
             topics: topics.into_iter().map(|(t, o)| (t.to_owned(), o)).collect(),
         };
         retrying(cluster, &self.id, || async {
-            let link = find_coordinator(cluster, &group.group_id, 0).await?;
-            let topics = link
-                .get()
-                .await?
-                .call_capped(&req, TXN_OFFSET_COMMIT_MAX_VERSION_BEFORE_TV2)
-                .await?;
-            for t in topics {
-                for (p, code) in t.partitions {
-                    check(code, || {
-                        format!("TxnOffsetCommit {} {}-{p}", group.group_id, t.name)
-                    })?;
+            let result = async {
+                let link = self.group_coordinator(cluster, &group.group_id).await?;
+                let topics = link
+                    .get()
+                    .await?
+                    .call_capped(&req, TXN_OFFSET_COMMIT_MAX_VERSION_BEFORE_TV2)
+                    .await?;
+                for t in topics {
+                    for (p, code) in t.partitions {
+                        check(code, || {
+                            format!("TxnOffsetCommit {} {}-{p}", group.group_id, t.name)
+                        })?;
+                    }
                 }
+                Ok(())
             }
-            Ok(())
+            .await;
+            if result.as_ref().is_err_and(moved) {
+                *self.group_coordinator.lock().await = None;
+            }
+            result
         })
         .await
     }

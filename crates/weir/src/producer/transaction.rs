@@ -81,6 +81,15 @@ struct State {
     touched: bool,
 }
 
+impl State {
+    /// Enters `phase` with no partition added and nothing to end.
+    fn start(&mut self, phase: Phase) {
+        self.phase = phase;
+        self.added.clear();
+        self.touched = false;
+    }
+}
+
 /// The transactional side of a producer.
 pub(super) struct Transactions {
     pub(super) id: String,
@@ -177,9 +186,7 @@ impl Transactions {
         let mut st = self.state.lock().unwrap();
         match &st.phase {
             Phase::Ready => {
-                st.phase = Phase::Open;
-                st.added.clear();
-                st.touched = false;
+                st.start(Phase::Open);
                 Ok(())
             }
             Phase::Fatal(e) => Err(e.clone()),
@@ -265,10 +272,7 @@ impl Transactions {
             })
             .await
             .inspect_err(|e| self.fail_if_fenced(e))?;
-        let mut st = self.state.lock().unwrap();
-        st.phase = Phase::Ready;
-        st.added.clear();
-        st.touched = false;
+        self.state.lock().unwrap().start(Phase::Ready);
         Ok(ids)
     }
 
@@ -427,10 +431,7 @@ impl Transactions {
                 }
             })?;
         }
-        let mut st = self.state.lock().unwrap();
-        st.phase = Phase::Ready;
-        st.added.clear();
-        st.touched = false;
+        self.state.lock().unwrap().start(Phase::Ready);
         Ok(())
     }
 

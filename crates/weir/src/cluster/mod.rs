@@ -1,5 +1,6 @@
 //! Cluster metadata: snapshots that readers never lock, leader routing, refresh on demand and periodically.
 
+pub(crate) mod coordinators;
 mod metadata;
 mod offsets;
 

@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use weir_proto::group::{
-    FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
-    SyncGroupRequest,
+    HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, SyncGroupRequest,
 };
 use weir_proto::group_offsets::{OffsetCommitRequest, OffsetFetchRequest};
 use weir_proto::Call;
 
 use super::{GroupConfig, Shared};
+use crate::cluster::coordinators::{self, coordinator_moved};
 use crate::config::ClientConfig;
 use crate::error::{check, Error, KafkaCode, Result};
 use crate::net::BrokerLink;
@@ -69,19 +69,10 @@ impl Coordinator {
             return Ok(c);
         }
         let group = &shared.cfg.group_id;
-        let req = FindCoordinatorRequest {
-            key: group.clone(),
-            key_type: 0,
-        };
-        let found = shared.cluster.any_connection().await?.call(&req).await?;
-        // Versions 0-3 always decode to exactly one coordinator; v4 lists one per key asked.
-        let c = found.into_iter().next().ok_or_else(|| Error::Kafka {
-            code: KafkaCode::CoordinatorNotAvailable,
-            context: format!("FindCoordinator {group}: empty answer"),
-        })?;
-        check(c.error_code, || format!("FindCoordinator {group}"))?;
-        let (host, port, node) = (c.host, c.port, c.node_id);
-        let addr = format!("{host}:{port}");
+        let (addr, node) = shared
+            .cluster
+            .find_coordinator(group, coordinators::GROUP)
+            .await?;
         tracing::debug!(group = %group, node, addr = %addr, "group coordinator found");
         let transport = shared.cluster.transport();
         let links = CoordLinks {
@@ -93,22 +84,10 @@ impl Coordinator {
     }
 }
 
-/// Whether `e` says the coordinator is gone or moved (the next call must find it again).
-fn moved(e: &Error) -> bool {
-    match e {
-        Error::Io { .. } | Error::Timeout { .. } => true,
-        Error::Kafka { code, .. } => matches!(
-            code,
-            KafkaCode::NotCoordinator | KafkaCode::CoordinatorNotAvailable
-        ),
-        _ => false,
-    }
-}
-
 /// Whether `e` says only that the coordinator cannot answer now (moved, unreachable, or still loading the
 /// group): worth retrying, never worth reporting.
 pub(crate) fn unavailable(e: &Error) -> bool {
-    moved(e) || e.kafka_code() == Some(KafkaCode::CoordinatorLoadInProgress)
+    coordinator_moved(e) || e.kafka_code() == Some(KafkaCode::CoordinatorLoadInProgress)
 }
 
 /// Sends `req` to the coordinator (on its join link, whose timeout covers a JoinGroup or SyncGroup held for the
@@ -126,7 +105,7 @@ async fn call<C: Call, T>(
         answer(link.get().await?.call(req).await?)
     }
     .await;
-    if result.as_ref().is_err_and(moved) {
+    if result.as_ref().is_err_and(coordinator_moved) {
         shared.coordinator.invalidate();
     }
     result

@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use weir_proto::group::FindCoordinatorRequest;
 use weir_proto::producer_id::InitProducerIdRequest;
 use weir_proto::record::ProducerIds;
 use weir_proto::txn::{
@@ -25,6 +24,7 @@ use weir_proto::txn::{
 };
 use weir_proto::Call;
 
+use crate::cluster::coordinators::{self, coordinator_moved};
 use crate::cluster::Cluster;
 use crate::error::{check, Error, KafkaCode, Result};
 use crate::net::{BrokerLink, Connection};
@@ -205,7 +205,12 @@ impl Transactions {
         if let Some(link) = current.as_ref() {
             return link.get().await;
         }
-        let link = find_coordinator(cluster, &self.id, 1).await?;
+        let link = cluster.link_to(
+            cluster
+                .find_coordinator(&self.id, coordinators::TRANSACTION)
+                .await?
+                .0,
+        );
         let conn = link.get().await?;
         *current = Some(link);
         Ok(conn)
@@ -217,7 +222,7 @@ impl Transactions {
         if let Some((_, link)) = kept.as_ref().filter(|(g, _)| g == group) {
             return Ok(link.clone());
         }
-        let link = find_coordinator(cluster, group, 0).await?;
+        let link = cluster.link_to(cluster.find_coordinator(group, coordinators::GROUP).await?.0);
         *kept = Some((group.to_owned(), link.clone()));
         Ok(link)
     }
@@ -240,7 +245,7 @@ impl Transactions {
                 answer(conn.call_capped(req, max_version).await?)
             }
             .await;
-            if result.as_ref().is_err_and(moved) {
+            if result.as_ref().is_err_and(coordinator_moved) {
                 *self.coordinator.lock().await = None;
             }
             result
@@ -389,7 +394,7 @@ impl Transactions {
                 Ok(())
             }
             .await;
-            if result.as_ref().is_err_and(moved) {
+            if result.as_ref().is_err_and(coordinator_moved) {
                 *self.group_coordinator.lock().await = None;
             }
             result
@@ -475,21 +480,6 @@ async fn retrying<T, F: std::future::Future<Output = Result<T>>>(
     }
 }
 
-/// The coordinator of `key` (a group, key type 0, or a transactional id, 1).
-async fn find_coordinator(cluster: &Cluster, key: &str, key_type: i8) -> Result<Arc<BrokerLink>> {
-    let req = FindCoordinatorRequest {
-        key: key.to_owned(),
-        key_type,
-    };
-    let found = cluster.any_connection().await?.call(&req).await?;
-    let c = found.into_iter().next().ok_or_else(|| Error::Kafka {
-        code: KafkaCode::CoordinatorNotAvailable,
-        context: format!("FindCoordinator {key}: empty answer"),
-    })?;
-    check(c.error_code, || format!("FindCoordinator {key}"))?;
-    Ok(cluster.link_to(format!("{}:{}", c.host, c.port)))
-}
-
 /// Errors that end the producer: another producer took the transactional id, or it is not allowed.
 fn fenced(e: &Error) -> bool {
     matches!(
@@ -502,18 +492,9 @@ fn fenced(e: &Error) -> bool {
     )
 }
 
-/// The coordinator moved or is gone: find it again.
-fn moved(e: &Error) -> bool {
-    matches!(e, Error::Io { .. } | Error::Timeout { .. })
-        || matches!(
-            e.kafka_code(),
-            Some(KafkaCode::NotCoordinator | KafkaCode::CoordinatorNotAvailable)
-        )
-}
-
 /// Worth trying again shortly.
 fn retriable(e: &Error) -> bool {
-    moved(e)
+    coordinator_moved(e)
         || matches!(
             e.kafka_code(),
             Some(KafkaCode::ConcurrentTransactions | KafkaCode::CoordinatorLoadInProgress)

@@ -43,8 +43,40 @@ struct Shared {
 }
 
 impl Shared {
-    fn correlation_id(&self) -> i32 {
-        self.next_id.fetch_add(1, Ordering::Relaxed) & i32::MAX
+    /// The version `C` is sent at with a broker speaking `versions`.
+    fn version<C: Call>(&self, versions: &VersionTable) -> Result<i16> {
+        versions.version::<C>().ok_or_else(|| Error::UnsupportedApi {
+            broker: self.addr.clone(),
+            api: C::NAME,
+        })
+    }
+
+    /// `req` encoded at `version` with a fresh correlation id: the id and the frame.
+    fn encode<C: Call>(&self, req: &C, version: i16, client_id: &str) -> Result<(i32, Bytes)> {
+        let correlation_id = self.next_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
+        let frame = req
+            .encode(version, correlation_id, Some(client_id))
+            .map_err(|source| Error::Encode {
+                what: format!("{} v{version} request", C::NAME),
+                source,
+            })?;
+        Ok((correlation_id, frame))
+    }
+
+    /// The response frame to a `C` request, waited for at most `after`.
+    async fn answer<C: Call>(
+        &self,
+        reply: oneshot::Receiver<Result<Bytes>>,
+        after: Duration,
+    ) -> Result<Bytes> {
+        match tokio::time::timeout(after, reply).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(connection_lost(&self.addr)),
+            Err(_) => Err(Error::Timeout {
+                what: format!("{} request to {}", C::NAME, self.addr),
+                after,
+            }),
+        }
     }
 
     /// Marks the connection dead and fails every pending request with `why`.
@@ -173,10 +205,7 @@ impl Connection {
 
     /// The version `C` is sent at on this connection, or an error if the broker speaks none weir speaks.
     pub(crate) fn version<C: Call>(&self) -> Result<i16> {
-        self.versions.version::<C>().ok_or_else(|| Error::UnsupportedApi {
-            broker: self.shared.addr.clone(),
-            api: C::NAME,
-        })
+        self.shared.version::<C>(&self.versions)
     }
 
     /// Sends `req` at the highest version both sides speak and returns the decoded response.
@@ -213,19 +242,8 @@ impl Connection {
 
     /// Sends `req` at `version` and waits for the response frame.
     async fn exchange<C: Call>(&self, req: &C, version: i16) -> Result<Bytes> {
-        let frame = self.submit(req, version, true).await?.expect("reply expected");
-        let after = self.request_timeout;
-        let frame = match tokio::time::timeout(after, frame).await {
-            Ok(Ok(r)) => r?,
-            Ok(Err(_)) => return Err(self.lost()),
-            Err(_) => {
-                return Err(Error::Timeout {
-                    what: format!("{} request to {}", C::NAME, self.shared.addr),
-                    after,
-                })
-            }
-        };
-        Ok(frame)
+        let reply = self.submit(req, version, true).await?.expect("reply expected");
+        self.shared.answer::<C>(reply, self.request_timeout).await
     }
 
     /// Drops the connection after a response that cannot be decoded, and says so.
@@ -251,13 +269,7 @@ impl Connection {
         if self.is_closed() {
             return Err(self.lost());
         }
-        let correlation_id = self.shared.correlation_id();
-        let frame = req
-            .encode(version, correlation_id, Some(&self.client_id))
-            .map_err(|source| Error::Encode {
-                what: format!("{} v{version} request", C::NAME),
-                source,
-            })?;
+        let (correlation_id, frame) = self.shared.encode(req, version, &self.client_id)?;
         let permit = self
             .in_flight
             .clone()
@@ -403,47 +415,22 @@ impl<W: AsyncWrite + Unpin + Send> SaslChannel for WriterChannel<'_, W> {
     }
 
     async fn call<C: Call + Sync>(&mut self, req: &C) -> Result<C::Response> {
-        let addr = &*self.shared.addr;
-        let version = self
-            .versions
-            .version::<C>()
-            .ok_or_else(|| Error::UnsupportedApi {
-                broker: addr.to_owned(),
-                api: C::NAME,
-            })?;
-        let id = self.shared.correlation_id();
-        let frame = req
-            .encode(version, id, Some(self.client_id))
-            .map_err(|source| Error::Encode {
-                what: format!("{} v{version} request", C::NAME),
-                source,
-            })?;
+        let shared = self.shared;
+        let version = shared.version::<C>(self.versions)?;
+        let (id, frame) = shared.encode(req, version, self.client_id)?;
         let (reply, answer) = oneshot::channel();
-        self.shared.pending.lock().unwrap().insert(
-            id,
-            Pending {
-                reply,
-                deadline: Instant::now() + self.timeout,
-                _permit: None,
-            },
-        );
-        self.writer
-            .write_all(&frame)
-            .await
-            .map_err(|e| Error::io(addr, e))?;
-        self.writer.flush().await.map_err(|e| Error::io(addr, e))?;
-        let frame = match tokio::time::timeout(self.timeout, answer).await {
-            Ok(Ok(r)) => r?,
-            Ok(Err(_)) => return Err(connection_lost(addr)),
-            Err(_) => {
-                return Err(Error::Timeout {
-                    what: format!("{} request to {addr}", C::NAME),
-                    after: self.timeout,
-                })
-            }
+        let pending = Pending {
+            reply,
+            deadline: Instant::now() + self.timeout,
+            _permit: None,
         };
+        shared.pending.lock().unwrap().insert(id, pending);
+        let io = |e| Error::io(&*shared.addr, e);
+        self.writer.write_all(&frame).await.map_err(io)?;
+        self.writer.flush().await.map_err(io)?;
+        let frame = shared.answer::<C>(answer, self.timeout).await?;
         C::decode(frame, version).map_err(|source| Error::Protocol {
-            broker: addr.to_owned(),
+            broker: shared.addr.clone(),
             source,
         })
     }

@@ -30,6 +30,8 @@ use weir_proto::acl::{
 };
 pub use weir_proto::acl::{AclOperation, AclPermissionType, PatternType, ResourceType, UnknownName};
 
+use weir_proto::Call;
+
 use super::{count_mismatch, Admin};
 use crate::error::{check, Error, Result};
 
@@ -344,33 +346,19 @@ impl Admin {
     /// # Ok(()) }
     /// ```
     pub async fn create_acls(&self, acls: &[AclBinding]) -> Result<Vec<Result<()>>> {
-        // A binding Kafka refuses before looking at it fails here, alone: a broker would fail the whole request.
-        let mut outcomes: Vec<Option<Result<()>>> = acls
-            .iter()
-            .map(|a| a.invalid_element().map(|why| Err(invalid(&why, a))))
-            .collect();
-        let sent: Vec<&AclBinding> = acls.iter().filter(|a| a.invalid_element().is_none()).collect();
-        if !sent.is_empty() {
-            let req = CreateAclsRequest {
+        self.per_item(
+            acls,
+            AclBinding::invalid_element,
+            |sent| CreateAclsRequest {
                 creations: sent.iter().map(|a| a.to_wire()).collect(),
-            };
-            let conn = self.cluster()?.controller_connection().await?;
-            let results = conn.call(&req).await?;
-            if results.len() != sent.len() {
-                return Err(count_mismatch::<CreateAclsRequest>(
-                    &conn,
-                    format!("{} results for {} ACLs", results.len(), sent.len()),
-                ));
-            }
-            let mut results = results.into_iter().zip(sent);
-            for slot in outcomes.iter_mut().filter(|o| o.is_none()) {
-                if let Some((r, acl)) = results.next() {
-                    let msg = with_message(r.error_message);
-                    *slot = Some(check(r.error_code, || format!("create ACL {acl}{msg}")));
-                }
-            }
-        }
-        Ok(outcomes.into_iter().map(|o| o.unwrap_or(Ok(()))).collect())
+            },
+            |r, acl| {
+                let msg = with_message(r.error_message);
+                check(r.error_code, || format!("create ACL {acl}{msg}"))
+            },
+            "ACLs",
+        )
+        .await
     }
 
     /// The ACLs `filter` matches, sorted. Needs `DESCRIBE` on the cluster (`ClusterAuthorizationFailed`
@@ -419,33 +407,53 @@ impl Admin {
     /// # Ok(()) }
     /// ```
     pub async fn delete_acls(&self, filters: &[AclFilter]) -> Result<Vec<Result<Vec<AclBinding>>>> {
-        let mut outcomes: Vec<Option<Result<Vec<AclBinding>>>> = filters
-            .iter()
-            .map(|f| f.invalid_element().map(|why| Err(invalid(&why, f))))
-            .collect();
-        let sent: Vec<&AclFilter> = filters.iter().filter(|f| f.invalid_element().is_none()).collect();
-        if !sent.is_empty() {
-            let req = DeleteAclsRequest {
+        self.per_item(
+            filters,
+            AclFilter::invalid_element,
+            |sent| DeleteAclsRequest {
                 filters: sent.iter().map(|f| f.to_wire()).collect(),
-            };
+            },
+            deleted,
+            "filters",
+        )
+        .await
+    }
+
+    /// One request about `items` to the controller, one outcome per item, in order. An item Kafka would refuse
+    /// before looking at it (`refused` says why) fails here, alone, unsent: a broker would fail the whole
+    /// request.
+    async fn per_item<I: fmt::Debug, C: Call<Response = Vec<R>>, R, T>(
+        &self,
+        items: &[I],
+        refused: impl Fn(&I) -> Option<String>,
+        request: impl FnOnce(&[&I]) -> C,
+        answer: impl Fn(R, &I) -> Result<T>,
+        what: &str,
+    ) -> Result<Vec<Result<T>>> {
+        let mut outcomes: Vec<Option<Result<T>>> = items
+            .iter()
+            .map(|item| refused(item).map(|why| Err(invalid(&why, item))))
+            .collect();
+        let sent: Vec<&I> = items.iter().filter(|item| refused(item).is_none()).collect();
+        if !sent.is_empty() {
+            let req = request(&sent);
             let conn = self.cluster()?.controller_connection().await?;
             let results = conn.call(&req).await?;
             if results.len() != sent.len() {
-                return Err(count_mismatch::<DeleteAclsRequest>(
+                return Err(count_mismatch::<C>(
                     &conn,
-                    format!("{} results for {} filters", results.len(), sent.len()),
+                    format!("{} results for {} {what}", results.len(), sent.len()),
                 ));
             }
             let mut results = results.into_iter().zip(sent);
             for slot in outcomes.iter_mut().filter(|o| o.is_none()) {
-                if let Some((r, filter)) = results.next() {
-                    *slot = Some(deleted(r, filter));
-                }
+                let (r, item) = results.next().expect("one result per item sent");
+                *slot = Some(answer(r, item));
             }
         }
         Ok(outcomes
             .into_iter()
-            .map(|o| o.unwrap_or(Ok(Vec::new())))
+            .map(|o| o.expect("every item answered or refused"))
             .collect())
     }
 }

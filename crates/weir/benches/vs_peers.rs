@@ -36,26 +36,24 @@
 //! Env: `RUNS` (3), `N` (1000000), `SECTIONS` (`ab`; `a` or `b` alone), `PRESSURE_SECS` (10),
 //! `PRESSURE_PER_PARTITION` (20000), `WORK_ROUNDS` (2).
 
-use std::io::{BufWriter, Read, Write};
+mod clients;
+
+use clients::{check, child_consume, child_produce, median, stats, write_input, VALUE};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use weir::config::ProducerConfig;
 use weir::consumer::{
     Consumer, ConsumerConfig, ConsumerPartition, ConsumerRecord, StartOffset, TopicPartition,
 };
-use weir::{Producer, ProducerRecord};
 use weir_testkit::peers::franz_go::{json_number, run_measured, FranzGo, Input, Measured, Pressure};
 use weir_testkit::{unique_name, Kafka, Kcat, Shape};
 
 const CHILD_ENV: &str = "WEIR_VS_PEERS_CHILD";
 const PARTITIONS_A: i32 = 6;
 const PRESSURE_PARTITIONS: i32 = 1000;
-const VALUE: usize = 100;
 /// The pre-fill writes this many records to one partition, then the next (batches of 100 KB).
 const PREFILL_CHUNK: u64 = 1000;
 
@@ -111,35 +109,9 @@ fn weir_child(mode: &str, args: &[String]) -> Command {
     cmd
 }
 
-fn check(what: &str, m: &Measured) {
-    if !m.status.success() {
-        panic!(
-            "vs_peers: {what} failed ({}): {}",
-            m.status,
-            String::from_utf8_lossy(&m.stderr)
-        );
-    }
-}
-
-/// One figure over runs: median and range.
-fn stats(v: &[f64]) -> (f64, f64, f64) {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let med = if s.len() % 2 == 1 {
-        s[s.len() / 2]
-    } else {
-        (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2.0
-    };
-    (med, s[0], s[s.len() - 1])
-}
-
 fn fmt_stat(v: &[f64], unit: &str, digits: usize) -> String {
     let (m, lo, hi) = stats(v);
     format!("{m:.digits$}{unit} [{lo:.digits$}–{hi:.digits$}]")
-}
-
-fn median(v: &[f64]) -> f64 {
-    stats(v).0
 }
 
 #[derive(Default, Clone)]
@@ -289,15 +261,6 @@ fn one_a(
         );
     }
     (pm, cm)
-}
-
-fn write_input(path: &Path, n: u64) {
-    let mut w = BufWriter::new(std::fs::File::create(path).unwrap());
-    for i in 0..n {
-        // VALUE bytes: the record number, then padding.
-        writeln!(w, "{i:010}-{}", "x".repeat(VALUE - 11)).unwrap();
-    }
-    w.flush().unwrap();
 }
 
 fn pressure_settings() -> Pressure {
@@ -484,92 +447,17 @@ fn child(mode: &str, args: &[String]) {
         .build()
         .expect("tokio runtime");
     match mode {
-        "produce" => rt.block_on(child_produce(&args[0], &args[1])),
+        "produce" => rt.block_on(child_produce(&args[0], &args[1], &[])),
         "consume" => rt.block_on(child_consume(
             &args[0],
             &args[1],
             args[2].parse().unwrap(),
             args[3].parse().unwrap(),
+            &[],
         )),
         "pressure" => pressure(&rt, args),
         _ => panic!("vs_peers: unknown child mode {mode}"),
     }
-}
-
-/// One record per line of stdin (newline removed), pipelined like `weir produce`.
-async fn child_produce(b: &str, topic: &str) {
-    let producer = Producer::new(ProducerConfig::new(b)).expect("producer");
-    let mut pending = std::collections::VecDeque::new();
-    let mut stdin = std::io::stdin().lock();
-    let mut buf = BytesMut::with_capacity(1 << 20);
-    let mut n = 0u64;
-    loop {
-        if buf.capacity() - buf.len() < 1 << 18 {
-            buf.reserve(1 << 20);
-        }
-        let filled = buf.len();
-        buf.resize(buf.capacity(), 0);
-        let got = stdin.read(&mut buf[filled..]).expect("stdin");
-        buf.truncate(filled + got);
-        let Some(last) = buf.iter().rposition(|&c| c == b'\n') else {
-            if got == 0 {
-                break;
-            }
-            continue;
-        };
-        let chunk: Bytes = buf.split_to(last + 1).freeze();
-        let mut start = 0;
-        for end in memchr_all(&chunk) {
-            if end > start {
-                let rec = ProducerRecord::new(topic, chunk.slice(start..end));
-                pending.push_back(producer.send(rec).await.expect("send"));
-                n += 1;
-                if pending.len() >= 256 * 1024 {
-                    pending.pop_front().unwrap().await.expect("delivery");
-                }
-            }
-            start = end + 1;
-        }
-        if got == 0 {
-            break;
-        }
-    }
-    for d in pending {
-        d.await.expect("delivery");
-    }
-    producer.close().await.expect("close");
-    eprintln!("{{\"records\":{n}}}");
-}
-
-fn memchr_all(b: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    b.iter()
-        .enumerate()
-        .filter_map(|(i, &c)| (c == b'\n').then_some(i))
-}
-
-/// Every partition from the start until `n` records; values and newlines to stdout, like `weir consume`.
-async fn child_consume(b: &str, topic: &str, partitions: i32, n: u64) {
-    let consumer = Consumer::new(ConsumerConfig::new(b)).expect("consumer");
-    let tps: Vec<_> = (0..partitions)
-        .map(|p| (TopicPartition::new(topic, p), StartOffset::Earliest))
-        .collect();
-    consumer.assign(&tps).await.expect("assign");
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
-    let mut got = 0u64;
-    while got < n {
-        let recs = consumer
-            .poll(16 * 1024, Duration::from_secs(1))
-            .await
-            .expect("poll");
-        for r in recs.iter().take((n - got) as usize) {
-            out.write_all(r.value.as_deref().unwrap_or_default()).unwrap();
-            out.write_all(b"\n").unwrap();
-        }
-        got += recs.len() as u64;
-    }
-    out.flush().unwrap();
-    consumer.close().await.unwrap();
 }
 
 /// The per-record work, identical to `fnvWork` in peers/go/pressure.go: `rounds` passes of 64-bit FNV-1a.

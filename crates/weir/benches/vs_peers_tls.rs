@@ -31,21 +31,18 @@
 //! and, in `FILE`, the listeners, the settings and how to start a weir child: for profiling by hand, see
 //! [`hold`]).
 
-use std::io::{BufWriter, Read, Write};
+mod clients;
+
+use clients::{check, child_consume, child_produce, median, stats, write_input, VALUE};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use weir::config::ProducerConfig;
-use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
-use weir::{Producer, ProducerRecord};
 use weir_testkit::peers::franz_go::{run_measured, Input, Measured};
 use weir_testkit::{unique_name, Kafka, Kcat, SecureOptions, SecurityProtocol, Shape};
 
 const CHILD_ENV: &str = "WEIR_VS_PEERS_TLS_CHILD";
 const PARTITIONS: i32 = 6;
-const VALUE: usize = 100;
 /// The SCRAM user of the `SASL_SSL` runs.
 const USER: (&str, &str) = ("bench", "bench-secret");
 const MECHANISM: &str = "SCRAM-SHA-512";
@@ -148,35 +145,9 @@ fn weir_child(mode: &str, args: &[String]) -> Command {
     cmd
 }
 
-fn check(what: &str, m: &Measured) {
-    if !m.status.success() {
-        panic!(
-            "vs_peers_tls: {what} failed ({}): {}",
-            m.status,
-            String::from_utf8_lossy(&m.stderr)
-        );
-    }
-}
-
-/// One figure over runs: median and range.
-fn stats(v: &[f64]) -> (f64, f64, f64) {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let med = if s.len() % 2 == 1 {
-        s[s.len() / 2]
-    } else {
-        (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2.0
-    };
-    (med, s[0], s[s.len() - 1])
-}
-
 fn fmt_stat(v: &[f64], digits: usize) -> String {
     let (m, lo, hi) = stats(v);
     format!("{m:.digits$} [{lo:.digits$}–{hi:.digits$}]")
-}
-
-fn median(v: &[f64]) -> f64 {
-    stats(v).0
 }
 
 #[derive(Default, Clone)]
@@ -266,15 +237,6 @@ impl Table {
     fn get(&self, job: usize, client: usize, listener: usize) -> &Samples {
         &self.0[(job * CLIENTS.len() + client) * LISTENERS.len() + listener]
     }
-}
-
-fn write_input(path: &Path, n: u64) {
-    let mut w = BufWriter::new(std::fs::File::create(path).unwrap());
-    for i in 0..n {
-        // VALUE bytes: the record number, then padding.
-        writeln!(w, "{i:010}-{}", "x".repeat(VALUE - 11)).unwrap();
-    }
-    w.flush().unwrap();
 }
 
 fn measure(kafka: &Kafka, kcat: &Kcat, n: u64, runs: usize) {
@@ -564,13 +526,8 @@ fn hold(kafka: &Kafka, file: &Path) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The weir child (as in vs_peers.rs, plus `key=value` settings after the positional arguments)
+// The weir child (benches/clients: `key=value` settings after the positional arguments)
 // ---------------------------------------------------------------------------------------------
-
-fn split_setting(s: &str) -> (&str, &str) {
-    s.split_once('=')
-        .unwrap_or_else(|| panic!("vs_peers_tls: setting {s:?} is not key=value"))
-}
 
 fn child(mode: &str, args: &[String]) {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -588,90 +545,4 @@ fn child(mode: &str, args: &[String]) {
         )),
         _ => panic!("vs_peers_tls: unknown child mode {mode}"),
     }
-}
-
-/// One record per line of stdin (newline removed), pipelined like `weir produce`.
-async fn child_produce(b: &str, topic: &str, settings: &[String]) {
-    let mut cfg = ProducerConfig::new(b);
-    for s in settings {
-        let (k, v) = split_setting(s);
-        cfg.set(k, v).unwrap_or_else(|e| panic!("{k}: {e}"));
-    }
-    let producer = Producer::new(cfg).expect("producer");
-    let mut pending = std::collections::VecDeque::new();
-    let mut stdin = std::io::stdin().lock();
-    let mut buf = BytesMut::with_capacity(1 << 20);
-    let mut n = 0u64;
-    loop {
-        if buf.capacity() - buf.len() < 1 << 18 {
-            buf.reserve(1 << 20);
-        }
-        let filled = buf.len();
-        buf.resize(buf.capacity(), 0);
-        let got = stdin.read(&mut buf[filled..]).expect("stdin");
-        buf.truncate(filled + got);
-        let Some(last) = buf.iter().rposition(|&c| c == b'\n') else {
-            if got == 0 {
-                break;
-            }
-            continue;
-        };
-        let chunk: Bytes = buf.split_to(last + 1).freeze();
-        let mut start = 0;
-        for end in memchr_all(&chunk) {
-            if end > start {
-                let rec = ProducerRecord::new(topic, chunk.slice(start..end));
-                pending.push_back(producer.send(rec).await.expect("send"));
-                n += 1;
-                if pending.len() >= 256 * 1024 {
-                    pending.pop_front().unwrap().await.expect("delivery");
-                }
-            }
-            start = end + 1;
-        }
-        if got == 0 {
-            break;
-        }
-    }
-    for d in pending {
-        d.await.expect("delivery");
-    }
-    producer.close().await.expect("close");
-    eprintln!("{{\"records\":{n}}}");
-}
-
-fn memchr_all(b: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    b.iter()
-        .enumerate()
-        .filter_map(|(i, &c)| (c == b'\n').then_some(i))
-}
-
-/// Every partition from the start until `n` records; values and newlines to stdout, like `weir consume`.
-async fn child_consume(b: &str, topic: &str, partitions: i32, n: u64, settings: &[String]) {
-    let mut cfg = ConsumerConfig::new(b);
-    for s in settings {
-        let (k, v) = split_setting(s);
-        cfg.set(k, v).unwrap_or_else(|e| panic!("{k}: {e}"));
-    }
-    let consumer = Consumer::new(cfg).expect("consumer");
-    let tps: Vec<_> = (0..partitions)
-        .map(|p| (TopicPartition::new(topic, p), StartOffset::Earliest))
-        .collect();
-    consumer.assign(&tps).await.expect("assign");
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
-    let mut got = 0u64;
-    while got < n {
-        let recs = consumer
-            .poll(16 * 1024, Duration::from_secs(1))
-            .await
-            .expect("poll");
-        for r in recs.iter().take((n - got) as usize) {
-            out.write_all(r.value.as_deref().unwrap_or_default()).unwrap();
-            out.write_all(b"\n").unwrap();
-        }
-        got += recs.len() as u64;
-    }
-    out.flush().unwrap();
-    consumer.close().await.unwrap();
 }

@@ -39,14 +39,15 @@ impl Transport {
     /// The transport `cfg` asks for; every setting is checked and every file read here.
     pub(crate) fn new(client: &ClientConfig) -> Result<Arc<Transport>> {
         let cfg = &client.security;
-        let tls = match cfg.protocol.tls() {
-            true => Some(TlsConnector::from(tls::client_config(&cfg.tls)?)),
+        let tls_config = match cfg.protocol.tls() {
+            true => Some(tls::client_config(&cfg.tls)?),
             false => None,
         };
         let sasl = match cfg.protocol.sasl() {
-            true => Some(Arc::new(Sasl::new(&cfg.sasl, client)?)),
+            true => Some(Arc::new(Sasl::new(&cfg.sasl, client, tls_config.as_ref())?)),
             false => None,
         };
+        let tls = tls_config.map(TlsConnector::from);
         Ok(Arc::new(Transport {
             tls,
             insecure: !cfg.tls.verify_certificates,

@@ -38,14 +38,19 @@ pub(crate) struct Sasl {
 
 impl Sasl {
     /// Checks what authentication needs before any connection is made.
-    pub(crate) fn new(cfg: &SaslConfig, client: &ClientConfig) -> Result<Sasl> {
+    /// `tls`: the connections' TLS configuration, if they use TLS (an https token endpoint is verified with it).
+    pub(crate) fn new(
+        cfg: &SaslConfig,
+        client: &ClientConfig,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+    ) -> Result<Sasl> {
         let mechanism = cfg.mechanism.ok_or_else(|| {
             Error::Config(
                 "SASL needs sasl.mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER)".into(),
             )
         })?;
         let tokens = match mechanism {
-            SaslMechanism::OAuthBearer => Some(token_source(cfg, client)?),
+            SaslMechanism::OAuthBearer => Some(token_source(cfg, client, tls)?),
             _ if cfg.username.is_empty() => {
                 return Err(Error::Config(format!(
                     "SASL {} needs a user name (sasl.username, or username in sasl.jaas.config)",
@@ -94,14 +99,19 @@ impl Sasl {
 
 /// The application's token provider, else weir's own OIDC client (an https endpoint verified with the client's
 /// TLS settings, as the Java client does).
-fn token_source(cfg: &SaslConfig, client: &ClientConfig) -> Result<Arc<dyn TokenProvider>> {
+fn token_source(
+    cfg: &SaslConfig,
+    client: &ClientConfig,
+    connections_tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<Arc<dyn TokenProvider>> {
     if let Some(p) = &cfg.token_provider {
         return Ok(p.0.clone());
     }
     let endpoint = &cfg.oauth.token_endpoint_url;
-    let tls = match endpoint.starts_with("https://") {
-        true => Some(super::tls::client_config(&client.security.tls)?),
-        false => None,
+    let tls = match (endpoint.starts_with("https://"), connections_tls) {
+        (false, _) => None,
+        (true, Some(tls)) => Some(tls.clone()),
+        (true, None) => Some(super::tls::client_config(&client.security.tls)?),
     };
     Ok(Arc::new(OidcTokens::new(
         &cfg.oauth,

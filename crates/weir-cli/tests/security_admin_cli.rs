@@ -2,51 +2,14 @@
 //! authenticates `weir topics list` over SASL_PLAINTEXT (settings passed with -X), ACLs created with
 //! kafka-acls.sh-style options are listed and deleted, and bad arguments are usage errors.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use weir_testkit::{unique_name, Kafka, SecureOptions, SecurityProtocol, Shape};
 
-/// Upper bound for one weir invocation.
-const WEIR_TIMEOUT: Duration = Duration::from_secs(60);
+#[path = "support/run.rs"]
+mod run;
 
-/// Runs `weir ARGS...` with `stdin`; kills it (and fails) after [`WEIR_TIMEOUT`].
-fn weir(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(args)
-        .env_remove("WEIR_BROKERS")
-        .env("WEIR_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn weir");
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let pid = child.id();
-    let (done, rx) = mpsc::channel::<()>();
-    let watchdog = std::thread::spawn(move || match rx.recv_timeout(WEIR_TIMEOUT) {
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-            true
-        }
-        _ => false,
-    });
-    let out = child.wait_with_output().expect("wait for weir");
-    writer.join().unwrap();
-    let _ = done.send(());
-    assert!(
-        !watchdog.join().unwrap(),
-        "`weir {}` was killed after {WEIR_TIMEOUT:?}",
-        args.join(" ")
-    );
-    out
-}
+use run::weir;
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

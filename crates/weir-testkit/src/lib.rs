@@ -45,6 +45,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use kafka::{java, kafka_libs, Kafka, SecureOptions, SecurityProtocol, Shape};
 pub use librdkafka::{Kcat, Python, LIBRDKAFKA_VERSION};
 pub use pki::{Pki, ServerCert};
+pub use process::run_with_timeout;
 
 /// Root of the weir repository (where `scripts/`, `.kafka/`, `.venv/` and `.rdk/` live).
 pub fn repo_root() -> PathBuf {

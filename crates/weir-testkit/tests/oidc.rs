@@ -7,14 +7,13 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde_json::{json, Value};
 use weir_testkit::oidc::{CannedResponse, ClientAuth, Framing, OidcServer};
-use weir_testkit::{java, kafka_libs, unique_name, Kafka, SecureOptions, SecurityProtocol, Shape};
+use weir_testkit::{unique_name, Kafka, SecureOptions, SecurityProtocol, Shape};
 
 /// One HTTP/1.1 request to the server: (status, body).
 fn http(
@@ -200,105 +199,14 @@ fn endpoints_and_knobs() {
 /// Bound on one probe run.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// One probe step: an action and its `KEY=VALUE` tokens.
-struct Step(Vec<String>);
+#[path = "support/probe.rs"]
+mod support;
 
-impl Step {
-    fn new(action: &str, config: &[(String, String)]) -> Step {
-        let mut v = vec![action.to_string()];
-        v.extend(config.iter().map(|(k, val)| format!("{k}={val}")));
-        Step(v)
-    }
-
-    fn arg(mut self, key: &str, value: &str) -> Step {
-        self.0.push(format!("{key}={value}"));
-        self
-    }
-}
-
-type Outcome = Result<String, String>;
+use support::{fails_with, ok, Outcome, Step};
 
 /// Runs the steps in one JVM started with `jvm_options`; one outcome per step.
 fn probe(jvm_options: &[String], steps: Vec<Step>) -> Vec<Outcome> {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("java/Probe.java");
-    let mut cmd = Command::new(java().unwrap_or_else(|e| panic!("{e}")));
-    cmd.args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
-        .args(jvm_options)
-        .arg("-cp")
-        .arg(kafka_libs().unwrap_or_else(|e| panic!("{e}")).join("*"))
-        .arg(&source);
-    let n = steps.len();
-    for (i, s) in steps.into_iter().enumerate() {
-        if i > 0 {
-            cmd.arg("--");
-        }
-        cmd.args(s.0);
-    }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn java");
-    let read = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let out = read(Box::new(child.stdout.take().unwrap()));
-    let err = read(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + PROBE_TIMEOUT;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the probe did not finish within {PROBE_TIMEOUT:?}; stderr:\n{}",
-                err.join().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
-    let results: Vec<Outcome> = stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("PROBE "))
-        .map(|l| match l.strip_prefix("OK") {
-            Some(rest) => Ok(rest.trim().to_string()),
-            None => Err(l.strip_prefix("FAIL ").unwrap_or(l).to_string()),
-        })
-        .collect();
-    assert!(
-        status.success() && results.len() == n,
-        "the probe printed {} of {n} results; stdout:\n{stdout}\nstderr:\n{stderr}",
-        results.len()
-    );
-    results
-}
-
-#[track_caller]
-fn ok(o: &Outcome, what: &str) -> String {
-    match o {
-        Ok(r) => r.clone(),
-        Err(e) => panic!("{what}: expected success, got {e}"),
-    }
-}
-
-#[track_caller]
-fn fails_with(o: &Outcome, what: &str, needles: &[&str]) {
-    match o {
-        Ok(r) => panic!("{what}: expected a failure, got OK {r}"),
-        Err(e) => {
-            eprintln!("{what}: refused as expected: {e}");
-            assert!(
-                needles.iter().all(|n| e.contains(n)),
-                "{what}: expected a failure mentioning {needles:?}, got {e}"
-            )
-        }
-    }
+    support::probe(jvm_options, steps, PROBE_TIMEOUT)
 }
 
 /// Java client properties for OAUTHBEARER with a token read from `file` (an application-supplied token: Kafka's

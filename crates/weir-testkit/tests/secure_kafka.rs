@@ -3,123 +3,23 @@
 //! jars), independently of weir's TLS and SASL: the listeners, users, ACL principals and certificates are what the
 //! harness documents, and the certificates meant to be refused are refused for the documented reason.
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use weir_testkit::pki::{CLIENT_KEY_PASSWORD, CLIENT_PRINCIPAL};
-use weir_testkit::{
-    java, kafka_libs, unique_name, Kafka, SecureOptions, SecurityProtocol, ServerCert, Shape,
-};
+use weir_testkit::{unique_name, Kafka, SecureOptions, SecurityProtocol, ServerCert, Shape};
 
 /// Bound on one probe run (all its steps; each client call has its own 20-30 s timeout).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// One probe step: an action and its `KEY=VALUE` tokens.
-struct Step(Vec<String>);
+#[path = "support/probe.rs"]
+mod support;
 
-impl Step {
-    fn new(action: &str, config: &[(String, String)]) -> Step {
-        let mut v = vec![action.to_string()];
-        v.extend(config.iter().map(|(k, val)| format!("{k}={val}")));
-        Step(v)
-    }
-
-    fn arg(mut self, key: &str, value: &str) -> Step {
-        self.0.push(format!("{key}={value}"));
-        self
-    }
-}
-
-/// What a probe step printed: `Ok(result)` or `Err(exception chain and message)`.
-type Outcome = Result<String, String>;
+use support::{fails_with, ok, Outcome, Step};
 
 /// Runs the steps in one JVM; one outcome per step.
 fn probe(steps: Vec<Step>) -> Vec<Outcome> {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("java/Probe.java");
-    let mut cmd = Command::new(java().unwrap_or_else(|e| panic!("{e}")));
-    cmd.args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
-        .arg("-cp")
-        .arg(kafka_libs().unwrap_or_else(|e| panic!("{e}")).join("*"))
-        .arg(&source);
-    let n = steps.len();
-    for (i, s) in steps.into_iter().enumerate() {
-        if i > 0 {
-            cmd.arg("--");
-        }
-        cmd.args(s.0);
-    }
-    let (status, stdout, stderr) = run_bounded(cmd, PROBE_TIMEOUT);
-    let out: Vec<Outcome> = stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("PROBE "))
-        .map(|l| match l.strip_prefix("OK") {
-            Some(rest) => Ok(rest.trim().to_string()),
-            None => Err(l.strip_prefix("FAIL ").unwrap_or(l).to_string()),
-        })
-        .collect();
-    assert!(
-        status && out.len() == n,
-        "the probe printed {} of {n} results; stdout:\n{stdout}\nstderr:\n{stderr}",
-        out.len()
-    );
-    out
-}
-
-/// Runs `cmd`, killing it after `timeout`: (success, stdout, stderr).
-fn run_bounded(mut cmd: Command, timeout: Duration) -> (bool, String, String) {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn java");
-    let read = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let out = read(Box::new(child.stdout.take().unwrap()));
-    let err = read(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the probe did not finish within {timeout:?}; stderr:\n{}",
-                err.join().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (status.success(), out.join().unwrap(), err.join().unwrap())
-}
-
-#[track_caller]
-fn ok(o: &Outcome, what: &str) -> String {
-    match o {
-        Ok(r) => r.clone(),
-        Err(e) => panic!("{what}: expected success, got {e}"),
-    }
-}
-
-#[track_caller]
-fn fails_with(o: &Outcome, what: &str, needles: &[&str]) {
-    match o {
-        Ok(r) => panic!("{what}: expected a failure, got OK {r}"),
-        Err(e) => {
-            eprintln!("{what}: refused as expected: {e}");
-            assert!(
-                needles.iter().all(|n| e.contains(n)),
-                "{what}: expected a failure mentioning {needles:?}, got {e}"
-            )
-        }
-    }
+    support::probe(&[], steps, PROBE_TIMEOUT)
 }
 
 fn without_keystore(config: Vec<(String, String)>) -> Vec<(String, String)> {

@@ -1,11 +1,24 @@
-//! `weir topics create|delete|list` and `weir metadata`.
+//! `weir topics create|delete|list` and `weir metadata`; what every admin command shares (the client, stdout,
+//! `--output`, JSON).
+
+pub(crate) mod json;
 
 use std::io::Write;
 
+use clap::ValueEnum;
 use weir::Admin;
 
 use crate::util::{client_config, CliError};
 use crate::{ClientPropsArgs, Global, MetadataArgs, TopicCreateArgs, TopicNameArgs};
+
+/// What a describe command prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Text in the shape of Kafka's own tools
+    Text,
+    /// One JSON document on stdout
+    Json,
+}
 
 pub(crate) fn admin(g: &Global, c: &ClientPropsArgs) -> Result<Admin, CliError> {
     Ok(Admin::new(client_config(&g.brokers, &c.props)?)?)

@@ -10,6 +10,7 @@ use weir::consumer::{Consumer, ConsumerConfig, ConsumerRecord, StartOffset, Topi
 use weir::Admin;
 
 use crate::format::{Format, Message};
+use crate::stats_view::StatsView;
 use crate::util::{apply_props, progress, CliError};
 use crate::{ConsumeArgs, Global};
 
@@ -28,11 +29,17 @@ auto.commit.interval.ms, on revoke and on exit; SIGINT / SIGTERM commit, leave t
 Rebalances are reported on stderr (not with -q). -e exits once every partition assigned to this member has
 been read to its end.
 
+--stats shows the partitions (position, high watermark, lag, buffered bytes, buffer limit, state: fetching,
+paused, backpressured, held by a rebalance, unassigned) on stderr: a table redrawn every second on a terminal,
+with the group's generation, state and rebalances in group mode; when stderr is not a terminal, one table once
+consuming ends.
+
 Examples:
   weir consume -t events -e -f '%p:%o %k=%s\\n'      everything up to the current end, then exit
   weir consume -G readers events audit               one member of group readers, until interrupted
   weir consume -t events -o -10 -e                   the last 10 records of each partition
-  weir consume -t events -o end                      only new records, until interrupted";
+  weir consume -t events -o end                      only new records, until interrupted
+  weir consume -t events --stats > out.txt           watch positions, lag and buffers live";
 
 /// Records taken from the consumer per poll.
 pub(crate) const MAX_POLL_RECORDS: usize = 16 * 1024;
@@ -143,7 +150,8 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
 
     // With -e: partitions not yet read to their end.
     let mut unfinished: Vec<TopicPartition> = if ends.is_some() { tps.clone() } else { Vec::new() };
-    let pb = progress(g.quiet, "consumed");
+    let mut view = StatsView::new(a.stats);
+    let pb = progress(g.quiet || StatsView::is_live(&view), "consumed");
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
     let mut printed: u64 = 0;
@@ -152,7 +160,7 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
     let result: Result<(), CliError> = async {
         loop {
             if let Some(ends) = &mut ends {
-                ends.retire_finished(&consumer, &mut unfinished);
+                ends.retire_finished(&consumer, &mut unfinished, view.as_mut());
                 if unfinished.is_empty() {
                     return Ok(());
                 }
@@ -160,10 +168,17 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
             if printed >= limit {
                 return Ok(());
             }
+            // `poll` is cancel-safe: it waits only while it holds no records.
             let batch: Vec<ConsumerRecord> = tokio::select! {
                 r = consumer.poll(MAX_POLL_RECORDS, POLL_TIMEOUT) => r?,
                 _ = sigint.recv() => return Ok(()),
                 _ = sigterm.recv() => return Ok(()),
+                _ = StatsView::due(&mut view) => {
+                    if let Some(v) = &mut view {
+                        v.draw(&consumer.stats(), None);
+                    }
+                    continue;
+                }
             };
             for r in &batch {
                 // With -e, records past the end fixed for their partition are not part of what is read.
@@ -187,6 +202,9 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
     }
     .await;
 
+    if let Some(v) = &mut view {
+        v.finish(&consumer.stats(), None);
+    }
     consumer.close().await?;
     if let Some(pb) = &pb {
         pb.set_position(printed);
@@ -228,8 +246,14 @@ impl Ends {
         self.fixed.get(&partition).is_some_and(|&end| offset >= end)
     }
 
-    /// Drops partitions whose next record would be at or past their end, and stops fetching them.
-    fn retire_finished(&mut self, consumer: &Consumer, unfinished: &mut Vec<TopicPartition>) {
+    /// Drops partitions whose next record would be at or past their end, and stops fetching them (`view`, with
+    /// `--stats`, sees them a last time first).
+    fn retire_finished(
+        &mut self,
+        consumer: &Consumer,
+        unfinished: &mut Vec<TopicPartition>,
+        view: Option<&mut StatsView>,
+    ) {
         let mut done = Vec::new();
         unfinished.retain(|tp| {
             let finished = match (consumer.position(tp), self.fixed.get(&tp.partition)) {
@@ -244,6 +268,9 @@ impl Ends {
             !finished
         });
         if !done.is_empty() {
+            if let Some(v) = view {
+                v.observe(&consumer.stats());
+            }
             consumer.unassign(&done);
         }
     }

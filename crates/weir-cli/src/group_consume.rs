@@ -10,6 +10,7 @@ use weir::group::{BoxFuture, GroupConfig, GroupConsumer, RebalanceContext, Rebal
 
 use crate::consume::{output_format, write_error, BROKEN_PIPE, MAX_POLL_RECORDS};
 use crate::format::Message;
+use crate::stats_view::StatsView;
 use crate::util::{apply_props, progress, CliError};
 use crate::{ConsumeArgs, Global};
 
@@ -123,7 +124,8 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
     }
     tracing::debug!(group = %group_id, ?topics, "consuming in a group");
 
-    let pb = progress(g.quiet, "consumed");
+    let mut view = StatsView::new(a.stats);
+    let pb = progress(g.quiet || StatsView::is_live(&view), "consumed");
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
     let mut printed: u64 = 0;
@@ -139,10 +141,18 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
             }
             // Never take more than will be printed: what poll returns counts as delivered (auto-commit).
             let max = (limit - printed).min(MAX_POLL_RECORDS as u64) as usize;
+            // `poll` is cancel-safe: it waits only while it holds no records.
             let batch: Vec<ConsumerRecord> = tokio::select! {
                 r = group.poll(max, POLL_TIMEOUT) => r?,
                 _ = sigint.recv() => return Ok(()),
                 _ = sigterm.recv() => return Ok(()),
+                _ = StatsView::due(&mut view) => {
+                    if let Some(v) = &mut view {
+                        let s = group.stats();
+                        v.draw(&s, Some(&s));
+                    }
+                    continue;
+                }
             };
             for r in &batch {
                 format.write(&mut out, &Message::from(r)).map_err(write_error)?;
@@ -156,6 +166,11 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
     }
     .await;
 
+    // Before leaving: the partitions are still this member's.
+    if let Some(v) = &mut view {
+        let s = group.stats();
+        v.finish(&s, Some(&s));
+    }
     // Commit what was delivered (auto-commit) and leave the group, whatever ended the loop.
     let closed = group.close().await.map_err(|e| {
         CliError::Failed(format!(

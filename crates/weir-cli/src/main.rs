@@ -2,10 +2,14 @@
 
 mod acl_cmds;
 mod admin_cmds;
+mod config_cmds;
 mod consume;
 mod format;
 mod group_consume;
+mod groups;
 mod produce;
+mod stats_view;
+mod topic_cmds;
 mod user_cmds;
 mod util;
 
@@ -52,7 +56,7 @@ enum Command {
     /// Consume records and print them with a kcat-style format (like kcat -C, or kcat -G with -G)
     #[command(after_help = consume::AFTER_HELP)]
     Consume(ConsumeArgs),
-    /// Create, delete or list topics
+    /// Create, delete, list, describe or alter topics, add partitions (like kafka-topics.sh)
     #[command(subcommand)]
     Topics(TopicsCommand),
     /// Show brokers, topics, partitions and leaders (like kcat -L)
@@ -63,6 +67,12 @@ enum Command {
     /// List, set or delete users' SCRAM credentials (like kafka-configs.sh --entity-type users)
     #[command(subcommand)]
     Users(user_cmds::UsersCommand),
+    /// Show or change the configuration of topics and brokers (like kafka-configs.sh)
+    #[command(subcommand)]
+    Configs(config_cmds::ConfigsCommand),
+    /// List, describe or delete consumer groups and reset their offsets (like kafka-consumer-groups.sh)
+    #[command(subcommand)]
+    Groups(groups::GroupsCommand),
 }
 
 /// Arguments of `weir produce`.
@@ -161,6 +171,13 @@ pub struct ConsumeArgs {
     /// default 64 MiB)
     #[arg(long = "memory-budget", value_name = "BYTES")]
     pub memory_budget: Option<u64>,
+
+    /// Show the consumer's partitions on stderr: position, high watermark, lag, buffered bytes, buffer limit
+    /// (fair share of the budget), paused by the application or by backpressure. A live table refreshed every
+    /// second when stderr is a terminal (instead of the progress line; best with stdout redirected), else one
+    /// table when consuming ends
+    #[arg(long = "stats")]
+    pub stats: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -171,6 +188,12 @@ enum TopicsCommand {
     Delete(TopicNameArgs),
     /// List topic names, one per line, sorted
     List(ClientPropsArgs),
+    /// Describe topics: partitions, leaders, replicas, in-sync replicas, configs (like kafka-topics.sh --describe)
+    Describe(topic_cmds::TopicDescribeArgs),
+    /// Change a topic's configuration (like kafka-configs.sh --alter --entity-type topics)
+    Alter(topic_cmds::TopicAlterArgs),
+    /// Grow a topic to N partitions in all (like kafka-topics.sh --alter --partitions N)
+    AddPartitions(topic_cmds::AddPartitionsArgs),
 }
 
 /// Arguments of `weir topics create`.
@@ -239,9 +262,14 @@ fn main() -> ExitCode {
             Command::Topics(TopicsCommand::Create(a)) => admin_cmds::create(&global, a).await,
             Command::Topics(TopicsCommand::Delete(a)) => admin_cmds::delete(&global, a).await,
             Command::Topics(TopicsCommand::List(a)) => admin_cmds::list(&global, a).await,
+            Command::Topics(TopicsCommand::Describe(a)) => topic_cmds::describe(&global, a).await,
+            Command::Topics(TopicsCommand::Alter(a)) => topic_cmds::alter(&global, a).await,
+            Command::Topics(TopicsCommand::AddPartitions(a)) => topic_cmds::add_partitions(&global, a).await,
             Command::Metadata(a) => admin_cmds::metadata(&global, a).await,
             Command::Acls(c) => acl_cmds::run(&global, c).await,
             Command::Users(c) => user_cmds::run(&global, c).await,
+            Command::Configs(c) => config_cmds::run(&global, c).await,
+            Command::Groups(c) => groups::run(&global, c).await,
         }
     });
     // Background tasks (sender, fetchers) are not waited for: every command closes its client itself.

@@ -103,10 +103,22 @@ use crate::acl::{
     DescribeAclsResponse,
 };
 use crate::admin::{CreateTopicsRequest, CreatedTopic, DeleteTopicsRequest};
+use crate::configs::{
+    AlteredConfigs, DescribeConfigsRequest, DescribedConfigs, IncrementalAlterConfigsRequest,
+};
+use crate::create_partitions::{CreatePartitionsRequest, CreatePartitionsResult};
+use crate::delete_records::{DeleteRecordsRequest, DeletedRecords};
+use crate::describe_cluster::{DescribeClusterRequest, DescribeClusterResponse};
+use crate::describe_producers::{DescribeProducersRequest, ProducersTopic};
 use crate::fetch::{FetchRequest, FetchResponse};
 use crate::group::{
     FindCoordinatorRequest, FoundCoordinator, HeartbeatRequest, JoinGroupRequest, JoinGroupResponse,
     LeaveGroupRequest, LeaveGroupResponse, SyncGroupRequest, SyncGroupResponse,
+};
+use crate::group_admin::{
+    ConsumerGroupDescribeRequest, DeleteGroupsRequest, DeletedGroup, DescribeGroupsRequest,
+    DescribedConsumerGroup, DescribedGroup, ListGroupsRequest, ListGroupsResponse, OffsetDeleteRequest,
+    OffsetDeleteResponse,
 };
 use crate::group_offsets::{CommitTopic, OffsetCommitRequest, OffsetFetchRequest, OffsetFetchResponse};
 use crate::list_offsets::{ListOffsetsRequest, ListedOffset};
@@ -154,6 +166,18 @@ calls! {
         crate::admin::decode_create_topics_response;
     DeleteTopicsRequest => Vec<i16>, crate::admin::DELETE_TOPICS_VERSIONS,
         crate::admin::decode_delete_topics_response;
+    DescribeClusterRequest => DescribeClusterResponse, crate::describe_cluster::DESCRIBE_CLUSTER_VERSIONS,
+        crate::describe_cluster::decode_describe_cluster_response;
+    CreatePartitionsRequest => Vec<CreatePartitionsResult>,
+        crate::create_partitions::CREATE_PARTITIONS_VERSIONS,
+        crate::create_partitions::decode_create_partitions_response;
+    DeleteRecordsRequest => Vec<DeletedRecords>, crate::delete_records::DELETE_RECORDS_VERSIONS,
+        crate::delete_records::decode_delete_records_response;
+    DescribeConfigsRequest => Vec<DescribedConfigs>, crate::configs::DESCRIBE_CONFIGS_VERSIONS,
+        crate::configs::decode_describe_configs_response;
+    IncrementalAlterConfigsRequest => Vec<AlteredConfigs>,
+        crate::configs::INCREMENTAL_ALTER_CONFIGS_VERSIONS,
+        crate::configs::decode_incremental_alter_configs_response;
     InitProducerIdRequest => InitProducerIdResponse,
         crate::producer_id::INIT_PRODUCER_ID_VERSIONS, crate::producer_id::decode_init_producer_id_response;
     SaslHandshakeRequest => SaslHandshakeResponse, crate::sasl::SASL_HANDSHAKE_VERSIONS,
@@ -179,6 +203,19 @@ calls! {
     EndTxnRequest => EndTxnResponse, crate::txn::END_TXN_VERSIONS, crate::txn::decode_end_txn_response;
     TxnOffsetCommitRequest => Vec<TxnTopicResult>, crate::txn::TXN_OFFSET_COMMIT_VERSIONS,
         crate::txn::decode_txn_offset_commit_response;
+    ListGroupsRequest => ListGroupsResponse, crate::group_admin::LIST_GROUPS_VERSIONS,
+        crate::group_admin::decode_list_groups_response;
+    DescribeGroupsRequest => Vec<DescribedGroup>, crate::group_admin::DESCRIBE_GROUPS_VERSIONS,
+        crate::group_admin::decode_describe_groups_response;
+    DeleteGroupsRequest => Vec<DeletedGroup>, crate::group_admin::DELETE_GROUPS_VERSIONS,
+        crate::group_admin::decode_delete_groups_response;
+    ConsumerGroupDescribeRequest => Vec<DescribedConsumerGroup>,
+        crate::group_admin::CONSUMER_GROUP_DESCRIBE_VERSIONS,
+        crate::group_admin::decode_consumer_group_describe_response;
+    OffsetDeleteRequest => OffsetDeleteResponse, crate::group_admin::OFFSET_DELETE_VERSIONS,
+        crate::group_admin::decode_offset_delete_response;
+    DescribeProducersRequest => Vec<ProducersTopic>, crate::describe_producers::DESCRIBE_PRODUCERS_VERSIONS,
+        crate::describe_producers::decode_describe_producers_response;
 }
 
 /// The name of an API key, for messages ("Unknown" for keys weir does not speak).
@@ -199,6 +236,11 @@ pub const fn api_name(key: i16) -> &'static str {
         18 => "ApiVersions",
         19 => "CreateTopics",
         20 => "DeleteTopics",
+        21 => "DeleteRecords",
+        32 => "DescribeConfigs",
+        37 => "CreatePartitions",
+        44 => "IncrementalAlterConfigs",
+        60 => "DescribeCluster",
         22 => "InitProducerId",
         36 => "SaslAuthenticate",
         29 => "DescribeAcls",
@@ -210,6 +252,12 @@ pub const fn api_name(key: i16) -> &'static str {
         25 => "AddOffsetsToTxn",
         26 => "EndTxn",
         28 => "TxnOffsetCommit",
+        15 => "DescribeGroups",
+        16 => "ListGroups",
+        42 => "DeleteGroups",
+        47 => "OffsetDelete",
+        61 => "DescribeProducers",
+        69 => "ConsumerGroupDescribe",
         _ => "Unknown",
     }
 }

@@ -19,11 +19,20 @@
 //! - [`txn`]: the transaction APIs (AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn): requests and
 //!   responses, likewise, and which versions each transaction protocol (`transaction.version`) may send.
 //! - [`admin`]: the CreateTopics and DeleteTopics responses, likewise.
+//! - [`describe_cluster`], [`create_partitions`], [`delete_records`]: the DescribeCluster, CreatePartitions and
+//!   DeleteRecords requests and responses, likewise.
+//! - [`configs`]: the DescribeConfigs and IncrementalAlterConfigs requests and responses, likewise, with the
+//!   typed codes of a configuration (resource type, source, type, operation); sensitive values kept out of
+//!   memory and `Debug`.
 //! - [`sasl`]: the SaslHandshake and SaslAuthenticate requests and responses (the mechanisms live in the client).
 //! - [`acl`]: the CreateAcls, DescribeAcls and DeleteAcls requests and responses, and the typed codes of an ACL
 //!   (resource type, pattern type, operation, permission).
 //! - [`scram_credentials`]: the DescribeUserScramCredentials and AlterUserScramCredentials requests and
 //!   responses (salts and salted passwords hidden from `Debug`).
+//! - [`group_admin`]: the consumer group administration requests and responses (ListGroups, DescribeGroups,
+//!   DeleteGroups, ConsumerGroupDescribe, OffsetDelete), likewise.
+//! - [`describe_producers`]: the DescribeProducers request and response (a partition's active producers),
+//!   likewise.
 //! - [`kafka_code`]: the Kafka error codes by name, with whether each is retriable.
 //! - [`record`]: the record batch v2 codec (lazy, zero-copy decode; incremental builder; compression; CRC-32C).
 #![deny(unsafe_code)]
@@ -32,11 +41,17 @@
 pub mod acl;
 pub mod admin;
 pub mod call;
+pub mod configs;
 pub mod consumer_protocol;
+pub mod create_partitions;
+pub mod delete_records;
+pub mod describe_cluster;
+pub mod describe_producers;
 pub mod error;
 pub mod fetch;
 pub mod frame;
 pub mod group;
+pub mod group_admin;
 pub mod group_offsets;
 pub mod kafka_code;
 pub mod list_offsets;

@@ -2,6 +2,10 @@
 //! and periodically, and its counts come from the wire, so each is checked against the bytes that remain before
 //! anything is reserved (kafka-protocol reserves `count × element size` first, which a hostile broker can turn
 //! into an allocation failure that aborts the process).
+//!
+//! Everything a topic description needs is kept: per topic its id (v10+) and whether it is internal, per
+//! partition its leader and leader epoch (v7+), replicas, in-sync replicas and offline replicas (v5+); and the
+//! cluster id (v2+). Authorized-operation bit sets and tagged fields are skipped.
 
 use bytes::Bytes;
 
@@ -13,9 +17,12 @@ pub const METADATA_VERSIONS: std::ops::RangeInclusive<i16> = 1..=12;
 
 /// A decoded Metadata response.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct MetadataResponse {
     /// Brokers: (node id, host, port).
     pub brokers: Vec<(i32, String, i32)>,
+    /// The cluster id (v2+; `None` before, or if the broker sent null).
+    pub cluster_id: Option<String>,
     /// Controller id, -1 if unknown.
     pub controller_id: i32,
     /// Topics.
@@ -24,11 +31,14 @@ pub struct MetadataResponse {
 
 /// One topic of a Metadata response.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MetadataTopic {
     /// Error code, 0 if none.
     pub error_code: i16,
     /// Name (null only in v12+ responses addressed by topic id).
     pub name: Option<String>,
+    /// The topic's id (v10+), the 16 bytes of its UUID; all zero before v10 or when the broker has none.
+    pub topic_id: [u8; 16],
     /// Whether the topic is internal.
     pub is_internal: bool,
     /// Partitions.
@@ -37,6 +47,7 @@ pub struct MetadataTopic {
 
 /// One partition of a Metadata response.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MetadataPartition {
     /// Error code, 0 if none.
     pub error_code: i16,
@@ -46,6 +57,12 @@ pub struct MetadataPartition {
     pub leader_id: i32,
     /// Leader epoch (v7+; -1 before).
     pub leader_epoch: i32,
+    /// The replicas' broker ids, the preferred leader first.
+    pub replicas: Vec<i32>,
+    /// The in-sync replicas' broker ids.
+    pub isr: Vec<i32>,
+    /// The broker ids of replicas that are offline (v5+; empty before).
+    pub offline_replicas: Vec<i32>,
 }
 
 /// Decodes a Metadata response body (after the response header) of `version` (1..=12).
@@ -76,9 +93,11 @@ pub fn decode_metadata_response(body: Bytes, version: i16) -> Result<MetadataRes
         }
         brokers.push((id, host, port));
     }
-    if version >= 2 {
-        r.string(flex, "cluster id")?;
-    }
+    let cluster_id = if version >= 2 {
+        r.string(flex, "cluster id")?
+    } else {
+        None
+    };
     let controller_id = r.i32("controller id")?;
     let min_partition = 2 + 4 + 4 + if version >= 7 { 4 } else { 0 } + if flex { 4 } else { 8 };
     let min_topic =
@@ -88,8 +107,9 @@ pub fn decode_metadata_response(body: Bytes, version: i16) -> Result<MetadataRes
     for _ in 0..topic_count {
         let error_code = r.i16("topic error code")?;
         let name = r.string(flex, "topic name")?;
+        let mut topic_id = [0u8; 16];
         if version >= 10 {
-            r.skip(16, "topic id")?;
+            topic_id.copy_from_slice(&r.bytes(16, "topic id")?);
         }
         let is_internal = r.i8("is internal")? != 0;
         let partition_count = r.count(flex, min_partition, "partition count")?.unwrap_or(0);
@@ -99,11 +119,13 @@ pub fn decode_metadata_response(body: Bytes, version: i16) -> Result<MetadataRes
             let partition = r.i32("partition index")?;
             let leader_id = r.i32("leader id")?;
             let leader_epoch = if version >= 7 { r.i32("leader epoch")? } else { -1 };
-            r.i32_array(flex, "replica nodes")?;
-            r.i32_array(flex, "isr nodes")?;
-            if version >= 5 {
-                r.i32_array(flex, "offline replicas")?;
-            }
+            let replicas = r.i32_array(flex, "replica nodes")?;
+            let isr = r.i32_array(flex, "isr nodes")?;
+            let offline_replicas = if version >= 5 {
+                r.i32_array(flex, "offline replicas")?
+            } else {
+                Vec::new()
+            };
             if flex {
                 r.tagged_fields()?;
             }
@@ -112,6 +134,9 @@ pub fn decode_metadata_response(body: Bytes, version: i16) -> Result<MetadataRes
                 partition,
                 leader_id,
                 leader_epoch,
+                replicas,
+                isr,
+                offline_replicas,
             });
         }
         if version >= 8 {
@@ -123,6 +148,7 @@ pub fn decode_metadata_response(body: Bytes, version: i16) -> Result<MetadataRes
         topics.push(MetadataTopic {
             error_code,
             name,
+            topic_id,
             is_internal,
             partitions,
         });
@@ -136,6 +162,7 @@ pub fn decode_metadata_response(body: Bytes, version: i16) -> Result<MetadataRes
     let _ = r.remaining();
     Ok(MetadataResponse {
         brokers,
+        cluster_id,
         controller_id,
         topics,
     })

@@ -1,5 +1,10 @@
 //! Administration: create, delete and list topics; list offsets; metadata; ACLs ([`AclBinding`],
 //! [`AclFilter`]); SCRAM credentials ([`ScramAlteration`], [`UserScramCredentials`]).
+//! The cluster and topics described ([`ClusterDescription`], [`TopicDescription`]), partitions added
+//! ([`NewPartitions`]), records deleted; configurations of topics and brokers ([`ConfigResource`],
+//! [`ConfigEntry`], [`AlterConfigOp`]).
+//! Consumer groups ([`GroupFilter`], [`GroupDescription`]), their committed offsets ([`GroupOffset`],
+//! [`ResetPlan`]) and partitions' active producers ([`ActiveProducer`]).
 //!
 //! ```no_run
 //! # async fn demo() -> weir::Result<()> {
@@ -11,26 +16,40 @@
 //! ```
 
 mod acl;
+mod configs;
+mod groups;
+mod offsets;
+mod producers;
 mod scram;
+mod topics;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use weir_proto::admin::{CreateTopicsRequest, DeleteTopicsRequest, NewTopic};
 use weir_proto::{Call, ProtoError};
 
 pub use self::acl::{
     AclBinding, AclFilter, AclOperation, AclPermissionType, PatternType, ResourceType, UnknownName,
 };
+pub use self::configs::{
+    AlterConfigOp, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigResourceType, ConfigSource,
+    ConfigSynonym, ConfigType,
+};
+pub use self::groups::{GroupDescription, GroupFilter, GroupMember, GroupState, GroupType, ListedGroup};
+pub use self::offsets::{GroupOffset, PlannedOffset, ResetPlan, ResetSpec};
+pub use self::producers::ActiveProducer;
 pub use self::scram::{
     ScramAlteration, ScramCredentialInfo, ScramMechanism, UserScramCredentials, DEFAULT_SCRAM_ITERATIONS,
     MAX_SCRAM_ITERATIONS, MIN_SCRAM_ITERATIONS,
 };
+pub use self::topics::{
+    BrokerDescription, ClusterDescription, NewPartitions, OffsetAndTimestamp, PartitionDescription,
+    TopicDescription, TopicId, DELETE_TO_HIGH_WATERMARK,
+};
+use crate::cluster::Cluster;
 pub use crate::cluster::OffsetSpec;
-use crate::cluster::{Cluster, MetadataSnapshot};
 use crate::config::ClientConfig;
-use crate::error::{check, Error, Result};
+use crate::error::{Error, Result};
 use crate::net::Connection;
 
 /// A cluster administration client. Cheap to clone; clones share connections and [`Admin::close`].
@@ -62,57 +81,6 @@ impl Admin {
             return Err(Error::Closed);
         }
         Ok(&self.cluster)
-    }
-
-    /// Creates a topic. Already existing is an error (`TopicAlreadyExists`).
-    pub async fn create_topic(&self, name: &str, partitions: i32, replication_factor: i16) -> Result<()> {
-        let req = CreateTopicsRequest {
-            topics: vec![NewTopic {
-                name: name.to_owned(),
-                partitions,
-                replication_factor,
-                configs: Vec::new(),
-            }],
-            timeout_ms: self.cluster()?.config().request_timeout.as_millis() as i32,
-        };
-        let topics = self.cluster()?.controller_connection().await?.call(&req).await?;
-        for t in topics {
-            let msg = t.error_message.unwrap_or_default();
-            check(t.error_code, || format!("create topic {name} {msg}"))?;
-        }
-        Ok(())
-    }
-
-    /// Deletes a topic.
-    pub async fn delete_topic(&self, name: &str) -> Result<()> {
-        let req = DeleteTopicsRequest {
-            names: vec![name.to_owned()],
-            timeout_ms: self.cluster()?.config().request_timeout.as_millis() as i32,
-        };
-        let codes = self.cluster()?.controller_connection().await?.call(&req).await?;
-        for code in codes {
-            check(code, || format!("delete topic {name}"))?;
-        }
-        Ok(())
-    }
-
-    /// Metadata of every topic in the cluster.
-    pub async fn metadata(&self) -> Result<Arc<MetadataSnapshot>> {
-        self.cluster()?.refresh(true).await
-    }
-
-    /// Names of all topics, sorted.
-    pub async fn list_topics(&self) -> Result<Vec<String>> {
-        let mut names: Vec<String> = self.metadata().await?.topics.keys().cloned().collect();
-        names.sort();
-        Ok(names)
-    }
-
-    /// The offset `spec` of every partition of `topic`, asked of each partition's leader.
-    pub async fn list_offsets(&self, topic: &str, spec: OffsetSpec) -> Result<BTreeMap<i32, i64>> {
-        let meta = self.cluster()?.topic(topic).await?;
-        let partitions: Vec<i32> = (0..meta.partition_count()).collect();
-        self.cluster()?.list_offsets(topic, &partitions, spec).await
     }
 }
 

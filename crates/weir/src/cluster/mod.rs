@@ -2,6 +2,7 @@
 
 pub(crate) mod coordinators;
 mod metadata;
+mod metrics;
 mod offsets;
 
 pub use metadata::{MetadataSnapshot, PartitionMetadata, TopicMetadata};
@@ -11,6 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 
 use arc_swap::ArcSwap;
+use tracing::Instrument;
 use weir_proto::metadata::MetadataRequest;
 
 use crate::config::ClientConfig;
@@ -30,6 +32,7 @@ pub(crate) struct Cluster {
     /// Topics whose metadata this client keeps fresh.
     interest: Mutex<BTreeSet<String>>,
     refreshing: tokio::sync::Mutex<()>,
+    refresh_metrics: metrics::RefreshMetrics,
 }
 
 impl Cluster {
@@ -39,6 +42,9 @@ impl Cluster {
             return Err(Error::Config("bootstrap.servers is empty".into()));
         }
         let transport = Transport::new(&cfg)?;
+        crate::net::metrics::describe();
+        metrics::describe();
+        let refresh_metrics = metrics::RefreshMetrics::new(&cfg.client_id);
         let cfg = Arc::new(cfg);
         let bootstrap = cfg
             .bootstrap_servers
@@ -53,6 +59,7 @@ impl Cluster {
             bootstrap,
             interest: Mutex::new(BTreeSet::new()),
             refreshing: tokio::sync::Mutex::new(()),
+            refresh_metrics,
         });
         tokio::spawn(periodic_refresh(
             Arc::downgrade(&cluster),
@@ -152,6 +159,7 @@ impl Cluster {
     }
 
     /// Refreshes metadata for the topics of interest (all topics when `all`), and returns the new snapshot.
+    /// Counted in the refresh metrics, in a `metadata_refresh` span (debug level).
     pub(crate) async fn refresh(&self, all: bool) -> Result<Arc<MetadataSnapshot>> {
         let _guard = self.refreshing.lock().await;
         let topics: Option<Vec<String>> = if all {
@@ -159,6 +167,28 @@ impl Cluster {
         } else {
             Some(self.interest.lock().unwrap().iter().cloned().collect())
         };
+        let span = tracing::debug_span!(
+            "metadata_refresh",
+            all,
+            topics = topics.as_ref().map_or(0, Vec::len),
+            brokers = tracing::field::Empty,
+        );
+        let traced = span.clone();
+        let started = tokio::time::Instant::now();
+        let refreshed = async move {
+            let snapshot = self.refresh_locked(all, topics).await?;
+            traced.record("brokers", snapshot.brokers.len());
+            Ok(snapshot)
+        }
+        .instrument(span)
+        .await;
+        self.refresh_metrics
+            .refreshed(refreshed.is_ok(), started.elapsed());
+        refreshed
+    }
+
+    /// [`Cluster::refresh`], with the refresh lock held.
+    async fn refresh_locked(&self, all: bool, topics: Option<Vec<String>>) -> Result<Arc<MetadataSnapshot>> {
         let req = MetadataRequest {
             topics,
             allow_auto_topic_creation: false,

@@ -122,6 +122,8 @@ properties! {
     CheckCrcs Consumer ["check.crcs"] "verify the CRC of fetched batches";
     FetchesInFlight Consumer ["weir.fetches.in.flight"] "fetch requests in flight per broker";
     IsolationLevel Consumer ["isolation.level"] "read_uncommitted (default) or read_committed";
+    MetricsInterval Consumer ["weir.metrics.interval.ms"]
+        "how often per-partition metrics are published (default 1000; 0: never)";
     GroupId Group ["group.id"] "the group";
     GroupInstanceId Group ["group.instance.id"] "static membership";
     SessionTimeout Group ["session.timeout.ms"] "the coordinator evicts a silent member after this";

@@ -51,10 +51,22 @@ pub(crate) enum Outcome {
     Records(Decoded),
 }
 
+/// Where a partition's log stands, as a response reported it (`None`: not reported, or unknown).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Marks {
+    pub(crate) high_watermark: Option<i64>,
+    /// The last stable offset (Fetch v4 and later).
+    pub(crate) last_stable_offset: Option<i64>,
+    /// Where the partition ends for this consumer: the last stable offset under read_committed, else the
+    /// high watermark.
+    pub(crate) end: Option<i64>,
+}
+
 /// The outcomes of one response, and what it says about sizes.
 pub(crate) struct Applied {
-    /// Per partition asked, in the order asked: its outcome and the high watermark the broker reported.
-    pub(crate) partitions: Vec<(Outcome, Option<i64>)>,
+    /// Per partition asked, in the order asked: its outcome and where its log stands (`Marks::default()` for a
+    /// partition the response does not mention).
+    pub(crate) partitions: Vec<(Outcome, Marks)>,
     /// Bytes of record data in the response.
     pub(crate) total: usize,
     /// Bytes the records taken cost in memory.
@@ -106,14 +118,18 @@ pub(crate) fn apply(mut resp: FetchResponse, asked: &[Asked], grant: &Grant) -> 
             .get_mut(&*a.tp.topic)
             .and_then(|parts| parts.remove(&a.tp.partition));
         let Some(p) = found else {
-            out.partitions.push((Outcome::Missing, None));
+            out.partitions.push((Outcome::Missing, Marks::default()));
             continue;
         };
-        let end = match grant.read_committed {
-            true => p.last_stable_offset,
-            false => p.high_watermark,
+        let known = |o: i64| (o >= 0).then_some(o);
+        let marks = Marks {
+            high_watermark: known(p.high_watermark),
+            last_stable_offset: known(p.last_stable_offset),
+            end: known(match grant.read_committed {
+                true => p.last_stable_offset,
+                false => p.high_watermark,
+            }),
         };
-        let high_watermark = (end >= 0).then_some(end);
         let outcome = match KafkaCode::from_code(p.error_code) {
             Some(KafkaCode::OffsetOutOfRange) => Outcome::Reset,
             Some(code) if code.is_retriable() || code == KafkaCode::NotLeaderOrFollower => {
@@ -145,7 +161,7 @@ pub(crate) fn apply(mut resp: FetchResponse, asked: &[Asked], grant: &Grant) -> 
                 Outcome::Records(decoded)
             }
         };
-        out.partitions.push((outcome, high_watermark));
+        out.partitions.push((outcome, marks));
     }
     out
 }
@@ -189,7 +205,7 @@ mod tests {
             partition,
             error_code,
             high_watermark: 100,
-            last_stable_offset: 100,
+            last_stable_offset: 90,
             log_start_offset: 0,
             aborted_transactions: Vec::new(),
             preferred_read_replica: -1,
@@ -256,8 +272,15 @@ mod tests {
             unreachable!()
         };
         assert_eq!((d.records.len(), d.next_offset), (3, 3));
-        assert_eq!(applied.partitions[0].1, Some(100));
-        assert_eq!(applied.partitions[4].1, None);
+        assert_eq!(
+            applied.partitions[0].1,
+            Marks {
+                high_watermark: Some(100),
+                last_stable_offset: Some(90),
+                end: Some(100),
+            }
+        );
+        assert_eq!(applied.partitions[4].1, Marks::default());
         let Outcome::Fail(e) = &applied.partitions[3].0 else {
             unreachable!()
         };
@@ -265,6 +288,19 @@ mod tests {
         assert!(e.to_string().contains("t-3"), "{e}");
         assert!(applied.kept > 0 && applied.wire_used > 0 && applied.largest_batch > 0);
         assert!(!applied.detach());
+    }
+
+    #[test]
+    fn the_end_of_a_partition_is_its_last_stable_offset_under_read_committed() {
+        let tps = [TopicPartition::new("t", 0)];
+        let asked = asked_from_zero(&tps);
+        let resp = || response(vec![partition(0, 0, Some(batch(0, 3, 10)))]);
+        let mut committed = grant(1 << 20);
+        committed.read_committed = true;
+        let marks = |g: &Grant| apply(resp(), &asked, g).partitions[0].1;
+        assert_eq!(marks(&committed).end, Some(90));
+        assert_eq!(marks(&grant(1 << 20)).end, Some(100));
+        assert_eq!(marks(&committed).high_watermark, Some(100));
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use futures::stream::{FuturesUnordered, StreamExt};
+use tracing::field::Empty;
+use tracing::Instrument;
 use weir_proto::fetch::{FetchPartitionRequest, FetchRequest, FetchResponse};
 
 use super::fetch_apply::{self, next_batch_floor, next_memory_per_wire_milli, Asked, Grant, Outcome};
@@ -51,13 +53,16 @@ impl Fetcher {
             if inner.is_closed() {
                 break;
             }
-            let (plans, express_plan) = self.plan(
-                &inner,
-                &mut scratch,
-                sessions.len(),
-                express.is_some(),
-                &mut waiting,
-            );
+            let (plans, express_plan) =
+                tracing::trace_span!("fetch_plan", broker = self.broker).in_scope(|| {
+                    self.plan(
+                        &inner,
+                        &mut scratch,
+                        sessions.len(),
+                        express.is_some(),
+                        &mut waiting,
+                    )
+                });
             let sends = plans
                 .into_iter()
                 .map(|plan| (plan, sessions.pop().expect("one plan per free session")))
@@ -65,20 +70,35 @@ impl Fetcher {
             for ((planned, grant), (lane, mut session)) in sends {
                 let inner2 = inner.clone();
                 let broker = self.broker;
-                in_flight.push(async move {
-                    let result = send_fetch(&inner2, broker, lane, &planned, grant, &mut session).await;
-                    (planned, grant, result, (lane, session))
-                });
+                // One span per request, from planning to applying its response: its records can be followed
+                // from here to `poll` by the trace events inside ("buffered", then "delivered").
+                let span = tracing::debug_span!(
+                    "fetch",
+                    broker,
+                    lane,
+                    partitions = planned.len(),
+                    grant,
+                    bytes = Empty,
+                    records = Empty,
+                    kept = Empty
+                );
+                in_flight.push(
+                    async move {
+                        let result = send_fetch(&inner2, broker, lane, &planned, grant, &mut session).await;
+                        (planned, grant, result, (lane, session), tracing::Span::current())
+                    }
+                    .instrument(span),
+                );
             }
             tokio::select! {
                 _ = self.wake.wait() => {}
-                Some((planned, grant, result, session)) = in_flight.next(), if !in_flight.is_empty() => {
+                Some((planned, grant, result, session, span)) = in_flight.next(), if !in_flight.is_empty() => {
                     if session.0 == express_lane {
                         express = Some(session);
                     } else {
                         sessions.push(session);
                     }
-                    self.apply(&inner, planned, grant, result).await;
+                    self.apply(&inner, planned, grant, result).instrument(span).await;
                     inner.table.release_budget(grant);
                 }
             }
@@ -123,7 +143,7 @@ impl Fetcher {
             .poll_ready(scratch, |p, ticket| ready.push((Arc::clone(p), ticket)));
         if lanes == 0 {
             let (behind, caught_up): (Planned, Planned) = ready.into_iter().partition(|(p, ticket)| {
-                let hw = p.slot().high_watermark.load(Ordering::Relaxed);
+                let hw = p.slot().log_end.load(Ordering::Relaxed);
                 hw < 0 || ticket.position < hw
             });
             *waiting = caught_up;
@@ -187,6 +207,7 @@ impl Fetcher {
             }
         };
         inner.stats.fetches.fetch_add(1, Ordering::Relaxed);
+        inner.metrics.fetches.increment(1);
         let asked: Vec<Asked> = planned
             .iter()
             .map(|(slot, ticket)| Asked {
@@ -209,12 +230,13 @@ impl Fetcher {
             },
         );
         drop(asked);
-        tracing::trace!(
-            broker = self.broker,
-            total = applied.total,
-            kept = applied.kept,
-            "fetch applied"
-        );
+        let span = tracing::Span::current();
+        span.record("bytes", applied.total);
+        span.record("kept", applied.kept);
+        inner
+            .stats
+            .bytes_fetched
+            .fetch_add(applied.wire_used as u64, Ordering::Relaxed);
         if let Some(floor) =
             next_batch_floor(inner.batch_floor.load(Ordering::Relaxed), applied.largest_batch)
         {
@@ -227,9 +249,17 @@ impl Fetcher {
         let detach = applied.detach();
         // Partitions queued for delivery by this response wake a waiting `poll` once, at the end.
         let mut wake = false;
-        for ((slot, ticket), (outcome, high_watermark)) in planned.into_iter().zip(applied.partitions) {
-            if let Some(hw) = high_watermark {
-                slot.slot().high_watermark.store(hw, Ordering::SeqCst);
+        let mut records = 0;
+        for ((slot, ticket), (outcome, marks)) in planned.into_iter().zip(applied.partitions) {
+            let s = slot.slot();
+            if let Some(end) = marks.end {
+                s.log_end.store(end, Ordering::SeqCst);
+            }
+            if let Some(hw) = marks.high_watermark {
+                s.high_watermark.store(hw, Ordering::Relaxed);
+            }
+            if let Some(lso) = marks.last_stable_offset {
+                s.last_stable_offset.store(lso, Ordering::Relaxed);
             }
             let mut decoded = match outcome {
                 Outcome::Missing => {
@@ -255,6 +285,16 @@ impl Fetcher {
                 }
                 Outcome::Records(decoded) => decoded,
             };
+            let n = decoded.records.len();
+            records += n;
+            s.fetches.fetch_add(1, Ordering::Relaxed);
+            if n > 0 {
+                s.records_fetched.fetch_add(n as u64, Ordering::Relaxed);
+                let tp = slot.topic_partition();
+                tracing::trace!(topic = %tp.topic, partition = tp.partition, epoch = ticket.epoch,
+                    first = decoded.records[0].offset, last = decoded.records[n - 1].offset, records = n,
+                    bytes = decoded.bytes, "buffered");
+            }
             if detach {
                 decoded.records.iter_mut().for_each(ConsumerRecord::detach);
             }
@@ -287,6 +327,11 @@ impl Fetcher {
                 }
             }
         }
+        inner
+            .stats
+            .records_fetched
+            .fetch_add(records as u64, Ordering::Relaxed);
+        span.record("records", records);
         inner.wake_delivery(wake);
     }
 }
@@ -379,9 +424,14 @@ async fn send_fetch(
         topics: topics.into_iter().map(|(t, ps)| (t.to_owned(), ps)).collect(),
         forgotten: forgotten.into_iter().map(|(t, ps)| (t.to_owned(), ps)).collect(),
     };
+    let sent = std::time::Instant::now();
     let response = conn.call(&req).await;
     match response {
         Ok(resp) => {
+            if resp.error_code == 0 {
+                // Counted with the fetch (`fetch_total`, `ConsumerStats::fetches`) when it is applied.
+                inner.metrics.fetch_latency.record(sent.elapsed().as_secs_f64());
+            }
             let stats = &inner.stats;
             match KafkaCode::from_code(resp.error_code) {
                 None if plan.epoch > 0 => {

@@ -22,6 +22,14 @@
 //! A partition whose buffer reaches its high watermark stops being fetched until `poll` drains it to the low
 //! watermark; the consumer-wide budget caps the sum. `pause` is one atomic operation and keeps buffered data;
 //! `poll` visits only partitions with deliverable data (a queue), so paused or idle partitions cost nothing.
+//!
+//! Watching it: [`Consumer::stats`] is a snapshot of the counters and of every assigned partition (position, high
+//! watermark, lag, buffer and its limit, pause and backpressure), read from the same atomics without a lock.
+//! Metrics go through the `metrics` facade to whatever recorder the application installed: consumer-wide
+//! counters and the fetch latency are updated once per fetch response or `poll` call, and a task copies the
+//! per-partition gauges from the table every `weir.metrics.interval.ms` (`metrics.rs`). With tracing, each
+//! fetch request is a `fetch` span (debug), and trace events follow records from the response (`buffered`, with
+//! topic, partition and offsets) to `poll` (`delivered`).
 
 mod aborted;
 mod config;
@@ -34,6 +42,7 @@ mod fetcher;
 // Lock-free lists need raw pointers: a push that locked a mutex was the cost of resume in profiles.
 #[allow(unsafe_code)]
 mod intrusive_list;
+mod metrics;
 mod partition;
 mod record;
 mod router;
@@ -46,12 +55,14 @@ mod signal;
 pub mod state_table;
 #[cfg(not(feature = "internals"))]
 mod state_table;
+mod stats;
 mod sync;
 
 pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
 pub use record::ConsumerRecord;
 pub use state_table::PartitionState;
 pub use state_table::{NotAssigned, PartitionHandle, TopicPartition};
+pub use stats::{ConsumerStats, PartitionStats};
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -65,7 +76,8 @@ use crate::cluster::OffsetSpec;
 use crate::error::{Error, KafkaCode, Result};
 use fetcher::Fetcher;
 use intrusive_list::IntrusiveList;
-use partition::{DeliverLink, Partition, PartitionSlot};
+use metrics::ConsumerMetrics;
+use partition::{DeliverLink, Partition, PartitionSlot, Taken};
 use signal::Signal;
 use state_table::{ReadyWaker, StateTable, StateTableConfig};
 
@@ -112,6 +124,8 @@ pub(crate) struct Inner {
     events: Notify,
     closed: AtomicBool,
     pub(crate) stats: StatCounters,
+    /// Handles of the consumer-wide metrics.
+    pub(crate) metrics: ConsumerMetrics,
     /// Memory the records of one wire byte cost once decoded, in thousandths (an average over recent fetches;
     /// 1000 until measured). A fetch asks the broker for its memory grant divided by this, so that what arrives
     /// fits the grant instead of being fetched again.
@@ -126,36 +140,13 @@ pub(crate) struct StatCounters {
     pub(crate) backpressure_pauses: AtomicU64,
     pub(crate) backpressure_resumes: AtomicU64,
     pub(crate) records_delivered: AtomicU64,
+    pub(crate) bytes_delivered: AtomicU64,
+    pub(crate) records_fetched: AtomicU64,
+    pub(crate) bytes_fetched: AtomicU64,
     pub(crate) fetches: AtomicU64,
     pub(crate) incremental_fetches: AtomicU64,
     pub(crate) forgotten_partitions: AtomicU64,
     pub(crate) fetch_session_errors: AtomicU64,
-}
-
-/// Counters of a consumer's life so far (see [`Consumer::stats`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct ConsumerStats {
-    /// Times a partition's buffer reached its high watermark and fetching it stopped.
-    pub backpressure_pauses: u64,
-    /// Times a backpressured partition drained to its low watermark and fetching resumed.
-    pub backpressure_resumes: u64,
-    /// Records returned by `poll` (and the streams).
-    pub records_delivered: u64,
-    /// Fetch requests completed.
-    pub fetches: u64,
-    /// Fetch requests answered within an established fetch session (KIP-227): they listed only partitions
-    /// new to the session or at a new offset.
-    pub incremental_fetches: u64,
-    /// Partitions removed from a fetch session (paused, backpressured, unassigned, or fetched elsewhere).
-    pub forgotten_partitions: u64,
-    /// Fetch sessions the broker refused (evicted, or an epoch out of step); each was started afresh.
-    pub fetch_session_errors: u64,
-    /// Bytes of memory buffered right now (fetched, undelivered records), all partitions.
-    pub buffered_bytes: usize,
-    /// Times a `poll` waiting for records was woken because records became deliverable (one per batch of
-    /// partitions that became deliverable together; none for a resume of a partition with nothing buffered).
-    pub delivery_wakeups: u64,
 }
 
 /// One partition's state, for monitoring (see [`Consumer::partition_view`]).
@@ -173,7 +164,8 @@ pub struct PartitionView {
     pub buffer_limit: u64,
     /// Next offset `poll` returns.
     pub position: i64,
-    /// High watermark from the latest fetch, -1 before the first.
+    /// High watermark from the latest fetch (under read_committed, the last stable offset), -1 before the
+    /// first.
     pub high_watermark: i64,
 }
 
@@ -192,7 +184,6 @@ impl Consumer {
             router_wake.clone() as Arc<dyn ReadyWaker>,
         );
         let inner = Arc::new(Inner {
-            cfg,
             cluster,
             table,
             assign_lock: tokio::sync::Mutex::new(()),
@@ -205,10 +196,18 @@ impl Consumer {
             events: Notify::new(),
             closed: AtomicBool::new(false),
             stats: StatCounters::default(),
+            metrics: ConsumerMetrics::new(&cfg.client.client_id),
             memory_per_wire_milli: AtomicU64::new(1000),
             batch_floor: AtomicU64::new(0),
+            cfg,
         });
         tokio::spawn(router::route(inner.clone()));
+        if !inner.cfg.metrics_interval.is_zero() {
+            tokio::spawn(metrics::publish(
+                Arc::downgrade(&inner),
+                inner.cfg.metrics_interval,
+            ));
+        }
         Ok(Consumer { inner })
     }
 
@@ -288,7 +287,9 @@ impl Consumer {
             p.reset(change.epoch, -1);
             let slot = p.slot();
             // Unknown again until a fetch after the next assign (a group member getting a partition back).
-            slot.high_watermark.store(-1, Ordering::SeqCst);
+            slot.log_end.store(-1, Ordering::SeqCst);
+            slot.high_watermark.store(-1, Ordering::Relaxed);
+            slot.last_stable_offset.store(-1, Ordering::Relaxed);
             slot.detached.store(false, Ordering::SeqCst);
             slot.data_ready.notify_waiters();
         }
@@ -308,14 +309,15 @@ impl Consumer {
             .then(|| p.slot().delivered.load(Ordering::Acquire))
     }
 
-    /// The partition's high watermark as of the latest fetch response (-1 before the first).
+    /// The partition's high watermark as of the latest fetch response (-1 before the first); under
+    /// read_committed, its last stable offset: where the records this consumer can read end.
     pub fn high_watermark(&self, tp: &TopicPartition) -> Option<i64> {
         Some(
             self.inner
                 .table
                 .cell_ref(tp)?
                 .slot()
-                .high_watermark
+                .log_end
                 .load(Ordering::SeqCst),
         )
     }
@@ -408,6 +410,22 @@ impl Consumer {
     /// An actionable per-partition error (corrupt data, offset out of range without a reset policy,
     /// authorization) is returned as `Err` once; other partitions keep being consumed.
     pub async fn poll(&self, max_records: usize, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        let mut payload = 0;
+        let polled = self.poll_counting(max_records, timeout, &mut payload).await;
+        if let Ok(records) = &polled {
+            // Once per call, not per record or partition.
+            self.inner.metrics.consumed(records.len(), payload);
+        }
+        polled
+    }
+
+    /// [`Consumer::poll`], adding the payload bytes of the records it returns to `payload`.
+    async fn poll_counting(
+        &self,
+        max_records: usize,
+        timeout: Duration,
+        payload: &mut u64,
+    ) -> Result<Vec<ConsumerRecord>> {
         let inner = &self.inner;
         let deadline = tokio::time::Instant::now() + timeout;
         let mut out = Vec::new();
@@ -441,7 +459,9 @@ impl Consumer {
             // partition), or ours reads its write and, AcqRel, sees PAUSED cleared. (A fetcher appending records
             // is ordered by the buffer lock, which `take` takes.)
             p.slot().queued.swap(false, Ordering::AcqRel);
-            if inner.take(&p, max - out.len(), &mut out) && !p.slot().queued.swap(true, Ordering::AcqRel) {
+            let taken = inner.take(&p, max - out.len(), &mut out);
+            *payload += taken.payload;
+            if taken.more && !p.slot().queued.swap(true, Ordering::AcqRel) {
                 // Records left: serve the partition again after the others (it stays queued, in our hands).
                 queue.push_back(p);
             }
@@ -500,7 +520,8 @@ impl Consumer {
                         return None;
                     }
                     let mut out = Vec::new();
-                    inner.take(&slot, max, &mut out);
+                    let taken = inner.take(&slot, max, &mut out);
+                    inner.metrics.consumed(taken.records, taken.payload);
                     if !out.is_empty() {
                         break out;
                     }
@@ -540,20 +561,21 @@ impl Consumer {
         &self.inner.cfg
     }
 
-    /// Counters since the consumer was created.
+    /// A snapshot of the consumer: counters since it was created (records and bytes delivered and fetched,
+    /// fetches, backpressure), and every assigned partition's position, high watermark, lag, buffer and pause
+    /// state (see [`ConsumerStats`]). Lock-free: one pass over the assigned partitions' atomics, about a
+    /// millisecond for 10,000 partitions; `poll`, fetches, pause and resume never wait for it. Cheap enough to
+    /// call every second.
     pub fn stats(&self) -> ConsumerStats {
-        let s = &self.inner.stats;
-        ConsumerStats {
-            backpressure_pauses: s.backpressure_pauses.load(Ordering::Relaxed),
-            backpressure_resumes: s.backpressure_resumes.load(Ordering::Relaxed),
-            records_delivered: s.records_delivered.load(Ordering::Relaxed),
-            fetches: s.fetches.load(Ordering::Relaxed),
-            incremental_fetches: s.incremental_fetches.load(Ordering::Relaxed),
-            forgotten_partitions: s.forgotten_partitions.load(Ordering::Relaxed),
-            fetch_session_errors: s.fetch_session_errors.load(Ordering::Relaxed),
-            buffered_bytes: self.inner.table.buffered_total(),
-            delivery_wakeups: self.inner.deliver_wake.wakeups(),
-        }
+        self.inner.stats_snapshot()
+    }
+
+    /// One pass of the per-partition metrics task, now (it runs every `weir.metrics.interval.ms`). For the
+    /// benchmarks; not part of weir's API.
+    #[cfg(feature = "internals")]
+    #[doc(hidden)]
+    pub fn publish_partition_metrics(&self) {
+        metrics::publish_once(&self.inner);
     }
 
     /// One assigned partition's state, for monitoring (`None` if the partition is not assigned).
@@ -569,7 +591,7 @@ impl Consumer {
             buffered_bytes: snap.buffered,
             buffer_limit: self.inner.table.config().high_watermark,
             position: p.slot().delivered.load(Ordering::Acquire),
-            high_watermark: p.slot().high_watermark.load(Ordering::SeqCst),
+            high_watermark: p.slot().log_end.load(Ordering::SeqCst),
         })
     }
 
@@ -693,16 +715,27 @@ impl Inner {
         }
     }
 
-    /// Takes up to `max` records of `p` into `out`, accounting them as consumed. Returns whether more remain.
-    fn take(&self, p: &Arc<Partition>, max: usize, out: &mut Vec<ConsumerRecord>) -> bool {
-        let (n, bytes, more) = p.take(max, out);
+    /// Takes up to `max` records of `p` into `out`, accounting them as consumed in the statistics (the caller
+    /// counts them in the metrics).
+    fn take(&self, p: &Arc<Partition>, max: usize, out: &mut Vec<ConsumerRecord>) -> Taken {
+        let start = out.len();
+        let taken = p.take(max, out);
+        if taken.records == 0 {
+            return taken;
+        }
         self.stats
             .records_delivered
-            .fetch_add(n as u64, Ordering::Relaxed);
-        if bytes > 0 && p.consume(bytes) && p.slot().backpressured.swap(false, Ordering::Relaxed) {
+            .fetch_add(taken.records as u64, Ordering::Relaxed);
+        self.stats
+            .bytes_delivered
+            .fetch_add(taken.payload, Ordering::Relaxed);
+        if p.consume(taken.bytes) && p.slot().backpressured.swap(false, Ordering::Relaxed) {
             self.stats.backpressure_resumes.fetch_add(1, Ordering::Relaxed);
         }
-        more
+        // The last step of a record's way from the socket (the fetcher's "buffered" event) to the application.
+        tracing::trace!(topic = %p.topic_partition().topic, partition = p.topic_partition().partition,
+            first = out[start].offset, last = out[out.len() - 1].offset, records = taken.records, "delivered");
+        taken
     }
 
     /// Sets every partition's watermarks to its fair share of the budget: `min(partition buffer, budget /

@@ -2,10 +2,11 @@
 //! It lives in the partition's state-table cell ([`Partition`]), so one lookup by name finds both.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use super::intrusive_list::{new_link, Link};
+use super::metrics::PartitionMetrics;
 use super::state_table::{FetchOutcome, FetchTicket, PartitionState};
 use super::sync::AtomicPtr;
 use super::ConsumerRecord;
@@ -36,8 +37,20 @@ pub(crate) struct PartitionSlot {
     deliver_next: AtomicPtr<Partition>,
     /// Next offset `poll` returns for this partition (Java's `position`).
     pub(crate) delivered: AtomicI64,
-    /// High watermark from the latest fetch response, -1 before the first.
+    /// Where the partition ends for this consumer, from the latest fetch response: the high watermark, or
+    /// under read_committed the last stable offset; -1 before the first.
+    pub(crate) log_end: AtomicI64,
+    /// The broker's high watermark from the latest fetch response, -1 before the first.
     pub(crate) high_watermark: AtomicI64,
+    /// The last stable offset from the latest fetch response, -1 before the first or when the broker did not
+    /// say (Fetch v3 and older).
+    pub(crate) last_stable_offset: AtomicI64,
+    /// Records in `buffer` (a copy kept under the buffer lock, so that the statistics read it without it).
+    pub(crate) buffered_records: AtomicU64,
+    /// Fetch responses that answered for this partition (records or not), since it was first assigned.
+    pub(crate) fetches: AtomicU64,
+    /// Records fetched and buffered for this partition, since it was first assigned.
+    pub(crate) records_fetched: AtomicU64,
     /// The leader reported an error that means our metadata is stale.
     pub(crate) stale_leader: AtomicBool,
     /// Last seen backpressure state, to count transitions for [`super::ConsumerStats`].
@@ -46,6 +59,8 @@ pub(crate) struct PartitionSlot {
     pub(crate) detached: AtomicBool,
     /// Wakes the partition's own stream when records arrive or the partition resumes.
     pub(crate) data_ready: tokio::sync::Notify,
+    /// The partition's metric handles while it is assigned; only the metrics task touches them.
+    pub(crate) metrics: Mutex<Option<Box<PartitionMetrics>>>,
 }
 
 impl Default for PartitionSlot {
@@ -55,11 +70,17 @@ impl Default for PartitionSlot {
             queued: AtomicBool::new(false),
             deliver_next: new_link(),
             delivered: AtomicI64::new(0),
+            log_end: AtomicI64::new(-1),
             high_watermark: AtomicI64::new(-1),
+            last_stable_offset: AtomicI64::new(-1),
+            buffered_records: AtomicU64::new(0),
+            fetches: AtomicU64::new(0),
+            records_fetched: AtomicU64::new(0),
             stale_leader: AtomicBool::new(false),
             backpressured: AtomicBool::new(false),
             detached: AtomicBool::new(false),
             data_ready: tokio::sync::Notify::new(),
+            metrics: Mutex::new(None),
         }
     }
 }
@@ -111,6 +132,7 @@ impl PartitionState<PartitionSlot> {
     /// `position` on.
     fn enter_epoch(&self, b: &mut PartitionBuffer, epoch: u32, position: i64) {
         b.records.clear();
+        self.slot().buffered_records.store(0, Ordering::Relaxed);
         self.clear_has_records();
         b.epoch = epoch;
         b.end = position;
@@ -146,6 +168,9 @@ impl PartitionState<PartitionSlot> {
             self.set_has_records();
         }
         b.records.extend(records);
+        self.slot()
+            .buffered_records
+            .store(b.records.len() as u64, Ordering::Relaxed);
         b.end = end;
         true
     }
@@ -182,12 +207,12 @@ impl PartitionState<PartitionSlot> {
         drop(self.slot().buffer.lock().unwrap());
     }
 
-    /// Takes up to `max` deliverable records into `out`; returns (records taken, bytes, more remain).
+    /// Takes up to `max` deliverable records into `out` (see [`Taken`]).
     /// Nothing is taken from a paused partition, and a pause that lands while taking puts them back.
-    pub(crate) fn take(&self, max: usize, out: &mut Vec<ConsumerRecord>) -> (usize, u64, bool) {
+    pub(crate) fn take(&self, max: usize, out: &mut Vec<ConsumerRecord>) -> Taken {
         let mut b = self.slot().buffer.lock().unwrap();
         if self.is_stopped() || b.epoch != self.epoch() {
-            return (0, 0, false);
+            return Taken::default();
         }
         let n = max.min(b.records.len());
         let start = out.len();
@@ -197,12 +222,23 @@ impl PartitionState<PartitionSlot> {
             for r in out.drain(start..).rev() {
                 b.records.push_front(r);
             }
-            return (0, 0, false);
+            return Taken::default();
         }
         if b.records.is_empty() {
             self.clear_has_records();
         }
-        let bytes: u64 = out[start..].iter().map(|r| r.size() as u64).sum();
+        self.slot()
+            .buffered_records
+            .store(b.records.len() as u64, Ordering::Relaxed);
+        let mut taken = Taken {
+            records: n,
+            more: !b.records.is_empty(),
+            ..Taken::default()
+        };
+        for r in &out[start..] {
+            taken.bytes += r.size() as u64;
+            taken.payload += r.payload_size() as u64;
+        }
         if let Some(last) = out.last() {
             let mut position = last.offset + 1;
             if b.records.is_empty() {
@@ -210,8 +246,21 @@ impl PartitionState<PartitionSlot> {
             }
             self.slot().delivered.store(position, Ordering::Release);
         }
-        (n, bytes, !b.records.is_empty())
+        taken
     }
+}
+
+/// What one [`PartitionState::take`] delivered.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Taken {
+    /// Records taken.
+    pub(crate) records: usize,
+    /// The memory they accounted for in the buffer ([`ConsumerRecord::size`]).
+    pub(crate) bytes: u64,
+    /// Bytes of their keys, values and headers ([`ConsumerRecord::payload_size`]).
+    pub(crate) payload: u64,
+    /// Records remain buffered.
+    pub(crate) more: bool,
 }
 
 #[cfg(all(test, not(weir_loom)))]

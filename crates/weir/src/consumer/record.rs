@@ -43,6 +43,18 @@ impl ConsumerRecord {
         RECORD_ENTRY + kv + h
     }
 
+    /// Bytes of the record's key, value and headers (names and values): what the application receives, and
+    /// what the consumer counts as bytes consumed.
+    pub(crate) fn payload_size(&self) -> usize {
+        let kv = self.key.as_ref().map_or(0, Bytes::len) + self.value.as_ref().map_or(0, Bytes::len);
+        let h: usize = self
+            .headers
+            .iter()
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Bytes::len))
+            .sum();
+        kv + h
+    }
+
     /// Copies key, value and headers out of the fetch response they point into.
     pub(crate) fn detach(&mut self) {
         let copy = |b: &mut Option<Bytes>| {

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use tracing::field::Empty;
+use tracing::Instrument;
 
 use super::member::{Action, Event};
 use super::{coordinator, round, RebalanceContext, Shared};
@@ -58,6 +60,7 @@ pub(crate) async fn run(shared: Arc<Shared>) -> Result<()> {
     let mut commit: Option<BoxFuture<'static, Event>> = None;
     let mut closing = false;
     let mut last_revoke = Ok(());
+    let mut rebalance = RebalanceWatch::default();
     loop {
         if shared.is_closed() && !closing {
             closing = true;
@@ -66,6 +69,7 @@ pub(crate) async fn run(shared: Arc<Shared>) -> Result<()> {
             }
             shared.member.lock().unwrap().handle(Event::Close, now());
         }
+        rebalance.observe(&shared);
         loop {
             let action = shared.member.lock().unwrap().poll_action();
             let Some(action) = action else { break };
@@ -102,7 +106,8 @@ pub(crate) async fn run(shared: Arc<Shared>) -> Result<()> {
                 Action::Report(e) => shared.report(e),
                 other => {
                     abandon = matches!(other, Action::Join { .. } | Action::Sync { .. });
-                    work = Some(Box::pin(perform(shared.clone(), other)));
+                    let span = rebalance.span();
+                    work = Some(Box::pin(perform(shared.clone(), other).instrument(span)));
                 }
             }
         }
@@ -151,6 +156,61 @@ pub(crate) async fn run(shared: Arc<Shared>) -> Result<()> {
             m.handle(e, t);
         }
         m.handle_timeout(t);
+    }
+}
+
+/// Follows the member's rebalances ([`super::member::Rebalances`]) for the group task: a span for each one in
+/// progress (the work it takes runs inside it), and once it completes its fields, an info event (rebalances
+/// are rare) and the group's metrics.
+#[derive(Default)]
+struct RebalanceWatch {
+    span: Option<tracing::Span>,
+    completed: u64,
+}
+
+impl RebalanceWatch {
+    /// Looks at the member: records a rebalance completed since the last look, opens a span for one begun.
+    fn observe(&mut self, shared: &Shared) {
+        let (completed, last, in_progress) = {
+            let m = shared.member.lock().unwrap();
+            let r = m.rebalances();
+            (r.completed, r.last, r.started.is_some())
+        };
+        if completed > self.completed {
+            // One at a time in practice (each takes several pieces of work, and this looks after every one).
+            shared.metrics.rebalances.increment(completed - self.completed);
+            self.completed = completed;
+            if let Some(last) = last {
+                let span = self.span.take().unwrap_or_else(|| self.open(shared));
+                let duration_ms = last.duration.as_millis() as u64;
+                span.record("generation", last.generation);
+                span.record("assigned", last.assigned);
+                span.record("revoked", last.revoked);
+                span.record("duration_ms", duration_ms);
+                tracing::info!(parent: &span, group = %shared.cfg.group_id, generation = last.generation,
+                    assigned = last.assigned, revoked = last.revoked, duration_ms, "rebalance completed");
+                shared
+                    .metrics
+                    .rebalance_latency
+                    .record(last.duration.as_secs_f64());
+            }
+        }
+        match (in_progress, &self.span) {
+            (true, None) => self.span = Some(self.open(shared)),
+            // Abandoned (the member left, closed or was fenced).
+            (false, Some(_)) => self.span = None,
+            _ => {}
+        }
+    }
+
+    fn open(&self, shared: &Shared) -> tracing::Span {
+        tracing::debug_span!(parent: None, "rebalance", group = %shared.cfg.group_id, generation = Empty,
+            assigned = Empty, revoked = Empty, duration_ms = Empty)
+    }
+
+    /// The span work of the rebalance in progress runs in (none outside rebalances).
+    fn span(&self) -> tracing::Span {
+        self.span.clone().unwrap_or_else(tracing::Span::none)
     }
 }
 

@@ -183,6 +183,37 @@ pub(crate) struct Joined {
     pub(crate) leader: bool,
 }
 
+/// The member's rebalances: those completed, the last one, the one in progress. A rebalance runs from the moment
+/// the member sets out to join a generation (leaving a stable one, or joining from outside the group) to the
+/// moment it is stable in the new one, failed attempts and backoffs in between included; one abandoned (the
+/// member leaves, closes or is fenced) is not counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Rebalances {
+    /// Rebalances completed.
+    pub(crate) completed: u64,
+    /// The last one completed.
+    pub(crate) last: Option<Rebalance>,
+    /// When the one in progress started.
+    pub(crate) started: Option<Instant>,
+    /// Partitions revoked or lost during the one in progress.
+    revoked: usize,
+    /// Partitions added by the assignment of the one in progress.
+    assigned: usize,
+}
+
+/// One completed rebalance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rebalance {
+    /// The generation it ended in.
+    pub(crate) generation: i32,
+    /// From its start to the member being stable.
+    pub(crate) duration: Duration,
+    /// Partitions the new assignment added.
+    pub(crate) assigned: usize,
+    /// Partitions revoked or lost on the way.
+    pub(crate) revoked: usize,
+}
+
 /// The member.
 #[derive(Debug)]
 pub(crate) struct Member {
@@ -218,6 +249,7 @@ pub(crate) struct Member {
     retry_at: Option<Instant>,
     backoff: Duration,
     rng: u64,
+    rebalances: Rebalances,
 }
 
 /// Longest backoff between failed rounds.
@@ -249,6 +281,7 @@ impl Member {
             commit_in_flight: false,
             retry_at: None,
             rng: seed | 1,
+            rebalances: Rebalances::default(),
         }
     }
 }
@@ -282,6 +315,10 @@ impl Membership for Member {
 
     fn is_done(&self) -> bool {
         self.phase == Phase::Left(Left::Closed)
+    }
+
+    fn rebalances(&self) -> &Rebalances {
+        &self.rebalances
     }
 
     fn commit_identity(
@@ -334,6 +371,20 @@ impl Membership for Member {
     // ---- inputs -----------------------------------------------------------------------------------------
 
     fn handle(&mut self, event: Event, now: Instant) {
+        self.on_event(event, now);
+        self.track_rebalance(now);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.on_timeout(now);
+        self.track_rebalance(now);
+    }
+}
+
+impl Member {
+    // ---- inputs -----------------------------------------------------------------------------------------
+
+    fn on_event(&mut self, event: Event, now: Instant) {
         match event {
             Event::Subscribed(topics) => self.on_subscribed(topics, now),
             Event::PollStarted => {
@@ -478,7 +529,7 @@ impl Membership for Member {
         }
     }
 
-    fn handle_timeout(&mut self, now: Instant) {
+    fn on_timeout(&mut self, now: Instant) {
         if self.phase == Phase::Unjoined && self.retry_at.is_some_and(|t| t <= now) {
             self.retry_at = None;
             self.step(now);
@@ -519,10 +570,44 @@ impl Membership for Member {
             });
         }
     }
-}
 
-impl Member {
     // ---- transitions ------------------------------------------------------------------------------------
+
+    /// Starts, completes or abandons the rebalance in progress by the phase the member is in now (see
+    /// [`Rebalances`]).
+    fn track_rebalance(&mut self, now: Instant) {
+        let r = &mut self.rebalances;
+        match self.phase {
+            Phase::Stable => {
+                if let Some(started) = r.started.take() {
+                    r.completed += 1;
+                    r.last = Some(Rebalance {
+                        generation: self.generation,
+                        duration: now.saturating_duration_since(started),
+                        assigned: std::mem::take(&mut r.assigned),
+                        revoked: std::mem::take(&mut r.revoked),
+                    });
+                }
+            }
+            Phase::Unjoined
+            | Phase::Joining
+            | Phase::Syncing
+            | Phase::Assigning
+            | Phase::Revoking(Then::Join | Then::Assign)
+            | Phase::Lost(Then::Join | Then::Assign) => {
+                r.started.get_or_insert(now);
+            }
+            Phase::Revoking(Then::Leave(_) | Then::Fence)
+            | Phase::Lost(Then::Leave(_) | Then::Fence)
+            | Phase::Leaving(_)
+            | Phase::Left(_)
+            | Phase::Fenced => {
+                r.started = None;
+                r.assigned = 0;
+                r.revoked = 0;
+            }
+        }
+    }
 
     /// Heartbeats go on in a generation, also while callbacks run before a join and during the assignment
     /// (not while the member is leaving, nor while a join or sync is in flight).
@@ -642,6 +727,7 @@ impl Member {
     }
 
     fn revoke(&mut self, partitions: Vec<TopicPartition>, partial: bool, then: Then) {
+        self.rebalances.revoked += partitions.len();
         for tp in &partitions {
             self.owned.remove(tp);
         }
@@ -656,6 +742,7 @@ impl Member {
 
     fn lose(&mut self, then: Then) {
         let partitions: Vec<TopicPartition> = std::mem::take(&mut self.owned).into_iter().collect();
+        self.rebalances.revoked += partitions.len();
         self.phase = Phase::Lost(then);
         self.actions.push_back(Action::Lose { partitions });
     }
@@ -715,6 +802,8 @@ impl Member {
 
     fn start_assign(&mut self) {
         let (assignment, added) = self.pending_assign.clone().unwrap_or_default();
+        // The round's last assignment counts (a failed attempt's does not add to it).
+        self.rebalances.assigned = added.len();
         self.phase = Phase::Assigning;
         self.actions.push_back(Action::Assign { assignment, added });
     }
@@ -1407,5 +1496,52 @@ mod tests {
             }
         }
         c.on(Event::Lost).expect(&["join \"\" g-1"]);
+    }
+
+    #[test]
+    fn a_rebalance_counts_from_leaving_stable_to_stable_again_retries_included() {
+        let mut c = Case::stable(cfg(false), &["t"], "m1", 1, "t-0 t-1");
+        // The first join is a rebalance too (from outside the group), here at no cost in virtual time.
+        let first = c.m.rebalances().last.expect("the first join counted");
+        assert_eq!(c.m.rebalances().completed, 1);
+        assert_eq!((first.generation, first.assigned, first.revoked), (1, 2, 0));
+        assert!(c.m.rebalances().started.is_none());
+        c.at(1000).expect(&["heartbeat g1"]);
+        c.on(Event::Heartbeat(Err(kafka(KafkaCode::RebalanceInProgress))))
+            .expect(&["revoke t-0,t-1 commit"]);
+        assert_eq!(c.m.rebalances().started, Some(c.t0 + Duration::from_millis(1000)));
+        c.at(1200).on(Event::Revoked).expect(&["join \"m1\" g1"]);
+        // A failed attempt and its backoff belong to the same rebalance.
+        c.at(1300).on(Event::Joined(Err(io()))).expect(&[]);
+        c.at(2000).expect(&["join \"m1\" g1"]);
+        c.at(2100).on(joined("m1", 2, false)).expect(&["sync g2"]);
+        c.on(Event::Synced(Ok(tps("t-1"))))
+            .expect(&["assign t-1 add t-1"]);
+        c.at(2500).on(Event::AssignedHeld).on(Event::Assigned(Ok(())));
+        assert_eq!(c.m.phase(), Phase::Stable);
+        let r = c.m.rebalances();
+        assert_eq!(r.completed, 2);
+        assert_eq!(
+            r.last,
+            Some(Rebalance {
+                generation: 2,
+                duration: Duration::from_millis(1500),
+                assigned: 1,
+                revoked: 2,
+            })
+        );
+        assert!(r.started.is_none());
+    }
+
+    #[test]
+    fn a_rebalance_abandoned_by_closing_is_not_counted() {
+        let mut c = Case::stable(cfg(true), &["t"], "m1", 1, "t-0");
+        c.on(Event::PartitionCountChanged)
+            .expect(&["join \"m1\" g1 owns t-0"]);
+        assert!(c.m.rebalances().started.is_some());
+        c.on(Event::Close).expect(&["revoke t-0 commit"]);
+        assert!(c.m.rebalances().started.is_none());
+        c.on(Event::Revoked).expect(&["leave m1"]).on(Event::LeftGroup);
+        assert_eq!(c.m.rebalances().completed, 1, "only the first join");
     }
 }

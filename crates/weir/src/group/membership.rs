@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use super::member::{Action, Event, Phase};
+use super::member::{Action, Event, Phase, Rebalances};
 use crate::error::Error;
 use crate::types::TopicPartition;
 
@@ -33,6 +33,9 @@ pub(crate) trait Membership: Send {
 
     /// Whether the member is done (closed and left): the task stops.
     fn is_done(&self) -> bool;
+
+    /// The rebalances completed and the one in progress.
+    fn rebalances(&self) -> &Rebalances;
 
     /// The generation and member id a commit of `partitions` is made with, or why it may not be made (this
     /// member does not own them, nor is revoking them).

@@ -65,14 +65,17 @@ mod driver;
 mod listener;
 mod member;
 mod membership;
+mod metrics;
 mod protocol;
 mod round;
+mod stats;
 
 pub use assignor::{cooperative_sticky, range, round_robin, AssignmentMap, AssignorKind, MemberSubscription};
 /// The future a [`RebalanceListener`] callback returns (re-exported from `futures`).
 pub use futures::future::BoxFuture;
 pub use listener::{ChannelListener, RebalanceContext, RebalanceEvent, RebalanceListener};
 pub use protocol::{Assignment, MetadataError, Subscription};
+pub use stats::{GroupStats, MemberState};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,14 +88,14 @@ use crate::cluster::Cluster;
 use crate::config::properties::{resolve, Key, Scope};
 use crate::config::{boolean, ms};
 use crate::consumer::{
-    Consumer, ConsumerConfig, ConsumerRecord, ConsumerStats, NotAssigned, PartitionView, StartOffset,
-    TopicPartition,
+    Consumer, ConsumerConfig, ConsumerRecord, NotAssigned, PartitionView, StartOffset, TopicPartition,
 };
 use crate::error::{Error, Result};
 use coordinator::Coordinator;
 use driver::feed;
 use member::{Event, Member, MemberConfig};
 use membership::Membership;
+use metrics::GroupMetrics;
 use round::Round;
 
 /// Settings of a group member: the consumer's settings plus the group's.
@@ -245,6 +248,7 @@ pub(crate) struct Shared {
     pub(crate) errors: Mutex<VecDeque<Error>>,
     pub(crate) listener: Mutex<Option<Arc<dyn RebalanceListener>>>,
     pub(crate) closed: AtomicBool,
+    pub(crate) metrics: GroupMetrics,
 }
 
 impl Shared {
@@ -297,6 +301,7 @@ impl GroupConsumer {
             errors: Mutex::new(VecDeque::new()),
             listener: Mutex::new(None),
             closed: AtomicBool::new(false),
+            metrics: GroupMetrics::new(&cfg.consumer.client.client_id, &cfg.group_id),
             cfg,
         });
         let task = tokio::spawn(IN_GROUP_TASK.scope((), driver::run(shared.clone())));
@@ -465,9 +470,23 @@ impl GroupConsumer {
         self.shared.consumer.high_watermark(tp)
     }
 
-    /// Consumer counters and the bytes buffered now (see [`Consumer::stats`]).
-    pub fn stats(&self) -> ConsumerStats {
-        self.shared.consumer.stats()
+    /// A snapshot of the member: its consumer's statistics (counters and every partition it holds, see
+    /// [`Consumer::stats`]) and its place in the group: generation, member id, state, rebalances completed and
+    /// how long the last one took. As cheap as [`Consumer::stats`], plus a moment of the member's lock.
+    pub fn stats(&self) -> GroupStats {
+        let consumer = self.shared.consumer.stats();
+        let m = self.shared.member.lock().unwrap();
+        let r = m.rebalances();
+        GroupStats {
+            consumer,
+            group_id: self.shared.cfg.group_id.clone(),
+            member_id: m.member_id().to_owned(),
+            generation: m.generation(),
+            state: m.phase().into(),
+            rebalances: r.completed,
+            last_rebalance: r.last.map(|l| l.duration),
+            rebalancing_for: r.started.map(|t| driver::now().saturating_duration_since(t)),
+        }
     }
 
     /// One owned partition's state for monitoring: pause, backpressure, buffered bytes, position and high

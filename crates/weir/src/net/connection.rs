@@ -9,10 +9,13 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+use tracing::Instrument;
 use weir_proto::frame::{self, FrameDecoder};
 use weir_proto::versions::{ApiVersionsRequest, VersionTable};
 use weir_proto::Call;
 
+use super::metrics::{ConnectionMetrics, InFlight};
+use super::response_errors;
 use super::sasl::{self, Sasl, SaslChannel};
 use super::transport::{Stream, Transport};
 use crate::config::ClientConfig;
@@ -25,6 +28,8 @@ struct Pending {
     deadline: Instant,
     /// The in-flight slot, freed with the entry (re-authentication's requests take none).
     _permit: Option<OwnedSemaphorePermit>,
+    /// Counted in `requests_in_flight` until the entry goes.
+    _in_flight: InFlight,
 }
 
 struct Outgoing {
@@ -40,6 +45,7 @@ struct Shared {
     pending: Mutex<HashMap<i32, Pending>>,
     closed: AtomicBool,
     next_id: AtomicI32,
+    metrics: ConnectionMetrics,
 }
 
 impl Shared {
@@ -79,9 +85,16 @@ impl Shared {
         }
     }
 
+    /// Marks the connection dead (counting its close the first time).
+    fn mark_closed(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.metrics.closed();
+        }
+    }
+
     /// Marks the connection dead and fails every pending request with `why`.
     fn close(&self, why: Error) {
-        self.closed.store(true, Ordering::Release);
+        self.mark_closed();
         let drained: Vec<Pending> = self.pending.lock().unwrap().drain().map(|(_, p)| p).collect();
         for p in drained {
             let _ = p.reply.send(Err(why.clone()));
@@ -104,7 +117,7 @@ pub(crate) struct Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         // The tasks end when the channel closes (writer) and when they see `closed` (reader).
-        self.shared.closed.store(true, Ordering::Release);
+        self.shared.mark_closed();
     }
 }
 
@@ -118,6 +131,7 @@ impl Connection {
             pending: Mutex::new(HashMap::new()),
             closed: false.into(),
             next_id: AtomicI32::new(0),
+            metrics: ConnectionMetrics::opened(&cfg.client_id, addr),
         });
         let (tx, rx) = mpsc::channel(256);
         let (reauth, plan) = watch::channel(None);
@@ -146,7 +160,9 @@ impl Connection {
         };
         conn.versions = conn.negotiate_versions().await?;
         if let Some(sasl) = transport.sasl() {
-            let lifetime = sasl::authenticate(&mut &conn, sasl).await?;
+            let authenticated = sasl::authenticate(&mut &conn, sasl).await;
+            conn.shared.metrics.authentication(authenticated.is_ok());
+            let lifetime = authenticated?;
             let mechanism = sasl.mechanism().name();
             tracing::debug!(broker = addr, mechanism, ?lifetime, "authenticated");
             if let Some(lifetime) = lifetime {
@@ -186,7 +202,13 @@ impl Connection {
             }
             e => e,
         })?;
-        let resp = match ApiVersionsRequest::decode(first, 3) {
+        let first = ApiVersionsRequest::decode(first, 3);
+        if let Ok(r) = &first {
+            self.shared
+                .metrics
+                .count_error::<ApiVersionsRequest>(r.error_code);
+        }
+        let resp = match first {
             Ok(r) if r.error_code == 0 => r,
             // UNSUPPORTED_VERSION, answered in the v0 layout by older brokers (which v3 may not decode): v0
             // always works.
@@ -237,35 +259,73 @@ impl Connection {
     /// [`Connection::call`] at a given version.
     async fn call_at<C: Call>(&self, req: &C, version: i16) -> Result<C::Response> {
         let frame = self.exchange(req, version).await?;
-        C::decode(frame, version).map_err(|e| self.bad_response(e))
+        // The frame is shared, not copied: kept to count the errors in it once it decoded.
+        let kept = response_errors::visited::<C>().then(|| frame.clone());
+        let resp = C::decode(frame, version).map_err(|e| self.bad_response::<C>(e))?;
+        if let Some(frame) = kept {
+            response_errors::visit::<C>(&frame, version, |code| self.shared.metrics.count_error::<C>(code));
+        }
+        Ok(resp)
     }
 
-    /// Sends `req` at `version` and waits for the response frame.
+    /// Sends `req` at `version` and waits for the response frame, in a `kafka_request` span (debug level).
     async fn exchange<C: Call>(&self, req: &C, version: i16) -> Result<Bytes> {
-        let reply = self.submit(req, version, true).await?.expect("reply expected");
-        self.shared.answer::<C>(reply, self.request_timeout).await
+        let span = request_span::<C>(&self.shared.addr, version);
+        let traced = span.clone();
+        async move {
+            let (correlation_id, reply) = self.submit(req, version, true).await?;
+            traced.record("correlation_id", correlation_id);
+            let sent = Instant::now();
+            let reply = reply.expect("reply expected");
+            let answer = self.shared.answer::<C>(reply, self.request_timeout).await;
+            match &answer {
+                Ok(_) => self.shared.metrics.api::<C>().answered(sent.elapsed()),
+                Err(e) => self.shared.metrics.count_failure::<C>(e),
+            }
+            answer
+        }
+        .instrument(span)
+        .await
     }
 
     /// Drops the connection after a response that cannot be decoded, and says so.
-    fn bad_response(&self, source: weir_proto::ProtoError) -> Error {
+    fn bad_response<C: Call>(&self, source: weir_proto::ProtoError) -> Error {
         self.shared.close(self.lost());
-        Error::Protocol {
+        let e = Error::Protocol {
             broker: self.shared.addr.clone(),
             source,
-        }
+        };
+        self.shared.metrics.count_failure::<C>(&e);
+        e
+    }
+
+    /// The metrics of this connection, for callers that count the per-item errors of Produce and Fetch
+    /// responses ([`ConnectionMetrics::count_error`]).
+    pub(crate) fn metrics(&self) -> &ConnectionMetrics {
+        &self.shared.metrics
     }
 
     /// Sends a request the broker will not answer (produce with acks=0); returns once it is queued for writing.
     pub(crate) async fn send_unanswered<C: Call>(&self, req: &C) -> Result<()> {
-        self.submit(req, self.version::<C>()?, false).await.map(|_| ())
+        let version = self.version::<C>()?;
+        let span = request_span::<C>(&self.shared.addr, version);
+        let traced = span.clone();
+        async move {
+            let (correlation_id, _) = self.submit(req, version, false).await?;
+            traced.record("correlation_id", correlation_id);
+            Ok(())
+        }
+        .instrument(span)
+        .await
     }
 
+    /// Hands `req` to the writer: its correlation id, and the receiver of its response frame when `answered`.
     async fn submit<C: Call>(
         &self,
         req: &C,
         version: i16,
         answered: bool,
-    ) -> Result<Option<oneshot::Receiver<Result<Bytes>>>> {
+    ) -> Result<(i32, Option<oneshot::Receiver<Result<Bytes>>>)> {
         if self.is_closed() {
             return Err(self.lost());
         }
@@ -277,10 +337,12 @@ impl Connection {
             .await
             .map_err(|_| self.lost())?;
         let (reply, rx) = oneshot::channel();
+        let api = self.shared.metrics.api::<C>();
         let pending = answered.then(|| Pending {
             reply,
             deadline: Instant::now() + self.request_timeout,
             _permit: Some(permit),
+            _in_flight: api.in_flight(),
         });
         self.tx
             .send(Outgoing {
@@ -290,12 +352,24 @@ impl Connection {
             })
             .await
             .map_err(|_| self.lost())?;
-        Ok(answered.then_some(rx))
+        api.sent();
+        Ok((correlation_id, answered.then_some(rx)))
     }
 
     fn lost(&self) -> Error {
         connection_lost(&self.shared.addr)
     }
+}
+
+/// The span of one request (debug level; nothing is formatted unless a subscriber wants it).
+fn request_span<C: Call>(broker: &str, version: i16) -> tracing::Span {
+    tracing::debug_span!(
+        "kafka_request",
+        api = C::NAME,
+        version,
+        broker,
+        correlation_id = tracing::field::Empty
+    )
 }
 
 fn connection_lost(addr: &str) -> Error {
@@ -353,7 +427,9 @@ async fn write_loop(
                 timeout,
             };
             let started = Instant::now();
-            match sasl::authenticate(&mut ch, &r.sasl).await {
+            let authenticated = sasl::authenticate(&mut ch, &r.sasl).await;
+            shared.metrics.authentication(authenticated.is_ok());
+            match authenticated {
                 Ok(lifetime) => {
                     tracing::debug!(broker = %shared.addr, ?lifetime, "re-authenticated");
                     match lifetime {
@@ -418,21 +494,41 @@ impl<W: AsyncWrite + Unpin + Send> SaslChannel for WriterChannel<'_, W> {
         let shared = self.shared;
         let version = shared.version::<C>(self.versions)?;
         let (id, frame) = shared.encode(req, version, self.client_id)?;
+        let span = request_span::<C>(&shared.addr, version);
+        span.record("correlation_id", id);
+        let api = shared.metrics.api::<C>();
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
             reply,
             deadline: Instant::now() + self.timeout,
             _permit: None,
+            _in_flight: api.in_flight(),
         };
         shared.pending.lock().unwrap().insert(id, pending);
-        let io = |e| Error::io(&*shared.addr, e);
-        self.writer.write_all(&frame).await.map_err(io)?;
-        self.writer.flush().await.map_err(io)?;
-        let frame = shared.answer::<C>(answer, self.timeout).await?;
-        C::decode(frame, version).map_err(|source| Error::Protocol {
-            broker: shared.addr.clone(),
-            source,
-        })
+        let writer = &mut *self.writer;
+        let timeout = self.timeout;
+        async move {
+            let io = |e| Error::io(&*shared.addr, e);
+            writer.write_all(&frame).await.map_err(io)?;
+            writer.flush().await.map_err(io)?;
+            api.sent();
+            let sent = Instant::now();
+            let frame = shared.answer::<C>(answer, timeout).await;
+            let frame = frame.inspect_err(|e| shared.metrics.count_failure::<C>(e))?;
+            api.answered(sent.elapsed());
+            let kept = response_errors::visited::<C>().then(|| frame.clone());
+            let resp = C::decode(frame, version).map_err(|source| Error::Protocol {
+                broker: shared.addr.clone(),
+                source,
+            });
+            let resp = resp.inspect_err(|e| shared.metrics.count_failure::<C>(e))?;
+            if let Some(frame) = kept {
+                response_errors::visit::<C>(&frame, version, |code| shared.metrics.count_error::<C>(code));
+            }
+            Ok(resp)
+        }
+        .instrument(span)
+        .await
     }
 }
 

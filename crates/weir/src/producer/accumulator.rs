@@ -10,6 +10,7 @@ use tokio::sync::{oneshot, Notify, Semaphore};
 use tokio::time::Instant;
 use weir_proto::record::{BatchBuilder, BatchOptions, ProducerIds};
 
+use super::metrics::ProducerMetrics;
 use super::partitioner::partition_for_key;
 use super::transaction::Transactions;
 use super::{ProducerRecord, RecordMetadata};
@@ -75,6 +76,8 @@ pub(crate) struct Accumulator {
     pub(super) reinit: AtomicBool,
     /// The transactions of a producer with a `transactional.id`.
     pub(super) txn: Option<Transactions>,
+    /// Counters for [`super::Producer::stats`] and the metrics.
+    pub(super) metrics: ProducerMetrics,
 }
 
 fn now_ms() -> i64 {
@@ -88,6 +91,7 @@ impl Accumulator {
     pub(super) fn new(cfg: ProducerConfig, cluster: Arc<Cluster>) -> Self {
         let memory = Semaphore::new(cfg.buffer_memory.min(Semaphore::MAX_PERMITS));
         Self {
+            metrics: ProducerMetrics::new(&cfg.client.client_id),
             cluster,
             state: Mutex::new(State::default()),
             wake: Notify::new(),
@@ -222,11 +226,18 @@ impl Accumulator {
     /// Resolves the deliveries of a finished batch and returns its memory.
     pub(super) fn complete(&self, batch: PendingBatch, outcome: impl Fn(usize) -> Result<RecordMetadata>) {
         let n = batch.deliveries.len();
+        let mut failed = 0;
         for (i, tx) in batch.deliveries.into_iter().enumerate() {
-            let _ = tx.send(outcome(i));
+            let result = outcome(i);
+            failed += usize::from(result.is_err());
+            let _ = tx.send(result);
         }
+        let bytes = batch.sealed.as_ref().map_or(0, Bytes::len);
+        self.metrics.resolved(n - failed, bytes, failed);
         self.memory.add_permits(batch.memory);
-        if self.outstanding.fetch_sub(n, Ordering::AcqRel) == n {
+        let left = self.outstanding.fetch_sub(n, Ordering::AcqRel) - n;
+        self.metrics.queued(left);
+        if left == 0 {
             self.idle.notify_waiters();
         }
     }

@@ -16,10 +16,12 @@
 //! ```
 
 mod accumulator;
+mod metrics;
 pub mod partitioner;
 mod sender;
 mod transaction;
 
+pub use metrics::ProducerStats;
 pub use transaction::ConsumerGroupMetadata;
 
 use std::future::Future;
@@ -132,6 +134,7 @@ impl Producer {
     pub fn new(cfg: ProducerConfig) -> Result<Producer> {
         cfg.validate()?;
         let cluster = Cluster::new(cfg.client.clone())?;
+        metrics::describe();
         let acc = Arc::new(Accumulator::new(cfg, cluster));
         tokio::spawn(sender::run(acc.clone()));
         Ok(Producer { acc })
@@ -232,6 +235,13 @@ impl Producer {
             self.acc.start_producer_id(ids);
         }
         Ok(())
+    }
+
+    /// The producer's counters now: records and bytes acknowledged, records failed and retried, what is queued
+    /// and in flight. Cheap (atomic loads); the same figures go to the `metrics` facade's recorder, if one is
+    /// installed, as `kafka.producer.*` with the label `client_id`.
+    pub fn stats(&self) -> ProducerStats {
+        self.acc.metrics.stats(self.acc.outstanding())
     }
 
     /// Delivers or fails every pending record, then stops the sender task. Sends after close fail with

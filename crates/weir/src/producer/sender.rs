@@ -16,6 +16,7 @@ use super::accumulator::{Accumulator, PendingBatch};
 use super::RecordMetadata;
 use crate::config::Acks;
 use crate::error::{Error, KafkaCode, Result};
+use crate::net::Connection;
 
 /// A drained batch with where it goes.
 struct Outbound {
@@ -37,6 +38,7 @@ pub(super) async fn run(acc: Arc<Accumulator>) {
             new_epoch(&acc).await;
         }
         let (groups, next, refresh, to_add) = drain(&acc);
+        acc.metrics.queued(acc.outstanding());
         if refresh {
             refresh_metadata(&acc);
         }
@@ -312,26 +314,31 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
             .or_default()
             .push((o.partition, sealed));
     }
+    let first_sends = batches.iter().filter(|o| o.batch.attempts == 0).map(|o| {
+        let bytes = o.batch.sealed.as_ref().map_or(0, Bytes::len);
+        (bytes, o.batch.deliveries.len())
+    });
+    let _in_flight = acc.metrics.request(batches.len(), first_sends);
     let req = ProduceRequest {
         transactional_id: acc.txn.as_ref().map(|t| t.id.clone()),
         acks: acc.cfg.acks.as_i16(),
         timeout_ms: acc.cfg.client.request_timeout.as_millis().min(i32::MAX as u128) as i32,
         topics: by_topic.into_iter().collect(),
     };
-    let result: Result<Option<ProduceResponse>> = async {
+    let result: Result<Option<(ProduceResponse, Arc<Connection>)>> = async {
         let conn = acc.cluster.link(leader)?.get().await?;
         if acc.cfg.acks == Acks::None {
             conn.send_unanswered(&req).await?;
             return Ok(None);
         }
-        match acc.txn {
+        let sent = Instant::now();
+        let resp = match acc.txn {
             // Transactions as every Kafka since 2.5 knows them (Produce v12 means KIP-890's version 2).
-            Some(_) => conn
-                .call_capped(&req, PRODUCE_MAX_VERSION_BEFORE_TV2)
-                .await
-                .map(Some),
-            None => conn.call(&req).await.map(Some),
-        }
+            Some(_) => conn.call_capped(&req, PRODUCE_MAX_VERSION_BEFORE_TV2).await?,
+            None => conn.call(&req).await?,
+        };
+        acc.metrics.answered(sent.elapsed());
+        Ok(Some((resp, conn)))
     }
     .await;
     let resp = match result {
@@ -346,7 +353,7 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
             return;
         }
     };
-    let Some(resp) = resp else {
+    let Some((resp, conn)) = resp else {
         for o in batches {
             finish(&acc, o, |_| -1);
         }
@@ -357,6 +364,8 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
     for t in &resp.topics {
         let parts = outcome.entry(t.name.as_str()).or_default();
         for p in &t.partitions {
+            // The connection does not decode Produce responses twice: their errors are counted here.
+            conn.metrics().count_error::<ProduceRequest>(p.error_code);
             parts.insert(
                 p.partition,
                 (p.error_code, p.base_offset, p.error_message.as_deref()),
@@ -438,6 +447,7 @@ fn retry_or_fail(acc: &Accumulator, mut o: Outbound, retriable: bool, err: &Erro
     let now = Instant::now();
     let in_time = o.batch.created + acc.cfg.delivery_timeout > now;
     if retriable && in_time {
+        acc.metrics.retried(o.batch.deliveries.len());
         o.batch.attempts += 1;
         let backoff = acc.cfg.client.retry_backoff * o.batch.attempts.min(10);
         o.batch.retry_at = Some(now + backoff);

@@ -3,7 +3,8 @@
 //! A tokio TCP server on `127.0.0.1:0` that speaks just enough Kafka (with the `kafka-protocol` crate) to serve
 //! ApiVersions, Metadata (one broker: itself), ListOffsets, Fetch, Produce and InitProducerId from an in-memory
 //! log of raw record batches, and to act as a minimal group coordinator (FindCoordinator, JoinGroup, SyncGroup,
-//! Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch; see [`GroupState`]). Every request is shown to a script (a closure) that decides the reply: the normal
+//! Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch; see [`GroupState`]), and to answer ListGroups and DescribeGroups
+//! as a broker without groups. Every request is shown to a script (a closure) that decides the reply: the normal
 //! answer, an answer with replaced records, a Kafka error code, or a fault (close the connection, an oversized or
 //! truncated frame, garbage bytes, no answer, a delay).
 //!
@@ -20,8 +21,16 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
+use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::list_offsets_response::{
@@ -45,6 +54,14 @@ use kafka_protocol::messages::{
     OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest,
     ProduceResponse, ProducerId, RequestHeader, ResponseHeader, SyncGroupRequest, SyncGroupResponse,
     TopicName,
+};
+use kafka_protocol::messages::{
+    CreatePartitionsRequest, CreatePartitionsResponse, DeleteRecordsRequest, DeleteRecordsResponse,
+    DescribeClusterRequest, DescribeClusterResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
+use kafka_protocol::messages::{
+    DescribeGroupsRequest, DescribeGroupsResponse, GroupId, ListGroupsRequest, ListGroupsResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -76,6 +93,23 @@ pub enum Body {
     LeaveGroup(LeaveGroupRequest),
     OffsetCommit(OffsetCommitRequest),
     OffsetFetch(OffsetFetchRequest),
+    /// ListGroups: normally answered with no groups (a script answers otherwise with [`Action::RawBody`]).
+    ListGroups(ListGroupsRequest),
+    /// DescribeGroups: normally answered with every group unknown (`Dead` before v6, GROUP_ID_NOT_FOUND from
+    /// v6), as Kafka answers for groups it does not have.
+    DescribeGroups(DescribeGroupsRequest),
+    /// DescribeCluster: normally answered with this broker alone, in cluster [`FAKE_CLUSTER_ID`]. (The
+    /// admin APIs below are offered in ApiVersions only when a test adds them to [`FakeConfig::versions`].)
+    DescribeCluster(DescribeClusterRequest),
+    /// DescribeConfigs: normally answered with every resource found and no entries.
+    DescribeConfigs(DescribeConfigsRequest),
+    /// IncrementalAlterConfigs: normally answered with every resource accepted (nothing is stored).
+    IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
+    /// CreatePartitions: normally answered with every topic accepted (nothing changes).
+    CreatePartitions(CreatePartitionsRequest),
+    /// DeleteRecords: normally answered with each partition's log start at the offset asked (nothing is
+    /// deleted).
+    DeleteRecords(DeleteRecordsRequest),
     /// An API the fake does not serve; it answers nothing and closes the connection.
     Other,
 }
@@ -609,6 +643,23 @@ fn decode_request(conn: usize, mut frame: Bytes) -> Option<Request> {
         ApiKey::LeaveGroup => Body::LeaveGroup(LeaveGroupRequest::decode(&mut frame, version).ok()?),
         ApiKey::OffsetCommit => Body::OffsetCommit(OffsetCommitRequest::decode(&mut frame, version).ok()?),
         ApiKey::OffsetFetch => Body::OffsetFetch(OffsetFetchRequest::decode(&mut frame, version).ok()?),
+        ApiKey::ListGroups => Body::ListGroups(ListGroupsRequest::decode(&mut frame, version).ok()?),
+        ApiKey::DescribeGroups => {
+            Body::DescribeGroups(DescribeGroupsRequest::decode(&mut frame, version).ok()?)
+        }
+        ApiKey::DescribeCluster => {
+            Body::DescribeCluster(DescribeClusterRequest::decode(&mut frame, version).ok()?)
+        }
+        ApiKey::DescribeConfigs => {
+            Body::DescribeConfigs(DescribeConfigsRequest::decode(&mut frame, version).ok()?)
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            Body::IncrementalAlterConfigs(IncrementalAlterConfigsRequest::decode(&mut frame, version).ok()?)
+        }
+        ApiKey::CreatePartitions => {
+            Body::CreatePartitions(CreatePartitionsRequest::decode(&mut frame, version).ok()?)
+        }
+        ApiKey::DeleteRecords => Body::DeleteRecords(DeleteRecordsRequest::decode(&mut frame, version).ok()?),
         _ => Body::Other,
     };
     Some(Request {
@@ -788,8 +839,90 @@ async fn answer(st: &State, req: &Request, action: &Action) -> Bytes {
         | Body::LeaveGroup(_)
         | Body::OffsetCommit(_)
         | Body::OffsetFetch(_) => group_answer(st, req, action),
+        Body::ListGroups(_) => encode(&ListGroupsResponse::default(), v),
+        Body::DescribeGroups(d) => encode(&unknown_groups(&d.groups, v), v),
+        Body::DescribeCluster(_) => encode(&describe_cluster_answer(st.port), v),
+        Body::DescribeConfigs(d) => encode(&describe_configs_answer(d), v),
+        Body::IncrementalAlterConfigs(a) => encode(&alter_configs_answer(a), v),
+        Body::CreatePartitions(c) => encode(&create_partitions_answer(c), v),
+        Body::DeleteRecords(d) => encode(&delete_records_answer(d), v),
         Body::Other => Bytes::new(),
     }
+}
+
+/// The cluster id the fake's DescribeCluster answer names.
+pub const FAKE_CLUSTER_ID: &str = "fake-cluster";
+
+/// The normal DescribeCluster answer: this broker alone, and controller.
+fn describe_cluster_answer(port: u16) -> DescribeClusterResponse {
+    DescribeClusterResponse::default()
+        .with_cluster_id(StrBytes::from_static_str(FAKE_CLUSTER_ID))
+        .with_controller_id(BrokerId(NODE_ID))
+        .with_brokers(vec![DescribeClusterBroker::default()
+            .with_broker_id(BrokerId(NODE_ID))
+            .with_host(StrBytes::from_static_str("127.0.0.1"))
+            .with_port(i32::from(port))])
+}
+
+/// The normal DescribeConfigs answer: every resource, without entries.
+fn describe_configs_answer(d: &DescribeConfigsRequest) -> DescribeConfigsResponse {
+    DescribeConfigsResponse::default().with_results(
+        d.resources
+            .iter()
+            .map(|r| {
+                DescribeConfigsResult::default()
+                    .with_resource_type(r.resource_type)
+                    .with_resource_name(r.resource_name.clone())
+            })
+            .collect(),
+    )
+}
+
+/// The normal IncrementalAlterConfigs answer: every resource accepted.
+fn alter_configs_answer(a: &IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+    IncrementalAlterConfigsResponse::default().with_responses(
+        a.resources
+            .iter()
+            .map(|r| {
+                AlterConfigsResourceResponse::default()
+                    .with_resource_type(r.resource_type)
+                    .with_resource_name(r.resource_name.clone())
+            })
+            .collect(),
+    )
+}
+
+/// The normal CreatePartitions answer: every topic accepted.
+fn create_partitions_answer(c: &CreatePartitionsRequest) -> CreatePartitionsResponse {
+    CreatePartitionsResponse::default().with_results(
+        c.topics
+            .iter()
+            .map(|t| CreatePartitionsTopicResult::default().with_name(t.name.clone()))
+            .collect(),
+    )
+}
+
+/// The normal DeleteRecords answer: each partition's log start at the offset asked.
+fn delete_records_answer(d: &DeleteRecordsRequest) -> DeleteRecordsResponse {
+    DeleteRecordsResponse::default().with_topics(
+        d.topics
+            .iter()
+            .map(|t| {
+                DeleteRecordsTopicResult::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(
+                        t.partitions
+                            .iter()
+                            .map(|p| {
+                                DeleteRecordsPartitionResult::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_low_watermark(p.offset)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect(),
+    )
 }
 
 fn metadata(st: &State, m: &MetadataRequest) -> MetadataResponse {
@@ -1362,6 +1495,24 @@ fn group_answer(st: &State, req: &Request, action: &Action) -> Bytes {
     drop(g);
     st.changed.notify_waiters();
     out
+}
+
+/// A DescribeGroups answer for groups the broker does not have.
+fn unknown_groups(groups: &[GroupId], v: i16) -> DescribeGroupsResponse {
+    const GROUP_ID_NOT_FOUND: i16 = 69;
+    DescribeGroupsResponse::default().with_groups(
+        groups
+            .iter()
+            .map(|g| {
+                let d = DescribedGroup::default().with_group_id(g.clone());
+                if v >= 6 {
+                    d.with_error_code(GROUP_ID_NOT_FOUND)
+                } else {
+                    d.with_group_state(sb("Dead"))
+                }
+            })
+            .collect(),
+    )
 }
 
 /// Runs a test body under a hard deadline (with `WEIR_LOG` tracing), so a bug fails the test instead of

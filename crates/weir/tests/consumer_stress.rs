@@ -15,6 +15,8 @@ use weir_testkit::{unique_topic, Kafka};
 const PARTITIONS: i32 = 64;
 const PER_PARTITION: usize = 400;
 const BUDGET: usize = 256 * 1024;
+/// The largest record batch the producer builds here (its default `batch.size`).
+const MAX_BATCH: usize = 16 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_threads_pause_and_resume_while_64_partitions_are_consumed() {
@@ -89,6 +91,7 @@ async fn eight_threads_pause_and_resume_while_64_partitions_are_consumed() {
     let mut next: BTreeMap<i32, i64> = BTreeMap::new();
     let mut total = 0;
     let mut round = 0usize;
+    let mut pairs_seen = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     while total < PARTITIONS as usize * PER_PARTITION {
         assert!(
@@ -96,6 +99,16 @@ async fn eight_threads_pause_and_resume_while_64_partitions_are_consumed() {
             "stalled at {total} records"
         );
         round += 1;
+        // Interleave for certain: at least one pause/resume pair by the other threads between two polls
+        // (on a loaded machine the threads could otherwise be starved until the records are all read).
+        while pairs.load(Ordering::Relaxed) == pairs_seen {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the pausing threads stopped"
+            );
+            tokio::task::yield_now().await;
+        }
+        pairs_seen = pairs.load(Ordering::Relaxed);
         let mine = &tps[round % 8];
         consumer.pause(std::slice::from_ref(mine)).unwrap();
         let batch = consumer.poll(300, Duration::from_millis(100)).await.unwrap();
@@ -123,12 +136,14 @@ async fn eight_threads_pause_and_resume_while_64_partitions_are_consumed() {
     }
     monitor.join().unwrap();
     assert!(next.values().all(|&n| n == PER_PARTITION as i64));
-    assert!(
-        pairs.load(Ordering::Relaxed) > 1000,
-        "the pausing threads barely ran"
-    );
+    // The budget holds to within one record batch (the state table's invariant 8): a fetch planned while
+    // nothing was buffered may take its first batch whole even past its grant, so that a batch larger than
+    // the grant still makes progress, while a fetch on another lane fills its own grant.
     let peak = peak.load(Ordering::Relaxed);
-    assert!(peak <= BUDGET, "buffered {peak} bytes, budget {BUDGET}");
+    assert!(
+        peak <= BUDGET + MAX_BATCH,
+        "buffered {peak} bytes, budget {BUDGET} + one batch {MAX_BATCH}"
+    );
     assert!(peak > 0);
     consumer.close().await.unwrap();
 }

@@ -1,8 +1,6 @@
 //! `weir topics create|delete|list` and `weir metadata`; what every admin command shares (the client, stdout,
 //! `--output`, JSON).
 
-pub(crate) mod json;
-
 use std::io::Write;
 
 use clap::ValueEnum;
@@ -22,6 +20,11 @@ pub enum Output {
 
 pub(crate) fn admin(g: &Global, c: &ClientPropsArgs) -> Result<Admin, CliError> {
     Ok(Admin::new(client_config(&g.brokers, &c.props)?)?)
+}
+
+/// A JSON document as `--output json` prints it: compact, on a line of its own.
+pub(crate) fn json_line(doc: &serde_json::Value) -> String {
+    format!("{doc}\n")
 }
 
 pub(crate) fn print(out: &[u8]) -> Result<(), CliError> {
@@ -132,4 +135,18 @@ pub async fn metadata(g: &Global, a: MetadataArgs) -> Result<(), CliError> {
         let _ = writeln!(s, "  topic {name:?} error: {e:?}");
     }
     print(s.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_compact_keeps_key_order_and_escapes_strings() {
+        let doc = serde_json::json!({"b": 1, "a": [null, "q\"\\\n\u{1}é"], "c": {}});
+        assert_eq!(
+            json_line(&doc),
+            "{\"b\":1,\"a\":[null,\"q\\\"\\\\\\n\\u0001é\"],\"c\":{}}\n"
+        );
+    }
 }

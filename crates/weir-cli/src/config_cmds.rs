@@ -2,9 +2,10 @@
 //! them; and the configuration changes `weir topics alter` shares.
 
 use clap::{ArgGroup, Args, Subcommand};
+use serde_json::{json, Value};
 use weir::admin::{AlterConfigOp, ConfigEntry, ConfigResource, ConfigResourceType, ConfigSource};
 
-use crate::admin_cmds::{admin, json, print, Output};
+use crate::admin_cmds::{admin, json_line, print, Output};
 use crate::util::CliError;
 use crate::{ClientPropsArgs, Global};
 
@@ -205,26 +206,22 @@ fn text(r: &ConfigResource, all: bool, entries: &[&ConfigEntry]) -> String {
 }
 
 /// One configuration as JSON.
-pub(crate) fn entry_json(e: &ConfigEntry) -> String {
-    json::object([
-        ("name", json::string(&e.name)),
-        ("value", json::opt_string(e.value.as_deref())),
-        ("source", json::string(e.source.name())),
-        ("read_only", e.read_only.to_string()),
-        ("sensitive", e.sensitive.to_string()),
-        ("default", e.is_default.to_string()),
-        ("type", json::string(e.config_type.name())),
-        (
-            "synonyms",
-            json::array(e.synonyms.iter().map(|s| {
-                json::object([
-                    ("name", json::string(&s.name)),
-                    ("value", json::opt_string(s.value.as_deref())),
-                    ("source", json::string(s.source.name())),
-                ])
-            })),
-        ),
-    ])
+fn entry_json(e: &ConfigEntry) -> Value {
+    let synonyms: Vec<Value> = e
+        .synonyms
+        .iter()
+        .map(|s| json!({"name": s.name, "value": s.value, "source": s.source.name()}))
+        .collect();
+    json!({
+        "name": e.name,
+        "value": e.value,
+        "source": e.source.name(),
+        "read_only": e.read_only,
+        "sensitive": e.sensitive,
+        "default": e.is_default,
+        "type": e.config_type.name(),
+        "synonyms": synonyms,
+    })
 }
 
 async fn describe(g: &Global, a: ConfigDescribeArgs) -> Result<(), CliError> {
@@ -243,16 +240,11 @@ async fn describe(g: &Global, a: ConfigDescribeArgs) -> Result<(), CliError> {
     let out = match a.output {
         Output::Text => text(&resource, a.all, &shown),
         Output::Json => {
-            json::object([
-                (
-                    "resource",
-                    json::object([
-                        ("type", json::string(resource.resource_type.name())),
-                        ("name", json::string(&resource.name)),
-                    ]),
-                ),
-                ("configs", json::array(shown.iter().map(|e| entry_json(e)))),
-            ]) + "\n"
+            let configs: Vec<Value> = shown.iter().map(|e| entry_json(e)).collect();
+            json_line(&json!({
+                "resource": {"type": resource.resource_type.name(), "name": resource.name},
+                "configs": configs,
+            }))
         }
     };
     print(out.as_bytes())

@@ -4,9 +4,10 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use clap::Args;
+use serde_json::{json, Map, Value};
 use weir::admin::{ConfigEntry, ConfigResource, NewPartitions, TopicDescription};
 
-use crate::admin_cmds::{admin, json, print, Output};
+use crate::admin_cmds::{admin, json_line, print, Output};
 use crate::config_cmds::{self, ConfigOpsArgs};
 use crate::util::CliError;
 use crate::{ClientPropsArgs, Global};
@@ -114,35 +115,31 @@ fn text(t: &TopicDescription, configs: &[&ConfigEntry], out: &mut String) {
     }
 }
 
-fn topic_json(t: &TopicDescription, configs: &[&ConfigEntry]) -> String {
-    json::object([
-        ("topic", json::string(&t.name)),
-        ("topic_id", json::string(&t.topic_id.to_string())),
-        ("internal", t.internal.to_string()),
-        ("partition_count", t.partitions.len().to_string()),
-        ("replication_factor", t.replication_factor().to_string()),
-        (
-            "configs",
-            json::object(
-                configs
-                    .iter()
-                    .map(|e| (e.name.as_str(), json::opt_string(e.value.as_deref()))),
-            ),
-        ),
-        (
-            "partitions",
-            json::array(t.partitions.iter().map(|p| {
-                json::object([
-                    ("partition", p.partition.to_string()),
-                    ("leader", p.leader.map_or("null".to_string(), |l| l.to_string())),
-                    ("leader_epoch", p.leader_epoch.to_string()),
-                    ("replicas", json::numbers(&p.replicas)),
-                    ("isr", json::numbers(&p.isr)),
-                    ("offline_replicas", json::numbers(&p.offline_replicas)),
-                ])
-            })),
-        ),
-    ])
+fn topic_json(t: &TopicDescription, configs: &[&ConfigEntry]) -> Value {
+    let configs: Map<String, Value> = configs.iter().map(|e| (e.name.clone(), json!(e.value))).collect();
+    let partitions: Vec<Value> = t
+        .partitions
+        .iter()
+        .map(|p| {
+            json!({
+                "partition": p.partition,
+                "leader": p.leader,
+                "leader_epoch": p.leader_epoch,
+                "replicas": p.replicas,
+                "isr": p.isr,
+                "offline_replicas": p.offline_replicas,
+            })
+        })
+        .collect();
+    json!({
+        "topic": t.name,
+        "topic_id": t.topic_id.to_string(),
+        "internal": t.internal,
+        "partition_count": t.partitions.len(),
+        "replication_factor": t.replication_factor(),
+        "configs": configs,
+        "partitions": partitions,
+    })
 }
 
 /// `weir topics describe`.
@@ -180,10 +177,7 @@ pub async fn describe(g: &Global, a: TopicDescribeArgs) -> Result<(), CliError> 
                 eprintln!("weir: topic {name:?}: {e}");
                 failed = Some(format!("topic {name:?}: {e}"));
                 if a.output == Output::Json {
-                    docs.push(json::object([
-                        ("topic", json::string(name)),
-                        ("error", json::string(&e.to_string())),
-                    ]));
+                    docs.push(json!({"topic": name, "error": e.to_string()}));
                 }
                 continue;
             }
@@ -195,7 +189,7 @@ pub async fn describe(g: &Global, a: TopicDescribeArgs) -> Result<(), CliError> 
         }
     }
     if a.output == Output::Json {
-        out = json::array(docs) + "\n";
+        out = json_line(&Value::Array(docs));
     }
     print(out.as_bytes())?;
     match failed {

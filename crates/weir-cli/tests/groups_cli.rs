@@ -9,6 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use serde_json::{json, Value};
 use weir_testkit::{unique_name, Kafka};
 
 #[path = "support/run.rs"]
@@ -46,6 +47,21 @@ fn fails(args: &[&str], code: i32) -> Output {
         text(&o.stderr)
     );
     o
+}
+
+/// The document `--output json` printed: one line, parsed.
+#[track_caller]
+fn parse_json(out: &str) -> Value {
+    assert!(out.ends_with('\n') && out.lines().count() == 1, "one line: {out}");
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+/// `got` is `want`, keys in the same order: both keep the order their keys were written in
+/// (serde_json's `preserve_order`), so their serializations are equal.
+#[track_caller]
+fn assert_json(got: &Value, want: &Value) {
+    let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap();
+    assert_eq!(pretty(got), pretty(want));
 }
 
 /// The rows of a table, each split on whitespace, header dropped.
@@ -200,13 +216,21 @@ fn groups_are_listed_described_reset_and_deleted_from_the_command_line() {
     );
     let stable = ok(&["groups", "list", "-b", &b, "--state", "stable"]);
     assert!(!stable.contains(&group), "{stable}");
-    let json = ok(&["groups", "list", "-b", &b, "--output", "json"]);
-    let want = format!(
-        "{{\"group\":\"{group}\",\"type\":\"classic\",\"state\":\"Empty\",\"protocol_type\":\"consumer\","
-    );
-    assert!(
-        json.starts_with('[') && json.trim_end().ends_with(']') && json.contains(&want),
-        "{json}"
+    let listed = parse_json(&ok(&["groups", "list", "-b", &b, "--output", "json"]));
+    let mine = listed
+        .as_array()
+        .and_then(|l| l.iter().find(|g| g["group"] == group.as_str()))
+        .unwrap_or_else(|| panic!("{group} in {listed}"));
+    assert!(mine["coordinator"].is_i64(), "{mine}");
+    assert_json(
+        mine,
+        &json!({
+            "group": group,
+            "type": "classic",
+            "state": "Empty",
+            "protocol_type": "consumer",
+            "coordinator": mine["coordinator"],
+        }),
     );
 
     // Described: one row per partition, committed at the end, nobody owning it.
@@ -253,15 +277,57 @@ fn groups_are_listed_described_reset_and_deleted_from_the_command_line() {
             .then_some(())
             .ok_or(d)
     });
-    let json = ok(&["groups", "describe", "-b", &b, "-g", &group, "--output", "json"]);
-    for needle in [
-        format!("\"group\":\"{group}\",\"type\":\"classic\",\"state\":\"Stable\",\"protocol_type\":\"consumer\""),
-        format!("{{\"topic\":\"{topic}\",\"partition\":0,\"committed\":10,\"log_end\":10,\"lag\":0,\"member_id\":\"cli-live-"),
-        "\"client_id\":\"cli-live\"".to_string(),
-        "\"error\":null".to_string(),
-    ] {
-        assert!(json.contains(&needle), "{needle} in {json}");
-    }
+    let doc = parse_json(&ok(&[
+        "groups", "describe", "-b", &b, "-g", &group, "--output", "json",
+    ]));
+    let (described, described_member) = (&doc[0], &doc[0]["members"][0]);
+    let member_id = described_member["member_id"].as_str().unwrap_or_default();
+    assert!(member_id.starts_with("cli-live-"), "{doc}");
+    assert!(
+        described_member["host"].is_string() && described["coordinator"].is_i64(),
+        "{doc}"
+    );
+    assert!(
+        !described["protocol"].as_str().unwrap_or_default().is_empty(),
+        "{doc}"
+    );
+    let owned = |p: i32| {
+        json!({
+            "topic": topic,
+            "partition": p,
+            "committed": 10,
+            "log_end": 10,
+            "lag": 0,
+            "member_id": member_id,
+            "host": described_member["host"],
+            "client_id": "cli-live",
+        })
+    };
+    // A classic group: no epochs, no target assignment.
+    assert_json(
+        &doc,
+        &json!([{
+            "group": group,
+            "type": "classic",
+            "state": "Stable",
+            "protocol_type": "consumer",
+            "protocol": described["protocol"],
+            "coordinator": described["coordinator"],
+            "group_epoch": null,
+            "assignment_epoch": null,
+            "members": [{
+                "member_id": member_id,
+                "instance_id": null,
+                "client_id": "cli-live",
+                "host": described_member["host"],
+                "member_epoch": null,
+                "assignment": [{"topic": topic, "partition": 0}, {"topic": topic, "partition": 1}],
+                "target_assignment": null,
+            }],
+            "offsets": [owned(0), owned(1)],
+            "error": null,
+        }]),
+    );
     let dry = weir(
         &[
             "groups",
@@ -347,12 +413,14 @@ fn groups_are_listed_described_reset_and_deleted_from_the_command_line() {
         "--output",
         "json",
     ]);
-    assert_eq!(
-        applied.trim_end(),
-        format!(
-            "{{\"group\":\"{group}\",\"state\":\"Empty\",\"executed\":true,\"offsets\":[{{\"topic\":\"{topic}\",\
-             \"partition\":0,\"current\":10,\"new\":7,\"error\":null}}]}}"
-        )
+    assert_json(
+        &parse_json(&applied),
+        &json!({
+            "group": group,
+            "state": "Empty",
+            "executed": true,
+            "offsets": [{"topic": topic, "partition": 0, "current": 10, "new": 7, "error": null}],
+        }),
     );
     let plan = ok(&[
         "groups",

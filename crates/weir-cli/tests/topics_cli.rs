@@ -6,6 +6,7 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use serde_json::{json, Value};
 use weir_testkit::{unique_name, Kafka};
 
 #[path = "support/run.rs"]
@@ -36,6 +37,21 @@ fn run_on_cluster(args: &[&str]) -> Output {
     let mut all = args.to_vec();
     all.extend(["-b", &b]);
     weir(&all, b"")
+}
+
+/// The document `--output json` printed: one line, parsed.
+#[track_caller]
+fn parse_json(out: &str) -> Value {
+    assert!(out.ends_with('\n') && out.lines().count() == 1, "one line: {out}");
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+/// `got` is `want`, keys in the same order: both keep the order their keys were written in
+/// (serde_json's `preserve_order`), so their serializations are equal.
+#[track_caller]
+fn assert_json(got: &Value, want: &Value) {
+    let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap();
+    assert_eq!(pretty(got), pretty(want));
 }
 
 /// Runs `weir ARGS` (no cluster needed) and returns its output.
@@ -163,21 +179,50 @@ fn topics_are_described_altered_and_grown() {
         }
     });
 
-    // JSON: the same facts.
+    // JSON: the same facts, as text prints them.
     let out = ok(&["topics", "describe", &topic, "--output", "json"]);
+    let doc = parse_json(&out);
+    let got = &doc[0];
+    let id = got["topic_id"].as_str().unwrap_or_default();
+    assert_eq!(id.len(), 22, "{out}");
+    let (_, overridden) = split_configs(&topic_line(&topic));
+    let configs: Vec<String> = got["configs"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("null")))
+        .collect();
+    assert_eq!(configs, overridden, "{out}");
     assert!(
-        out.starts_with(&format!("[{{\"topic\":\"{topic}\",\"topic_id\":\"")),
-        "{out}"
+        overridden.contains(&"retention.ms=123456".to_string()),
+        "{overridden:?}"
     );
-    for part in [
-        "\"internal\":false,\"partition_count\":4,\"replication_factor\":1,".to_string(),
-        "\"retention.ms\":\"123456\"".into(),
-        "{\"partition\":0,\"leader\":1,\"leader_epoch\":".into(),
-        ",\"replicas\":[1],\"isr\":[1],\"offline_replicas\":[]}".into(),
-    ] {
-        assert!(out.contains(&part), "{part} in {out}");
-    }
-    assert!(out.ends_with("}]}]\n"), "{out}");
+    let partitions: Vec<Value> = (0..4)
+        .map(|p| {
+            let epoch = &got["partitions"][p]["leader_epoch"];
+            assert!(epoch.as_i64().is_some_and(|e| e >= 0), "{out}");
+            json!({
+                "partition": p,
+                "leader": 1,
+                "leader_epoch": epoch,
+                "replicas": [1],
+                "isr": [1],
+                "offline_replicas": [],
+            })
+        })
+        .collect();
+    assert_json(
+        &doc,
+        &json!([{
+            "topic": topic,
+            "topic_id": id,
+            "internal": false,
+            "partition_count": 4,
+            "replication_factor": 1,
+            "configs": got["configs"],
+            "partitions": partitions,
+        }]),
+    );
 
     // A topic that does not exist: reported, the others still printed, exit 1.
     let o = run_on_cluster(&["topics", "describe", &missing, &topic]);
@@ -194,11 +239,10 @@ fn topics_are_described_altered_and_grown() {
     );
     let o = run_on_cluster(&["topics", "describe", &missing, "--output", "json"]);
     assert_exit(&o, 1, &missing);
-    assert!(
-        text(&o.stdout).starts_with(&format!("[{{\"topic\":\"{missing}\",\"error\":\"")),
-        "{}",
-        text(&o.stdout)
-    );
+    let doc = parse_json(&text(&o.stdout));
+    let error = doc[0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("UnknownTopicOrPartition"), "{doc}");
+    assert_json(&doc, &json!([{"topic": missing, "error": error}]));
 
     // Every topic: this one among them.
     let all = ok(&["topics", "describe", "--exclude-internal"]);
@@ -266,17 +310,42 @@ fn configs_are_described_and_altered_as_kafka_configs_does() {
         ),
         "{all}"
     );
-    let json = ok(&["configs", "describe", "--topic", &topic, "--output", "json"]);
-    assert!(
-        json.starts_with(&format!(
-            "{{\"resource\":{{\"type\":\"TOPIC\",\"name\":\"{topic}\"}},\"configs\":[{{\"name\":\"max.message.bytes\",\
-             \"value\":\"2000000\",\"source\":\"DYNAMIC_TOPIC_CONFIG\",\"read_only\":false,\"sensitive\":false,\
-             \"default\":false,\"type\":\"INT\",\"synonyms\":[{{\"name\":\"max.message.bytes\",\"value\":\"2000000\",\
-             \"source\":\"DYNAMIC_TOPIC_CONFIG\"}},"
-        )),
-        "{json}"
+    let doc = parse_json(&ok(&[
+        "configs", "describe", "--topic", &topic, "--output", "json",
+    ]));
+    let entry = |name: &str, value: &str, config_type: &str, i: usize| {
+        // The synonyms, highest precedence first: the value set on the topic.
+        let synonyms = &doc["configs"][i]["synonyms"];
+        assert_json(
+            &synonyms[0],
+            &json!({"name": name, "value": value, "source": "DYNAMIC_TOPIC_CONFIG"}),
+        );
+        json!({
+            "name": name,
+            "value": value,
+            "source": "DYNAMIC_TOPIC_CONFIG",
+            "read_only": false,
+            "sensitive": false,
+            "default": false,
+            "type": config_type,
+            "synonyms": synonyms,
+        })
+    };
+    assert_json(
+        &doc,
+        &json!({
+            "resource": {"type": "TOPIC", "name": topic},
+            "configs": [
+                entry("max.message.bytes", "2000000", "INT", 0),
+                entry("retention.ms", "1000", "LONG", 1),
+            ],
+        }),
     );
-    assert!(json.ends_with("]}\n"), "{json}");
+    let synonyms = doc["configs"][0]["synonyms"].as_array().unwrap();
+    assert_json(
+        synonyms.last().unwrap(),
+        &json!({"name": "message.max.bytes", "value": "1048588", "source": "DEFAULT_CONFIG"}),
+    );
 
     // A broker's own configuration.
     ok(&[
@@ -297,17 +366,34 @@ fn configs_are_described_and_altered_as_kafka_configs_does() {
             Err(out)
         }
     });
-    let all = ok(&[
+    let all = parse_json(&ok(&[
         "configs", "describe", "--broker", "1", "--all", "--output", "json",
-    ]);
-    assert!(
-        all.contains(
-            "{\"name\":\"log.cleaner.threads\",\"value\":\"2\",\"source\":\"DYNAMIC_BROKER_CONFIG\","
-        ),
-        "{all}"
+    ]));
+    assert_json(&all["resource"], &json!({"type": "BROKER", "name": "1"}));
+    let configs = all["configs"].as_array().unwrap();
+    let threads = configs
+        .iter()
+        .find(|c| c["name"] == "log.cleaner.threads")
+        .unwrap_or_else(|| panic!("log.cleaner.threads in {all}"));
+    assert_json(
+        threads,
+        &json!({
+            "name": "log.cleaner.threads",
+            "value": "2",
+            "source": "DYNAMIC_BROKER_CONFIG",
+            "read_only": false,
+            "sensitive": false,
+            "default": false,
+            "type": "INT",
+            "synonyms": threads["synonyms"],
+        }),
+    );
+    assert_json(
+        &threads["synonyms"][0],
+        &json!({"name": "log.cleaner.threads", "value": "2", "source": "DYNAMIC_BROKER_CONFIG"}),
     );
     assert!(
-        all.contains("\"read_only\":true"),
+        configs.iter().any(|c| c["read_only"] == true),
         "static settings are read only: {all}"
     );
     ok(&[

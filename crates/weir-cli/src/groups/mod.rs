@@ -1,16 +1,16 @@
 //! `weir groups list|describe|delete|reset-offsets`: consumer groups, in the shape of
 //! `kafka-consumer-groups.sh` (`--list`, `--describe`, `--delete`, `--reset-offsets`).
 
-mod json;
 mod reset;
 
 use std::collections::BTreeMap;
 
 use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{json, Value};
 use weir::admin::{GroupDescription, GroupFilter, GroupOffset, GroupState, GroupType, ListedGroup};
 use weir::{Admin, TopicPartition};
 
-use crate::admin_cmds::{admin, print};
+use crate::admin_cmds::{admin, json_line, print};
 use crate::util::{table, CliError};
 use crate::{ClientPropsArgs, Global};
 
@@ -174,18 +174,19 @@ async fn list(g: &Global, a: ListArgs) -> Result<(), CliError> {
 }
 
 fn listed_json(groups: &[ListedGroup]) -> String {
-    json::array(groups.iter().map(|l| {
-        json::object(&[
-            ("group", json::string(&l.group_id)),
-            ("type", json::string(&l.group_type.to_string())),
-            (
-                "state",
-                json::opt_string(l.state.as_ref().map(|s| s.to_string()).as_deref()),
-            ),
-            ("protocol_type", json::string(&l.protocol_type)),
-            ("coordinator", l.coordinator.to_string()),
-        ])
-    })) + "\n"
+    let listed: Vec<Value> = groups
+        .iter()
+        .map(|l| {
+            json!({
+                "group": l.group_id,
+                "type": l.group_type.to_string(),
+                "state": l.state.as_ref().map(|s| s.to_string()),
+                "protocol_type": l.protocol_type,
+                "coordinator": l.coordinator,
+            })
+        })
+        .collect();
+    json_line(&Value::Array(listed))
 }
 
 /// One row of `describe`: a partition with its offsets and owner, or a member that owns nothing.
@@ -273,10 +274,7 @@ async fn describe(g: &Global, a: DescribeArgs) -> Result<(), CliError> {
         let (d, rows) = match (d, rows) {
             (Ok(d), Ok(Some(rows))) => (d, rows),
             _ => {
-                docs.push(json::object(&[
-                    ("group", json::string(&id)),
-                    ("error", json::opt_string(error.as_deref())),
-                ]));
+                docs.push(json!({"group": id, "error": error}));
                 continue;
             }
         };
@@ -299,7 +297,7 @@ async fn describe(g: &Global, a: DescribeArgs) -> Result<(), CliError> {
     }
     let out = match a.output {
         OutputFormat::Text => text,
-        OutputFormat::Json => json::array(docs) + "\n",
+        OutputFormat::Json => json_line(&Value::Array(docs)),
     };
     print(out.as_bytes())?;
     if failed > 0 {
@@ -348,59 +346,58 @@ fn describe_table(id: &str, rows: &[Row]) -> String {
     )
 }
 
-fn partitions_json(tps: &[TopicPartition]) -> String {
-    json::array(tps.iter().map(|tp| {
-        json::object(&[
-            ("topic", json::string(&tp.topic)),
-            ("partition", tp.partition.to_string()),
-        ])
-    }))
+fn partitions_json(tps: &[TopicPartition]) -> Value {
+    tps.iter()
+        .map(|tp| json!({"topic": &*tp.topic, "partition": tp.partition}))
+        .collect()
 }
 
-fn describe_json(d: &GroupDescription, rows: &[Row]) -> String {
-    let members = d.members.iter().map(|m| {
-        json::object(&[
-            ("member_id", json::string(&m.member_id)),
-            ("instance_id", json::opt_string(m.instance_id.as_deref())),
-            ("client_id", json::string(&m.client_id)),
-            ("host", json::string(&m.host)),
-            ("member_epoch", json::opt_num(m.member_epoch)),
-            ("assignment", partitions_json(&m.assignment)),
-            (
-                "target_assignment",
-                m.target_assignment
-                    .as_deref()
-                    .map_or("null".into(), partitions_json),
-            ),
-        ])
-    });
-    let offsets = rows.iter().filter_map(|r| {
-        let (tp, o) = (r.partition.as_ref()?, r.offset.as_ref()?);
-        let owner = r.owner.as_ref();
-        Some(json::object(&[
-            ("topic", json::string(&tp.topic)),
-            ("partition", tp.partition.to_string()),
-            ("committed", json::opt_num(o.committed)),
-            ("log_end", json::opt_num(o.log_end)),
-            ("lag", json::opt_num(o.lag)),
-            ("member_id", json::opt_string(owner.map(|o| o.0.as_str()))),
-            ("host", json::opt_string(owner.map(|o| o.1.as_str()))),
-            ("client_id", json::opt_string(owner.map(|o| o.2.as_str()))),
-        ]))
-    });
-    json::object(&[
-        ("group", json::string(&d.group_id)),
-        ("type", json::string(&d.group_type.to_string())),
-        ("state", json::string(&d.state.to_string())),
-        ("protocol_type", json::string(&d.protocol_type)),
-        ("protocol", json::string(&d.protocol)),
-        ("coordinator", d.coordinator.to_string()),
-        ("group_epoch", json::opt_num(d.group_epoch)),
-        ("assignment_epoch", json::opt_num(d.assignment_epoch)),
-        ("members", json::array(members)),
-        ("offsets", json::array(offsets)),
-        ("error", "null".into()),
-    ])
+fn describe_json(d: &GroupDescription, rows: &[Row]) -> Value {
+    let members: Vec<Value> = d
+        .members
+        .iter()
+        .map(|m| {
+            json!({
+                "member_id": m.member_id,
+                "instance_id": m.instance_id,
+                "client_id": m.client_id,
+                "host": m.host,
+                "member_epoch": m.member_epoch,
+                "assignment": partitions_json(&m.assignment),
+                "target_assignment": m.target_assignment.as_deref().map(partitions_json),
+            })
+        })
+        .collect();
+    let offsets: Vec<Value> = rows
+        .iter()
+        .filter_map(|r| {
+            let (tp, o) = (r.partition.as_ref()?, r.offset.as_ref()?);
+            let owner = r.owner.as_ref();
+            Some(json!({
+                "topic": &*tp.topic,
+                "partition": tp.partition,
+                "committed": o.committed,
+                "log_end": o.log_end,
+                "lag": o.lag,
+                "member_id": owner.map(|o| &o.0),
+                "host": owner.map(|o| &o.1),
+                "client_id": owner.map(|o| &o.2),
+            }))
+        })
+        .collect();
+    json!({
+        "group": d.group_id,
+        "type": d.group_type.to_string(),
+        "state": d.state.to_string(),
+        "protocol_type": d.protocol_type,
+        "protocol": d.protocol,
+        "coordinator": d.coordinator,
+        "group_epoch": d.group_epoch,
+        "assignment_epoch": d.assignment_epoch,
+        "members": members,
+        "offsets": offsets,
+        "error": null,
+    })
 }
 
 async fn delete(g: &Global, a: DeleteArgs) -> Result<(), CliError> {

@@ -3,12 +3,12 @@
 //! printed, and committed only with `--execute`.
 
 use clap::{ArgGroup, Args};
+use serde_json::{json, Value};
 use weir::admin::{ResetPlan, ResetSpec};
 use weir::{Admin, TopicPartition};
 
-use super::json;
 use super::OutputFormat;
-use crate::admin_cmds::{admin, print};
+use crate::admin_cmds::{admin, json_line, print};
 use crate::util::{table, CliError};
 use crate::{ClientPropsArgs, Global};
 
@@ -259,28 +259,28 @@ fn render(
             table(&header, &rows)
         }
         OutputFormat::Json => {
-            let offsets = plan.offsets.iter().map(|p| {
-                let mut fields = vec![
-                    ("topic", json::string(&p.partition.topic)),
-                    ("partition", p.partition.partition.to_string()),
-                    ("current", json::opt_num(p.current)),
-                    ("new", p.new.to_string()),
-                ];
-                if let Some(r) = outcome(&p.partition) {
-                    fields.push((
-                        "error",
-                        json::opt_string(r.as_ref().err().map(|e| e.to_string()).as_deref()),
-                    ));
-                }
-                json::object(&fields)
-            });
-            let out = json::object(&[
-                ("group", json::string(&plan.group)),
-                ("state", json::string(&plan.state.to_string())),
-                ("executed", outcomes.is_some().to_string()),
-                ("offsets", json::array(offsets)),
-            ]);
-            out + "\n"
+            let offsets: Vec<Value> = plan
+                .offsets
+                .iter()
+                .map(|p| {
+                    let mut offset = json!({
+                        "topic": &*p.partition.topic,
+                        "partition": p.partition.partition,
+                        "current": p.current,
+                        "new": p.new,
+                    });
+                    if let Some(r) = outcome(&p.partition) {
+                        offset["error"] = json!(r.as_ref().err().map(|e| e.to_string()));
+                    }
+                    offset
+                })
+                .collect();
+            json_line(&json!({
+                "group": plan.group,
+                "state": plan.state.to_string(),
+                "executed": outcomes.is_some(),
+                "offsets": offsets,
+            }))
         }
     }
 }

@@ -13,6 +13,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use crate::call::ErrorCodes;
 use crate::wire::{check_version, prealloc, WireReader};
 use crate::ProtoError;
 
@@ -353,6 +354,12 @@ pub struct AclCreationResult {
     pub error_message: Option<String>,
 }
 
+impl ErrorCodes for AclCreationResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
+}
+
 /// Decodes a CreateAcls response body (after the response header) of `version` (2..=3): one result per ACL, in
 /// the order sent.
 pub fn decode_create_acls_response(body: Bytes, version: i16) -> Result<Vec<AclCreationResult>, ProtoError> {
@@ -385,6 +392,12 @@ pub struct DescribeAclsResponse {
     pub error_message: Option<String>,
     /// The matching ACLs, one per resource and entry, in the order of the response.
     pub acls: Vec<Acl>,
+}
+
+impl ErrorCodes for DescribeAclsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 /// Decodes a DescribeAcls response body (after the response header) of `version` (2..=3).
@@ -441,6 +454,13 @@ pub struct DeleteAclsFilterResult {
     pub matching: Vec<DeletedAcl>,
 }
 
+impl ErrorCodes for DeleteAclsFilterResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+        self.matching.error_codes(f);
+    }
+}
+
 /// An ACL a DeleteAcls filter matched.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DeletedAcl {
@@ -450,6 +470,12 @@ pub struct DeletedAcl {
     pub error_message: Option<String>,
     /// The ACL.
     pub acl: Acl,
+}
+
+impl ErrorCodes for DeletedAcl {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 /// Decodes a DeleteAcls response body (after the response header) of `version` (2..=3): one result per filter,

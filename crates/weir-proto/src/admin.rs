@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use crate::call::ErrorCodes;
 use crate::wire::{check_version, prealloc, WireReader};
 use crate::ProtoError;
 
@@ -19,6 +20,12 @@ pub struct CreatedTopic {
     pub error_code: i16,
     /// The broker's message for an error, if any.
     pub error_message: Option<String>,
+}
+
+impl ErrorCodes for CreatedTopic {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 /// Decodes a CreateTopics response body (after the response header) of `version` (2..=7): one result per

@@ -20,8 +20,9 @@ pub trait Call {
     const NAME: &'static str;
     /// The versions weir encodes the request and decodes the response at.
     const VERSIONS: RangeInclusive<i16>;
-    /// The decoded response.
-    type Response;
+    /// The decoded response, which says which error codes it carries ([`ErrorCodes`]): a response type
+    /// without them does not compile as a call's.
+    type Response: ErrorCodes;
 
     /// Encodes the request with its header into one frame, size prefix included.
     fn encode(&self, version: i16, correlation_id: i32, client_id: Option<&str>)
@@ -29,6 +30,37 @@ pub trait Call {
 
     /// Decodes a response frame (without its size prefix, with its header) of `version`.
     fn decode(frame: Bytes, version: i16) -> Result<Self::Response, ProtoError>;
+}
+
+/// Where a decoded response's Kafka error codes are, for whoever counts them (the client's request error
+/// metric): every non-zero code it carries, the top-level one and those of its items (topics, partitions,
+/// resources, groups, members, users, ACLs), in the order of the response. Implemented next to each response
+/// type, and required of every [`Call::Response`], so that a call added later reports its errors without a
+/// list kept elsewhere.
+///
+/// Produce and Fetch responses report nothing: the calls that carry data are walked partition by partition by
+/// their callers anyway, which count the codes they find there.
+pub trait ErrorCodes {
+    /// Calls `f` once with each non-zero error code of the response.
+    fn error_codes(&self, f: &mut dyn FnMut(i16));
+}
+
+/// A response that is one error code (Heartbeat, AddOffsetsToTxn), or one item's code.
+impl ErrorCodes for i16 {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        if *self != 0 {
+            f(*self);
+        }
+    }
+}
+
+/// A response that is a list of results (per topic, resource, group...): each one's codes, in order.
+impl<T: ErrorCodes> ErrorCodes for Vec<T> {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for item in self {
+            item.error_codes(f);
+        }
+    }
 }
 
 /// Declares the [`Call`] implementations: `Request => Response, versions, decoder;`, each request named as
@@ -305,5 +337,462 @@ mod tests {
         keys.sort();
         keys.dedup();
         assert_eq!(keys.len(), SPOKEN.len(), "one call per API");
+    }
+}
+
+/// Every call's decoded response reports the error codes it carries ([`ErrorCodes`]): a representative
+/// response of each, encoded by kafka-protocol at the highest version weir speaks, with codes at every level
+/// that has them and some items without.
+#[cfg(test)]
+mod error_codes {
+    use std::collections::BTreeSet;
+
+    use bytes::BytesMut;
+    use kafka_protocol::messages::{self as kp, ResponseHeader};
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    use super::*;
+
+    /// `body` as a broker sends a response of `C` at version `v`, decoded by `C`: the codes it reports.
+    fn reported_at<C: Call>(body: &impl Encodable, v: i16) -> Vec<i16> {
+        let mut frame = BytesMut::new();
+        ResponseHeader::default()
+            .with_correlation_id(7)
+            .encode(&mut frame, response_header_version(C::KEY, v))
+            .unwrap();
+        body.encode(&mut frame, v)
+            .unwrap_or_else(|e| panic!("{} v{v}: encode: {e}", C::NAME));
+        let resp = C::decode(frame.freeze(), v).unwrap_or_else(|e| panic!("{} v{v}: {e}", C::NAME));
+        let mut codes = Vec::new();
+        resp.error_codes(&mut |c| codes.push(c));
+        codes
+    }
+
+    /// [`reported_at`] the highest version of `C`.
+    fn reported<C: Call>(body: &impl Encodable) -> Vec<i16> {
+        reported_at::<C>(body, *C::VERSIONS.end())
+    }
+
+    fn s(x: &str) -> StrBytes {
+        StrBytes::from_string(x.to_owned())
+    }
+
+    fn topic(x: &str) -> kp::TopicName {
+        kp::TopicName(s(x))
+    }
+
+    fn group(x: &str) -> kp::GroupId {
+        kp::GroupId(s(x))
+    }
+
+    #[test]
+    fn every_call_reports_the_error_codes_of_its_response() {
+        let mut checked = BTreeSet::new();
+        macro_rules! case {
+            ($req:ty, $body:expr, $want:expr) => {{
+                let want: &[i16] = &$want;
+                assert_eq!(reported::<$req>(&$body), want, "{}", <$req as Call>::NAME);
+                assert!(
+                    checked.insert(<$req as Call>::KEY),
+                    "{} twice",
+                    <$req as Call>::NAME
+                );
+            }};
+        }
+        use kp::{
+            add_partitions_to_txn_response as apt, alter_user_scram_credentials_response as aus,
+            consumer_group_describe_response as cgd, create_acls_response as cacl,
+            create_partitions_response as cp, create_topics_response as ct, delete_acls_response as dacl,
+            delete_groups_response as dg, delete_records_response as dr, delete_topics_response as dt,
+            describe_configs_response as dc, describe_groups_response as dgr,
+            describe_producers_response as dp, describe_user_scram_credentials_response as dus,
+            find_coordinator_response as fc, incremental_alter_configs_response as iac,
+            leave_group_response as lg, list_offsets_response as lo, metadata_response as md,
+            offset_commit_response as oc, offset_delete_response as od, offset_fetch_response as of,
+            txn_offset_commit_response as toc,
+        };
+
+        case!(
+            ListOffsetsRequest,
+            kp::ListOffsetsResponse::default().with_topics(vec![lo::ListOffsetsTopicResponse::default()
+                .with_name(topic("t"))
+                .with_partitions(vec![
+                    lo::ListOffsetsPartitionResponse::default().with_partition_index(0),
+                    lo::ListOffsetsPartitionResponse::default()
+                        .with_partition_index(1)
+                        .with_error_code(6),
+                ])]),
+            [6]
+        );
+        case!(
+            MetadataRequest,
+            kp::MetadataResponse::default().with_topics(vec![
+                md::MetadataResponseTopic::default()
+                    .with_name(Some(topic("missing")))
+                    .with_error_code(3),
+                md::MetadataResponseTopic::default()
+                    .with_name(Some(topic("electing")))
+                    .with_partitions(vec![
+                        md::MetadataResponsePartition::default().with_partition_index(0),
+                        md::MetadataResponsePartition::default()
+                            .with_partition_index(1)
+                            .with_error_code(5),
+                    ]),
+            ]),
+            [3, 5]
+        );
+        case!(
+            OffsetCommitRequest,
+            kp::OffsetCommitResponse::default().with_topics(vec![oc::OffsetCommitResponseTopic::default()
+                .with_name(topic("t"))
+                .with_partitions(vec![
+                    oc::OffsetCommitResponsePartition::default().with_partition_index(0),
+                    oc::OffsetCommitResponsePartition::default()
+                        .with_partition_index(1)
+                        .with_error_code(22),
+                ])]),
+            [22]
+        );
+        case!(
+            OffsetFetchRequest,
+            kp::OffsetFetchResponse::default()
+                .with_error_code(14)
+                .with_topics(vec![of::OffsetFetchResponseTopic::default()
+                    .with_name(topic("t"))
+                    .with_partitions(vec![
+                        of::OffsetFetchResponsePartition::default().with_partition_index(0),
+                        of::OffsetFetchResponsePartition::default()
+                            .with_partition_index(1)
+                            .with_error_code(3),
+                    ])]),
+            [14, 3]
+        );
+        case!(
+            FindCoordinatorRequest,
+            kp::FindCoordinatorResponse::default().with_coordinators(vec![
+                fc::Coordinator::default().with_key(s("a")),
+                fc::Coordinator::default().with_key(s("b")).with_error_code(15),
+            ]),
+            [15]
+        );
+        case!(
+            JoinGroupRequest,
+            kp::JoinGroupResponse::default().with_error_code(79),
+            [79]
+        );
+        case!(
+            HeartbeatRequest,
+            kp::HeartbeatResponse::default().with_error_code(27),
+            [27]
+        );
+        case!(
+            LeaveGroupRequest,
+            kp::LeaveGroupResponse::default()
+                .with_error_code(16)
+                .with_members(vec![
+                    lg::MemberResponse::default().with_member_id(s("m1")),
+                    lg::MemberResponse::default()
+                        .with_member_id(s("m2"))
+                        .with_error_code(25),
+                ]),
+            [16, 25]
+        );
+        case!(
+            SyncGroupRequest,
+            kp::SyncGroupResponse::default().with_error_code(22),
+            [22]
+        );
+        case!(
+            ApiVersionsRequest,
+            kp::ApiVersionsResponse::default().with_error_code(35),
+            [35]
+        );
+        case!(
+            CreateTopicsRequest,
+            kp::CreateTopicsResponse::default().with_topics(vec![
+                ct::CreatableTopicResult::default().with_name(topic("fresh")),
+                ct::CreatableTopicResult::default()
+                    .with_name(topic("taken"))
+                    .with_error_code(36),
+            ]),
+            [36]
+        );
+        case!(
+            DeleteTopicsRequest,
+            kp::DeleteTopicsResponse::default().with_responses(vec![
+                dt::DeletableTopicResult::default().with_name(Some(topic("gone"))),
+                dt::DeletableTopicResult::default()
+                    .with_name(Some(topic("missing")))
+                    .with_error_code(3),
+            ]),
+            [3]
+        );
+        case!(
+            DescribeClusterRequest,
+            kp::DescribeClusterResponse::default().with_error_code(31),
+            [31]
+        );
+        case!(
+            CreatePartitionsRequest,
+            kp::CreatePartitionsResponse::default().with_results(vec![
+                cp::CreatePartitionsTopicResult::default().with_name(topic("grown")),
+                cp::CreatePartitionsTopicResult::default()
+                    .with_name(topic("t"))
+                    .with_error_code(37),
+            ]),
+            [37]
+        );
+        case!(
+            DeleteRecordsRequest,
+            kp::DeleteRecordsResponse::default().with_topics(vec![dr::DeleteRecordsTopicResult::default()
+                .with_name(topic("t"))
+                .with_partitions(vec![
+                    dr::DeleteRecordsPartitionResult::default().with_partition_index(0),
+                    dr::DeleteRecordsPartitionResult::default()
+                        .with_partition_index(1)
+                        .with_error_code(1),
+                ])]),
+            [1]
+        );
+        case!(
+            DescribeConfigsRequest,
+            kp::DescribeConfigsResponse::default().with_results(vec![
+                dc::DescribeConfigsResult::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("t")),
+                dc::DescribeConfigsResult::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("u"))
+                    .with_error_code(29),
+            ]),
+            [29]
+        );
+        case!(
+            IncrementalAlterConfigsRequest,
+            kp::IncrementalAlterConfigsResponse::default().with_responses(vec![
+                iac::AlterConfigsResourceResponse::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("t"))
+                    .with_error_code(40),
+                iac::AlterConfigsResourceResponse::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("u")),
+            ]),
+            [40]
+        );
+        case!(
+            InitProducerIdRequest,
+            kp::InitProducerIdResponse::default().with_error_code(53),
+            [53]
+        );
+        case!(
+            SaslHandshakeRequest,
+            kp::SaslHandshakeResponse::default().with_error_code(33),
+            [33]
+        );
+        case!(
+            SaslAuthenticateRequest,
+            kp::SaslAuthenticateResponse::default().with_error_code(58),
+            [58]
+        );
+        case!(
+            DescribeAclsRequest,
+            kp::DescribeAclsResponse::default().with_error_code(31),
+            [31]
+        );
+        case!(
+            CreateAclsRequest,
+            kp::CreateAclsResponse::default().with_results(vec![
+                cacl::AclCreationResult::default(),
+                cacl::AclCreationResult::default().with_error_code(42),
+            ]),
+            [42]
+        );
+        case!(
+            DeleteAclsRequest,
+            kp::DeleteAclsResponse::default().with_filter_results(vec![
+                dacl::DeleteAclsFilterResult::default().with_error_code(42),
+                dacl::DeleteAclsFilterResult::default().with_matching_acls(vec![
+                    dacl::DeleteAclsMatchingAcl::default()
+                        .with_resource_type(2)
+                        .with_pattern_type(3)
+                        .with_operation(2)
+                        .with_permission_type(3),
+                    dacl::DeleteAclsMatchingAcl::default()
+                        .with_resource_type(2)
+                        .with_pattern_type(3)
+                        .with_operation(2)
+                        .with_permission_type(3)
+                        .with_error_code(31),
+                ]),
+            ]),
+            [42, 31]
+        );
+        case!(
+            DescribeUserScramCredentialsRequest,
+            kp::DescribeUserScramCredentialsResponse::default()
+                .with_error_code(31)
+                .with_results(vec![
+                    dus::DescribeUserScramCredentialsResult::default().with_user(s("alice")),
+                    dus::DescribeUserScramCredentialsResult::default()
+                        .with_user(s("bob"))
+                        .with_error_code(91),
+                ]),
+            [31, 91]
+        );
+        case!(
+            AlterUserScramCredentialsRequest,
+            kp::AlterUserScramCredentialsResponse::default().with_results(vec![
+                aus::AlterUserScramCredentialsResult::default().with_user(s("alice")),
+                aus::AlterUserScramCredentialsResult::default()
+                    .with_user(s("bob"))
+                    .with_error_code(96),
+            ]),
+            [96]
+        );
+        case!(
+            AddPartitionsToTxnRequest,
+            kp::AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(vec![
+                apt::AddPartitionsToTxnTopicResult::default()
+                    .with_name(topic("t"))
+                    .with_results_by_partition(vec![
+                        apt::AddPartitionsToTxnPartitionResult::default().with_partition_index(0),
+                        apt::AddPartitionsToTxnPartitionResult::default()
+                            .with_partition_index(1)
+                            .with_partition_error_code(48),
+                    ]),
+            ]),
+            [48]
+        );
+        case!(
+            AddOffsetsToTxnRequest,
+            kp::AddOffsetsToTxnResponse::default().with_error_code(47),
+            [47]
+        );
+        case!(
+            EndTxnRequest,
+            kp::EndTxnResponse::default().with_error_code(48),
+            [48]
+        );
+        case!(
+            TxnOffsetCommitRequest,
+            kp::TxnOffsetCommitResponse::default().with_topics(vec![
+                toc::TxnOffsetCommitResponseTopic::default()
+                    .with_name(topic("t"))
+                    .with_partitions(vec![
+                        toc::TxnOffsetCommitResponsePartition::default().with_partition_index(0),
+                        toc::TxnOffsetCommitResponsePartition::default()
+                            .with_partition_index(1)
+                            .with_error_code(82),
+                    ])
+            ]),
+            [82]
+        );
+        case!(
+            ListGroupsRequest,
+            kp::ListGroupsResponse::default().with_error_code(15),
+            [15]
+        );
+        case!(
+            DescribeGroupsRequest,
+            kp::DescribeGroupsResponse::default().with_groups(vec![
+                dgr::DescribedGroup::default().with_group_id(group("g1")),
+                dgr::DescribedGroup::default()
+                    .with_group_id(group("g2"))
+                    .with_error_code(30),
+            ]),
+            [30]
+        );
+        case!(
+            DeleteGroupsRequest,
+            kp::DeleteGroupsResponse::default().with_results(vec![
+                dg::DeletableGroupResult::default()
+                    .with_group_id(group("g1"))
+                    .with_error_code(68),
+                dg::DeletableGroupResult::default().with_group_id(group("g2")),
+            ]),
+            [68]
+        );
+        case!(
+            ConsumerGroupDescribeRequest,
+            kp::ConsumerGroupDescribeResponse::default().with_groups(vec![
+                cgd::DescribedGroup::default()
+                    .with_group_id(group("g1"))
+                    .with_error_code(69),
+                cgd::DescribedGroup::default().with_group_id(group("g2")),
+            ]),
+            [69]
+        );
+        case!(
+            OffsetDeleteRequest,
+            kp::OffsetDeleteResponse::default()
+                .with_error_code(30)
+                .with_topics(vec![od::OffsetDeleteResponseTopic::default()
+                    .with_name(topic("t"))
+                    .with_partitions(vec![
+                        od::OffsetDeleteResponsePartition::default().with_partition_index(0),
+                        od::OffsetDeleteResponsePartition::default()
+                            .with_partition_index(1)
+                            .with_error_code(86),
+                    ])]),
+            [30, 86]
+        );
+        case!(
+            DescribeProducersRequest,
+            kp::DescribeProducersResponse::default().with_topics(vec![dp::TopicResponse::default()
+                .with_name(topic("t"))
+                .with_partitions(vec![
+                    dp::PartitionResponse::default()
+                        .with_partition_index(0)
+                        .with_error_code(6),
+                    dp::PartitionResponse::default().with_partition_index(1),
+                ])]),
+            [6]
+        );
+
+        // Produce and Fetch report nothing: their callers count the codes they walk anyway.
+        let produce = kp::ProduceResponse::default().with_responses(vec![
+            kp::produce_response::TopicProduceResponse::default()
+                .with_name(topic("t"))
+                .with_partition_responses(vec![kp::produce_response::PartitionProduceResponse::default()
+                    .with_index(0)
+                    .with_error_code(10)]),
+        ]);
+        case!(ProduceRequest, produce, []);
+        let fetch = kp::FetchResponse::default()
+            .with_error_code(70)
+            .with_responses(vec![kp::fetch_response::FetchableTopicResponse::default()
+                .with_topic(topic("t"))
+                .with_partitions(vec![kp::fetch_response::PartitionData::default()
+                    .with_partition_index(0)
+                    .with_error_code(1)])]);
+        case!(FetchRequest, fetch, []);
+
+        let spoken: BTreeSet<i16> = SPOKEN.iter().map(|s| s.0).collect();
+        assert_eq!(checked, spoken, "every call has a case here");
+    }
+
+    /// A top-level code and per-item codes are found at every version weir speaks, not only the highest.
+    #[test]
+    fn codes_are_reported_at_every_version() {
+        for v in HeartbeatRequest::VERSIONS {
+            let failed = kp::HeartbeatResponse::default().with_error_code(27);
+            assert_eq!(reported_at::<HeartbeatRequest>(&failed, v), [27], "v{v}");
+            let ok = kp::HeartbeatResponse::default();
+            assert!(reported_at::<HeartbeatRequest>(&ok, v).is_empty(), "v{v}");
+        }
+        for v in CreateTopicsRequest::VERSIONS {
+            use kp::create_topics_response::CreatableTopicResult;
+            let body = kp::CreateTopicsResponse::default().with_topics(vec![
+                CreatableTopicResult::default().with_name(topic("fresh")),
+                CreatableTopicResult::default()
+                    .with_name(topic("taken"))
+                    .with_error_code(36),
+                CreatableTopicResult::default()
+                    .with_name(topic("bad"))
+                    .with_error_code(17),
+            ]);
+            assert_eq!(reported_at::<CreateTopicsRequest>(&body, v), [36, 17], "v{v}");
+        }
     }
 }

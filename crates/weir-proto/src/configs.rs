@@ -18,6 +18,7 @@ use std::fmt;
 use bytes::Bytes;
 
 use crate::acl::code_enum;
+use crate::call::ErrorCodes;
 use crate::wire::{check_version, prealloc, WireReader};
 use crate::ProtoError;
 
@@ -273,6 +274,12 @@ pub struct DescribedConfigs {
     pub entries: Vec<ConfigEntry>,
 }
 
+impl ErrorCodes for DescribedConfigs {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
+}
+
 /// Decodes a DescribeConfigs response body (after the response header) of `version` (1..=4): one result per
 /// resource.
 pub fn decode_describe_configs_response(
@@ -447,6 +454,12 @@ pub struct AlteredConfigs {
     pub resource_type: ConfigResourceType,
     /// The resource's name.
     pub resource_name: String,
+}
+
+impl ErrorCodes for AlteredConfigs {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 /// Decodes an IncrementalAlterConfigs response body (after the response header) of `version` (0..=1): one

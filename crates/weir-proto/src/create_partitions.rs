@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use crate::call::ErrorCodes;
 use crate::wire::{check_version, prealloc, WireReader};
 use crate::ProtoError;
 
@@ -73,6 +74,12 @@ pub struct CreatePartitionsResult {
     pub error_code: i16,
     /// The broker's message for an error, if any.
     pub error_message: Option<String>,
+}
+
+impl ErrorCodes for CreatePartitionsResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 /// Decodes a CreatePartitions response body (after the response header) of `version` (0..=3): one result per

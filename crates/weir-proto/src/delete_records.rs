@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::call::ErrorCodes;
 use crate::wire::{check_version, prealloc, WireReader};
 use crate::ProtoError;
 
@@ -66,6 +67,12 @@ pub struct DeletedRecords {
     pub low_watermark: i64,
     /// Error code, 0 if none.
     pub error_code: i16,
+}
+
+impl ErrorCodes for DeletedRecords {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 /// Decodes a DeleteRecords response body (after the response header) of `version` (0..=2): one result per

@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 
+use crate::call::ErrorCodes;
 use crate::wire::{check_version, prealloc, WireReader};
 use crate::ProtoError;
 
@@ -69,6 +70,12 @@ pub struct DescribeClusterResponse {
     pub brokers: Vec<ClusterBroker>,
     /// A bit set of the operations this client may perform on the cluster (`i32::MIN` when not asked for).
     pub cluster_authorized_operations: i32,
+}
+
+impl ErrorCodes for DescribeClusterResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 /// Decodes a DescribeCluster response body (after the response header) of `version` (0..=2).

@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 
+use crate::call::ErrorCodes;
 use crate::wire::{check_version, prealloc, WireReader};
 use crate::ProtoError;
 
@@ -64,6 +65,12 @@ pub struct ProducersPartition {
     pub active_producers: Vec<ProducerState>,
 }
 
+impl ErrorCodes for ProducersPartition {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
+}
+
 /// One topic of a DescribeProducers response.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProducersTopic {
@@ -71,6 +78,12 @@ pub struct ProducersTopic {
     pub name: String,
     /// Its partitions.
     pub partitions: Vec<ProducersPartition>,
+}
+
+impl ErrorCodes for ProducersTopic {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.partitions.error_codes(f);
+    }
 }
 
 /// Decodes a DescribeProducers response body (after the response header) of `version` (0).

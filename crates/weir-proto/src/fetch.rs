@@ -32,6 +32,12 @@ pub struct FetchResponse {
     pub topics: Vec<FetchTopic>,
 }
 
+/// Nothing: the consumer's fetcher reads the top-level and per-partition codes of every Fetch response and
+/// counts them there.
+impl crate::call::ErrorCodes for FetchResponse {
+    fn error_codes(&self, _: &mut dyn FnMut(i16)) {}
+}
+
 /// One topic of a Fetch response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchTopic {

@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 
+use crate::call::ErrorCodes;
 use crate::wire::{check_version, prealloc, WireReader};
 use crate::ProtoError;
 
@@ -30,6 +31,12 @@ pub struct FoundCoordinator {
     pub host: String,
     /// The coordinator's port.
     pub port: i32,
+}
+
+impl ErrorCodes for FoundCoordinator {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 /// Decodes a FindCoordinator response body (after the response header) of `version` (0..=4).
@@ -107,6 +114,12 @@ pub struct JoinGroupResponse {
     pub member_id: String,
     /// The members (sent to the leader only).
     pub members: Vec<JoinGroupMember>,
+}
+
+impl ErrorCodes for JoinGroupResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 /// One member of a JoinGroup response, as the leader sees it.
@@ -191,6 +204,12 @@ pub struct SyncGroupResponse {
     pub assignment: Bytes,
 }
 
+impl ErrorCodes for SyncGroupResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
+}
+
 /// Decodes a SyncGroup response body (after the response header) of `version` (0..=5).
 pub fn decode_sync_group_response(body: Bytes, version: i16) -> Result<SyncGroupResponse, ProtoError> {
     const API: &str = "SyncGroup";
@@ -241,6 +260,13 @@ pub struct LeaveGroupResponse {
     pub members: Vec<LeftMember>,
 }
 
+impl ErrorCodes for LeaveGroupResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+        self.members.error_codes(f);
+    }
+}
+
 /// One member's result in a LeaveGroup response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeftMember {
@@ -248,6 +274,12 @@ pub struct LeftMember {
     pub member_id: String,
     /// Error code, 0 if none.
     pub error_code: i16,
+}
+
+impl ErrorCodes for LeftMember {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 /// Decodes a LeaveGroup response body (after the response header) of `version` (0..=5).

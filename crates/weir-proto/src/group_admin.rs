@@ -9,6 +9,7 @@
 
 use bytes::Bytes;
 
+use crate::call::ErrorCodes;
 use crate::group_offsets::{topic_errors, CommitTopic};
 use crate::wire::{check_version, prealloc, WireReader};
 use crate::ProtoError;
@@ -75,6 +76,12 @@ pub struct ListGroupsResponse {
     pub error_code: i16,
     /// The groups the broker coordinates.
     pub groups: Vec<ListedGroup>,
+}
+
+impl ErrorCodes for ListGroupsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 /// Decodes a ListGroups response body (after the response header) of `version` (0..=5).
@@ -174,6 +181,12 @@ pub struct DescribedGroup {
     pub members: Vec<DescribedGroupMember>,
     /// The operations this client may perform on the group, as a bit field (v3+; `i32::MIN` if not asked).
     pub authorized_operations: i32,
+}
+
+impl ErrorCodes for DescribedGroup {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 /// Decodes a DescribeGroups response body (after the response header) of `version` (0..=6): one result per
@@ -288,6 +301,12 @@ pub struct DeletedGroup {
     pub error_code: i16,
 }
 
+impl ErrorCodes for DeletedGroup {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
+}
+
 /// Decodes a DeleteGroups response body (after the response header) of `version` (0..=2).
 pub fn decode_delete_groups_response(body: Bytes, version: i16) -> Result<Vec<DeletedGroup>, ProtoError> {
     const API: &str = "DeleteGroups";
@@ -387,6 +406,12 @@ pub struct DescribedConsumerGroup {
     pub members: Vec<ConsumerGroupMember>,
     /// The operations this client may perform on the group, as a bit field (`i32::MIN` if not asked).
     pub authorized_operations: i32,
+}
+
+impl ErrorCodes for DescribedConsumerGroup {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 /// `[topic id, topic name, [partition]]` with its tags, then the struct's tags: a member's assignment.
@@ -527,6 +552,13 @@ pub struct OffsetDeleteResponse {
     pub error_code: i16,
     /// Per-partition results (86 GROUP_SUBSCRIBED_TO_TOPIC: the group's members still consume the topic).
     pub topics: Vec<CommitTopic>,
+}
+
+impl ErrorCodes for OffsetDeleteResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+        self.topics.error_codes(f);
+    }
 }
 
 /// Decodes an OffsetDelete response body (after the response header) of `version` (0).

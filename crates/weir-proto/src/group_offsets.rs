@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use crate::call::ErrorCodes;
 use crate::wire::{check_version, prealloc, WireReader};
 use crate::ProtoError;
 
@@ -19,6 +20,14 @@ pub struct CommitTopic {
     pub name: String,
     /// Per-partition results: (partition, error code).
     pub partitions: Vec<(i32, i16)>,
+}
+
+impl ErrorCodes for CommitTopic {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for (_, code) in &self.partitions {
+            code.error_codes(f);
+        }
+    }
 }
 
 /// Reads `[topic name, [partition, error code]]`: the per-partition results of OffsetCommit, AddPartitionsToTxn
@@ -73,6 +82,13 @@ pub struct OffsetFetchResponse {
     pub topics: Vec<FetchedTopic>,
 }
 
+impl ErrorCodes for OffsetFetchResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+        self.topics.error_codes(f);
+    }
+}
+
 /// One topic of an OffsetFetch response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedTopic {
@@ -80,6 +96,12 @@ pub struct FetchedTopic {
     pub name: String,
     /// Its partitions.
     pub partitions: Vec<FetchedOffset>,
+}
+
+impl ErrorCodes for FetchedTopic {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.partitions.error_codes(f);
+    }
 }
 
 /// One partition of an OffsetFetch response.
@@ -91,6 +113,12 @@ pub struct FetchedOffset {
     pub committed_offset: i64,
     /// Error code, 0 if none.
     pub error_code: i16,
+}
+
+impl ErrorCodes for FetchedOffset {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 /// Decodes an OffsetFetch response body (after the response header) of `version` (1..=7).

@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use crate::call::ErrorCodes;
 use crate::wire::{prealloc, WireReader};
 use crate::ProtoError;
 
@@ -22,6 +23,12 @@ pub struct ListedOffset {
     pub timestamp: i64,
     /// The offset.
     pub offset: i64,
+}
+
+impl ErrorCodes for ListedOffset {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 /// Decodes a ListOffsets response body (after the response header) of `version` (1..=8).

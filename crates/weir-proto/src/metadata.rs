@@ -9,6 +9,7 @@
 
 use bytes::Bytes;
 
+use crate::call::ErrorCodes;
 use crate::wire::{prealloc, WireReader};
 use crate::ProtoError;
 
@@ -29,6 +30,12 @@ pub struct MetadataResponse {
     pub topics: Vec<MetadataTopic>,
 }
 
+impl ErrorCodes for MetadataResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.topics.error_codes(f);
+    }
+}
+
 /// One topic of a Metadata response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -43,6 +50,13 @@ pub struct MetadataTopic {
     pub is_internal: bool,
     /// Partitions.
     pub partitions: Vec<MetadataPartition>,
+}
+
+impl ErrorCodes for MetadataTopic {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+        self.partitions.error_codes(f);
+    }
 }
 
 /// One partition of a Metadata response.
@@ -63,6 +77,12 @@ pub struct MetadataPartition {
     pub isr: Vec<i32>,
     /// The broker ids of replicas that are offline (v5+; empty before).
     pub offline_replicas: Vec<i32>,
+}
+
+impl ErrorCodes for MetadataPartition {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 /// Decodes a Metadata response body (after the response header) of `version` (1..=12).

@@ -18,6 +18,12 @@ pub struct ProduceResponse {
     pub throttle_time_ms: i32,
 }
 
+/// Nothing: the producer's sender walks every partition of a Produce response and counts the codes it finds
+/// there.
+impl crate::call::ErrorCodes for ProduceResponse {
+    fn error_codes(&self, _: &mut dyn FnMut(i16)) {}
+}
+
 /// One topic of a Produce response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProduceTopic {

@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use crate::call::ErrorCodes;
 use crate::wire::{check_version, WireReader};
 use crate::ProtoError;
 
@@ -18,6 +19,12 @@ pub struct InitProducerIdResponse {
     pub producer_id: i64,
     /// Its epoch.
     pub producer_epoch: i16,
+}
+
+impl ErrorCodes for InitProducerIdResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 /// Decodes an InitProducerId response body (after the response header) of `version` (0..=4).

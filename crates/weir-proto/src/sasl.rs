@@ -8,6 +8,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use crate::call::ErrorCodes;
 use crate::wire::{check_version, prealloc, WireReader};
 use crate::ProtoError;
 
@@ -38,6 +39,12 @@ pub struct SaslHandshakeResponse {
     pub error_code: i16,
     /// The mechanisms the listener enables.
     pub mechanisms: Vec<String>,
+}
+
+impl ErrorCodes for SaslHandshakeResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 /// Decodes a SaslHandshake response body of `version`.
@@ -93,6 +100,12 @@ pub struct SaslAuthenticateResponse {
     /// v1+: how long the session lasts before the client must authenticate again (KIP-368); 0 when it does not
     /// expire.
     pub session_lifetime_ms: i64,
+}
+
+impl ErrorCodes for SaslAuthenticateResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 impl fmt::Debug for SaslAuthenticateResponse {

@@ -11,6 +11,7 @@ use std::fmt;
 use bytes::Bytes;
 
 use crate::acl::code_enum;
+use crate::call::ErrorCodes;
 use crate::wire::{check_version, prealloc, WireReader};
 use crate::ProtoError;
 
@@ -77,6 +78,12 @@ pub struct DescribedUser {
     pub credentials: Vec<ScramCredentialInfo>,
 }
 
+impl ErrorCodes for DescribedUser {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
+}
+
 /// A decoded DescribeUserScramCredentials response.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DescribeUserScramCredentialsResponse {
@@ -86,6 +93,13 @@ pub struct DescribeUserScramCredentialsResponse {
     pub error_message: Option<String>,
     /// One result per user.
     pub results: Vec<DescribedUser>,
+}
+
+impl ErrorCodes for DescribeUserScramCredentialsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+        self.results.error_codes(f);
+    }
 }
 
 /// Decodes a DescribeUserScramCredentials response body (after the response header) of `version` (0).
@@ -227,6 +241,12 @@ pub struct AlteredUser {
     pub error_code: i16,
     /// The broker's message for an error, if any.
     pub error_message: Option<String>,
+}
+
+impl ErrorCodes for AlteredUser {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 /// Decodes an AlterUserScramCredentials response body (after the response header) of `version` (0).

@@ -23,6 +23,7 @@ use std::ops::RangeInclusive;
 
 use bytes::Bytes;
 
+use crate::call::ErrorCodes;
 use crate::wire::{check_version, WireReader};
 use crate::ProtoError;
 
@@ -136,6 +137,12 @@ pub struct EndTxnResponse {
     pub producer_id: i64,
     /// v5+: the epoch for the next transaction; -1 before v5 and on errors.
     pub producer_epoch: i16,
+}
+
+impl ErrorCodes for EndTxnResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 impl Default for EndTxnResponse {

@@ -2,7 +2,7 @@
 
 use std::ops::RangeInclusive;
 
-use crate::call::Call;
+use crate::call::{Call, ErrorCodes};
 use crate::wire::prealloc;
 
 /// Versions [`decode_api_versions_response`] reads.
@@ -166,6 +166,12 @@ pub struct ApiVersionRanges {
     /// `(name, min version level, max version level)` per finalized feature (tagged field 2, v3+), e.g.
     /// `("transaction.version", 2, 2)`. Brokers leave out features finalized at level 0.
     pub finalized_features: Vec<(String, i16, i16)>,
+}
+
+impl ErrorCodes for ApiVersionRanges {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.error_code.error_codes(f);
+    }
 }
 
 impl Default for ApiVersionRanges {

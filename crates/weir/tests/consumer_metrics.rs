@@ -1,8 +1,8 @@
 //! The consumer's statistics (`Consumer::stats`, `GroupConsumer::stats`) and metrics on real Apache Kafka, read
 //! through a `DebuggingRecorder` installed for each test alone (`metrics::with_local_recorder` around a
 //! current-thread runtime, on which every task of the clients runs, the per-partition metrics task included):
-//! records and bytes consumed against known traffic, lag to zero, pause reasons, backpressure, rebalances, and
-//! the snapshot agreeing with the metrics.
+//! records and bytes consumed against known traffic, lag to zero, pause reasons, backpressure, rebalances,
+//! the snapshot agreeing with the metrics, and the errors of fetches counted by name.
 
 #[path = "support/group.rs"]
 mod group;
@@ -140,6 +140,21 @@ impl Recorded {
             paused_by_backpressure: paused("backpressure").unwrap(),
             lag: gauge("kafka.consumer.partition.records_lag").unwrap(),
         })
+    }
+
+    /// The request errors of the client `client_id` counted for `api` and `error`, summed over brokers.
+    fn request_errors(&self, client_id: &str, api: &str, error: &str) -> u64 {
+        let labels = [("client_id", client_id), ("api", api), ("error", error)];
+        self.counters
+            .iter()
+            .filter(|(k, _)| {
+                k.name() == "kafka.client.request_error_total"
+                    && labels
+                        .iter()
+                        .all(|(n, v)| k.labels().any(|l| l.key() == *n && l.value() == *v))
+            })
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// The per-partition fetch counter of the consumer `client_id`.
@@ -388,6 +403,30 @@ fn consumed_records_bytes_fetches_and_lag_match_the_traffic() {
             rec.unit(MetricKind::Histogram, "kafka.consumer.fetch_latency_seconds"),
             Some(Unit::Seconds)
         );
+    });
+}
+
+/// A fetch from past the end of the log is refused with OFFSET_OUT_OF_RANGE: counted once as an error of the
+/// Fetch API, by name, and the consumer recovers by `auto.offset.reset` (earliest) and reads every record.
+#[test]
+fn a_fetch_error_is_counted_by_name() {
+    with_recorder(|mut rec| async move {
+        let topic = unique_topic("cm-fetch-error");
+        Kafka::shared().create_topic(&topic, 1);
+        produce(&topic, 0, 5, 10).await;
+        let client_id = unique_name("cm-fetch-error");
+        let c = consumer(&client_id, &[("auto.offset.reset", "earliest")]);
+        let tp = TopicPartition::new(topic.as_str(), 0);
+        c.assign(&[(tp, StartOffset::Offset(1000))]).await.unwrap();
+        let records = poll_n(&c, 5).await;
+        assert_eq!(
+            records.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
+        // The refused fetch came before the records, which came after the reset.
+        rec.update();
+        assert_eq!(rec.request_errors(&client_id, "Fetch", "OFFSET_OUT_OF_RANGE"), 1);
+        c.close().await.unwrap();
     });
 }
 

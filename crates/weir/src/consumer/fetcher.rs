@@ -18,6 +18,7 @@ use super::state_table::{FetchGroup, FetchGroupId, FetchOutcome, FetchTicket};
 use super::IsolationLevel;
 use super::{ConsumerRecord, Inner};
 use crate::error::{KafkaCode, Result};
+use crate::net::metrics::ConnectionMetrics;
 
 pub(crate) struct Fetcher {
     pub(crate) broker: i32,
@@ -428,6 +429,7 @@ async fn send_fetch(
     let response = conn.call(&req).await;
     match response {
         Ok(resp) => {
+            count_errors(conn.metrics(), &resp);
             if resp.error_code == 0 {
                 // Counted with the fetch (`fetch_total`, `ConsumerStats::fetches`) when it is applied.
                 inner.metrics.fetch_latency.record(sent.elapsed().as_secs_f64());
@@ -461,4 +463,21 @@ async fn send_fetch(
             Err(e)
         }
     }
+}
+
+/// Counts the error codes of a Fetch response in the request error metric
+/// (`kafka.client.request_error_total`): its top-level code and each partition's, once per response as it
+/// arrives, whatever becomes of it. One pass over the partitions and none over the records; the response type
+/// reports none itself (see [`weir_proto::call::ErrorCodes`]).
+fn count_errors(metrics: &ConnectionMetrics, resp: &FetchResponse) {
+    let count = |code: i16| {
+        if code != 0 {
+            metrics.count_error::<FetchRequest>(code);
+        }
+    };
+    count(resp.error_code);
+    resp.topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .for_each(|p| count(p.error_code));
 }

@@ -15,7 +15,6 @@ use weir_proto::versions::{ApiVersionsRequest, VersionTable};
 use weir_proto::Call;
 
 use super::metrics::{ConnectionMetrics, InFlight};
-use super::response_errors;
 use super::sasl::{self, Sasl, SaslChannel};
 use super::transport::{Stream, Transport};
 use crate::config::ClientConfig;
@@ -204,9 +203,7 @@ impl Connection {
         })?;
         let first = ApiVersionsRequest::decode(first, 3);
         if let Ok(r) = &first {
-            self.shared
-                .metrics
-                .count_error::<ApiVersionsRequest>(r.error_code);
+            self.shared.metrics.count_errors::<ApiVersionsRequest>(r);
         }
         let resp = match first {
             Ok(r) if r.error_code == 0 => r,
@@ -259,12 +256,8 @@ impl Connection {
     /// [`Connection::call`] at a given version.
     async fn call_at<C: Call>(&self, req: &C, version: i16) -> Result<C::Response> {
         let frame = self.exchange(req, version).await?;
-        // The frame is shared, not copied: kept to count the errors in it once it decoded.
-        let kept = response_errors::visited::<C>().then(|| frame.clone());
         let resp = C::decode(frame, version).map_err(|e| self.bad_response::<C>(e))?;
-        if let Some(frame) = kept {
-            response_errors::visit::<C>(&frame, version, |code| self.shared.metrics.count_error::<C>(code));
-        }
+        self.shared.metrics.count_errors::<C>(&resp);
         Ok(resp)
     }
 
@@ -299,8 +292,8 @@ impl Connection {
         e
     }
 
-    /// The metrics of this connection, for callers that count the per-item errors of Produce and Fetch
-    /// responses ([`ConnectionMetrics::count_error`]).
+    /// The metrics of this connection, for callers that count the error codes of Produce and Fetch responses
+    /// ([`ConnectionMetrics::count_error`]), which report none themselves.
     pub(crate) fn metrics(&self) -> &ConnectionMetrics {
         &self.shared.metrics
     }
@@ -516,15 +509,12 @@ impl<W: AsyncWrite + Unpin + Send> SaslChannel for WriterChannel<'_, W> {
             let frame = shared.answer::<C>(answer, timeout).await;
             let frame = frame.inspect_err(|e| shared.metrics.count_failure::<C>(e))?;
             api.answered(sent.elapsed());
-            let kept = response_errors::visited::<C>().then(|| frame.clone());
             let resp = C::decode(frame, version).map_err(|source| Error::Protocol {
                 broker: shared.addr.clone(),
                 source,
             });
             let resp = resp.inspect_err(|e| shared.metrics.count_failure::<C>(e))?;
-            if let Some(frame) = kept {
-                response_errors::visit::<C>(&frame, version, |code| shared.metrics.count_error::<C>(code));
-            }
+            shared.metrics.count_errors::<C>(&resp);
             Ok(resp)
         }
         .instrument(span)

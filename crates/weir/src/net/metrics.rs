@@ -22,8 +22,11 @@
 //! `UNKNOWN` for a code weir does not know, so that the wire cannot create labels), or, for a request that got
 //! no usable response, `NETWORK_EXCEPTION` (the connection was lost), `REQUEST_TIMED_OUT` (no response within
 //! `request.timeout.ms`), `INVALID_RESPONSE` (a response weir could not decode; the connection is dropped) or
-//! `SASL_AUTHENTICATION_FAILED` (a re-authentication failed and closed the connection). Which error codes of a
-//! response are read is said in [`super::response_errors`].
+//! `SASL_AUTHENTICATION_FAILED` (a re-authentication failed and closed the connection). The error codes of a
+//! response are those its decoded type reports ([`ErrorCodes`]): its top-level code and those of its items,
+//! for every call but Produce and Fetch, whose callers (the producer's sender, the consumer's fetcher) walk
+//! their responses partition by partition anyway and count each code they read there
+//! ([`ConnectionMetrics::count_error`]).
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -33,6 +36,7 @@ use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter, Gauge,
     Histogram, Unit,
 };
+use weir_proto::call::ErrorCodes;
 use weir_proto::{Call, KafkaCode};
 
 use crate::error::Error;
@@ -183,8 +187,14 @@ impl ConnectionMetrics {
         }
     }
 
-    /// Counts error `code` (non-zero) in a response of `C`. For callers that read per-item errors of responses
-    /// [`super::response_errors`] leaves out (Produce, Fetch).
+    /// Counts every error code `resp`, a decoded response of `C`, reports ([`ErrorCodes`]): none for Produce
+    /// and Fetch.
+    pub(crate) fn count_errors<C: Call>(&self, resp: &C::Response) {
+        resp.error_codes(&mut |code| self.count_error::<C>(code));
+    }
+
+    /// Counts error `code` in a response of `C` (nothing for 0). For the callers that read the codes of the
+    /// responses that report none themselves (Produce, Fetch).
     pub(crate) fn count_error<C: Call>(&self, code: i16) {
         if let Some(name) = error_name(code) {
             self.count(C::NAME, name);
@@ -300,5 +310,61 @@ mod tests {
             context: String::new(),
         };
         assert_eq!(failure_name(&kafka), "NOT_CONTROLLER");
+    }
+
+    /// The errors a decoded response reports are counted by API and name, once per code, 0 never; a Fetch
+    /// response reports none (its codes are counted by the fetcher, one by one).
+    #[test]
+    fn a_response_counts_the_codes_it_reports() {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        use weir_proto::admin::DeleteTopicsRequest;
+        use weir_proto::fetch::{FetchRequest, FetchResponse};
+        use weir_proto::group::HeartbeatRequest;
+
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            let m = ConnectionMetrics::opened("c", "b:9092");
+            m.count_errors::<DeleteTopicsRequest>(&vec![0, 3, 0, 3, 41]);
+            m.count_errors::<HeartbeatRequest>(&0);
+            m.count_errors::<HeartbeatRequest>(&27);
+            let fetch = FetchResponse {
+                error_code: 70,
+                ..Default::default()
+            };
+            m.count_errors::<FetchRequest>(&fetch);
+            m.count_error::<FetchRequest>(0);
+            m.count_error::<FetchRequest>(1);
+        });
+        let mut counted: Vec<(String, String, u64)> = Vec::new();
+        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+            let key = key.key();
+            if key.name() != REQUEST_ERROR_TOTAL {
+                continue;
+            }
+            let label = |name: &str| {
+                key.labels()
+                    .find(|l| l.key() == name)
+                    .map(|l| l.value().to_owned())
+                    .unwrap()
+            };
+            assert_eq!(
+                (label("client_id"), label("broker")),
+                ("c".into(), "b:9092".into())
+            );
+            let DebugValue::Counter(n) = value else {
+                panic!("{key:?} is not a counter")
+            };
+            counted.push((label("api"), label("error"), n));
+        }
+        counted.sort();
+        let want = [
+            ("DeleteTopics", "NOT_CONTROLLER", 1),
+            ("DeleteTopics", "UNKNOWN_TOPIC_OR_PARTITION", 2),
+            ("Fetch", "OFFSET_OUT_OF_RANGE", 1),
+            ("Heartbeat", "REBALANCE_IN_PROGRESS", 1),
+        ]
+        .map(|(api, error, n)| (api.to_owned(), error.to_owned(), n));
+        assert_eq!(counted, want);
     }
 }

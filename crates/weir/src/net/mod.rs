@@ -15,7 +15,6 @@ mod connection;
 pub(crate) mod metrics;
 mod oidc;
 mod oidc_tokens;
-mod response_errors;
 mod sasl;
 mod tls;
 mod transport;

@@ -85,6 +85,13 @@ fn eventually<T>(what: &str, mut check: impl FnMut() -> Result<T, String>) -> T 
     }
 }
 
+/// `weir groups reset-offsets -g GROUP REST...`.
+fn reset_offsets<'a>(group: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["groups", "reset-offsets", "-g", group];
+    args.extend_from_slice(rest);
+    args
+}
+
 /// Group settings for fast tests.
 const GROUP_PROPS: [&str; 8] = [
     "-X",
@@ -329,17 +336,7 @@ fn groups_are_listed_described_reset_and_deleted_from_the_command_line() {
         }]),
     );
     let dry = weir(
-        &[
-            "groups",
-            "reset-offsets",
-            "-b",
-            &b,
-            "-g",
-            &group,
-            "--topic",
-            &topic,
-            "--to-earliest",
-        ],
+        &reset_offsets(&group, &["-b", &b, "--topic", &topic, "--to-earliest"]),
         b"",
     );
     assert!(dry.status.success(), "{}", text(&dry.stderr));
@@ -361,18 +358,10 @@ fn groups_are_listed_described_reset_and_deleted_from_the_command_line() {
         "{note}"
     );
     let refused = fails(
-        &[
-            "groups",
-            "reset-offsets",
-            "-b",
-            &b,
-            "-g",
+        &reset_offsets(
             &group,
-            "--topic",
-            &topic,
-            "--to-earliest",
-            "--execute",
-        ],
+            &["-b", &b, "--topic", &topic, "--to-earliest", "--execute"],
+        ),
         1,
     );
     assert!(
@@ -398,21 +387,20 @@ fn groups_are_listed_described_reset_and_deleted_from_the_command_line() {
         let d = ok(&["groups", "list", "-b", &b, "--state", "Empty"]);
         rows(&d).iter().any(|r| r[0] == group).then_some(()).ok_or(d)
     });
-    let applied = ok(&[
-        "groups",
-        "reset-offsets",
-        "-b",
-        &b,
-        "-g",
+    let applied = ok(&reset_offsets(
         &group,
-        "--topic",
-        &format!("{topic}:0"),
-        "--shift-by",
-        "-3",
-        "--execute",
-        "--output",
-        "json",
-    ]);
+        &[
+            "-b",
+            &b,
+            "--topic",
+            &format!("{topic}:0"),
+            "--shift-by",
+            "-3",
+            "--execute",
+            "--output",
+            "json",
+        ],
+    ));
     assert_json(
         &parse_json(&applied),
         &json!({
@@ -422,17 +410,10 @@ fn groups_are_listed_described_reset_and_deleted_from_the_command_line() {
             "offsets": [{"topic": topic, "partition": 0, "current": 10, "new": 7, "error": null}],
         }),
     );
-    let plan = ok(&[
-        "groups",
-        "reset-offsets",
-        "-b",
-        &b,
-        "-g",
+    let plan = ok(&reset_offsets(
         &group,
-        "--all-topics",
-        "--to-offset",
-        "2",
-    ]);
+        &["-b", &b, "--all-topics", "--to-offset", "2"],
+    ));
     assert_eq!(
         rows(&plan),
         [
@@ -440,18 +421,17 @@ fn groups_are_listed_described_reset_and_deleted_from_the_command_line() {
             vec![group.clone(), topic.clone(), "1".into(), "10".into(), "2".into()]
         ]
     );
-    let past = ok(&[
-        "groups",
-        "reset-offsets",
-        "-b",
-        &b,
-        "-g",
+    let past = ok(&reset_offsets(
         &group,
-        "--topic",
-        &topic,
-        "--to-datetime",
-        "2001-09-09T01:46:40Z",
-    ]);
+        &[
+            "-b",
+            &b,
+            "--topic",
+            &topic,
+            "--to-datetime",
+            "2001-09-09T01:46:40Z",
+        ],
+    ));
     assert!(rows(&past).iter().all(|r| r[4] == "0"), "{past}");
     let read = consume_group_to_end(&b, &group, &topic);
     let got: Vec<(i32, i64)> = read.iter().map(|(p, o, _)| (*p, *o)).collect();
@@ -466,38 +446,11 @@ fn groups_are_listed_described_reset_and_deleted_from_the_command_line() {
 
     // Bad arguments are usage errors (exit 2), before anything is asked.
     for args in [
-        vec!["groups", "reset-offsets", "-g", "g", "--topic", "t"],
-        vec!["groups", "reset-offsets", "-g", "g", "--to-earliest"],
-        vec![
-            "groups",
-            "reset-offsets",
-            "-g",
-            "g",
-            "--topic",
-            "t",
-            "--to-earliest",
-            "--to-offset",
-            "1",
-        ],
-        vec![
-            "groups",
-            "reset-offsets",
-            "-g",
-            "g",
-            "--topic",
-            "t:x",
-            "--to-earliest",
-        ],
-        vec![
-            "groups",
-            "reset-offsets",
-            "-g",
-            "g",
-            "--topic",
-            "t",
-            "--to-datetime",
-            "yesterday",
-        ],
+        reset_offsets("g", &["--topic", "t"]),
+        reset_offsets("g", &["--to-earliest"]),
+        reset_offsets("g", &["--topic", "t", "--to-earliest", "--to-offset", "1"]),
+        reset_offsets("g", &["--topic", "t:x", "--to-earliest"]),
+        reset_offsets("g", &["--topic", "t", "--to-datetime", "yesterday"]),
         vec!["groups", "describe"],
         vec!["groups", "list", "--state", "Sleeping"],
         vec!["groups", "list", "--output", "yaml"],

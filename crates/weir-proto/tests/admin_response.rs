@@ -1,33 +1,15 @@
 //! The hand-written CreateTopics and DeleteTopics response decoders against `kafka-protocol`'s encoder at every
 //! version weir speaks, and against hostile input.
 
-use std::collections::BTreeMap;
+mod support;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{CreateTopicsResponse, DeleteTopicsResponse, TopicName};
-use kafka_protocol::protocol::{Encodable, StrBytes};
 use proptest::prelude::*;
+use support::{all_truncations_fail, encode, s, tags, HUGE};
 use weir_proto::admin::{decode_create_topics_response, decode_delete_topics_response};
-
-fn encode<M: Encodable>(m: &M, version: i16) -> Bytes {
-    let mut buf = BytesMut::new();
-    m.encode(&mut buf, version).unwrap();
-    buf.freeze()
-}
-
-fn s(x: &str) -> StrBytes {
-    StrBytes::from_string(x.to_owned())
-}
-
-/// An unknown top-level tagged field for flexible versions, to check that tags are skipped.
-fn tags(flex: bool, tag: &Option<Vec<u8>>) -> BTreeMap<i32, Bytes> {
-    match tag {
-        Some(t) if flex => BTreeMap::from([(42, Bytes::from(t.clone()))]),
-        _ => BTreeMap::new(),
-    }
-}
 
 type Created = (
     String,
@@ -78,9 +60,7 @@ proptest! {
         let got: Vec<(i16, Option<String>)> = got.into_iter().map(|t| (t.error_code, t.error_message)).collect();
         let want: Vec<(i16, Option<String>)> = topics.iter().map(|t| (t.1, t.2.clone())).collect();
         prop_assert_eq!(got, want);
-        for cut in 0..body.len() {
-            prop_assert!(decode_create_topics_response(body.slice(..cut), version).is_err());
-        }
+        all_truncations_fail(&body, |b| decode_create_topics_response(b, version))?;
     }
 
     #[test]
@@ -100,9 +80,7 @@ proptest! {
         let got = decode_delete_topics_response(body.clone(), version).unwrap();
         let want: Vec<i16> = topics.iter().map(|t| t.1).collect();
         prop_assert_eq!(got, want);
-        for cut in 0..body.len() {
-            prop_assert!(decode_delete_topics_response(body.slice(..cut), version).is_err());
-        }
+        all_truncations_fail(&body, |b| decode_delete_topics_response(b, version))?;
     }
 
     #[test]
@@ -125,7 +103,7 @@ fn huge_counts_are_refused() {
     b.extend_from_slice(&[2, 2, b't', 0, 0, 0]);
     b.extend_from_slice(&1i32.to_be_bytes());
     b.extend_from_slice(&1i16.to_be_bytes());
-    b.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x08]);
+    b.extend_from_slice(&HUGE);
     assert!(decode_create_topics_response(Bytes::from(b), 5).is_err());
 }
 

@@ -1,9 +1,9 @@
 //! The hand-written DescribeCluster, CreatePartitions and DeleteRecords response decoders against
 //! `kafka-protocol`'s encoder at every version weir speaks, and against hostile input.
 
-use std::collections::BTreeMap;
+mod support;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
@@ -12,28 +12,11 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{
     BrokerId, CreatePartitionsResponse, DeleteRecordsResponse, DescribeClusterResponse, TopicName,
 };
-use kafka_protocol::protocol::{Encodable, StrBytes};
 use proptest::prelude::*;
+use support::{all_truncations_fail, encode, s, tags, HUGE};
 use weir_proto::create_partitions::decode_create_partitions_response;
 use weir_proto::delete_records::decode_delete_records_response;
 use weir_proto::describe_cluster::decode_describe_cluster_response;
-
-fn encode<M: Encodable>(m: &M, version: i16) -> Bytes {
-    let mut buf = BytesMut::new();
-    m.encode(&mut buf, version).unwrap();
-    buf.freeze()
-}
-
-fn s(x: &str) -> StrBytes {
-    StrBytes::from_string(x.to_owned())
-}
-
-fn tags(flex: bool, tag: &Option<Vec<u8>>) -> BTreeMap<i32, Bytes> {
-    match tag {
-        Some(t) if flex => BTreeMap::from([(42, Bytes::from(t.clone()))]),
-        _ => BTreeMap::new(),
-    }
-}
 
 /// `(id, host, port, rack, fenced)`.
 type Broker = (i32, String, i32, Option<String>, bool);
@@ -80,9 +63,7 @@ proptest! {
             .collect();
         let want: Vec<Broker> = brokers.iter().map(|b| (b.0, b.1.clone(), b.2, b.3.clone(), b.4 && version >= 2)).collect();
         prop_assert_eq!(got_brokers, want);
-        for cut in 0..body.len() {
-            prop_assert!(decode_describe_cluster_response(body.slice(..cut), version).is_err());
-        }
+        all_truncations_fail(&body, |b| decode_describe_cluster_response(b, version))?;
     }
 
     #[test]
@@ -107,9 +88,7 @@ proptest! {
         let got: Vec<(String, i16, Option<String>)> =
             got.into_iter().map(|r| (r.topic, r.error_code, r.error_message)).collect();
         prop_assert_eq!(got, results);
-        for cut in 0..body.len() {
-            prop_assert!(decode_create_partitions_response(body.slice(..cut), version).is_err());
-        }
+        all_truncations_fail(&body, |b| decode_create_partitions_response(b, version))?;
     }
 
     #[test]
@@ -147,9 +126,7 @@ proptest! {
             .flat_map(|(n, parts)| parts.iter().map(move |&(p, lw, c)| (n.clone(), p, lw, c)))
             .collect();
         prop_assert_eq!(got, want);
-        for cut in 0..body.len() {
-            prop_assert!(decode_delete_records_response(body.slice(..cut), version).is_err());
-        }
+        all_truncations_fail(&body, |b| decode_delete_records_response(b, version))?;
     }
 
     #[test]
@@ -163,13 +140,12 @@ proptest! {
 
 #[test]
 fn huge_counts_are_refused() {
-    let huge = [0x80, 0x80, 0x80, 0x80, 0x08];
     // DescribeCluster v2: throttle, no error, null message, endpoint type 1, cluster id "c", controller 1,
     // then 2^31 - 1 brokers.
     let mut b = 0i32.to_be_bytes().to_vec();
     b.extend_from_slice(&[0, 0, 0, 1, 2, b'c']);
     b.extend_from_slice(&1i32.to_be_bytes());
-    b.extend_from_slice(&huge);
+    b.extend_from_slice(&HUGE);
     let e = decode_describe_cluster_response(Bytes::from(b), 2).unwrap_err();
     assert!(e.to_string().contains("broker count"), "{e}");
     // CreatePartitions v0 / v2: i32::MAX and 2^31 - 1 results.
@@ -177,12 +153,12 @@ fn huge_counts_are_refused() {
     b.extend_from_slice(&i32::MAX.to_be_bytes());
     assert!(decode_create_partitions_response(Bytes::from(b), 0).is_err());
     let mut b = 0i32.to_be_bytes().to_vec();
-    b.extend_from_slice(&huge);
+    b.extend_from_slice(&HUGE);
     assert!(decode_create_partitions_response(Bytes::from(b), 2).is_err());
     // DeleteRecords v2: one topic "t" with 2^31 - 1 partitions.
     let mut b = 0i32.to_be_bytes().to_vec();
     b.extend_from_slice(&[2, 2, b't']);
-    b.extend_from_slice(&huge);
+    b.extend_from_slice(&HUGE);
     let e = decode_delete_records_response(Bytes::from(b), 2).unwrap_err();
     assert!(e.to_string().contains("partition count"), "{e}");
 }

@@ -2,38 +2,20 @@
 //! encoder at every version weir speaks, and against hostile input: truncation, absurd counts, values larger
 //! than the body, unknown codes, sensitive values sent anyway.
 
-use std::collections::BTreeMap;
+mod support;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{DescribeConfigsResponse, IncrementalAlterConfigsResponse};
-use kafka_protocol::protocol::{Encodable, StrBytes};
 use proptest::prelude::*;
+use support::{all_truncations_fail, encode, s, tags, HUGE};
 use weir_proto::configs::{
     decode_describe_configs_response, decode_incremental_alter_configs_response, ConfigResourceType,
     ConfigSource, ConfigType,
 };
-
-fn encode<M: Encodable>(m: &M, version: i16) -> Bytes {
-    let mut buf = BytesMut::new();
-    m.encode(&mut buf, version).unwrap();
-    buf.freeze()
-}
-
-fn s(x: &str) -> StrBytes {
-    StrBytes::from_string(x.to_owned())
-}
-
-/// An unknown tagged field for flexible versions, to check that tags are skipped.
-fn tags(flex: bool, tag: &Option<Vec<u8>>) -> BTreeMap<i32, Bytes> {
-    match tag {
-        Some(t) if flex => BTreeMap::from([(42, Bytes::from(t.clone()))]),
-        _ => BTreeMap::new(),
-    }
-}
 
 /// `(name, value, read only, source, sensitive, synonyms (name, value, source), type, documentation)`.
 type Entry = (
@@ -169,9 +151,7 @@ proptest! {
                 }
             }
         }
-        for cut in 0..body.len() {
-            prop_assert!(decode_describe_configs_response(body.slice(..cut), version).is_err());
-        }
+        all_truncations_fail(&body, |b| decode_describe_configs_response(b, version))?;
     }
 
     #[test]
@@ -204,9 +184,7 @@ proptest! {
             .map(|(c, m, t, n)| (*c, m.clone(), ConfigResourceType::from_code(*t), n.clone()))
             .collect();
         prop_assert_eq!(got, want);
-        for cut in 0..body.len() {
-            prop_assert!(decode_incremental_alter_configs_response(body.slice(..cut), version).is_err());
-        }
+        all_truncations_fail(&body, |b| decode_incremental_alter_configs_response(b, version))?;
     }
 
     #[test]
@@ -293,20 +271,19 @@ fn a_value_longer_than_the_body_is_refused() {
 
 #[test]
 fn huge_counts_are_refused() {
-    let huge = [0x80, 0x80, 0x80, 0x80, 0x08];
     // DescribeConfigs v4: throttle, 2^31 - 1 results.
     let mut b = 0i32.to_be_bytes().to_vec();
-    b.extend_from_slice(&huge);
+    b.extend_from_slice(&HUGE);
     assert!(decode_describe_configs_response(Bytes::from(b), 4).is_err());
     // ... one result (no error, null message, TOPIC, "t") with 2^31 - 1 configs.
     let mut b = 0i32.to_be_bytes().to_vec();
     b.extend_from_slice(&[2, 0, 0, 0, 2, 2, b't']);
-    b.extend_from_slice(&huge);
+    b.extend_from_slice(&HUGE);
     assert!(decode_describe_configs_response(Bytes::from(b), 4).is_err());
     // ... one config "k" = null, not read only, source 5, not sensitive, with 2^31 - 1 synonyms.
     let mut b = 0i32.to_be_bytes().to_vec();
     b.extend_from_slice(&[2, 0, 0, 0, 2, 2, b't', 2, 2, b'k', 0, 0, 5, 0]);
-    b.extend_from_slice(&huge);
+    b.extend_from_slice(&HUGE);
     assert!(decode_describe_configs_response(Bytes::from(b), 4).is_err());
     // DescribeConfigs v1: i32::MAX results.
     let mut b = 0i32.to_be_bytes().to_vec();
@@ -317,7 +294,7 @@ fn huge_counts_are_refused() {
     b.extend_from_slice(&i32::MAX.to_be_bytes());
     assert!(decode_incremental_alter_configs_response(Bytes::from(b), 0).is_err());
     let mut b = 0i32.to_be_bytes().to_vec();
-    b.extend_from_slice(&huge);
+    b.extend_from_slice(&HUGE);
     assert!(decode_incremental_alter_configs_response(Bytes::from(b), 1).is_err());
 }
 

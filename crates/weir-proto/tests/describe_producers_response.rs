@@ -1,33 +1,16 @@
 //! The hand-written DescribeProducers response decoder against `kafka-protocol`'s encoder, and against
 //! hostile input.
 
-use std::collections::BTreeMap;
+mod support;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::describe_producers_response::{
     PartitionResponse, ProducerState, TopicResponse,
 };
 use kafka_protocol::messages::{DescribeProducersResponse, ProducerId, TopicName};
-use kafka_protocol::protocol::{Encodable, StrBytes};
 use proptest::prelude::*;
+use support::{all_truncations_fail, encode, s, tags, HUGE};
 use weir_proto::describe_producers::{decode_describe_producers_response, ProducerState as Decoded};
-
-fn encode<M: Encodable>(m: &M, version: i16) -> Bytes {
-    let mut buf = BytesMut::new();
-    m.encode(&mut buf, version).unwrap();
-    buf.freeze()
-}
-
-fn s(x: &str) -> StrBytes {
-    StrBytes::from_string(x.to_owned())
-}
-
-fn tags(tag: &Option<Vec<u8>>) -> BTreeMap<i32, Bytes> {
-    match tag {
-        Some(t) => BTreeMap::from([(42, Bytes::from(t.clone()))]),
-        None => BTreeMap::new(),
-    }
-}
 
 type Producer = (i64, i32, i32, i64, i32, i64);
 type Partition = (i32, i16, Option<String>, Vec<Producer>);
@@ -56,16 +39,16 @@ proptest! {
                                     .with_last_timestamp(a.3)
                                     .with_coordinator_epoch(a.4)
                                     .with_current_txn_start_offset(a.5);
-                                st.unknown_tagged_fields = tags(&tag);
+                                st.unknown_tagged_fields = tags(true, &tag);
                                 st
                             }).collect());
-                        w.unknown_tagged_fields = tags(&tag);
+                        w.unknown_tagged_fields = tags(true, &tag);
                         w
                     }).collect());
-                t.unknown_tagged_fields = tags(&tag);
+                t.unknown_tagged_fields = tags(true, &tag);
                 t
             }).collect());
-        resp.unknown_tagged_fields = tags(&tag);
+        resp.unknown_tagged_fields = tags(true, &tag);
         let body = encode(&resp, 0);
         let got = decode_describe_producers_response(body.clone(), 0).unwrap();
         prop_assert_eq!(got.len(), topics.len());
@@ -85,9 +68,7 @@ proptest! {
                 prop_assert_eq!(&gp.active_producers, &want);
             }
         }
-        for cut in 0..body.len() {
-            prop_assert!(decode_describe_producers_response(body.slice(..cut), 0).is_err());
-        }
+        all_truncations_fail(&body, |b| decode_describe_producers_response(b, 0))?;
     }
 
     #[test]
@@ -98,14 +79,13 @@ proptest! {
 
 #[test]
 fn huge_counts_are_refused() {
-    let huge = [0x80, 0x80, 0x80, 0x80, 0x08];
     // Throttle, 2^31 - 1 topics.
     let mut b = vec![0; 4];
-    b.extend_from_slice(&huge);
+    b.extend_from_slice(&HUGE);
     assert!(decode_describe_producers_response(Bytes::from(b), 0).is_err());
     // Throttle, one topic "t", one partition (0, no error, null message), 2^31 - 1 producers.
     let mut b = vec![0, 0, 0, 0, 2, 2, b't', 2, 0, 0, 0, 0, 0, 0, 0];
-    b.extend_from_slice(&huge);
+    b.extend_from_slice(&HUGE);
     assert!(decode_describe_producers_response(Bytes::from(b), 0).is_err());
 }
 

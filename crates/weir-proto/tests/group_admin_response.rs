@@ -2,7 +2,7 @@
 //! ConsumerGroupDescribe, OffsetDelete) against `kafka-protocol`'s encoder at every version weir speaks, and
 //! against hostile input.
 
-use std::collections::BTreeMap;
+mod support;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::consumer_group_describe_response::{
@@ -18,22 +18,13 @@ use kafka_protocol::messages::{
     ConsumerGroupDescribeResponse, DeleteGroupsResponse, DescribeGroupsResponse, GroupId, ListGroupsResponse,
     OffsetDeleteResponse, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::Decodable;
 use proptest::prelude::*;
+use support::{all_truncations_fail, encode, s, tags, HUGE};
 use weir_proto::group_admin::{
     decode_consumer_group_describe_response, decode_delete_groups_response, decode_describe_groups_response,
     decode_list_groups_response, decode_offset_delete_response, AssignedTopic, ListedGroup,
 };
-
-fn encode<M: Encodable>(m: &M, version: i16) -> Bytes {
-    let mut buf = BytesMut::new();
-    m.encode(&mut buf, version).unwrap();
-    buf.freeze()
-}
-
-fn s(x: &str) -> StrBytes {
-    StrBytes::from_string(x.to_owned())
-}
 
 fn gid(x: &str) -> GroupId {
     GroupId(s(x))
@@ -41,25 +32,6 @@ fn gid(x: &str) -> GroupId {
 
 fn topic(x: &str) -> TopicName {
     TopicName(s(x))
-}
-
-/// An unknown tagged field for flexible versions, to check that tags are skipped.
-fn tags(flex: bool, tag: &Option<Vec<u8>>) -> BTreeMap<i32, Bytes> {
-    match tag {
-        Some(t) if flex => BTreeMap::from([(42, Bytes::from(t.clone()))]),
-        _ => BTreeMap::new(),
-    }
-}
-
-fn all_truncations_fail<T: std::fmt::Debug, E>(
-    body: &Bytes,
-    decode: impl Fn(Bytes) -> Result<T, E>,
-) -> Result<(), TestCaseError> {
-    for cut in 0..body.len() {
-        let got = decode(body.slice(..cut));
-        prop_assert!(got.is_err(), "cut at {cut} of {}: {:?}", body.len(), got.ok());
-    }
-    Ok(())
 }
 
 /// `t` with topic id `id` (kafka-protocol's UUID type is set from a decoded struct: the only public way in
@@ -310,9 +282,6 @@ proptest! {
         let _ = decode_offset_delete_response(b, 0);
     }
 }
-
-/// 2^31 - 1 as a compact (unsigned varint, + 1) count.
-const HUGE: [u8; 5] = [0x80, 0x80, 0x80, 0x80, 0x08];
 
 #[test]
 fn huge_counts_are_refused() {

@@ -1,9 +1,9 @@
 //! The hand-written group membership response decoders (FindCoordinator, JoinGroup, SyncGroup, Heartbeat,
 //! LeaveGroup) against `kafka-protocol`'s encoder at every version weir speaks, and against hostile input.
 
-use std::collections::BTreeMap;
+mod support;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
@@ -11,41 +11,12 @@ use kafka_protocol::messages::{
     BrokerId, FindCoordinatorResponse, HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse,
     SyncGroupResponse,
 };
-use kafka_protocol::protocol::{Encodable, StrBytes};
 use proptest::prelude::*;
+use support::{all_truncations_fail, encode, s, tags, HUGE};
 use weir_proto::group::{
     decode_find_coordinator_response, decode_heartbeat_response, decode_join_group_response,
     decode_leave_group_response, decode_sync_group_response,
 };
-
-fn encode<M: Encodable>(m: &M, version: i16) -> Bytes {
-    let mut buf = BytesMut::new();
-    m.encode(&mut buf, version).unwrap();
-    buf.freeze()
-}
-
-fn s(x: &str) -> StrBytes {
-    StrBytes::from_string(x.to_owned())
-}
-
-/// An unknown top-level tagged field for flexible versions, to check that tags are skipped.
-fn tags(flex: bool, tag: &Option<Vec<u8>>) -> BTreeMap<i32, Bytes> {
-    match tag {
-        Some(t) if flex => BTreeMap::from([(42, Bytes::from(t.clone()))]),
-        _ => BTreeMap::new(),
-    }
-}
-
-fn all_truncations_fail<T: std::fmt::Debug, E>(
-    body: &Bytes,
-    decode: impl Fn(Bytes) -> Result<T, E>,
-) -> Result<(), TestCaseError> {
-    for cut in 0..body.len() {
-        let got = decode(body.slice(..cut));
-        prop_assert!(got.is_err(), "cut at {cut} of {}: {:?}", body.len(), got.ok());
-    }
-    Ok(())
-}
 
 type Coord = (i16, i32, String, i32, Option<String>);
 
@@ -216,7 +187,7 @@ proptest! {
 fn huge_counts_are_refused() {
     // FindCoordinator v4: throttle, then a compact coordinator count of 2^31 - 1 (varint of 2^31).
     let mut b = 0i32.to_be_bytes().to_vec();
-    b.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x08]);
+    b.extend_from_slice(&HUGE);
     assert!(decode_find_coordinator_response(Bytes::from(b), 4).is_err());
 
     // JoinGroup v0: error, generation, protocol "", leader "", member id "", then i32::MAX members.

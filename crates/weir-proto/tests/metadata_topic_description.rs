@@ -2,6 +2,8 @@
 //! topic id, whether internal, the cluster id — against `kafka-protocol`'s encoder at every version weir speaks,
 //! and the bounds on the replica lists.
 
+mod support;
+
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -9,6 +11,7 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataResponse, TopicName};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use proptest::prelude::*;
+use support::{all_truncations_fail, HUGE};
 use weir_proto::metadata::decode_metadata_response;
 
 /// `(index, leader, epoch, replicas, isr, offline)`.
@@ -71,9 +74,7 @@ fn encode(version: i16, cluster_id: &Option<String>, topics: &[Topic]) -> Bytes 
                 })
                 .collect(),
         );
-    let mut buf = BytesMut::new();
-    resp.encode(&mut buf, version).unwrap();
-    buf.freeze()
+    support::encode(&resp, version)
 }
 
 fn partition() -> impl Strategy<Value = Partition> {
@@ -107,9 +108,7 @@ proptest! {
                 prop_assert_eq!(&p.offline_replicas, &if version >= 5 { offline.clone() } else { vec![] });
             }
         }
-        for cut in 0..body.len() {
-            prop_assert!(decode_metadata_response(body.slice(..cut), version).is_err());
-        }
+        all_truncations_fail(&body, |b| decode_metadata_response(b, version))?;
     }
 }
 
@@ -144,7 +143,7 @@ fn replica_lists_longer_than_the_body_are_refused() {
     b.extend_from_slice(&0i32.to_be_bytes());
     b.extend_from_slice(&1i32.to_be_bytes());
     b.extend_from_slice(&0i32.to_be_bytes());
-    b.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x08]);
+    b.extend_from_slice(&HUGE);
     b.extend_from_slice(&[0; 12]);
     let e = decode_metadata_response(Bytes::from(b), 12).unwrap_err();
     assert!(e.to_string().contains("replica nodes"), "{e}");

@@ -1,37 +1,20 @@
 //! The hand-written DescribeUserScramCredentials and AlterUserScramCredentials response decoders against
 //! `kafka-protocol`'s encoder, and against hostile input.
 
-use std::collections::BTreeMap;
+mod support;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
 use kafka_protocol::messages::describe_user_scram_credentials_response::{
     CredentialInfo, DescribeUserScramCredentialsResult,
 };
 use kafka_protocol::messages::{AlterUserScramCredentialsResponse, DescribeUserScramCredentialsResponse};
-use kafka_protocol::protocol::{Encodable, StrBytes};
 use proptest::prelude::*;
+use support::{all_truncations_fail, encode, s, tags, HUGE};
 use weir_proto::scram_credentials::{
     decode_alter_user_scram_credentials_response, decode_describe_user_scram_credentials_response,
     ScramCredentialInfo, ScramMechanism,
 };
-
-fn encode<M: Encodable>(m: &M, version: i16) -> Bytes {
-    let mut buf = BytesMut::new();
-    m.encode(&mut buf, version).unwrap();
-    buf.freeze()
-}
-
-fn s(x: &str) -> StrBytes {
-    StrBytes::from_string(x.to_owned())
-}
-
-fn tags(tag: &Option<Vec<u8>>) -> BTreeMap<i32, Bytes> {
-    match tag {
-        Some(t) => BTreeMap::from([(42, Bytes::from(t.clone()))]),
-        None => BTreeMap::new(),
-    }
-}
 
 type User = (String, i16, Option<String>, Vec<(i8, i32)>);
 
@@ -57,13 +40,13 @@ proptest! {
                     .with_error_message(u.2.as_deref().map(s))
                     .with_credential_infos(u.3.iter().map(|(m, i)| {
                         let mut c = CredentialInfo::default().with_mechanism(*m).with_iterations(*i);
-                        c.unknown_tagged_fields = tags(&tag);
+                        c.unknown_tagged_fields = tags(true, &tag);
                         c
                     }).collect());
-                r.unknown_tagged_fields = tags(&tag);
+                r.unknown_tagged_fields = tags(true, &tag);
                 r
             }).collect());
-        resp.unknown_tagged_fields = tags(&tag);
+        resp.unknown_tagged_fields = tags(true, &tag);
         let body = encode(&resp, 0);
         let got = decode_describe_user_scram_credentials_response(body.clone(), 0).unwrap();
         prop_assert_eq!(got.error_code, error_code);
@@ -79,9 +62,7 @@ proptest! {
             }).collect();
             prop_assert_eq!(&g.credentials, &want);
         }
-        for cut in 0..body.len() {
-            prop_assert!(decode_describe_user_scram_credentials_response(body.slice(..cut), 0).is_err());
-        }
+        all_truncations_fail(&body, |b| decode_describe_user_scram_credentials_response(b, 0))?;
     }
 
     #[test]
@@ -94,15 +75,13 @@ proptest! {
                 .with_user(s(u))
                 .with_error_code(*c)
                 .with_error_message(m.as_deref().map(s))).collect());
-        resp.unknown_tagged_fields = tags(&tag);
+        resp.unknown_tagged_fields = tags(true, &tag);
         let body = encode(&resp, 0);
         let got = decode_alter_user_scram_credentials_response(body.clone(), 0).unwrap();
         let got: Vec<(String, i16, Option<String>)> =
             got.into_iter().map(|r| (r.user, r.error_code, r.error_message)).collect();
         prop_assert_eq!(got, users);
-        for cut in 0..body.len() {
-            prop_assert!(decode_alter_user_scram_credentials_response(body.slice(..cut), 0).is_err());
-        }
+        all_truncations_fail(&body, |b| decode_alter_user_scram_credentials_response(b, 0))?;
     }
 
     #[test]
@@ -115,20 +94,19 @@ proptest! {
 
 #[test]
 fn huge_counts_are_refused() {
-    let huge = [0x80, 0x80, 0x80, 0x80, 0x08];
     // Alter: throttle, 2^31 - 1 results.
     let mut b = 0i32.to_be_bytes().to_vec();
-    b.extend_from_slice(&huge);
+    b.extend_from_slice(&HUGE);
     assert!(decode_alter_user_scram_credentials_response(Bytes::from(b), 0).is_err());
     // Describe: throttle, no error, null message, 2^31 - 1 results.
     let mut b = 0i32.to_be_bytes().to_vec();
     b.extend_from_slice(&[0, 0, 0]);
-    b.extend_from_slice(&huge);
+    b.extend_from_slice(&HUGE);
     assert!(decode_describe_user_scram_credentials_response(Bytes::from(b), 0).is_err());
     // ... one user "u", no error, null message, 2^31 - 1 credentials.
     let mut b = 0i32.to_be_bytes().to_vec();
     b.extend_from_slice(&[0, 0, 0, 2, 2, b'u', 0, 0, 0]);
-    b.extend_from_slice(&huge);
+    b.extend_from_slice(&HUGE);
     assert!(decode_describe_user_scram_credentials_response(Bytes::from(b), 0).is_err());
 }
 

@@ -3,13 +3,13 @@
 //! results of CreatePartitions, DeleteRecords and IncrementalAlterConfigs), a config value longer than the
 //! frame holds, unknown config sources, types and resource types, a sensitive value sent anyway. Each is bounded
 //! and typed: a protocol error naming what was wrong, or an `Unknown(code)` value; no panic, and no allocation
-//! anywhere near what the counts claim (the allocator below remembers the largest and refuses any over 1 GiB).
+//! anywhere near what the counts claim (the allocator of
+//! `support/capped_alloc.rs` remembers the largest and refuses any over 1 GiB).
 
+#[path = "support/capped_alloc.rs"]
+mod capped_alloc;
 #[path = "support/fake_broker.rs"]
 mod fake_broker;
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use fake_broker::{bounded, Action, FakeBroker, FakeConfig, FAKE_CLUSTER_ID, NODE_ID};
@@ -24,59 +24,13 @@ use weir::admin::{
 use weir::config::ClientConfig;
 use weir::{Admin, Error, TopicPartition};
 
-// ---------------------------------------------------------------------------------------------------------
-// An allocator that remembers the largest single allocation and refuses absurd ones (> 1 GiB), so a decoder
-// that trusts a count from the wire fails deterministically instead of depending on the machine's overcommit.
+// Every allocation is recorded and any over 1 GiB refused (see `support/capped_alloc.rs`).
+#[global_allocator]
+static ALLOC: capped_alloc::Capped = capped_alloc::Capped;
 
-struct Capped;
-
-static LARGEST_ALLOC: AtomicUsize = AtomicUsize::new(0);
-const REFUSE_ABOVE: usize = 1 << 30;
 /// The largest single allocation these tests tolerate: far above anything the fake's small answers need, far
 /// below what their counts claim.
 const TOLERATED: usize = 64 << 20;
-
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Capped {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST_ALLOC.fetch_max(layout.size(), Ordering::Relaxed);
-        if layout.size() > REFUSE_ABOVE {
-            return std::ptr::null_mut();
-        }
-        System.alloc(layout)
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LARGEST_ALLOC.fetch_max(layout.size(), Ordering::Relaxed);
-        if layout.size() > REFUSE_ABOVE {
-            return std::ptr::null_mut();
-        }
-        System.alloc_zeroed(layout)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST_ALLOC.fetch_max(new_size, Ordering::Relaxed);
-        if new_size > REFUSE_ABOVE {
-            return std::ptr::null_mut();
-        }
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static ALLOC: Capped = Capped;
-
-fn assert_no_absurd_allocation() {
-    let largest = LARGEST_ALLOC.load(Ordering::Relaxed);
-    assert!(
-        largest < TOLERATED,
-        "largest allocation {largest} bytes: a count from the wire was trusted"
-    );
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Response bodies by hand, at a version: the counts and lengths a well-behaved encoder cannot write.
@@ -236,7 +190,10 @@ async fn describe_configs_with_absurd_counts_is_a_protocol_error() {
                 let what = if synonyms { "synonym count" } else { "config count" };
                 assert_protocol_error(e, "DescribeConfigs", what);
                 assert!(!e.is_retriable(), "v{version}: {e}");
-                assert_no_absurd_allocation();
+                capped_alloc::assert_largest_allocation_below(
+                    TOLERATED,
+                    &format!("DescribeConfigs v{version}: {what}"),
+                );
             }
         }
     })
@@ -274,7 +231,7 @@ async fn a_config_value_longer_than_the_frame_is_a_protocol_error() {
                 "DescribeConfigs",
                 "config value",
             );
-            assert_no_absurd_allocation();
+            capped_alloc::assert_largest_allocation_below(TOLERATED, "DescribeConfigs config value");
         }
     })
     .await;
@@ -395,7 +352,7 @@ async fn describe_cluster_with_absurd_counts_is_a_protocol_error() {
                 let e = admin(&f).describe_cluster().await.unwrap_err();
                 let what = if long_host { "host" } else { "broker count" };
                 assert_protocol_error(&e, "DescribeCluster", what);
-                assert_no_absurd_allocation();
+                capped_alloc::assert_largest_allocation_below(TOLERATED, &format!("DescribeCluster: {what}"));
             }
         }
         // The fake's normal answer, for contrast: what a well-formed one gives.
@@ -446,7 +403,7 @@ async fn metadata_with_absurd_counts_fails_describe_topics_with_a_protocol_error
             assert_protocol_error(&e, "Metadata", what);
             let e = admin.describe_topics(None).await.unwrap_err();
             assert_protocol_error(&e, "Metadata", what);
-            assert_no_absurd_allocation();
+            capped_alloc::assert_largest_allocation_below(TOLERATED, &format!("Metadata: {what}"));
         }
     })
     .await;
@@ -521,7 +478,7 @@ async fn partition_and_config_changes_with_absurd_counts_are_protocol_errors() {
                 "IncrementalAlterConfigs",
                 "result count",
             );
-            assert_no_absurd_allocation();
+            capped_alloc::assert_largest_allocation_below(TOLERATED, "IncrementalAlterConfigs result count");
         }
     })
     .await;

@@ -1,8 +1,11 @@
 //! Group administration against a fake broker that answers ListGroups and DescribeGroups with absurd counts
 //! and lengths: every answer is refused with a typed error ([`Error::Protocol`]: the whole call for a
 //! ListGroups answer, the group's own outcome for a DescribeGroups answer), nothing panics, and nothing is
-//! reserved for what the bytes only claim (the process's peak virtual memory does not jump by a gibibyte).
+//! allocated for what the bytes only claim (the allocator of `support/capped_alloc.rs` remembers the largest
+//! single allocation and refuses any over 1 GiB).
 
+#[path = "support/capped_alloc.rs"]
+mod capped_alloc;
 #[path = "support/fake_broker.rs"]
 mod fake_broker;
 
@@ -40,6 +43,10 @@ fn compact(b: &mut BytesMut, x: &str) {
     b.put_slice(x.as_bytes());
 }
 
+// Every allocation is recorded and any over 1 GiB refused (see `support/capped_alloc.rs`).
+#[global_allocator]
+static ALLOC: capped_alloc::Capped = capped_alloc::Capped;
+
 /// A fake broker that also speaks ListGroups and DescribeGroups (not ConsumerGroupDescribe: groups are
 /// described with DescribeGroups), answering them with `answer(api, request)`.
 async fn fake(answer: impl Fn(ApiKey, &Body) -> Option<Bytes> + Send + Sync + 'static) -> FakeBroker {
@@ -59,32 +66,9 @@ fn admin(fake: &FakeBroker) -> Admin {
     Admin::new(c).unwrap()
 }
 
-/// The process's peak virtual memory (`VmPeak`, kB): a reservation sized from a count on the wire would show
-/// here even if its pages were never touched.
-fn peak_kb() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmPeak:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// Runs `f` and asserts that the peak virtual memory grew by less than 1 GiB meanwhile (the bound
-/// `fault_injection.rs` puts on any single allocation). Threads starting meanwhile (other tests of this
-/// binary) reserve some for their stacks and malloc arenas, so each test runs on one thread and makes a sound
-/// call before it measures; a reservation sized from the counts below would be 2 GiB or far more.
-async fn without_huge_allocation<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    let before = peak_kb();
-    assert!(before > 0, "no VmPeak in /proc/self/status");
-    let out = f.await;
-    let grown = peak_kb().saturating_sub(before);
-    assert!(
-        grown < 1024 * 1024,
-        "{what}: peak virtual memory grew by {grown} kB"
-    );
-    out
-}
+/// The largest single allocation these tests tolerate: far above anything the fake's small answers need, far
+/// below what their counts claim (a reservation sized from them would be 2 GiB or far more).
+const TOLERATED: usize = 64 << 20;
 
 fn is_protocol_error(e: &Error) -> bool {
     matches!(e, Error::Protocol { .. })
@@ -149,11 +133,11 @@ async fn list_groups_answers_with_absurd_counts_are_protocol_errors() {
             ]
         );
         for what in ["2^31 - 1 groups", "1000 groups claimed, 2 sent"] {
-            let got = without_huge_allocation(what, admin.list_groups(&GroupFilter::all())).await;
-            match got {
+            match admin.list_groups(&GroupFilter::all()).await {
                 Err(e) => assert!(is_protocol_error(&e), "{what}: {e:?}"),
                 Ok(g) => panic!("{what}: listed {g:?}"),
             }
+            capped_alloc::assert_largest_allocation_below(TOLERATED, what);
         }
     })
     .await;
@@ -246,9 +230,7 @@ async fn describe_groups_answers_with_absurd_member_counts_or_assignment_lengths
         assert_eq!(h.members[0].assignment, [TopicPartition::new("t", 0)]);
         assert_eq!(h.state, GroupState::Stable);
         for what in ["2^31 - 1 members", "an assignment of 2^31 - 1 bytes"] {
-            let described = without_huge_allocation(what, admin.describe_groups(&["g"]))
-                .await
-                .unwrap();
+            let described = admin.describe_groups(&["g"]).await.unwrap();
             assert_eq!(described.len(), 1);
             let (id, outcome) = &described[0];
             assert_eq!(id, "g");
@@ -256,6 +238,7 @@ async fn describe_groups_answers_with_absurd_member_counts_or_assignment_lengths
                 Err(e) => assert!(is_protocol_error(e), "{what}: {e:?}"),
                 Ok(d) => panic!("{what}: described {d:?}"),
             }
+            capped_alloc::assert_largest_allocation_below(TOLERATED, what);
         }
         // Every attempt reached the fake's DescribeGroups (no answer was made up elsewhere).
         assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 3);

@@ -3,12 +3,13 @@
 //! Every test is bounded by a timeout and synchronises on events (records polled, requests and connections the
 //! fake broker recorded), never on sleeps.
 
+#[path = "support/capped_alloc.rs"]
+mod capped_alloc;
 #[path = "support/fake_broker.rs"]
 mod fake_broker;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,49 +24,9 @@ use weir::error::KafkaCode;
 use weir::{Error, Producer, ProducerRecord};
 use weir_proto::record::{batches, RecordError};
 
-// ---------------------------------------------------------------------------------------------------------
-// An allocator that remembers the largest single allocation and refuses absurd ones (> 1 GiB), so a decoder
-// that trusts a size from the wire fails deterministically (allocation failure aborts the test process)
-// instead of depending on the machine's overcommit policy.
-
-struct Capped;
-
-static LARGEST_ALLOC: AtomicUsize = AtomicUsize::new(0);
-const REFUSE_ABOVE: usize = 1 << 30;
-
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Capped {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST_ALLOC.fetch_max(layout.size(), Ordering::Relaxed);
-        if layout.size() > REFUSE_ABOVE {
-            return std::ptr::null_mut();
-        }
-        System.alloc(layout)
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LARGEST_ALLOC.fetch_max(layout.size(), Ordering::Relaxed);
-        if layout.size() > REFUSE_ABOVE {
-            return std::ptr::null_mut();
-        }
-        System.alloc_zeroed(layout)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST_ALLOC.fetch_max(new_size, Ordering::Relaxed);
-        if new_size > REFUSE_ABOVE {
-            return std::ptr::null_mut();
-        }
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
+// Every allocation is recorded and any over 1 GiB refused (see `support/capped_alloc.rs`).
 #[global_allocator]
-static ALLOC: Capped = Capped;
+static ALLOC: capped_alloc::Capped = capped_alloc::Capped;
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers.
@@ -369,11 +330,7 @@ async fn oversized_frame_drops_the_connection_quietly() {
             "took {:?}",
             started.elapsed()
         );
-        let largest = LARGEST_ALLOC.load(Ordering::Relaxed);
-        assert!(
-            largest < 100 << 20,
-            "largest allocation {largest} bytes: a size from the wire was trusted"
-        );
+        capped_alloc::assert_largest_allocation_below(100 << 20, "a frame claiming 200 MiB");
     })
     .await;
 }
@@ -687,8 +644,10 @@ async fn consumer_survives_metadata(claimed: u32) {
         .await;
     let got = c.poll(10, Duration::from_millis(200)).await;
     assert!(matches!(&got, Ok(v) if v.is_empty()), "{got:?}");
-    let largest = LARGEST_ALLOC.load(Ordering::Relaxed);
-    assert!(largest < 100 << 20, "largest allocation {largest} bytes");
+    capped_alloc::assert_largest_allocation_below(
+        100 << 20,
+        &format!("metadata claiming {claimed} partitions"),
+    );
     // Admin metadata surfaces a clear protocol error.
     let admin = weir::Admin::new(weir::config::ClientConfig::new(&fake.bootstrap())).unwrap();
     match admin.metadata().await {

@@ -597,3 +597,72 @@ fn group_rebalances_are_counted() {
         b.close().await.unwrap();
     });
 }
+
+/// Events at info level or above from weir, kept by [`nothing_is_logged_at_info_in_the_steady_state`].
+#[derive(Clone, Default)]
+struct Loud(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Loud {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let meta = event.metadata();
+        if *meta.level() <= tracing::Level::INFO && meta.target().starts_with("weir") {
+            let mut text = String::new();
+            struct Text<'a>(&'a mut String);
+            impl tracing::field::Visit for Text<'_> {
+                fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                    self.0.push_str(&format!("{}={value:?} ", field.name()));
+                }
+            }
+            event.record(&mut Text(&mut text));
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{} {}: {text}", meta.level(), meta.target()));
+        }
+    }
+}
+
+/// Once a group member is stable, producing and consuming logs nothing at info level or above (the
+/// rebalance that made it stable may: it is rare), so an application's logs stay quiet in the steady state.
+#[test]
+fn nothing_is_logged_at_info_in_the_steady_state() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let loud = Loud::default();
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(loud.clone()));
+    with_recorder(|_| async move {
+        let broker = Kafka::shared();
+        let topic = unique_topic("cm-quiet");
+        broker.create_topic(&topic, 3);
+        let group_id = unique_name("cm-quiet");
+        let member = GroupConsumer::new(group::group_config(broker, &group_id, &[])).unwrap();
+        member.subscribe(&[&topic]);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !(member.stats().state == MemberState::Stable && member.assignment().len() == 3) {
+            assert!(tokio::time::Instant::now() < deadline, "{:?}", member.stats());
+            member.poll(100, Duration::from_millis(50)).await.unwrap();
+        }
+        // The layer sees weir's events: the join logged its rebalance at info.
+        let joined = std::mem::take(&mut *loud.0.lock().unwrap());
+        assert!(joined.iter().any(|e| e.contains("rebalance")), "{joined:#?}");
+
+        // The steady state: records produced to every partition and consumed, offsets committed.
+        for p in 0..3 {
+            produce(&topic, p, 200, 50).await;
+        }
+        let mut got = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while got < 600 {
+            assert!(tokio::time::Instant::now() < deadline, "{got} of 600 records");
+            got += member.poll(1000, Duration::from_millis(100)).await.unwrap().len();
+        }
+        member.commit_delivered().await.unwrap();
+        assert_eq!(
+            member.stats().rebalances,
+            1,
+            "no rebalance happened in the steady state"
+        );
+        let logged = loud.0.lock().unwrap().clone();
+        assert!(logged.is_empty(), "logged in the steady state: {logged:#?}");
+        member.close().await.unwrap();
+    });
+}

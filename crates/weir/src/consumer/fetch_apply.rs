@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 
 use weir_proto::fetch::FetchResponse;
+use weir_proto::record::RecordError;
 
 use super::aborted::AbortedTransactions;
+use super::crc_retry::{CrcStreak, CrcVerdict};
 use super::decode::{decode_partition, DecodeLimits, Decoded};
 use super::TopicPartition;
 use crate::error::{Error, KafkaCode};
@@ -18,6 +20,10 @@ pub(crate) struct Asked<'a> {
     pub(crate) position: i64,
     /// Bytes the partition can still buffer under its high watermark.
     pub(crate) room: usize,
+    /// The partition's epoch when the fetch began.
+    pub(crate) epoch: u32,
+    /// Fetches before this one that found a batch of the partition failing its CRC (see `crc_retry`).
+    pub(crate) crc_streak: CrcStreak,
 }
 
 /// The memory limits of one response.
@@ -47,8 +53,13 @@ pub(crate) enum Outcome {
     Reroute(KafkaCode),
     /// An error retrying will not fix: report it and park the partition until a seek.
     Fail(Error),
-    /// Records to buffer (maybe none), and corrupt data after them if `decoded.error` is set.
+    /// Records to buffer (maybe none), and corrupt data after them if `decoded.error` is set: report it and park
+    /// the partition until a seek.
     Records(Decoded),
+    /// Records to buffer (maybe none), then a batch that failed its CRC and has fetches left (see `crc_retry`):
+    /// keep `streak` (which counts this fetch) and fetch the partition again from `decoded.next_offset` after the
+    /// retry backoff. `decoded.error` says what failed, for the log.
+    Refetch { decoded: Decoded, streak: CrcStreak },
 }
 
 /// Where a partition's log stands, as a response reported it (`None`: not reported, or unknown).
@@ -158,7 +169,17 @@ pub(crate) fn apply(mut resp: FetchResponse, asked: &[Asked], grant: &Grant) -> 
                 out.kept += decoded.bytes;
                 out.wire_used += decoded.wire_bytes;
                 out.largest_batch = out.largest_batch.max(decoded.largest_batch);
-                Outcome::Records(decoded)
+                match &decoded.error {
+                    Some(Error::CorruptRecords {
+                        offset,
+                        source: RecordError::CrcMismatch { .. },
+                        ..
+                    }) => match a.crc_streak.failed(a.epoch, *offset) {
+                        CrcVerdict::Refetch(streak) => Outcome::Refetch { decoded, streak },
+                        CrcVerdict::Report => Outcome::Records(decoded),
+                    },
+                    _ => Outcome::Records(decoded),
+                }
             }
         };
         out.partitions.push((outcome, marks));
@@ -185,6 +206,7 @@ pub(crate) fn next_memory_per_wire_milli(old: u64, kept: usize, wire_used: usize
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consumer::crc_retry::CRC_FETCH_ATTEMPTS;
     use bytes::Bytes;
     use weir_proto::fetch::{FetchPartition, FetchTopic};
     use weir_proto::record::{BatchBuilder, BatchOptions, ProducerIds};
@@ -229,6 +251,8 @@ mod tests {
                 tp,
                 position: 0,
                 room: 1 << 20,
+                epoch: 1,
+                crc_streak: CrcStreak::default(),
             })
             .collect()
     }
@@ -265,6 +289,7 @@ mod tests {
                 Outcome::Reroute(_) => "reroute",
                 Outcome::Fail(_) => "fail",
                 Outcome::Records(_) => "records",
+                Outcome::Refetch { .. } => "refetch",
             })
             .collect();
         assert_eq!(kinds, ["records", "reset", "reroute", "fail", "missing"]);
@@ -303,26 +328,35 @@ mod tests {
         assert_eq!(marks(&committed).high_watermark, Some(100));
     }
 
+    /// `batch(base, 3, 10)` with its last byte flipped: the CRC no longer matches.
+    fn damaged(base: i64) -> Bytes {
+        let mut bad = batch(base, 3, 10).to_vec();
+        let last = bad.len() - 1;
+        bad[last] ^= 0xff;
+        Bytes::from(bad)
+    }
+
+    /// Partition 1 holds a good batch at 0..3 and one failing its CRC at 3..6.
+    fn good_then_damaged() -> Bytes {
+        let mut two = batch(0, 3, 10).to_vec();
+        two.extend_from_slice(&damaged(3));
+        Bytes::from(two)
+    }
+
     #[test]
     fn corrupt_data_in_one_partition_spares_the_others_of_the_same_response() {
-        let good = batch(0, 3, 10);
-        let mut bad = batch(3, 3, 10).to_vec();
-        let last = bad.len() - 1;
-        bad[last] ^= 0xff; // the CRC no longer matches
-        let mut two = batch(0, 3, 10).to_vec();
-        two.extend_from_slice(&bad);
         let tps = [TopicPartition::new("t", 0), TopicPartition::new("t", 1)];
         let asked = asked_from_zero(&tps);
         let resp = response(vec![
-            partition(0, 0, Some(good)),
-            partition(1, 0, Some(Bytes::from(two))),
+            partition(0, 0, Some(batch(0, 3, 10))),
+            partition(1, 0, Some(good_then_damaged())),
         ]);
         let applied = apply(resp, &asked, &grant(1 << 20));
         let Outcome::Records(p0) = &applied.partitions[0].0 else {
             unreachable!()
         };
         assert_eq!((p0.records.len(), p0.error.is_none()), (3, true));
-        let Outcome::Records(p1) = &applied.partitions[1].0 else {
+        let Outcome::Refetch { decoded: p1, .. } = &applied.partitions[1].0 else {
             unreachable!()
         };
         assert_eq!(p1.records.len(), 3, "records before the bad batch are kept");
@@ -330,6 +364,91 @@ mod tests {
             matches!(&p1.error, Some(Error::CorruptRecords { partition: 1, .. })),
             "{:?}",
             p1.error
+        );
+    }
+
+    /// A batch failing its CRC is fetched again from where the records before it end, keeping count of the
+    /// fetches that found it damaged; the last attempt reports it.
+    #[test]
+    fn a_batch_failing_its_crc_is_fetched_again_until_the_last_attempt() {
+        let tps = [TopicPartition::new("t", 1)];
+        let mut asked = asked_from_zero(&tps);
+        let mut data = good_then_damaged();
+        let mut verdicts = Vec::new();
+        let reported = loop {
+            let resp = response(vec![partition(1, 0, Some(data.clone()))]);
+            match apply(resp, &asked, &grant(1 << 20)).partitions.remove(0).0 {
+                Outcome::Refetch { decoded, streak } => {
+                    assert!(matches!(
+                        &decoded.error,
+                        Some(Error::CorruptRecords { offset: 3, .. })
+                    ));
+                    assert_eq!(decoded.next_offset, 3, "fetched again from the damaged batch");
+                    verdicts.push((decoded.records.len(), streak));
+                    asked[0].position = decoded.next_offset;
+                    asked[0].crc_streak = streak;
+                    data = damaged(3); // Kafka returns the batch the position is in, and what follows.
+                }
+                Outcome::Records(decoded) => break decoded,
+                _ => unreachable!(),
+            }
+        };
+        let streak = |fetches| CrcStreak {
+            epoch: 1,
+            offset: 3,
+            fetches,
+        };
+        assert_eq!(verdicts, [(3, streak(1)), (0, streak(2))]);
+        assert_eq!(verdicts.len() + 1, CRC_FETCH_ATTEMPTS as usize);
+        assert!(reported.records.is_empty());
+        assert_eq!(reported.next_offset, 3);
+        assert!(
+            matches!(
+                &reported.error,
+                Some(Error::CorruptRecords {
+                    partition: 1,
+                    offset: 3,
+                    source: RecordError::CrcMismatch { base_offset: 3, .. },
+                    ..
+                })
+            ),
+            "{:?}",
+            reported.error
+        );
+        // The same streak in another epoch (the partition was seeked back): a new count.
+        asked[0].epoch = 2;
+        let resp = response(vec![partition(1, 0, Some(damaged(3)))]);
+        let Outcome::Refetch { streak, .. } = apply(resp, &asked, &grant(1 << 20)).partitions.remove(0).0
+        else {
+            panic!("not fetched again")
+        };
+        assert_eq!((streak.epoch, streak.fetches), (2, 1));
+    }
+
+    /// Corrupt data in a batch whose CRC is not in question (here not checked) is what the broker stores: it is
+    /// reported at once.
+    #[test]
+    fn other_corrupt_data_is_reported_without_fetching_it_again() {
+        let mut bad = batch(0, 3, 10).to_vec();
+        bad[22] = (bad[22] & !7) | 5; // codec 5 does not exist
+        let tps = [TopicPartition::new("t", 0)];
+        let asked = asked_from_zero(&tps);
+        let mut g = grant(1 << 20);
+        g.check_crcs = false;
+        let resp = response(vec![partition(0, 0, Some(Bytes::from(bad)))]);
+        let Outcome::Records(d) = apply(resp, &asked, &g).partitions.remove(0).0 else {
+            panic!("not reported at once")
+        };
+        assert!(
+            matches!(
+                &d.error,
+                Some(Error::CorruptRecords {
+                    source: RecordError::UnknownCompression { codec: 5, .. },
+                    ..
+                })
+            ),
+            "{:?}",
+            d.error
         );
     }
 
@@ -374,6 +493,8 @@ mod tests {
             tp: &tps[0],
             position: 0,
             room: 1 << 20,
+            epoch: 1,
+            crc_streak: CrcStreak::default(),
         }];
         let resp = || response(vec![partition(0, 0, Some(big.clone()))]);
         assert!(!apply(resp(), &asked, &grant(usize::MAX)).detach());

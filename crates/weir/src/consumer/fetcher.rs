@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use tracing::field::Empty;
@@ -215,6 +216,8 @@ impl Fetcher {
                 tp: slot.topic_partition(),
                 position: ticket.position,
                 room: room(inner, slot),
+                epoch: ticket.epoch,
+                crc_streak: slot.slot().crc_streak.load(),
             })
             .collect();
         let limit = inner.cfg.partition_buffer.max(inner.cfg.fetch_max_bytes);
@@ -262,7 +265,7 @@ impl Fetcher {
             if let Some(lso) = marks.last_stable_offset {
                 s.last_stable_offset.store(lso, Ordering::Relaxed);
             }
-            let mut decoded = match outcome {
+            let (mut decoded, refetch) = match outcome {
                 Outcome::Missing => {
                     slot.end_fetch(ticket);
                     continue;
@@ -284,7 +287,8 @@ impl Fetcher {
                     slot.park(ticket);
                     continue;
                 }
-                Outcome::Records(decoded) => decoded,
+                Outcome::Records(decoded) => (decoded, None),
+                Outcome::Refetch { decoded, streak } => (decoded, Some(streak)),
             };
             let n = decoded.records.len();
             records += n;
@@ -305,6 +309,15 @@ impl Fetcher {
             };
             let has_records = !decoded.records.is_empty();
             let end = decoded.next_offset;
+            if let Some(streak) = refetch {
+                // A batch failed its CRC, with fetches left: what came before it is taken as from any fetch,
+                // then the batch is fetched again after the backoff. The streak is stored before the ticket
+                // goes back, for whoever holds the next one.
+                s.crc_streak.store(streak);
+                if let Some(err) = decoded.error.take() {
+                    tracing::warn!(error = %err, fetches = streak.fetches, "damaged batch; fetching it again");
+                }
+            }
             if let Some(err) = decoded.error {
                 // Deliver what came before the bad batch, then stop this partition until a seek.
                 if slot.finish_fetch(ticket, outcome) && has_records {
@@ -327,6 +340,9 @@ impl Fetcher {
                     wake |= inner.ready(&slot);
                 }
             }
+            if refetch.is_some() {
+                refetch_after(slot, inner.cfg.client.retry_backoff);
+            }
         }
         inner
             .stats
@@ -335,6 +351,21 @@ impl Fetcher {
         span.record("records", records);
         inner.wake_delivery(wake);
     }
+}
+
+/// Holds `p` back from fetching for `backoff`, then lets it be fetched again from its position. Its ticket is
+/// parked meanwhile, so a seek or unassign still takes effect at once. A partition that cannot be held (paused,
+/// or its fetch begun elsewhere) is fetched again whenever it can be: the attempts stay bounded, each fetch
+/// counting one.
+fn refetch_after(p: Arc<Partition>, backoff: Duration) {
+    let Some(ticket) = p.try_begin_fetch() else {
+        return;
+    };
+    p.park(ticket);
+    tokio::spawn(async move {
+        tokio::time::sleep(backoff).await;
+        p.unpark(ticket);
+    });
 }
 
 /// Bytes `slot` can still buffer before its high watermark (the fair share in force now).

@@ -33,6 +33,7 @@
 
 mod aborted;
 mod config;
+mod crc_retry;
 mod decode;
 mod fetch_apply;
 // Lock-free lookups need raw pointers: an `ArcSwap` guard per by-name call cost more than the pause itself.

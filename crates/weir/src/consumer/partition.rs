@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use super::crc_retry::CrcStreakCell;
 use super::intrusive_list::{new_link, Link};
 use super::metrics::PartitionMetrics;
 use super::state_table::{FetchOutcome, FetchTicket, PartitionState};
@@ -21,7 +22,8 @@ pub(crate) struct PartitionBuffer {
     pub(crate) epoch: u32,
     /// A fetch ticket held back because the partition cannot progress (corrupt data, offset out of range
     /// without a reset policy, authorization): the partition is not fetched again until a seek or unassign
-    /// releases it.
+    /// releases it. Also held for the retry backoff before a batch that failed its CRC is fetched again
+    /// ([`PartitionState::unpark`]).
     pub(crate) parked: Option<FetchTicket>,
     /// Where the fetch that brought the last buffered records ended: the position once they are all delivered.
     /// Past the last record when that fetch passed over offsets without records to deliver (transaction
@@ -55,6 +57,8 @@ pub(crate) struct PartitionSlot {
     pub(crate) stale_leader: AtomicBool,
     /// Last seen backpressure state, to count transitions for [`super::ConsumerStats`].
     pub(crate) backpressured: AtomicBool,
+    /// Fetches in a row that found a batch of this partition failing its CRC (see `crc_retry`).
+    pub(crate) crc_streak: CrcStreakCell,
     /// Delivered through its own stream ([`super::Consumer::partition_stream`]) instead of `poll`.
     pub(crate) detached: AtomicBool,
     /// Wakes the partition's own stream when records arrive or the partition resumes.
@@ -78,6 +82,7 @@ impl Default for PartitionSlot {
             records_fetched: AtomicU64::new(0),
             stale_leader: AtomicBool::new(false),
             backpressured: AtomicBool::new(false),
+            crc_streak: CrcStreakCell::default(),
             detached: AtomicBool::new(false),
             data_ready: tokio::sync::Notify::new(),
             metrics: Mutex::new(None),
@@ -202,6 +207,18 @@ impl PartitionState<PartitionSlot> {
         }
     }
 
+    /// Releases `ticket` if it is still the parked one: the partition is fetched again from its position. A
+    /// ticket already released (by a seek or unassign) is left alone, and so is any other ticket parked since.
+    pub(crate) fn unpark(&self, ticket: FetchTicket) {
+        let released = {
+            let mut b = self.slot().buffer.lock().unwrap();
+            b.parked.take_if(|t| *t == ticket)
+        };
+        if let Some(t) = released {
+            self.end_fetch(t);
+        }
+    }
+
     /// Returns once no `take` is in progress (it holds the buffer lock throughout).
     pub(crate) fn settle(&self) {
         drop(self.slot().buffer.lock().unwrap());
@@ -320,6 +337,35 @@ mod tests {
         let change = p.seek(0).expect("assigned");
         p.reset(change.epoch, 0);
         assert!(p.try_begin_fetch().is_some(), "not fetchable after the seek");
+    }
+
+    /// A ticket parked for a backoff is released by `unpark`, unless a seek released it first: then `unpark`
+    /// leaves the new epoch's parked ticket alone.
+    #[test]
+    fn unpark_releases_only_the_ticket_it_names() {
+        let (t, tp) = table();
+        t.assign(&[(tp.clone(), 3)]);
+        let p = t.cell_ref(&tp).unwrap();
+        let ticket = p.try_begin_fetch().expect("fetchable");
+        p.park(ticket);
+        assert!(p.try_begin_fetch().is_none(), "fetched while parked");
+        p.unpark(ticket);
+        let again = p.try_begin_fetch().expect("fetchable after unpark");
+        assert_eq!(again.position, 3);
+        // Parked again; a seek releases it, and the new epoch parks its own ticket.
+        p.park(again);
+        let change = p.seek(3).expect("assigned");
+        p.reset(change.epoch, 3);
+        let new = p.try_begin_fetch().expect("fetchable after the seek");
+        assert_eq!((new.epoch, new.position), (change.epoch, 3));
+        p.park(new);
+        p.unpark(again); // the backoff of the old ticket ends
+        assert!(
+            p.try_begin_fetch().is_none(),
+            "the new epoch's ticket was released"
+        );
+        p.unpark(new);
+        assert!(p.try_begin_fetch().is_some());
     }
 
     /// Records of an older epoch never mix with the new one, whichever of reset and append comes first.

@@ -70,7 +70,9 @@ pub enum Error {
         #[source]
         source: ProtoError,
     },
-    /// Fetched data of a partition is corrupt (bad CRC, unknown codec, malformed record).
+    /// Fetched data of a partition is corrupt (bad CRC, unknown codec, malformed record). A batch failing its CRC
+    /// is reported only once three fetches in a row found it damaged (damage in transit is survived by fetching
+    /// it again); the partition then stops at `offset` until a seek.
     #[error("corrupt data in {topic}-{partition} near offset {offset}: {source}")]
     CorruptRecords {
         /// Topic.

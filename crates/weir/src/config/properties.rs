@@ -119,7 +119,8 @@ properties! {
     MemoryBudget Consumer ["weir.memory.budget.bytes"] "consumer-wide budget of buffered bytes";
     MemoryBudgetKb Consumer ["queued.max.messages.kbytes"] "the same, in KiB";
     AutoOffsetReset Consumer ["auto.offset.reset"] "earliest, latest or none";
-    CheckCrcs Consumer ["check.crcs"] "verify the CRC of fetched batches";
+    CheckCrcs Consumer ["check.crcs"]
+        "verify the CRC of fetched batches (a damaged one is fetched again, three fetches in all, then reported)";
     FetchesInFlight Consumer ["weir.fetches.in.flight"] "fetch requests in flight per broker";
     IsolationLevel Consumer ["isolation.level"] "read_uncommitted (default) or read_committed";
     MetricsInterval Consumer ["weir.metrics.interval.ms"]

@@ -64,7 +64,12 @@ pub struct ConsumerConfig {
     pub memory_budget: usize,
     /// Reset policy (`auto.offset.reset`, default latest as the Java client).
     pub auto_offset_reset: OffsetReset,
-    /// Verify CRC-32C of fetched batches (`check.crcs`, default true).
+    /// Verify CRC-32C of fetched batches (`check.crcs`, default true). A batch failing its check may have been
+    /// damaged in transit: the records before it are delivered and it is fetched again, after `retry.backoff.ms`,
+    /// up to three fetches in a row; only then is it reported from `poll` as [`crate::Error::CorruptRecords`]
+    /// (topic, partition, offset), and its partition stops until a seek while the others go on. Other corrupt
+    /// data is reported at once (its CRC holds, so the broker stores it so). With `false`, damage goes
+    /// unnoticed unless it breaks the decoding.
     pub check_crcs: bool,
     /// Fetch requests in flight per broker (`weir.fetches.in.flight`, default 2): read-ahead while the first
     /// response is being decoded.

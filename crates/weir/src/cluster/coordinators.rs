@@ -18,7 +18,7 @@ impl Cluster {
             key: key.to_owned(),
             key_type,
         };
-        let found = self.any_connection().await?.call(&req).await?;
+        let found = self.any_call(&req).await?;
         // Versions 0-3 always decode to exactly one coordinator; v4 lists one per key asked.
         let c = found.into_iter().next().ok_or_else(|| Error::Kafka {
             code: KafkaCode::CoordinatorNotAvailable,

@@ -1,5 +1,6 @@
 //! Cluster metadata: snapshots that readers never lock, leader routing, refresh on demand and periodically.
 
+mod broker_choice;
 pub(crate) mod coordinators;
 mod metadata;
 mod metrics;
@@ -9,15 +10,18 @@ pub use metadata::{MetadataSnapshot, PartitionMetadata, TopicMetadata};
 pub use offsets::OffsetSpec;
 
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use arc_swap::ArcSwap;
 use tracing::Instrument;
 use weir_proto::metadata::MetadataRequest;
+use weir_proto::Call;
 
 use crate::config::ClientConfig;
 use crate::error::{Error, KafkaCode, Result};
-use crate::net::{BrokerLink, Connection, Transport};
+use crate::net::{BrokerLink, Connection, LinkState, Transport};
 
 /// Shared view of the cluster: broker links and the latest metadata snapshot.
 pub(crate) struct Cluster {
@@ -29,6 +33,8 @@ pub(crate) struct Cluster {
     /// answers the requests of one connection one at a time).
     links: ArcSwap<HashMap<(i32, u8), Arc<BrokerLink>>>,
     bootstrap: Vec<Arc<BrokerLink>>,
+    /// Counts choices of a broker for requests any broker can answer; rotates the choice among equal brokers.
+    choices: AtomicUsize,
     /// Topics whose metadata this client keeps fresh.
     interest: Mutex<BTreeSet<String>>,
     refreshing: tokio::sync::Mutex<()>,
@@ -57,6 +63,7 @@ impl Cluster {
             snapshot: ArcSwap::from_pointee(MetadataSnapshot::default()),
             links: ArcSwap::from_pointee(HashMap::new()),
             bootstrap,
+            choices: AtomicUsize::new(0),
             interest: Mutex::new(BTreeSet::new()),
             refreshing: tokio::sync::Mutex::new(()),
             refresh_metrics,
@@ -126,31 +133,80 @@ impl Cluster {
         Arc::new(BrokerLink::new(addr, self.cfg.clone(), self.transport.clone()))
     }
 
-    /// A connection to any broker: a known one first, else a bootstrap address.
+    /// A connection to any broker: the first of [`Cluster::links_to_try`] that connects.
     pub(crate) async fn any_connection(&self) -> Result<Arc<Connection>> {
-        let known: Vec<Arc<BrokerLink>> = self
-            .links
-            .load()
-            .iter()
-            .filter(|((_, lane), _)| *lane == 0)
-            .map(|(_, l)| l.clone())
-            .collect();
+        self.on_any_broker(|conn| async move { Ok(conn) }).await
+    }
+
+    /// Sends `req`, which any broker can answer, to the first of [`Cluster::links_to_try`] that connects; if
+    /// that broker fails it (the connection is lost, the request times out, the answer cannot be read), to the
+    /// next. The error is the last broker's.
+    pub(crate) async fn any_call<C: Call>(&self, req: &C) -> Result<C::Response> {
+        self.on_any_broker(|conn| async move { conn.call(req).await })
+            .await
+    }
+
+    /// `f` on a connection to each of [`Cluster::links_to_try`] in turn, until one succeeds. A link found in its
+    /// reconnect backoff is passed over, and waited for only once every other link has failed.
+    async fn on_any_broker<T, F, Fut>(&self, mut f: F) -> Result<T>
+    where
+        F: FnMut(Arc<Connection>) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
         let mut last_err = None;
-        for link in known.iter().chain(self.bootstrap.iter()) {
-            match link.get().await {
-                Ok(c) => return Ok(c),
+        let mut in_backoff = Vec::new();
+        for link in self.links_to_try() {
+            match link.get_unless_backoff().await {
+                Some(Ok(conn)) => match f(conn).await {
+                    Ok(done) => return Ok(done),
+                    Err(e) => last_err = Some(e),
+                },
+                Some(Err(e)) => last_err = Some(e),
+                None => in_backoff.push(link),
+            }
+        }
+        for link in in_backoff {
+            let answered = match link.get().await {
+                Ok(conn) => f(conn).await,
+                Err(e) => Err(e),
+            };
+            match answered {
+                Ok(done) => return Ok(done),
                 Err(e) => last_err = Some(e),
             }
         }
         Err(last_err.unwrap_or(Error::Config("no brokers".into())))
     }
 
-    /// A connection to the controller (for topic administration), or any broker if unknown.
+    /// The links to try, best first, for a request any broker can answer: the links of the brokers in the
+    /// latest metadata and of the bootstrap addresses, one per address, in the order
+    /// [`broker_choice::try_order`] gives for their states now (read without locking).
+    fn links_to_try(&self) -> Vec<Arc<BrokerLink>> {
+        let snap = self.snapshot();
+        let mut ids: Vec<i32> = snap.brokers.keys().copied().collect();
+        ids.sort_unstable();
+        let links: Vec<Arc<BrokerLink>> = ids
+            .into_iter()
+            .filter_map(|id| self.link(id).ok())
+            .chain(self.bootstrap.iter().cloned())
+            .collect();
+        let now = tokio::time::Instant::now();
+        let states: Vec<(&str, LinkState)> = links.iter().map(|l| (l.addr(), l.state(now))).collect();
+        let start = self.choices.fetch_add(1, Ordering::Relaxed);
+        broker_choice::try_order(&states, start)
+            .into_iter()
+            .map(|i| links[i].clone())
+            .collect()
+    }
+
+    /// A connection to the controller (for topic administration), or to any broker if the controller is unknown,
+    /// cannot connect or is in its reconnect backoff.
     pub(crate) async fn controller_connection(&self) -> Result<Arc<Connection>> {
         let snap = self.snapshot();
         if snap.controller_id >= 0 {
+            // A controller in its reconnect backoff is not waited for: another broker forwards the request.
             if let Ok(link) = self.link(snap.controller_id) {
-                if let Ok(c) = link.get().await {
+                if let Some(Ok(c)) = link.get_unless_backoff().await {
                     return Ok(c);
                 }
             }
@@ -193,7 +249,7 @@ impl Cluster {
             topics,
             allow_auto_topic_creation: false,
         };
-        let resp = self.any_connection().await?.call(&req).await?;
+        let resp = self.any_call(&req).await?;
         let fresh = MetadataSnapshot::from_response(&resp);
         // A partial refresh keeps topics it did not ask about.
         let merged = if all {

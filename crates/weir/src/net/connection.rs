@@ -108,6 +108,8 @@ pub(crate) struct Connection {
     /// The writer re-authenticates by this plan (KIP-368) once the first authentication set one.
     reauth: watch::Sender<Option<Reauth>>,
     in_flight: Arc<Semaphore>,
+    /// The in-flight slots this connection has in all (`max.in.flight.requests.per.connection`).
+    slots: usize,
     versions: VersionTable,
     client_id: String,
     request_timeout: Duration,
@@ -148,11 +150,13 @@ impl Connection {
                 tokio::spawn(read_loop(shared.clone(), reader, decoder, timeout));
             }
         }
+        let slots = cfg.max_in_flight.max(1);
         let mut conn = Connection {
             shared,
             tx,
             reauth,
-            in_flight: Arc::new(Semaphore::new(cfg.max_in_flight.max(1))),
+            in_flight: Arc::new(Semaphore::new(slots)),
+            slots,
             versions: VersionTable::default(),
             client_id: cfg.client_id.clone(),
             request_timeout: cfg.request_timeout,
@@ -220,6 +224,11 @@ impl Connection {
     /// Whether the connection has died (the next user should reconnect).
     pub(crate) fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Requests sent (or being handed to the writer) and not answered yet: a lock-free read.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.slots.saturating_sub(self.in_flight.available_permits())
     }
 
     /// The version `C` is sent at on this connection, or an error if the broker speaks none weir speaks.

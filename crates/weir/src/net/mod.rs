@@ -19,6 +19,6 @@ mod sasl;
 mod tls;
 mod transport;
 
-pub(crate) use broker::BrokerLink;
+pub(crate) use broker::{BrokerLink, LinkState};
 pub(crate) use connection::Connection;
 pub(crate) use transport::Transport;

@@ -9,7 +9,7 @@ mod capped_alloc;
 mod fake_broker;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -1342,6 +1342,119 @@ async fn resumed_partition_does_not_wait_for_long_polls_of_idle_ones() {
         assert_eq!(seen.offsets(0), range(2000));
         assert!(c.stats().backpressure_pauses >= 5, "{:?}", c.stats());
         c.close().await.unwrap();
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Choosing a broker for a metadata refresh: a broker that just failed waits out its reconnect backoff while the
+// others answer, and a broker that fails the request hands it on to the next within the same refresh.
+
+/// Node 1 at `one` and node 2 at `two`, on 127.0.0.1.
+fn two_brokers(one: u16, two: u16) -> Vec<MetadataResponseBroker> {
+    [(1, one), (2, two)]
+        .into_iter()
+        .map(|(id, port)| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(id))
+                .with_host(StrBytes::from_static_str("127.0.0.1"))
+                .with_port(i32::from(port))
+        })
+        .collect()
+}
+
+/// An admin client that waits out every backoff and request for longer than a test lasts: a refresh that
+/// waited for a link in backoff, or for a broker that never answers, would wedge the test's bounded wait.
+fn patient_admin(bootstrap: &str) -> weir::Admin {
+    let mut cfg = weir::config::ClientConfig::new(bootstrap);
+    cfg.set("reconnect.backoff.ms", "600000").unwrap();
+    cfg.set("reconnect.backoff.max.ms", "600000").unwrap();
+    cfg.set("request.timeout.ms", "600000").unwrap();
+    weir::Admin::new(cfg).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_asks_a_live_broker_while_the_dead_one_is_in_backoff() {
+    bounded(30, async {
+        // Node 1 drops its first connection at the first request (ApiVersions) and never answers on a later
+        // one; node 2 answers everything.
+        let dead = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1)]).script(|req| match req.conn {
+            0 => Action::Close,
+            _ => Action::Stall,
+        }))
+        .await;
+        let dead_port = dead.addr.port();
+        let live = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1)]).metadata(move |_, port| {
+            let mut m = metadata_answer(port, &[(TOPIC, 1)]);
+            m.brokers = two_brokers(dead_port, port);
+            m
+        }))
+        .await;
+        let admin = patient_admin(&live.bootstrap());
+        assert_eq!(admin.metadata().await.unwrap().brokers.len(), 2);
+        // A call only node 1 can answer: its link fails to connect and enters its (ten-minute) backoff. It is
+        // now the only broker link this client made: before the fix, the refresh asked it first and waited.
+        let described = admin
+            .describe_configs(&[weir::admin::ConfigResource::broker(1)])
+            .await
+            .unwrap();
+        assert!(described[0].1.is_err(), "{described:?}");
+        dead.wait_until("the failed connection's end", |r| r.disconnections == 1)
+            .await;
+
+        let snap = admin
+            .metadata()
+            .await
+            .expect("refresh answered by the live broker");
+        assert_eq!(snap.brokers.len(), 2);
+        assert_eq!(live.recorded(|r| r.of(ApiKey::Metadata).count()), 2);
+        dead.recorded(|r| {
+            // Still in backoff: not one connection attempt since the failed one.
+            assert_eq!(r.connections, 1, "reconnected to the dead broker");
+            assert_eq!(r.of(ApiKey::Metadata).count(), 0);
+        });
+        admin.close().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_failing_on_one_broker_is_answered_by_the_next() {
+    bounded(30, async {
+        let second_port = Arc::new(AtomicU16::new(0));
+        let port_of_second = second_port.clone();
+        // Node 1 answers the first Metadata request and drops the connection at every later one.
+        let first = FakeBroker::start(
+            FakeConfig::new(&[(TOPIC, 1)])
+                .metadata(move |_, port| {
+                    let mut m = metadata_answer(port, &[(TOPIC, 1)]);
+                    m.brokers = two_brokers(port, port_of_second.load(Ordering::SeqCst));
+                    m
+                })
+                .script(|req| match (req.api_key, req.api_seq) {
+                    (ApiKey::Metadata, 1..) => Action::Close,
+                    _ => Action::Answer,
+                }),
+        )
+        .await;
+        let first_port = first.addr.port();
+        let second = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1)]).metadata(move |_, port| {
+            let mut m = metadata_answer(port, &[(TOPIC, 1)]);
+            m.brokers = two_brokers(first_port, port);
+            m
+        }))
+        .await;
+        second_port.store(second.addr.port(), Ordering::SeqCst);
+        let admin = patient_admin(&first.bootstrap());
+        assert_eq!(admin.metadata().await.unwrap().brokers.len(), 2);
+
+        // Node 1's open connection is the first choice; it fails the request, node 2 answers it.
+        let snap = admin.metadata().await.expect("refresh answered by node 2");
+        assert_eq!(snap.brokers.len(), 2);
+        assert_eq!(second.recorded(|r| r.of(ApiKey::Metadata).count()), 1);
+        // Asked once more, not twice: a broker that failed is not asked again within the same refresh.
+        assert_eq!(first.recorded(|r| r.of(ApiKey::Metadata).count()), 2);
+        admin.close().await.unwrap();
     })
     .await;
 }

@@ -1,16 +1,18 @@
 //! Failover on a three-node Apache Kafka cluster (replication factor 3, `min.insync.replicas=2`): the broker
 //! leading a partition is killed with SIGKILL while an idempotent `acks=all` producer writes and a consumer
 //! reads. Nothing acknowledged is lost, nothing is duplicated or reordered, and neither the producer nor the
-//! consumer surfaces an error to the application: leadership moves, and both follow it.
+//! consumer surfaces an error to the application: leadership moves, and both follow it. Meanwhile a client
+//! whose link to the killed node failed refreshes its metadata from the live nodes, never waiting for that link.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use weir::config::ProducerConfig;
+use weir::admin::ConfigResource;
+use weir::config::{ClientConfig, ProducerConfig};
 use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
-use weir::{Producer, ProducerRecord};
+use weir::{Admin, Producer, ProducerRecord};
 use weir_testkit::{unique_name, Kafka, Shape};
 
 const PARTITIONS: i32 = 3;
@@ -107,6 +109,13 @@ async fn leader_killed_while_producing_and_consuming_loses_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await; // waiting for progress, bounded by the deadline
     }
+    // A client whose reconnect backoff outlasts the test: once its link to the killed node has failed, a
+    // metadata refresh that waited for that link would never finish.
+    let mut wcfg = ClientConfig::new(&bootstrap);
+    wcfg.set("reconnect.backoff.ms", "600000").unwrap();
+    wcfg.set("reconnect.backoff.max.ms", "600000").unwrap();
+    let watcher = Admin::new(wcfg).unwrap();
+    assert_eq!(watcher.metadata().await.unwrap().brokers.len(), 3);
     let victim = kafka.leader(&topic, 0);
     kafka.kill(victim);
     let new_leader = kafka.leader_other_than(&topic, 0, victim);
@@ -115,6 +124,27 @@ async fn leader_killed_while_producing_and_consuming_loses_nothing() {
         produced.load(Ordering::Relaxed),
         consumed.load(Ordering::Relaxed)
     );
+    // Only the killed node answers for its own configuration: the watcher's link to it fails and enters its
+    // backoff; before the fix, that link was the first asked by every refresh.
+    let described = watcher
+        .describe_configs(&[ConfigResource::broker(victim)])
+        .await
+        .unwrap();
+    assert!(described[0].1.is_err(), "node {victim} answered after SIGKILL");
+    // Refreshes are answered by the live nodes until one reports the new leader (a live node may learn of it
+    // a little after the one the testkit asked); the bound only catches a refresh stuck on the backoff.
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let m = watcher.metadata().await.expect("refresh answered by a live node");
+            if m.topics.get(&topic).and_then(|t| t.leader(0)) == Some(new_leader) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await; // broker-side propagation
+        }
+    })
+    .await
+    .expect("a refresh waited for the killed node's link in its backoff");
+    watcher.close().await.unwrap();
 
     let offsets = tokio::time::timeout(Duration::from_secs(180), producing)
         .await

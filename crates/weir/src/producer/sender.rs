@@ -1,7 +1,12 @@
 //! The sender task: drains ready batches, groups them by leader, sends produce requests, handles responses.
+//!
+//! A batch whose leader's link waits out a reconnect backoff stays queued (as the Java client's sender leaves
+//! batches of a leader that is not ready in its accumulator) while metadata is refreshed: it goes once the
+//! backoff is over or the metadata names another leader, and neither the sender nor a send task ever waits
+//! out a backoff with batches in flight.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +21,7 @@ use super::accumulator::{Accumulator, PendingBatch};
 use super::RecordMetadata;
 use crate::config::Acks;
 use crate::error::{Error, KafkaCode, Result};
-use crate::net::Connection;
+use crate::net::{Connection, LinkState};
 
 /// A drained batch with where it goes.
 struct Outbound {
@@ -30,6 +35,8 @@ pub(super) async fn run(acc: Arc<Accumulator>) {
     if acc.cfg.idempotence && acc.txn.is_none() {
         init_producer_id(&acc).await;
     }
+    let refreshing = Arc::new(AtomicBool::new(false));
+    let mut last_refresh: Option<Instant> = None;
     loop {
         let notified = acc.wake.notified();
         tokio::pin!(notified);
@@ -37,10 +44,21 @@ pub(super) async fn run(acc: Arc<Accumulator>) {
         if acc.reinit.load(Ordering::Acquire) && nothing_in_flight(&acc) && acc.txn.is_none() {
             new_epoch(&acc).await;
         }
-        let (groups, next, refresh, to_add) = drain(&acc);
+        let (groups, mut next, refresh, to_add) = drain(&acc);
         acc.metrics.queued(acc.outstanding());
         if refresh {
-            refresh_metadata(&acc);
+            let now = Instant::now();
+            let pending = refreshing.load(Ordering::Acquire);
+            match refresh_wait(pending, last_refresh, acc.cfg.client.retry_backoff, now) {
+                RefreshWait::Now => {
+                    last_refresh = Some(now);
+                    refreshing.store(true, Ordering::Release);
+                    refresh_metadata_then(&acc, Some(refreshing.clone()));
+                }
+                // Its end wakes the sender.
+                RefreshWait::Pending => {}
+                RefreshWait::Until(at) => next = Some(next.map_or(at, |n| n.min(at))),
+            }
         }
         if acc
             .txn
@@ -65,11 +83,57 @@ pub(super) async fn run(acc: Arc<Accumulator>) {
 
 /// Refreshes metadata in the background, then wakes the sender (batches waiting for a leader may go).
 fn refresh_metadata(acc: &Arc<Accumulator>) {
+    refresh_metadata_then(acc, None);
+}
+
+/// [`refresh_metadata`], clearing `done` (if any) once the refresh is over, before the sender is woken.
+fn refresh_metadata_then(acc: &Arc<Accumulator>, done: Option<Arc<AtomicBool>>) {
     let acc = acc.clone();
     tokio::spawn(async move {
         let _ = acc.cluster.refresh(false).await;
+        if let Some(done) = done {
+            done.store(false, Ordering::Release);
+        }
         acc.wake.notify_one();
     });
+}
+
+/// When the sender's loop may start the metadata refresh its queued batches ask for (a leader unknown, or in
+/// a reconnect backoff).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RefreshWait {
+    /// At once.
+    Now,
+    /// Not while the refresh it started last is under way: the end of that one wakes the sender.
+    Pending,
+    /// Not before this instant: at most one refresh per `retry.backoff.ms`, as the Java client's metadata
+    /// refresh backoff, so that a leader that stays unknown or unreachable does not make the sender ask in a
+    /// loop.
+    Until(Instant),
+}
+
+/// When the sender may start a refresh, given whether its last one is `pending`, when it started (`last`),
+/// and the minimum time between two (`backoff`).
+fn refresh_wait(pending: bool, last: Option<Instant>, backoff: Duration, now: Instant) -> RefreshWait {
+    if pending {
+        return RefreshWait::Pending;
+    }
+    match last.map(|at| at + backoff) {
+        Some(at) if at > now => RefreshWait::Until(at),
+        _ => RefreshWait::Now,
+    }
+}
+
+/// Whether a partition's ready batch may go to its leader, whose link is in `state` at `now`: `Err(at)` while
+/// that link waits out a reconnect backoff. The batch then stays queued and the sender looks again at `at`:
+/// when the backoff ends, or when the batch's delivery timeout does (`expires`), whichever is sooner; a
+/// metadata refresh naming another leader wakes it before. Any other state lets the batch go (a connection
+/// attempt under way is waited for by its send task, not by the sender).
+fn leader_ready(state: LinkState, now: Instant, expires: Instant) -> std::result::Result<(), Instant> {
+    match state {
+        LinkState::Backoff { until } if until > now => Err(until.min(expires)),
+        _ => Ok(()),
+    }
 }
 
 fn nothing_in_flight(acc: &Accumulator) -> bool {
@@ -191,7 +255,8 @@ pub(super) fn fail_all(acc: &Accumulator, e: &Error) {
 }
 
 /// Takes every batch that is ready to go, grouped by leader; returns the next linger deadline and whether
-/// metadata is missing for some partition.
+/// metadata should be refreshed (a partition's leader is unknown, or its link in a reconnect backoff: such a
+/// partition's batches stay queued, see [`leader_ready`]).
 /// A transactional producer's batches go only to partitions added to the transaction: the others are returned
 /// to be added.
 #[allow(clippy::type_complexity)]
@@ -212,6 +277,7 @@ fn drain(
     let mut expired = Vec::new();
     let mut closed = Vec::new();
     let mut to_add = Vec::new();
+    let mut leader_states: BTreeMap<i32, LinkState> = BTreeMap::new();
     let mut st = acc.state.lock().unwrap();
     let force = st.flushing > 0 || acc.closed.load(Ordering::Acquire);
     for ((topic, partition), q) in st.partitions.iter_mut() {
@@ -248,6 +314,15 @@ fn drain(
             if !txn.may_write(topic, *partition, &mut to_add) {
                 continue;
             }
+        }
+        let state = *leader_states.entry(leader).or_insert_with(|| {
+            // A leader missing from the brokers of the metadata: its send fails and is retried as before.
+            acc.cluster.link(leader).map_or(LinkState::Idle, |l| l.state(now))
+        });
+        if let Err(at) = leader_ready(state, now, head.created + acc.cfg.delivery_timeout) {
+            refresh = true;
+            next = Some(next.map_or(at, |n| n.min(at)));
+            continue;
         }
         let mut batch = q.batches.pop_front().unwrap();
         if batch.sealed.is_none() {
@@ -302,6 +377,24 @@ fn drain(
 }
 
 async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
+    // The leader's link may have entered a backoff since the drain (an attempt to connect failed): the
+    // batches go back to their queues unsent rather than wait for it.
+    let conn = match acc.cluster.link(leader) {
+        Ok(link) => link.get_unless_backoff().await,
+        Err(e) => Some(Err(e)),
+    };
+    let conn = match conn {
+        Some(Ok(conn)) => conn,
+        Some(Err(e)) => return failed(&acc, leader, batches, e),
+        None => {
+            // The drain that follows keeps them queued and asks for a metadata refresh.
+            tracing::debug!(
+                leader,
+                "leader in reconnect backoff; batches wait for it or a new leader"
+            );
+            return unsend(&acc, batches);
+        }
+    };
     let mut by_topic: BTreeMap<Arc<str>, Vec<(i32, Bytes)>> = BTreeMap::new();
     for o in &batches {
         let sealed = o
@@ -326,7 +419,6 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
         topics: by_topic.into_iter().collect(),
     };
     let result: Result<Option<(ProduceResponse, Arc<Connection>)>> = async {
-        let conn = acc.cluster.link(leader)?.get().await?;
         if acc.cfg.acks == Acks::None {
             conn.send_unanswered(&req).await?;
             return Ok(None);
@@ -343,15 +435,7 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
     .await;
     let resp = match result {
         Ok(r) => r,
-        Err(e) => {
-            tracing::debug!(leader, error = %e, "produce request failed; will retry");
-            // The leader may have moved or gone: look again before the retry.
-            refresh_metadata(&acc);
-            for o in batches {
-                retry_or_fail(&acc, o, e.is_retriable(), &e);
-            }
-            return;
-        }
+        Err(e) => return failed(&acc, leader, batches, e),
     };
     let Some((resp, conn)) = resp else {
         for o in batches {
@@ -419,6 +503,30 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
     }
 }
 
+/// The produce request to `leader` failed as a whole (or its connection could not be made).
+fn failed(acc: &Arc<Accumulator>, leader: i32, batches: Vec<Outbound>, e: Error) {
+    tracing::debug!(leader, error = %e, "produce request failed; will retry");
+    // The leader may have moved or gone: look again before the retry.
+    refresh_metadata(acc);
+    for o in batches {
+        retry_or_fail(acc, o, e.is_retriable(), &e);
+    }
+}
+
+/// Puts drained batches that were not sent back at the head of their partitions' queues, as they were (same
+/// bytes and sequence numbers, attempts not counted): a partition has one batch out of its queue at a time,
+/// so the order of its records is kept.
+fn unsend(acc: &Accumulator, batches: Vec<Outbound>) {
+    let mut st = acc.state.lock().unwrap();
+    for o in batches {
+        let q = st.partitions.entry((o.topic, o.partition)).or_default();
+        q.in_flight = false;
+        q.batches.push_front(o.batch);
+    }
+    drop(st);
+    acc.wake.notify_one();
+}
+
 fn finish(acc: &Accumulator, o: Outbound, offset_of: impl Fn(usize) -> i64) {
     if let Some(q) = acc
         .state
@@ -482,4 +590,67 @@ fn retry_or_fail(acc: &Accumulator, mut o: Outbound, retriable: bool, err: &Erro
         }
     });
     acc.wake.notify_one();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leader_in_backoff_holds_its_batches_until_the_backoff_or_the_delivery_timeout_ends() {
+        let now = Instant::now();
+        let soon = now + Duration::from_secs(1);
+        let later = now + Duration::from_secs(600);
+        assert_eq!(
+            leader_ready(LinkState::Backoff { until: later }, now, soon),
+            Err(soon),
+            "woken for the delivery timeout first"
+        );
+        assert_eq!(
+            leader_ready(LinkState::Backoff { until: soon }, now, later),
+            Err(soon),
+            "woken when the backoff ends"
+        );
+        // A backoff already over at `now` holds nothing.
+        assert_eq!(
+            leader_ready(LinkState::Backoff { until: now }, now, later),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_leader_not_in_backoff_gets_its_batches() {
+        let now = Instant::now();
+        let expires = now + Duration::from_secs(120);
+        for state in [
+            LinkState::Ready { in_flight: 3 },
+            LinkState::Idle,
+            LinkState::Lost,
+            LinkState::Connecting,
+        ] {
+            assert_eq!(leader_ready(state, now, expires), Ok(()), "{state:?}");
+        }
+    }
+
+    #[test]
+    fn the_sender_refreshes_once_per_backoff_and_never_twice_at_once() {
+        let now = Instant::now();
+        let backoff = Duration::from_millis(100);
+        assert_eq!(refresh_wait(false, None, backoff, now), RefreshWait::Now);
+        assert_eq!(refresh_wait(true, None, backoff, now), RefreshWait::Pending);
+        assert_eq!(
+            refresh_wait(true, Some(now - backoff * 5), backoff, now),
+            RefreshWait::Pending,
+            "a slow refresh is not joined by another"
+        );
+        let last = now - Duration::from_millis(30);
+        assert_eq!(
+            refresh_wait(false, Some(last), backoff, now),
+            RefreshWait::Until(last + backoff)
+        );
+        assert_eq!(
+            refresh_wait(false, Some(now - backoff), backoff, now),
+            RefreshWait::Now
+        );
+    }
 }

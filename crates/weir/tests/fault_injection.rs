@@ -1458,3 +1458,113 @@ async fn refresh_failing_on_one_broker_is_answered_by_the_next() {
     })
     .await;
 }
+
+/// The values stored in a partition of `fake`, in log order.
+fn stored_values(fake: &FakeBroker, partition: i32) -> Vec<String> {
+    fake.batches(TOPIC, partition)
+        .into_iter()
+        .flat_map(|b| {
+            let batch = batches(b.bytes).next().unwrap().unwrap();
+            batch.records(1 << 20).unwrap().collect::<Vec<_>>()
+        })
+        .map(|r| String::from_utf8(r.unwrap().value.unwrap().to_vec()).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_goes_to_the_new_leader_while_the_dead_one_is_in_backoff() {
+    bounded(30, async {
+        // Node 1 leads the partition until it dies: from then on it drops every connection at its first
+        // request, so a reconnect fails and its link enters its (ten-minute) backoff.
+        let dead = Arc::new(AtomicBool::new(false));
+        let refused = Arc::new(AtomicBool::new(false));
+        let (is_dead, refuses) = (dead.clone(), refused.clone());
+        let second_port = Arc::new(AtomicU16::new(0));
+        let port_of_second = second_port.clone();
+        let first = FakeBroker::start(
+            FakeConfig::new(&[(TOPIC, 1)])
+                .metadata(move |_, port| {
+                    let mut m = metadata_answer(port, &[(TOPIC, 1)]);
+                    m.brokers = two_brokers(port, port_of_second.load(Ordering::SeqCst));
+                    m
+                })
+                .script(move |req| {
+                    if !is_dead.load(Ordering::SeqCst) {
+                        return Action::Answer;
+                    }
+                    if req.api_key == ApiKey::ApiVersions {
+                        refuses.store(true, Ordering::SeqCst);
+                    }
+                    Action::Close
+                }),
+        )
+        .await;
+        let first_port = first.addr.port();
+        // Node 2 names node 1 the leader until its second answer after node 1 refused a connection: the new
+        // leader is elected a little after the client's link to node 1 entered its backoff.
+        let answers_since_refusal = Arc::new(AtomicUsize::new(0));
+        let (refused_seen, answers) = (refused.clone(), answers_since_refusal.clone());
+        let second = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1)]).metadata(move |_, port| {
+            let mut m = metadata_answer(port, &[(TOPIC, 1)]);
+            m.brokers = two_brokers(first_port, port);
+            let elected = refused_seen.load(Ordering::SeqCst) && answers.fetch_add(1, Ordering::SeqCst) >= 1;
+            if elected {
+                for t in m.topics.iter_mut() {
+                    for p in t.partitions.iter_mut() {
+                        p.leader_id = BrokerId(2);
+                        p.replica_nodes = vec![BrokerId(2)];
+                        p.isr_nodes = vec![BrokerId(2)];
+                    }
+                }
+            }
+            m
+        }))
+        .await;
+        second_port.store(second.addr.port(), Ordering::SeqCst);
+
+        let mut cfg = producer_config(&first);
+        cfg.set("reconnect.backoff.ms", "600000").unwrap();
+        cfg.set("reconnect.backoff.max.ms", "600000").unwrap();
+        let p = Producer::new(cfg).unwrap();
+        let before: Vec<String> = (0..3).map(|i| format!("before-{i}")).collect();
+        for v in &before {
+            let d = p
+                .send(ProducerRecord::new(TOPIC, v.clone()).partition(0))
+                .await
+                .unwrap();
+            d.await.expect("delivered by node 1");
+        }
+
+        dead.store(true, Ordering::SeqCst);
+        let after: Vec<String> = (0..5).map(|i| format!("after-{i}")).collect();
+        let mut deliveries = Vec::new();
+        for v in &after {
+            deliveries.push(
+                p.send(ProducerRecord::new(TOPIC, v.clone()).partition(0))
+                    .await
+                    .unwrap(),
+            );
+        }
+        let mut offsets = Vec::new();
+        for d in deliveries {
+            offsets.push(d.await.expect("delivered by node 2").offset);
+        }
+        assert!(refused.load(Ordering::SeqCst), "node 1 refused a reconnect");
+        assert!(
+            answers_since_refusal.load(Ordering::SeqCst) >= 2,
+            "node 2 was elected"
+        );
+        // Acknowledged by node 2, every record once and in order, at the offsets it gave them.
+        assert_eq!(offsets, (0..5).collect::<Vec<i64>>());
+        assert_eq!(stored_values(&second, 0), after);
+        assert_eq!(stored_values(&first, 0), before);
+        // The one produce request node 1 got after its death is the one its connection dropped; nothing was
+        // sent to it while its link waited out the backoff.
+        assert_eq!(
+            first.recorded(|r| r.of(ApiKey::Produce).count()),
+            before.len() + 1
+        );
+        p.close().await.unwrap();
+    })
+    .await;
+}

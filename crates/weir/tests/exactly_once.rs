@@ -331,6 +331,21 @@ async fn read_output(
     }
 }
 
+/// Fails with every partition's problems unless the read_committed output (one list per partition) is the
+/// input exactly once, in order.
+fn assert_exactly_once(committed: &[Vec<Out>], context: &str) {
+    let problems: Vec<String> = committed
+        .iter()
+        .enumerate()
+        .filter_map(|(p, got)| check_partition(p as i32, got))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "the read_committed output is not the input exactly once, in order:\n{}\n{context}",
+        problems.join("\n")
+    );
+}
+
 /// What is wrong with the read_committed copy of partition `p`, if anything.
 fn check_partition(p: i32, got: &[Out]) -> Option<String> {
     let expected: Vec<String> = (0..PER_PARTITION).map(|i| value(p, i)).collect();
@@ -490,16 +505,7 @@ async fn sigkilled_copier_copies_every_record_exactly_once() {
         runs.iter().map(|r| r.aborted).sum::<usize>(),
     );
 
-    let problems: Vec<String> = committed
-        .iter()
-        .enumerate()
-        .filter_map(|(p, got)| check_partition(p as i32, got))
-        .collect();
-    assert!(
-        problems.is_empty(),
-        "the read_committed output is not the input exactly once, in order:\n{}\n{context}",
-        problems.join("\n")
-    );
+    assert_exactly_once(&committed, &context);
     eprintln!(
         "runs done after {:.1?}, checked after {:.1?}",
         t_runs,
@@ -601,15 +607,6 @@ async fn rebalancing_copiers_copy_every_record_exactly_once() {
     let (committed, _) = read_output(kafka, &output, "read_committed", Some(&ends))
         .await
         .unwrap_or_else(|e| panic!("{e}\n{context}"));
-    let problems: Vec<String> = committed
-        .iter()
-        .enumerate()
-        .filter_map(|(p, got)| check_partition(p as i32, got))
-        .collect();
-    assert!(
-        problems.is_empty(),
-        "the read_committed output is not the input exactly once, in order:\n{}\n{context}",
-        problems.join("\n")
-    );
+    assert_exactly_once(&committed, &context);
     let _ = std::fs::remove_dir_all(&logs);
 }

@@ -321,8 +321,7 @@ async fn admin_topics_and_offsets() {
     let err = missing
         .send(ProducerRecord::new("no-such-topic-weir", "x"))
         .await
-        .err()
-        .expect("unknown topic");
+        .expect_err("unknown topic");
     assert!(matches!(err, weir::Error::UnknownTopic(_)), "{err}");
 }
 

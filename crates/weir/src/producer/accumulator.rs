@@ -6,31 +6,41 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tokio::sync::{oneshot, Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 use weir_proto::record::{BatchBuilder, BatchOptions, ProducerIds};
 
+use super::delivery::{BatchDelivery, BatchOutcome, DeliveryFuture};
 use super::metrics::ProducerMetrics;
 use super::partitioner::partition_for_key;
 use super::transaction::Transactions;
-use super::{ProducerRecord, RecordMetadata};
+use super::ProducerRecord;
 use crate::cluster::Cluster;
 use crate::config::ProducerConfig;
 use crate::error::{Error, Result};
-
-pub(super) type DeliveryTx = oneshot::Sender<Result<RecordMetadata>>;
 
 /// Records of one partition on their way to the broker: an open builder, or sealed bytes once drained.
 pub(super) struct PendingBatch {
     pub(super) builder: Option<BatchBuilder>,
     pub(super) sealed: Option<Bytes>,
-    pub(super) deliveries: Vec<DeliveryTx>,
+    /// Resolved once for all the batch's records; each record's future holds it.
+    pub(super) delivery: Arc<BatchDelivery>,
+    /// Records in the batch.
+    pub(super) records: usize,
     /// Bytes of `buffer.memory` this batch holds.
     pub(super) memory: usize,
     pub(super) created: Instant,
     pub(super) full: bool,
     pub(super) attempts: u32,
     pub(super) retry_at: Option<Instant>,
+}
+
+/// A batch dropped unresolved (the producer went away) fails its records with [`Error::Closed`] rather than
+/// leaving their futures pending; after [`Accumulator::complete`] this does nothing.
+impl Drop for PendingBatch {
+    fn drop(&mut self) {
+        self.delivery.resolve(BatchOutcome::Failed(Error::Closed));
+    }
 }
 
 #[derive(Default)]
@@ -109,7 +119,7 @@ impl Accumulator {
         }
     }
 
-    pub(super) async fn append(&self, rec: ProducerRecord, tx: DeliveryTx) -> Result<()> {
+    pub(super) async fn append(&self, rec: ProducerRecord) -> Result<DeliveryFuture> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
@@ -160,10 +170,13 @@ impl Accumulator {
             topic_names,
             ..
         } = &mut *st;
-        let topic = topic_names
-            .entry(rec.topic.clone())
-            .or_insert_with(|| Arc::from(rec.topic.as_str()))
-            .clone();
+        let topic = match topic_names.get(&rec.topic) {
+            Some(t) => t.clone(),
+            None => topic_names
+                .entry(rec.topic.clone())
+                .or_insert_with(|| Arc::from(rec.topic.as_str()))
+                .clone(),
+        };
         let partition = explicit.unwrap_or_else(|| {
             // Partition counts only grow, so a stored choice stays valid.
             *sticky
@@ -174,7 +187,7 @@ impl Accumulator {
         let fits = |b: &PendingBatch| {
             b.builder.is_some()
                 && !b.full
-                && (b.deliveries.is_empty()
+                && (b.records == 0
                     || b.builder.as_ref().unwrap().estimated_size() + size <= self.cfg.batch_size)
         };
         let mut opened = false;
@@ -189,7 +202,8 @@ impl Accumulator {
                     ..Default::default()
                 })),
                 sealed: None,
-                deliveries: Vec::new(),
+                delivery: Arc::default(),
+                records: 0,
                 memory: 0,
                 created: Instant::now(),
                 full: false,
@@ -206,7 +220,9 @@ impl Accumulator {
             rec.value.as_deref(),
             &headers,
         );
-        batch.deliveries.push(tx);
+        // More records than u32 in one batch cannot be: a batch's record count is an i32 on the wire.
+        let delivery = DeliveryFuture::new(batch.delivery.clone(), batch.records as u32);
+        batch.records += 1;
         batch.memory += memory;
         let filled = estimated >= self.cfg.batch_size;
         if filled {
@@ -220,18 +236,18 @@ impl Accumulator {
         if opened || filled {
             self.wake.notify_one();
         }
-        Ok(())
+        Ok(delivery)
     }
 
     /// Resolves the deliveries of a finished batch and returns its memory.
-    pub(super) fn complete(&self, batch: PendingBatch, outcome: impl Fn(usize) -> Result<RecordMetadata>) {
-        let n = batch.deliveries.len();
-        let mut failed = 0;
-        for (i, tx) in batch.deliveries.into_iter().enumerate() {
-            let result = outcome(i);
-            failed += usize::from(result.is_err());
-            let _ = tx.send(result);
-        }
+    pub(super) fn complete(&self, batch: PendingBatch, outcome: BatchOutcome) {
+        let n = batch.records;
+        let failed = if matches!(outcome, BatchOutcome::Failed(_)) {
+            n
+        } else {
+            0
+        };
+        batch.delivery.resolve(outcome);
         let bytes = batch.sealed.as_ref().map_or(0, Bytes::len);
         self.metrics.resolved(n - failed, bytes, failed);
         self.memory.add_permits(batch.memory);

@@ -16,21 +16,19 @@
 //! ```
 
 mod accumulator;
+mod delivery;
 mod metrics;
 pub mod partitioner;
 mod sender;
 mod transaction;
 
+pub use delivery::DeliveryFuture;
 pub use metrics::ProducerStats;
 pub use transaction::ConsumerGroupMetadata;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use tokio::sync::oneshot;
 
 use crate::cluster::Cluster;
 use crate::config::ProducerConfig;
@@ -100,27 +98,12 @@ impl ProducerRecord {
 /// Where a delivered record landed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
-    /// Topic.
-    pub topic: String,
+    /// Topic (shared by the records of a batch).
+    pub topic: Arc<str>,
     /// Partition.
     pub partition: i32,
     /// Offset assigned by the broker; -1 with `acks=0`, where the broker does not say.
     pub offset: i64,
-}
-
-/// Resolves once the broker acknowledged the record (or delivery failed for good).
-#[must_use = "a delivery future tells whether the record was written"]
-pub struct DeliveryFuture {
-    rx: oneshot::Receiver<Result<RecordMetadata>>,
-}
-
-impl Future for DeliveryFuture {
-    type Output = Result<RecordMetadata>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx)
-            .poll(cx)
-            .map(|r| r.unwrap_or(Err(Error::Closed)))
-    }
 }
 
 /// A Kafka producer. Cheap to clone; all clones share one sender task.
@@ -145,9 +128,7 @@ impl Producer {
     /// Waits (asynchronously) when `buffer.memory` is exhausted, and for metadata of a topic seen the first
     /// time. Fails at once for an unknown topic, an out-of-range partition or an oversized record.
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
-        let (tx, rx) = oneshot::channel();
-        self.acc.append(record, tx).await?;
-        Ok(DeliveryFuture { rx })
+        self.acc.append(record).await
     }
 
     /// Sends everything queued now (ignoring linger) and waits until every record sent before this call has a

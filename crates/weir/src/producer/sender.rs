@@ -18,7 +18,7 @@ use weir_proto::record::{batches, restamp, ProducerIds};
 use weir_proto::txn::PRODUCE_MAX_VERSION_BEFORE_TV2;
 
 use super::accumulator::{Accumulator, PendingBatch};
-use super::RecordMetadata;
+use super::delivery::BatchOutcome;
 use crate::config::Acks;
 use crate::error::{Error, KafkaCode, Result};
 use crate::net::{Connection, LinkState};
@@ -250,7 +250,7 @@ pub(super) fn fail_all(acc: &Accumulator, e: &Error) {
             .collect()
     };
     for b in batches {
-        acc.complete(b, |_| Err(e.clone()));
+        acc.complete(b, BatchOutcome::Failed(e.clone()));
     }
 }
 
@@ -343,12 +343,13 @@ fn drain(
                 }
                 Err(e) => {
                     let what = format!("record batch for {topic}-{partition}");
-                    acc.complete(batch, |_| {
-                        Err(Error::Encode {
-                            what: what.clone(),
-                            source: e.clone().into(),
-                        })
-                    });
+                    acc.complete(
+                        batch,
+                        BatchOutcome::Failed(Error::Encode {
+                            what,
+                            source: e.into(),
+                        }),
+                    );
                     continue;
                 }
             }
@@ -371,7 +372,7 @@ fn drain(
             after: acc.cfg.delivery_timeout,
         };
         acc.txn_failed(&e);
-        acc.complete(b, |_| Err(e.clone()));
+        acc.complete(b, BatchOutcome::Failed(e.clone()));
     }
     (groups, next, refresh, to_add)
 }
@@ -409,7 +410,7 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
     }
     let first_sends = batches.iter().filter(|o| o.batch.attempts == 0).map(|o| {
         let bytes = o.batch.sealed.as_ref().map_or(0, Bytes::len);
-        (bytes, o.batch.deliveries.len())
+        (bytes, o.batch.records)
     });
     let _in_flight = acc.metrics.request(batches.len(), first_sends);
     let req = ProduceRequest {
@@ -439,7 +440,7 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
     };
     let Some((resp, conn)) = resp else {
         for o in batches {
-            finish(&acc, o, |_| -1);
+            finish(&acc, o, -1);
         }
         return;
     };
@@ -456,19 +457,11 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
             );
         }
     }
-    // The offset of a batch's i-th record; -1 (unknown) for offsets the broker cannot have meant.
-    let nth = |base: i64, i: usize| {
-        if base < 0 {
-            -1
-        } else {
-            base.checked_add(i as i64).unwrap_or(-1)
-        }
-    };
     for o in batches {
         match outcome.get(&*o.topic).and_then(|parts| parts.get(&o.partition)) {
-            Some(&(0, base, _)) => finish(&acc, o, |i| nth(base, i)),
+            Some(&(0, base, _)) => finish(&acc, o, base),
             // Already written by an earlier attempt whose response was lost: delivered.
-            Some(&(46, base, _)) => finish(&acc, o, |i| nth(base, i)),
+            Some(&(46, base, _)) => finish(&acc, o, base),
             Some((code, _, msg)) => {
                 let err = Error::kafka(
                     *code,
@@ -527,7 +520,8 @@ fn unsend(acc: &Accumulator, batches: Vec<Outbound>) {
     acc.wake.notify_one();
 }
 
-fn finish(acc: &Accumulator, o: Outbound, offset_of: impl Fn(usize) -> i64) {
+/// A batch was written: `base_offset` is where its first record landed (-1: the broker did not say).
+fn finish(acc: &Accumulator, o: Outbound, base_offset: i64) {
     if let Some(q) = acc
         .state
         .lock()
@@ -537,15 +531,12 @@ fn finish(acc: &Accumulator, o: Outbound, offset_of: impl Fn(usize) -> i64) {
     {
         q.in_flight = false;
     }
-    let topic = o.topic.to_string();
-    let partition = o.partition;
-    acc.complete(o.batch, |i| {
-        Ok(RecordMetadata {
-            topic: topic.clone(),
-            partition,
-            offset: offset_of(i),
-        })
-    });
+    let outcome = BatchOutcome::Written {
+        topic: o.topic,
+        partition: o.partition,
+        base_offset,
+    };
+    acc.complete(o.batch, outcome);
     acc.wake.notify_one();
 }
 
@@ -555,7 +546,7 @@ fn retry_or_fail(acc: &Accumulator, mut o: Outbound, retriable: bool, err: &Erro
     let now = Instant::now();
     let in_time = o.batch.created + acc.cfg.delivery_timeout > now;
     if retriable && in_time {
-        acc.metrics.retried(o.batch.deliveries.len());
+        acc.metrics.retried(o.batch.records);
         o.batch.attempts += 1;
         let backoff = acc.cfg.client.retry_backoff * o.batch.attempts.min(10);
         o.batch.retry_at = Some(now + backoff);
@@ -579,16 +570,15 @@ fn retry_or_fail(acc: &Accumulator, mut o: Outbound, retriable: bool, err: &Erro
             q.in_flight = false;
         }
     }
-    acc.complete(o.batch, |_| {
-        if kind_retriable {
-            Err(Error::Timeout {
-                what: format!("record delivery (last error: {msg})"),
-                after: acc.cfg.delivery_timeout,
-            })
-        } else {
-            Err(err.clone())
+    let failure = if kind_retriable {
+        Error::Timeout {
+            what: format!("record delivery (last error: {msg})"),
+            after: acc.cfg.delivery_timeout,
         }
-    });
+    } else {
+        err.clone()
+    };
+    acc.complete(o.batch, BatchOutcome::Failed(failure));
     acc.wake.notify_one();
 }
 

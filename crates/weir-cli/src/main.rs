@@ -2,6 +2,7 @@
 
 mod acl_cmds;
 mod admin_cmds;
+mod bench;
 mod config_cmds;
 mod consume;
 mod format;
@@ -73,6 +74,9 @@ enum Command {
     /// List, describe or delete consumer groups and reset their offsets (like kafka-consumer-groups.sh)
     #[command(subcommand)]
     Groups(groups::GroupsCommand),
+    /// Load tests against your cluster: produce and consume throughput, end-to-end latency, pause/resume
+    #[command(subcommand, after_help = bench::AFTER_HELP)]
+    Bench(bench::BenchCommand),
 }
 
 /// Arguments of `weir produce`.
@@ -270,6 +274,7 @@ fn main() -> ExitCode {
             Command::Users(c) => user_cmds::run(&global, c).await,
             Command::Configs(c) => config_cmds::run(&global, c).await,
             Command::Groups(c) => groups::run(&global, c).await,
+            Command::Bench(c) => bench::run(&global, c).await,
         }
     });
     // Background tasks (sender, fetchers) are not waited for: every command closes its client itself.

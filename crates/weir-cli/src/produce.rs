@@ -26,7 +26,7 @@ Example: seq 1000 | weir produce -b 127.0.0.1:9092 -t events -K : -z zstd -X lin
          seq 1000 | weir produce -t events -X transactional.id=loader-1 --txn-records 100";
 
 /// Deliveries awaited at most; beyond this `send` waits for the oldest acknowledgement.
-const WINDOW: usize = 256 * 1024;
+pub(crate) const WINDOW: usize = 256 * 1024;
 /// Size of one read from stdin.
 const READ_CHUNK: usize = 1 << 20;
 

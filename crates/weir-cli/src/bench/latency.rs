@@ -149,10 +149,14 @@ fn parse_header(run: u64, value: &[u8]) -> Option<(u64, Duration)> {
     (word(0) == run).then(|| (word(8), Duration::from_nanos(word(16))))
 }
 
-/// Latencies in nanoseconds (3 significant digits, growing as needed).
+/// Highest latency tracked; longer ones are recorded as this (a record an hour late is lost anyway).
+const MAX_TRACKED: Duration = Duration::from_secs(3600);
+
+/// Latencies in nanoseconds, 1 ns to [`MAX_TRACKED`], to 3 significant digits (about 0.5 MB).
 fn histogram() -> Histogram<u64> {
-    // Three significant digits is a valid precision: this cannot fail.
-    Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits are supported"))
+    // Valid bounds (1 <= low, high >= 2 * low) and precision (3 <= 5): this cannot fail.
+    Histogram::new_with_bounds(1, nanos(MAX_TRACKED), 3)
+        .unwrap_or_else(|_| unreachable!("valid histogram bounds and precision"))
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -511,6 +515,19 @@ mod tests {
         let s = Schedule::new(3, Warmup::Records(7), Duration::from_millis(999));
         assert_eq!((s.warmup, s.measured), (7, 2));
         assert_eq!(s.due(1), Duration::from_nanos(333_333_333));
+    }
+
+    #[test]
+    fn histograms_keep_latencies_from_nanoseconds_to_an_hour() {
+        let mut h = histogram();
+        for ms in 1..=100u64 {
+            h.saturating_record(nanos(Duration::from_millis(ms)));
+        }
+        h.saturating_record(nanos(Duration::from_secs(7200)));
+        let p50 = h.value_at_quantile(0.5) as f64;
+        // 101 values: the median is the 51st, 51 ms (to 3 significant digits).
+        assert!((p50 - 51e6).abs() <= 51e6 * 1e-3, "{p50}");
+        assert!((h.max() as f64 - 3600e9).abs() <= 3600e9 * 1e-3, "an hour at most: {}", h.max());
     }
 
     #[test]

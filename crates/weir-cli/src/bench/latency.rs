@@ -527,7 +527,11 @@ mod tests {
         let p50 = h.value_at_quantile(0.5) as f64;
         // 101 values: the median is the 51st, 51 ms (to 3 significant digits).
         assert!((p50 - 51e6).abs() <= 51e6 * 1e-3, "{p50}");
-        assert!((h.max() as f64 - 3600e9).abs() <= 3600e9 * 1e-3, "an hour at most: {}", h.max());
+        assert!(
+            (h.max() as f64 - 3600e9).abs() <= 3600e9 * 1e-3,
+            "an hour at most: {}",
+            h.max()
+        );
     }
 
     #[test]

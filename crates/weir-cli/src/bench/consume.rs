@@ -238,7 +238,7 @@ pub async fn run(g: &Global, a: ConsumeBenchArgs) -> Result<(), CliError> {
     };
     let mut report = Report::new("consume", &m);
     report.count("partitions", "partitions", stats.partitions.len() as u64);
-    report.text("group", "group", a.group.as_deref().unwrap_or(""));
+    report.optional_text("group", "group", a.group.as_deref());
     report.count("fetches", "fetches", stats.fetches - stats_start.fetches);
     report.count(
         "bytes_fetched",

@@ -38,7 +38,7 @@ JSON fields of every subcommand:
   peak_rss_bytes   the process's peak resident set size (ru_maxrss)
   warmup_records, warmup_s   what the warm-up took
 produce: failed, partitions, record_size, key_size, compression, acks, batches, produce_requests, retries
-consume: partitions, group, fetches, bytes_fetched, backpressure_pauses
+consume: partitions, group (null without --group), fetches, bytes_fetched, backpressure_pauses
 latency: rate, duration_s, partitions, record_size, sent, acked, failed, missing, foreign,
   e2e_p50_us e2e_p90_us e2e_p99_us e2e_p99_9_us e2e_max_us (send -> receive, microseconds),
   ack_p50_us ack_p90_us ack_p99_us ack_p99_9_us ack_max_us (send -> acknowledgement)

@@ -100,6 +100,16 @@ impl Report {
         });
     }
 
+    /// Adds a word or setting that may be absent: `null` in JSON, `-` in the table.
+    pub fn optional_text(&mut self, key: &'static str, label: &str, s: Option<&str>) {
+        self.figures.push(Figure {
+            key,
+            label: label.into(),
+            value: s.map_or(Value::Null, Value::from),
+            text: s.unwrap_or("-").into(),
+        });
+    }
+
     /// The JSON object: `command`, then every figure under its key.
     pub fn to_json(&self) -> Value {
         let mut obj = Map::new();

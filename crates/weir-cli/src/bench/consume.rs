@@ -9,6 +9,7 @@ use weir::group::{GroupConfig, GroupConsumer};
 use weir::Admin;
 
 use super::consumer_settings::{ConsumerSettings, StartAt};
+use super::interrupt::Interrupt;
 use super::report::{Measured, Report};
 use super::resource_usage::ResourceUsage;
 use super::run_length::{parse_duration, parse_warmup, RunLength, Warmup};
@@ -163,6 +164,7 @@ pub async fn run(g: &Global, a: ConsumeBenchArgs) -> Result<(), CliError> {
         }
     };
 
+    let interrupt = Interrupt::install()?;
     let pb = progress(g.quiet, "consumed");
     let started = Instant::now();
     let mut warm = Counted::default();
@@ -172,6 +174,9 @@ pub async fn run(g: &Global, a: ConsumeBenchArgs) -> Result<(), CliError> {
     let mut last_record = Instant::now();
     let outcome: Result<(), CliError> = async {
         loop {
+            if interrupt.requested() {
+                return Ok(());
+            }
             if t0.is_none() && a.warmup.is_done(warm.records, started.elapsed()) {
                 t0 = Some((Instant::now(), ResourceUsage::now(), source.stats()));
             }
@@ -237,6 +242,7 @@ pub async fn run(g: &Global, a: ConsumeBenchArgs) -> Result<(), CliError> {
         warmup: t0.saturating_duration_since(started),
     };
     let mut report = Report::new("consume", &m);
+    report.flag("interrupted", "interrupted", interrupt.requested());
     report.count("partitions", "partitions", stats.partitions.len() as u64);
     report.optional_text("group", "group", a.group.as_deref());
     report.count("fetches", "fetches", stats.fetches - stats_start.fetches);

@@ -23,6 +23,7 @@ use weir::consumer::{Consumer, ConsumerConfig, TopicPartition};
 use weir::producer::DeliveryFuture;
 use weir::{Admin, Compression, Producer, ProducerRecord};
 
+use super::interrupt::Interrupt;
 use super::payload::{Payloads, SplitMix64};
 use super::produce::MAX_RECORD_SIZE;
 use super::report::{Measured, Report};
@@ -369,11 +370,16 @@ pub async fn run(g: &Global, a: LatencyArgs) -> Result<(), CliError> {
         tokio::spawn(async move { receive(&consumer, run, origin, schedule.warmup, done_rx).await })
     };
 
+    let interrupt = Interrupt::install()?;
     let pb = progress(g.quiet, "sent");
+    let mut sent_measured = 0u64;
     let mut usage_start = None;
     let mut send_error = None;
     let tokio_origin = tokio::time::Instant::from_std(origin);
     for seq in 0..schedule.total() {
+        if interrupt.requested() {
+            break;
+        }
         let due = schedule.due(seq);
         if seq == schedule.warmup {
             usage_start = Some(ResourceUsage::now());
@@ -388,6 +394,9 @@ pub async fn run(g: &Global, a: LatencyArgs) -> Result<(), CliError> {
             Ok(f) => {
                 if ack_tx.send((seq, due, f)).is_err() {
                     break;
+                }
+                if seq >= schedule.warmup {
+                    sent_measured += 1;
                 }
             }
             Err(e) => {
@@ -434,7 +443,8 @@ pub async fn run(g: &Global, a: LatencyArgs) -> Result<(), CliError> {
     report.number("duration_s", "duration s", a.duration.as_secs_f64(), 3);
     report.count("partitions", "partitions", partitions as u64);
     report.count("record_size", "record size (value bytes)", a.record_size);
-    report.count("sent", "sent (measured)", schedule.measured);
+    report.flag("interrupted", "interrupted", interrupt.requested());
+    report.count("sent", "sent (measured)", sent_measured);
     report.count("acked", "acknowledged (measured)", acks.acked_measured);
     report.count("failed", "failed", acks.failed);
     let missing = acks.acked.saturating_sub(receipts.received);

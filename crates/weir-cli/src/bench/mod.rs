@@ -5,6 +5,7 @@
 
 mod consume;
 mod consumer_settings;
+mod interrupt;
 mod latency;
 mod pause_resume;
 mod payload;
@@ -37,13 +38,17 @@ JSON fields of every subcommand:
   cpu_user_s, cpu_sys_s
   peak_rss_bytes   the process's peak resident set size (ru_maxrss)
   warmup_records, warmup_s   what the warm-up took
+  interrupted      true when SIGINT or SIGTERM ended the run early
 produce: failed, partitions, record_size, key_size, compression, acks, batches, produce_requests, retries
 consume: partitions, group (null without --group), fetches, bytes_fetched, backpressure_pauses
-latency: rate, duration_s, partitions, record_size, sent, acked, failed, missing, foreign,
+latency: rate, duration_s, partitions, record_size, sent (measured records sent), acked, failed, missing, foreign,
   e2e_p50_us e2e_p90_us e2e_p99_us e2e_p99_9_us e2e_max_us (send -> receive, microseconds),
   ack_p50_us ack_p90_us ack_p99_us ack_p99_9_us ack_max_us (send -> acknowledgement)
 pause-resume: pauses, resumes, pauses_per_sec, resumes_per_sec, peak_buffered, order_violations,
   processed_total, partitions, workers, app_buffer, resume_below, work_rounds, backpressure_pauses
+
+Ctrl-C (SIGINT) or SIGTERM stops a run early: it reports what it measured until then (interrupted: true)
+and exits 0 if nothing failed.
 
 Exit status: 0 when every record was delivered as expected; 1 when a record failed or went missing, records
 were out of order, or the topic is missing; 2 for invalid arguments. The figures are printed in every case

@@ -18,6 +18,7 @@ use weir::Admin;
 
 use super::consume::{payload_len, Counted};
 use super::consumer_settings::{ConsumerSettings, StartAt};
+use super::interrupt::Interrupt;
 use super::report::{Measured, Report};
 use super::resource_usage::ResourceUsage;
 use super::run_length::{parse_duration, parse_warmup, RunLength, Warmup};
@@ -218,6 +219,7 @@ pub async fn run(g: &Global, a: PauseResumeArgs) -> Result<(), CliError> {
         threads.push(thread);
     }
 
+    let interrupt = Interrupt::install()?;
     let pb = progress(g.quiet, "processed");
     let started = Instant::now();
     let mut warm = Counted::default();
@@ -230,6 +232,9 @@ pub async fn run(g: &Global, a: PauseResumeArgs) -> Result<(), CliError> {
     let mut batches: Vec<Vec<ConsumerRecord>> = (0..workers).map(|_| Vec::new()).collect();
     let outcome: Result<(), CliError> = async {
         loop {
+            if interrupt.requested() {
+                return Ok(());
+            }
             if t0.is_none() && a.warmup.is_done(warm.records, started.elapsed()) {
                 let resumes = shared.resumes.load(Ordering::Relaxed);
                 t0 = Some((Instant::now(), ResourceUsage::now(), pauses, resumes));
@@ -337,6 +342,7 @@ pub async fn run(g: &Global, a: PauseResumeArgs) -> Result<(), CliError> {
         warmup: t0.saturating_duration_since(started),
     };
     let mut report = Report::new("pause-resume", &m);
+    report.flag("interrupted", "interrupted", interrupt.requested());
     report.count("pauses", "pauses", pauses - pauses_start);
     report.count("resumes", "resumes", resumes - resumes_start);
     report.number("pauses_per_sec", "pauses/s", per_sec(pauses - pauses_start), 0);

@@ -9,6 +9,7 @@ use weir::config::ProducerConfig;
 use weir::producer::DeliveryFuture;
 use weir::{Admin, Compression, Producer, ProducerRecord};
 
+use super::interrupt::Interrupt;
 use super::payload::Payloads;
 use super::report::{Measured, Report};
 use super::resource_usage::ResourceUsage;
@@ -130,6 +131,7 @@ pub async fn run(g: &Global, a: ProduceBenchArgs) -> Result<(), CliError> {
     let compression = cfg.compression.to_string();
     let acks = a.acks.clone().unwrap_or_else(|| "all".into());
     let payloads = Payloads::new(a.record_size as usize, a.key_size as usize);
+    let interrupt = Interrupt::install()?;
     let producer = Producer::new(cfg)?;
     let pb = progress(g.quiet, "acknowledged");
     let mut d = Deliveries::new(a.max_in_flight_records as usize);
@@ -138,7 +140,7 @@ pub async fn run(g: &Global, a: ProduceBenchArgs) -> Result<(), CliError> {
 
     let outcome: Result<(), String> = async {
         let started = Instant::now();
-        while !a.warmup.is_done(seq, started.elapsed()) {
+        while !a.warmup.is_done(seq, started.elapsed()) && !interrupt.requested() {
             d.send(&producer, topic, &payloads, seq).await?;
             seq += 1;
         }
@@ -159,7 +161,7 @@ pub async fn run(g: &Global, a: ProduceBenchArgs) -> Result<(), CliError> {
         Ok(()) => {
             async {
                 let mut sent = 0u64;
-                while !a.length.is_done(sent, t0.elapsed()) {
+                while !a.length.is_done(sent, t0.elapsed()) && !interrupt.requested() {
                     d.send(&producer, topic, &payloads, seq).await?;
                     seq += 1;
                     sent += 1;
@@ -192,6 +194,7 @@ pub async fn run(g: &Global, a: ProduceBenchArgs) -> Result<(), CliError> {
         warmup,
     };
     let mut report = Report::new("produce", &measured);
+    report.flag("interrupted", "interrupted", interrupt.requested());
     report.count("failed", "failed records", d.failed);
     report.count("partitions", "partitions", partitions as u64);
     report.count("record_size", "record size (value bytes)", a.record_size);

@@ -100,6 +100,16 @@ impl Report {
         });
     }
 
+    /// Adds a yes/no figure.
+    pub fn flag(&mut self, key: &'static str, label: &str, b: bool) {
+        self.figures.push(Figure {
+            key,
+            label: label.into(),
+            value: Value::from(b),
+            text: if b { "yes" } else { "no" }.into(),
+        });
+    }
+
     /// Adds a word or setting that may be absent: `null` in JSON, `-` in the table.
     pub fn optional_text(&mut self, key: &'static str, label: &str, s: Option<&str>) {
         self.figures.push(Figure {

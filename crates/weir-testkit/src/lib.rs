@@ -10,6 +10,9 @@
 //!   [`peers::franz_go`]: franz-go, the peer for the pause/resume workload weir exists for.
 //! * [`oidc::OidcServer`]: an OpenID Connect provider on loopback (client credentials grant, RS256 JWTs, a
 //!   JWKS) and the broker settings that validate its tokens, for OAUTHBEARER tests.
+//! * [`ReplayServer`]: an in-process stand-in for a broker that answers Fetch from record batches encoded once,
+//!   at memory speed, so a consumer's own cost can be measured with no broker in the way ([`replay`]);
+//!   [`cpu_time`] reads the CPU clocks a benchmark needs to tell the client's CPU from the server's.
 //! * [`Kcat`] and [`Python`]: librdkafka 2.16 tooling for interop checks (kcat run against the librdkafka
 //!   bundled in the PyPI `confluent-kafka` wheel, and that wheel's Python).
 //!
@@ -31,12 +34,14 @@
 //! assert_eq!(got, b"a\nb\n");
 //! ```
 
+pub mod cpu_time;
 mod kafka;
 mod librdkafka;
 pub mod oidc;
 pub mod peers;
 pub mod pki;
 mod process;
+pub mod replay;
 mod wire;
 
 use std::path::{Path, PathBuf};
@@ -46,6 +51,7 @@ pub use kafka::{java, kafka_libs, Kafka, SecureOptions, SecurityProtocol, Shape}
 pub use librdkafka::{Kcat, Python, LIBRDKAFKA_VERSION};
 pub use pki::{Pki, ServerCert};
 pub use process::run_with_timeout;
+pub use replay::{ReplayBuilder, ReplayServer};
 
 /// Root of the weir repository (where `scripts/`, `.kafka/`, `.venv/` and `.rdk/` live).
 pub fn repo_root() -> PathBuf {

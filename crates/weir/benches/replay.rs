@@ -16,7 +16,8 @@
 //!
 //! Figures: wall time (for weir from `Consumer::new` to the last record; for kcat from spawn to exit, so it
 //! includes process start, its end-of-log detection, one `fetch.wait.max.ms`, and its shutdown), wire bytes per
-//! second (the batches' bytes, as they travel: compressed for lz4), records per second, and client CPU seconds.
+//! second (the batches' bytes, as they travel: compressed for lz4), records per second, client CPU seconds, and
+//! wire bytes per CPU second (less disturbed than wall time when other work shares the cores).
 //! kcat's CPU is its own, from `wait4(2)` (`weir_testkit::peers::franz_go::run_measured`); weir's is this
 //! process's CPU over the run minus what the server's connection threads used (`ReplayServer::server_cpu`);
 //! memcpy's is its thread's. Each client runs `RUNS` times (env, default 3), the order rotating every run; the
@@ -173,13 +174,13 @@ fn main() {
     }
 
     println!("\nmedians [min–max] of {runs} runs; wire MB/s = batch bytes / wall; CPU = the client's own (server excluded)");
-    println!("| log | client | wall s | wire MB/s | M records/s | CPU s | server CPU s |\n|---|---|---:|---:|---:|---:|---:|");
+    println!("| log | client | wall s | wire MB/s | M records/s | CPU s | wire MB per CPU s | server CPU s |\n|---|---|---:|---:|---:|---:|---:|---:|");
     for (label, wire, records, samples) in &rows {
         for (c, name) in CLIENTS.iter().enumerate() {
             let s = &samples[c];
             let wall = median(&s.wall);
             println!(
-                "| {label} | {name} | {} | {:.0} | {} | {} | {} |",
+                "| {label} | {name} | {} | {:.0} | {} | {} | {:.0} | {} |",
                 fmt_stat(&s.wall, 3),
                 *wire as f64 / wall / 1e6,
                 if c == 3 {
@@ -188,6 +189,7 @@ fn main() {
                     format!("{:.2}", *records as f64 / wall / 1e6)
                 },
                 fmt_stat(&s.cpu, 3),
+                *wire as f64 / median(&s.cpu) / 1e6,
                 if c == 3 {
                     "–".to_string()
                 } else {
@@ -198,19 +200,21 @@ fn main() {
     }
     println!("\nratios of medians (bytes/s: > 1 weir faster; CPU: < 1 weir cheaper)");
     println!(
-        "| log | client | bytes/s vs kcat | bytes/s vs memcpy | CPU vs kcat |\n|---|---|---:|---:|---:|"
+        "| log | client | bytes/s vs kcat | bytes/s vs memcpy | CPU vs kcat | CPU vs memcpy |\n|---|---|---:|---:|---:|---:|"
     );
     for (label, _, _, samples) in &rows {
         let kcat_wall = median(&samples[2].wall);
         let memcpy_wall = median(&samples[3].wall);
         for c in [0, 1] {
             let wall = median(&samples[c].wall);
+            let cpu = median(&samples[c].cpu);
             println!(
-                "| {label} | {} | {:.2}x | {:.3}x | {:.2}x |",
+                "| {label} | {} | {:.2}x | {:.3}x | {:.2}x | {:.1}x |",
                 CLIENTS[c],
                 kcat_wall / wall,
                 memcpy_wall / wall,
-                median(&samples[c].cpu) / median(&samples[2].cpu)
+                cpu / median(&samples[2].cpu),
+                cpu / median(&samples[3].cpu)
             );
         }
     }

@@ -25,7 +25,8 @@
 //! above 1 means faster; CPU: below 1 means cheaper).
 //!
 //! Env: `RUNS` (3), `SHAPES` (`100x2000000,1024x200000`: value bytes x records), `CODECS` (`none,lz4`),
-//! `PARTITIONS` (8), `BATCH_BYTES` (16384: records per batch = BATCH_BYTES / value bytes).
+//! `PARTITIONS` (8), `BATCH_BYTES` (16384: records per batch = BATCH_BYTES / value bytes); `WEIR_ONLY=N` runs
+//! the weir client alone N times per log (for profiles: `perf record` sees weir's threads only).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -147,6 +148,14 @@ fn main() {
                 values as f64 / 1e6,
                 built.elapsed().as_secs_f64()
             );
+            if let Ok(n) = std::env::var("WEIR_ONLY") {
+                // For profiles: the weir client alone, `WEIR_ONLY` times, no summary.
+                for _ in 0..n.parse().expect("WEIR_ONLY: a number of runs") {
+                    let s = weir_run(&rt, &server, false);
+                    println!("  weir {:.3} s wall {:.3} s CPU", s.wall, s.cpu);
+                }
+                continue;
+            }
             let mut samples = vec![Samples::default(); CLIENTS.len()];
             for run in 0..runs {
                 for k in 0..CLIENTS.len() {

@@ -122,7 +122,12 @@ pub(crate) fn decode_partition(
         let compressed = !matches!(batch.compression(), Ok(Compression::None));
         let data_len = records.data_len();
         let mut failed = None;
-        let mut taken = Vec::new();
+        // This batch's records go straight into `out.records` (from `start`), and are cut off again if the batch
+        // does not fit: each record is built in place once, and moved no more.
+        let start = out.records.len();
+        // The count is the batch's own (bounded by its size): reserve no more than the budget can take.
+        let budget_records = limits.budget_room.saturating_sub(out.bytes) / RECORD_ENTRY + 1;
+        out.records.reserve(records.remaining().min(budget_records));
         let mut taken_bytes = 0;
         let mut over_budget = false;
         let mut cut = false;
@@ -148,9 +153,9 @@ pub(crate) fn decode_partition(
             // a later fetch without materialising the rest of it (many small records or headers cost far more
             // in memory than on the wire). A batch taken oversize (nothing else buffered, for progress) is cut
             // once it has cost `oversize_cut`; the rest is fetched again from the next offset.
-            if out.records.is_empty()
+            if start == 0
                 && limits.allow_oversize
-                && !taken.is_empty()
+                && out.records.len() > start
                 && taken_bytes > limits.oversize_cut
             {
                 cut = true;
@@ -163,22 +168,26 @@ pub(crate) fn decode_partition(
                 + r.headers.len() * HEADER_ENTRY
                 + headers_raw;
             if out.bytes + taken_bytes + estimate > limits.budget_room
-                && !(out.records.is_empty() && limits.allow_oversize)
+                && !(start == 0 && limits.allow_oversize)
             {
                 over_budget = true;
                 break;
             }
             // A malformed header is corrupt data like any other: reported, never silently dropped.
-            let headers = match r
-                .headers
-                .iter()
-                .map(|h| h.map(|h| (String::from_utf8_lossy(&h.key).into_owned(), h.value)))
-                .collect::<Result<Vec<_>, _>>()
-            {
-                Ok(h) => h,
-                Err(e) => {
-                    failed = Some(e);
-                    break;
+            let headers = if r.headers.is_empty() {
+                Vec::new()
+            } else {
+                match r
+                    .headers
+                    .iter()
+                    .map(|h| h.map(|h| (String::from_utf8_lossy(&h.key).into_owned(), h.value)))
+                    .collect::<Result<Vec<_>, _>>()
+                {
+                    Ok(h) => h,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
                 }
             };
             let rec = ConsumerRecord {
@@ -191,14 +200,15 @@ pub(crate) fn decode_partition(
                 headers,
             };
             taken_bytes += rec.size();
-            taken.push(rec);
+            out.records.push(rec);
         }
         let fits = !over_budget
-            && (out.bytes + taken_bytes <= limits.budget_room
-                || (out.records.is_empty() && limits.allow_oversize));
+            && (out.bytes + taken_bytes <= limits.budget_room || (start == 0 && limits.allow_oversize));
         if !fits {
+            out.records.truncate(start);
             break; // The budget is used up: leave this batch for a later fetch, from its boundary.
         }
+        let taken = &mut out.records[start..];
         // Bytes of the buffer the taken records point into (keys, values, header keys and values): what they
         // account for, less their entries. Only compressed batches have a buffer of their own to pin.
         let kept = || {
@@ -211,13 +221,12 @@ pub(crate) fn decode_partition(
         if compressed && kept() < data_len / 2 {
             // A few survivors of a large decompressed batch (the rest was before the fetch position, or is
             // headers): copy them out, so they do not pin the whole buffer their size does not account for.
-            for r in &mut taken {
+            for r in taken {
                 r.detach();
             }
         }
         out.bytes += taken_bytes;
         out.wire_bytes += batch.batch_len();
-        out.records.append(&mut taken);
         if cut {
             out.next_offset = out.records.last().map_or(out.next_offset, |r| r.offset + 1);
             break;

@@ -46,6 +46,7 @@ mod intrusive_list;
 mod metrics;
 mod partition;
 mod record;
+mod record_queue;
 mod router;
 mod session;
 mod signal;

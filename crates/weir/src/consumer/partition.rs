@@ -1,13 +1,13 @@
 //! What the consumer keeps per assigned partition beside its state: the buffer of fetched, undelivered records.
 //! It lives in the partition's state-table cell ([`Partition`]), so one lookup by name finds both.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use super::crc_retry::CrcStreakCell;
 use super::intrusive_list::{new_link, Link};
 use super::metrics::PartitionMetrics;
+use super::record_queue::RecordQueue;
 use super::state_table::{FetchOutcome, FetchTicket, PartitionState};
 use super::sync::AtomicPtr;
 use super::ConsumerRecord;
@@ -18,7 +18,7 @@ pub(crate) type Partition = PartitionState<PartitionSlot>;
 /// Records fetched for one partition and not yet delivered, tagged with the epoch they belong to.
 #[derive(Default)]
 pub(crate) struct PartitionBuffer {
-    pub(crate) records: VecDeque<ConsumerRecord>,
+    pub(crate) records: RecordQueue,
     pub(crate) epoch: u32,
     /// A fetch ticket held back because the partition cannot progress (corrupt data, offset out of range
     /// without a reset policy, authorization): the partition is not fetched again until a seek or unassign
@@ -172,7 +172,7 @@ impl PartitionState<PartitionSlot> {
             // Under the buffer lock, so the bit follows the buffer (state table invariant 7).
             self.set_has_records();
         }
-        b.records.extend(records);
+        b.records.push_back(records);
         self.slot()
             .buffered_records
             .store(b.records.len() as u64, Ordering::Relaxed);
@@ -231,14 +231,11 @@ impl PartitionState<PartitionSlot> {
         if self.is_stopped() || b.epoch != self.epoch() {
             return Taken::default();
         }
-        let n = max.min(b.records.len());
         let start = out.len();
-        out.extend(b.records.drain(..n));
+        let n = b.records.take_into(max, out);
         if self.is_stopped() {
             // pause() returned before we finished: these records are not delivered.
-            for r in out.drain(start..).rev() {
-                b.records.push_front(r);
-            }
+            b.records.push_front(out.drain(start..).collect());
             return Taken::default();
         }
         if b.records.is_empty() {

@@ -143,7 +143,7 @@ pub struct ProducerConfig {
     pub delivery_timeout: Duration,
     /// Largest single record (`message.max.bytes` / `max.request.size`, default 1 MiB).
     pub max_record_size: usize,
-    /// Bytes of records buffered before `send` waits (`buffer.memory`, default 64 MiB).
+    /// Bytes of records buffered before `send` waits (`buffer.memory`, default 32 MiB, as the Java client).
     pub buffer_memory: usize,
     /// Makes the producer transactional (`transactional.id`): records are sent in transactions
     /// ([`crate::Producer::init_transactions`]). Implies idempotence.
@@ -165,7 +165,7 @@ impl ProducerConfig {
             idempotence: true,
             delivery_timeout: Duration::from_secs(120),
             max_record_size: 1024 * 1024,
-            buffer_memory: 64 * 1024 * 1024,
+            buffer_memory: 32 * 1024 * 1024,
             transactional_id: None,
             transaction_timeout: Duration::from_secs(60),
         }

@@ -370,6 +370,70 @@ async fn full_paused_partitions_never_starve_the_others() {
     c.close().await.unwrap();
 }
 
+/// A partition whose buffer is one batch short of its high watermark is full: a stalled application's consumer
+/// stops fetching it (instead of fetching the same batch again and again, which it cannot take), and fetches it
+/// again once the application drains it to the low watermark. Nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_one_batch_short_of_full_is_not_fetched_again_until_drained() {
+    let (broker, topic) = broker_with_topic("one-batch-short", 1);
+    // Batches of about 64 KiB of 1 KiB records; a 200 KiB buffer takes two (~144 KiB in memory), and the
+    // room left (~56 KiB) is less than the third.
+    let mut pcfg = ProducerConfig::new(&broker.bootstrap());
+    pcfg.set("batch.size", "65536").unwrap();
+    pcfg.set("linger.ms", "50").unwrap();
+    let producer = Producer::new(pcfg).unwrap();
+    let mut ds = Vec::new();
+    for i in 0..600 {
+        let value = format!("{i:06}-{}", "v".repeat(1017));
+        ds.push(
+            producer
+                .send(ProducerRecord::new(&topic, value).partition(0))
+                .await
+                .unwrap(),
+        );
+    }
+    for d in ds {
+        d.await.unwrap();
+    }
+    producer.close().await.unwrap();
+
+    let c = Consumer::new(consumer_config(broker).with_partition_buffer(200 * 1024)).unwrap();
+    let tps = assign_from_earliest(&c, &topic, 1).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let view = c.partition_view(&tps[0]).unwrap();
+        if view.backpressured {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the partition never counted as full: {view:?} ({} fetches)",
+            c.stats().fetches
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await; // waiting for a condition, bounded by the deadline
+    }
+    let view = c.partition_view(&tps[0]).unwrap();
+    assert!(
+        view.buffered_bytes < 200 * 1024,
+        "full one batch short of the high watermark, not at it: {view:?}"
+    );
+    // Stalled: no fetch at all while nothing is delivered (before, the same batch was fetched in a loop,
+    // thousands of times a second).
+    let fetches = c.stats().fetches;
+    tokio::time::sleep(Duration::from_millis(300)).await; // a window in which nothing may happen
+    assert!(
+        c.stats().fetches <= fetches + 1,
+        "fetched while full: {} fetches in 300 ms",
+        c.stats().fetches - fetches
+    );
+    let got = poll_n(&c, 600, 100).await;
+    assert_eq!(
+        got.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        (0..600).collect::<Vec<i64>>()
+    );
+    c.close().await.unwrap();
+}
+
 /// Resuming a partition with nothing buffered wakes no one; resuming many partitions with records buffered wakes
 /// a waiting `poll` once. Pausing or resuming partitions that are not assigned says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

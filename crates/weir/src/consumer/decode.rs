@@ -23,6 +23,8 @@ pub(crate) struct Decoded {
     pub(crate) error: Option<Error>,
     /// Wire size of the largest complete batch in the data, taken or not.
     pub(crate) largest_batch: usize,
+    /// A batch was left for a later fetch because it needs more memory than the partition has room for.
+    pub(crate) left_for_room: bool,
 }
 
 /// Limits applied while decoding.
@@ -60,6 +62,7 @@ pub(crate) fn decode_partition(
         next_offset: fetch_offset,
         error: None,
         largest_batch: 0,
+        left_for_room: false,
     };
     let corrupt = |offset: i64, source: RecordError| Error::CorruptRecords {
         topic: topic.to_string(),
@@ -130,6 +133,8 @@ pub(crate) fn decode_partition(
         out.records.reserve(records.remaining().min(budget_records));
         let mut taken_bytes = 0;
         let mut over_budget = false;
+        // What the batch costs as far as it was read: all of it, or up to the record that did not fit.
+        let mut needed = 0;
         let mut cut = false;
         for r in records {
             let r = match r {
@@ -171,6 +176,7 @@ pub(crate) fn decode_partition(
                 && !(start == 0 && limits.allow_oversize)
             {
                 over_budget = true;
+                needed = out.bytes + taken_bytes + estimate;
                 break;
             }
             // A malformed header is corrupt data like any other: reported, never silently dropped.
@@ -205,6 +211,10 @@ pub(crate) fn decode_partition(
         let fits = !over_budget
             && (out.bytes + taken_bytes <= limits.budget_room || (start == 0 && limits.allow_oversize));
         if !fits {
+            // Left for a later fetch. If the partition's own room could not hold it either (rather than the
+            // fetch's reservation running out, shared with other partitions), it is full for now.
+            needed = needed.max(out.bytes + taken_bytes);
+            out.left_for_room = needed > limits.partition_room;
             out.records.truncate(start);
             break; // The budget is used up: leave this batch for a later fetch, from its boundary.
         }

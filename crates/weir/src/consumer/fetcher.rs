@@ -306,6 +306,7 @@ impl Fetcher {
             let outcome = FetchOutcome {
                 next_position: decoded.next_offset,
                 bytes: decoded.bytes as u64,
+                left_for_room: decoded.left_for_room,
             };
             let has_records = !decoded.records.is_empty();
             let end = decoded.next_offset;

@@ -152,6 +152,7 @@ impl PartitionState<PartitionSlot> {
             FetchOutcome {
                 next_position: ticket.position,
                 bytes: 0,
+                left_for_room: false,
             },
         );
     }

@@ -21,7 +21,11 @@ fn setup(high: u64, start: i64) -> (Arc<StateTable>, PartitionHandle) {
 
 /// A fetch outcome: the next position and the bytes it buffered.
 fn out(next_position: i64, bytes: u64) -> FetchOutcome {
-    FetchOutcome { next_position, bytes }
+    FetchOutcome {
+        next_position,
+        bytes,
+        left_for_room: false,
+    }
 }
 
 /// Checks invariant 6 at quiescence: fetchable => queued, and the cell is queued at most once.
@@ -155,6 +159,30 @@ fn finish_vs_consume_hysteresis() {
         assert_eq!(s.buffered, 50);
         assert!(!s.backpressured, "stuck backpressured at low watermark: {s:?}");
         assert!(!s.in_flight);
+        check_ready_invariant(&t, &h);
+    });
+}
+
+/// A fetch that left a batch for lack of room (backpressured above the low watermark) races consume
+/// draining to the low watermark: the flag must not be left set at low (the partition would stall).
+#[test]
+fn left_for_room_vs_consume() {
+    loom::model(|| {
+        let (t, h) = setup(100, 0); // low = 50
+        let tk = h.try_begin_fetch().unwrap();
+        assert!(h.finish_fetch(tk, out(1, 60)));
+        let tk = h.try_begin_fetch().unwrap();
+        let h1 = h.clone();
+        let a = thread::spawn(move || h1.consume(10));
+        let left = FetchOutcome {
+            left_for_room: true,
+            ..out(2, 0)
+        };
+        assert!(h.finish_fetch(tk, left));
+        a.join().unwrap();
+        let s = h.snapshot();
+        assert_eq!(s.buffered, 50);
+        assert!(!s.backpressured, "stuck backpressured at low watermark: {s:?}");
         check_ready_invariant(&t, &h);
     });
 }

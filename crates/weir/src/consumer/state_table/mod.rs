@@ -54,7 +54,9 @@
 //!    (which holds `IN_FLIGHT`) moves `pending_seek` into `position`. A fetch of the old epoch
 //!    that picks the target up anyway is stale, and a stale finish restores the ticket's start
 //!    position before it releases `IN_FLIGHT`, so the target is never skipped (loom-checked).
-//! 5. **Backpressure hysteresis.** `BACKPRESSURED` is set when buffered >= high and cleared
+//! 5. **Backpressure hysteresis.** `BACKPRESSURED` is set when buffered >= high, or by a fetch
+//!    that left a batch for lack of room while buffered > low (a partition one batch short of its high
+//!    watermark is full too: fetching it again would only bring the same batch back), and cleared
 //!    when buffered <= low (in between it keeps its value). Every change of the buffered count is
 //!    followed, by the same thread, by a re-synchronisation loop (SeqCst on both the word and the
 //!    count, re-checking after each successful CAS), so the flag can never stay set with the
@@ -389,6 +391,10 @@ pub struct FetchOutcome {
     pub next_position: i64,
     /// Bytes of memory added to the partition's buffer.
     pub bytes: u64,
+    /// The fetch left a batch for lack of room: the partition is as full as a fetch can make it, so above the
+    /// low watermark it counts as backpressured (invariant 5) instead of being fetched again at once for the
+    /// same batch.
+    pub left_for_room: bool,
 }
 
 /// Result of a seek or an unassign on one partition.
@@ -779,7 +785,8 @@ impl<X> PartitionState<X> {
 
     /// Completes the fetch of `ticket`: clears `IN_FLIGHT`; if the epoch is unchanged, advances
     /// the position to `outcome.next_position`, adds `outcome.bytes` to the buffered count and
-    /// sets `BACKPRESSURED` at the high watermark. Returns `false` if the result is stale (the
+    /// sets `BACKPRESSURED` at the high watermark (above the low one if the fetch left a batch for lack
+    /// of room, see [`FetchOutcome::left_for_room`]). Returns `false` if the result is stale (the
     /// partition was seeked, reassigned or unassigned since the fetch began): drop it.
     pub fn finish_fetch(&self, ticket: FetchTicket, outcome: FetchOutcome) -> bool {
         let cur = self.word.load(Ordering::Acquire);
@@ -796,13 +803,14 @@ impl<X> PartitionState<X> {
             self.shared.add_buffered(outcome.bytes);
             self.buffered.fetch_add(outcome.bytes, Ordering::SeqCst);
         }
-        let (high, _) = self.shared.watermarks();
+        let (high, low) = self.shared.watermarks();
         let committed = self.transition(|w| {
             if epoch_of(w) != ticket.epoch {
                 return None;
             }
             let mut n = w & !IN_FLIGHT;
-            if self.buffered.load(Ordering::SeqCst) >= high {
+            let b = self.buffered.load(Ordering::SeqCst);
+            if b >= high || (outcome.left_for_room && b > low) {
                 n |= BACKPRESSURED;
             }
             Some(n)
@@ -1485,6 +1493,7 @@ mod tests {
         FetchOutcome {
             next_position: next,
             bytes,
+            left_for_room: false,
         }
     }
 
@@ -1698,6 +1707,33 @@ mod tests {
         assert!(h.consume(1), "at low: became fetchable");
         assert!(!h.snapshot().backpressured);
         assert!(!h.consume(10), "already fetchable");
+        assert!(h.try_begin_fetch().is_some());
+    }
+
+    #[test]
+    fn a_batch_left_for_lack_of_room_backpressures_above_the_low_watermark_only() {
+        let t = table(100); // low = 50
+        t.assign(&[(tp("a", 0), 0)]);
+        let h = t.handle(&tp("a", 0)).unwrap();
+        let left = |next, bytes| FetchOutcome {
+            left_for_room: true,
+            ..out(next, bytes)
+        };
+        let tk = h.try_begin_fetch().unwrap();
+        assert!(h.finish_fetch(tk, left(1, 40)));
+        assert!(
+            !h.snapshot().backpressured,
+            "at 40, below low: fetched again (room for a batch)"
+        );
+        let tk = h.try_begin_fetch().unwrap();
+        assert!(h.finish_fetch(tk, left(2, 30)));
+        assert!(h.snapshot().backpressured, "at 70, one batch short of high: full");
+        assert!(
+            h.try_begin_fetch().is_none(),
+            "not fetched again for the same batch"
+        );
+        assert!(!h.consume(19)); // 51
+        assert!(h.consume(1), "drained to low: fetchable again");
         assert!(h.try_begin_fetch().is_some());
     }
 

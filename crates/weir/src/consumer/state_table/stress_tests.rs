@@ -173,6 +173,7 @@ fn stress_pause_resume_fetch_consume() {
                         FetchOutcome {
                             next_position: next,
                             bytes,
+                            left_for_room: false,
                         },
                     );
                     if kept {

@@ -16,6 +16,12 @@
 //	pressure --brokers B --topic T --partitions P --workers 8 --buffer N --resume-below M --duration D
 //	         [--warmup W] [--work-rounds R] [--poll-max K] [--fetch-max-wait-ms 500]
 //	         The bounded-buffer workload, see pressure.go.
+//	pause-resume --brokers B --topic T --partitions P [--threads 1,2,4,8] [--modes single,batch100]
+//	         [--duration 1s] [--warmup 2s] [--kept-every 10] [--batch 100] [--from end|start]
+//	         [--fetch-max-wait-ms 20] [--poll-max 500] [--trickle-per-s 0]
+//	         PauseFetchPartitions+ResumeFetchPartitions pairs per second from T goroutines while the client
+//	         consumes all P partitions with a poll loop running, see pauseresume.go. One JSON object per
+//	         (threads, mode) on stdout.
 //
 // Record format (tab-separated; bytes in standard base64, "~" for null):
 //
@@ -50,7 +56,7 @@ func die(format string, args ...any) {
 
 func main() {
 	if len(os.Args) < 2 {
-		die("usage: franz-go-peer produce|produce-records|consume|pressure [flags] (see the source)")
+		die("usage: franz-go-peer produce|produce-records|consume|pressure|pause-resume [flags] (see the source)")
 	}
 	cmd, args := os.Args[1], os.Args[2:]
 	switch cmd {
@@ -62,6 +68,8 @@ func main() {
 		consume(args)
 	case "pressure":
 		pressure(args)
+	case "pause-resume":
+		pauseResume(args)
 	case "version":
 		fmt.Println(franzVersion())
 	default:

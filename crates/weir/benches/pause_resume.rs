@@ -55,6 +55,9 @@ use arc_swap::ArcSwap;
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use weir::consumer::state_table::{PartitionHandle, StateTable, StateTableConfig, TopicPartition};
 
+/// The live section's trickle producer and poll loop (shared with `pause_resume_vs_franz.rs`).
+mod live_load;
+
 const TOPICS: usize = 10;
 const SIZES: [usize; 3] = [100, 10_000, 100_000];
 const THREADS: [usize; 4] = [1, 2, 4, 8];
@@ -499,9 +502,9 @@ fn main() {
 mod live {
     use super::*;
 
-    use weir::config::ProducerConfig;
     use weir::consumer::{Consumer, ConsumerConfig, ConsumerPartition, StartOffset};
-    use weir::{Producer, ProducerRecord};
+
+    use crate::live_load::{liveness, poll_loop, produce, Counters, FETCH_WAIT_MS};
 
     /// Partitions assigned to the live consumer: `TOPICS` topics of `N / TOPICS` partitions.
     const N: usize = 10_000;
@@ -510,16 +513,6 @@ mod live {
     /// Alternated runs of every cell; the summary reports medians.
     const RUNS: usize = 5;
     const LIVE_THREADS: [usize; 3] = [1, 4, 8];
-    /// Background producer: `PER_TICK` records every `TICK` (2,000 records/s), at most `MAX_RECORDS`.
-    const TICK: Duration = Duration::from_millis(10);
-    const PER_TICK: usize = 20;
-    const MAX_RECORDS: u64 = 1_000_000;
-    /// The producer skips a tick while more than this many records await their acknowledgement.
-    const MAX_UNACKED: u64 = 2_000;
-    const LINGER_MS: &str = "50";
-    const VALUE: &str = "trickle-record-0123456789abcdef"; // 32 B
-    /// `fetch.wait.max.ms` of the live consumer.
-    const FETCH_WAIT_MS: &str = "20";
 
     /// The live consumer by name: `Consumer::pause(&[tp])` / `Consumer::resume(&[tp])`, batches by name.
     struct LiveByName {
@@ -616,101 +609,6 @@ mod live {
         done as f64 / t0.elapsed().as_secs_f64()
     }
 
-    /// Counters of the background tasks (producer and the application's poll loop).
-    #[derive(Default)]
-    struct Counters {
-        sent: AtomicU64,
-        acked: AtomicU64,
-        send_failed: AtomicU64,
-        skipped_ticks: AtomicU64,
-        polls: AtomicU64,
-        empty_polls: AtomicU64,
-        polled_records: AtomicU64,
-        poll_errors: AtomicU64,
-    }
-
-    /// The trickle: `PER_TICK` small records to random partitions every `TICK` until `stop`.
-    async fn produce(
-        bootstrap: String,
-        tps: Arc<Vec<TopicPartition>>,
-        stop: Arc<AtomicBool>,
-        c: Arc<Counters>,
-    ) {
-        let mut cfg = ProducerConfig::new(&bootstrap);
-        cfg.set("linger.ms", LINGER_MS).expect("config");
-        let producer = Producer::new(cfg).expect("producer");
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut rng = Rng(0x0DDB_1A5E_5BAD_5EED);
-        while !stop.load(Ordering::Relaxed) && c.sent.load(Ordering::Relaxed) < MAX_RECORDS {
-            tick.tick().await;
-            let settled = c.acked.load(Ordering::Relaxed) + c.send_failed.load(Ordering::Relaxed);
-            if c.sent.load(Ordering::Relaxed).saturating_sub(settled) > MAX_UNACKED {
-                c.skipped_ticks.fetch_add(1, Ordering::Relaxed);
-                continue; // the broker is behind: a trickle, not a backlog
-            }
-            let mut deliveries = Vec::with_capacity(PER_TICK);
-            for _ in 0..PER_TICK {
-                let tp = &tps[(rng.next() % tps.len() as u64) as usize];
-                let rec = ProducerRecord::new(&*tp.topic, VALUE).partition(tp.partition);
-                match producer.send(rec).await {
-                    Ok(d) => deliveries.push(d),
-                    Err(_) => _ = c.send_failed.fetch_add(1, Ordering::Relaxed),
-                }
-                c.sent.fetch_add(1, Ordering::Relaxed);
-            }
-            let c = c.clone();
-            tokio::spawn(async move {
-                for d in deliveries {
-                    let counter = if d.await.is_ok() { &c.acked } else { &c.send_failed };
-                    counter.fetch_add(1, Ordering::Relaxed);
-                }
-            });
-        }
-        let _ = producer.close().await;
-    }
-
-    /// The application's poll loop.
-    async fn poll_loop(consumer: Arc<Consumer>, stop: Arc<AtomicBool>, c: Arc<Counters>) {
-        while !stop.load(Ordering::Relaxed) {
-            match consumer.poll(500, Duration::from_millis(100)).await {
-                Ok(records) => {
-                    c.polls.fetch_add(1, Ordering::Relaxed);
-                    if records.is_empty() {
-                        c.empty_polls.fetch_add(1, Ordering::Relaxed);
-                    }
-                    c.polled_records
-                        .fetch_add(records.len() as u64, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    if c.poll_errors.fetch_add(1, Ordering::Relaxed) < 3 {
-                        eprintln!("live: poll error: {e}");
-                    }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        }
-    }
-
-    fn liveness(consumer: &Consumer, c: &Counters) -> String {
-        let s = consumer.stats();
-        format!(
-            "{} fetches, {} records delivered (poll loop: {} polls, {} empty, {} records, {} errors), \
-             {} B buffered; producer: {} sent, {} acked, {} failed, {} ticks skipped (broker behind)",
-            s.fetches,
-            s.records_delivered,
-            c.polls.load(Ordering::Relaxed),
-            c.empty_polls.load(Ordering::Relaxed),
-            c.polled_records.load(Ordering::Relaxed),
-            c.poll_errors.load(Ordering::Relaxed),
-            s.buffered_bytes,
-            c.sent.load(Ordering::Relaxed),
-            c.acked.load(Ordering::Relaxed),
-            c.send_failed.load(Ordering::Relaxed),
-            c.skipped_ticks.load(Ordering::Relaxed),
-        )
-    }
-
     fn median(v: &[f64]) -> f64 {
         let mut v = v.to_vec();
         v.sort_by(f64::total_cmp);
@@ -792,7 +690,7 @@ mod live {
         );
         // Let the first fetches of every partition go out and the trickle reach the consumer.
         thread::sleep(Duration::from_secs(2));
-        eprintln!("live: after warm-up: {}", liveness(&consumer, &counters));
+        eprintln!("live: after warm-up: {}", liveness(&consumer, &counters, &counters));
 
         let handles = tps
             .iter()
@@ -845,7 +743,7 @@ mod live {
                     results.entry((c.mode, c.design, threads)).or_default().push(rate);
                 }
             }
-            eprintln!("live: run {run}/{RUNS} done; {}", liveness(&consumer, &counters));
+            eprintln!("live: run {run}/{RUNS} done; {}", liveness(&consumer, &counters, &counters));
         }
         let (s0, p0, t0) = before;
         let s1 = consumer.stats();
@@ -905,7 +803,7 @@ mod live {
             s1.records_delivered - s0.records_delivered,
             counters.polled_records.load(Ordering::Relaxed) - p0,
         );
-        println!("consumer in total: {}", liveness(&consumer, &counters));
+        println!("consumer in total: {}", liveness(&consumer, &counters, &counters));
 
         stop.store(true, Ordering::Relaxed);
         rt.block_on(async {

@@ -690,7 +690,10 @@ mod live {
         );
         // Let the first fetches of every partition go out and the trickle reach the consumer.
         thread::sleep(Duration::from_secs(2));
-        eprintln!("live: after warm-up: {}", liveness(&consumer, &counters, &counters));
+        eprintln!(
+            "live: after warm-up: {}",
+            liveness(&consumer, &counters, &counters)
+        );
 
         let handles = tps
             .iter()
@@ -743,7 +746,10 @@ mod live {
                     results.entry((c.mode, c.design, threads)).or_default().push(rate);
                 }
             }
-            eprintln!("live: run {run}/{RUNS} done; {}", liveness(&consumer, &counters, &counters));
+            eprintln!(
+                "live: run {run}/{RUNS} done; {}",
+                liveness(&consumer, &counters, &counters)
+            );
         }
         let (s0, p0, t0) = before;
         let s1 = consumer.stats();

@@ -134,7 +134,9 @@ fn env_list(name: &str, default: &[usize]) -> Vec<usize> {
                     .parse()
                     .ok()
                     .filter(|&n: &usize| n > 0)
-                    .unwrap_or_else(|| panic!("{BENCH}: ${name}={v:?}: want positive numbers, comma-separated"))
+                    .unwrap_or_else(|| {
+                        panic!("{BENCH}: ${name}={v:?}: want positive numbers, comma-separated")
+                    })
             })
             .collect(),
         Err(_) => default.to_vec(),
@@ -200,7 +202,8 @@ fn case(partitions: usize, threads: usize, batch: bool) -> String {
     } else {
         "1 partition per call"
     };
-    format!("pause+resume, {what}, {partitions} partitions, {threads} threads, poll loop live")
+    let writers = if threads == 1 { "thread" } else { "threads" };
+    format!("pause+resume, {what}, {partitions} partitions, {threads} {writers}, poll loop live")
 }
 
 /// What weir's writer threads share.
@@ -293,7 +296,13 @@ type Block = HashMap<(Mode, usize), Rate>;
 
 /// One weir block: a fresh consumer assigned all of `tps` at Latest, its poll loop running, every cell
 /// measured, the paused set checked, the consumer closed.
-fn weir_block(rt: &Runtime, bootstrap: &str, tps: &[TopicPartition], s: &Settings, producer: &Counters) -> Block {
+fn weir_block(
+    rt: &Runtime,
+    bootstrap: &str,
+    tps: &[TopicPartition],
+    s: &Settings,
+    producer: &Counters,
+) -> Block {
     let consumer = rt.block_on(async {
         let mut cfg = ConsumerConfig::new(bootstrap);
         cfg.set("fetch.wait.max.ms", FETCH_WAIT_MS).expect("config");
@@ -344,7 +353,10 @@ fn weir_block(rt: &Runtime, bootstrap: &str, tps: &[TopicPartition], s: &Setting
     // Every pause was followed by a resume of the same partitions: only the kept ones are paused.
     let mut paused = consumer.paused();
     paused.sort_unstable();
-    assert!(paused == kept, "weir: paused partitions at the end are not exactly the kept ones");
+    assert!(
+        paused == kept,
+        "weir: paused partitions at the end are not exactly the kept ones"
+    );
     drop(target);
     rt.block_on(consumer.close()).expect("close");
     block
@@ -362,7 +374,14 @@ fn franz_block(fg: &FranzGo, bootstrap: &str, topic: &str, partitions: usize, s:
         .args(["--warmup", &format!("{}ms", s.warmup.as_millis())])
         .args(["--kept-every", &s.kept_every.to_string()])
         .args(["--batch", &BATCH.to_string()])
-        .args(["--from", "end", "--fetch-max-wait-ms", FETCH_WAIT_MS, "--poll-max", "500"]);
+        .args([
+            "--from",
+            "end",
+            "--fetch-max-wait-ms",
+            FETCH_WAIT_MS,
+            "--poll-max",
+            "500",
+        ]);
     let cells = (s.threads.len() * 2) as u32;
     let timeout = s.warmup + s.cell * cells + Duration::from_secs(120);
     let out = weir_testkit::run_with_timeout(cmd, None, timeout);
@@ -374,19 +393,27 @@ fn franz_block(fg: &FranzGo, bootstrap: &str, topic: &str, partitions: usize, s:
     let mut block = Block::new();
     let mut checked = false;
     for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("franz-go peer printed {line:?}: {e}"));
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("franz-go peer printed {line:?}: {e}"));
         if v["check"] == "ok" {
             eprintln!("{BENCH}: franz-go, {partitions} partitions, block done: {line}");
             checked = true;
             continue;
         }
-        let num = |k: &str| v[k].as_f64().unwrap_or_else(|| panic!("franz-go peer: no {k} in {line}"));
+        let num = |k: &str| {
+            v[k].as_f64()
+                .unwrap_or_else(|| panic!("franz-go peer: no {k} in {line}"))
+        };
         let mode = match v["mode"].as_str() {
             Some("single") => Mode::Name,
             Some("batch100") => Mode::Batch,
             other => panic!("franz-go peer: mode {other:?}"),
         };
-        assert_eq!(num("partitions") as usize, partitions, "franz-go peer: partitions");
+        assert_eq!(
+            num("partitions") as usize,
+            partitions,
+            "franz-go peer: partitions"
+        );
         let rate = Rate {
             pairs_per_s: num("pairs_per_s"),
             partitions_per_s: num("partitions_per_s"),
@@ -467,7 +494,9 @@ fn main() {
     for run in 1..=s.runs {
         for (p, topic) in &sizes {
             let p = *p;
-            let tps: Vec<TopicPartition> = (0..p as i32).map(|i| TopicPartition::new(topic.as_str(), i)).collect();
+            let tps: Vec<TopicPartition> = (0..p as i32)
+                .map(|i| TopicPartition::new(topic.as_str(), i))
+                .collect();
             let stop = Arc::new(AtomicBool::new(false));
             let producer_counters = Arc::new(Counters::default());
             let producer = rt.spawn(produce(
@@ -484,7 +513,11 @@ fn main() {
                     ("franz-go", franz_block(&fg, &bootstrap, topic, p, &s))
                 };
                 for ((mode, t), rate) in block {
-                    let name = if client == "weir" { mode.weir_client() } else { client };
+                    let name = if client == "weir" {
+                        mode.weir_client()
+                    } else {
+                        client
+                    };
                     out.measurement(
                         &case(p, t, mode == Mode::Batch),
                         name,
@@ -523,7 +556,11 @@ fn main() {
     );
     for (p, _) in &sizes {
         for mode in Mode::WEIR {
-            let fg_mode = if mode == Mode::Batch { Mode::Batch } else { Mode::Name };
+            let fg_mode = if mode == Mode::Batch {
+                Mode::Batch
+            } else {
+                Mode::Name
+            };
             for &t in &s.threads {
                 let (w, f) = (med(*p, "weir", mode, t), med(*p, "franz-go", fg_mode, t));
                 let wp = median(
@@ -554,7 +591,11 @@ fn main() {
                     .iter()
                     .map(|r| format!("{:.0}", r.pairs_per_s))
                     .collect();
-                let label = if client == "franz-go" && mode == Mode::Name { "single" } else { mode.label() };
+                let label = if client == "franz-go" && mode == Mode::Name {
+                    "single"
+                } else {
+                    mode.label()
+                };
                 println!("  {p:>6} {client:>8} {label:>17} t={t}: {}", v.join(" "));
             }
         }

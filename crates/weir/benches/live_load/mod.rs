@@ -50,7 +50,12 @@ pub struct Counters {
 }
 
 /// The trickle: `PER_TICK` small records to random partitions of `tps` every `TICK` until `stop`.
-pub async fn produce(bootstrap: String, tps: Arc<Vec<TopicPartition>>, stop: Arc<AtomicBool>, c: Arc<Counters>) {
+pub async fn produce(
+    bootstrap: String,
+    tps: Arc<Vec<TopicPartition>>,
+    stop: Arc<AtomicBool>,
+    c: Arc<Counters>,
+) {
     let mut cfg = ProducerConfig::new(&bootstrap);
     cfg.set("linger.ms", LINGER_MS).expect("config");
     let producer = Producer::new(cfg).expect("producer");

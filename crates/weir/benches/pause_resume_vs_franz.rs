@@ -434,13 +434,35 @@ fn franz_block(fg: &FranzGo, bootstrap: &str, topic: &str, partitions: usize, s:
 /// theirs in a few seconds each.
 const CREATE_STEP: usize = 1_000;
 
+/// How long a topic may take to be created and get leaders for all its partitions (a loaded single broker
+/// can take minutes for thousands).
+const TOPIC_DEADLINE: Duration = Duration::from_secs(300);
+
+/// Waits until `topic`/`partition` has a leader, in the testkit's bounded waits, until `deadline`.
+fn wait_for_leader(broker: &weir_testkit::Kafka, topic: &str, partition: i32, deadline: Instant) {
+    loop {
+        let led = std::panic::catch_unwind(AssertUnwindSafe(|| broker.leader(topic, partition)));
+        if led.is_ok() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{topic}/{partition} has no leader after {TOPIC_DEADLINE:?}"
+        );
+    }
+}
+
 /// Creates `name` with `partitions` partitions (in steps of `CREATE_STEP`), each step waited for until its
 /// last partition has a leader; `None` (and the broker's complaint on stderr) if that fails.
 fn try_create(rt: &Runtime, broker: &weir_testkit::Kafka, name: &str, partitions: usize) -> Option<Duration> {
     let t = Instant::now();
+    let deadline = t + TOPIC_DEADLINE;
     let created = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let mut have = partitions.min(CREATE_STEP);
-        broker.create_topic(name, have as i32);
+        // The testkit waits 30 s for the leaders; a slow broker gets the rest of the deadline.
+        if std::panic::catch_unwind(AssertUnwindSafe(|| broker.create_topic(name, have as i32))).is_err() {
+            wait_for_leader(broker, name, have as i32 - 1, deadline);
+        }
         if have < partitions {
             let _in_runtime = rt.enter();
             let admin = Admin::new(ClientConfig::new(&broker.bootstrap())).expect("admin");
@@ -453,7 +475,7 @@ fn try_create(rt: &Runtime, broker: &weir_testkit::Kafka, name: &str, partitions
                 if let Some((_, Err(e))) = outcome.first() {
                     panic!("growing {name} to {have} partitions: {e}");
                 }
-                broker.leader(name, have as i32 - 1);
+                wait_for_leader(broker, name, have as i32 - 1, deadline);
             }
             rt.block_on(admin.close()).expect("admin close");
         }

@@ -9,7 +9,8 @@
 //	produce-records --brokers B --topic T [--compression none]
 //	         Interop: one record per stdin line "PARTITION\tKEY\tVALUE\tHEADERS" (see the record format below),
 //	         produced in order to the given partitions; prints "PARTITION\tOFFSET" per record, in input order.
-//	consume  --brokers B --topic T --count N [--out summary|values|records]
+//	consume  --brokers B --topic T --count N [--out summary|values|records] [--fetch-max-wait-ms 500]
+//	         [--fetch-max-partition-bytes N] [--fetch-max-bytes N] [--max-concurrent-fetches N]
 //	         Consumes N records of every partition from the start (direct partitions, no group).
 //	         summary: {"records":N,"bytes":B,"seconds":X} on stdout; values: each value and "\n" on stdout, the
 //	         summary on stderr; records: one record per line (format below), the summary on stderr.
@@ -306,15 +307,28 @@ func consume(args []string) {
 	count := fs.Int64("count", 0, "records to consume")
 	out := fs.String("out", "summary", "summary, values or records")
 	maxWait := fs.Int("fetch-max-wait-ms", 500, "fetch max wait in ms")
+	partitionBytes := fs.Int("fetch-max-partition-bytes", 0, "FetchMaxPartitionBytes (0: franz-go's default)")
+	fetchBytes := fs.Int("fetch-max-bytes", 0, "FetchMaxBytes (0: franz-go's default)")
+	concurrent := fs.Int("max-concurrent-fetches", 0, "MaxConcurrentFetches (0: franz-go's default, unbounded)")
 	fs.Parse(args)
 	if *brokers == "" || *topic == "" || *count <= 0 {
 		die("consume: --brokers, --topic and --count are required")
 	}
-	cl := newClient(*brokers,
+	opts := []kgo.Opt{
 		kgo.ConsumeTopics(*topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(time.Duration(*maxWait)*time.Millisecond),
-	)
+		kgo.FetchMaxWait(time.Duration(*maxWait) * time.Millisecond),
+	}
+	if *partitionBytes > 0 {
+		opts = append(opts, kgo.FetchMaxPartitionBytes(int32(*partitionBytes)))
+	}
+	if *fetchBytes > 0 {
+		opts = append(opts, kgo.FetchMaxBytes(int32(*fetchBytes)))
+	}
+	if *concurrent > 0 {
+		opts = append(opts, kgo.MaxConcurrentFetches(*concurrent))
+	}
+	cl := newClient(*brokers, opts...)
 	defer cl.Close()
 	w := bufio.NewWriterSize(os.Stdout, 1<<20)
 	summary := io.Writer(os.Stdout)

@@ -28,13 +28,18 @@
 //!   plus at most one fetch response in decoding;
 //! - franz-go `FetchMaxPartitionBytes` 1 MiB (its default) and `FetchMaxBytes` 32 MiB (default 50 MiB): franz-go
 //!   buffers at most one fetch response per broker, here one broker, so 32 MiB of wire bytes at most;
-//! - librdkafka `queued.max.messages.kbytes=1024` and `fetch.message.max.bytes=1048576` (its default): the
-//!   configuration says the queue limit applies per partition for the legacy consumer and "may be overshot by
-//!   fetch.message.max.bytes".
+//! - librdkafka `queued.max.messages.kbytes=32768` and `fetch.message.max.bytes=1048576` (its default, per
+//!   partition and fetch). librdkafka 2.16's CONFIGURATION says the queue limit applies per partition for the
+//!   legacy consumer ("may be overshot by fetch.message.max.bytes"), but kcat starts every partition into one
+//!   shared queue, and the fetch decision reads the size of the queue a partition's queue forwards to: the limit
+//!   binds the shared queue, i.e. the total (with 1024, in a trial at 4 MiB per partition, kcat held 6 MiB over
+//!   its baseline in all, and drained 20 times slower than the others). So the total is set to 32 × 1 MiB. The
+//!   same holds for `queued.min.messages` (default 100000), which binds first here: 100000 records of 300 B are
+//!   29 MiB of values, so kcat's limited and default cases hold the same.
 //!
 //! **defaults**: no setting given (weir: 8 MiB per partition capped to the fair share of its 64 MiB budget, so
 //! 2 MiB here and 64 MiB in all; franz-go: 1 MiB per partition, 50 MiB per fetch; librdkafka:
-//! `queued.max.messages.kbytes` 65536 and `queued.min.messages` 100000 per partition).
+//! `queued.max.messages.kbytes` 65536 and `queued.min.messages` 100000, both binding kcat's shared queue).
 //!
 //! Every client also runs once per run over a 32-partition topic of one record per partition (not stalled), whose
 //! peak RSS (`wait4`'s `ru_maxrss`) is its **baseline**: runtime, connections, metadata, code; "− baseline" below
@@ -162,8 +167,18 @@ impl Clients {
         match client {
             "weir" => {
                 let mut cmd = Command::new(&self.weir);
-                cmd.args(["-q", "-b", bootstrap, "consume", "-t", topic])
-                    .args(["-o", "beginning", "-e", "-f", "%s\\n"]);
+                let args = [
+                    "-q",
+                    "-b",
+                    bootstrap,
+                    "consume",
+                    "-t",
+                    topic,
+                    "-o",
+                    "beginning",
+                    "-e",
+                ];
+                cmd.args(args).args(["-f", "%s\\n"]);
                 if case == Case::Limited {
                     cmd.args(["--partition-buffer", "1048576"]);
                 }
@@ -179,10 +194,11 @@ impl Clients {
             }
             "librdkafka" => {
                 let mut cmd = self.kcat.command();
-                cmd.args(["-C", "-b", bootstrap, "-t", topic])
-                    .args(["-o", "beginning", "-e", "-q", "-f", "%s\\n"]);
+                let args = ["-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q"];
+                cmd.args(args).args(["-f", "%s\\n"]);
                 if case == Case::Limited {
-                    cmd.args(["-X", "queued.max.messages.kbytes=1024"])
+                    // kcat's shared queue makes this limit the total (module documentation): 32 x 1 MiB.
+                    cmd.args(["-X", "queued.max.messages.kbytes=32768"])
                         .args(["-X", "fetch.message.max.bytes=1048576"]);
                 }
                 cmd
@@ -345,7 +361,10 @@ fn baseline(clients: &Clients, client: &str, case: Case, bootstrap: &str, topic:
         m.status,
         String::from_utf8_lossy(&m.stderr)
     );
-    assert_eq!(m.lines, PARTITIONS as u64, "{BENCH}: {client} baseline: records read");
+    assert_eq!(
+        m.lines, PARTITIONS as u64,
+        "{BENCH}: {client} baseline: records read"
+    );
     m.max_rss_kib as f64 / 1024.0
 }
 

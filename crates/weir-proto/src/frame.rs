@@ -49,8 +49,17 @@ impl FrameDecoder {
                 max: self.max_size,
             });
         }
-        if buf.len() < 4 + size {
-            buf.reserve(4 + size - buf.len());
+        let needed = 4 + size;
+        if buf.len() < needed {
+            if buf.capacity() < needed {
+                // The rest of the frame goes into an allocation of exactly its size, of its own. Records decoded
+                // from a response point into it and keep it alive while they are buffered: `reserve` would give
+                // it up to twice the frame's size (a growing buffer doubles) and let the frames read after it
+                // share, and so pin, the same allocation.
+                let mut own = BytesMut::with_capacity(needed);
+                own.extend_from_slice(buf);
+                *buf = own;
+            }
             return Ok(None);
         }
         buf.advance(4);
@@ -88,4 +97,66 @@ pub(crate) fn encode_request<R: Request>(
 /// Reads the correlation id at the front of a response frame (every response header starts with it).
 pub fn response_correlation_id(frame: &Bytes) -> Option<i32> {
     (frame.len() >= 4).then(|| i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BufMut;
+
+    use super::*;
+
+    fn frame(body: &[u8]) -> Vec<u8> {
+        let mut f = (body.len() as i32).to_be_bytes().to_vec();
+        f.extend_from_slice(body);
+        f
+    }
+
+    #[test]
+    fn a_frame_larger_than_the_buffer_gets_an_allocation_of_exactly_its_size() {
+        let d = FrameDecoder::new(1 << 20);
+        let body: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        let whole = frame(&body);
+        let mut buf = BytesMut::with_capacity(1024);
+        buf.put_slice(&whole[..1024]);
+        assert_eq!(d.decode(&mut buf).unwrap(), None);
+        assert_eq!(buf.capacity(), whole.len(), "room for the frame, and no more");
+        assert_eq!(&buf[..], &whole[..1024], "the bytes read so far are kept");
+        buf.put_slice(&whole[1024..]);
+        assert_eq!(buf.capacity(), whole.len(), "the rest fitted without growing");
+        assert_eq!(d.decode(&mut buf).unwrap().as_deref(), Some(&body[..]));
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn frames_within_the_buffer_are_split_off_without_copying() {
+        let d = FrameDecoder::new(1 << 20);
+        let mut buf = BytesMut::with_capacity(4096);
+        let start = buf.as_ptr();
+        buf.put_slice(&frame(b"first"));
+        buf.put_slice(&frame(b"second"));
+        let third = frame(b"third");
+        buf.put_slice(&third[..5]);
+        let a = d.decode(&mut buf).unwrap().unwrap();
+        assert_eq!((&a[..], a.as_ptr()), (&b"first"[..], start.wrapping_add(4)));
+        assert_eq!(&d.decode(&mut buf).unwrap().unwrap()[..], b"second");
+        assert_eq!(d.decode(&mut buf).unwrap(), None, "a partial frame waits");
+        buf.put_slice(&third[5..]);
+        assert_eq!(&d.decode(&mut buf).unwrap().unwrap()[..], b"third");
+    }
+
+    #[test]
+    fn bad_sizes_are_errors_before_anything_is_allocated() {
+        let d = FrameDecoder::new(1000);
+        let mut buf = BytesMut::from(&(-1i32).to_be_bytes()[..]);
+        assert!(matches!(
+            d.decode(&mut buf),
+            Err(ProtoError::NegativeFrameSize(-1))
+        ));
+        let mut buf = BytesMut::from(&1001i32.to_be_bytes()[..]);
+        assert!(matches!(
+            d.decode(&mut buf),
+            Err(ProtoError::FrameTooLarge { size: 1001, .. })
+        ));
+        assert!(buf.capacity() < 1000);
+    }
 }

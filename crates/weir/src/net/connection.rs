@@ -592,7 +592,9 @@ async fn read_loop(
                         }
                     }
                 }
-                if buf.capacity() - buf.len() < 4096 {
+                // Room for the next read, unless the decoder already made room for the rest of a frame whose
+                // size it knows (a frame larger than the buffer gets an allocation of its own, of its size).
+                if buf.len() < 4 && buf.capacity() - buf.len() < 4096 {
                     buf.reserve(64 * 1024);
                 }
             }

@@ -13,6 +13,8 @@
 //! * [`ReplayServer`]: an in-process stand-in for a broker that answers Fetch from record batches encoded once,
 //!   at memory speed, so a consumer's own cost can be measured with no broker in the way ([`replay`]);
 //!   [`cpu_time`] reads the CPU clocks a benchmark needs to tell the client's CPU from the server's.
+//! * [`bench_out`]: the results lines the side-by-side benches append to `$WEIR_BENCH_OUT`, read by
+//!   `scripts/bench-report` (the `bench-report` binary) to draw `docs/benchmarks.md`'s tables and plots.
 //! * [`Kcat`] and [`Python`]: librdkafka 2.16 tooling for interop checks (kcat run against the librdkafka
 //!   bundled in the PyPI `confluent-kafka` wheel, and that wheel's Python).
 //!
@@ -34,6 +36,7 @@
 //! assert_eq!(got, b"a\nb\n");
 //! ```
 
+pub mod bench_out;
 pub mod cpu_time;
 mod kafka;
 mod librdkafka;

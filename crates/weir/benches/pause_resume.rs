@@ -42,7 +42,11 @@
 //!   `consumer.paused()` is exactly the kept-paused partitions plus those the writers left paused.
 //!
 //! Run with `cargo bench -p weir --bench pause_resume -- live` (or `WEIR_BENCH_LIVE=1`; about
-//! 2–3 minutes on 2 cores; the broker's jars come from scripts/setup-test-env).
+//! 2–3 minutes on 2 cores; the broker's jars come from scripts/setup-test-env). With `WEIR_BENCH_OUT` set,
+//! every run of every cell is also appended there as a results line (`weir_testkit::bench_out`: bench
+//! `pause_resume`, one case per writer-thread count, metric `calls_per_s` = partitions paused+resumed per
+//! second; clients `weir` (by name), `weir-handle`, `weir-batch`, `A_mutex`, `B_cow`, `A_mutex-batch`,
+//! `B_cow-batch`), for `scripts/bench-report`.
 
 use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
@@ -609,6 +613,25 @@ mod live {
         done as f64 / t0.elapsed().as_secs_f64()
     }
 
+    /// One run of one cell as a results line (`weir_testkit::bench_out`).
+    fn record(c: &Cell, threads: usize, run: usize, rate: f64) {
+        let client = match (c.design, c.mode) {
+            ("weir", "name") => "weir".to_owned(),
+            ("weir", "handle") => "weir-handle".to_owned(),
+            ("weir", _) => "weir-batch".to_owned(),
+            (baseline, "batch100") => format!("{baseline}-batch"),
+            (baseline, _) => baseline.to_owned(),
+        };
+        weir_testkit::bench_out::record(
+            "pause_resume",
+            &format!("live, {N} partitions, {threads} writer threads"),
+            &client,
+            run,
+            &[("threads", threads.into()), ("mode", c.mode.into()), ("partitions", N.into())],
+            &[("calls_per_s", rate)],
+        );
+    }
+
     fn median(v: &[f64]) -> f64 {
         let mut v = v.to_vec();
         v.sort_by(f64::total_cmp);
@@ -620,6 +643,10 @@ mod live {
         let tps = partitions(N);
         let broker = weir_testkit::Kafka::start(weir_testkit::Shape::Single);
         let bootstrap = broker.bootstrap();
+        weir_testkit::bench_out::meta(
+            "pause_resume",
+            &[("broker", format!("Apache Kafka {}", broker.version()).as_str())],
+        );
         let t = Instant::now();
         let per = N / TOPICS;
         for k in 0..TOPICS {
@@ -743,6 +770,7 @@ mod live {
                 for c in &cells {
                     let _planner = c.planner.then(|| Planner::start(c.d.clone()));
                     let rate = run_for(&c.d, threads, CELL, c.op, c.batched);
+                    record(c, threads, run, rate);
                     results.entry((c.mode, c.design, threads)).or_default().push(rate);
                 }
             }

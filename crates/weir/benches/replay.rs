@@ -27,6 +27,9 @@
 //! Env: `RUNS` (3), `SHAPES` (`100x2000000,1024x200000`: value bytes x records), `CODECS` (`none,lz4`),
 //! `PARTITIONS` (8), `BATCH_BYTES` (16384: records per batch = BATCH_BYTES / value bytes); `WEIR_ONLY=N` runs
 //! the weir client alone N times per log (for profiles: `perf record` sees weir's threads only).
+//!
+//! With `WEIR_BENCH_OUT` set, every run of every client is also appended there as a results line
+//! (`weir_testkit::bench_out`; kcat's as client `librdkafka`), for `scripts/bench-report`.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -35,7 +38,7 @@ use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
 use weir_proto::record::Compression;
 use weir_testkit::cpu_time::{process_cpu, thread_cpu};
 use weir_testkit::peers::franz_go::{run_measured, Input};
-use weir_testkit::{Kcat, ReplayServer};
+use weir_testkit::{bench_out, Kcat, ReplayServer};
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -67,6 +70,8 @@ fn fmt_stat(v: &[f64], digits: usize) -> String {
 }
 
 const CLIENTS: [&str; 4] = ["weir", "weir-touch", "kcat", "memcpy"];
+/// The clients' names in the results lines (`bench_out`): kcat stands for librdkafka.
+const RESULT_CLIENTS: [&str; 4] = ["weir", "weir-touch", "librdkafka", "memcpy"];
 
 /// One measurement.
 #[derive(Clone, Copy)]
@@ -124,6 +129,10 @@ fn main() {
         kcat.version(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    bench_out::meta(
+        "replay",
+        &[("broker", "weir_testkit::ReplayServer"), ("kcat", kcat.version())],
+    );
 
     let mut rows = Vec::new();
     for &(size, n) in &shapes {
@@ -176,6 +185,26 @@ fn main() {
                         wire as f64 / s.wall / 1e6
                     );
                     samples[c].add(s);
+                    bench_out::record(
+                        "replay",
+                        &label,
+                        RESULT_CLIENTS[c],
+                        run + 1,
+                        &[
+                            ("record_size", size.into()),
+                            ("codec", codec.name().into()),
+                            ("records", server.record_count().into()),
+                            ("partitions", partitions.into()),
+                        ],
+                        &[
+                            ("wall_s", s.wall),
+                            ("cpu_s", s.cpu),
+                            ("server_cpu_s", s.server_cpu),
+                            ("mb_per_s", wire as f64 / s.wall / 1e6),
+                            ("mb_per_cpu_s", wire as f64 / s.cpu / 1e6),
+                            ("records_per_s", server.record_count() as f64 / s.wall),
+                        ],
+                    );
                 }
             }
             rows.push((label, wire, server.record_count(), samples));

@@ -34,7 +34,8 @@
 //! rotates every run); the summary gives medians and [min–max].
 //!
 //! Env: `RUNS` (3), `N` (1000000), `SECTIONS` (`ab`; `a` or `b` alone), `PRESSURE_SECS` (10),
-//! `PRESSURE_PER_PARTITION` (20000), `WORK_ROUNDS` (2).
+//! `PRESSURE_PER_PARTITION` (20000), `WORK_ROUNDS` (2). With `WEIR_BENCH_OUT` set, every run of every client
+//! is also appended there as a results line (`weir_testkit::bench_out`), for `scripts/bench-report`.
 
 mod clients;
 
@@ -49,8 +50,11 @@ use weir::consumer::{
     Consumer, ConsumerConfig, ConsumerPartition, ConsumerRecord, StartOffset, TopicPartition,
 };
 use weir_testkit::peers::franz_go::{json_number, run_measured, FranzGo, Input, Measured, Pressure};
+use weir_testkit::bench_out;
 use weir_testkit::{unique_name, Kafka, Kcat, Shape};
 
+/// The bench's name in its results lines.
+const BENCH: &str = "vs_peers";
 const CHILD_ENV: &str = "WEIR_VS_PEERS_CHILD";
 const PARTITIONS_A: i32 = 6;
 const PRESSURE_PARTITIONS: i32 = 1000;
@@ -90,6 +94,14 @@ fn main() {
         fg.version(),
         kcat.version(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    bench_out::meta(
+        BENCH,
+        &[
+            ("broker", format!("Apache Kafka {}", kafka.version()).as_str()),
+            ("franz-go", fg.version()),
+            ("kcat", kcat.version()),
+        ],
     );
     if sections.contains('a') {
         section_a(&kafka, &fg, &kcat, n, runs);
@@ -166,6 +178,26 @@ fn section_a(kafka: &Kafka, fg: &FranzGo, kcat: &Kcat, n: u64, runs: usize) {
             );
             produce[c].add(&pm);
             consume[c].add(&cm);
+            for (op, m) in [("produce", &pm), ("consume", &cm)] {
+                bench_out::record(
+                    BENCH,
+                    &format!("{op} {} x {VALUE} B, {PARTITIONS_A} partitions", count_label(n)),
+                    CLIENTS[c],
+                    run + 1,
+                    &[
+                        ("op", op.into()),
+                        ("records", n.into()),
+                        ("record_size", VALUE.into()),
+                        ("partitions", PARTITIONS_A.into()),
+                    ],
+                    &[
+                        ("wall_s", m.wall.as_secs_f64()),
+                        ("cpu_s", m.cpu()),
+                        ("peak_rss_mib", m.max_rss_kib as f64 / 1024.0),
+                        ("records_per_s", n as f64 / m.wall.as_secs_f64()),
+                    ],
+                );
+            }
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -197,6 +229,17 @@ fn section_a(kafka: &Kafka, fg: &FranzGo, kcat: &Kcat, n: u64, runs: usize) {
             r(|s| &s.rss_mib, 1),
             r(|s| &s.rss_mib, 2)
         );
+    }
+}
+
+/// `1M`, `200k` or `1234`: a record count for a case label.
+fn count_label(n: u64) -> String {
+    if n >= 1_000_000 && n % 1_000_000 == 0 {
+        format!("{}M", n / 1_000_000)
+    } else if n >= 1_000 && n % 1_000 == 0 {
+        format!("{}k", n / 1_000)
+    } else {
+        n.to_string()
     }
 }
 
@@ -372,6 +415,36 @@ fn section_b(kafka: &Kafka, fg: &FranzGo, runs: usize) {
             s.cpu.push(m.cpu());
             s.cpu_per_mrec.push(m.cpu() / (num("records_total") / 1e6));
             s.rss_mib.push(m.max_rss_kib as f64 / 1024.0);
+            bench_out::record(
+                BENCH,
+                &format!(
+                    "bounded buffers, {} partitions x {} records, {} workers",
+                    p.partitions,
+                    count_label(per),
+                    p.workers
+                ),
+                rows[r],
+                run + 1,
+                &[
+                    ("partitions", p.partitions.into()),
+                    ("records_per_partition", per.into()),
+                    ("record_size", VALUE.into()),
+                    ("workers", p.workers.into()),
+                    ("buffer", p.buffer.into()),
+                    ("resume_below", p.resume_below.into()),
+                    ("work_rounds", p.work_rounds.into()),
+                    ("duration_s", p.duration.as_secs_f64().into()),
+                ],
+                &[
+                    ("wall_s", m.wall.as_secs_f64()),
+                    ("cpu_s", m.cpu()),
+                    ("peak_rss_mib", m.max_rss_kib as f64 / 1024.0),
+                    ("records_per_s", num("records_per_s")),
+                    ("pauses_per_s", num("pauses_per_s")),
+                    ("resumes_per_s", num("resumes_per_s")),
+                    ("cpu_s_per_m_records", m.cpu() / (num("records_total") / 1e6)),
+                ],
+            );
             s.max_partition = s.max_partition.max(max_partition);
             s.min_partition = if s.rate.len() == 1 {
                 num("min_partition") as u64

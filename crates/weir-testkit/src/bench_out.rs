@@ -74,9 +74,7 @@ impl From<String> for Param {
 
 /// The results file, if `WEIR_BENCH_OUT` is set (and not empty).
 pub fn path() -> Option<PathBuf> {
-    std::env::var_os(ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
+    std::env::var_os(ENV).filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
 /// Whether results are being written (`WEIR_BENCH_OUT` is set).
@@ -88,19 +86,41 @@ pub fn enabled() -> bool {
 ///
 /// Does nothing without `WEIR_BENCH_OUT`. Panics if the file cannot be written: a bench asked for its results
 /// must not lose them quietly.
-pub fn record(bench: &str, case: &str, client: &str, run: usize, params: &[(&str, Param)], metrics: &[(&str, f64)]) {
+pub fn record(
+    bench: &str,
+    case: &str,
+    client: &str,
+    run: usize,
+    params: &[(&str, Param)],
+    metrics: &[(&str, f64)],
+) {
     if !enabled() {
         return;
     }
     let metrics = metrics.iter().map(|(k, v)| (k.to_string(), number(*v))).collect();
-    append(&line(bench, case, client, run, params, "metrics", Value::Object(metrics)));
+    append(&line(
+        bench,
+        case,
+        client,
+        run,
+        params,
+        "metrics",
+        Value::Object(metrics),
+    ));
 }
 
 /// Appends one time series of run `run` of `client` in `case` of `bench`: named, equally long columns, `t_s`
 /// among them as the x axis.
 ///
 /// Does nothing without `WEIR_BENCH_OUT`. Panics if the file cannot be written or the columns differ in length.
-pub fn series(bench: &str, case: &str, client: &str, run: usize, params: &[(&str, Param)], columns: &[(&str, &[f64])]) {
+pub fn series(
+    bench: &str,
+    case: &str,
+    client: &str,
+    run: usize,
+    params: &[(&str, Param)],
+    columns: &[(&str, &[f64])],
+) {
     if !enabled() {
         return;
     }
@@ -119,9 +139,22 @@ pub fn series(bench: &str, case: &str, client: &str, run: usize, params: &[(&str
     }
     let columns = columns
         .iter()
-        .map(|(k, v)| (k.to_string(), Value::Array(v.iter().map(|&x| number(x)).collect())))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                Value::Array(v.iter().map(|&x| number(x)).collect()),
+            )
+        })
         .collect();
-    append(&line(bench, case, client, run, params, "series", Value::Object(columns)));
+    append(&line(
+        bench,
+        case,
+        client,
+        run,
+        params,
+        "series",
+        Value::Object(columns),
+    ));
 }
 
 /// Appends facts about `bench`'s environment (e.g. `("broker", "Apache Kafka 4.1.0")`, `("franz-go", "v1.19")`),
@@ -132,7 +165,10 @@ pub fn meta(bench: &str, facts: &[(&str, &str)]) {
     if !enabled() {
         return;
     }
-    let facts = facts.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect();
+    let facts = facts
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::from(*v)))
+        .collect();
     let mut o = Map::new();
     o.insert("bench".into(), bench.into());
     o.insert("meta".into(), Value::Object(facts));

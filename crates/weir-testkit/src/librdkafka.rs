@@ -98,6 +98,17 @@ impl Kcat {
         &self.version_line
     }
 
+    /// `kcat 1.7.1, librdkafka 2.16.0`: the two versions of [`Kcat::version`]'s line, without the feature list
+    /// (the whole line if it does not have that shape).
+    pub fn short_version(&self) -> String {
+        let line = self.version_line.as_str();
+        let word_after = |w: &str| line.split_once(w).and_then(|(_, r)| r.split_whitespace().next());
+        match (word_after("Version "), word_after("librdkafka ")) {
+            (Some(k), Some(r)) => format!("kcat {k}, librdkafka {r}"),
+            _ => line.to_owned(),
+        }
+    }
+
     /// A `kcat` command with `LD_LIBRARY_PATH` pointing at librdkafka 2.16.
     pub fn command(&self) -> Command {
         let mut ld = OsString::from(self.rdk_lib.as_os_str());

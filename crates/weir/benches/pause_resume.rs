@@ -627,7 +627,11 @@ mod live {
             &format!("live, {N} partitions, {threads} writer threads"),
             &client,
             run,
-            &[("threads", threads.into()), ("mode", c.mode.into()), ("partitions", N.into())],
+            &[
+                ("threads", threads.into()),
+                ("mode", c.mode.into()),
+                ("partitions", N.into()),
+            ],
             &[("calls_per_s", rate)],
         );
     }

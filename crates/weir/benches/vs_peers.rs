@@ -49,8 +49,8 @@ use std::time::{Duration, Instant};
 use weir::consumer::{
     Consumer, ConsumerConfig, ConsumerPartition, ConsumerRecord, StartOffset, TopicPartition,
 };
-use weir_testkit::peers::franz_go::{json_number, run_measured, FranzGo, Input, Measured, Pressure};
 use weir_testkit::bench_out;
+use weir_testkit::peers::franz_go::{json_number, run_measured, FranzGo, Input, Measured, Pressure};
 use weir_testkit::{unique_name, Kafka, Kcat, Shape};
 
 /// The bench's name in its results lines.
@@ -100,7 +100,7 @@ fn main() {
         &[
             ("broker", format!("Apache Kafka {}", kafka.version()).as_str()),
             ("franz-go", fg.version()),
-            ("kcat", kcat.version()),
+            ("librdkafka", kcat.short_version().as_str()),
         ],
     );
     if sections.contains('a') {

@@ -33,13 +33,19 @@ pub fn facts() -> Vec<(String, String)> {
 
 /// The value of `key: value` in `text`, trimmed.
 fn field(text: &str, key: &str) -> Option<String> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(key)?.trim_start().strip_prefix(':').map(|v| v.trim().to_owned()))
+    text.lines().find_map(|l| {
+        l.strip_prefix(key)?
+            .trim_start()
+            .strip_prefix(':')
+            .map(|v| v.trim().to_owned())
+    })
 }
 
 fn run(cmd: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(cmd).args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[cfg(test)]

@@ -30,9 +30,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.first().map(String::as_str) {
         Some("render") if args.len() >= 2 => render_cmd(&args[1..]),
-        Some("machine") if args.len() == 2 => {
-            append_meta(Path::new(&args[1]), None, machine::facts())
-        }
+        Some("machine") if args.len() == 2 => append_meta(Path::new(&args[1]), None, machine::facts()),
         Some("meta") if args.len() >= 3 => {
             let facts = args[3..]
                 .iter()
@@ -44,9 +42,11 @@ fn main() {
                 .collect::<Result<Vec<_>, _>>();
             facts.and_then(|f| append_meta(Path::new(&args[1]), Some(&args[2]), f))
         }
-        _ => Err("usage: bench-report render RESULTS [--docs FILE] [--plots DIR] | machine RESULTS | \
+        _ => Err(
+            "usage: bench-report render RESULTS [--docs FILE] [--plots DIR] | machine RESULTS | \
                   meta RESULTS BENCH KEY=VALUE..."
-            .to_owned()),
+                .to_owned(),
+        ),
     };
     if let Err(e) = outcome {
         eprintln!("bench-report: {e}");
@@ -59,7 +59,13 @@ fn append_meta(path: &Path, bench: Option<&str>, facts: Vec<(String, String)>) -
     if let Some(b) = bench {
         o.insert("bench".into(), b.into());
     }
-    o.insert("meta".into(), facts.into_iter().map(|(k, v)| (k, serde_json::Value::from(v))).collect());
+    o.insert(
+        "meta".into(),
+        facts
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::from(v)))
+            .collect(),
+    );
     let line = format!("{}\n", serde_json::Value::Object(o));
     std::fs::OpenOptions::new()
         .create(true)
@@ -107,13 +113,18 @@ fn render_cmd(args: &[String]) -> Result<(), String> {
             let path = plots_dir.join(&file);
             draw(&path)?;
             eprintln!("bench-report: wrote {}", path.display());
-            refs.push(PlotRef { title, path: format!("{rel_dir}{file}") });
+            refs.push(PlotRef {
+                title,
+                path: format!("{rel_dir}{file}"),
+            });
             Ok::<(), String>(())
         };
         for m in &b.metrics {
-            add(format!("{}-{}.svg", slug(&b.bench), slug(m)), format!("{} {m}", b.bench), &|p| {
-                plots::bars(p, b, m)
-            })?;
+            add(
+                format!("{}-{}.svg", slug(&b.bench), slug(m)),
+                format!("{} {m}", b.bench),
+                &|p| plots::bars(p, b, m),
+            )?;
         }
         for param in b.swept_params() {
             for m in &b.metrics {
@@ -140,7 +151,10 @@ fn render_cmd(args: &[String]) -> Result<(), String> {
     let mut block = markdown::render(&benches, &meta, &plot_refs);
     block.push_str(&format!(
         "Results file: `{}` ({} lines).\n",
-        results.file_name().map_or_else(|| results.display().to_string(), |n| n.to_string_lossy().into_owned()),
+        results.file_name().map_or_else(
+            || results.display().to_string(),
+            |n| n.to_string_lossy().into_owned()
+        ),
         lines.len()
     ));
     let doc = std::fs::read_to_string(&docs).unwrap_or_default();
@@ -154,7 +168,11 @@ fn render_cmd(args: &[String]) -> Result<(), String> {
 fn relative(from: &Path, to: &Path) -> String {
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let (from, to) = (abs(from), abs(to));
-    let common = from.components().zip(to.components()).take_while(|(a, b)| a == b).count();
+    let common = from
+        .components()
+        .zip(to.components())
+        .take_while(|(a, b)| a == b)
+        .count();
     let mut out = String::new();
     for _ in from.components().skip(common) {
         out.push_str("../");
@@ -185,9 +203,15 @@ mod tests {
 
     #[test]
     fn slugs_and_relative_paths() {
-        assert_eq!(slug("produce 1M x 100 B, 6 partitions"), "produce-1m-x-100-b-6-partitions");
+        assert_eq!(
+            slug("produce 1M x 100 B, 6 partitions"),
+            "produce-1m-x-100-b-6-partitions"
+        );
         assert_eq!(slug("wall_s"), "wall_s");
-        assert_eq!(relative(Path::new("/r/docs"), Path::new("/r/docs/benchmarks")), "benchmarks/");
+        assert_eq!(
+            relative(Path::new("/r/docs"), Path::new("/r/docs/benchmarks")),
+            "benchmarks/"
+        );
         assert_eq!(relative(Path::new("/r/docs"), Path::new("/r/out")), "../out/");
     }
 }

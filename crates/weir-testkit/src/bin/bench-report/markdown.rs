@@ -81,10 +81,21 @@ pub fn fmt_ratio(r: f64) -> String {
         format!("{out}x")
     } else if r >= 10.0 {
         format!("{r:.1}x")
-    } else if r >= 0.1 {
+    } else if r >= 0.1 || r <= 0.0 {
         format!("{r:.2}x")
     } else {
-        format!("{r:.3}x")
+        // Two significant digits: 0.050x, 0.0013x.
+        let digits = ((-r.log10()).floor() as usize + 2).min(9);
+        format!("{r:.digits$}x")
+    }
+}
+
+/// An axis tick: whole numbers below 10,000 as they are (`8`, `250`), others as [`fmt_num`].
+pub fn fmt_tick(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e4 {
+        format!("{x:.0}")
+    } else {
+        fmt_num(x)
     }
 }
 
@@ -145,7 +156,10 @@ pub fn render(
             .max()
             .unwrap_or(0);
         if !b.metrics.is_empty() {
-            let _ = writeln!(out, "Medians [min–max] of up to {runs} runs, ratio to weir after them.\n");
+            let _ = writeln!(
+                out,
+                "Medians [min–max] of up to {runs} runs, ratio to weir after them.\n"
+            );
             let _ = write!(out, "| case | client |");
             for m in &b.metrics {
                 let _ = write!(out, " {m} |");
@@ -214,14 +228,20 @@ mod tests {
     fn inserts_after_the_machine_section_when_absent() {
         let doc = "# T\n\nintro\n\n## Machine\n\n2 CPUs\n\n## Codec\n\ntext\n";
         let got = replace_block(doc, "B");
-        assert_eq!(got, format!("# T\n\nintro\n\n## Machine\n\n2 CPUs\n\n{START}\nB\n{END}\n\n## Codec\n\ntext\n"));
+        assert_eq!(
+            got,
+            format!("# T\n\nintro\n\n## Machine\n\n2 CPUs\n\n{START}\nB\n{END}\n\n## Codec\n\ntext\n")
+        );
         // Then found again, not inserted twice.
         assert_eq!(replace_block(&got, "C").matches(START).count(), 1);
     }
 
     #[test]
     fn inserts_before_the_first_section_or_at_the_end() {
-        assert_eq!(replace_block("# T\n\n## A\n", "B"), format!("# T\n\n{START}\nB\n{END}\n\n## A\n"));
+        assert_eq!(
+            replace_block("# T\n\n## A\n", "B"),
+            format!("# T\n\n{START}\nB\n{END}\n\n## A\n")
+        );
         assert_eq!(replace_block("# T\n", "B"), format!("# T\n\n{START}\nB\n{END}\n"));
         // A closing marker before the opening one is no block.
         let odd = format!("{END}\n{START}\n");
@@ -239,6 +259,10 @@ mod tests {
         assert_eq!(fmt_num(0.0), "0");
         assert_eq!(fmt_ratio(1.234), "1.23x");
         assert_eq!(fmt_ratio(0.05), "0.050x");
+        assert_eq!(fmt_ratio(0.00134), "0.0013x");
+        assert_eq!(fmt_tick(8.0), "8");
+        assert_eq!(fmt_tick(2.5), "2.50");
+        assert_eq!(fmt_tick(1e6), "1.00M");
         assert_eq!(fmt_ratio(2178.0), "2,178x");
         assert_eq!(fmt_ratio(31.0), "31.0x");
     }
@@ -251,8 +275,14 @@ mod tests {
 {"bench":"b","case":"c","client":"weir","run":2,"metrics":{"wall_s":3.0}}
 {"bench":"b","case":"c","client":"franz-go","run":1,"metrics":{"wall_s":4.0}}"#;
         let lines = parse_all(text).unwrap();
-        let plots = [("b".to_owned(), vec![PlotRef { title: "b wall_s".into(), path: "benchmarks/b-wall_s.svg".into() }])]
-            .into();
+        let plots = [(
+            "b".to_owned(),
+            vec![PlotRef {
+                title: "b wall_s".into(),
+                path: "benchmarks/b-wall_s.svg".into(),
+            }],
+        )]
+        .into();
         let md = render(&summarize(&lines), &meta(&lines), &plots);
         assert!(md.contains("| nproc | 2 |"), "{md}");
         assert!(md.contains("`cargo bench`"), "{md}");

@@ -7,12 +7,41 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::markdown::{fmt_num, fmt_ratio};
+use crate::markdown::{fmt_num, fmt_ratio, fmt_tick};
 use crate::summary::{BenchSummary, REFERENCE};
 
 const WIDTH: u32 = 960;
 const HEIGHT: u32 = 480;
 const FONT: &str = "sans-serif";
+/// The legend's column, right of the plot, so that it never hides a bar or a line.
+const LEGEND_WIDTH: u32 = 150;
+
+/// Each client of `bench` that `keep` accepts, with its colour.
+fn entries(bench: &BenchSummary, keep: impl Fn(&str) -> bool) -> Vec<(String, RGBColor)> {
+    bench
+        .clients
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| keep(c))
+        .map(|(i, c)| (c.clone(), color(i)))
+        .collect()
+}
+
+/// The legend: a colour box and a name per line, at the top of `area`.
+fn legend(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    entries: &[(String, RGBColor)],
+    e: &impl Fn(DrawingAreaErrorKind<std::io::Error>) -> String,
+) -> Result<(), String> {
+    for (i, (name, c)) in entries.iter().enumerate() {
+        let y = 48 + 20 * i as i32;
+        area.draw(&Rectangle::new([(4, y - 6), (16, y + 6)], c.filled()))
+            .map_err(e)?;
+        let style = TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+        area.draw(&Text::new(name.clone(), (22, y), style)).map_err(e)?;
+    }
+    Ok(())
+}
 
 /// A colour per client, by its index in the bench's client list (weir first).
 fn color(i: usize) -> RGBColor {
@@ -43,16 +72,32 @@ struct YAxis {
 impl YAxis {
     /// An axis for `values` with `headroom` (a fraction of the range) above them for labels and the legend.
     fn fit(values: &[f64], headroom: f64) -> YAxis {
-        let pos: Vec<f64> = values.iter().copied().filter(|v| v.is_finite() && *v > 0.0).collect();
-        let max = values.iter().copied().filter(|v| v.is_finite()).fold(0.0f64, f64::max);
+        let pos: Vec<f64> = values
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .collect();
+        let max = values
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max);
         let min_pos = pos.iter().copied().fold(f64::INFINITY, f64::min);
         if !pos.is_empty() && max / min_pos >= 100.0 {
             let lo = min_pos.log10().floor();
             let hi = max.log10();
-            YAxis { log: true, lo, hi: hi + (hi - lo) * headroom }
+            YAxis {
+                log: true,
+                lo,
+                hi: hi + (hi - lo) * headroom,
+            }
         } else {
             let hi = if max > 0.0 { max } else { 1.0 };
-            YAxis { log: false, lo: 0.0, hi: hi * (1.0 + headroom) }
+            YAxis {
+                log: false,
+                lo: 0.0,
+                hi: hi * (1.0 + headroom),
+            }
         }
     }
 
@@ -70,7 +115,11 @@ impl YAxis {
     }
 
     fn label(&self, y: f64) -> String {
-        fmt_num(if self.log { 10f64.powf(y) } else { y })
+        if self.log {
+            fmt_num(10f64.powf(y))
+        } else {
+            fmt_tick(y)
+        }
     }
 }
 
@@ -82,17 +131,33 @@ fn err<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> String + '_ {
 /// median above each bar.
 pub fn bars(path: &Path, bench: &BenchSummary, metric: &str) -> Result<(), String> {
     let e = err(path);
-    let cases: Vec<_> = bench.cases.iter().filter(|c| c.clients.iter().any(|k| k.metrics.contains_key(metric))).collect();
-    let values: Vec<f64> =
-        cases.iter().flat_map(|c| c.clients.iter()).filter_map(|k| k.metrics.get(metric)).map(|s| s.max).collect();
-    let y = YAxis::fit(&values, 0.3);
+    let cases: Vec<_> = bench
+        .cases
+        .iter()
+        .filter(|c| c.clients.iter().any(|k| k.metrics.contains_key(metric)))
+        .collect();
+    let values: Vec<f64> = cases
+        .iter()
+        .flat_map(|c| c.clients.iter())
+        .filter_map(|k| k.metrics.get(metric))
+        .map(|s| s.max)
+        .collect();
+    let y = YAxis::fit(&values, 0.12);
     let n = cases.len().max(1) as f64;
     let labels: Vec<String> = cases.iter().map(|c| c.case.clone()).collect();
 
     let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(&e)?;
+    let (root, legend_area) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
+    legend(&legend_area, &entries(bench, |_| true), &e)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{}: {metric} (median of runs; ratio to weir above the bars)", bench.bench), (FONT, 18))
+        .caption(
+            format!(
+                "{}: {metric}, median [min–max] of runs; labels: ratio to weir (weir: its median)",
+                bench.bench
+            ),
+            (FONT, 17),
+        )
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(72)
@@ -112,7 +177,11 @@ pub fn bars(path: &Path, bench: &BenchSummary, metric: &str) -> Result<(), Strin
             }
         })
         .y_label_formatter(&|v| y.label(*v))
-        .y_desc(if y.log { format!("{metric} (log scale)") } else { metric.to_owned() })
+        .y_desc(if y.log {
+            format!("{metric} (log scale)")
+        } else {
+            metric.to_owned()
+        })
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 14))
         .draw()
@@ -125,44 +194,44 @@ pub fn bars(path: &Path, bench: &BenchSummary, metric: &str) -> Result<(), Strin
         let mut whiskers = Vec::new();
         let mut texts = Vec::new();
         for (i, case) in cases.iter().enumerate() {
-            let Some(s) = case.client(client).and_then(|x| x.metrics.get(metric)) else { continue };
+            let Some(s) = case.client(client).and_then(|x| x.metrics.get(metric)) else {
+                continue;
+            };
             let x0 = i as f64 + 0.1 + width * k as f64;
             let xc = x0 + width * 0.45;
-            bars.push(Rectangle::new([(x0, y.base()), (x0 + width * 0.9, y.at(s.median))], c.filled()));
+            bars.push(Rectangle::new(
+                [(x0, y.base()), (x0 + width * 0.9, y.at(s.median))],
+                c.filled(),
+            ));
             if s.runs > 1 {
-                whiskers.push(PathElement::new(vec![(xc, y.at(s.min)), (xc, y.at(s.max))], BLACK.stroke_width(1)));
+                whiskers.push(PathElement::new(
+                    vec![(xc, y.at(s.min)), (xc, y.at(s.max))],
+                    BLACK.stroke_width(1),
+                ));
             }
             let label = if client == REFERENCE {
                 fmt_num(s.median)
             } else {
-                case.ratio_to_reference(client, metric).map(fmt_ratio).unwrap_or_default()
+                case.ratio_to_reference(client, metric)
+                    .map(fmt_ratio)
+                    .unwrap_or_default()
             };
             let style = TextStyle::from((FONT, 11).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
             texts.push(Text::new(label, (xc, y.at(s.max.max(s.median))), style));
         }
-        chart
-            .draw_series(bars)
-            .map_err(&e)?
-            .label(client.as_str())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+        chart.draw_series(bars).map_err(&e)?;
         chart.draw_series(whiskers).map_err(&e)?;
         chart.draw_series(texts).map_err(&e)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FONT, 13))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(&e)?;
     root.present().map_err(&e)
 }
 
 /// `metric`'s median against numeric parameter `param`, one line per client.
 pub fn against_param(path: &Path, bench: &BenchSummary, metric: &str, param: &str) -> Result<(), String> {
     let e = err(path);
-    let mut lines: Vec<(usize, &str, Vec<(f64, f64)>)> = Vec::new();
+    // Per client with points: its colour index, its name, (parameter, median) sorted by the parameter.
+    type Line<'a> = (usize, &'a str, Vec<(f64, f64)>);
+    let mut lines: Vec<Line> = Vec::new();
     for (k, client) in bench.clients.iter().enumerate() {
         let mut pts: Vec<(f64, f64)> = bench
             .cases
@@ -175,14 +244,31 @@ pub fn against_param(path: &Path, bench: &BenchSummary, metric: &str, param: &st
         }
     }
     let xs: Vec<f64> = lines.iter().flat_map(|l| l.2.iter().map(|p| p.0)).collect();
-    let (x_lo, x_hi) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(*x), b.max(*x)));
+    let (x_lo, x_hi) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        (a.min(*x), b.max(*x))
+    });
     let pad = ((x_hi - x_lo) * 0.05).max(0.5);
-    let y = YAxis::fit(&lines.iter().flat_map(|l| l.2.iter().map(|p| p.1)).collect::<Vec<_>>(), 0.3);
+    let y = YAxis::fit(
+        &lines
+            .iter()
+            .flat_map(|l| l.2.iter().map(|p| p.1))
+            .collect::<Vec<_>>(),
+        0.3,
+    );
 
     let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(&e)?;
+    let (root, legend_area) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
+    legend(
+        &legend_area,
+        &entries(bench, |k| lines.iter().any(|l| l.1 == k)),
+        &e,
+    )?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{}: {metric} against {param} (medians)", bench.bench), (FONT, 18))
+        .caption(
+            format!("{}: {metric} against {param} (medians)", bench.bench),
+            (FONT, 18),
+        )
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(72)
@@ -190,32 +276,28 @@ pub fn against_param(path: &Path, bench: &BenchSummary, metric: &str, param: &st
         .map_err(&e)?;
     chart
         .configure_mesh()
-        .x_label_formatter(&|x| fmt_num(*x))
+        .x_label_formatter(&|x| fmt_tick(*x))
         .y_label_formatter(&|v| y.label(*v))
         .x_desc(param)
-        .y_desc(if y.log { format!("{metric} (log scale)") } else { metric.to_owned() })
+        .y_desc(if y.log {
+            format!("{metric} (log scale)")
+        } else {
+            metric.to_owned()
+        })
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 14))
         .draw()
         .map_err(&e)?;
-    for (k, client, pts) in &lines {
+    for (k, _, pts) in &lines {
         let c = color(*k);
         let pts: Vec<(f64, f64)> = pts.iter().map(|&(x, v)| (x, y.at(v))).collect();
         chart
             .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
-            .map_err(&e)?
-            .label(*client)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2)));
-        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(&e)?;
+            .map_err(&e)?;
+        chart
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
+            .map_err(&e)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FONT, 13))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(&e)?;
     root.present().map_err(&e)
 }
 
@@ -223,21 +305,46 @@ pub fn against_param(path: &Path, bench: &BenchSummary, metric: &str, param: &st
 /// thinner).
 pub fn series(path: &Path, bench: &BenchSummary, case: &str, column: &str) -> Result<(), String> {
     let e = err(path);
-    let Some(c) = bench.cases.iter().find(|c| c.case == case) else { return Ok(()) };
+    let Some(c) = bench.cases.iter().find(|c| c.case == case) else {
+        return Ok(());
+    };
     let all: Vec<(f64, f64)> = c
         .clients
         .iter()
         .filter_map(|k| k.series.get(column))
         .flat_map(|runs| runs.iter().flat_map(|r| r.1.iter().copied()))
         .collect();
-    let t_hi = all.iter().map(|p| p.0).fold(0.0f64, f64::max).max(f64::MIN_POSITIVE);
+    let t_hi = all
+        .iter()
+        .map(|p| p.0)
+        .fold(0.0f64, f64::max)
+        .max(f64::MIN_POSITIVE);
     let y = YAxis::fit(&all.iter().map(|p| p.1).collect::<Vec<_>>(), 0.3);
-    let y = YAxis { log: false, lo: 0.0, hi: if y.log { all.iter().map(|p| p.1).fold(0.0, f64::max) * 1.3 } else { y.hi } };
+    let y = YAxis {
+        log: false,
+        lo: 0.0,
+        hi: if y.log {
+            all.iter().map(|p| p.1).fold(0.0, f64::max) * 1.3
+        } else {
+            y.hi
+        },
+    };
 
     let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(&e)?;
+    let (root, legend_area) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
+    legend(
+        &legend_area,
+        &entries(bench, |k| {
+            c.client(k).is_some_and(|x| x.series.contains_key(column))
+        }),
+        &e,
+    )?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{}: {column} over time — {case}", bench.bench), (FONT, 18))
+        .caption(
+            format!("{}: {column} over time — {case}", bench.bench),
+            (FONT, 18),
+        )
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(72)
@@ -245,7 +352,7 @@ pub fn series(path: &Path, bench: &BenchSummary, case: &str, column: &str) -> Re
         .map_err(&e)?;
     chart
         .configure_mesh()
-        .x_label_formatter(&|x| fmt_num(*x))
+        .x_label_formatter(&|x| fmt_tick(*x))
         .y_label_formatter(&|v| y.label(*v))
         .x_desc("t_s")
         .y_desc(column)
@@ -254,26 +361,18 @@ pub fn series(path: &Path, bench: &BenchSummary, case: &str, column: &str) -> Re
         .draw()
         .map_err(&e)?;
     for (k, client) in bench.clients.iter().enumerate() {
-        let Some(runs) = c.client(client).and_then(|x| x.series.get(column)) else { continue };
+        let Some(runs) = c.client(client).and_then(|x| x.series.get(column)) else {
+            continue;
+        };
         let col = color(k);
         for (i, (_, pts)) in runs.iter().enumerate() {
-            let drawn = chart
-                .draw_series(LineSeries::new(pts.clone(), col.stroke_width(if i == 0 { 2 } else { 1 })))
+            chart
+                .draw_series(LineSeries::new(
+                    pts.clone(),
+                    col.stroke_width(if i == 0 { 2 } else { 1 }),
+                ))
                 .map_err(&e)?;
-            if i == 0 {
-                drawn
-                    .label(client.as_str())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], col.stroke_width(2)));
-            }
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FONT, 13))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(&e)?;
     root.present().map_err(&e)
 }

@@ -117,7 +117,10 @@ pub fn parse_line(line: &str) -> Result<Line, String> {
         bench: text("bench")?,
         case: text("case")?,
         client: text("client")?,
-        run: o.get("run").and_then(Value::as_u64).ok_or("no whole number \"run\"")?,
+        run: o
+            .get("run")
+            .and_then(Value::as_u64)
+            .ok_or("no whole number \"run\"")?,
         params,
     };
     if let Some(m) = o.get("metrics") {
@@ -159,16 +162,30 @@ mod tests {
             r#"{"bench":"b","case":"c","client":"weir","run":1,"params":{"threads":4,"codec":"lz4"},"metrics":{"wall_s":0.5,"x":null}}"#,
         )
         .unwrap();
-        let Line::Measurement { key, metrics } = m else { panic!("{m:?}") };
-        assert_eq!((key.bench.as_str(), key.case.as_str(), key.client.as_str(), key.run), ("b", "c", "weir", 1));
+        let Line::Measurement { key, metrics } = m else {
+            panic!("{m:?}")
+        };
+        assert_eq!(
+            (
+                key.bench.as_str(),
+                key.case.as_str(),
+                key.client.as_str(),
+                key.run
+            ),
+            ("b", "c", "weir", 1)
+        );
         assert_eq!(key.params["threads"], ParamValue::Num(4.0));
         assert_eq!(key.params["codec"], ParamValue::Str("lz4".into()));
         assert_eq!(metrics.len(), 1);
         assert_eq!(metrics["wall_s"], 0.5);
 
-        let s = parse_line(r#"{"bench":"b","case":"c","client":"weir","run":2,"series":{"t_s":[0,1],"rss_mib":[3,4]}}"#)
-            .unwrap();
-        let Line::Series { columns, .. } = s else { panic!("{s:?}") };
+        let s = parse_line(
+            r#"{"bench":"b","case":"c","client":"weir","run":2,"series":{"t_s":[0,1],"rss_mib":[3,4]}}"#,
+        )
+        .unwrap();
+        let Line::Series { columns, .. } = s else {
+            panic!("{s:?}")
+        };
         assert_eq!(columns["rss_mib"], vec![3.0, 4.0]);
 
         let t = parse_line(r#"{"meta":{"nproc":"2","n":3}}"#).unwrap();
@@ -176,7 +193,11 @@ mod tests {
             t,
             Line::Meta {
                 bench: None,
-                facts: [("n".to_owned(), "3".to_owned()), ("nproc".to_owned(), "2".to_owned())].into()
+                facts: [
+                    ("n".to_owned(), "3".to_owned()),
+                    ("nproc".to_owned(), "2".to_owned())
+                ]
+                .into()
             }
         );
     }
@@ -185,7 +206,10 @@ mod tests {
     fn rejects_what_is_not_a_result() {
         assert!(parse_line("{").is_err());
         assert!(parse_line(r#"{"bench":"b","case":"c","client":"weir","run":1}"#).is_err());
-        assert!(parse_line(r#"{"bench":"b","case":"c","client":"weir","run":1,"series":{"t_s":[0,1],"y":[1]}}"#).is_err());
+        assert!(parse_line(
+            r#"{"bench":"b","case":"c","client":"weir","run":1,"series":{"t_s":[0,1],"y":[1]}}"#
+        )
+        .is_err());
         let e = parse_all("\n{\"meta\":{}}\nnope\n").unwrap_err();
         assert!(e.starts_with("line 3:"), "{e}");
     }

@@ -28,14 +28,26 @@ pub fn stat(values: &[f64]) -> Option<Stat> {
     }
     s.sort_by(f64::total_cmp);
     let n = s.len();
-    let median = if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 };
-    Some(Stat { median, min: s[0], max: s[n - 1], runs: n })
+    let median = if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    };
+    Some(Stat {
+        median,
+        min: s[0],
+        max: s[n - 1],
+        runs: n,
+    })
 }
 
 /// `value / reference`, when both are known and the reference is not zero.
 pub fn ratio(value: f64, reference: f64) -> Option<f64> {
     (reference != 0.0 && value.is_finite() && reference.is_finite()).then(|| value / reference)
 }
+
+/// One run of a time series: its run number and `(t_s, value)` points.
+pub type SeriesRun = (u64, Vec<(f64, f64)>);
 
 /// One client in one case.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +59,7 @@ pub struct ClientSummary {
     /// Per metric, the statistics over runs.
     pub metrics: BTreeMap<String, Stat>,
     /// Per series column other than `t_s`, every run's `(t_s, value)` points, in run order.
-    pub series: BTreeMap<String, Vec<(u64, Vec<(f64, f64)>)>>,
+    pub series: BTreeMap<String, Vec<SeriesRun>>,
 }
 
 /// One case of one bench: its clients in report order.
@@ -140,6 +152,23 @@ fn client_rank(name: &str) -> u8 {
     }
 }
 
+/// The schema's metric names come first, in its order; the others after them (stable: first-seen order).
+fn metric_rank(name: &str) -> usize {
+    const KNOWN: [&str; 10] = [
+        "wall_s",
+        "cpu_s",
+        "peak_rss_mib",
+        "records_per_s",
+        "mb_per_s",
+        "calls_per_s",
+        "p50_ms",
+        "p99_ms",
+        "p999_ms",
+        "max_ms",
+    ];
+    KNOWN.iter().position(|k| *k == name).unwrap_or(KNOWN.len())
+}
+
 fn order_clients(names: &mut [String]) {
     // Stable: first-seen order within a rank.
     names.sort_by_key(|n| client_rank(n));
@@ -151,10 +180,12 @@ pub fn summarize(lines: &[Line]) -> Vec<BenchSummary> {
     struct Raw {
         params: BTreeMap<String, ParamValue>,
         metrics: BTreeMap<String, Vec<f64>>,
-        series: BTreeMap<String, Vec<(u64, Vec<(f64, f64)>)>>,
+        series: BTreeMap<String, Vec<SeriesRun>>,
     }
     type Clients = Vec<(String, Raw)>;
-    let mut benches: Vec<(String, Vec<(String, Clients)>, Vec<String>)> = Vec::new();
+    // Bench name, its cases with their clients, its metric names.
+    type Bench = (String, Vec<(String, Clients)>, Vec<String>);
+    let mut benches: Vec<Bench> = Vec::new();
     for line in lines {
         let key = match line {
             Line::Measurement { key, .. } | Line::Series { key, .. } => key,
@@ -179,7 +210,11 @@ pub fn summarize(lines: &[Line]) -> Vec<BenchSummary> {
         let ki = match clients.iter().position(|c| c.0 == key.client) {
             Some(i) => i,
             None => {
-                let raw = Raw { params: key.params.clone(), metrics: BTreeMap::new(), series: BTreeMap::new() };
+                let raw = Raw {
+                    params: key.params.clone(),
+                    metrics: BTreeMap::new(),
+                    series: BTreeMap::new(),
+                };
                 clients.push((key.client.clone(), raw));
                 clients.len() - 1
             }
@@ -197,8 +232,15 @@ pub fn summarize(lines: &[Line]) -> Vec<BenchSummary> {
             Line::Series { columns, .. } => {
                 let Some(t) = columns.get("t_s") else { continue };
                 for (name, ys) in columns.iter().filter(|(n, _)| n.as_str() != "t_s") {
-                    let points = t.iter().copied().zip(ys.iter().copied()).filter(|(x, y)| x.is_finite() && y.is_finite());
-                    raw.series.entry(name.clone()).or_default().push((key.run, points.collect()));
+                    let points = t
+                        .iter()
+                        .copied()
+                        .zip(ys.iter().copied())
+                        .filter(|(x, y)| x.is_finite() && y.is_finite());
+                    raw.series
+                        .entry(name.clone())
+                        .or_default()
+                        .push((key.run, points.collect()));
                 }
             }
             Line::Meta { .. } => {}
@@ -220,7 +262,11 @@ pub fn summarize(lines: &[Line]) -> Vec<BenchSummary> {
                             ClientSummary {
                                 client,
                                 params: raw.params,
-                                metrics: raw.metrics.iter().filter_map(|(k, v)| Some((k.clone(), stat(v)?))).collect(),
+                                metrics: raw
+                                    .metrics
+                                    .iter()
+                                    .filter_map(|(k, v)| Some((k.clone(), stat(v)?)))
+                                    .collect(),
                                 series: raw.series,
                             }
                         })
@@ -230,7 +276,14 @@ pub fn summarize(lines: &[Line]) -> Vec<BenchSummary> {
                 })
                 .collect();
             order_clients(&mut all_clients);
-            BenchSummary { bench, cases, metrics, clients: all_clients }
+            let mut metrics = metrics;
+            metrics.sort_by_key(|m| metric_rank(m));
+            BenchSummary {
+                bench,
+                cases,
+                metrics,
+                clients: all_clients,
+            }
         })
         .collect()
 }
@@ -253,8 +306,24 @@ mod tests {
 
     #[test]
     fn median_of_odd_and_even_counts_and_the_range() {
-        assert_eq!(stat(&[3.0, 1.0, 2.0]), Some(Stat { median: 2.0, min: 1.0, max: 3.0, runs: 3 }));
-        assert_eq!(stat(&[4.0, 1.0, 3.0, 2.0]), Some(Stat { median: 2.5, min: 1.0, max: 4.0, runs: 4 }));
+        assert_eq!(
+            stat(&[3.0, 1.0, 2.0]),
+            Some(Stat {
+                median: 2.0,
+                min: 1.0,
+                max: 3.0,
+                runs: 3
+            })
+        );
+        assert_eq!(
+            stat(&[4.0, 1.0, 3.0, 2.0]),
+            Some(Stat {
+                median: 2.5,
+                min: 1.0,
+                max: 4.0,
+                runs: 4
+            })
+        );
         assert_eq!(stat(&[f64::NAN, 5.0]).map(|s| (s.median, s.runs)), Some((5.0, 1)));
         assert_eq!(stat(&[]), None);
     }
@@ -288,13 +357,24 @@ mod tests {
         .join("\n");
         let lines = parse_all(&text).unwrap();
         let s = summarize(&lines);
-        assert_eq!(s.iter().map(|b| b.bench.as_str()).collect::<Vec<_>>(), ["b", "other"]);
+        assert_eq!(
+            s.iter().map(|b| b.bench.as_str()).collect::<Vec<_>>(),
+            ["b", "other"]
+        );
         let b = &s[0];
         assert_eq!(b.clients, ["weir", "weir-x", "franz-go"]);
         assert_eq!(b.metrics, ["wall_s"]);
-        assert_eq!(b.cases.iter().map(|c| c.case.as_str()).collect::<Vec<_>>(), ["c1", "c2"]);
+        assert_eq!(metric_rank("cpu_s"), 1);
+        assert!(metric_rank("mb_per_cpu_s") > metric_rank("max_ms"));
+        assert_eq!(
+            b.cases.iter().map(|c| c.case.as_str()).collect::<Vec<_>>(),
+            ["c1", "c2"]
+        );
         let c1 = &b.cases[0];
-        assert_eq!(c1.clients.iter().map(|c| c.client.as_str()).collect::<Vec<_>>(), ["weir", "weir-x", "franz-go"]);
+        assert_eq!(
+            c1.clients.iter().map(|c| c.client.as_str()).collect::<Vec<_>>(),
+            ["weir", "weir-x", "franz-go"]
+        );
         assert_eq!(c1.client("weir").unwrap().metrics["wall_s"].median, 2.0);
         assert_eq!(c1.client("franz-go").unwrap().metrics["wall_s"].median, 4.0);
         assert_eq!(c1.ratio_to_reference("franz-go", "wall_s"), Some(2.0));
@@ -309,10 +389,17 @@ mod tests {
 
     #[test]
     fn a_parameter_is_swept_when_it_takes_three_values() {
-        let two = [line("b", "t1", "weir", 1, 1.0, 1), line("b", "t4", "weir", 1, 1.0, 4)].join("\n");
+        let two = [
+            line("b", "t1", "weir", 1, 1.0, 1),
+            line("b", "t4", "weir", 1, 1.0, 4),
+        ]
+        .join("\n");
         assert!(summarize(&parse_all(&two).unwrap())[0].swept_params().is_empty());
         let three = [two, line("b", "t8", "weir", 1, 1.0, 8)].join("\n");
-        assert_eq!(summarize(&parse_all(&three).unwrap())[0].swept_params(), ["threads"]);
+        assert_eq!(
+            summarize(&parse_all(&three).unwrap())[0].swept_params(),
+            ["threads"]
+        );
     }
 
     #[test]
@@ -321,6 +408,12 @@ mod tests {
 {"bench":"s","case":"c","client":"weir","run":2,"series":{"t_s":[0,1],"rss_mib":[7,8]}}"#;
         let s = summarize(&parse_all(text).unwrap());
         let runs = &s[0].cases[0].clients[0].series["rss_mib"];
-        assert_eq!(runs, &vec![(1, vec![(0.0, 5.0), (1.0, 6.0)]), (2, vec![(0.0, 7.0), (1.0, 8.0)])]);
+        assert_eq!(
+            runs,
+            &vec![
+                (1, vec![(0.0, 5.0), (1.0, 6.0)]),
+                (2, vec![(0.0, 7.0), (1.0, 8.0)])
+            ]
+        );
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! bench-report render RESULTS [--docs docs/benchmarks.md] [--plots docs/benchmarks]
-//! bench-report machine RESULTS                 # append a meta line: nproc, CPU model, memory, kernel, date
+//! bench-report machine RESULTS [KEY=VALUE...]  # append a meta line: nproc, CPU model, memory, kernel, date
 //! bench-report meta RESULTS BENCH KEY=VALUE... # append a meta line about BENCH (e.g. command=...)
 //! ```
 //!
@@ -30,20 +30,16 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.first().map(String::as_str) {
         Some("render") if args.len() >= 2 => render_cmd(&args[1..]),
-        Some("machine") if args.len() == 2 => append_meta(Path::new(&args[1]), None, machine::facts()),
+        Some("machine") if args.len() >= 2 => key_values(&args[2..]).and_then(|extra| {
+            let mut facts = machine::facts();
+            facts.extend(extra);
+            append_meta(Path::new(&args[1]), None, facts)
+        }),
         Some("meta") if args.len() >= 3 => {
-            let facts = args[3..]
-                .iter()
-                .map(|kv| {
-                    kv.split_once('=')
-                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                        .ok_or_else(|| format!("{kv:?} is not KEY=VALUE"))
-                })
-                .collect::<Result<Vec<_>, _>>();
-            facts.and_then(|f| append_meta(Path::new(&args[1]), Some(&args[2]), f))
+            key_values(&args[3..]).and_then(|f| append_meta(Path::new(&args[1]), Some(&args[2]), f))
         }
         _ => Err(
-            "usage: bench-report render RESULTS [--docs FILE] [--plots DIR] | machine RESULTS | \
+            "usage: bench-report render RESULTS [--docs FILE] [--plots DIR] | machine RESULTS [KEY=VALUE...] | \
                   meta RESULTS BENCH KEY=VALUE..."
                 .to_owned(),
         ),
@@ -52,6 +48,17 @@ fn main() {
         eprintln!("bench-report: {e}");
         std::process::exit(1);
     }
+}
+
+/// `KEY=VALUE` arguments as pairs.
+fn key_values(args: &[String]) -> Result<Vec<(String, String)>, String> {
+    args.iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| format!("{kv:?} is not KEY=VALUE"))
+        })
+        .collect()
 }
 
 fn append_meta(path: &Path, bench: Option<&str>, facts: Vec<(String, String)>) -> Result<(), String> {

@@ -417,12 +417,7 @@ fn section_b(kafka: &Kafka, fg: &FranzGo, runs: usize) {
             s.rss_mib.push(m.max_rss_kib as f64 / 1024.0);
             bench_out::record(
                 BENCH,
-                &format!(
-                    "bounded buffers, {} partitions x {} records, {} workers",
-                    p.partitions,
-                    count_label(per),
-                    p.workers
-                ),
+                &format!("bounded buffers, {} x {} records", p.partitions, count_label(per)),
                 rows[r],
                 run + 1,
                 &[

@@ -84,7 +84,8 @@ impl YAxis {
             .fold(0.0f64, f64::max);
         let min_pos = pos.iter().copied().fold(f64::INFINITY, f64::min);
         if !pos.is_empty() && max / min_pos >= 100.0 {
-            let lo = min_pos.log10().floor();
+            // A little below the smallest value, so that its bar shows.
+            let lo = (min_pos.log10() - 0.3).floor();
             let hi = max.log10();
             YAxis {
                 log: true,
@@ -127,8 +128,8 @@ fn err<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> String + '_ {
     move |e| format!("{}: {e}", path.display())
 }
 
-/// Grouped bars: for each case, one bar per client (median, with a [min–max] whisker), the ratio to weir's
-/// median above each bar.
+/// Grouped bars: for each case, one bar per client it has (median, with a [min–max] whisker), the ratio to
+/// weir's median above each bar (weir's own median above its bar).
 pub fn bars(path: &Path, bench: &BenchSummary, metric: &str) -> Result<(), String> {
     let e = err(path);
     let cases: Vec<_> = bench
@@ -136,19 +137,33 @@ pub fn bars(path: &Path, bench: &BenchSummary, metric: &str) -> Result<(), Strin
         .iter()
         .filter(|c| c.clients.iter().any(|k| k.metrics.contains_key(metric)))
         .collect();
+    // Per case, the indices (into `bench.clients`, which fixes the colours) of the clients with this metric.
+    let present: Vec<Vec<usize>> = cases
+        .iter()
+        .map(|c| {
+            (0..bench.clients.len())
+                .filter(|&k| {
+                    c.client(&bench.clients[k])
+                        .is_some_and(|x| x.metrics.contains_key(metric))
+                })
+                .collect()
+        })
+        .collect();
     let values: Vec<f64> = cases
         .iter()
         .flat_map(|c| c.clients.iter())
         .filter_map(|k| k.metrics.get(metric))
-        .map(|s| s.max)
+        .flat_map(|s| [s.min, s.max])
         .collect();
     let y = YAxis::fit(&values, 0.12);
     let n = cases.len().max(1) as f64;
     let labels: Vec<String> = cases.iter().map(|c| c.case.clone()).collect();
 
-    let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
+    // Wider with many cases, so that their labels fit under their groups.
+    let width = WIDTH.max(LEGEND_WIDTH + 90 + 330 * cases.len() as u32);
+    let root = SVGBackend::new(path, (width, HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(&e)?;
-    let (root, legend_area) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
+    let (root, legend_area) = root.split_horizontally(width - LEGEND_WIDTH);
     legend(&legend_area, &entries(bench, |_| true), &e)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
@@ -187,27 +202,24 @@ pub fn bars(path: &Path, bench: &BenchSummary, metric: &str) -> Result<(), Strin
         .draw()
         .map_err(&e)?;
 
-    let width = 0.8 / bench.clients.len().max(1) as f64;
-    for (k, client) in bench.clients.iter().enumerate() {
-        let c = color(k);
-        let mut bars = Vec::new();
-        let mut whiskers = Vec::new();
-        let mut texts = Vec::new();
-        for (i, case) in cases.iter().enumerate() {
+    for (i, case) in cases.iter().enumerate() {
+        let slot_width = 0.8 / present[i].len().max(1) as f64;
+        for (slot, &k) in present[i].iter().enumerate() {
+            let client = &bench.clients[k];
             let Some(s) = case.client(client).and_then(|x| x.metrics.get(metric)) else {
                 continue;
             };
-            let x0 = i as f64 + 0.1 + width * k as f64;
-            let xc = x0 + width * 0.45;
-            bars.push(Rectangle::new(
-                [(x0, y.base()), (x0 + width * 0.9, y.at(s.median))],
-                c.filled(),
-            ));
+            let x0 = i as f64 + 0.1 + slot_width * slot as f64;
+            let xc = x0 + slot_width * 0.45;
+            let bar = Rectangle::new(
+                [(x0, y.base()), (x0 + slot_width * 0.9, y.at(s.median))],
+                color(k).filled(),
+            );
+            chart.draw_series([bar]).map_err(&e)?;
             if s.runs > 1 {
-                whiskers.push(PathElement::new(
-                    vec![(xc, y.at(s.min)), (xc, y.at(s.max))],
-                    BLACK.stroke_width(1),
-                ));
+                let whisker =
+                    PathElement::new(vec![(xc, y.at(s.min)), (xc, y.at(s.max))], BLACK.stroke_width(1));
+                chart.draw_series([whisker]).map_err(&e)?;
             }
             let label = if client == REFERENCE {
                 fmt_num(s.median)
@@ -217,11 +229,10 @@ pub fn bars(path: &Path, bench: &BenchSummary, metric: &str) -> Result<(), Strin
                     .unwrap_or_default()
             };
             let style = TextStyle::from((FONT, 11).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
-            texts.push(Text::new(label, (xc, y.at(s.max.max(s.median))), style));
+            chart
+                .draw_series([Text::new(label, (xc, y.at(s.max.max(s.median))), style)])
+                .map_err(&e)?;
         }
-        chart.draw_series(bars).map_err(&e)?;
-        chart.draw_series(whiskers).map_err(&e)?;
-        chart.draw_series(texts).map_err(&e)?;
     }
     root.present().map_err(&e)
 }

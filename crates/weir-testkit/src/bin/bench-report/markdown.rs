@@ -62,7 +62,7 @@ pub fn fmt_num(x: f64) -> String {
         2
     } else {
         // Three significant digits below 1 (0.0123), at most 6 decimals.
-        ((-a.log10()).floor() as usize + 3).min(6)
+        ((-a.log10()).ceil() as usize + 2).min(6)
     };
     format!("{v:.digits$}{suffix}")
 }
@@ -252,6 +252,7 @@ mod tests {
     fn numbers_and_ratios() {
         assert_eq!(fmt_num(0.734), "0.734");
         assert_eq!(fmt_num(0.01234), "0.0123");
+        assert_eq!(fmt_num(0.1), "0.100");
         assert_eq!(fmt_num(12.34), "12.3");
         assert_eq!(fmt_num(1370000.0), "1.37M");
         assert_eq!(fmt_num(45000.0), "45.0k");

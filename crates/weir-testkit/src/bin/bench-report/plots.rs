@@ -164,7 +164,8 @@ pub fn bars(path: &Path, bench: &BenchSummary, metric: &str) -> Result<(), Strin
     let root = SVGBackend::new(path, (width, HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(&e)?;
     let (root, legend_area) = root.split_horizontally(width - LEGEND_WIDTH);
-    legend(&legend_area, &entries(bench, |_| true), &e)?;
+    let shown = |name: &str| present.iter().flatten().any(|&k| bench.clients[k] == name);
+    legend(&legend_area, &entries(bench, shown), &e)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
             format!(

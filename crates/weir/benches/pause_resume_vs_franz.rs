@@ -40,7 +40,6 @@
 mod live_load;
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::panic::AssertUnwindSafe;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,12 +47,13 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::runtime::Runtime;
 use weir::admin::NewPartitions;
 use weir::config::ClientConfig;
 use weir::consumer::{Consumer, ConsumerConfig, ConsumerPartition, StartOffset, TopicPartition};
 use weir::Admin;
+use weir_testkit::bench_out;
 use weir_testkit::peers::franz_go::FranzGo;
 
 use live_load::{liveness, poll_loop, produce, Counters, Xorshift, FETCH_WAIT_MS};
@@ -160,41 +160,6 @@ impl Settings {
 
     fn kept(&self, i: usize) -> bool {
         self.kept_every > 0 && i % self.kept_every == 0
-    }
-}
-
-/// Appends measurements to `$WEIR_BENCH_OUT` in the shared results format (one JSON object per line). A
-/// minimal private writer until the shared one in weir-testkit is available.
-struct BenchOut(Option<std::fs::File>);
-
-impl BenchOut {
-    fn from_env() -> BenchOut {
-        BenchOut(std::env::var_os("WEIR_BENCH_OUT").map(|path| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .unwrap_or_else(|e| panic!("{BENCH}: opening $WEIR_BENCH_OUT {path:?}: {e}"))
-        }))
-    }
-
-    fn measurement(&mut self, case: &str, client: &str, run: usize, rate: Rate, params: Value) {
-        let Some(file) = &mut self.0 else { return };
-        let line = json!({
-            "bench": BENCH,
-            "case": case,
-            "client": client,
-            "run": run,
-            "metrics": {
-                "pairs_per_s": rate.pairs_per_s,
-                "calls_per_s": 2.0 * rate.pairs_per_s,
-                "partitions_per_s": rate.partitions_per_s,
-            },
-            "params": params,
-        });
-        // One write per line: appends from several benches do not interleave within a line.
-        file.write_all(format!("{line}\n").as_bytes())
-            .unwrap_or_else(|e| panic!("{BENCH}: writing $WEIR_BENCH_OUT: {e}"));
     }
 }
 
@@ -514,7 +479,6 @@ fn main() {
     let t_all = Instant::now();
     let s = Settings::from_env();
     let fg = FranzGo::require();
-    let mut out = BenchOut::from_env();
     let broker = weir_testkit::Kafka::start(weir_testkit::Shape::Single);
     let bootstrap = broker.bootstrap();
 
@@ -569,12 +533,21 @@ fn main() {
                     } else {
                         client
                     };
-                    out.measurement(
+                    bench_out::record(
+                        BENCH,
                         &case(p, t, mode == Mode::Batch),
                         name,
                         run,
-                        rate,
-                        json!({"partitions": p, "threads": t, "mode": mode.param()}),
+                        &[
+                            ("partitions", p.into()),
+                            ("threads", t.into()),
+                            ("mode", mode.param().into()),
+                        ],
+                        &[
+                            ("pairs_per_s", rate.pairs_per_s),
+                            ("calls_per_s", 2.0 * rate.pairs_per_s),
+                            ("partitions_per_s", rate.partitions_per_s),
+                        ],
                     );
                     results.entry((p, client, mode, t)).or_default().push(rate);
                 }

@@ -62,13 +62,13 @@
 mod clients;
 
 use clients::stats;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use weir_testkit::peers::franz_go::{run_measured, FranzGo, Input};
-use weir_testkit::{repo_root, unique_name, Kafka, Kcat, Shape};
+use weir_testkit::{bench_out, repo_root, unique_name, Kafka, Kcat, Shape};
 
 const BENCH: &str = "stalled_rss_vs_peers";
 const PARTITIONS: i32 = 32;
@@ -368,37 +368,6 @@ fn baseline(clients: &Clients, client: &str, case: Case, bootstrap: &str, topic:
     m.max_rss_kib as f64 / 1024.0
 }
 
-/// Appends lines to `$WEIR_BENCH_OUT` in the shared benchmark results format (nothing without it).
-///
-/// A stand-in for `weir_testkit::bench_out`, which is being written meanwhile: the same lines, one JSON object
-/// each, appended whole.
-struct BenchOut {
-    file: Option<std::fs::File>,
-}
-
-impl BenchOut {
-    fn from_env() -> BenchOut {
-        let file = std::env::var_os("WEIR_BENCH_OUT")
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&p)
-                    .unwrap_or_else(|e| panic!("{BENCH}: WEIR_BENCH_OUT {}: {e}", p.to_string_lossy()))
-            });
-        BenchOut { file }
-    }
-
-    fn line(&mut self, v: serde_json::Value) {
-        if let Some(f) = &mut self.file {
-            let mut s = serde_json::to_string(&v).expect("json");
-            s.push('\n');
-            f.write_all(s.as_bytes()).expect("WEIR_BENCH_OUT: write");
-        }
-    }
-}
-
 /// What one case gathered for one client over the runs.
 #[derive(Default)]
 struct Samples {
@@ -484,7 +453,6 @@ fn main() {
         SAMPLE_EVERY.as_millis()
     );
 
-    let mut out = BenchOut::from_env();
     for &case in &cases {
         let label = case.label(stall_secs);
         println!("\n== {label}");
@@ -518,26 +486,34 @@ fn main() {
                 s.over_baseline.push(r.stalled_peak_mib - base);
                 s.drain_peak.push(r.drain_peak_mib);
                 s.drain_s.push(r.drain_s);
-                let params = serde_json::json!({
-                    "partitions": PARTITIONS,
-                    "record_size": VALUE,
-                    "mib_per_partition": mib_per_partition,
-                    "stall_s": stall_secs,
-                });
-                out.line(serde_json::json!({
-                    "bench": BENCH, "case": label, "client": client, "run": run + 1, "params": params,
-                    "series": { "t_s": r.t_s, "rss_mib": r.rss_mib },
-                }));
-                out.line(serde_json::json!({
-                    "bench": BENCH, "case": label, "client": client, "run": run + 1, "params": params,
-                    "metrics": {
-                        "peak_rss_mib": r.peak_mib,
-                        "stalled_peak_rss_mib": r.stalled_peak_mib,
-                        "drain_peak_rss_mib": r.drain_peak_mib,
-                        "baseline_rss_mib": base,
-                        "drain_s": r.drain_s,
-                    },
-                }));
+                let params = [
+                    ("partitions", PARTITIONS.into()),
+                    ("record_size", VALUE.into()),
+                    ("mib_per_partition", mib_per_partition.into()),
+                    ("stall_s", stall_secs.into()),
+                ];
+                bench_out::series(
+                    BENCH,
+                    &label,
+                    client,
+                    run + 1,
+                    &params,
+                    &[("t_s", &r.t_s), ("rss_mib", &r.rss_mib)],
+                );
+                bench_out::record(
+                    BENCH,
+                    &label,
+                    client,
+                    run + 1,
+                    &params,
+                    &[
+                        ("peak_rss_mib", r.peak_mib),
+                        ("stalled_peak_rss_mib", r.stalled_peak_mib),
+                        ("drain_peak_rss_mib", r.drain_peak_mib),
+                        ("baseline_rss_mib", base),
+                        ("drain_s", r.drain_s),
+                    ],
+                );
             }
         }
         summary(&label, case, &names, &samples, runs);

@@ -34,8 +34,9 @@
 //! rotates every run); the summary gives medians and [min–max].
 //!
 //! Env: `RUNS` (3), `N` (1000000), `SECTIONS` (`ab`; `a` or `b` alone), `PRESSURE_SECS` (10),
-//! `PRESSURE_PER_PARTITION` (20000), `WORK_ROUNDS` (2). With `WEIR_BENCH_OUT` set, every run of every client
-//! is also appended there as a results line (`weir_testkit::bench_out`), for `scripts/bench-report`.
+//! `PRESSURE_PARTITIONS` (1000), `PRESSURE_PER_PARTITION` (20000), `WORK_ROUNDS` (2). With `WEIR_BENCH_OUT`
+//! set, every run of every client is also appended there as a results line (`weir_testkit::bench_out`), for
+//! `scripts/bench-report`.
 
 mod clients;
 
@@ -57,7 +58,8 @@ use weir_testkit::{unique_name, Kafka, Kcat, Shape};
 const BENCH: &str = "vs_peers";
 const CHILD_ENV: &str = "WEIR_VS_PEERS_CHILD";
 const PARTITIONS_A: i32 = 6;
-const PRESSURE_PARTITIONS: i32 = 1000;
+/// Partitions of the pressure topic unless `PRESSURE_PARTITIONS` says otherwise.
+const PRESSURE_PARTITIONS: u64 = 1000;
 /// The pre-fill writes this many records to one partition, then the next (batches of 100 KB).
 const PREFILL_CHUNK: u64 = 1000;
 
@@ -308,7 +310,7 @@ fn one_a(
 
 fn pressure_settings() -> Pressure {
     Pressure {
-        partitions: PRESSURE_PARTITIONS,
+        partitions: env_num("PRESSURE_PARTITIONS", PRESSURE_PARTITIONS).clamp(1, i32::MAX as u64) as i32,
         workers: 8,
         buffer: 500,
         resume_below: 250,

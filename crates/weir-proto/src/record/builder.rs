@@ -254,12 +254,9 @@ impl BatchBuilder {
         h[57..61].copy_from_slice(&count.to_be_bytes());
         let crc = crc32c::crc32c(&out[21..]);
         out[17..21].copy_from_slice(&crc.to_be_bytes());
-        // A sealed batch lives until the broker acknowledges it: give back what the buffer grew beyond it
-        // (doubling while records were pushed, or the worst-case room reserved for the compressor). Shrinking
-        // an allocation in place is cheap, and `Bytes::from` would otherwise keep the whole capacity alive.
-        if out.capacity() - out.len() > out.len() / 8 {
-            out.shrink_to_fit();
-        }
+        // A sealed batch lives until the broker acknowledges it (doubling while records were pushed, or the
+        // worst-case room reserved for the compressor, would stay alive with it).
+        super::release_slack(&mut out);
         Ok(Bytes::from(out))
     }
 }

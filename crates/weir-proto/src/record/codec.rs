@@ -119,11 +119,9 @@ pub(crate) fn decompress(
         if out.len() > limit {
             return Err(too_large());
         }
-        // The records point into this buffer while they are buffered: keep no more than they use (the first
-        // guess, or the doubling while reading, can leave a multiple of it). Shrinking in place is cheap.
-        if out.capacity() - out.len() > out.len() / 8 {
-            out.shrink_to_fit();
-        }
+        // The records point into this buffer while they are buffered (the first guess, or the doubling while
+        // reading, can leave a multiple of what they use).
+        super::release_slack(&mut out);
         Ok(out)
     };
     match codec {

@@ -28,6 +28,14 @@ mod varint;
 use std::fmt;
 use std::str::FromStr;
 
+/// Gives back the capacity of a buffer that is about to live on as `Bytes` (which keeps the whole allocation)
+/// when more than an eighth of it is unused. Shrinking an allocation in place is cheap.
+fn release_slack(buf: &mut Vec<u8>) {
+    if buf.capacity() - buf.len() > buf.len() / 8 {
+        buf.shrink_to_fit();
+    }
+}
+
 pub use builder::{restamp, BatchBuilder, BatchOptions, ProducerIds};
 pub use decode::{batches, Batch, Batches, Header, Headers, HeadersIter, Record, RecordRef, Records};
 

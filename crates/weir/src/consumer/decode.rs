@@ -132,9 +132,8 @@ pub(crate) fn decode_partition(
         let budget_records = limits.budget_room.saturating_sub(out.bytes) / RECORD_ENTRY + 1;
         out.records.reserve(records.remaining().min(budget_records));
         let mut taken_bytes = 0;
-        let mut over_budget = false;
-        // What the batch costs as far as it was read: all of it, or up to the record that did not fit.
-        let mut needed = 0;
+        // What the batch needed as far as it was read, when a record did not fit the budget.
+        let mut over_budget = None;
         let mut cut = false;
         for r in records {
             let r = match r {
@@ -175,8 +174,7 @@ pub(crate) fn decode_partition(
             if out.bytes + taken_bytes + estimate > limits.budget_room
                 && !(start == 0 && limits.allow_oversize)
             {
-                over_budget = true;
-                needed = out.bytes + taken_bytes + estimate;
+                over_budget = Some(out.bytes + taken_bytes + estimate);
                 break;
             }
             // A malformed header is corrupt data like any other: reported, never silently dropped.
@@ -208,12 +206,12 @@ pub(crate) fn decode_partition(
             taken_bytes += rec.size();
             out.records.push(rec);
         }
-        let fits = !over_budget
+        let fits = over_budget.is_none()
             && (out.bytes + taken_bytes <= limits.budget_room || (start == 0 && limits.allow_oversize));
         if !fits {
             // Left for a later fetch. If the partition's own room could not hold it either (rather than the
             // fetch's reservation running out, shared with other partitions), it is full for now.
-            needed = needed.max(out.bytes + taken_bytes);
+            let needed = over_budget.unwrap_or(out.bytes + taken_bytes);
             out.left_for_room = needed > limits.partition_room;
             out.records.truncate(start);
             break; // The budget is used up: leave this batch for a later fetch, from its boundary.

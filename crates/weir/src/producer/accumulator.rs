@@ -170,12 +170,14 @@ impl Accumulator {
             topic_names,
             ..
         } = &mut *st;
+        // Looked up by reference: the name is allocated only the first time a topic is seen.
         let topic = match topic_names.get(&rec.topic) {
             Some(t) => t.clone(),
-            None => topic_names
-                .entry(rec.topic.clone())
-                .or_insert_with(|| Arc::from(rec.topic.as_str()))
-                .clone(),
+            None => {
+                let t: Arc<str> = Arc::from(rec.topic.as_str());
+                topic_names.insert(rec.topic.clone(), t.clone());
+                t
+            }
         };
         let partition = explicit.unwrap_or_else(|| {
             // Partition counts only grow, so a stored choice stays valid.

@@ -42,7 +42,9 @@ pub(super) struct BatchDelivery {
 impl BatchDelivery {
     /// Resolves the batch (the first outcome wins) and wakes every future that waits for it.
     pub(super) fn resolve(&self, outcome: BatchOutcome) {
-        let _ = self.outcome.set(outcome);
+        if self.outcome.set(outcome).is_err() {
+            return; // Resolved before: its waiters were woken then, and later ones saw the outcome.
+        }
         let waiters = std::mem::take(&mut *self.waiters.lock().unwrap());
         for w in waiters {
             w.wake();
@@ -107,17 +109,17 @@ impl DeliveryFuture {
 impl Future for DeliveryFuture {
     type Output = Result<RecordMetadata>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(r) = self.batch.result(self.index) {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Some(r) = this.batch.result(this.index) {
             return Poll::Ready(r);
         }
-        let batch = self.batch.clone();
-        let mut waiters = batch.waiters.lock().unwrap();
+        let mut waiters = this.batch.waiters.lock().unwrap();
         // Resolved between the first look and the lock: its wake-ups may already be gone.
-        if let Some(r) = batch.result(self.index) {
+        if let Some(r) = this.batch.result(this.index) {
             return Poll::Ready(r);
         }
-        match self.slot {
+        match this.slot {
             // The list is only ever emptied by `resolve`, which set the outcome first: the slot is still ours.
             Some(i) if i < waiters.len() => {
                 if !waiters[i].will_wake(cx.waker()) {
@@ -125,7 +127,7 @@ impl Future for DeliveryFuture {
                 }
             }
             _ => {
-                self.slot = Some(waiters.len());
+                this.slot = Some(waiters.len());
                 waiters.push(cx.waker().clone());
             }
         }

@@ -88,14 +88,16 @@ pub(crate) struct Applied {
     pub(crate) largest_batch: usize,
 }
 
-/// A response of at least this many bytes whose records use less than half of it is not kept alive by them:
-/// the records are copied out so the response can be freed.
-const DETACH_RESPONSE_BYTES: usize = 1 << 20;
+/// A response of at least this many bytes of which more than an eighth is left behind (batches that did not fit
+/// the memory grant or a partition's room) is not kept alive by the records taken from it: they are copied into
+/// buffers of their own (one per partition) so that the response can be freed. Without this, a consumer whose
+/// buffers fill (an application stalled) would hold up to twice what it accounts for.
+const COMPACT_RESPONSE_BYTES: usize = 64 << 10;
 
 impl Applied {
-    /// Whether the records should be copied out of the response (see [`DETACH_RESPONSE_BYTES`]).
-    pub(crate) fn detach(&self) -> bool {
-        self.total >= DETACH_RESPONSE_BYTES && self.wire_used * 2 < self.total
+    /// Whether the records should be copied out of the response (see [`COMPACT_RESPONSE_BYTES`]).
+    pub(crate) fn compact(&self) -> bool {
+        self.total >= COMPACT_RESPONSE_BYTES && self.total - self.wire_used.min(self.total) > self.total / 8
     }
 }
 
@@ -312,7 +314,7 @@ mod tests {
         assert_eq!(e.kafka_code(), Some(KafkaCode::TopicAuthorizationFailed));
         assert!(e.to_string().contains("t-3"), "{e}");
         assert!(applied.kept > 0 && applied.wire_used > 0 && applied.largest_batch > 0);
-        assert!(!applied.detach());
+        assert!(!applied.compact());
     }
 
     #[test]
@@ -486,7 +488,7 @@ mod tests {
     }
 
     #[test]
-    fn a_large_response_mostly_left_behind_is_detached() {
+    fn a_response_partly_left_behind_is_compacted() {
         let big = batch(0, 300, 4096);
         let tps = [TopicPartition::new("t", 0)];
         let asked = [Asked {
@@ -497,11 +499,13 @@ mod tests {
             crc_streak: CrcStreak::default(),
         }];
         let resp = || response(vec![partition(0, 0, Some(big.clone()))]);
-        assert!(!apply(resp(), &asked, &grant(usize::MAX)).detach());
-        // Less than half of a response above the threshold taken (here nothing): detach.
+        let all = apply(resp(), &asked, &grant(usize::MAX));
+        assert_eq!(all.wire_used, all.total);
+        assert!(!all.compact());
+        // Nothing taken: compact (nothing, but the response is not kept).
         let small_take = apply(resp(), &asked, &grant(0));
         assert_eq!(small_take.wire_used, 0);
-        assert!(small_take.detach());
+        assert!(small_take.compact());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::session::{FetchAt, FetchSession};
 use super::signal::Signal;
 use super::state_table::{FetchGroup, FetchGroupId, FetchOutcome, FetchTicket};
 use super::IsolationLevel;
-use super::{ConsumerRecord, Inner};
+use super::{record, Inner};
 use crate::error::{KafkaCode, Result};
 use crate::net::metrics::ConnectionMetrics;
 
@@ -250,7 +250,7 @@ impl Fetcher {
         if let Some(cost) = next_memory_per_wire_milli(old, applied.kept, applied.wire_used) {
             inner.memory_per_wire_milli.store(cost, Ordering::Relaxed);
         }
-        let detach = applied.detach();
+        let compact = applied.compact();
         // Partitions queued for delivery by this response wake a waiting `poll` once, at the end.
         let mut wake = false;
         let mut records = 0;
@@ -300,8 +300,8 @@ impl Fetcher {
                     first = decoded.records[0].offset, last = decoded.records[n - 1].offset, records = n,
                     bytes = decoded.bytes, "buffered");
             }
-            if detach {
-                decoded.records.iter_mut().for_each(ConsumerRecord::detach);
+            if compact {
+                record::compact(&mut decoded.records);
             }
             let outcome = FetchOutcome {
                 next_position: decoded.next_offset,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 /// One consumed record. Key, value and header values are zero-copy slices of fetched data (or small copies,
 /// so that a few survivors never pin a large fetch response).
@@ -55,17 +55,80 @@ impl ConsumerRecord {
         kv + h
     }
 
-    /// Copies key, value and headers out of the fetch response they point into.
-    pub(crate) fn detach(&mut self) {
-        let copy = |b: &mut Option<Bytes>| {
-            if let Some(x) = b {
-                *x = Bytes::copy_from_slice(x);
-            }
+    /// The byte strings the record points into a fetched buffer with: key, value, header values.
+    fn fields_mut(&mut self) -> impl Iterator<Item = &mut Bytes> {
+        self.key
+            .iter_mut()
+            .chain(self.value.iter_mut())
+            .chain(self.headers.iter_mut().filter_map(|(_, v)| v.as_mut()))
+    }
+}
+
+/// Moves the bytes of `records` (keys, values, header values) into one buffer of their exact size, so that they
+/// no longer keep alive the (larger) buffer they were sliced from: a fetch response or decompressed batch mostly
+/// left behind. One allocation and one copy for all of them.
+pub(crate) fn compact(records: &mut [ConsumerRecord]) {
+    let len: usize = records
+        .iter_mut()
+        .flat_map(ConsumerRecord::fields_mut)
+        .map(|b| b.len())
+        .sum();
+    let mut buf = BytesMut::with_capacity(len);
+    for b in records.iter_mut().flat_map(ConsumerRecord::fields_mut) {
+        buf.extend_from_slice(b);
+    }
+    let buf = buf.freeze();
+    let mut at = 0;
+    for b in records.iter_mut().flat_map(ConsumerRecord::fields_mut) {
+        let n = b.len();
+        *b = buf.slice(at..at + n);
+        at += n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn within(b: &Bytes, buf: &Bytes) -> bool {
+        let (p, start) = (b.as_ptr() as usize, buf.as_ptr() as usize);
+        b.is_empty() || (p >= start && p + b.len() <= start + buf.len())
+    }
+
+    #[test]
+    fn compaction_keeps_every_field_and_lets_the_source_go() {
+        let source = Bytes::from((0..=255u8).cycle().take(64 << 10).collect::<Vec<u8>>());
+        let record = |at: usize, headers: Vec<(String, Option<Bytes>)>| ConsumerRecord {
+            topic: Arc::from("t"),
+            partition: 0,
+            offset: at as i64,
+            timestamp: 0,
+            key: Some(source.slice(at..at + 3)),
+            value: (at % 2 == 0).then(|| source.slice(at + 3..at + 103)),
+            headers,
         };
-        copy(&mut self.key);
-        copy(&mut self.value);
-        for (_, v) in &mut self.headers {
-            copy(v);
-        }
+        let mut records = vec![
+            record(0, Vec::new()),
+            record(
+                1000,
+                vec![("h".into(), Some(source.slice(9..19))), ("n".into(), None)],
+            ),
+            record(5001, vec![("e".into(), Some(Bytes::new()))]),
+        ];
+        let before = records.clone();
+        compact(&mut records);
+        assert_eq!(records, before);
+        let fields: Vec<Bytes> = records
+            .iter_mut()
+            .flat_map(ConsumerRecord::fields_mut)
+            .map(|b| b.clone())
+            .collect();
+        assert_eq!(fields.len(), 7);
+        assert!(fields.iter().all(|b| b.is_empty() || !within(b, &source)));
+        // One buffer holds them all, back to back.
+        let base = fields[0].as_ptr() as usize;
+        let total: usize = fields.iter().map(Bytes::len).sum();
+        assert!(fields.iter().all(|b| b.is_empty()
+            || (b.as_ptr() as usize >= base && b.as_ptr() as usize + b.len() <= base + total)));
     }
 }

@@ -125,19 +125,21 @@ impl Format {
 
     /// Writes `m` formatted to `out`. Keys and values are written as raw bytes; null ones print nothing.
     pub fn write<W: Write>(&self, out: &mut W, m: &Message<'_>) -> io::Result<()> {
-        let mut num = itoa_buf();
+        let mut num = itoa::Buffer::new();
         for t in &self.tokens {
             match t {
                 Token::Literal(b) => out.write_all(b)?,
                 Token::Topic => out.write_all(m.topic.as_bytes())?,
-                Token::Partition => out.write_all(fmt_int(&mut num, m.partition as i64))?,
-                Token::Offset => out.write_all(fmt_int(&mut num, m.offset))?,
-                Token::Timestamp => out.write_all(fmt_int(&mut num, m.timestamp))?,
+                Token::Partition => out.write_all(num.format(m.partition).as_bytes())?,
+                Token::Offset => out.write_all(num.format(m.offset).as_bytes())?,
+                Token::Timestamp => out.write_all(num.format(m.timestamp).as_bytes())?,
                 Token::Key => out.write_all(m.key.unwrap_or_default())?,
                 Token::Value => out.write_all(m.value.unwrap_or_default())?,
-                Token::KeyLen => out.write_all(fmt_int(&mut num, m.key.map_or(-1, |k| k.len() as i64)))?,
+                Token::KeyLen => {
+                    out.write_all(num.format(m.key.map_or(-1, |k| k.len() as i64)).as_bytes())?
+                }
                 Token::ValueLen => {
-                    out.write_all(fmt_int(&mut num, m.value.map_or(-1, |v| v.len() as i64)))?
+                    out.write_all(num.format(m.value.map_or(-1, |v| v.len() as i64)).as_bytes())?
                 }
                 Token::Headers => {
                     for (i, (k, v)) in m.headers.iter().enumerate() {
@@ -155,30 +157,6 @@ impl Format {
         }
         Ok(())
     }
-}
-
-fn itoa_buf() -> [u8; 24] {
-    [0u8; 24]
-}
-
-/// Formats `n` in decimal into `buf` without allocating.
-fn fmt_int(buf: &mut [u8; 24], n: i64) -> &[u8] {
-    let mut i = buf.len();
-    let neg = n < 0;
-    let mut u = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (u % 10) as u8;
-        u /= 10;
-        if u == 0 {
-            break;
-        }
-    }
-    if neg {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    &buf[i..]
 }
 
 #[cfg(test)]

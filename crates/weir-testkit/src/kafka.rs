@@ -569,18 +569,20 @@ impl Kafka {
     pub fn create_topic_with(&self, name: &str, partitions: i32, configs: &[(&str, &str)]) {
         let ports = self.live_ports();
         let port = *ports.first().expect("weir-testkit: no live node");
+        // Thousands of partitions take the controller a while: 10 ms more per partition for the answer.
+        let per_partition = Duration::from_millis(10) * partitions.max(0) as u32;
         wire::create_topic(
             port,
             name,
             partitions,
             self.shape.replication_factor(),
             configs,
-            REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT + per_partition,
         )
         .unwrap_or_else(|e| {
             panic!("weir-testkit: creating topic {name:?} ({partitions} partitions) failed: {e}")
         });
-        let deadline = Instant::now() + TOPIC_TIMEOUT;
+        let deadline = Instant::now() + TOPIC_TIMEOUT + per_partition;
         for port in ports {
             loop {
                 let ready = wire::metadata(port, Some(&[name]), REQUEST_TIMEOUT).is_ok_and(|m| {

@@ -70,6 +70,27 @@ where
     panic!("{what}: still pending after {MAX_POINTS} await points");
 }
 
+/// `stream.next()` cancelled at its first, second, ... await point until one finishes (counting the
+/// cancellations in `cancelled`).
+async fn next_through_every_point<S: futures::Stream + Unpin>(
+    stream: &mut S,
+    cancelled: &mut usize,
+) -> Option<S::Item> {
+    use futures::StreamExt;
+    for k in 1..=MAX_POINTS {
+        let run = tokio::time::timeout(WAIT, cancel_at(k, stream.next()))
+            .await
+            .unwrap_or_else(|_| panic!("next(): wedged when run to its {k}th await point"));
+        match run {
+            Some(item) => return item,
+            None => *cancelled += 1,
+        }
+    }
+    panic!("next(): still pending after {MAX_POINTS} await points");
+}
+
+/// Produces `per_partition` records to each partition, a few at a time, each few awaited before the next
+/// (so that a consumer reading meanwhile keeps waiting for records: its calls have await points to cancel at).
 async fn produce(broker: &Kafka, topic: &str, partitions: i32, per_partition: usize) {
     let producer = Producer::new(ProducerConfig::new(&broker.bootstrap())).unwrap();
     let mut acks = Vec::new();
@@ -77,6 +98,9 @@ async fn produce(broker: &Kafka, topic: &str, partitions: i32, per_partition: us
         for p in 0..partitions {
             let r = ProducerRecord::new(topic, format!("p{p}-{i}")).partition(p);
             acks.push(producer.send(r).await.unwrap());
+        }
+        if i % 5 == 4 {
+            producer.flush().await.unwrap();
         }
     }
     for a in acks {
@@ -141,6 +165,7 @@ async fn a_cancelled_poll_loses_no_record() {
         cancelled > 0,
         "no poll was ever cancelled: the test did not test anything"
     );
+    eprintln!("poll: {cancelled} cancellations");
     assert_complete(&got, partitions, per_partition);
     // Nothing more arrives (a record handed out twice would show up here).
     assert!(consumer
@@ -148,6 +173,51 @@ async fn a_cancelled_poll_loses_no_record() {
         .await
         .unwrap()
         .is_empty());
+    consumer.close().await.unwrap();
+}
+
+/// `next()` on `Consumer::stream` and on a `partition_stream`, dropped at every await point: every record arrives
+/// once, in order (the stream keeps what it holds across a dropped `next`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_stream_next_loses_no_record() {
+    init_log();
+    let broker = Kafka::shared();
+    let topic = unique_topic("cancel-stream");
+    let (partitions, per_partition) = (2, 300);
+    broker.create_topic(&topic, partitions);
+    let consumer = Consumer::new(ConsumerConfig::new(&broker.bootstrap())).unwrap();
+    let starts: Vec<_> = (0..partitions)
+        .map(|p| (TopicPartition::new(topic.as_str(), p), StartOffset::Earliest))
+        .collect();
+    consumer.assign(&starts).await.unwrap();
+    // Partition 1 through its own stream of batches, partition 0 through the consumer's record stream.
+    let mut batches = Box::pin(
+        consumer
+            .partition_stream(&TopicPartition::new(topic.as_str(), 1), 7)
+            .unwrap(),
+    );
+    let mut records = std::pin::pin!(consumer.stream(5));
+    let producing = tokio::spawn({
+        let topic = topic.clone();
+        async move { produce(Kafka::shared(), &topic, partitions, per_partition).await }
+    });
+    let mut got = Vec::new();
+    let mut cancelled = 0;
+    while got.iter().filter(|r: &&ConsumerRecord| r.partition == 0).count() < per_partition {
+        let r = next_through_every_point(&mut records, &mut cancelled).await;
+        got.push(r.expect("stream ended").unwrap());
+    }
+    while got.len() < partitions as usize * per_partition {
+        let batch = next_through_every_point(&mut batches, &mut cancelled).await;
+        got.extend(batch.expect("partition stream ended"));
+    }
+    producing.await.unwrap();
+    assert!(
+        cancelled > 0,
+        "no next() was ever cancelled: the test did not test anything"
+    );
+    eprintln!("stream next: {cancelled} cancellations");
+    assert_complete(&got, partitions, per_partition);
     consumer.close().await.unwrap();
 }
 
@@ -188,6 +258,7 @@ async fn a_cancelled_send_queues_nothing_and_leaks_no_memory() {
         !cancelled.is_empty(),
         "no send was ever cancelled: the test did not test anything"
     );
+    eprintln!("send: {} of 600 cancelled", cancelled.len());
     tokio::time::timeout(WAIT, producer.flush())
         .await
         .expect("flush wedged")
@@ -268,7 +339,10 @@ async fn cancelled_flush_assign_seek_and_admin_calls_leave_the_clients_usable() 
 
     // assign, then seek, cancelled at every point; then both work.
     let consumer = Consumer::new(ConsumerConfig::new(&broker.bootstrap())).unwrap();
-    let tps = [TopicPartition::new(topic.as_str(), 0), TopicPartition::new(topic.as_str(), 1)];
+    let tps = [
+        TopicPartition::new(topic.as_str(), 0),
+        TopicPartition::new(topic.as_str(), 1),
+    ];
     let starts: Vec<_> = tps.iter().map(|tp| (tp.clone(), StartOffset::Earliest)).collect();
     let (assigned, _) = through_every_point("assign", || consumer.assign(&starts), |_| ()).await;
     assigned.unwrap();
@@ -314,6 +388,7 @@ async fn cancelled_flush_assign_seek_and_admin_calls_leave_the_clients_usable() 
         flush_cancels + admin_cancels > 0,
         "nothing was cancelled: the test did not test anything"
     );
+    eprintln!("flush: {flush_cancels} cancellations; list_offsets: {admin_cancels}");
 }
 
 /// A group member's `poll` dropped at every await point through joining, then `commit_sync`, `committed` and
@@ -325,12 +400,16 @@ async fn a_group_member_survives_cancellation_at_every_point() {
     let topic = unique_topic("cancel-group");
     let (partitions, per_partition) = (2, 100);
     broker.create_topic(&topic, partitions);
-    produce(broker, &topic, partitions, per_partition).await;
     let mut cfg = GroupConfig::new(&broker.bootstrap(), &unique_name("cancel-group"));
     cfg.set("auto.offset.reset", "earliest").unwrap();
     cfg.set("enable.auto.commit", "false").unwrap();
     let member = GroupConsumer::new(cfg).unwrap();
     member.subscribe(&[&topic]);
+    // Records arrive while the member joins and polls.
+    let producing = tokio::spawn({
+        let topic = topic.clone();
+        async move { produce(Kafka::shared(), &topic, partitions, per_partition).await }
+    });
     let total = partitions as usize * per_partition;
     let mut got = Vec::new();
     let mut cancelled = 0;
@@ -354,6 +433,8 @@ async fn a_group_member_survives_cancellation_at_every_point() {
         cancelled > 0,
         "no poll was ever cancelled: the test did not test anything"
     );
+    producing.await.unwrap();
+    eprintln!("group poll: {cancelled} cancellations");
     assert_complete(&got, partitions, per_partition);
 
     let offsets: Vec<_> = (0..partitions)

@@ -32,6 +32,9 @@ const FORMAT_TIMEOUT: Duration = Duration::from_secs(60);
 const TOPIC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Timeout of one harness request to a node.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Partitions created by one CreateTopics or CreatePartitions request of the harness (each is a metadata record
+/// or more, and the controller takes at most 10,000 records per request).
+const MAX_PARTITIONS_PER_REQUEST: i32 = 5000;
 /// Startup attempts with fresh ports when a port was taken between choosing and binding it.
 const PORT_ATTEMPTS: usize = 3;
 
@@ -571,10 +574,13 @@ impl Kafka {
         let port = *ports.first().expect("weir-testkit: no live node");
         // Thousands of partitions take the controller a while: 10 ms more per partition for the answer.
         let per_partition = Duration::from_millis(10) * partitions.max(0) as u32;
+        // The controller refuses to write more than 10,000 records for one request: larger topics are created
+        // in steps.
+        let first = partitions.min(MAX_PARTITIONS_PER_REQUEST);
         wire::create_topic(
             port,
             name,
-            partitions,
+            first,
             self.shape.replication_factor(),
             configs,
             REQUEST_TIMEOUT + per_partition,
@@ -582,6 +588,13 @@ impl Kafka {
         .unwrap_or_else(|e| {
             panic!("weir-testkit: creating topic {name:?} ({partitions} partitions) failed: {e}")
         });
+        let mut total = first;
+        while total < partitions {
+            total = partitions.min(total + MAX_PARTITIONS_PER_REQUEST);
+            wire::create_partitions(port, name, total, REQUEST_TIMEOUT + per_partition).unwrap_or_else(|e| {
+                panic!("weir-testkit: growing topic {name:?} to {total} partitions failed: {e}")
+            });
+        }
         let deadline = Instant::now() + TOPIC_TIMEOUT + per_partition;
         for port in ports {
             loop {

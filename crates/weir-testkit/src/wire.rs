@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use weir_proto::admin::{CreateTopicsRequest, NewTopic};
+use weir_proto::create_partitions::{CreatePartitionsRequest, PartitionsIncrease};
 use weir_proto::metadata::MetadataRequest;
 use weir_proto::metadata::MetadataResponse;
 use weir_proto::Call;
@@ -15,6 +16,7 @@ use weir_proto::Call;
 /// Metadata v12 and CreateTopics v7: both in every Kafka 4.x broker.
 const METADATA_VERSION: i16 = 12;
 const CREATE_TOPICS_VERSION: i16 = 7;
+const CREATE_PARTITIONS_VERSION: i16 = 3;
 /// Largest response the harness accepts.
 const MAX_RESPONSE: usize = 64 << 20;
 
@@ -87,6 +89,29 @@ pub(crate) fn create_topic(
                 .as_deref()
                 .map(|m| format!(": {m}"))
                 .unwrap_or_default()
+        )),
+        other => Err(format!("{} results for one topic", other.len())),
+    }
+}
+
+/// Sends CreatePartitions growing `name` to `total` partitions and returns the broker's error, if any, as text.
+pub(crate) fn create_partitions(port: u16, name: &str, total: i32, timeout: Duration) -> Result<(), String> {
+    let req = CreatePartitionsRequest {
+        topics: vec![PartitionsIncrease {
+            topic: name.to_owned(),
+            count: total,
+            assignments: None,
+        }],
+        timeout_ms: timeout.as_millis() as i32,
+        validate_only: false,
+    };
+    let results = call(port, &req, CREATE_PARTITIONS_VERSION, timeout)?;
+    match results.as_slice() {
+        [r] if r.error_code == 0 => Ok(()),
+        [r] => Err(format!(
+            "error code {}: {}",
+            r.error_code,
+            r.error_message.as_deref().unwrap_or("")
         )),
         other => Err(format!("{} results for one topic", other.len())),
     }

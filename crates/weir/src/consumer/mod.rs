@@ -411,6 +411,8 @@ impl Consumer {
     /// partition's records contiguous and in offset order). Returns an empty `Vec` on timeout or once closed.
     /// An actionable per-partition error (corrupt data, offset out of range without a reset policy,
     /// authorization) is returned as `Err` once; other partitions keep being consumed.
+    ///
+    /// Cancel-safe: dropped before it returns, it has taken no record (the next call returns them).
     pub async fn poll(&self, max_records: usize, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         let mut payload = 0;
         let polled = self.poll_counting(max_records, timeout, &mut payload).await;

@@ -127,6 +127,8 @@ impl Producer {
     ///
     /// Waits (asynchronously) when `buffer.memory` is exhausted, and for metadata of a topic seen the first
     /// time. Fails at once for an unknown topic, an out-of-range partition or an oversized record.
+    ///
+    /// Cancel-safe: dropped before it returns, the record was not queued and holds no memory.
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
         self.acc.append(record).await
     }

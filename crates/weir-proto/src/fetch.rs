@@ -171,6 +171,9 @@ pub struct FetchRequest {
     pub topics: Vec<(String, Vec<FetchPartitionRequest>)>,
     /// Partitions to drop from the session (v7+), per topic.
     pub forgotten: Vec<(String, Vec<i32>)>,
+    /// The consumer's rack (`client.rack`, v11+; empty for none): a broker with a rack-aware replica selector
+    /// answers with a replica to read from instead (KIP-392).
+    pub rack_id: String,
 }
 
 impl FetchRequest {
@@ -184,6 +187,9 @@ impl FetchRequest {
             .with_isolation_level(self.isolation_level)
             .with_session_id(self.session_id)
             .with_session_epoch(self.session_epoch)
+            .with_rack_id(kafka_protocol::protocol::StrBytes::from_string(
+                self.rack_id.clone(),
+            ))
             .with_topics(
                 self.topics
                     .iter()

@@ -154,6 +154,7 @@ impl Kafka {
     }
 
     /// Like [`Kafka::start`], with extra broker settings (`key=value` pairs, applied after the harness's own).
+    /// `{node}` in a value is replaced by each node's id (`("broker.rack", "rack-{node}")`).
     pub fn start_with(shape: Shape, settings: &[(&str, &str)]) -> Kafka {
         Kafka::try_start(shape, settings).unwrap_or_else(|e| panic!("weir-testkit: Kafka did not start: {e}"))
     }
@@ -359,8 +360,11 @@ impl Kafka {
             ]
             .into_iter()
             .chain(secure_settings.iter().map(|(k, v)| (k.as_str(), v.clone())))
-            .chain(settings.iter().map(|(k, v)| (*k, v.to_string())))
-            {
+            .chain(
+                settings
+                    .iter()
+                    .map(|(k, v)| (*k, v.replace("{node}", &n.id.to_string()))),
+            ) {
                 props.retain(|(key, _)| key != k);
                 props.push((k.to_string(), v));
             }

@@ -123,6 +123,8 @@ properties! {
         "verify the CRC of fetched batches (a damaged one is fetched again, three fetches in all, then reported)";
     FetchesInFlight Consumer ["weir.fetches.in.flight"] "fetch requests in flight per broker";
     IsolationLevel Consumer ["isolation.level"] "read_uncommitted (default) or read_committed";
+    ClientRack Consumer ["client.rack"]
+        "the consumer's rack: fetch from a replica in it when the brokers have a rack-aware replica selector";
     MetricsInterval Consumer ["weir.metrics.interval.ms"]
         "how often per-partition metrics are published (default 1000; 0: never)";
     GroupId Group ["group.id"] "the group";

@@ -81,6 +81,12 @@ pub struct ConsumerConfig {
     /// zero: never). One pass over the assigned partitions per interval, off the fetch and poll paths (about
     /// half a millisecond for 10,000 partitions); consumer-wide metrics do not depend on it.
     pub metrics_interval: Duration,
+    /// The consumer's rack (`client.rack`, default none; KIP-392). Sent with every fetch and in the group
+    /// subscription: brokers configured with a rack-aware `replica.selector.class` then name a replica in this
+    /// rack, and the partition is fetched from it (a follower serves what the leader has made durable). A
+    /// failure of that replica, or an offset it does not have yet, sends the partition back to its leader;
+    /// after `metadata.max.age.ms` the leader is asked again.
+    pub client_rack: Option<String>,
 }
 
 impl ConsumerConfig {
@@ -99,6 +105,7 @@ impl ConsumerConfig {
             fetches_in_flight: 2,
             isolation_level: IsolationLevel::ReadUncommitted,
             metrics_interval: Duration::from_secs(1),
+            client_rack: None,
         }
     }
 
@@ -143,6 +150,7 @@ impl ConsumerConfig {
             Key::CheckCrcs => self.check_crcs = boolean(name, value)?,
             Key::FetchesInFlight => self.fetches_in_flight = num::<usize>(name, value)?.max(1),
             Key::MetricsInterval => self.metrics_interval = ms(name, value)?,
+            Key::ClientRack => self.client_rack = Some(value.to_owned()).filter(|r| !r.is_empty()),
             Key::IsolationLevel => {
                 self.isolation_level = match value {
                     "read_uncommitted" => IsolationLevel::ReadUncommitted,

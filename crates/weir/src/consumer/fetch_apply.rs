@@ -24,10 +24,14 @@ pub(crate) struct Asked<'a> {
     pub(crate) epoch: u32,
     /// Fetches before this one that found a batch of the partition failing its CRC (see `crc_retry`).
     pub(crate) crc_streak: CrcStreak,
+    /// Fetched from a replica the leader named (KIP-392), not from the leader.
+    pub(crate) on_replica: bool,
 }
 
-/// The memory limits of one response.
+/// The memory limits of one response, and who answered it.
 pub(crate) struct Grant {
+    /// The broker that answered.
+    pub(crate) broker: i32,
     /// Budget reserved for this fetch: what its records may add, whatever the broker sent.
     pub(crate) bytes: usize,
     /// Nothing is buffered anywhere: the first batch may exceed the grant (progress for a batch larger than any
@@ -49,8 +53,11 @@ pub(crate) enum Outcome {
     Missing,
     /// Its position is out of range: park it and reset it by `auto.offset.reset`.
     Reset,
-    /// Its leader moved or the broker asks to retry: look the leader up again.
+    /// Its leader moved or the broker asks to retry: look the leader up again. Also a replica that does not have
+    /// the position yet (KIP-392): back to the leader.
     Reroute(KafkaCode),
+    /// The leader names another replica to fetch it from (KIP-392: the consumer's rack has one): fetch it there.
+    Redirect(i32),
     /// An error retrying will not fix: report it and park the partition until a seek.
     Fail(Error),
     /// Records to buffer (maybe none), and corrupt data after them if `decoded.error` is set: report it and park
@@ -144,6 +151,10 @@ pub(crate) fn apply(mut resp: FetchResponse, asked: &[Asked], grant: &Grant) -> 
             }),
         };
         let outcome = match KafkaCode::from_code(p.error_code) {
+            // A follower may not have the offset yet (its high watermark lags the leader's): the leader decides.
+            Some(KafkaCode::OffsetOutOfRange) if a.on_replica => {
+                Outcome::Reroute(KafkaCode::OffsetOutOfRange)
+            }
             Some(KafkaCode::OffsetOutOfRange) => Outcome::Reset,
             Some(code) if code.is_retriable() || code == KafkaCode::NotLeaderOrFollower => {
                 Outcome::Reroute(code)
@@ -152,6 +163,13 @@ pub(crate) fn apply(mut resp: FetchResponse, asked: &[Asked], grant: &Grant) -> 
                 code,
                 context: format!("fetch {}", a.tp),
             }),
+            // A leader naming a replica answers without records for the partition.
+            None if p.preferred_read_replica >= 0
+                && p.preferred_read_replica != grant.broker
+                && p.records.as_ref().is_none_or(|r| r.is_empty()) =>
+            {
+                Outcome::Redirect(p.preferred_read_replica)
+            }
             None => {
                 let limits = DecodeLimits {
                     partition_room: a.room,
@@ -255,12 +273,14 @@ mod tests {
                 room: 1 << 20,
                 epoch: 1,
                 crc_streak: CrcStreak::default(),
+                on_replica: false,
             })
             .collect()
     }
 
     fn grant(bytes: usize) -> Grant {
         Grant {
+            broker: 1,
             bytes,
             nothing_buffered: false,
             max_decompressed: 1 << 20,
@@ -289,6 +309,7 @@ mod tests {
                 Outcome::Missing => "missing",
                 Outcome::Reset => "reset",
                 Outcome::Reroute(_) => "reroute",
+                Outcome::Redirect(_) => "redirect",
                 Outcome::Fail(_) => "fail",
                 Outcome::Records(_) => "records",
                 Outcome::Refetch { .. } => "refetch",
@@ -497,6 +518,7 @@ mod tests {
             room: 1 << 20,
             epoch: 1,
             crc_streak: CrcStreak::default(),
+            on_replica: false,
         }];
         let resp = || response(vec![partition(0, 0, Some(big.clone()))]);
         let all = apply(resp(), &asked, &grant(usize::MAX));
@@ -506,6 +528,39 @@ mod tests {
         let small_take = apply(resp(), &asked, &grant(0));
         assert_eq!(small_take.wire_used, 0);
         assert!(small_take.compact());
+    }
+
+    /// KIP-392: a leader naming another replica (and sending no records) sends the partition there; a replica
+    /// without the position sends it back to the leader instead of resetting it.
+    #[test]
+    fn a_named_replica_is_followed_and_an_offset_it_lacks_goes_back_to_the_leader() {
+        let tps: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new("t", p)).collect();
+        let mut asked = asked_from_zero(&tps);
+        asked[3].on_replica = true;
+        let named = |p: i32, replica: i32, records: Option<Bytes>| FetchPartition {
+            preferred_read_replica: replica,
+            ..partition(p, 0, records)
+        };
+        let resp = response(vec![
+            named(0, 2, None),
+            // Naming the broker that answered, or sending records: nothing to follow.
+            named(1, 1, Some(batch(0, 3, 10))),
+            named(2, -1, Some(batch(0, 3, 10))),
+            partition(3, KafkaCode::OffsetOutOfRange.code(), None),
+        ]);
+        let applied = apply(resp, &asked, &grant(1 << 20));
+        assert!(matches!(applied.partitions[0].0, Outcome::Redirect(2)));
+        assert!(matches!(&applied.partitions[1].0, Outcome::Records(d) if d.records.len() == 3));
+        assert!(matches!(&applied.partitions[2].0, Outcome::Records(d) if d.records.len() == 3));
+        assert!(matches!(
+            applied.partitions[3].0,
+            Outcome::Reroute(KafkaCode::OffsetOutOfRange)
+        ));
+        // From the leader, out of range is a reset.
+        asked[3].on_replica = false;
+        let resp = response(vec![partition(3, KafkaCode::OffsetOutOfRange.code(), None)]);
+        let applied = apply(resp, &asked[3..], &grant(1 << 20));
+        assert!(matches!(applied.partitions[0].0, Outcome::Reset));
     }
 
     #[test]

@@ -218,6 +218,7 @@ impl Fetcher {
                 room: room(inner, slot),
                 epoch: ticket.epoch,
                 crc_streak: slot.slot().crc_streak.load(),
+                on_replica: slot.slot().replica_until_ms.load(Ordering::Relaxed) != 0,
             })
             .collect();
         let limit = inner.cfg.partition_buffer.max(inner.cfg.fetch_max_bytes);
@@ -225,6 +226,7 @@ impl Fetcher {
             resp,
             &asked,
             &Grant {
+                broker: self.broker,
                 bytes: grant,
                 nothing_buffered: inner.table.buffered_total() == 0,
                 max_decompressed: limit,
@@ -282,6 +284,16 @@ impl Fetcher {
                     slot.end_fetch(ticket);
                     continue;
                 }
+                Outcome::Redirect(replica) => {
+                    // Until the metadata's age limit: then its leader is asked again (as the Java client).
+                    let until =
+                        unix_ms().saturating_add(inner.cfg.client.metadata_max_age.as_millis() as u64);
+                    tracing::debug!(tp = %slot.topic_partition(), replica, "fetching from the replica the leader named");
+                    s.replica_until_ms.store(until.max(1), Ordering::Relaxed);
+                    slot.set_fetch_group(inner.fetcher(replica).group.id());
+                    slot.end_fetch(ticket);
+                    continue;
+                }
                 Outcome::Fail(e) => {
                     inner.report(e);
                     slot.park(ticket);
@@ -293,6 +305,13 @@ impl Fetcher {
             let n = decoded.records.len();
             records += n;
             s.fetches.fetch_add(1, Ordering::Relaxed);
+            s.fetched_from.store(self.broker, Ordering::Relaxed);
+            let on_replica_until = s.replica_until_ms.load(Ordering::Relaxed);
+            if on_replica_until != 0 && unix_ms() >= on_replica_until {
+                // Back to the leader, which names a replica again (or not).
+                s.replica_until_ms.store(0, Ordering::Relaxed);
+                slot.set_fetch_group(FetchGroupId::UNROUTED);
+            }
             if n > 0 {
                 s.records_fetched.fetch_add(n as u64, Ordering::Relaxed);
                 let tp = slot.topic_partition();
@@ -367,6 +386,13 @@ fn refetch_after(p: Arc<Partition>, backoff: Duration) {
         tokio::time::sleep(backoff).await;
         p.unpark(ticket);
     });
+}
+
+/// Now, in ms since the Unix epoch (the clock of a replica choice's expiry; coarse is enough).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Bytes `slot` can still buffer before its high watermark (the fair share in force now).
@@ -456,6 +482,7 @@ async fn send_fetch(
         session_epoch: plan.epoch,
         topics: topics.into_iter().map(|(t, ps)| (t.to_owned(), ps)).collect(),
         forgotten: forgotten.into_iter().map(|(t, ps)| (t.to_owned(), ps)).collect(),
+        rack_id: inner.cfg.client_rack.clone().unwrap_or_default(),
     };
     let sent = std::time::Instant::now();
     let response = conn.call(&req).await;

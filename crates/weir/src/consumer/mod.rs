@@ -169,6 +169,9 @@ pub struct PartitionView {
     /// High watermark from the latest fetch (under read_committed, the last stable offset), -1 before the
     /// first.
     pub high_watermark: i64,
+    /// The broker that answered the partition's latest fetch (its leader, or with `client.rack` a replica in
+    /// the consumer's rack), -1 before the first.
+    pub fetched_from: i32,
 }
 
 impl Consumer {
@@ -596,6 +599,7 @@ impl Consumer {
             buffer_limit: self.inner.table.config().high_watermark,
             position: p.slot().delivered.load(Ordering::Acquire),
             high_watermark: p.slot().log_end.load(Ordering::SeqCst),
+            fetched_from: p.slot().fetched_from.load(Ordering::Relaxed),
         })
     }
 

@@ -1,7 +1,7 @@
 //! What the consumer keeps per assigned partition beside its state: the buffer of fetched, undelivered records.
 //! It lives in the partition's state-table cell ([`Partition`]), so one lookup by name finds both.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use super::crc_retry::CrcStreakCell;
@@ -65,6 +65,11 @@ pub(crate) struct PartitionSlot {
     pub(crate) data_ready: tokio::sync::Notify,
     /// The partition's metric handles while it is assigned; only the metrics task touches them.
     pub(crate) metrics: Mutex<Option<Box<PartitionMetrics>>>,
+    /// Fetched from a replica its leader named (KIP-392) until this time (ms since the Unix epoch); 0 when
+    /// fetched from the leader.
+    pub(crate) replica_until_ms: AtomicU64,
+    /// The broker that answered the partition's latest fetch with its records (or none), -1 before the first.
+    pub(crate) fetched_from: AtomicI32,
 }
 
 impl Default for PartitionSlot {
@@ -86,6 +91,8 @@ impl Default for PartitionSlot {
             detached: AtomicBool::new(false),
             data_ready: tokio::sync::Notify::new(),
             metrics: Mutex::new(None),
+            replica_until_ms: AtomicU64::new(0),
+            fetched_from: AtomicI32::new(-1),
         }
     }
 }

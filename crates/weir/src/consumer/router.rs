@@ -56,6 +56,8 @@ pub(crate) async fn route(inner: Arc<Inner>) {
         for (broker, cells) in by_broker {
             let f = inner.fetcher(broker);
             for cell in cells {
+                // To its leader: a replica it was fetched from before is forgotten.
+                cell.slot().replica_until_ms.store(0, Ordering::Relaxed);
                 cell.set_fetch_group(f.group.id());
                 cell.forward();
             }

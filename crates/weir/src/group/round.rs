@@ -51,7 +51,7 @@ pub(crate) async fn join(
         generation: if cooperative { generation } else { -1 },
         owned: by_topic,
         user_data: cooperative.then(|| bytes::Bytes::copy_from_slice(&generation.to_be_bytes())),
-        ..Default::default()
+        rack: cfg.consumer.client_rack.clone(),
     }
     .encode();
     let req = JoinGroupRequest {

@@ -150,6 +150,10 @@ pub struct FetchPartitionRequest {
     pub fetch_offset: i64,
     /// At most this many bytes for this partition (a first batch larger than it still comes whole).
     pub max_bytes: i32,
+    /// The leader epoch the consumer knows (v9+; -1: unknown). A broker whose epoch differs answers
+    /// FENCED_LEADER_EPOCH (ours is older) or UNKNOWN_LEADER_EPOCH (ours is newer) instead of serving stale or
+    /// diverging data.
+    pub current_leader_epoch: i32,
 }
 
 /// A Fetch request (as a consumer: replica id -1).
@@ -202,7 +206,7 @@ impl FetchRequest {
                                     .map(|p| {
                                         FetchPartition::default()
                                             .with_partition(p.partition)
-                                            .with_current_leader_epoch(-1)
+                                            .with_current_leader_epoch(p.current_leader_epoch)
                                             .with_fetch_offset(p.fetch_offset)
                                             .with_last_fetched_epoch(-1)
                                             .with_log_start_offset(-1)

@@ -694,6 +694,89 @@ async fn not_leader_is_retried_after_a_metadata_refresh() {
     .await;
 }
 
+/// KIP-320: fetches carry the leader epoch of the metadata the partition was routed by; a broker answering
+/// FENCED_LEADER_EPOCH (our epoch is older than its) sends the partition through a metadata refresh, and it is
+/// fetched again with the new epoch, nothing lost and no error surfaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_leader_epoch_refreshes_metadata_and_fetches_with_the_new_epoch() {
+    use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+    use kafka_protocol::messages::{FetchResponse, TopicName};
+    bounded(60, async {
+        let refreshes = Arc::new(AtomicUsize::new(0));
+        let counter = refreshes.clone();
+        let fake = FakeBroker::start(
+            FakeConfig::new(&[(TOPIC, 1)])
+                .metadata(move |_, port| {
+                    // Epoch 1 in the first answer, 2 after.
+                    let epoch = if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                        1
+                    } else {
+                        2
+                    };
+                    let mut m = metadata_answer(port, &[(TOPIC, 1)]);
+                    for p in &mut m.topics[0].partitions {
+                        p.leader_epoch = epoch;
+                    }
+                    m
+                })
+                .script(|req| match (req.api_key, req.api_seq) {
+                    (ApiKey::Fetch, 0) => {
+                        let fenced =
+                            FetchResponse::default().with_responses(vec![FetchableTopicResponse::default()
+                                .with_topic(TopicName(StrBytes::from_static_str(TOPIC)))
+                                .with_partitions(vec![PartitionData::default()
+                                    .with_partition_index(0)
+                                    .with_error_code(KafkaCode::FencedLeaderEpoch.code())
+                                    .with_high_watermark(-1)])]);
+                        let mut b = BytesMut::new();
+                        fenced.encode(&mut b, req.version).unwrap();
+                        Action::RawBody(b.freeze())
+                    }
+                    _ => Action::Answer,
+                }),
+        )
+        .await;
+        fill(&fake, 0, 3, 3);
+        let c = Consumer::new(consumer_config(&fake)).unwrap();
+        c.assign(&[(tp(0), StartOffset::Offset(0))]).await.unwrap();
+        let mut seen = Seen::default();
+        poll_until(&c, &mut seen, "every record", |s| {
+            s.records.len() >= 9 || !s.errors.is_empty()
+        })
+        .await;
+        assert!(seen.errors.is_empty(), "no error reaches poll: {:?}", seen.errors);
+        assert_eq!(seen.offsets(0), range(9));
+        let epochs: Vec<i32> = fake.recorded(|r| {
+            r.of(ApiKey::Fetch)
+                .filter_map(|q| match &q.body {
+                    fake_broker::Body::Fetch(f) => f
+                        .topics
+                        .first()
+                        .and_then(|t| t.partitions.first())
+                        .map(|p| p.current_leader_epoch),
+                    _ => None,
+                })
+                .collect()
+        });
+        assert_eq!(
+            epochs.first(),
+            Some(&1),
+            "the first fetch carries the epoch of the first metadata: {epochs:?}"
+        );
+        assert_eq!(
+            epochs.last(),
+            Some(&2),
+            "after the fence, the refreshed epoch: {epochs:?}"
+        );
+        assert!(
+            refreshes.load(Ordering::SeqCst) >= 2,
+            "metadata refreshed after the fence"
+        );
+        c.close().await.unwrap();
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // 8: absurd metadata.
 

@@ -44,6 +44,14 @@ impl TopicMetadata {
             .map(|p| p.leader)
             .filter(|&l| l >= 0)
     }
+
+    /// Leader epoch of `partition` (-1 if unknown: a broker older than Metadata v7, or no such partition).
+    pub fn leader_epoch(&self, partition: i32) -> i32 {
+        usize::try_from(partition)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
+            .map_or(-1, |p| p.leader_epoch)
+    }
 }
 
 /// A consistent view of the cluster at one moment. Readers hold an `Arc` to it; refresh swaps in a new one.

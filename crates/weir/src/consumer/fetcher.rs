@@ -456,6 +456,7 @@ async fn send_fetch(
             let at = FetchAt {
                 offset: t.position,
                 max_bytes,
+                leader_epoch: p.slot().leader_epoch.load(Ordering::Relaxed),
             };
             (p.topic_partition().clone(), at)
         })
@@ -467,6 +468,7 @@ async fn send_fetch(
             partition: tp.partition,
             fetch_offset: at.offset,
             max_bytes: at.max_bytes,
+            current_leader_epoch: at.leader_epoch,
         });
     }
     let mut forgotten: BTreeMap<&str, Vec<i32>> = BTreeMap::new();

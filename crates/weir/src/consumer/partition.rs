@@ -70,6 +70,10 @@ pub(crate) struct PartitionSlot {
     pub(crate) replica_until_ms: AtomicU64,
     /// The broker that answered the partition's latest fetch with its records (or none), -1 before the first.
     pub(crate) fetched_from: AtomicI32,
+    /// The leader epoch of the metadata the partition was last routed by (-1: unknown), sent with its fetches
+    /// (KIP-320): a broker on another epoch answers FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH, and the
+    /// partition is routed again from fresh metadata.
+    pub(crate) leader_epoch: AtomicI32,
 }
 
 impl Default for PartitionSlot {
@@ -93,6 +97,7 @@ impl Default for PartitionSlot {
             metrics: Mutex::new(None),
             replica_until_ms: AtomicU64::new(0),
             fetched_from: AtomicI32::new(-1),
+            leader_epoch: AtomicI32::new(-1),
         }
     }
 }

@@ -48,8 +48,13 @@ pub(crate) async fn route(inner: Arc<Inner>) {
         let mut by_broker: BTreeMap<i32, Vec<Arc<Partition>>> = BTreeMap::new();
         for cell in waiting.drain(..) {
             let tp = cell.topic_partition();
-            match snap.topic(&tp.topic).and_then(|t| t.leader(tp.partition)) {
-                Some(leader) => by_broker.entry(leader).or_default().push(cell),
+            let topic = snap.topic(&tp.topic);
+            match topic.as_ref().and_then(|t| t.leader(tp.partition)) {
+                Some(leader) => {
+                    let epoch = topic.as_ref().map_or(-1, |t| t.leader_epoch(tp.partition));
+                    cell.slot().leader_epoch.store(epoch, Ordering::Relaxed);
+                    by_broker.entry(leader).or_default().push(cell)
+                }
                 None => still.push(cell),
             }
         }

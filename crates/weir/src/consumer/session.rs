@@ -17,6 +17,8 @@ const FINAL_EPOCH: i32 = -1;
 pub(crate) struct FetchAt {
     pub(crate) offset: i64,
     pub(crate) max_bytes: i32,
+    /// The leader epoch known from metadata (-1: unknown); a new one lists the partition again.
+    pub(crate) leader_epoch: i32,
 }
 
 /// One fetch session with one broker. Requests of a session must be sent one at a time, in order.
@@ -116,6 +118,7 @@ mod tests {
         FetchAt {
             offset,
             max_bytes: 1 << 20,
+            leader_epoch: 3,
         }
     }
 
@@ -152,8 +155,8 @@ mod tests {
         s.prepare(&[(tp(0), at(0)), (tp(1), at(0))]);
         s.on_response(0, 5);
         let bigger = FetchAt {
-            offset: 0,
             max_bytes: 4 << 20,
+            ..at(0)
         };
         let r = s.prepare(&[(tp(0), bigger), (tp(1), at(0))]);
         assert_eq!(r.send, vec![(tp(0), bigger)]);

@@ -47,13 +47,9 @@ async fn cancel_at<F: Future>(k: usize, fut: F) -> Option<F::Output> {
     .await
 }
 
-/// Runs `call()` cancelled at its first, second, ... await point, calling `after_cancel` after each
-/// cancellation, until a run finishes; returns its output and how many cancellations came first.
-async fn through_every_point<T, F, Fut>(
-    what: &str,
-    mut call: F,
-    mut after_cancel: impl FnMut(usize),
-) -> (T, usize)
+/// Runs `call()` cancelled at its first, second, ... await point, until a run finishes; returns its output and
+/// how many cancellations came first.
+async fn through_every_point<T, F, Fut>(what: &str, mut call: F) -> (T, usize)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = T>,
@@ -62,9 +58,8 @@ where
         let run = tokio::time::timeout(WAIT, cancel_at(k, call()))
             .await
             .unwrap_or_else(|_| panic!("{what}: wedged when run to its {k}th await point"));
-        match run {
-            Some(out) => return (out, k - 1),
-            None => after_cancel(k),
+        if let Some(out) = run {
+            return (out, k - 1);
         }
     }
     panic!("{what}: still pending after {MAX_POINTS} await points");
@@ -109,6 +104,33 @@ async fn produce(broker: &Kafka, topic: &str, partitions: i32, per_partition: us
     producer.close().await.unwrap();
 }
 
+fn produce_in_background(topic: &str, partitions: i32, per_partition: usize) -> tokio::task::JoinHandle<()> {
+    let topic = topic.to_owned();
+    tokio::spawn(async move { produce(Kafka::shared(), &topic, partitions, per_partition).await })
+}
+
+/// Polls through `poll`, each call cancelled at its first, second, ... await point in turn, until `total`
+/// records came; returns them and the number of cancellations.
+async fn read_cancelling<F, Fut>(what: &str, total: usize, mut poll: F) -> (Vec<ConsumerRecord>, usize)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = weir::Result<Vec<ConsumerRecord>>>,
+{
+    let (mut got, mut cancelled) = (Vec::new(), 0);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while got.len() < total {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: {} of {total} records after {WAIT:?}",
+            got.len()
+        );
+        let (records, c) = through_every_point(what, &mut poll).await;
+        cancelled += c;
+        got.extend(records.unwrap());
+    }
+    (got, cancelled)
+}
+
 /// Every offset `0..per_partition` of every partition exactly once, in order.
 fn assert_complete(records: &[ConsumerRecord], partitions: i32, per_partition: usize) {
     let mut by_partition: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
@@ -140,26 +162,11 @@ async fn a_cancelled_poll_loses_no_record() {
         .map(|p| (TopicPartition::new(topic.as_str(), p), StartOffset::Earliest))
         .collect();
     consumer.assign(&starts).await.unwrap();
-    let producing = tokio::spawn({
-        let topic = topic.clone();
-        async move { produce(Kafka::shared(), &topic, partitions, per_partition).await }
-    });
+    let producing = produce_in_background(&topic, partitions, per_partition);
+    // Small polls, cancelled at their first, second, ... await point in turn.
     let total = partitions as usize * per_partition;
-    let mut got = Vec::new();
-    let mut cancelled = 0;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while got.len() < total {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} of {total} records after {WAIT:?}",
-            got.len()
-        );
-        // Small polls, cancelled at their first, second, ... await point in turn.
-        let (records, c) =
-            through_every_point("poll", || consumer.poll(7, Duration::from_millis(200)), |_| ()).await;
-        cancelled += c;
-        got.extend(records.unwrap());
-    }
+    let (got, cancelled) =
+        read_cancelling("poll", total, || consumer.poll(7, Duration::from_millis(200))).await;
     producing.await.unwrap();
     assert!(
         cancelled > 0,
@@ -197,10 +204,7 @@ async fn a_cancelled_stream_next_loses_no_record() {
             .unwrap(),
     );
     let mut records = std::pin::pin!(consumer.stream(5));
-    let producing = tokio::spawn({
-        let topic = topic.clone();
-        async move { produce(Kafka::shared(), &topic, partitions, per_partition).await }
-    });
+    let producing = produce_in_background(&topic, partitions, per_partition);
     let mut got = Vec::new();
     let mut cancelled = 0;
     while got.iter().filter(|r: &&ConsumerRecord| r.partition == 0).count() < per_partition {
@@ -330,7 +334,7 @@ async fn cancelled_flush_assign_seek_and_admin_calls_leave_the_clients_usable() 
         let r = ProducerRecord::new(&topic, format!("{i}")).partition(i % 2);
         acks.push(producer.send(r).await.unwrap());
     }
-    let (flushed, flush_cancels) = through_every_point("flush", || producer.flush(), |_| ()).await;
+    let (flushed, flush_cancels) = through_every_point("flush", || producer.flush()).await;
     flushed.unwrap();
     for a in acks {
         a.await.unwrap();
@@ -344,10 +348,9 @@ async fn cancelled_flush_assign_seek_and_admin_calls_leave_the_clients_usable() 
         TopicPartition::new(topic.as_str(), 1),
     ];
     let starts: Vec<_> = tps.iter().map(|tp| (tp.clone(), StartOffset::Earliest)).collect();
-    let (assigned, _) = through_every_point("assign", || consumer.assign(&starts), |_| ()).await;
+    let (assigned, _) = through_every_point("assign", || consumer.assign(&starts)).await;
     assigned.unwrap();
-    let (sought, _) =
-        through_every_point("seek", || consumer.seek(&tps[1], StartOffset::Offset(40)), |_| ()).await;
+    let (sought, _) = through_every_point("seek", || consumer.seek(&tps[1], StartOffset::Offset(40))).await;
     sought.unwrap();
     let mut got = Vec::new();
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -365,15 +368,13 @@ async fn cancelled_flush_assign_seek_and_admin_calls_leave_the_clients_usable() 
 
     // Admin: metadata, list_offsets and create_topic cancelled at every point, then many calls at once.
     let admin = Admin::new(ClientConfig::new(&broker.bootstrap())).unwrap();
-    let (offsets, admin_cancels) = through_every_point(
-        "list_offsets",
-        || admin.list_offsets(&topic, weir::admin::OffsetSpec::Latest),
-        |_| (),
-    )
+    let (offsets, admin_cancels) = through_every_point("list_offsets", || {
+        admin.list_offsets(&topic, weir::admin::OffsetSpec::Latest)
+    })
     .await;
     assert_eq!(offsets.unwrap(), BTreeMap::from([(0, 50), (1, 50)]));
     let created = unique_topic("cancel-created");
-    let (made, _) = through_every_point("create_topic", || admin.create_topic(&created, 1, 1), |_| ()).await;
+    let (made, _) = through_every_point("create_topic", || admin.create_topic(&created, 1, 1)).await;
     // A cancelled attempt may have reached the controller first: then the topic exists already.
     if let Err(e) = made {
         assert!(e.to_string().contains("exists"), "{e}");
@@ -406,29 +407,10 @@ async fn a_group_member_survives_cancellation_at_every_point() {
     let member = GroupConsumer::new(cfg).unwrap();
     member.subscribe(&[&topic]);
     // Records arrive while the member joins and polls.
-    let producing = tokio::spawn({
-        let topic = topic.clone();
-        async move { produce(Kafka::shared(), &topic, partitions, per_partition).await }
-    });
+    let producing = produce_in_background(&topic, partitions, per_partition);
     let total = partitions as usize * per_partition;
-    let mut got = Vec::new();
-    let mut cancelled = 0;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while got.len() < total {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} of {total} records after {WAIT:?}",
-            got.len()
-        );
-        let (records, c) = through_every_point(
-            "group poll",
-            || member.poll(9, Duration::from_millis(300)),
-            |_| (),
-        )
-        .await;
-        cancelled += c;
-        got.extend(records.unwrap());
-    }
+    let (got, cancelled) =
+        read_cancelling("group poll", total, || member.poll(9, Duration::from_millis(300))).await;
     assert!(
         cancelled > 0,
         "no poll was ever cancelled: the test did not test anything"
@@ -440,14 +422,14 @@ async fn a_group_member_survives_cancellation_at_every_point() {
     let offsets: Vec<_> = (0..partitions)
         .map(|p| (TopicPartition::new(topic.as_str(), p), per_partition as i64))
         .collect();
-    let (committed, _) = through_every_point("commit_sync", || member.commit_sync(&offsets), |_| ()).await;
+    let (committed, _) = through_every_point("commit_sync", || member.commit_sync(&offsets)).await;
     committed.unwrap();
     let tps: Vec<_> = offsets.iter().map(|(tp, _)| tp.clone()).collect();
-    let (read, _) = through_every_point("committed", || member.committed(&tps), |_| ()).await;
+    let (read, _) = through_every_point("committed", || member.committed(&tps)).await;
     let read = read.unwrap();
     for tp in &tps {
         assert_eq!(read.get(tp), Some(&Some(per_partition as i64)), "{tp}");
     }
-    let (closed, _) = through_every_point("close", || member.close(), |_| ()).await;
+    let (closed, _) = through_every_point("close", || member.close()).await;
     closed.unwrap();
 }

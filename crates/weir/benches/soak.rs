@@ -11,7 +11,8 @@
 //! - a third member joins for 30 s every `REBALANCE_SECS` (120): two rebalances each time;
 //! - a broker is killed (SIGKILL) and restarted 10 s later every `RESTART_SECS` (300), in turn.
 //!
-//! Every `SAMPLE_SECS` (10) it samples VmRSS and the number of open file descriptors (`/proc/self/fd`). At the end
+//! Every `SAMPLE_SECS` (10) it samples VmRSS and the open file descriptors (`/proc/self/fd`: all, and sockets, the
+//! client's own; the harness keeps a pipe to each killed node's watchdog until the end). At the end
 //! the producer stops, the group reads to the end, and the bench checks that every acknowledged record was
 //! delivered at least once (seeks back and rebalances deliver some twice; nothing may be missing) and that the
 //! application saw no error. It prints both slopes (least squares over the samples after the first fifth, the
@@ -86,8 +87,20 @@ fn proc_status_kib(field: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn open_fds() -> f64 {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count()) as f64
+/// Open file descriptors, and of them sockets (the client's connections: the harness's own descriptors, such as
+/// the pipe it keeps to each killed node's watchdog until the cluster drops, are not sockets).
+fn open_fds() -> (f64, f64) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return (0.0, 0.0);
+    };
+    let (mut all, mut sockets) = (0, 0);
+    for e in dir.flatten() {
+        all += 1;
+        if std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy().starts_with("socket:")) {
+            sockets += 1;
+        }
+    }
+    (all as f64, sockets as f64)
 }
 
 /// Least-squares slope of `y` against `x`.
@@ -244,7 +257,7 @@ fn main() {
     ];
 
     let start = Instant::now();
-    let (mut t, mut rss, mut fds) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut t, mut rss, mut fds, mut sockets) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut next_sample = start;
     let mut next_rebalance = start + rebalance_every;
     let mut next_restart = start + restart_every;
@@ -258,12 +271,15 @@ fn main() {
         if now >= next_sample {
             t.push(start.elapsed().as_secs_f64());
             rss.push(proc_status_kib("VmRSS:") / 1024.0);
-            fds.push(open_fds());
+            let (all, socks) = open_fds();
+            fds.push(all);
+            sockets.push(socks);
             println!(
-                "  t={:>5.0} s  rss {:>6.1} MiB  fds {:>3}  delivered {:>9}  errors {}",
+                "  t={:>5.0} s  rss {:>6.1} MiB  fds {:>3} (sockets {:>3})  delivered {:>9}  errors {}",
                 t.last().unwrap(),
                 rss.last().unwrap(),
-                fds.last().unwrap(),
+                all,
+                socks,
                 seen.records.load(Ordering::Relaxed),
                 seen.errors.load(Ordering::Relaxed) + send_errors.load(Ordering::Relaxed)
             );
@@ -328,7 +344,7 @@ fn main() {
     // Slopes after the warm-up (the first fifth of the samples).
     let skip = t.len() / 5;
     let per_hour = |y: &[f64]| slope(&t[skip..], &y[skip..]) * 3600.0;
-    let (rss_slope, fd_slope) = (per_hour(&rss), per_hour(&fds));
+    let (rss_slope, fd_slope, socket_slope) = (per_hour(&rss), per_hour(&fds), per_hour(&sockets));
     println!(
         "soak: {:.0} s; {acked_total} records acknowledged, {} delivered (with repeats), {missing} missing; \
          {errors} errors seen by the application; {rebalances} rebalances, {restarts} broker restarts",
@@ -337,11 +353,13 @@ fn main() {
     );
     println!(
         "soak: after the warm-up, RSS {:.1} → {:.1} MiB, slope {rss_slope:+.2} MiB/hour; open fds {} → {}, slope \
-         {fd_slope:+.2}/hour",
+         {fd_slope:+.2}/hour; sockets {} → {}, slope {socket_slope:+.2}/hour",
         rss[skip],
         rss.last().unwrap(),
         fds[skip],
-        fds.last().unwrap()
+        fds.last().unwrap(),
+        sockets[skip],
+        sockets.last().unwrap()
     );
     let case = format!("{secs} s, {rate} records/s, 3 nodes");
     let params = [("seconds", Param::from(secs as f64))];
@@ -351,7 +369,12 @@ fn main() {
         "weir",
         1,
         &params,
-        &[("t_s", &t), ("rss_mib", &rss), ("open_fds", &fds)],
+        &[
+            ("t_s", &t),
+            ("rss_mib", &rss),
+            ("open_fds", &fds),
+            ("sockets", &sockets),
+        ],
     );
     bench_out::record(
         BENCH,
@@ -362,6 +385,7 @@ fn main() {
         &[
             ("rss_slope_mib_per_hour", rss_slope),
             ("fd_slope_per_hour", fd_slope),
+            ("socket_slope_per_hour", socket_slope),
             ("missing_records", missing as f64),
             ("errors", errors as f64),
             ("rebalances", rebalances as f64),

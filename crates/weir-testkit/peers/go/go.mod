@@ -2,7 +2,10 @@ module weir.invalid/franz-go-peer
 
 go 1.26.0
 
-require github.com/twmb/franz-go v1.22.3
+require (
+	github.com/HdrHistogram/hdrhistogram-go v1.4.0
+	github.com/twmb/franz-go v1.22.3
+)
 
 require (
 	github.com/klauspost/compress v1.20.3 // indirect

@@ -23,6 +23,9 @@
 //	         PauseFetchPartitions+ResumeFetchPartitions pairs per second from T goroutines while the client
 //	         consumes all P partitions with a poll loop running, see pauseresume.go. One JSON object per
 //	         (threads, mode) on stdout.
+//	latency  --brokers B --topic T --partitions P --rate R --duration D --warmup W [--record-size 100]
+//	         [--linger-ms -1] [--fetch-max-wait-ms -1]
+//	         End-to-end latency at a fixed rate, produced and read back in one process; see latency.go.
 //
 // Record format (tab-separated; bytes in standard base64, "~" for null):
 //
@@ -57,7 +60,7 @@ func die(format string, args ...any) {
 
 func main() {
 	if len(os.Args) < 2 {
-		die("usage: franz-go-peer produce|produce-records|consume|pressure|pause-resume [flags] (see the source)")
+		die("usage: franz-go-peer produce|produce-records|consume|pressure|pause-resume|latency [flags] (see the source)")
 	}
 	cmd, args := os.Args[1], os.Args[2:]
 	switch cmd {
@@ -71,6 +74,8 @@ func main() {
 		pressure(args)
 	case "pause-resume":
 		pauseResume(args)
+	case "latency":
+		latency(args)
 	case "version":
 		fmt.Println(franzVersion())
 	default:

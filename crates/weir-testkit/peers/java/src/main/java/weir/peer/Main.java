@@ -144,6 +144,7 @@ public final class Main {
                 case "member" -> member(args);
                 case "committed" -> committed(args);
                 case "commit" -> commit(args);
+                case "latency" -> Latency.latency(args);
                 default -> throw new Fail(1, "unknown subcommand " + argv[0]);
             }
         } catch (Fail f) {

@@ -45,6 +45,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use clients::{check, split_setting, stats};
 use futures::stream::{FuturesUnordered, StreamExt};
 use hdrhistogram::Histogram;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use weir::config::ProducerConfig;
@@ -474,6 +475,14 @@ fn weir_child(args: &[String]) {
             ccfg.set(k, v).unwrap_or_else(|e| panic!("{k}: {e}"));
         }
     }
+    // `LATENCY_DIAG=1`: weir's own metrics of the measured part (request round trips, batch sizes, fetches) on
+    // stderr after the run, to tell where the time goes.
+    let diag = std::env::var("LATENCY_DIAG").is_ok_and(|v| v == "1").then(|| {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::set_global_recorder(recorder).expect("the only recorder");
+        snapshotter
+    });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -485,6 +494,8 @@ fn weir_child(args: &[String]) {
     rt.block_on(consumer.assign(&assignment)).expect("assign");
     let producer = rt.block_on(async { Producer::new(pcfg) }).expect("producer");
     let run: u64 = rand::random();
+    // `LATENCY_ROUND_ROBIN=1` (diagnosis): record i to partition i % PARTITIONS instead of the default partitioner.
+    let round_robin = std::env::var("LATENCY_ROUND_ROBIN").is_ok_and(|v| v == "1");
 
     let origin = Instant::now();
     let (ack_tx, ack_rx) = mpsc::unbounded_channel::<(u64, Duration, DeliveryFuture)>();
@@ -501,6 +512,9 @@ fn weir_child(args: &[String]) {
     let handle = rt.handle().clone();
     for seq in 0..total {
         let due = Duration::from_nanos((seq as u128 * 1_000_000_000 / rate as u128) as u64);
+        if let (Some(snapshotter), true) = (&diag, seq == warmup) {
+            snapshotter.snapshot(); // the warm-up's figures are dropped
+        }
         let elapsed = origin.elapsed();
         if due > elapsed {
             std::thread::sleep(due - elapsed);
@@ -510,7 +524,10 @@ fn weir_child(args: &[String]) {
         value.put_u64(seq);
         value.put_u64(nanos(due));
         value.put_slice(&filler);
-        let record = ProducerRecord::new(&*topic, Bytes::from(value));
+        let mut record = ProducerRecord::new(&*topic, Bytes::from(value));
+        if round_robin {
+            record = record.partition((seq % partitions as u64) as i32);
+        }
         let delivery = handle.block_on(producer.send(record)).expect("send");
         ack_tx.send((seq, due, delivery)).expect("the ack task runs");
     }
@@ -519,6 +536,9 @@ fn weir_child(args: &[String]) {
     let (ack_latency, acked, failed) = rt.block_on(acks).expect("ack task");
     let _ = done_tx.send(Some((acked, Instant::now() + Duration::from_secs(10))));
     let r = rt.block_on(reader).expect("reader task");
+    if let Some(snapshotter) = &diag {
+        print_diag(snapshotter);
+    }
     rt.block_on(producer.close()).expect("close the producer");
     let _ = rt.block_on(consumer.close());
     let line = serde_json::json!({
@@ -628,5 +648,44 @@ async fn receive(
                 r.latency.saturating_record(nanos(now.saturating_sub(due)).max(1));
             }
         }
+    }
+}
+
+/// Prints weir's histograms and counters recorded since the warm-up ended, as percentiles, on stderr.
+fn print_diag(snapshotter: &Snapshotter) {
+    let mut histograms: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    let mut counters: std::collections::BTreeMap<String, u64> = Default::default();
+    for (ck, _, _, value) in snapshotter.snapshot().into_vec() {
+        let (_, key) = ck.into_parts();
+        let labels: Vec<String> = key
+            .labels()
+            .filter(|l| l.key() != "client_id")
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        let name = format!("{}{{{}}}", key.name(), labels.join(","));
+        match value {
+            DebugValue::Histogram(v) => histograms
+                .entry(name)
+                .or_default()
+                .extend(v.into_iter().map(|x| x.into_inner())),
+            DebugValue::Counter(n) => *counters.entry(name).or_default() += n,
+            DebugValue::Gauge(_) => {}
+        }
+    }
+    for (name, mut v) in histograms {
+        v.sort_by(f64::total_cmp);
+        let q = |q: f64| v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+        eprintln!(
+            "diag {name}: n {} mean {:.6} p50 {:.6} p90 {:.6} p99 {:.6} max {:.6}",
+            v.len(),
+            v.iter().sum::<f64>() / v.len() as f64,
+            q(0.5),
+            q(0.9),
+            q(0.99),
+            q(1.0)
+        );
+    }
+    for (name, n) in counters {
+        eprintln!("diag {name}: {n}");
     }
 }

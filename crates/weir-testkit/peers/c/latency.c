@@ -23,7 +23,8 @@
  * Prints one JSON object on stdout: librdkafka (rd_kafka_version_str), count, p50_ms, p90_ms, p99_ms, p999_ms,
  * max_ms (end to end), ack_p50_ms, ack_p99_ms, ack_max_ms (intended send -> delivery report), scheduled, acked,
  * failed, missing (scheduled records never read), duplicates, foreign (records of another run). Exit status 1 on
- * any failure, with a message on stderr.
+ * any failure, with a message on stderr. For diagnosis, RDK_LATENCY_STATS=FILE with producer.statistics.interval.ms=N
+ * writes the producer's last statistics JSON (per-broker rtt, int_latency, outbuf_latency windows) to FILE.
  *
  * Built with the headers of Debian's librdkafka-dev (2.0.2) against the librdkafka 2.16 of the PyPI wheel: every
  * function called here has the same signature in both, and the shared object is found through the run path the
@@ -180,6 +181,18 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
 }
 
+/* RDK_LATENCY_STATS=FILE: the producer's last statistics JSON (set statistics.interval.ms too) is written there. */
+static char *last_stats;
+
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+    (void)rk;
+    (void)len;
+    (void)opaque;
+    free(last_stats);
+    last_stats = json;
+    return 1; /* the JSON is ours to free */
+}
+
 static void set(rd_kafka_conf_t *conf, const char *key, const char *value) {
     char err[512];
     if (rd_kafka_conf_set(conf, key, value, err, sizeof err) != RD_KAFKA_CONF_OK) {
@@ -245,6 +258,10 @@ int main(int argc, char **argv) {
         free(kv);
     }
     rd_kafka_conf_set_dr_msg_cb(pconf, on_delivery);
+    const char *stats_file = getenv("RDK_LATENCY_STATS");
+    if (stats_file != NULL) {
+        rd_kafka_conf_set_stats_cb(pconf, on_stats);
+    }
 
     char err[512];
     rd_kafka_t *producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, err, sizeof err);
@@ -339,6 +356,13 @@ int main(int argc, char **argv) {
     if (failed) {
         fprintf(stderr, "rdk-latency: %" PRIu64 " records failed: %s\n", failed, first_error);
         return 1;
+    }
+    if (stats_file != NULL && last_stats != NULL) {
+        FILE *f = fopen(stats_file, "w");
+        if (f != NULL) {
+            fputs(last_stats, f);
+            fclose(f);
+        }
     }
     rd_kafka_consumer_close(consumer);
     rd_kafka_destroy(consumer);

@@ -19,7 +19,8 @@
  *
  * Prints one JSON object on stdout: count (measured records read), p50_ms, p90_ms, p99_ms, p999_ms, max_ms
  * (end to end), ack_p50_ms, ack_p99_ms, ack_max_ms (intended send -> acknowledgement), scheduled, acked, failed,
- * missing (scheduled records never read), duplicates, foreign (records of another run).
+ * missing (scheduled records never read), duplicates, foreign (records of another run). With LATENCY_DIAG=1, some
+ * of the producer's metrics (record queue time, request latency, records per request) go to stderr.
  */
 package weir.peer;
 
@@ -218,6 +219,18 @@ final class Latency {
             }
             producer.flush();
             reader.expected.set(acked.get());
+            if ("1".equals(System.getenv("LATENCY_DIAG"))) {
+                // The producer's own view of where the time went (averages over the whole run, warm-up included).
+                for (var e : producer.metrics().entrySet()) {
+                    String n = e.getKey().name();
+                    if (e.getKey().group().equals("producer-metrics") && List.of("record-queue-time-avg",
+                            "record-queue-time-max", "request-latency-avg", "request-latency-max",
+                            "records-per-request-avg", "batch-size-avg", "request-rate", "produce-throttle-time-avg")
+                            .contains(n)) {
+                        System.err.println("diag " + n + ": " + e.getValue().metricValue());
+                    }
+                }
+            }
             readerThread.join(drainMs);
             reader.stop = true;
             readerThread.join();

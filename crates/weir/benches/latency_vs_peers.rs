@@ -47,10 +47,11 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use hdrhistogram::Histogram;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+use std::task::Poll;
+use tokio::sync::watch;
 use weir::config::ProducerConfig;
 use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
-use weir::producer::DeliveryFuture;
+use weir::producer::RecordMetadata;
 use weir::{Producer, ProducerRecord};
 use weir_testkit::bench_out;
 use weir_testkit::peers::franz_go::{run_measured, FranzGo, Input, Measured};
@@ -498,8 +499,17 @@ fn weir_child(args: &[String]) {
     let round_robin = std::env::var("LATENCY_ROUND_ROBIN").is_ok_and(|v| v == "1");
 
     let origin = Instant::now();
-    let (ack_tx, ack_rx) = mpsc::unbounded_channel::<(u64, Duration, DeliveryFuture)>();
-    let acks = rt.spawn(collect_acks(ack_rx, origin, warmup));
+    let mut acks = Acks {
+        latency: histogram(),
+        acked: 0,
+        failed: 0,
+    };
+    // The delivery futures are polled by the schedule's thread between two records, with a waker that does
+    // nothing (as the C driver serves librdkafka's delivery reports with rd_kafka_poll(0) in its loop): a batch's
+    // acknowledgement wakes no thread, and is timed at most one interval (1 / RATE) late.
+    let mut pending = FuturesUnordered::new();
+    let noop = futures::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&noop);
     let (done_tx, done_rx) = watch::channel::<Option<(u64, Instant)>>(None);
     let reader = {
         let consumer = consumer.clone();
@@ -529,11 +539,22 @@ fn weir_child(args: &[String]) {
             record = record.partition((seq % partitions as u64) as i32);
         }
         let delivery = handle.block_on(producer.send(record)).expect("send");
-        ack_tx.send((seq, due, delivery)).expect("the ack task runs");
+        pending.push(async move { (seq, due, delivery.await) });
+        while let Poll::Ready(Some((seq, due, result))) = pending.poll_next_unpin(&mut cx) {
+            acks.tally(seq, due, result, origin, warmup);
+        }
     }
-    drop(ack_tx);
     rt.block_on(producer.flush()).expect("flush");
-    let (ack_latency, acked, failed) = rt.block_on(acks).expect("ack task");
+    rt.block_on(async {
+        while let Some((seq, due, result)) = pending.next().await {
+            acks.tally(seq, due, result, origin, warmup);
+        }
+    });
+    let Acks {
+        latency: ack_latency,
+        acked,
+        failed,
+    } = acks;
     let _ = done_tx.send(Some((acked, Instant::now() + Duration::from_secs(10))));
     let r = rt.block_on(reader).expect("reader task");
     if let Some(snapshotter) = &diag {
@@ -562,43 +583,39 @@ fn weir_child(args: &[String]) {
     println!("{line}");
 }
 
-/// Awaits every delivery future, in whatever order they resolve: the send → acknowledgement latencies of the
-/// measured records, how many were acknowledged, how many failed.
-async fn collect_acks(
-    mut rx: mpsc::UnboundedReceiver<(u64, Duration, DeliveryFuture)>,
-    origin: Instant,
-    warmup: u64,
-) -> (Histogram<u64>, u64, u64) {
-    let mut latency = histogram();
-    let (mut acked, mut failed) = (0u64, 0u64);
-    let mut pending = FuturesUnordered::new();
-    let mut open = true;
-    while open || !pending.is_empty() {
-        tokio::select! {
-            Some((seq, due, result)) = pending.next(), if !pending.is_empty() => {
-                let result: weir::Result<_> = result;
-                match result {
-                    Ok(_) => {
-                        acked += 1;
-                        if seq >= warmup {
-                            latency.saturating_record(nanos(origin.elapsed().saturating_sub(due)).max(1));
-                        }
-                    }
-                    Err(e) => {
-                        if failed == 0 {
-                            eprintln!("{BENCH}: weir: a record failed: {e}");
-                        }
-                        failed += 1;
-                    }
+/// What the acknowledgements said: the send → acknowledgement latencies of the measured records, how many
+/// were acknowledged, how many failed.
+struct Acks {
+    latency: Histogram<u64>,
+    acked: u64,
+    failed: u64,
+}
+
+impl Acks {
+    fn tally(
+        &mut self,
+        seq: u64,
+        due: Duration,
+        result: weir::Result<RecordMetadata>,
+        origin: Instant,
+        warmup: u64,
+    ) {
+        match result {
+            Ok(_) => {
+                self.acked += 1;
+                if seq >= warmup {
+                    self.latency
+                        .saturating_record(nanos(origin.elapsed().saturating_sub(due)).max(1));
                 }
             }
-            next = rx.recv(), if open => match next {
-                Some((seq, due, f)) => pending.push(async move { (seq, due, f.await) }),
-                None => open = false,
-            },
+            Err(e) => {
+                if self.failed == 0 {
+                    eprintln!("{BENCH}: weir: a record failed: {e}");
+                }
+                self.failed += 1;
+            }
         }
     }
-    (latency, acked, failed)
 }
 
 /// Reads until `done` names how many records to expect and that many arrived, or its deadline passed.
@@ -672,7 +689,7 @@ fn print_diag(snapshotter: &Snapshotter) {
             DebugValue::Gauge(_) => {}
         }
     }
-    for (name, mut v) in histograms {
+    for (name, mut v) in histograms.into_iter().filter(|(_, v)| !v.is_empty()) {
         v.sort_by(f64::total_cmp);
         let q = |q: f64| v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
         eprintln!(

@@ -8,7 +8,7 @@
  * KEY=VALUE pairs are librdkafka properties; a "consumer." or "producer." prefix sends one to that client only,
  * without a prefix it goes to both. The producer: acks=all, enable.idempotence=true unless overridden; linger.ms
  * etc. librdkafka's defaults unless given. The consumer: a second client (group.id set but no subscription, so no
- * group; auto commit off) with every partition assigned from the beginning (the topic is expected to be fresh),
+ * group; auto commit off; auto.offset.reset earliest) with every partition assigned from the beginning (the topic is expected to be fresh),
  * read by its own thread with rd_kafka_consumer_poll(100 ms).
  *
  * Record i is due at origin + i/RATE. The main thread sleeps until then with clock_nanosleep (or not at all when
@@ -240,6 +240,9 @@ int main(int argc, char **argv) {
     set(cconf, "group.id", group);
     set(cconf, "enable.auto.commit", "false");
     set(cconf, "enable.partition.eof", "false");
+    /* The topic is fresh: were the start offset's lookup to fail, the reset must not skip to the end (the
+     * default, latest), which loses the records produced before it (seen once as one missing warm-up record). */
+    set(cconf, "auto.offset.reset", "earliest");
     for (int i = 8; i < argc; i++) {
         char *kv = strdup(argv[i]);
         char *eq = strchr(kv, '=');

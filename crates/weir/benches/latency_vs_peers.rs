@@ -1,7 +1,7 @@
 //! End-to-end latency at a fixed rate: weir vs librdkafka vs franz-go vs the Java client, on one real broker.
 //!
 //! `cargo bench -p weir --bench latency_vs_peers` (about 4 clients x 2 cases x RUNS x (DURATION_S + WARMUP_S +
-//! start-up); some 8 minutes with RUNS=3). Starts its own single-node Apache Kafka
+//! start-up): about 15 minutes with RUNS=3 on 2 cores). Starts its own single-node Apache Kafka
 //! (`weir_testkit::Kafka::start(Shape::Single)`); then, for each case and run, every client (in an order that
 //! rotates every run) runs its latency driver on a fresh topic of `PARTITIONS` partitions:
 //!
@@ -17,10 +17,12 @@
 //!   here, with the count of measured records).
 //!
 //! The drivers: weir (this binary re-executed as a child, `WEIR_LATENCY_CHILD=1`: weir's `Producer` and
-//! `Consumer` in one tokio runtime, the schedule on its own thread); franz-go (`franz-go-peer latency`,
-//! `peers/go/latency.go`); the Java client (`weir.peer.Main latency`, `peers/java/.../Latency.java`); librdkafka
-//! 2.16 (`peers/c/latency.c`, compiled here with `cc`, see `weir_testkit::peers::rdk_latency`). Histograms: HDR
-//! (3 significant digits) in Rust, Go and Java; exact sorted samples in C.
+//! `Consumer` in one tokio runtime, the schedule on its own thread, which also polls the delivery futures between
+//! two records, as the C driver serves librdkafka's delivery reports in its loop); franz-go
+//! (`franz-go-peer latency`, `peers/go/latency.go`); the Java client (`weir.peer.Main latency`,
+//! `peers/java/.../Latency.java`, with the JVM options of `weir_testkit::peers::java`: C1 only, serial GC);
+//! librdkafka 2.16 (`peers/c/latency.c`, compiled here with `cc`, see `weir_testkit::peers::rdk_latency`).
+//! Histograms: HDR (3 significant digits) in Rust, Go and Java; exact sorted samples in C.
 //!
 //! Two cases:
 //! - **aligned**: acks=all, idempotent, linger 0 ms, fetch max wait 500 ms, fetch min bytes 1, no compression;
@@ -32,6 +34,11 @@
 //! `CLIENTS` (`weir,librdkafka,franz-go,java`), `CASES` (`aligned,defaults`). Peers: `WEIR_FRANZ_GO`,
 //! `WEIR_JAVA_PEER_DIR`, `WEIR_RDK_LIB` as for the other benches. With `WEIR_BENCH_OUT` set, every run of every
 //! client is appended there as a results line (`weir_testkit::bench_out`).
+//!
+//! Diagnosis (run a driver by hand): `LATENCY_DIAG=1` makes the weir child print weir's own metrics of the
+//! measured part (Produce and Fetch round trips, batch sizes) and the Java driver its producer metrics;
+//! `RDK_LATENCY_STATS=FILE` with `producer.statistics.interval.ms=N` keeps librdkafka's statistics (rtt,
+//! int_latency); `LATENCY_ROUND_ROBIN=1` sends weir's record `i` to partition `i % PARTITIONS`.
 
 // Only the check, the settings parser and the statistics of the shared bench helpers are used here.
 #[allow(dead_code)]
@@ -249,6 +256,8 @@ fn run_case(kafka: &Kafka, peers: &Peers, clients: &[String], case: Case, load: 
             let c = (run + k) % clients.len();
             let client = clients[c].as_str();
             let (out, m) = one(kafka, peers, client, case, load);
+            // What else ran on the machine meanwhile: the tails follow it (see docs/benchmarks.md).
+            let host_load = host_load_1m();
             let num = |key: &str| out.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN);
             let f = &mut figures[c];
             f.p50.push(num("p50_ms"));
@@ -258,7 +267,7 @@ fn run_case(kafka: &Kafka, peers: &Peers, clients: &[String], case: Case, load: 
             f.ack_p99.push(num("ack_p99_ms"));
             f.cpu.push(m.cpu());
             println!(
-                "  run {} {client:<10} p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms | send→ack p50 {:.2} p99 {:.2} ms | CPU {:.2} s",
+                "  run {} {client:<10} p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms | send→ack p50 {:.2} p99 {:.2} ms | CPU {:.2} s | load {:.1}",
                 run + 1,
                 num("p50_ms"),
                 num("p99_ms"),
@@ -266,7 +275,8 @@ fn run_case(kafka: &Kafka, peers: &Peers, clients: &[String], case: Case, load: 
                 num("max_ms"),
                 num("ack_p50_ms"),
                 num("ack_p99_ms"),
-                m.cpu()
+                m.cpu(),
+                host_load
             );
             bench_out::record(
                 BENCH,
@@ -289,26 +299,38 @@ fn run_case(kafka: &Kafka, peers: &Peers, clients: &[String], case: Case, load: 
                     ("ack_p50_ms", num("ack_p50_ms")),
                     ("ack_p99_ms", num("ack_p99_ms")),
                     ("cpu_s", m.cpu()),
+                    ("host_load_1m", host_load),
                     ("peak_rss_mib", m.max_rss_kib as f64 / 1024.0),
                 ],
             );
         }
     }
     println!("\nmedians [min–max] of {runs} runs, end-to-end latency in ms (intended send → received); CPU = user + sys of the client process");
-    println!("| client | p50 | p99 | p99.9 | max | send→ack p99 | CPU s | p99 / weir's |\n|---|---:|---:|---:|---:|---:|---:|---:|");
-    let weir_p99 = clients
-        .iter()
-        .position(|c| c == "weir")
-        .map(|w| stats(&figures[w].p99).0);
+    println!(
+        "| client | p50 | p99 | p99.9 | max | send→ack p99 | CPU s | p99 / weir's | runs with p99 ≤ weir's |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let weir = clients.iter().position(|c| c == "weir");
     let fmt = |v: &[f64]| {
         let (m, lo, hi) = stats(v);
         format!("{m:.2} [{lo:.2}–{hi:.2}]")
     };
     for (c, client) in clients.iter().enumerate() {
         let f = &figures[c];
-        let ratio = weir_p99.map_or("–".to_owned(), |w| format!("{:.2}x", stats(&f.p99).0 / w));
+        let (ratio, paired) = match weir {
+            Some(w) => {
+                let w = &figures[w].p99;
+                // Run k of every client ran back to back, under about the same load from the rest of the machine.
+                let at_most = f.p99.iter().zip(w).filter(|(x, y)| x <= y).count();
+                (
+                    format!("{:.2}x", stats(&f.p99).0 / stats(w).0),
+                    format!("{at_most} of {}", w.len()),
+                )
+            }
+            None => ("–".to_owned(), "–".to_owned()),
+        };
         println!(
-            "| {client} | {} | {} | {} | {} | {} | {} | {ratio} |",
+            "| {client} | {} | {} | {} | {} | {} | {} | {ratio} | {paired} |",
             fmt(&f.p50),
             fmt(&f.p99),
             fmt(&f.p999),
@@ -413,6 +435,14 @@ fn one(kafka: &Kafka, peers: &Peers, client: &str, case: Case, load: &Load) -> (
         "{BENCH}: {client} measured another number of records than scheduled: {line}"
     );
     (out, m)
+}
+
+/// The host's 1-minute load average (`/proc/loadavg`), NaN where there is none.
+fn host_load_1m() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 fn load_args(b: &str, topic: &str, load: &Load) -> Vec<String> {

@@ -318,6 +318,7 @@ fn run_case(kafka: &Kafka, peers: &Peers, clients: &[String], case: Case, load: 
     for (c, client) in clients.iter().enumerate() {
         let f = &figures[c];
         let (ratio, paired) = match weir {
+            Some(w) if w == c => ("1.00x".to_owned(), "–".to_owned()),
             Some(w) => {
                 let w = &figures[w].p99;
                 // Run k of every client ran back to back, under about the same load from the rest of the machine.

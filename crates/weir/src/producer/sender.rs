@@ -254,6 +254,9 @@ pub(super) fn fail_all(acc: &Accumulator, e: &Error) {
     }
 }
 
+/// The resolution of tokio's timer.
+const TIMER_TICK: Duration = Duration::from_millis(1);
+
 /// Takes every batch that is ready to go, grouped by leader; returns the next linger deadline and whether
 /// metadata should be refreshed (a partition's leader is unknown, or its link in a reconnect backoff: such a
 /// partition's batches stay queued, see [`leader_ready`]).
@@ -297,10 +300,14 @@ fn drain(
             next = Some(next.map_or(at, |n| n.min(at)));
             continue;
         }
+        // The timer fires on the first millisecond tick at or after its deadline: woken a tick early and taking
+        // batches due within it, linger lasts at most `linger.ms` (an upper bound, as in the Java client), not up
+        // to a millisecond more.
         let linger_end = head.created + acc.cfg.linger;
-        let ready = head.sealed.is_some() || head.full || force || q.batches.len() > 1 || linger_end <= now;
+        let due = linger_end.checked_sub(TIMER_TICK).unwrap_or(linger_end);
+        let ready = head.sealed.is_some() || head.full || force || q.batches.len() > 1 || due <= now;
         if !ready {
-            next = Some(next.map_or(linger_end, |n| n.min(linger_end)));
+            next = Some(next.map_or(due, |n| n.min(due)));
             continue;
         }
         let Some(leader) = snap.topic(topic).and_then(|t| t.leader(*partition)) else {

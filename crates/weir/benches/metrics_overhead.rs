@@ -18,6 +18,8 @@
 //!
 //! Env: `RUNS` (5), `N` (1000000).
 
+// Only the weir children, the input and the statistics of the shared bench helpers are used here.
+#[allow(dead_code)]
 mod clients;
 
 use std::process::Command;

@@ -4,17 +4,25 @@
 //! (`weir_testkit::Kafka::start(Shape::Single)`), then, on that broker:
 //!
 //! **a) produce, then consume, 1,000,000 records x 100 B** with weir, franz-go (the peer in
-//! `crates/weir-testkit/peers/go`) and librdkafka 2.16 (kcat): a fresh 6-partition topic per client and run;
-//! every client produces the same input file (one record per line, on its stdin) and then reads its topic back
-//! from the start, writing each value and a newline to stdout, which this process counts. Settings aligned
-//! where the defaults differ: idempotent producer, acks=all, linger 5 ms, no compression, for all three.
+//! `crates/weir-testkit/peers/go`), librdkafka 2.16 (kcat) and the Java client (kafka-clients at the broker's
+//! version, the peer in `crates/weir-testkit/peers/java`): a fresh 6-partition topic per client and run; every
+//! client produces the same input file (one record per line, on its stdin) and then reads its topic back from
+//! the start, writing each value and a newline to stdout, which this process counts. Settings aligned where the
+//! defaults differ: idempotent producer, acks=all, linger 5 ms, no compression, for all four (the clients and
+//! their commands: `benches/clients/lineup.rs`).
 //!
 //! - weir: this binary re-executed as a child (`WEIR_VS_PEERS_CHILD=produce|consume`), the weir `Producer`
 //!   (pipelined sends, at most 256k unacknowledged, like `weir produce`) and the weir `Consumer` (all
 //!   partitions assigned at the log start, `poll(16384, 1 s)` like `weir consume`), default settings;
 //! - franz-go: `franz-go-peer produce --input -` and `consume --count N --out values` (direct partitions);
 //! - librdkafka: `kcat -P -X linger.ms=5 -X enable.idempotence=true -X acks=all` and
-//!   `kcat -C -o beginning -e -q`.
+//!   `kcat -C -o beginning -e -q`;
+//! - java: the peer's `bench-produce` and `bench-consume` (`peers/java/src/main/java/weir/peer/Bench.java`;
+//!   16 KiB batches, the Java default; `max.poll.records` 10000), the JVM with its default JIT and collector and
+//!   at most 1 GiB of heap. Its wall time and CPU include the JVM's start-up and warm-up, as the others include
+//!   their process start (which for them is milliseconds); the peer also reports its own time from the
+//!   subcommand's start to its end (`in_jvm_s`) and the JVM's start-up before it (`jvm_start_s`). Left out, with
+//!   a note, when the Java peer is not built (`scripts/setup-test-env java-peer`).
 //!
 //! **b) the bounded-buffer workload** (what weir exists for) on one 1,000-partition topic pre-filled with
 //! `PRESSURE_PER_PARTITION` records of 100 B per partition, for weir and franz-go: every partition from offset 0;
@@ -38,11 +46,13 @@
 //! set, every run of every client is also appended there as a results line (`weir_testkit::bench_out`), for
 //! `scripts/bench-report`.
 
+// The shared bench helpers minus what only the matrix uses (its input records).
+#[allow(dead_code)]
 mod clients;
 
-use clients::{check, child_consume, child_produce, median, stats, write_input, VALUE};
+use clients::lineup::{Client, Lineup, Pass, Workload};
+use clients::{check, median, run_child, stats, write_input, VALUE};
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -51,8 +61,8 @@ use weir::consumer::{
     Consumer, ConsumerConfig, ConsumerPartition, ConsumerRecord, StartOffset, TopicPartition,
 };
 use weir_testkit::bench_out;
-use weir_testkit::peers::franz_go::{json_number, run_measured, FranzGo, Input, Measured, Pressure};
-use weir_testkit::{unique_name, Kafka, Kcat, Shape};
+use weir_testkit::peers::franz_go::{json_number, run_measured, Input, Measured, Pressure};
+use weir_testkit::{unique_name, Kafka, Shape};
 
 /// The bench's name in its results lines.
 const BENCH: &str = "vs_peers";
@@ -84,44 +94,50 @@ fn main() {
     let runs = env_num("RUNS", 3) as usize;
     let n = env_num("N", 1_000_000);
     let sections = std::env::var("SECTIONS").unwrap_or_else(|_| "ab".into());
-    let fg = FranzGo::require();
-    let kcat = Kcat::require();
+    let (lineup, java_missing) = Lineup::require(CHILD_ENV);
+    let (fg, kcat) = (&lineup.franz_go, &lineup.kcat);
 
     eprintln!("starting Apache Kafka (single node) ...");
     let kafka = Kafka::start(Shape::Single);
     let b = kafka.bootstrap();
     println!(
-        "vs_peers: Apache Kafka {} (single node, {b}); franz-go {}; kcat: {}; {} CPUs; {runs} runs",
+        "vs_peers: Apache Kafka {} (single node, {b}); franz-go {}; kcat: {}; Java client: {}; {} CPUs; {runs} runs",
         kafka.version(),
         fg.version(),
         kcat.version(),
+        lineup.java.as_ref().map_or("left out", |j| j.kafka_clients_version()),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    if let Some(why) = &java_missing {
+        println!("  (the Java client is left out: {why})");
+    }
+    let java_version = lineup
+        .java
+        .as_ref()
+        .map(|j| format!("kafka-clients {}", j.kafka_clients_version()));
+    let mut facts = vec![
+        ("broker", format!("Apache Kafka {}", kafka.version())),
+        ("franz-go", fg.version().to_owned()),
+        ("librdkafka", kcat.short_version()),
+    ];
+    if let Some(v) = java_version {
+        facts.push(("java", v));
+    }
     bench_out::meta(
         BENCH,
-        &[
-            ("broker", format!("Apache Kafka {}", kafka.version()).as_str()),
-            ("franz-go", fg.version()),
-            ("librdkafka", kcat.short_version().as_str()),
-        ],
+        &facts.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
     );
     if sections.contains('a') {
-        section_a(&kafka, &fg, &kcat, n, runs);
+        section_a(&kafka, &lineup, n, runs);
     }
     if sections.contains('b') {
-        section_b(&kafka, &fg, runs);
+        section_b(&kafka, &lineup, runs);
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // The parent: measurements and the summary
 // ---------------------------------------------------------------------------------------------
-
-fn weir_child(mode: &str, args: &[String]) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
-    cmd.env(CHILD_ENV, mode).args(args);
-    cmd
-}
 
 fn fmt_stat(v: &[f64], unit: &str, digits: usize) -> String {
     let (m, lo, hi) = stats(v);
@@ -143,9 +159,9 @@ impl Samples {
     }
 }
 
-const CLIENTS: [&str; 3] = ["weir", "franz-go", "librdkafka"];
-
-fn section_a(kafka: &Kafka, fg: &FranzGo, kcat: &Kcat, n: u64, runs: usize) {
+fn section_a(kafka: &Kafka, lineup: &Lineup, n: u64, runs: usize) {
+    let clients = lineup.clients();
+    let k = clients.len();
     let dir = std::env::temp_dir().join(unique_name("weir-vs-peers"));
     std::fs::create_dir_all(&dir).unwrap();
     let input = dir.join("input");
@@ -158,19 +174,24 @@ fn section_a(kafka: &Kafka, fg: &FranzGo, kcat: &Kcat, n: u64, runs: usize) {
     let timeout = Duration::from_secs(300);
     // One untimed pass of each client over a small topic first: the broker's first producer-id allocation,
     // first topic creations and page cache are not charged to whichever client happens to run first.
-    for client in 0..3 {
-        one_a(kafka, fg, kcat, client, &small, n.min(10_000), timeout, true);
+    for &c in &clients {
+        one_a(kafka, lineup, c, &small, n.min(10_000), timeout, true);
     }
-    let mut produce: Vec<Samples> = vec![Samples::default(); 3];
-    let mut consume: Vec<Samples> = vec![Samples::default(); 3];
+    let mut produce: Vec<Samples> = vec![Samples::default(); k];
+    let mut consume: Vec<Samples> = vec![Samples::default(); k];
+    // The Java peer's own figures: (produce, consume) seconds inside the JVM and the JVM's start-up before.
+    let mut in_jvm: [Vec<f64>; 2] = Default::default();
+    let mut jvm_start: [Vec<f64>; 2] = Default::default();
     for run in 0..runs {
-        for k in 0..3 {
-            let c = (run + k) % 3;
-            let (pm, cm) = one_a(kafka, fg, kcat, c, &input, n, timeout, false);
+        for i in 0..k {
+            let ci = (run + i) % k;
+            let c = clients[ci];
+            let pass = one_a(kafka, lineup, c, &input, n, timeout, false);
+            let (pm, cm) = (&pass.produce, &pass.consume);
             println!(
                 "  run {} {:<10} produce {:.2} s wall {:.2} s CPU {:.0} MiB | consume {:.2} s wall {:.2} s CPU {:.0} MiB",
                 run + 1,
-                CLIENTS[c],
+                c.name(),
                 pm.wall.as_secs_f64(),
                 pm.cpu(),
                 pm.max_rss_kib as f64 / 1024.0,
@@ -178,13 +199,26 @@ fn section_a(kafka: &Kafka, fg: &FranzGo, kcat: &Kcat, n: u64, runs: usize) {
                 cm.cpu(),
                 cm.max_rss_kib as f64 / 1024.0
             );
-            produce[c].add(&pm);
-            consume[c].add(&cm);
-            for (op, m) in [("produce", &pm), ("consume", &cm)] {
+            produce[ci].add(pm);
+            consume[ci].add(cm);
+            for (o, (op, m)) in [("produce", pm), ("consume", cm)].into_iter().enumerate() {
+                let mut metrics = vec![
+                    ("wall_s", m.wall.as_secs_f64()),
+                    ("cpu_s", m.cpu()),
+                    ("peak_rss_mib", m.max_rss_kib as f64 / 1024.0),
+                    ("records_per_s", n as f64 / m.wall.as_secs_f64()),
+                ];
+                if let Some(jvm) = pass.jvm {
+                    let t = if o == 0 { jvm.0 } else { jvm.1 };
+                    metrics.push(("in_jvm_s", t.seconds));
+                    metrics.push(("jvm_start_s", t.jvm_uptime_s - t.seconds));
+                    in_jvm[o].push(t.seconds);
+                    jvm_start[o].push(t.jvm_uptime_s - t.seconds);
+                }
                 bench_out::record(
                     BENCH,
                     &format!("{op} {} x {VALUE} B, {PARTITIONS_A} partitions", count_label(n)),
-                    CLIENTS[c],
+                    c.name(),
                     run + 1,
                     &[
                         ("op", op.into()),
@@ -192,45 +226,53 @@ fn section_a(kafka: &Kafka, fg: &FranzGo, kcat: &Kcat, n: u64, runs: usize) {
                         ("record_size", VALUE.into()),
                         ("partitions", PARTITIONS_A.into()),
                     ],
-                    &[
-                        ("wall_s", m.wall.as_secs_f64()),
-                        ("cpu_s", m.cpu()),
-                        ("peak_rss_mib", m.max_rss_kib as f64 / 1024.0),
-                        ("records_per_s", n as f64 / m.wall.as_secs_f64()),
-                    ],
+                    &metrics,
                 );
             }
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
-    println!("\nmedians [min–max] of {runs} runs; CPU = user + sys of the client process; counts checked ({n} each)");
+    println!(
+        "\nmedians [min–max] of {runs} runs; CPU = user + sys of the client process; counts checked ({n} each); \
+         java: the JVM's start-up and warm-up included"
+    );
     println!(
         "| op | client | wall s | CPU s | peak RSS MiB | rec/s (median wall) |\n|---|---|---:|---:|---:|---:|"
     );
     for (op, s) in [("produce", &produce), ("consume", &consume)] {
-        for (c, client) in CLIENTS.iter().enumerate() {
+        for (ci, c) in clients.iter().enumerate() {
             println!(
-                "| {op} | {client} | {} | {} | {} | {:.2} M |",
-                fmt_stat(&s[c].wall, "", 2),
-                fmt_stat(&s[c].cpu, "", 2),
-                fmt_stat(&s[c].rss_mib, "", 0),
-                n as f64 / median(&s[c].wall) / 1e6
+                "| {op} | {} | {} | {} | {} | {:.2} M |",
+                c.name(),
+                fmt_stat(&s[ci].wall, "", 2),
+                fmt_stat(&s[ci].cpu, "", 2),
+                fmt_stat(&s[ci].rss_mib, "", 0),
+                n as f64 / median(&s[ci].wall) / 1e6
             );
         }
     }
-    println!("\nratios of medians (< 1: weir faster / cheaper)");
-    println!("| op | wall weir/franz-go | wall weir/librdkafka | CPU weir/franz-go | CPU weir/librdkafka | RSS weir/franz-go | RSS weir/librdkafka |\n|---|---:|---:|---:|---:|---:|---:|");
-    for (op, s) in [("produce", &produce), ("consume", &consume)] {
-        let r = |f: fn(&Samples) -> &Vec<f64>, other: usize| median(f(&s[0])) / median(f(&s[other]));
+    if !in_jvm[0].is_empty() {
         println!(
-            "| {op} | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.2}x |",
-            r(|s| &s.wall, 1),
-            r(|s| &s.wall, 2),
-            r(|s| &s.cpu, 1),
-            r(|s| &s.cpu, 2),
-            r(|s| &s.rss_mib, 1),
-            r(|s| &s.rss_mib, 2)
+            "java, measured inside its JVM: produce {} s (JVM start-up before it {} s), consume {} s (start-up {} s)",
+            fmt_stat(&in_jvm[0], "", 2),
+            fmt_stat(&jvm_start[0], "", 2),
+            fmt_stat(&in_jvm[1], "", 2),
+            fmt_stat(&jvm_start[1], "", 2)
         );
+    }
+    println!("\nratios of medians, weir / other client (< 1: weir faster / cheaper)");
+    println!("| op | other client | wall | CPU | peak RSS |\n|---|---|---:|---:|---:|");
+    for (op, s) in [("produce", &produce), ("consume", &consume)] {
+        for (ci, c) in clients.iter().enumerate().skip(1) {
+            let r = |f: fn(&Samples) -> &Vec<f64>| median(f(&s[0])) / median(f(&s[ci]));
+            println!(
+                "| {op} | {} | {:.2}x | {:.2}x | {:.2}x |",
+                c.name(),
+                r(|s| &s.wall),
+                r(|s| &s.cpu),
+                r(|s| &s.rss_mib)
+            );
+        }
     }
 }
 
@@ -246,66 +288,35 @@ fn count_label(n: u64) -> String {
 }
 
 /// One client's produce of `input` (`n` lines) to a fresh topic, then its consume of that topic; checked.
-#[allow(clippy::too_many_arguments)]
 fn one_a(
     kafka: &Kafka,
-    fg: &FranzGo,
-    kcat: &Kcat,
-    c: usize,
+    lineup: &Lineup,
+    c: Client,
     input: &Path,
     n: u64,
     timeout: Duration,
     warmup: bool,
-) -> (Measured, Measured) {
+) -> Pass {
     let b = kafka.bootstrap();
-    let client = CLIENTS[c];
+    let client = c.name();
     let topic = unique_name(&format!("vs-{}{client}", if warmup { "warmup-" } else { "" }));
     kafka.create_topic(&topic, PARTITIONS_A);
-    let p = match c {
-        0 => weir_child("produce", &[b.clone(), topic.clone()]),
-        1 => fg.produce_lines_cmd(&b, &topic),
-        _ => {
-            let mut cmd = kcat.command();
-            cmd.args(["-P", "-b", &b, "-t", &topic]).args([
-                "-X",
-                "linger.ms=5",
-                "-X",
-                "enable.idempotence=true",
-                "-X",
-                "acks=all",
-            ]);
-            cmd
-        }
+    let w = Workload {
+        bootstrap: &b,
+        topic: &topic,
+        partitions: PARTITIONS_A,
+        records: n,
+        codec: "none",
     };
-    let pm = run_measured(p, Input::File(input), false, timeout);
-    check(&format!("{client} produce"), &pm);
-    let cm = match c {
-        0 => weir_child(
-            "consume",
-            &[b.clone(), topic.clone(), PARTITIONS_A.to_string(), n.to_string()],
-        ),
-        1 => fg.consume_cmd(&b, &topic, n),
-        _ => {
-            let mut cmd = kcat.command();
-            cmd.args(["-C", "-b", &b, "-t", &topic, "-o", "beginning", "-e", "-q"]);
-            cmd
-        }
-    };
-    let cm = run_measured(cm, Input::Null, true, timeout);
-    check(&format!("{client} consume"), &cm);
-    assert_eq!(
-        cm.lines, n,
-        "{client} read back {} of {n} records of {topic}",
-        cm.lines
-    );
+    let pass = lineup.produce_then_consume(c, &w, input, timeout);
     if verbose() {
         eprintln!(
             "{client} produce stderr: {}\n{client} consume stderr: {}",
-            String::from_utf8_lossy(&pm.stderr),
-            String::from_utf8_lossy(&cm.stderr)
+            String::from_utf8_lossy(&pass.produce.stderr),
+            String::from_utf8_lossy(&pass.consume.stderr)
         );
     }
-    (pm, cm)
+    pass
 }
 
 fn pressure_settings() -> Pressure {
@@ -352,7 +363,8 @@ struct PressureSamples {
     min_partition: u64,
 }
 
-fn section_b(kafka: &Kafka, fg: &FranzGo, runs: usize) {
+fn section_b(kafka: &Kafka, lineup: &Lineup, runs: usize) {
+    let fg = &lineup.franz_go;
     let b = kafka.bootstrap();
     let p = pressure_settings();
     let per = env_num("PRESSURE_PER_PARTITION", 20_000);
@@ -393,9 +405,9 @@ fn section_b(kafka: &Kafka, fg: &FranzGo, runs: usize) {
         for k in 0..rows.len() {
             let r = (run + k) % rows.len();
             let cmd = match r {
-                0 => weir_child("pressure", &pressure_args(&b, &topic, &p, false, 0)),
-                1 => weir_child("pressure", &pressure_args(&b, &topic, &p, true, 0)),
-                2 => weir_child("pressure", &pressure_args(&b, &topic, &p, false, 1 << 30)),
+                0 => lineup.weir_child("pressure", &pressure_args(&b, &topic, &p, false, 0)),
+                1 => lineup.weir_child("pressure", &pressure_args(&b, &topic, &p, true, 0)),
+                2 => lineup.weir_child("pressure", &pressure_args(&b, &topic, &p, false, 1 << 30)),
                 _ => fg.pressure_cmd(&b, &topic, &p),
             };
             let m = run_measured(cmd, Input::Null, false, timeout);
@@ -512,19 +524,14 @@ fn section_b(kafka: &Kafka, fg: &FranzGo, runs: usize) {
 // ---------------------------------------------------------------------------------------------
 
 fn child(mode: &str, args: &[String]) {
+    if run_child(mode, args) {
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     match mode {
-        "produce" => rt.block_on(child_produce(&args[0], &args[1], &[])),
-        "consume" => rt.block_on(child_consume(
-            &args[0],
-            &args[1],
-            args[2].parse().unwrap(),
-            args[3].parse().unwrap(),
-            &[],
-        )),
         "pressure" => pressure(&rt, args),
         _ => panic!("vs_peers: unknown child mode {mode}"),
     }

@@ -31,6 +31,8 @@
 //! and, in `FILE`, the listeners, the settings and how to start a weir child: for profiling by hand, see
 //! [`hold`]).
 
+// Only the weir children, the input and the statistics of the shared bench helpers are used here.
+#[allow(dead_code)]
 mod clients;
 
 use clients::{check, child_consume, child_produce, median, stats, write_input, VALUE};

@@ -34,6 +34,10 @@ use base64::Engine as _;
 use crate::process::{run_with_timeout, TOOL_TIMEOUT};
 use crate::{repo_root, SETUP_HINT};
 
+mod bench;
+
+pub use bench::JvmTimes;
+
 /// Options of the peer's JVMs: small heap, fast start-up (the peer runs for seconds).
 const JVM_OPTIONS: &[&str] = &[
     "-Xms64m",
@@ -196,10 +200,15 @@ impl JavaPeer {
 
     /// `java ... weir.peer.Main SUBCOMMAND`; add the subcommand's options.
     pub fn command(&self, subcommand: &str) -> Command {
+        self.command_with(JVM_OPTIONS, subcommand)
+    }
+
+    /// `java JVM_OPTIONS -cp ... weir.peer.Main SUBCOMMAND`.
+    fn command_with(&self, jvm_options: &[&str], subcommand: &str) -> Command {
         let mut cp = OsString::from(self.dir.as_os_str());
         cp.push("/*");
         let mut cmd = Command::new(&self.java);
-        cmd.args(JVM_OPTIONS)
+        cmd.args(jvm_options)
             .arg("-cp")
             .arg(cp)
             .arg("weir.peer.Main")

@@ -1,6 +1,10 @@
 //! What the side-by-side benches share: the weir client children (produce stdin, consume to stdout, with
-//! `key=value` settings), the input file, the check of a child's outcome and the statistics. Each bench target
-//! is its own crate and includes this with `mod clients;`.
+//! `key=value` settings), the input files (here the fixed 100 B records; [`records`]: the realistic, sized ones
+//! of the matrix), the check of a child's outcome, the statistics, and the line-up of clients with the commands
+//! that start them ([`lineup`]). Each bench target is its own crate and includes this with `mod clients;`.
+
+pub mod lineup;
+pub mod records;
 
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
@@ -49,6 +53,29 @@ pub fn write_input(path: &Path, n: u64) {
         writeln!(w, "{i:010}-{}", "x".repeat(VALUE - 11)).unwrap();
     }
     w.flush().unwrap();
+}
+
+/// The weir child's `mode` (`produce`: `BOOTSTRAP TOPIC [key=value...]`, or `consume`: `BOOTSTRAP TOPIC
+/// PARTITIONS COUNT [key=value...]`) on a fresh multi-threaded runtime; `false` for another mode.
+pub fn run_child(mode: &str, args: &[String]) -> bool {
+    let rt = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    };
+    match mode {
+        "produce" => rt().block_on(child_produce(&args[0], &args[1], &args[2..])),
+        "consume" => rt().block_on(child_consume(
+            &args[0],
+            &args[1],
+            args[2].parse().expect("partitions"),
+            args[3].parse().expect("count"),
+            &args[4..],
+        )),
+        _ => return false,
+    }
+    true
 }
 
 pub fn split_setting(s: &str) -> (&str, &str) {

@@ -10,9 +10,10 @@
 //! `render` computes medians over runs per (bench, case, client, metric) and ratios to weir's median in the
 //! same case, writes SVG plots into the plots directory (it owns the directory's `*.svg`: stale ones are
 //! removed) and replaces the block between `<!-- report:start -->` and `<!-- report:end -->` in the docs file
-//! (inserting it after the Machine section if absent). Per bench: one grouped-bar plot per metric, one plot
-//! per metric against each numeric parameter its cases sweep (three values or more), and one plot per case
-//! and column of its time series.
+//! (inserting it after the Machine section if absent). Per bench: one grouped-bar plot per metric (up to a dozen
+//! cases), one plot per metric against each parameter its cases sweep (three values or more while the other
+//! parameters stay the same; a panel per such sweep, e.g. produce and consume), and one plot per case and
+//! column of its time series.
 
 mod machine;
 mod markdown;
@@ -25,6 +26,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use markdown::PlotRef;
+
+/// A bench with more cases than this gets no grouped-bar plots (its sweeps are plotted).
+const MAX_BAR_CASES: usize = 12;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -126,19 +130,41 @@ fn render_cmd(args: &[String]) -> Result<(), String> {
             });
             Ok::<(), String>(())
         };
-        for m in &b.metrics {
-            add(
-                format!("{}-{}.svg", slug(&b.bench), slug(m)),
-                format!("{} {m}", b.bench),
-                &|p| plots::bars(p, b, m),
-            )?;
-        }
-        for param in b.swept_params() {
+        // Bars of every case side by side stop being readable past a dozen cases; the sweeps show those.
+        if b.cases.len() <= MAX_BAR_CASES {
             for m in &b.metrics {
                 add(
-                    format!("{}-{}-vs-{}.svg", slug(&b.bench), slug(m), slug(&param)),
+                    format!("{}-{}.svg", slug(&b.bench), slug(m)),
+                    format!("{} {m}", b.bench),
+                    &|p| plots::bars(p, b, m),
+                )?;
+            }
+        }
+        let sweeps = b.sweeps();
+        let mut params: Vec<&String> = sweeps.iter().map(|s| &s.param).collect();
+        params.dedup();
+        for param in params {
+            let of_param: Vec<&summary::Sweep> = sweeps.iter().filter(|s| &s.param == param).collect();
+            // A metric only one client reports (a peer's own figure) has no comparison to plot.
+            let compared = |m: &String| {
+                b.clients
+                    .iter()
+                    .filter(|k| {
+                        of_param.iter().any(|s| {
+                            s.points.iter().any(|(i, _)| {
+                                b.cases[*i].client(k).is_some_and(|c| c.metrics.contains_key(m))
+                            })
+                        })
+                    })
+                    .count()
+                    >= 2
+                    || b.clients.len() == 1
+            };
+            for m in b.metrics.iter().filter(|m| compared(m)) {
+                add(
+                    format!("{}-{}-vs-{}.svg", slug(&b.bench), slug(m), slug(param)),
                     format!("{} {m} against {param}", b.bench),
-                    &|p| plots::against_param(p, b, m, &param),
+                    &|p| plots::sweep(p, b, m, &of_param),
                 )?;
             }
         }

@@ -1,6 +1,6 @@
 //! SVG plots with `plotters` (its SVG backend writes `<text>` elements and estimates their size itself, so no
 //! font files or fontconfig are involved): grouped bars of medians per case and client with the ratio to weir
-//! above each bar, a metric against a swept numeric parameter, and time series.
+//! above each bar, a metric against a swept parameter (a panel per sweep of it), and time series.
 
 use std::path::Path;
 
@@ -8,7 +8,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::markdown::{fmt_num, fmt_ratio, fmt_tick};
-use crate::summary::{BenchSummary, REFERENCE};
+use crate::results::ParamValue;
+use crate::summary::{BenchSummary, Sweep, REFERENCE};
 
 const WIDTH: u32 = 960;
 const HEIGHT: u32 = 480;
@@ -238,77 +239,171 @@ pub fn bars(path: &Path, bench: &BenchSummary, metric: &str) -> Result<(), Strin
     root.present().map_err(&e)
 }
 
-/// `metric`'s median against numeric parameter `param`, one line per client.
-pub fn against_param(path: &Path, bench: &BenchSummary, metric: &str, param: &str) -> Result<(), String> {
-    let e = err(path);
-    // Per client with points: its colour index, its name, (parameter, median) sorted by the parameter.
-    type Line<'a> = (usize, &'a str, Vec<(f64, f64)>);
-    let mut lines: Vec<Line> = Vec::new();
-    for (k, client) in bench.clients.iter().enumerate() {
-        let mut pts: Vec<(f64, f64)> = bench
-            .cases
-            .iter()
-            .filter_map(|c| Some((c.num_param(param)?, c.client(client)?.metrics.get(metric)?.median)))
-            .collect();
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        if !pts.is_empty() {
-            lines.push((k, client, pts));
-        }
-    }
-    let xs: Vec<f64> = lines.iter().flat_map(|l| l.2.iter().map(|p| p.0)).collect();
-    let (x_lo, x_hi) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
-        (a.min(*x), b.max(*x))
-    });
-    let pad = ((x_hi - x_lo) * 0.05).max(0.5);
-    let y = YAxis::fit(
-        &lines
-            .iter()
-            .flat_map(|l| l.2.iter().map(|p| p.1))
-            .collect::<Vec<_>>(),
-        0.3,
-    );
+/// Width of one panel of a sweep plot with several panels.
+const PANEL_WIDTH: u32 = 640;
 
-    let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
+/// `metric`'s median against the swept parameter, one line per client, one panel per sweep in `sweeps` (all of
+/// the same parameter, e.g. a produce and a consume sweep), each panel titled by its fixed parameters that
+/// differ between the sweeps. A numeric parameter spanning two decades or more gets a log x axis; a label
+/// parameter (a codec) gets one slot per value, in the sweep's order.
+pub fn sweep(path: &Path, bench: &BenchSummary, metric: &str, sweeps: &[&Sweep]) -> Result<(), String> {
+    let e = err(path);
+    let Some(first) = sweeps.first() else {
+        return Ok(());
+    };
+    let param = &first.param;
+    let width = if sweeps.len() == 1 {
+        WIDTH
+    } else {
+        LEGEND_WIDTH + PANEL_WIDTH * sweeps.len() as u32
+    };
+    let root = SVGBackend::new(path, (width, HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(&e)?;
-    let (root, legend_area) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
+    let (root, legend_area) = root.split_horizontally(width - LEGEND_WIDTH);
+    let has = |client: &str, s: &Sweep| {
+        s.points.iter().any(|(i, _)| {
+            bench.cases[*i]
+                .client(client)
+                .is_some_and(|k| k.metrics.contains_key(metric))
+        })
+    };
     legend(
         &legend_area,
-        &entries(bench, |k| lines.iter().any(|l| l.1 == k)),
+        &entries(bench, |k| sweeps.iter().any(|s| has(k, s))),
         &e,
     )?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("{}: {metric} against {param} (medians)", bench.bench),
+    let root = root
+        .titled(
+            &format!("{}: {metric} against {param} (medians)", bench.bench),
             (FONT, 18),
         )
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(72)
-        .build_cartesian_2d((x_lo - pad)..(x_hi + pad), y.lo..y.hi)
         .map_err(&e)?;
-    chart
-        .configure_mesh()
-        .x_label_formatter(&|x| fmt_tick(*x))
-        .y_label_formatter(&|v| y.label(*v))
-        .x_desc(param)
-        .y_desc(if y.log {
-            format!("{metric} (log scale)")
+    // The fixed parameters that tell the panels apart.
+    let differing: Vec<&String> = first
+        .fixed
+        .keys()
+        .filter(|k| sweeps.iter().any(|s| s.fixed.get(*k) != first.fixed.get(*k)))
+        .collect();
+    let panels = root.split_evenly((1, sweeps.len()));
+    for (panel, s) in panels.iter().zip(sweeps) {
+        let numeric = s.numeric();
+        let values: Vec<f64> = s
+            .points
+            .iter()
+            .filter_map(|(_, v)| match v {
+                ParamValue::Num(x) => Some(*x),
+                ParamValue::Str(_) => None,
+            })
+            .collect();
+        let (x_lo, x_hi) = values
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+                (a.min(*x), b.max(*x))
+            });
+        let log_x = numeric && x_lo > 0.0 && x_hi / x_lo >= 100.0;
+        let labels: Vec<String> = s.points.iter().map(|(_, v)| v.to_string()).collect();
+        // Where a point goes on the x axis: its value (or log10), or its label's slot centre.
+        let x_of = |slot: usize, v: &ParamValue| match v {
+            ParamValue::Num(x) if numeric && log_x => x.log10(),
+            ParamValue::Num(x) if numeric => *x,
+            _ => slot as f64 + 0.5,
+        };
+        let (lo, hi) = if !numeric {
+            (0.0, s.points.len() as f64)
+        } else if log_x {
+            (x_lo.log10() - 0.15, x_hi.log10() + 0.15)
         } else {
-            metric.to_owned()
-        })
-        .label_style((FONT, 13))
-        .axis_desc_style((FONT, 14))
-        .draw()
-        .map_err(&e)?;
-    for (k, _, pts) in &lines {
-        let c = color(*k);
-        let pts: Vec<(f64, f64)> = pts.iter().map(|&(x, v)| (x, y.at(v))).collect();
-        chart
-            .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
+            let pad = ((x_hi - x_lo) * 0.05).max(0.5);
+            (x_lo - pad, x_hi + pad)
+        };
+        // Per client: its colour index and points (x, median), in the sweep's order.
+        let lines: Vec<(usize, Vec<(f64, f64)>)> = bench
+            .clients
+            .iter()
+            .enumerate()
+            .map(|(k, client)| {
+                let pts = s
+                    .points
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(slot, (i, v))| {
+                        let m = bench.cases[*i].client(client)?.metrics.get(metric)?;
+                        Some((x_of(slot, v), m.median))
+                    })
+                    .collect();
+                (k, pts)
+            })
+            .filter(|(_, pts): &(usize, Vec<(f64, f64)>)| !pts.is_empty())
+            .collect();
+        let y = YAxis::fit(
+            &lines
+                .iter()
+                .flat_map(|l| l.1.iter().map(|p| p.1))
+                .collect::<Vec<_>>(),
+            0.15,
+        );
+        let title: Vec<String> = differing
+            .iter()
+            .filter_map(|k| Some(format!("{k} {}", s.fixed.get(*k)?)))
+            .collect();
+        let mut chart = ChartBuilder::on(panel);
+        chart.margin(12).x_label_area_size(36).y_label_area_size(72);
+        if !title.is_empty() {
+            chart.caption(title.join(", "), (FONT, 15));
+        }
+        let mut chart = chart.build_cartesian_2d(lo..hi, y.lo..y.hi).map_err(&e)?;
+        let x_label = |x: &f64| {
+            if !numeric {
+                // Ticks every half slot: the ones at a slot's centre carry its label.
+                let i = x.floor();
+                if (x - i - 0.5).abs() < 1e-6 {
+                    labels.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            } else if log_x {
+                // Powers of ten only.
+                if (x - x.round()).abs() < 1e-6 {
+                    fmt_tick(10f64.powf(x.round()))
+                } else {
+                    String::new()
+                }
+            } else {
+                fmt_tick(*x)
+            }
+        };
+        let mut mesh = chart.configure_mesh();
+        if !numeric {
+            mesh.disable_x_mesh().x_labels(2 * s.points.len() + 1);
+        } else if log_x {
+            mesh.x_labels(((hi - lo) * 4.0).ceil() as usize + 1);
+        }
+        mesh.x_label_formatter(&x_label)
+            .y_label_formatter(&|v| y.label(*v))
+            .x_desc(if log_x {
+                format!("{param} (log scale)")
+            } else {
+                param.clone()
+            })
+            .y_desc(if y.log {
+                format!("{metric} (log scale)")
+            } else {
+                metric.to_owned()
+            })
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 14))
+            .draw()
             .map_err(&e)?;
-        chart
-            .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
-            .map_err(&e)?;
+        for (k, pts) in &lines {
+            let c = color(*k);
+            let pts: Vec<(f64, f64)> = pts.iter().map(|&(x, v)| (x, y.at(v))).collect();
+            chart
+                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
+                .map_err(&e)?;
+            chart
+                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                .map_err(&e)?;
+        }
     }
     root.present().map_err(&e)
 }

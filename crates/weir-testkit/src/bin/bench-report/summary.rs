@@ -84,17 +84,45 @@ impl CaseSummary {
         ratio(value, reference)
     }
 
-    /// The case's value of numeric parameter `name`, if all its clients agree on it.
-    pub fn num_param(&self, name: &str) -> Option<f64> {
-        let mut v = None;
-        for c in &self.clients {
-            match (c.params.get(name), v) {
-                (Some(ParamValue::Num(x)), None) => v = Some(*x),
-                (Some(ParamValue::Num(x)), Some(y)) if *x == y => {}
-                _ => return None,
-            }
-        }
-        v
+    /// The case's value of parameter `name`, if all its clients give it and agree on it.
+    pub fn param(&self, name: &str) -> Option<&ParamValue> {
+        let first = self.clients.first()?.params.get(name)?;
+        self.clients
+            .iter()
+            .all(|c| c.params.get(name) == Some(first))
+            .then_some(first)
+    }
+
+    /// The parameters all the case's clients give with the same value.
+    pub fn common_params(&self) -> BTreeMap<String, ParamValue> {
+        let Some(first) = self.clients.first() else {
+            return BTreeMap::new();
+        };
+        first
+            .params
+            .keys()
+            .filter_map(|k| Some((k.clone(), self.param(k)?.clone())))
+            .collect()
+    }
+}
+
+/// Cases of one bench in which one parameter varies, taking three values or more, while every other parameter
+/// of theirs is the same: a one-dimension sweep, worth a plot of each metric against the parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sweep {
+    /// The varying parameter.
+    pub param: String,
+    /// The other parameters, shared by the cases.
+    pub fixed: BTreeMap<String, ParamValue>,
+    /// Indices into the bench's cases with the parameter's value, ordered by it (numbers ascending; labels in
+    /// the order the cases first appear).
+    pub points: Vec<(usize, ParamValue)>,
+}
+
+impl Sweep {
+    /// Whether every value of the parameter is a number.
+    pub fn numeric(&self) -> bool {
+        self.points.iter().all(|(_, v)| matches!(v, ParamValue::Num(_)))
     }
 }
 
@@ -112,32 +140,57 @@ pub struct BenchSummary {
 }
 
 impl BenchSummary {
-    /// Numeric parameters that take at least three values over the cases, each case agreeing within itself:
-    /// the ones worth a plot of a metric against them.
-    pub fn swept_params(&self) -> Vec<String> {
-        let mut names: Vec<String> = Vec::new();
-        for c in &self.cases {
-            for k in &c.clients {
-                for (name, v) in &k.params {
-                    if matches!(v, ParamValue::Num(_)) && !names.contains(name) {
-                        names.push(name.clone());
-                    }
+    /// The bench's sweeps (see [`Sweep`]), by parameter in first-seen order, then by the other parameters'
+    /// values in the order their first case appears. A case takes part with the parameters all its clients
+    /// agree on; one case can be in several sweeps (the base case of a matrix is in all of them).
+    pub fn sweeps(&self) -> Vec<Sweep> {
+        let params: Vec<BTreeMap<String, ParamValue>> =
+            self.cases.iter().map(|c| c.common_params()).collect();
+        let mut names: Vec<&String> = Vec::new();
+        for p in &params {
+            for name in p.keys() {
+                if !names.contains(&name) {
+                    names.push(name);
                 }
             }
         }
-        names
-            .into_iter()
-            .filter(|name| {
-                let mut values: Vec<f64> = Vec::new();
-                for c in &self.cases {
-                    let Some(x) = c.num_param(name) else { return false };
-                    if !values.contains(&x) {
-                        values.push(x);
+        let mut out = Vec::new();
+        for name in names {
+            // Cases grouped by their other parameters.
+            let mut groups: Vec<Sweep> = Vec::new();
+            for (i, p) in params.iter().enumerate() {
+                let Some(v) = p.get(name) else { continue };
+                let mut fixed = p.clone();
+                fixed.remove(name);
+                match groups.iter_mut().find(|g| g.fixed == fixed) {
+                    Some(g) => g.points.push((i, v.clone())),
+                    None => groups.push(Sweep {
+                        param: name.clone(),
+                        fixed,
+                        points: vec![(i, v.clone())],
+                    }),
+                }
+            }
+            for mut g in groups {
+                let mut distinct: Vec<&ParamValue> = Vec::new();
+                for (_, v) in &g.points {
+                    if !distinct.contains(&v) {
+                        distinct.push(v);
                     }
                 }
-                values.len() >= 3
-            })
-            .collect()
+                if distinct.len() < 3 {
+                    continue;
+                }
+                if g.numeric() {
+                    g.points.sort_by(|a, b| match (&a.1, &b.1) {
+                        (ParamValue::Num(x), ParamValue::Num(y)) => x.total_cmp(y),
+                        _ => std::cmp::Ordering::Equal,
+                    });
+                }
+                out.push(g);
+            }
+        }
+        out
     }
 }
 
@@ -381,7 +434,7 @@ mod tests {
         assert_eq!(c1.ratio_to_reference("weir", "wall_s"), Some(1.0));
         // No weir in c2: no ratio.
         assert_eq!(b.cases[1].ratio_to_reference("franz-go", "wall_s"), None);
-        assert_eq!(c1.num_param("threads"), Some(1.0));
+        assert_eq!(c1.param("threads"), Some(&ParamValue::Num(1.0)));
         let m = meta(&lines);
         assert_eq!(m[&None]["nproc"], "2");
         assert_eq!(m[&Some("b".to_owned())]["broker"], "Kafka 4");
@@ -394,12 +447,84 @@ mod tests {
             line("b", "t4", "weir", 1, 1.0, 4),
         ]
         .join("\n");
-        assert!(summarize(&parse_all(&two).unwrap())[0].swept_params().is_empty());
+        assert!(summarize(&parse_all(&two).unwrap())[0].sweeps().is_empty());
         let three = [two, line("b", "t8", "weir", 1, 1.0, 8)].join("\n");
+        let sweeps = summarize(&parse_all(&three).unwrap())[0].sweeps();
+        assert_eq!(sweeps.len(), 1);
+        assert_eq!(sweeps[0].param, "threads");
+        assert!(sweeps[0].numeric());
         assert_eq!(
-            summarize(&parse_all(&three).unwrap())[0].swept_params(),
-            ["threads"]
+            sweeps[0].points.iter().map(|p| p.0).collect::<Vec<_>>(),
+            [0, 1, 2]
         );
+    }
+
+    /// A results line of a matrix case.
+    fn cell(case: &str, client: &str, op: &str, partitions: u32, codec: &str) -> String {
+        format!(
+            r#"{{"bench":"m","case":"{case}","client":"{client}","run":1,"params":{{"op":"{op}","partitions":{partitions},"codec":"{codec}"}},"metrics":{{"records_per_s":1}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_matrix_gives_one_sweep_per_parameter_and_fixed_values() {
+        let mut text = Vec::new();
+        for op in ["produce", "consume"] {
+            // Partitions 100, 10, 1 with no codec; codecs at 6 partitions, the base case (6, none) in both.
+            for (p, codec) in [
+                (100, "none"),
+                (10, "none"),
+                (1, "none"),
+                (6, "none"),
+                (6, "lz4"),
+                (6, "zstd"),
+            ] {
+                for client in ["weir", "java"] {
+                    text.push(cell(&format!("{op} {p} {codec}"), client, op, p, codec));
+                }
+            }
+        }
+        // A case whose clients disagree on a parameter takes part without it.
+        text.push(cell("odd", "weir", "produce", 6, "gzip"));
+        text.push(cell("odd", "java", "produce", 7, "gzip"));
+        let b = &summarize(&parse_all(&text.join("\n")).unwrap())[0];
+        let sweeps = b.sweeps();
+        let shape: Vec<(&str, String, Vec<String>)> = sweeps
+            .iter()
+            .map(|s| {
+                (
+                    s.param.as_str(),
+                    s.fixed["op"].to_string(),
+                    s.points.iter().map(|p| p.1.to_string()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (
+                    "partitions",
+                    "produce".into(),
+                    vec!["1".into(), "6".into(), "10".into(), "100".into()]
+                ),
+                (
+                    "partitions",
+                    "consume".into(),
+                    vec!["1".into(), "6".into(), "10".into(), "100".into()]
+                ),
+                (
+                    "codec",
+                    "produce".into(),
+                    vec!["none".into(), "lz4".into(), "zstd".into()]
+                ),
+                (
+                    "codec",
+                    "consume".into(),
+                    vec!["none".into(), "lz4".into(), "zstd".into()]
+                ),
+            ]
+        );
+        assert!(sweeps[0].numeric() && !sweeps[2].numeric());
     }
 
     #[test]

@@ -145,6 +145,8 @@ public final class Main {
                 case "committed" -> committed(args);
                 case "commit" -> commit(args);
                 case "latency" -> Latency.latency(args);
+                case "bench-produce" -> Bench.produce(args);
+                case "bench-consume" -> Bench.consume(args);
                 default -> throw new Fail(1, "unknown subcommand " + argv[0]);
             }
         } catch (Fail f) {

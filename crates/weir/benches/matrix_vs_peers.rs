@@ -46,13 +46,14 @@
 mod clients;
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clients::lineup::{Client, Lineup, Pass, Workload};
 use clients::records::write_json_lines;
 use clients::{median, run_child};
-use weir::admin::Admin;
+use weir::admin::{Admin, OffsetSpec};
 use weir::config::ClientConfig;
 use weir_testkit::bench_out;
 use weir_testkit::{unique_name, Kafka, Shape};
@@ -288,6 +289,7 @@ fn main() {
             c.name()
         ));
         kafka.create_topic(&topic, case.partitions);
+        wait_until_led(&rt, &admin, &topic, case.partitions);
         let w = Workload {
             bootstrap: &b,
             topic: &topic,
@@ -327,13 +329,29 @@ fn main() {
         })
         .collect();
     let k = clients.len();
+    let mut failures: Vec<String> = Vec::new();
     for run in 0..runs {
         for (ci, case) in cases.iter().enumerate() {
             let file = input(case.size, case.records);
             for i in 0..k {
                 let kc = (run + ci + i) % k;
                 let c = clients[kc];
-                let p = pass(c, case, &file, false);
+                // A client failing a case is reported at the end, after the other measurements.
+                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| pass(c, case, &file, false)));
+                let p = match outcome {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let why = e
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        let why: String = why.chars().take(600).collect();
+                        println!("  run {} {:<42} {:<10} FAILED", run + 1, case.label(""), c.name());
+                        failures.push(format!("{} in {}: {why}", c.name(), case.label("").trim()));
+                        continue;
+                    }
+                };
                 let mut line = format!("  run {} {:<42} {:<10}", run + 1, case.label(""), c.name());
                 for (o, (op, m)) in [("produce", &p.produce), ("consume", &p.consume)]
                     .into_iter()
@@ -383,6 +401,43 @@ fn main() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     summary(&cases, &clients, &samples, runs);
+    if !failures.is_empty() {
+        println!("\nfailed passes (left out of the tables above):");
+        for f in &failures {
+            println!("  {f}");
+        }
+        std::process::exit(1);
+    }
+}
+
+/// The median, NaN when a client has no sample (it failed the case).
+fn med(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        median(v)
+    }
+}
+
+/// Waits (at most a minute) until the leader of every partition of the new `topic` answers ListOffsets. The
+/// broker's metadata names a partition's leader before that leader takes requests; a client producing in between
+/// is answered NOT_LEADER_OR_FOLLOWER, which costs it a metadata refresh and a retry, and in a trial run left the
+/// Java client's idempotent producer failing with OUT_OF_ORDER_SEQUENCE_NUMBER on a fresh 100-partition topic
+/// until its delivery timeout. Every client starts on a topic that is ready.
+fn wait_until_led(rt: &tokio::runtime::Runtime, admin: &Admin, topic: &str, partitions: i32) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let outcome = rt.block_on(admin.list_offsets(topic, OffsetSpec::Latest));
+        match outcome {
+            Ok(ends) if ends.len() == partitions as usize && ends.values().all(|&o| o == 0) => return,
+            other => assert!(
+                Instant::now() < deadline,
+                "{BENCH}: the partitions of {topic} have no leader answering ListOffsets after a minute: {other:?}"
+            ),
+        }
+        // Polled: the broker announces no event for this.
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// The tables: per case and op, each client's median records/s, CPU and peak RSS, and its records/s relative to
@@ -407,16 +462,16 @@ fn summary(cases: &[Case], clients: &[Client], samples: &[[Vec<Samples>; 2]], ru
             print!("| {} |", case.label("").trim());
             let s = &samples[ci][o];
             for (kc, _) in clients.iter().enumerate() {
-                let rate = median(&s[kc].records_per_s);
+                let rate = med(&s[kc].records_per_s);
                 let rel = match weir {
-                    Some(w) if w != kc => format!(" ({:.2}x)", rate / median(&s[w].records_per_s)),
+                    Some(w) if w != kc => format!(" ({:.2}x)", rate / med(&s[w].records_per_s)),
                     _ => String::new(),
                 };
                 print!(
                     " {:.0}k{rel} | {:.2} | {:.0} |",
                     rate / 1e3,
-                    median(&s[kc].cpu_s),
-                    median(&s[kc].rss_mib)
+                    med(&s[kc].cpu_s),
+                    med(&s[kc].rss_mib)
                 );
             }
             println!();
@@ -431,27 +486,37 @@ fn summary(cases: &[Case], clients: &[Client], samples: &[[Vec<Samples>; 2]], ru
     for (ci, case) in cases.iter().enumerate() {
         for (o, op) in ["produce", "consume"].into_iter().enumerate() {
             let s = &samples[ci][o];
-            let best = (0..clients.len())
-                .max_by(|&a, &b| median(&s[a].records_per_s).total_cmp(&median(&s[b].records_per_s)))
+            let measured: Vec<usize> = (0..clients.len())
+                .filter(|&c| !s[c].records_per_s.is_empty())
+                .collect();
+            if s[w].records_per_s.is_empty() || measured.is_empty() {
+                continue;
+            }
+            let best = measured
+                .iter()
+                .copied()
+                .max_by(|&a, &b| med(&s[a].records_per_s).total_cmp(&med(&s[b].records_per_s)))
                 .expect("clients");
-            let frugal = (0..clients.len())
-                .min_by(|&a, &b| median(&s[a].cpu_s).total_cmp(&median(&s[b].cpu_s)))
+            let frugal = measured
+                .iter()
+                .copied()
+                .min_by(|&a, &b| med(&s[a].cpu_s).total_cmp(&med(&s[b].cpu_s)))
                 .expect("clients");
-            let rate = median(&s[w].records_per_s) / median(&s[best].records_per_s);
-            let cpu = median(&s[w].cpu_s) / median(&s[frugal].cpu_s);
+            let rate = med(&s[w].records_per_s) / med(&s[best].records_per_s);
+            let cpu = med(&s[w].cpu_s) / med(&s[frugal].cpu_s);
             // CPU differences below a tenth of a second are noise, not findings.
-            let cpu_flag = cpu > 1.0 / FLAG_BELOW && median(&s[w].cpu_s) - median(&s[frugal].cpu_s) > 0.1;
+            let cpu_flag = cpu > 1.0 / FLAG_BELOW && med(&s[w].cpu_s) - med(&s[frugal].cpu_s) > 0.1;
             if rate < FLAG_BELOW || cpu_flag {
                 any = true;
                 println!(
                     "  {}: weir {:.0}k rec/s = {rate:.2}x of {} ({:.0}k); weir CPU {:.2} s = {cpu:.2}x of {} ({:.2} s)",
                     case.label(op),
-                    median(&s[w].records_per_s) / 1e3,
+                    med(&s[w].records_per_s) / 1e3,
                     clients[best].name(),
-                    median(&s[best].records_per_s) / 1e3,
-                    median(&s[w].cpu_s),
+                    med(&s[best].records_per_s) / 1e3,
+                    med(&s[w].cpu_s),
                     clients[frugal].name(),
-                    median(&s[frugal].cpu_s)
+                    med(&s[frugal].cpu_s)
                 );
             }
         }

@@ -2,7 +2,9 @@
 //! version, as the reference for what a client does. `peers/java/build` (run by `scripts/setup-test-env
 //! java-peer`) puts it in `$REPO/.peers/java`; [`JavaPeer`] runs its subcommands and parses what they print
 //! (JSON lines, bytes as base64; the format is documented at the top of `peers/java/src/main/java/weir/peer/
-//! Main.java`).
+//! Main.java`). For the side-by-side benches, [`JavaPeer::bench_produce_cmd`] and [`JavaPeer::bench_consume_cmd`]
+//! build the commands of its throughput modes (raw values per line, `peers/java/src/main/java/weir/peer/
+//! Bench.java`), and [`JvmTimes`] reads what the peer measured inside its JVM.
 //!
 //! ```no_run
 //! use weir_testkit::peers::java::{JavaPeer, PeerRecord};

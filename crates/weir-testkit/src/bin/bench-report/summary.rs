@@ -140,20 +140,15 @@ pub struct BenchSummary {
 }
 
 impl BenchSummary {
-    /// The bench's sweeps (see [`Sweep`]), by parameter in first-seen order, then by the other parameters'
-    /// values in the order their first case appears. A case takes part with the parameters all its clients
+    /// The bench's sweeps (see [`Sweep`]), by parameter in name order, then by the other parameters' values in
+    /// the order their first case appears. A case takes part with the parameters all its clients
     /// agree on; one case can be in several sweeps (the base case of a matrix is in all of them).
     pub fn sweeps(&self) -> Vec<Sweep> {
         let params: Vec<BTreeMap<String, ParamValue>> =
             self.cases.iter().map(|c| c.common_params()).collect();
-        let mut names: Vec<&String> = Vec::new();
-        for p in &params {
-            for name in p.keys() {
-                if !names.contains(&name) {
-                    names.push(name);
-                }
-            }
-        }
+        let mut names: Vec<&String> = params.iter().flat_map(|p| p.keys()).collect();
+        names.sort();
+        names.dedup();
         let mut out = Vec::new();
         for name in names {
             // Cases grouped by their other parameters.
@@ -503,16 +498,6 @@ mod tests {
             shape,
             [
                 (
-                    "partitions",
-                    "produce".into(),
-                    vec!["1".into(), "6".into(), "10".into(), "100".into()]
-                ),
-                (
-                    "partitions",
-                    "consume".into(),
-                    vec!["1".into(), "6".into(), "10".into(), "100".into()]
-                ),
-                (
                     "codec",
                     "produce".into(),
                     vec!["none".into(), "lz4".into(), "zstd".into()]
@@ -521,10 +506,20 @@ mod tests {
                     "codec",
                     "consume".into(),
                     vec!["none".into(), "lz4".into(), "zstd".into()]
+                ),
+                (
+                    "partitions",
+                    "produce".into(),
+                    vec!["1".into(), "6".into(), "10".into(), "100".into()]
+                ),
+                (
+                    "partitions",
+                    "consume".into(),
+                    vec!["1".into(), "6".into(), "10".into(), "100".into()]
                 ),
             ]
         );
-        assert!(sweeps[0].numeric() && !sweeps[2].numeric());
+        assert!(!sweeps[0].numeric() && sweeps[2].numeric());
     }
 
     #[test]

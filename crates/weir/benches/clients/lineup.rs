@@ -84,7 +84,13 @@ impl Lineup {
     /// Every peer found (franz-go and kcat required; the Java peer optional, with the reason it is missing).
     pub fn require(child_env: &'static str) -> (Lineup, Option<String>) {
         let (java, missing) = match JavaPeer::find() {
-            Ok(j) => (Some(j), None),
+            Ok(j) if j.has_bench_modes() => (Some(j), None),
+            Ok(_) => (
+                None,
+                Some(
+                    "the Java peer predates its bench modes: run scripts/setup-test-env java-peer".to_owned(),
+                ),
+            ),
             Err(e) => (None, Some(e)),
         };
         let lineup = Lineup {

@@ -42,6 +42,16 @@ impl JvmTimes {
 }
 
 impl JavaPeer {
+    /// Whether the peer's jar has the bench modes: a peer built before them (the build is redone only by
+    /// `scripts/setup-test-env java-peer`) would fail them with "unknown subcommand". Looks for the class's
+    /// name, which a jar's directory stores uncompressed, without starting a JVM.
+    pub fn has_bench_modes(&self) -> bool {
+        std::fs::read(self.dir.join("weir-java-peer.jar")).is_ok_and(|jar| {
+            let name = b"weir/peer/Bench.class";
+            jar.windows(name.len()).any(|w| w == name)
+        })
+    }
+
     /// `java ... weir.peer.Main SUBCOMMAND` with the bench JVM options (see the module's doc).
     fn bench_command(&self, subcommand: &str) -> Command {
         self.command_with(BENCH_JVM_OPTIONS, subcommand)

@@ -37,8 +37,9 @@
 //!
 //! Env: `RUNS` (1), `SWEEPS` (`partitions,sizes,codecs`), `PARTITIONS` (`1,10,100,1000`), `SIZES`
 //! (`10,100,1024,10240,102400`), `CODECS` (`none,gzip,snappy,lz4,zstd`), `CLIENTS` (`weir,franz-go,librdkafka,
-//! java`), `MAX_RECORDS` (1000000), `MAX_MB` (200), `SCALE` (1.0). With `WEIR_BENCH_OUT` set, every pass of every
-//! client is appended there as two results lines (`op` produce and consume; params `partitions`, `record_size`,
+//! java`), `MAX_RECORDS` (1000000), `MAX_MB` (200), `SCALE` (1.0), `JAVA_PRODUCER_SETTINGS` (extra Java producer
+//! properties, `key=value,...`; none). With `WEIR_BENCH_OUT` set, every pass of every client is appended there
+//! as two results lines (`op` produce and consume; params `partitions`, `record_size`,
 //! `codec`), for `scripts/bench-report`, which plots each metric against each swept parameter.
 
 // The shared bench helpers minus vs_peers' fixed 100 B input.

@@ -78,6 +78,9 @@ pub struct Lineup {
     pub kcat: Kcat,
     /// `None`: the Java peer is not built (or predates the bench modes); the Java client is left out.
     pub java: Option<JavaPeer>,
+    /// Extra Java producer properties from `JAVA_PRODUCER_SETTINGS` (`key=value,key=value`; none by default),
+    /// to see what a setting changes (e.g. `batch.size=1048576`, the others' batch size).
+    pub java_producer_settings: Vec<String>,
 }
 
 impl Lineup {
@@ -98,6 +101,12 @@ impl Lineup {
             franz_go: FranzGo::require(),
             kcat: Kcat::require(),
             java,
+            java_producer_settings: std::env::var("JAVA_PRODUCER_SETTINGS")
+                .unwrap_or_default()
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
         };
         (lineup, missing)
     }
@@ -150,7 +159,11 @@ impl Lineup {
                 w.bootstrap,
                 w.topic,
                 w.codec,
-                &[],
+                &self
+                    .java_producer_settings
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
             ),
         }
     }

@@ -1,6 +1,6 @@
 //! weir, librdkafka, franz-go and the Java client over partitions, record sizes and codecs, on one Apache Kafka.
 //!
-//! `cargo bench -p weir --bench matrix_vs_peers` (about 15 minutes per run on 2 cores with the defaults). Starts
+//! `cargo bench -p weir --bench matrix_vs_peers` (about 6 minutes per run on 2 cores with the defaults). Starts
 //! its own single-node Kafka, then runs three one-dimension sweeps around a base case, so that the run stays
 //! bounded:
 //!

@@ -17,6 +17,15 @@ use weir_testkit::{unique_name, Kafka};
 /// Every value of partition 0 of `topic` that a consumer at `isolation` delivers until it reaches the
 /// partition's end, with its offset; and the position then.
 async fn read_all(kafka: &Kafka, topic: &str, isolation: &str) -> (Vec<(i64, String)>, i64) {
+    // The log's end now, transaction markers included. A commit or abort returns once the coordinator has
+    // logged it; its markers reach the partitions after that, and until they do the last stable offset stays
+    // before the transaction: reading to it alone could end before the records are visible.
+    let admin = weir::Admin::new(weir::config::ClientConfig::new(&kafka.bootstrap())).unwrap();
+    let log_end = admin
+        .list_offsets(topic, weir::admin::OffsetSpec::Latest)
+        .await
+        .unwrap()[&0];
+    admin.close().await.unwrap();
     let mut cfg = ConsumerConfig::new(&kafka.bootstrap());
     cfg.set("isolation.level", isolation).unwrap();
     let consumer = Consumer::new(cfg).unwrap();
@@ -33,7 +42,7 @@ async fn read_all(kafka: &Kafka, topic: &str, isolation: &str) -> (Vec<(i64, Str
         }
         let end = consumer.high_watermark(&tp);
         let position = consumer.position(&tp);
-        if end.is_some() && position >= end {
+        if end.is_some() && position >= end && position >= Some(log_end) {
             consumer.close().await.unwrap();
             return (got, position.unwrap());
         }

@@ -281,6 +281,8 @@ fn drain(
     let mut closed = Vec::new();
     let mut to_add = Vec::new();
     let mut leader_states: BTreeMap<i32, LinkState> = BTreeMap::new();
+    // Batches taken unsealed: (leader, index in its group, sequence numbers).
+    let mut to_seal: Vec<(i32, usize, ProducerIds)> = Vec::new();
     let mut st = acc.state.lock().unwrap();
     let force = st.flushing > 0 || acc.closed.load(Ordering::Acquire);
     for ((topic, partition), q) in st.partitions.iter_mut() {
@@ -331,10 +333,15 @@ fn drain(
             next = Some(next.map_or(at, |n| n.min(at)));
             continue;
         }
-        let mut batch = q.batches.pop_front().unwrap();
+        let batch = q.batches.pop_front().unwrap();
         if batch.sealed.is_none() {
-            let builder = batch.builder.take().expect("unsealed batch has a builder");
-            let count = builder.len() as i32;
+            // Its sequence numbers are taken now, in partition order; it is sealed (compressed) after the lock
+            // is released, so that appends are not held up by compression.
+            let count = batch
+                .builder
+                .as_ref()
+                .expect("unsealed batch has a builder")
+                .len() as i32;
             let seq_ids = if acc.cfg.idempotence {
                 ProducerIds {
                     base_sequence: q.next_sequence,
@@ -343,23 +350,9 @@ fn drain(
             } else {
                 ProducerIds::NONE
             };
-            match builder.seal(seq_ids) {
-                Ok(bytes) => {
-                    batch.sealed = Some(bytes);
-                    q.next_sequence = q.next_sequence.wrapping_add(count) & i32::MAX;
-                }
-                Err(e) => {
-                    let what = format!("record batch for {topic}-{partition}");
-                    acc.complete(
-                        batch,
-                        BatchOutcome::Failed(Error::Encode {
-                            what,
-                            source: e.into(),
-                        }),
-                    );
-                    continue;
-                }
-            }
+            q.next_sequence = q.next_sequence.wrapping_add(count) & i32::MAX;
+            let at = groups.get(&leader).map_or(0, Vec::len);
+            to_seal.push((leader, at, seq_ids));
         }
         q.in_flight = true;
         closed.push((topic.clone(), *partition));
@@ -373,6 +366,38 @@ fn drain(
         st.batch_closed(&topic, partition);
     }
     drop(st);
+    let mut unsealable = Vec::new();
+    for (leader, at, seq_ids) in to_seal {
+        let o = &mut groups.get_mut(&leader).expect("grouped above")[at];
+        let builder = o.batch.builder.take().expect("unsealed batch has a builder");
+        match builder.seal(seq_ids) {
+            Ok(bytes) => o.batch.sealed = Some(bytes),
+            Err(e) => unsealable.push((leader, at, e)),
+        }
+    }
+    // Never in practice (encoding into memory does not fail): the batch fails, its partition is free again,
+    // and its sequence numbers leave a gap that a new epoch closes.
+    for (leader, at, e) in unsealable.into_iter().rev() {
+        let o = groups.get_mut(&leader).expect("grouped above").remove(at);
+        {
+            let mut st = acc.state.lock().unwrap();
+            if let Some(q) = st.partitions.get_mut(&(o.topic.clone(), o.partition)) {
+                q.in_flight = false;
+            }
+        }
+        if acc.cfg.idempotence {
+            acc.reinit.store(true, Ordering::Release);
+        }
+        let what = format!("record batch for {}-{}", o.topic, o.partition);
+        acc.complete(
+            o.batch,
+            BatchOutcome::Failed(Error::Encode {
+                what,
+                source: e.into(),
+            }),
+        );
+    }
+    groups.retain(|_, v| !v.is_empty());
     for b in expired {
         let e = Error::Timeout {
             what: "record delivery".into(),

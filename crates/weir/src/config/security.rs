@@ -299,19 +299,27 @@ fn apply_jaas(sasl: &mut SaslConfig, value: &str) -> Result<()> {
         Some("required" | "requisite" | "sufficient" | "optional") => {}
         _ => return Err(bad("no control flag after the login module")),
     }
+    let mut index = 0;
     loop {
         tokens.skip_space();
         if tokens.rest.starts_with(';') || tokens.rest.is_empty() {
             break;
         }
+        index += 1;
         let name = tokens.word().ok_or_else(|| bad("an option with no name"))?;
+        // A word read as an option's name may be part of a password (after a stray quote): an error names only
+        // the options weir knows, and numbers the others.
+        let named = match name.as_str() {
+            "username" | "password" | "clientId" | "clientSecret" | "scope" => format!("option {name}"),
+            _ => format!("option {index}"),
+        };
         tokens.skip_space();
         if !tokens.eat('=') {
-            return Err(bad(&format!("option {name} has no `=`")));
+            return Err(bad(&format!("{named} has no `=`")));
         }
         let v = tokens
             .value()
-            .ok_or_else(|| bad(&format!("option {name} has no value")))?;
+            .ok_or_else(|| bad(&format!("{named} has no value")))?;
         match name.as_str() {
             "username" => sasl.username = v,
             "password" => sasl.password = Secret::new(v),
@@ -423,6 +431,9 @@ mod tests {
             r#"PlainLoginModule required username="u" password="hunter2"#,
             r#"PlainLoginModule required username="u" password hunter2;"#,
             r#"com.sun.security.auth.module.Krb5LoginModule required password="hunter2";"#,
+            // An unescaped quote inside the password: the rest of it reads as an option without `=`.
+            r#"PlainLoginModule required username="u" password="x"hunter2;"#,
+            r#"PlainLoginModule required username="u" password="x" hunter2"#,
         ] {
             let e = cfg.set("sasl.jaas.config", bad).unwrap_err().to_string();
             assert!(e.contains("sasl.jaas.config"), "{e}");

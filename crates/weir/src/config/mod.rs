@@ -202,7 +202,7 @@ impl ProducerConfig {
             Key::DeliveryTimeout => self.delivery_timeout = ms(name, value)?,
             Key::MaxRecordSize => self.max_record_size = num(name, value)?,
             Key::BufferMemory => self.buffer_memory = num(name, value)?,
-            Key::BufferMemoryKb => self.buffer_memory = num::<usize>(name, value)? * 1024,
+            Key::BufferMemoryKb => self.buffer_memory = kib(name, value)?,
             Key::TransactionalId => self.transactional_id = Some(value.to_owned()).filter(|v| !v.is_empty()),
             Key::TransactionTimeout => self.transaction_timeout = ms(name, value)?,
             _ => unreachable!("resolve checked the scope of {name}"),
@@ -245,6 +245,16 @@ pub(crate) fn num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
         .map_err(|_| Error::Config(format!("{key}: expected a non-negative number, got {value:?}")))
 }
 
+/// A size given in KiB (librdkafka's `*.kbytes`), in bytes; one that does not fit a `usize` in bytes is an error
+/// (not a product that overflows).
+pub(crate) fn kib(key: &str, value: &str) -> Result<usize> {
+    num::<usize>(key, value)?.checked_mul(1024).ok_or_else(|| {
+        Error::Config(format!(
+            "{key}: {value:?} KiB is more bytes than this machine can address"
+        ))
+    })
+}
+
 pub(crate) fn ms(key: &str, value: &str) -> Result<Duration> {
     num::<u64>(key, value).map(Duration::from_millis)
 }
@@ -278,5 +288,24 @@ mod tests {
         let err = c.set("lingerr.ms", "1").unwrap_err().to_string();
         assert!(err.contains("lingerr.ms"), "{err}");
         assert!(c.set("linger.ms", "soon").is_err());
+    }
+
+    #[test]
+    fn sizes_in_kib_that_overflow_bytes_are_errors() {
+        let mut p = ProducerConfig::new("a:1");
+        p.set("queue.buffering.max.kbytes", "4").unwrap();
+        assert_eq!(p.buffer_memory, 4096);
+        let huge = (usize::MAX / 1024 + 1).to_string();
+        let err = p
+            .set("queue.buffering.max.kbytes", &huge)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("queue.buffering.max.kbytes"), "{err}");
+        assert_eq!(p.buffer_memory, 4096, "a refused value changes nothing");
+        let mut c = crate::consumer::ConsumerConfig::new("a:1");
+        c.set("queued.max.messages.kbytes", "2").unwrap();
+        assert_eq!(c.memory_budget, 2048);
+        assert!(c.set("queued.max.messages.kbytes", &huge).is_err());
+        assert_eq!(c.memory_budget, 2048);
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::config::properties::{resolve, Key, Scope};
-use crate::config::{boolean, ms, num, ClientConfig};
+use crate::config::{boolean, kib, ms, num, ClientConfig};
 use crate::error::{Error, Result};
 
 /// What to do when the fetch position is out of range or there is no starting offset (`auto.offset.reset`).
@@ -134,7 +134,7 @@ impl ConsumerConfig {
             Key::PartitionBuffer => *self = self.clone().with_partition_buffer(num(name, value)?),
             Key::PartitionBufferLow => self.partition_buffer_low = num(name, value)?,
             Key::MemoryBudget => self.memory_budget = num(name, value)?,
-            Key::MemoryBudgetKb => self.memory_budget = num::<usize>(name, value)? * 1024,
+            Key::MemoryBudgetKb => self.memory_budget = kib(name, value)?,
             Key::AutoOffsetReset => {
                 self.auto_offset_reset = match value {
                     "earliest" | "smallest" | "beginning" => OffsetReset::Earliest,

@@ -5,7 +5,8 @@
 //! Input: `[call, version]` then the frame. `call` picks one of the calls weir makes (in `SPOKEN`'s order);
 //! `version` one of its versions, or one just outside the range (which must be refused, not misread).
 //! Beyond "no panic": a response never reports more error codes than two-byte fields fit in the frame, and a
-//! Fetch response's records go through the consumer's decoding (`weir_fuzz::walk_records`).
+//! Fetch response's records go through the consumer's decoding (`weir_fuzz::walk_records`), and an ApiVersions
+//! response's version table picks, for every call, a version in both sides' ranges.
 #![no_main]
 
 use bytes::Bytes;
@@ -114,6 +115,26 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
             }
+        }
+    } else if KEYS[call] == <versions::ApiVersionsRequest as Call>::KEY {
+        // ApiVersions: the version table a connection builds from it picks, for every call, a version both
+        // sides speak.
+        if let Some(resp) = decode::<versions::ApiVersionsRequest>(*version, frame) {
+            let table = versions::VersionTable::from_response(&resp);
+            for (key, _, ours) in weir_proto::call::SPOKEN {
+                if let Some(v) = table.pick(*key, ours) {
+                    assert!(ours.contains(&v), "picked v{v} of key {key} outside weir's {ours:?}");
+                    let (lo, hi) = resp
+                        .ranges
+                        .iter()
+                        .filter(|(k, _, _)| k == key)
+                        .map(|&(_, lo, hi)| (lo, hi))
+                        .next_back()
+                        .expect("a picked key is in the response");
+                    assert!((lo..=hi).contains(&v), "picked v{v} of key {key} outside the broker's {lo}..={hi}");
+                }
+            }
+            let _ = (table.transaction_version(), table.finalized_features_epoch());
         }
     } else {
         CALLS[call](*version, frame);

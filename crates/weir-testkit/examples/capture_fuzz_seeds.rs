@@ -215,6 +215,7 @@ fn fetch(seeds: &mut Seeds, port: u16, table: &weir_proto::versions::VersionTabl
                 partition: 0,
                 fetch_offset: 0,
                 max_bytes: 1 << 20,
+                current_leader_epoch: -1,
             };
             (topic_for(c), vec![p])
         })
@@ -228,6 +229,7 @@ fn fetch(seeds: &mut Seeds, port: u16, table: &weir_proto::versions::VersionTabl
         session_epoch: -1,
         topics,
         forgotten: Vec::new(),
+        rack_id: String::new(),
     };
     let mut uncompressed_sections = Vec::new();
     for (v, resp) in capture(seeds, port, table, "all-codecs", &req) {

@@ -36,6 +36,7 @@
 //! assert_eq!(got, b"a\nb\n");
 //! ```
 
+pub mod bench_env;
 pub mod bench_out;
 pub mod cpu_time;
 mod kafka;

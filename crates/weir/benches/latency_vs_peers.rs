@@ -60,6 +60,7 @@ use weir::config::ProducerConfig;
 use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
 use weir::producer::RecordMetadata;
 use weir::{Producer, ProducerRecord};
+use weir_testkit::bench_env::{list as env_list, num as env_num};
 use weir_testkit::bench_out;
 use weir_testkit::peers::franz_go::{run_measured, FranzGo, Input, Measured};
 use weir_testkit::peers::java::JavaPeer;
@@ -73,22 +74,6 @@ const CHILD_ENV: &str = "WEIR_LATENCY_CHILD";
 const HEADER_LEN: usize = 24;
 /// Every client, in the order of the tables.
 const ALL_CLIENTS: [&str; 4] = ["weir", "librdkafka", "franz-go", "java"];
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn env_list(name: &str, default: &str) -> Vec<String> {
-    std::env::var(name)
-        .unwrap_or_else(|_| default.into())
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
 
 /// What every driver is told.
 #[derive(Debug, Clone, Copy)]

@@ -56,6 +56,7 @@ use clients::records::write_json_lines;
 use clients::{median, run_child};
 use weir::admin::{Admin, OffsetSpec};
 use weir::config::ClientConfig;
+use weir_testkit::bench_env::{list as env_list, num as env_num};
 use weir_testkit::bench_out;
 use weir_testkit::{unique_name, Kafka, Shape};
 
@@ -72,24 +73,6 @@ const CODEC_SIZE: usize = 1024;
 const PASS_TIMEOUT: Duration = Duration::from_secs(600);
 /// A client whose median records/s is below this fraction of the best client's is flagged in the summary.
 const FLAG_BELOW: f64 = 0.67;
-
-fn env_list(name: &str, default: &str) -> Vec<String> {
-    std::env::var(name)
-        .unwrap_or_else(|_| default.to_owned())
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{BENCH}: {name}={v:?} is not a number")),
-        Err(_) => default,
-    }
-}
 
 /// One workload of the matrix.
 #[derive(Debug, Clone, PartialEq)]

@@ -26,6 +26,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use clients::{check, child_consume, child_produce, median, stats, write_input, VALUE};
+use weir_testkit::bench_env::num as env_num;
 use weir_testkit::peers::franz_go::{run_measured, Input, Measured};
 use weir_testkit::{unique_name, Kafka, Shape};
 
@@ -47,13 +48,6 @@ impl Mode {
             Mode::Off => "off",
         }
     }
-}
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn main() {

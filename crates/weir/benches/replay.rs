@@ -36,16 +36,10 @@ use std::time::{Duration, Instant};
 
 use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
 use weir_proto::record::Compression;
+use weir_testkit::bench_env::num as env_num;
 use weir_testkit::cpu_time::{process_cpu, thread_cpu};
 use weir_testkit::peers::franz_go::{run_measured, Input};
 use weir_testkit::{bench_out, Kcat, ReplayServer};
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Median, min and max.
 fn stats(v: &[f64]) -> (f64, f64, f64) {

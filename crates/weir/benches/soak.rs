@@ -31,19 +31,13 @@ use weir::config::ProducerConfig;
 use weir::consumer::{StartOffset, TopicPartition};
 use weir::group::{GroupConfig, GroupConsumer};
 use weir::{Producer, ProducerRecord};
+use weir_testkit::bench_env::num as env_secs;
 use weir_testkit::bench_out::{self, Param};
 use weir_testkit::{unique_name, Kafka, Shape};
 
 const BENCH: &str = "soak";
 const PARTITIONS: i32 = 12;
 const WINDOW: usize = 1000;
-
-fn env_secs(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Offsets delivered, per partition: one bit each.
 #[derive(Default)]

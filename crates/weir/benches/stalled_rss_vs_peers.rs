@@ -67,6 +67,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use weir_testkit::bench_env::{list as env_list, num as env_num};
 use weir_testkit::peers::franz_go::{run_measured, FranzGo, Input};
 use weir_testkit::{bench_out, repo_root, unique_name, Kafka, Kcat, Shape};
 
@@ -82,22 +83,6 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
 const MIB: f64 = (1 << 20) as f64;
 /// The allowance over the buffered bytes for a stalled application's peak RSS.
 const TARGET_SLACK_MIB: f64 = 16.0;
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn env_list(name: &str, default: &str) -> Vec<String> {
-    std::env::var(name)
-        .unwrap_or_else(|_| default.into())
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
 
 /// The weir CLI: `$WEIR_CLI`, else `release/weir` under `$CARGO_TARGET_DIR` or the repository's `target/`.
 fn weir_cli() -> PathBuf {

@@ -60,6 +60,7 @@ use std::time::{Duration, Instant};
 use weir::consumer::{
     Consumer, ConsumerConfig, ConsumerPartition, ConsumerRecord, StartOffset, TopicPartition,
 };
+use weir_testkit::bench_env::num as env_num;
 use weir_testkit::bench_out;
 use weir_testkit::peers::franz_go::{json_number, run_measured, Input, Measured, Pressure};
 use weir_testkit::{unique_name, Kafka, Shape};
@@ -72,13 +73,6 @@ const PARTITIONS_A: i32 = 6;
 const PRESSURE_PARTITIONS: u64 = 1000;
 /// The pre-fill writes this many records to one partition, then the next (batches of 100 KB).
 const PREFILL_CHUNK: u64 = 1000;
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// `VS_PEERS_VERBOSE=1`: print the children's output (set `FRANZ_GO_PEER_LOG=info` too for franz-go's log).
 fn verbose() -> bool {

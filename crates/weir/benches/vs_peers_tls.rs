@@ -40,6 +40,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use weir_testkit::bench_env::num as env_num;
 use weir_testkit::peers::franz_go::{run_measured, Input, Measured};
 use weir_testkit::{unique_name, Kafka, Kcat, SecureOptions, SecurityProtocol, Shape};
 
@@ -56,13 +57,6 @@ const LISTENERS: [SecurityProtocol; 3] = [
 ];
 const CLIENTS: [&str; 2] = ["weir", "librdkafka"];
 const JOBS: [&str; 2] = ["produce", "consume"];
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn verbose() -> bool {
     std::env::var("VS_PEERS_VERBOSE").is_ok_and(|v| v == "1")

@@ -104,6 +104,16 @@ async fn produce(broker: &Kafka, topic: &str, partitions: i32, per_partition: us
     producer.close().await.unwrap();
 }
 
+/// A consumer of partitions `0..partitions` of `topic`, from their earliest offsets.
+async fn assigned_from_earliest(broker: &Kafka, topic: &str, partitions: i32) -> Consumer {
+    let consumer = Consumer::new(ConsumerConfig::new(&broker.bootstrap())).unwrap();
+    let starts: Vec<_> = (0..partitions)
+        .map(|p| (TopicPartition::new(topic, p), StartOffset::Earliest))
+        .collect();
+    consumer.assign(&starts).await.unwrap();
+    consumer
+}
+
 fn produce_in_background(topic: &str, partitions: i32, per_partition: usize) -> tokio::task::JoinHandle<()> {
     let topic = topic.to_owned();
     tokio::spawn(async move { produce(Kafka::shared(), &topic, partitions, per_partition).await })
@@ -157,11 +167,7 @@ async fn a_cancelled_poll_loses_no_record() {
     let topic = unique_topic("cancel-poll");
     let (partitions, per_partition) = (3, 400);
     broker.create_topic(&topic, partitions);
-    let consumer = Consumer::new(ConsumerConfig::new(&broker.bootstrap())).unwrap();
-    let starts: Vec<_> = (0..partitions)
-        .map(|p| (TopicPartition::new(topic.as_str(), p), StartOffset::Earliest))
-        .collect();
-    consumer.assign(&starts).await.unwrap();
+    let consumer = assigned_from_earliest(broker, &topic, partitions).await;
     let producing = produce_in_background(&topic, partitions, per_partition);
     // Small polls, cancelled at their first, second, ... await point in turn.
     let total = partitions as usize * per_partition;
@@ -192,11 +198,7 @@ async fn a_cancelled_stream_next_loses_no_record() {
     let topic = unique_topic("cancel-stream");
     let (partitions, per_partition) = (2, 300);
     broker.create_topic(&topic, partitions);
-    let consumer = Consumer::new(ConsumerConfig::new(&broker.bootstrap())).unwrap();
-    let starts: Vec<_> = (0..partitions)
-        .map(|p| (TopicPartition::new(topic.as_str(), p), StartOffset::Earliest))
-        .collect();
-    consumer.assign(&starts).await.unwrap();
+    let consumer = assigned_from_earliest(broker, &topic, partitions).await;
     // Partition 1 through its own stream of batches, partition 0 through the consumer's record stream.
     let mut batches = Box::pin(
         consumer
@@ -287,11 +289,7 @@ async fn a_cancelled_send_queues_nothing_and_leaks_no_memory() {
     }
     producer.close().await.unwrap();
 
-    let consumer = Consumer::new(ConsumerConfig::new(&broker.bootstrap())).unwrap();
-    let starts: Vec<_> = (0..2)
-        .map(|p| (TopicPartition::new(topic.as_str(), p), StartOffset::Earliest))
-        .collect();
-    consumer.assign(&starts).await.unwrap();
+    let consumer = assigned_from_earliest(broker, &topic, 2).await;
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + WAIT;
     while seen.len() < sent.len() && tokio::time::Instant::now() < deadline {

@@ -37,20 +37,14 @@ impl TopicMetadata {
         self.partitions.len() as i32
     }
 
-    /// Leader of `partition`, if it has one.
-    pub fn leader(&self, partition: i32) -> Option<i32> {
-        self.partitions
-            .get(usize::try_from(partition).ok()?)
-            .map(|p| p.leader)
-            .filter(|&l| l >= 0)
+    /// Partition `partition`, if the topic has it.
+    pub fn partition(&self, partition: i32) -> Option<&PartitionMetadata> {
+        self.partitions.get(usize::try_from(partition).ok()?)
     }
 
-    /// Leader epoch of `partition` (-1 if unknown: a broker older than Metadata v7, or no such partition).
-    pub fn leader_epoch(&self, partition: i32) -> i32 {
-        usize::try_from(partition)
-            .ok()
-            .and_then(|i| self.partitions.get(i))
-            .map_or(-1, |p| p.leader_epoch)
+    /// Leader of `partition`, if it has one.
+    pub fn leader(&self, partition: i32) -> Option<i32> {
+        self.partition(partition).map(|p| p.leader).filter(|&l| l >= 0)
     }
 }
 

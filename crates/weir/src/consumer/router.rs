@@ -49,11 +49,14 @@ pub(crate) async fn route(inner: Arc<Inner>) {
         for cell in waiting.drain(..) {
             let tp = cell.topic_partition();
             let topic = snap.topic(&tp.topic);
-            match topic.as_ref().and_then(|t| t.leader(tp.partition)) {
-                Some(leader) => {
-                    let epoch = topic.as_ref().map_or(-1, |t| t.leader_epoch(tp.partition));
-                    cell.slot().leader_epoch.store(epoch, Ordering::Relaxed);
-                    by_broker.entry(leader).or_default().push(cell)
+            match topic
+                .as_ref()
+                .and_then(|t| t.partition(tp.partition))
+                .filter(|p| p.leader >= 0)
+            {
+                Some(p) => {
+                    cell.slot().leader_epoch.store(p.leader_epoch, Ordering::Relaxed);
+                    by_broker.entry(p.leader).or_default().push(cell)
                 }
                 None => still.push(cell),
             }

@@ -155,6 +155,7 @@ use crate::group_admin::{
 use crate::group_offsets::{CommitTopic, OffsetCommitRequest, OffsetFetchRequest, OffsetFetchResponse};
 use crate::list_offsets::{ListOffsetsRequest, ListedOffset};
 use crate::metadata::{MetadataRequest, MetadataResponse};
+use crate::offset_for_leader_epoch::{EpochEndOffset, OffsetForLeaderEpochRequest};
 use crate::produce::{ProduceRequest, ProduceResponse};
 use crate::producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 use crate::sasl::{
@@ -248,6 +249,9 @@ calls! {
         crate::group_admin::decode_offset_delete_response;
     DescribeProducersRequest => Vec<ProducersTopic>, crate::describe_producers::DESCRIBE_PRODUCERS_VERSIONS,
         crate::describe_producers::decode_describe_producers_response;
+    OffsetForLeaderEpochRequest => Vec<EpochEndOffset>,
+        crate::offset_for_leader_epoch::OFFSET_FOR_LEADER_EPOCH_VERSIONS,
+        crate::offset_for_leader_epoch::decode_offset_for_leader_epoch_response;
 }
 
 /// The name of an API key, for messages ("Unknown" for keys weir does not speak).
@@ -290,6 +294,7 @@ pub const fn api_name(key: i16) -> &'static str {
         47 => "OffsetDelete",
         61 => "DescribeProducers",
         69 => "ConsumerGroupDescribe",
+        23 => "OffsetForLeaderEpoch",
         _ => "Unknown",
     }
 }
@@ -409,7 +414,7 @@ mod error_codes {
             find_coordinator_response as fc, incremental_alter_configs_response as iac,
             leave_group_response as lg, list_offsets_response as lo, metadata_response as md,
             offset_commit_response as oc, offset_delete_response as od, offset_fetch_response as of,
-            txn_offset_commit_response as toc,
+            offset_for_leader_epoch_response as ofle, txn_offset_commit_response as toc,
         };
 
         case!(
@@ -748,6 +753,21 @@ mod error_codes {
                     dp::PartitionResponse::default().with_partition_index(1),
                 ])]),
             [6]
+        );
+
+        case!(
+            OffsetForLeaderEpochRequest,
+            kp::OffsetForLeaderEpochResponse::default().with_topics(vec![
+                ofle::OffsetForLeaderTopicResult::default()
+                    .with_topic(topic("t"))
+                    .with_partitions(vec![
+                        ofle::EpochEndOffset::default().with_partition(0),
+                        ofle::EpochEndOffset::default()
+                            .with_partition(1)
+                            .with_error_code(74),
+                    ])
+            ]),
+            [74]
         );
 
         // Produce and Fetch report nothing: their callers count the codes they walk anyway.

@@ -56,6 +56,7 @@ pub mod group_offsets;
 pub mod kafka_code;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod producer_id;
 pub mod record;

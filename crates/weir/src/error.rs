@@ -85,6 +85,25 @@ pub enum Error {
         #[source]
         source: RecordError,
     },
+    /// The partition's log was truncated below the consumer's fetch position (an unclean leader election: the
+    /// new leader never had the records fetched from `divergent_offset` on), and `auto.offset.reset` is `none`.
+    /// The partition stops until a seek; seeking to `divergent_offset` reads the new leader's log from where it
+    /// parts from the one read. With a reset policy the consumer repositions itself instead and reports the
+    /// truncation in its statistics and log (KIP-320; the Java client's `LogTruncationException`).
+    #[error("log of {topic}-{partition} truncated below the fetch position {offset}{}", match divergent_offset {
+        Some(d) => format!(" (it diverges from offset {d})"),
+        None => " (where it diverges is unknown)".to_string(),
+    })]
+    LogTruncation {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The fetch position when the truncation was found.
+        offset: i64,
+        /// The first offset where the new leader's log may differ from the one fetched, when the leader knows.
+        divergent_offset: Option<i64>,
+    },
     /// The broker does not support an API weir needs, at any version weir speaks.
     #[error("broker {broker} does not support {api} at a version weir speaks")]
     UnsupportedApi {
@@ -159,6 +178,7 @@ impl Error {
             | Error::Protocol { .. }
             | Error::Encode { .. }
             | Error::CorruptRecords { .. }
+            | Error::LogTruncation { .. }
             | Error::CommitFailed(_) => ErrorKind::Fatal,
             Error::UnsupportedApi { .. } | Error::Tls { .. } | Error::Authentication { .. } => {
                 ErrorKind::Fatal

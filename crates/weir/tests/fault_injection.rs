@@ -9,12 +9,14 @@ mod capped_alloc;
 mod fake_broker;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU16, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use fake_broker::{batch, bounded, metadata_answer, Action, FakeBroker, FakeConfig, NODE_ID, PRODUCER_ID};
+use fake_broker::{
+    batch, batch_at_epoch, bounded, metadata_answer, Action, FakeBroker, FakeConfig, NODE_ID, PRODUCER_ID,
+};
 use kafka_protocol::messages::metadata_response::MetadataResponseBroker;
 use kafka_protocol::messages::{ApiKey, BrokerId};
 use kafka_protocol::protocol::{Encodable, StrBytes};
@@ -772,6 +774,164 @@ async fn a_fenced_leader_epoch_refreshes_metadata_and_fetches_with_the_new_epoch
             refreshes.load(Ordering::SeqCst) >= 2,
             "metadata refreshed after the fence"
         );
+        c.close().await.unwrap();
+    })
+    .await;
+}
+
+/// A fake leading partition 0 of [`TOPIC`] at leader epoch 1 with offsets 0..10 (batches 0..7 and 7..10 of
+/// epoch 1), whose
+/// metadata reports the epoch in `epoch`; and a consumer (`auto.offset.reset` as given) that has read them all.
+async fn read_ten_at_epoch_one(reset: &str) -> (FakeBroker, Arc<AtomicI32>, Consumer, Seen) {
+    let epoch = Arc::new(AtomicI32::new(1));
+    let reported = epoch.clone();
+    let fake = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1)]).metadata(move |_, port| {
+        let mut m = metadata_answer(port, &[(TOPIC, 1)]);
+        for p in &mut m.topics[0].partitions {
+            p.leader_epoch = reported.load(Ordering::SeqCst);
+        }
+        m
+    }))
+    .await;
+    let first = vec![
+        batch_at_epoch(0, &values(0, 0..7), 1),
+        batch_at_epoch(7, &values(0, 7..10), 1),
+    ];
+    fake.elect(TOPIC, 0, 1, 0, first);
+    let mut cfg = consumer_config(&fake);
+    cfg.set("auto.offset.reset", reset).unwrap();
+    let c = Consumer::new(cfg).unwrap();
+    c.assign(&[(tp(0), StartOffset::Offset(0))]).await.unwrap();
+    let mut seen = Seen::default();
+    poll_until(&c, &mut seen, "the first ten records", |s| {
+        s.records.len() >= 10 || !s.errors.is_empty()
+    })
+    .await;
+    assert!(seen.errors.is_empty(), "{:?}", seen.errors);
+    assert_eq!(seen.offsets(0), range(10));
+    (fake, epoch, c, seen)
+}
+
+/// An unclean election: the new leader, at epoch 2, never had offsets 7..10 of epoch 1; from 7 its log holds
+/// records of its own (`new-r7`..`new-r11`).
+fn unclean_election(fake: &FakeBroker, epoch: &AtomicI32) {
+    epoch.store(2, Ordering::SeqCst);
+    let theirs: Vec<String> = (7..12).map(|i| format!("new-r{i}")).collect();
+    fake.elect(TOPIC, 0, 2, 7, vec![batch_at_epoch(7, &theirs, 2)]);
+}
+
+/// The OffsetForLeaderEpoch questions the fake was asked: `(current leader epoch, leader epoch)`.
+fn epoch_questions(fake: &FakeBroker) -> Vec<(i32, i32)> {
+    fake.recorded(|r| {
+        r.of(ApiKey::OffsetForLeaderEpoch)
+            .flat_map(|q| match &q.body {
+                fake_broker::Body::OffsetForLeaderEpoch(o) => o
+                    .topics
+                    .iter()
+                    .flat_map(|t| &t.partitions)
+                    .map(|p| (p.current_leader_epoch, p.leader_epoch))
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect()
+    })
+}
+
+/// KIP-320: after a leader change, the position is validated against the new leader (OffsetForLeaderEpoch,
+/// with the epoch of the last batch fetched). A log truncated below it (an unclean election) is found: with a
+/// reset policy the partition goes back to where the logs part and reads the new leader's records from there,
+/// no error surfaced, the truncation counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_truncated_by_an_unclean_election_is_found_and_read_from_where_it_parts() {
+    bounded(60, async {
+        let (fake, epoch, c, mut seen) = read_ten_at_epoch_one("earliest").await;
+        assert!(
+            epoch_questions(&fake).is_empty(),
+            "no validation without a leader change"
+        );
+        unclean_election(&fake, &epoch);
+        poll_until(&c, &mut seen, "the new leader's records", |s| {
+            s.records.len() >= 15 || !s.errors.is_empty()
+        })
+        .await;
+        assert!(seen.errors.is_empty(), "no error reaches poll: {:?}", seen.errors);
+        let after: Vec<(i64, String)> = seen.records[10..]
+            .iter()
+            .map(|r| {
+                (
+                    r.offset,
+                    String::from_utf8_lossy(r.value.as_deref().unwrap()).into_owned(),
+                )
+            })
+            .collect();
+        let want: Vec<(i64, String)> = (7..12).map(|i| (i, format!("new-r{i}"))).collect();
+        assert_eq!(
+            after, want,
+            "read again from where the logs part, the new leader's records"
+        );
+        assert_eq!(
+            epoch_questions(&fake).first(),
+            Some(&(2, 1)),
+            "validated at the new epoch, for the epoch fetched"
+        );
+        assert_eq!(c.stats().log_truncations, 1);
+        c.close().await.unwrap();
+    })
+    .await;
+}
+
+/// With `auto.offset.reset=none`, the truncation is reported (where the logs part included) and the partition
+/// stops; a seek to the divergent offset reads the new leader's log from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncation_without_a_reset_policy_is_reported_and_the_partition_stops() {
+    bounded(60, async {
+        let (fake, epoch, c, mut seen) = read_ten_at_epoch_one("none").await;
+        unclean_election(&fake, &epoch);
+        poll_until(&c, &mut seen, "the truncation reported", |s| !s.errors.is_empty()).await;
+        match &seen.errors[..] {
+            [Error::LogTruncation {
+                partition: 0,
+                offset: 10,
+                divergent_offset: Some(7),
+                ..
+            }] => {}
+            other => panic!("want one LogTruncation at 10 diverging at 7, got {other:?}"),
+        }
+        assert_eq!(seen.records.len(), 10, "nothing more delivered");
+        // Stopped: nothing from it until a seek (the answers of a few more polls).
+        for _ in 0..3 {
+            assert!(c.poll(100, Duration::from_millis(50)).await.unwrap().is_empty());
+        }
+        assert_eq!(c.stats().log_truncations, 1);
+        c.seek(&tp(0), StartOffset::Offset(7)).await.unwrap();
+        poll_until(&c, &mut seen, "the new leader's records", |s| {
+            s.records.len() >= 15
+        })
+        .await;
+        let offsets: Vec<i64> = seen.records[10..].iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, (7..12).collect::<Vec<_>>());
+        c.close().await.unwrap();
+    })
+    .await;
+}
+
+/// A leader change without truncation (a clean election: the new leader has every record) is validated and
+/// fetching goes on from the position: nothing read twice, nothing counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_leader_change_is_validated_and_reading_goes_on() {
+    bounded(60, async {
+        let (fake, epoch, c, mut seen) = read_ten_at_epoch_one("earliest").await;
+        epoch.store(2, Ordering::SeqCst);
+        fake.elect(TOPIC, 0, 2, 10, vec![batch_at_epoch(10, &values(0, 10..15), 2)]);
+        poll_until(&c, &mut seen, "the records after the change", |s| {
+            s.records.len() >= 15 || !s.errors.is_empty()
+        })
+        .await;
+        assert!(seen.errors.is_empty(), "{:?}", seen.errors);
+        assert_eq!(seen.offsets(0), range(15));
+        seen.check_values();
+        assert_eq!(epoch_questions(&fake).first(), Some(&(2, 1)));
+        assert_eq!(c.stats().log_truncations, 0);
         c.close().await.unwrap();
     })
     .await;

@@ -2,6 +2,7 @@
 
 mod broker_choice;
 pub(crate) mod coordinators;
+mod epoch_ends;
 mod metadata;
 mod metrics;
 mod offsets;

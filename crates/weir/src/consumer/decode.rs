@@ -25,6 +25,9 @@ pub(crate) struct Decoded {
     pub(crate) largest_batch: usize,
     /// A batch was left for a later fetch because it needs more memory than the partition has room for.
     pub(crate) left_for_room: bool,
+    /// The partition leader epoch of the last batch `next_offset` moved into or past (the epoch the fetch
+    /// position is validated with after a leader change, KIP-320), -1 if it did not move.
+    pub(crate) last_epoch: i32,
 }
 
 /// Limits applied while decoding.
@@ -63,6 +66,7 @@ pub(crate) fn decode_partition(
         error: None,
         largest_batch: 0,
         left_for_room: false,
+        last_epoch: -1,
     };
     let corrupt = |offset: i64, source: RecordError| Error::CorruptRecords {
         topic: topic.to_string(),
@@ -113,6 +117,7 @@ pub(crate) fn decode_partition(
         if batch.is_control() || aborted_batch {
             // Never delivered; their offsets are passed over (and committed past).
             out.next_offset = batch.next_offset();
+            out.last_epoch = batch.partition_leader_epoch();
             continue;
         }
         let records = match batch.records(limits.max_decompressed) {
@@ -233,6 +238,9 @@ pub(crate) fn decode_partition(
         }
         out.bytes += taken_bytes;
         out.wire_bytes += batch.batch_len();
+        if out.records.len() > start {
+            out.last_epoch = batch.partition_leader_epoch();
+        }
         if cut {
             out.next_offset = out.records.last().map_or(out.next_offset, |r| r.offset + 1);
             break;
@@ -247,6 +255,7 @@ pub(crate) fn decode_partition(
             break;
         }
         out.next_offset = batch.next_offset();
+        out.last_epoch = batch.partition_leader_epoch();
     }
     // The vector is buffered as it is: capacity grown by doubling over many batches would cost memory that no
     // record accounts for.

@@ -120,7 +120,7 @@ impl Fetcher {
     /// regular lane.
     fn plan(
         &self,
-        inner: &Inner,
+        inner: &Arc<Inner>,
         scratch: &mut Vec<Arc<Partition>>,
         lanes: usize,
         express_free: bool,
@@ -141,8 +141,18 @@ impl Fetcher {
                 false => ready.push((p, ticket)),
             }
         }
-        self.group
-            .poll_ready(scratch, |p, ticket| ready.push((Arc::clone(p), ticket)));
+        self.group.poll_ready(scratch, |p, ticket| {
+            // After a leader change, a position with a known epoch is validated before it is fetched again.
+            let s = p.slot();
+            let due = s.validate.load(Ordering::Relaxed) && s.validate.swap(false, Ordering::Relaxed);
+            match s.fetched_epoch(ticket.epoch).filter(|_| due) {
+                Some(fetched_epoch) => {
+                    p.park(ticket);
+                    inner.spawn_validation(Arc::clone(p), ticket, fetched_epoch);
+                }
+                None => ready.push((Arc::clone(p), ticket)),
+            }
+        });
         if lanes == 0 {
             let (behind, caught_up): (Planned, Planned) = ready.into_iter().partition(|(p, ticket)| {
                 let hw = p.slot().log_end.load(Ordering::Relaxed);
@@ -329,6 +339,9 @@ impl Fetcher {
             };
             let has_records = !decoded.records.is_empty();
             let end = decoded.next_offset;
+            if decoded.last_epoch >= 0 {
+                s.set_fetched_epoch(ticket.epoch, decoded.last_epoch);
+            }
             if let Some(streak) = refetch {
                 // A batch failed its CRC, with fetches left: what came before it is taken as from any fetch,
                 // then the batch is fetched again after the backoff. The streak is stored before the ticket

@@ -50,6 +50,7 @@ mod record_queue;
 mod router;
 mod session;
 mod signal;
+mod validation;
 // Public only to the benchmarks (`features = ["internals"]`, which weir's dev-dependency on itself turns on):
 // the table is measured alone there. Applications use it through `Consumer`.
 #[cfg(feature = "internals")]
@@ -149,6 +150,7 @@ pub(crate) struct StatCounters {
     pub(crate) incremental_fetches: AtomicU64,
     pub(crate) forgotten_partitions: AtomicU64,
     pub(crate) fetch_session_errors: AtomicU64,
+    pub(crate) log_truncations: AtomicU64,
 }
 
 /// One partition's state, for monitoring (see [`Consumer::partition_view`]).

@@ -74,6 +74,13 @@ pub(crate) struct PartitionSlot {
     /// (KIP-320): a broker on another epoch answers FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH, and the
     /// partition is routed again from fresh metadata.
     pub(crate) leader_epoch: AtomicI32,
+    /// The partition leader epoch of the last batch fetched up to the fetch position, with the partition's
+    /// epoch it was fetched in (see [`PartitionSlot::fetched_epoch`]): what a position is validated with after
+    /// a leader change (KIP-320).
+    fetched_epoch: AtomicU64,
+    /// The leader epoch changed since the partition was last routed: its position is validated against the new
+    /// leader's log (OffsetForLeaderEpoch) before it is fetched again.
+    pub(crate) validate: AtomicBool,
 }
 
 impl Default for PartitionSlot {
@@ -98,7 +105,26 @@ impl Default for PartitionSlot {
             replica_until_ms: AtomicU64::new(0),
             fetched_from: AtomicI32::new(-1),
             leader_epoch: AtomicI32::new(-1),
+            fetched_epoch: AtomicU64::new(u64::MAX),
+            validate: AtomicBool::new(false),
         }
+    }
+}
+
+impl PartitionSlot {
+    /// Records that a fetch in the partition's epoch `epoch` moved its position into or past a batch of leader
+    /// epoch `leader_epoch`. Called by the holder of the fetch ticket, before it finishes the fetch.
+    pub(crate) fn set_fetched_epoch(&self, epoch: u32, leader_epoch: i32) {
+        let packed = (u64::from(epoch) << 32) | u64::from(leader_epoch as u32);
+        self.fetched_epoch.store(packed, Ordering::Relaxed);
+    }
+
+    /// The leader epoch of the last batch fetched up to the position, if it was fetched in the partition's epoch
+    /// `epoch` (a seek or assign since makes it unknown) and the broker stamped one.
+    pub(crate) fn fetched_epoch(&self, epoch: u32) -> Option<i32> {
+        let packed = self.fetched_epoch.load(Ordering::Relaxed);
+        let leader_epoch = packed as u32 as i32;
+        ((packed >> 32) as u32 == epoch && leader_epoch >= 0).then_some(leader_epoch)
     }
 }
 

@@ -55,7 +55,11 @@ pub(crate) async fn route(inner: Arc<Inner>) {
                 .filter(|p| p.leader >= 0)
             {
                 Some(p) => {
-                    cell.slot().leader_epoch.store(p.leader_epoch, Ordering::Relaxed);
+                    let was = cell.slot().leader_epoch.swap(p.leader_epoch, Ordering::Relaxed);
+                    if was >= 0 && p.leader_epoch >= 0 && was != p.leader_epoch {
+                        // A new leader: its log may have diverged from the one fetched (KIP-320).
+                        cell.slot().validate.store(true, Ordering::Relaxed);
+                    }
                     by_broker.entry(p.leader).or_default().push(cell)
                 }
                 None => still.push(cell),

@@ -37,6 +37,10 @@ pub struct ConsumerStats {
     pub forgotten_partitions: u64,
     /// Fetch sessions the broker refused (evicted, or an epoch out of step); each was started afresh.
     pub fetch_session_errors: u64,
+    /// Times a partition's log was found truncated below its fetch position after a leader change (KIP-320:
+    /// an unclean leader election). With a reset policy the partition was repositioned (to where the logs part,
+    /// or by `auto.offset.reset` when that is unknown); with `none`, [`crate::Error::LogTruncation`] was reported.
+    pub log_truncations: u64,
     /// Bytes of memory buffered right now (fetched, undelivered records), all partitions.
     pub buffered_bytes: usize,
     /// Times a `poll` waiting for records was woken because records became deliverable (one per batch of
@@ -134,6 +138,7 @@ impl Inner {
             incremental_fetches: s.incremental_fetches.load(Ordering::Relaxed),
             forgotten_partitions: s.forgotten_partitions.load(Ordering::Relaxed),
             fetch_session_errors: s.fetch_session_errors.load(Ordering::Relaxed),
+            log_truncations: s.log_truncations.load(Ordering::Relaxed),
             buffered_bytes: self.table.buffered_total(),
             delivery_wakeups: self.deliver_wake.wakeups(),
             memory_budget: self.cfg.memory_budget,

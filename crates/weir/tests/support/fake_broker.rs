@@ -63,6 +63,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::messages::{
     DescribeGroupsRequest, DescribeGroupsResponse, GroupId, ListGroupsRequest, ListGroupsResponse,
 };
+use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -110,6 +111,9 @@ pub enum Body {
     /// DeleteRecords: normally answered with each partition's log start at the offset asked (nothing is
     /// deleted).
     DeleteRecords(DeleteRecordsRequest),
+    /// OffsetForLeaderEpoch: answered from the log, by the leader epochs its batches carry (see
+    /// [`FakeBroker::elect`]).
+    OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
     /// An API the fake does not serve; it answers nothing and closes the connection.
     Other,
 }
@@ -303,6 +307,7 @@ impl FakeConfig {
                 (ApiKey::Heartbeat, 0, 4),
                 (ApiKey::LeaveGroup, 0, 5),
                 (ApiKey::SyncGroup, 0, 5),
+                (ApiKey::OffsetForLeaderEpoch, 2, 4),
             ],
             batches_per_fetch: None,
             script: Arc::new(|_| Action::Answer),
@@ -354,6 +359,9 @@ struct State {
     group: Arc<Mutex<GroupState>>,
     /// Where FindCoordinator points: `(node id, port)`; `None`: this broker.
     coordinator: Mutex<Option<(i32, u16)>>,
+    /// The leader epoch this broker leads a partition at (set by [`FakeBroker::elect`]; none: fetches are not
+    /// checked). Locked inside `log`, so that a leader change and the fetches it fences are ordered.
+    epochs: Mutex<HashMap<(String, i32), i32>>,
 }
 
 /// The running fake broker; stops when dropped.
@@ -390,6 +398,7 @@ impl FakeBroker {
             recorded: Mutex::new(Recorded::default()),
             changed: Notify::new(),
             sessions: Mutex::new(HashMap::new()),
+            epochs: Mutex::new(HashMap::new()),
         });
         let st = state.clone();
         let task = tokio::spawn(async move {
@@ -438,6 +447,37 @@ impl FakeBroker {
                 next_offset: base + count,
                 bytes,
             });
+        self.state.changed.notify_waiters();
+    }
+
+    /// A leader change at once: from now on this broker leads `topic`/`partition` at leader epoch `epoch`
+    /// (fetches and OffsetForLeaderEpoch requests at an older current epoch are answered FENCED_LEADER_EPOCH),
+    /// and its log is cut back to `truncate_to` (an unclean election: the new leader never had what follows),
+    /// then `batches` are appended. Fetches waiting for data are woken and see the change.
+    pub fn elect(&self, topic: &str, partition: i32, epoch: i32, truncate_to: i64, batches: Vec<Bytes>) {
+        let mut log = self.state.log.lock().unwrap();
+        self.state
+            .epochs
+            .lock()
+            .unwrap()
+            .insert((topic.to_owned(), partition), epoch);
+        let stored = log.entry((topic.to_owned(), partition)).or_default();
+        assert!(
+            stored
+                .iter()
+                .all(|b| b.base_offset >= truncate_to || b.next_offset <= truncate_to),
+            "the fake truncates only at batch boundaries"
+        );
+        stored.retain(|b| b.base_offset < truncate_to);
+        for bytes in batches {
+            let (base, count) = batch_span(&bytes);
+            stored.push(StoredBatch {
+                base_offset: base,
+                next_offset: base + count,
+                bytes,
+            });
+        }
+        drop(log);
         self.state.changed.notify_waiters();
     }
 
@@ -534,6 +574,19 @@ impl FakeBroker {
 
 /// The timestamp of the record at offset 0 in batches built by [`batch`] (each next offset one ms later).
 pub const RECORD_TIME_BASE: i64 = 1_700_000_000_000;
+
+/// [`batch`] as a leader at `leader_epoch` stores it (the partition leader epoch in its header, which the CRC
+/// does not cover).
+pub fn batch_at_epoch(base_offset: i64, values: &[String], leader_epoch: i32) -> Bytes {
+    let mut b = BytesMut::from(&batch(base_offset, values)[..]);
+    b[12..16].copy_from_slice(&leader_epoch.to_be_bytes());
+    b.freeze()
+}
+
+/// The partition leader epoch of a stored batch.
+fn leader_epoch_of(b: &StoredBatch) -> i32 {
+    i32::from_be_bytes(b.bytes[12..16].try_into().unwrap())
+}
 
 /// A well-formed uncompressed batch of `values` starting at `base_offset`.
 pub fn batch(base_offset: i64, values: &[String]) -> Bytes {
@@ -660,6 +713,9 @@ fn decode_request(conn: usize, mut frame: Bytes) -> Option<Request> {
             Body::CreatePartitions(CreatePartitionsRequest::decode(&mut frame, version).ok()?)
         }
         ApiKey::DeleteRecords => Body::DeleteRecords(DeleteRecordsRequest::decode(&mut frame, version).ok()?),
+        ApiKey::OffsetForLeaderEpoch => {
+            Body::OffsetForLeaderEpoch(OffsetForLeaderEpochRequest::decode(&mut frame, version).ok()?)
+        }
         _ => Body::Other,
     };
     Some(Request {
@@ -846,6 +902,7 @@ async fn answer(st: &State, req: &Request, action: &Action) -> Bytes {
         Body::IncrementalAlterConfigs(a) => encode(&alter_configs_answer(a), v),
         Body::CreatePartitions(c) => encode(&create_partitions_answer(c), v),
         Body::DeleteRecords(d) => encode(&delete_records_answer(d), v),
+        Body::OffsetForLeaderEpoch(o) => encode(&offset_for_leader_epoch_answer(st, o), v),
         Body::Other => Bytes::new(),
     }
 }
@@ -900,6 +957,69 @@ fn create_partitions_answer(c: &CreatePartitionsRequest) -> CreatePartitionsResp
             .map(|t| CreatePartitionsTopicResult::default().with_name(t.name.clone()))
             .collect(),
     )
+}
+
+/// The code a leader at `ours` (none: unchecked) answers a request at the client's current leader epoch
+/// `theirs` with: FENCED_LEADER_EPOCH when older, UNKNOWN_LEADER_EPOCH when newer, 0 when equal or unknown.
+fn epoch_check(ours: Option<i32>, theirs: i32) -> i16 {
+    match ours {
+        Some(ours) if theirs >= 0 && theirs < ours => 74,
+        Some(ours) if theirs > ours => 75,
+        _ => 0,
+    }
+}
+
+/// Answers OffsetForLeaderEpoch from the log: the largest epoch of its batches not above the one asked, and
+/// where it ends (the first batch of a later epoch, or the log end); -1 and -1 when there is none.
+fn offset_for_leader_epoch_answer(
+    st: &State,
+    o: &OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
+    use kafka_protocol::messages::offset_for_leader_epoch_response::{
+        EpochEndOffset, OffsetForLeaderTopicResult,
+    };
+    let log = st.log.lock().unwrap();
+    let epochs = st.epochs.lock().unwrap();
+    let topics = o
+        .topics
+        .iter()
+        .map(|t| {
+            let name = t.topic.0.to_string();
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|q| {
+                    let key = (name.clone(), q.partition);
+                    let answer = EpochEndOffset::default().with_partition(q.partition);
+                    let Some(batches) = log.get(&key) else {
+                        return answer.with_error_code(3);
+                    };
+                    let code = epoch_check(epochs.get(&key).copied(), q.current_leader_epoch);
+                    if code != 0 {
+                        return answer.with_error_code(code);
+                    }
+                    let found = batches
+                        .iter()
+                        .map(leader_epoch_of)
+                        .filter(|&e| e <= q.leader_epoch)
+                        .max();
+                    match found {
+                        None => answer.with_leader_epoch(-1).with_end_offset(-1),
+                        Some(e) => answer.with_leader_epoch(e).with_end_offset(
+                            batches
+                                .iter()
+                                .find(|b| leader_epoch_of(b) > e)
+                                .map_or_else(|| log_end(&log, &name, q.partition), |b| b.base_offset),
+                        ),
+                    }
+                })
+                .collect();
+            OffsetForLeaderTopicResult::default()
+                .with_topic(t.topic.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
 }
 
 /// The normal DeleteRecords answer: each partition's log start at the offset asked.
@@ -1079,10 +1199,24 @@ async fn fetch(st: &State, f: &FetchRequest, action: &Action) -> FetchResponse {
         let mut topics: BTreeMap<String, Vec<PartitionData>> = BTreeMap::new();
         {
             let log = st.log.lock().unwrap();
+            let epochs = st.epochs.lock().unwrap();
             for (name, partition, fetch_offset, max_bytes) in &targets {
                 let key = (name.clone(), *partition);
                 let mut d = PartitionData::default().with_partition_index(*partition);
+                // The epoch this request names for the partition (none for one an incremental request leaves out).
+                let theirs = f
+                    .topics
+                    .iter()
+                    .filter(|t| t.topic.0.as_str() == name)
+                    .flat_map(|t| &t.partitions)
+                    .find(|p| p.partition == *partition)
+                    .map_or(-1, |p| p.current_leader_epoch);
+                let fenced = epoch_check(epochs.get(&key).copied(), theirs);
                 match log.get(&key) {
+                    _ if fenced != 0 => {
+                        d = d.with_error_code(fenced).with_high_watermark(-1);
+                        any = true;
+                    }
                     None => d = d.with_error_code(3),
                     Some(batches) => {
                         let end = log_end(&log, name, *partition);

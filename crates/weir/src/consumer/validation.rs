@@ -1,0 +1,147 @@
+//! Validating a fetch position after a leader change (KIP-320): was the log fetched truncated?
+//!
+//! A partition's fetch position comes with the leader epoch of the last batch fetched up to it. When the router
+//! finds the partition under a new leader epoch, the partition's next fetch waits (its ticket parked) while the
+//! new leader is asked where that epoch ends in its log (OffsetForLeaderEpoch). Ending at or past the position,
+//! the log is the one fetched, and fetching goes on. Ending before it, the log was truncated (an unclean leader
+//! election gave leadership to a replica that never had the records from there on): with a reset policy the
+//! partition goes back to where the logs part, or to its delivered position if that is earlier (the records
+//! between are still the leader's); with `auto.offset.reset=none` the partition stops and
+//! [`Error::LogTruncation`] is reported, as the Java client throws `LogTruncationException`. A leader that knows
+//! no epoch at or below the one asked cannot say where the logs part: `auto.offset.reset` decides.
+//!
+//! Leadership moving again meanwhile (a fenced or unknown epoch, a lost connection) sends the partition back to
+//! the router, still due for validation, after the retry backoff. A seek or unassign meanwhile releases the
+//! parked ticket, and the answer is ignored.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::config::OffsetReset;
+use super::partition::Partition;
+use super::state_table::{FetchGroupId, FetchTicket};
+use super::Inner;
+use crate::error::Error;
+
+/// What the new leader's answer says about a fetch position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The leader's log holds everything up to the position, as fetched.
+    Valid,
+    /// The log was truncated below the position: it parts from the one fetched at `divergent`.
+    Truncated { divergent: i64 },
+    /// The leader knows no epoch at or below the one asked: where the logs part is unknown.
+    Unknown,
+}
+
+/// Judges `position` by the leader's answer: the largest epoch of its log not above the one asked
+/// (`leader_epoch`) and the offset where it ends (`end_offset`), each -1 if unknown.
+pub(crate) fn verdict(position: i64, leader_epoch: i32, end_offset: i64) -> Verdict {
+    if end_offset < 0 || leader_epoch < 0 {
+        Verdict::Unknown
+    } else if end_offset < position {
+        Verdict::Truncated {
+            divergent: end_offset,
+        }
+    } else {
+        Verdict::Valid
+    }
+}
+
+impl Inner {
+    /// Validates the position of `p`, whose fetch `ticket` is parked, fetched up to a batch of leader epoch
+    /// `fetched_epoch`, against its current leader (see the module documentation).
+    pub(crate) fn spawn_validation(
+        self: &Arc<Self>,
+        p: Arc<Partition>,
+        ticket: FetchTicket,
+        fetched_epoch: i32,
+    ) {
+        let inner = self.clone();
+        tokio::spawn(async move { inner.validate(p, ticket, fetched_epoch).await });
+    }
+
+    async fn validate(self: Arc<Self>, p: Arc<Partition>, ticket: FetchTicket, fetched_epoch: i32) {
+        let tp = p.topic_partition();
+        let slot = p.slot();
+        let current = slot.leader_epoch.load(Ordering::Relaxed);
+        let answer = self.cluster.epoch_end(tp, current, fetched_epoch).await;
+        if self.is_closed() || p.epoch() != ticket.epoch {
+            return; // Closed, or sought or unassigned meanwhile: the ticket was released.
+        }
+        let end = match answer {
+            Ok(end) => end,
+            Err(Error::UnsupportedApi { .. }) => {
+                // A broker that cannot tell: fetch on, as the Java client does.
+                p.unpark(ticket);
+                return;
+            }
+            Err(e) if e.is_retriable() => {
+                // Leadership moved again, or the leader is unreachable: through the router (fresh metadata),
+                // then validated again.
+                tracing::debug!(%tp, error = %e, "position validation failed; retrying");
+                tokio::time::sleep(self.cfg.client.retry_backoff).await;
+                slot.stale_leader.store(true, Ordering::Relaxed);
+                slot.validate.store(true, Ordering::Relaxed);
+                p.set_fetch_group(FetchGroupId::UNROUTED);
+                p.unpark(ticket);
+                return;
+            }
+            Err(e) => {
+                // Not allowed, say: the partition stops until a seek, as when a fetch fails so.
+                self.report(e);
+                return;
+            }
+        };
+        let position = ticket.position;
+        let divergent = match verdict(position, end.leader_epoch, end.end_offset) {
+            Verdict::Valid => {
+                p.unpark(ticket);
+                return;
+            }
+            Verdict::Truncated { divergent } => Some(divergent),
+            Verdict::Unknown => None,
+        };
+        self.stats.log_truncations.fetch_add(1, Ordering::Relaxed);
+        let reset = self.cfg.auto_offset_reset;
+        tracing::warn!(%tp, position, divergent, fetched_epoch, leader_epoch = current, ?reset,
+            "log truncated below the fetch position (unclean leader election)");
+        match (divergent, reset) {
+            (_, OffsetReset::None) => self.report(Error::LogTruncation {
+                topic: tp.topic.to_string(),
+                partition: tp.partition,
+                offset: position,
+                divergent_offset: divergent,
+            }),
+            (Some(divergent), _) => {
+                // Records delivered before the logs part were the new leader's too: not delivered again.
+                let to = divergent.min(slot.delivered.load(Ordering::SeqCst));
+                let _ = self.seek_to(tp, to);
+            }
+            (None, _) => self.spawn_offset_reset(p.clone(), position),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_position_within_the_epoch_is_valid() {
+        assert_eq!(verdict(10, 3, 10), Verdict::Valid);
+        assert_eq!(verdict(10, 3, 25), Verdict::Valid);
+    }
+
+    #[test]
+    fn an_epoch_ending_before_the_position_is_a_truncation() {
+        assert_eq!(verdict(10, 3, 7), Verdict::Truncated { divergent: 7 });
+        assert_eq!(verdict(10, 2, 0), Verdict::Truncated { divergent: 0 });
+    }
+
+    #[test]
+    fn an_unknown_epoch_or_offset_leaves_the_divergence_unknown() {
+        assert_eq!(verdict(10, -1, 5), Verdict::Unknown);
+        assert_eq!(verdict(10, 3, -1), Verdict::Unknown);
+    }
+}

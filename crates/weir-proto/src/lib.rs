@@ -54,6 +54,7 @@ pub mod group;
 pub mod group_admin;
 pub mod group_offsets;
 pub mod kafka_code;
+pub mod leader_hint;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;

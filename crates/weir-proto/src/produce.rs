@@ -3,6 +3,10 @@
 
 use bytes::Bytes;
 
+use crate::leader_hint::{
+    read_current_leader, read_node_endpoints, CurrentLeader, NodeEndpoint, PRODUCE_CURRENT_LEADER_TAG,
+    PRODUCE_NODE_ENDPOINTS_TAG,
+};
 use crate::wire::{prealloc, WireReader};
 use crate::ProtoError;
 
@@ -16,6 +20,8 @@ pub struct ProduceResponse {
     pub topics: Vec<ProduceTopic>,
     /// Throttle time the broker asks for.
     pub throttle_time_ms: i32,
+    /// Where the brokers named in partitions' `current_leader` hints listen (v10+, KIP-951).
+    pub node_endpoints: Vec<NodeEndpoint>,
 }
 
 /// Nothing: the producer's sender walks every partition of a Produce response and counts the codes it finds
@@ -48,6 +54,8 @@ pub struct ProducePartition {
     pub log_start_offset: i64,
     /// The broker's message for an error (v8+).
     pub error_message: Option<String>,
+    /// With NOT_LEADER_OR_FOLLOWER (and similar), the leader the broker knows of (v10+, KIP-951).
+    pub current_leader: Option<CurrentLeader>,
 }
 
 /// Decodes a Produce response body (after the response header) of `version` (3..=11).
@@ -90,8 +98,14 @@ pub fn decode_produce_response(body: Bytes, version: i16) -> Result<ProduceRespo
                 }
                 error_message = r.string(flex, "error message")?;
             }
+            let mut current_leader = None;
             if flex {
-                r.tagged_fields()?;
+                r.tagged_fields_with(|tag, field| {
+                    if version >= 10 && tag == PRODUCE_CURRENT_LEADER_TAG {
+                        current_leader = read_current_leader(field)?.known();
+                    }
+                    Ok(())
+                })?;
             }
             partitions.push(ProducePartition {
                 partition,
@@ -100,6 +114,7 @@ pub fn decode_produce_response(body: Bytes, version: i16) -> Result<ProduceRespo
                 log_append_time_ms,
                 log_start_offset,
                 error_message,
+                current_leader,
             });
         }
         if flex {
@@ -108,12 +123,19 @@ pub fn decode_produce_response(body: Bytes, version: i16) -> Result<ProduceRespo
         topics.push(ProduceTopic { name, partitions });
     }
     let throttle_time_ms = r.i32("throttle time")?;
+    let mut node_endpoints = Vec::new();
     if flex {
-        r.tagged_fields()?;
+        r.tagged_fields_with(|tag, field| {
+            if version >= 10 && tag == PRODUCE_NODE_ENDPOINTS_TAG {
+                node_endpoints = read_node_endpoints(field)?;
+            }
+            Ok(())
+        })?;
     }
     Ok(ProduceResponse {
         topics,
         throttle_time_ms,
+        node_endpoints,
     })
 }
 

@@ -150,6 +150,22 @@ impl WireReader {
         Ok(())
     }
 
+    /// Tagged fields, each handed to `f` with its tag and a reader over its bytes alone (a field cannot read
+    /// past its declared size); `f` reads the tags it knows and ignores the others.
+    pub(crate) fn tagged_fields_with(
+        &mut self,
+        mut f: impl FnMut(u32, &mut WireReader) -> Result<(), ProtoError>,
+    ) -> Result<(), ProtoError> {
+        let n = self.uvarint("tagged field count")?;
+        for _ in 0..n {
+            let tag = self.uvarint("tag")?;
+            let size = self.uvarint("tagged field size")? as usize;
+            let mut field = WireReader::new(self.bytes(size, "tagged field")?, self.api, self.version);
+            f(tag, &mut field)?;
+        }
+        Ok(())
+    }
+
     /// An `i32` array (compact or not), e.g. replica lists.
     pub(crate) fn i32_array(&mut self, compact: bool, what: &str) -> Result<Vec<i32>, ProtoError> {
         let n = self.count(compact, 4, what)?.unwrap_or(0);

@@ -103,3 +103,50 @@ fn huge_counts_are_refused() {
     b.extend_from_slice(&i32::MAX.to_be_bytes());
     assert!(decode_produce_response(Bytes::from(b), 3).is_err());
 }
+
+proptest! {
+    /// KIP-951 hints (v10+): each partition's current leader (when it names one at a known epoch) and the
+    /// endpoints of the brokers named.
+    #[test]
+    fn leader_hints_match_kafka_protocol(
+        version in 10i16..=11,
+        leaders in proptest::collection::vec((-1i32..5, -1i32..1000), 0..5),
+        endpoints in proptest::collection::vec(
+            (any::<i32>(), "[a-z.]{1,20}", any::<i32>(), proptest::option::of("[a-z]{1,5}")), 0..4),
+    ) {
+        use kafka_protocol::messages::produce_response::{LeaderIdAndEpoch, NodeEndpoint};
+        use kafka_protocol::messages::BrokerId;
+        let resp = ProduceResponse::default()
+            .with_responses(vec![TopicProduceResponse::default()
+                .with_name(TopicName(StrBytes::from_static_str("t")))
+                .with_partition_responses(leaders.iter().enumerate().map(|(i, &(id, epoch))| {
+                    PartitionProduceResponse::default()
+                        .with_index(i as i32)
+                        .with_error_code(6)
+                        .with_current_leader(LeaderIdAndEpoch::default()
+                            .with_leader_id(BrokerId(id))
+                            .with_leader_epoch(epoch))
+                }).collect())])
+            .with_node_endpoints(endpoints.iter().map(|(id, host, port, rack)| NodeEndpoint::default()
+                .with_node_id(BrokerId(*id))
+                .with_host(StrBytes::from_string(host.clone()))
+                .with_port(*port)
+                .with_rack(rack.clone().map(StrBytes::from_string))).collect());
+        let mut buf = BytesMut::new();
+        resp.encode(&mut buf, version).unwrap();
+        let body = buf.freeze();
+        let got = decode_produce_response(body.clone(), version).unwrap();
+        let want: Vec<Option<(i32, i32)>> = leaders.iter()
+            .map(|&(id, epoch)| (id >= 0 && epoch >= 0).then_some((id, epoch))).collect();
+        let have: Vec<Option<(i32, i32)>> = got.topics[0].partitions.iter()
+            .map(|p| p.current_leader.map(|l| (l.leader_id, l.leader_epoch))).collect();
+        prop_assert_eq!(have, want);
+        let want: Vec<(i32, String, i32)> = endpoints.iter().map(|(id, h, p, _)| (*id, h.clone(), *p)).collect();
+        let have: Vec<(i32, String, i32)> = got.node_endpoints.iter()
+            .map(|e| (e.node_id, e.host.clone(), e.port)).collect();
+        prop_assert_eq!(have, want);
+        for cut in 0..body.len() {
+            prop_assert!(decode_produce_response(body.slice(..cut), version).is_err());
+        }
+    }
+}

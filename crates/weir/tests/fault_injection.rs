@@ -696,6 +696,81 @@ async fn not_leader_is_retried_after_a_metadata_refresh() {
     .await;
 }
 
+/// KIP-951: a broker answering NOT_LEADER_OR_FOLLOWER names the new leader (at a newer epoch) and its endpoint;
+/// the batch goes there at once: no metadata round trip, no retry backoff (set to a minute here, longer than
+/// the test may take).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_hint_moves_the_produce_there_without_metadata_or_backoff() {
+    use kafka_protocol::messages::produce_response::{
+        LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+    };
+    use kafka_protocol::messages::{ProduceResponse, TopicName};
+    bounded(30, async {
+        let new_leader = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1)])).await;
+        let port = new_leader.addr.port();
+        let old_leader = FakeBroker::start(
+            FakeConfig::new(&[(TOPIC, 1)])
+                .metadata(|_, port| {
+                    let mut m = metadata_answer(port, &[(TOPIC, 1)]);
+                    m.topics[0].partitions[0].leader_epoch = 1;
+                    m
+                })
+                .script(move |req| match req.api_key {
+                    ApiKey::Produce => {
+                        let moved = ProduceResponse::default()
+                            .with_responses(vec![TopicProduceResponse::default()
+                                .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+                                .with_partition_responses(vec![PartitionProduceResponse::default()
+                                    .with_index(0)
+                                    .with_error_code(KafkaCode::NotLeaderOrFollower.code())
+                                    .with_base_offset(-1)
+                                    .with_current_leader(
+                                        LeaderIdAndEpoch::default()
+                                            .with_leader_id(BrokerId(7))
+                                            .with_leader_epoch(2),
+                                    )])])
+                            .with_node_endpoints(vec![NodeEndpoint::default()
+                                .with_node_id(BrokerId(7))
+                                .with_host(StrBytes::from_static_str("127.0.0.1"))
+                                .with_port(i32::from(port))]);
+                        let mut b = BytesMut::new();
+                        moved.encode(&mut b, req.version).unwrap();
+                        Action::RawBody(b.freeze())
+                    }
+                    _ => Action::Answer,
+                }),
+        )
+        .await;
+        let mut cfg = producer_config(&old_leader);
+        cfg.set("retry.backoff.ms", "60000").unwrap();
+        let p = Producer::new(cfg).unwrap();
+        let d = p
+            .send(ProducerRecord::new(TOPIC, "moved").partition(0))
+            .await
+            .unwrap();
+        let meta = d.await.expect("delivered by the new leader");
+        assert_eq!(meta.offset, 0);
+        assert_eq!(new_leader.batches(TOPIC, 0).len(), 1, "written by the new leader");
+        assert!(old_leader.batches(TOPIC, 0).is_empty());
+        let (produced_at, metadata_after) = old_leader.recorded(|r| {
+            let first = r.of(ApiKey::Produce).map(|q| q.seq).next().unwrap();
+            (first, r.of(ApiKey::Metadata).filter(|q| q.seq > first).count())
+        });
+        assert_eq!(old_leader.recorded(|r| r.of(ApiKey::Produce).count()), 1);
+        assert_eq!(
+            metadata_after, 0,
+            "no metadata asked of the old leader after its answer (produce #{produced_at})"
+        );
+        assert_eq!(
+            new_leader.recorded(|r| r.of(ApiKey::Metadata).count()),
+            0,
+            "nor of the new one"
+        );
+        p.close().await.unwrap();
+    })
+    .await;
+}
+
 /// KIP-320: fetches carry the leader epoch of the metadata the partition was routed by; a broker answering
 /// FENCED_LEADER_EPOCH (our epoch is older than its) sends the partition through a metadata refresh, and it is
 /// fetched again with the new epoch, nothing lost and no error surfaced.

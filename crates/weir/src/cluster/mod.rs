@@ -3,10 +3,12 @@
 mod broker_choice;
 pub(crate) mod coordinators;
 mod epoch_ends;
+mod leader_hints;
 mod metadata;
 mod metrics;
 mod offsets;
 
+pub(crate) use leader_hints::LeaderHint;
 pub use metadata::{MetadataSnapshot, PartitionMetadata, TopicMetadata};
 pub use offsets::OffsetSpec;
 

@@ -19,6 +19,7 @@ use weir_proto::txn::PRODUCE_MAX_VERSION_BEFORE_TV2;
 
 use super::accumulator::{Accumulator, PendingBatch};
 use super::delivery::BatchOutcome;
+use crate::cluster::LeaderHint;
 use crate::config::Acks;
 use crate::error::{Error, KafkaCode, Result};
 use crate::net::{Connection, LinkState};
@@ -476,6 +477,34 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
         }
         return;
     };
+    // New leaders the broker named for partitions it no longer leads (KIP-951): they move there at once, and
+    // their batches go again without a backoff or a metadata round trip.
+    let hints: Vec<LeaderHint> = resp
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |p| (t, p)))
+        .filter(|(_, p)| p.error_code == KafkaCode::NotLeaderOrFollower.code())
+        .filter_map(|(t, p)| {
+            Some(LeaderHint {
+                topic: &t.name,
+                partition: p.partition,
+                leader: p.current_leader?,
+            })
+        })
+        .collect();
+    // Partitions whose hint holds; if one does not (a leader whose address is unknown), metadata is refreshed.
+    let hinted: Vec<(&str, i32)> = match acc.cluster.apply_leader_hints(&hints, &resp.node_endpoints) {
+        n if n == hints.len() => hints.iter().map(|h| (h.topic, h.partition)).collect(),
+        _ => Vec::new(),
+    };
+    if !hints.is_empty() {
+        tracing::debug!(
+            leader,
+            partitions = hints.len(),
+            moved = hinted.len(),
+            "partitions moved to the leaders the broker named"
+        );
+    }
     // Keyed by the names in the response, borrowed (see the fetcher: no allocation per partition).
     let mut outcome: BTreeMap<&str, BTreeMap<i32, _>> = BTreeMap::new();
     for t in &resp.topics {
@@ -505,17 +534,20 @@ async fn send_to(acc: Arc<Accumulator>, leader: i32, batches: Vec<Outbound>) {
                     ),
                 );
                 let code = KafkaCode::from_code(*code);
-                if matches!(
-                    code,
-                    Some(
-                        KafkaCode::NotLeaderOrFollower
-                            | KafkaCode::UnknownTopicOrPartition
-                            | KafkaCode::LeaderNotAvailable
+                let moved = hinted.contains(&(&*o.topic, o.partition));
+                if !moved
+                    && matches!(
+                        code,
+                        Some(
+                            KafkaCode::NotLeaderOrFollower
+                                | KafkaCode::UnknownTopicOrPartition
+                                | KafkaCode::LeaderNotAvailable
+                        )
                     )
-                ) {
+                {
                     refresh_metadata(&acc);
                 }
-                retry_or_fail(&acc, o, err.is_retriable(), &err);
+                retry_or_fail_after(&acc, o, err.is_retriable(), &err, !moved);
             }
             None => {
                 let err = Error::Kafka {
@@ -572,7 +604,13 @@ fn finish(acc: &Accumulator, o: Outbound, base_offset: i64) {
     acc.wake.notify_one();
 }
 
-fn retry_or_fail(acc: &Accumulator, mut o: Outbound, retriable: bool, err: &Error) {
+fn retry_or_fail(acc: &Accumulator, o: Outbound, retriable: bool, err: &Error) {
+    retry_or_fail_after(acc, o, retriable, err, true)
+}
+
+/// [`retry_or_fail`], the retry after the backoff or (`backoff` false: the partition moved to a leader a broker
+/// named) at once, as the Java client does.
+fn retry_or_fail_after(acc: &Accumulator, mut o: Outbound, retriable: bool, err: &Error, backoff: bool) {
     // A transaction that must be aborted sends nothing more: its abort waits for this batch.
     let retriable = retriable && !acc.txn.as_ref().is_some_and(|t| t.stuck());
     let now = Instant::now();
@@ -580,8 +618,7 @@ fn retry_or_fail(acc: &Accumulator, mut o: Outbound, retriable: bool, err: &Erro
     if retriable && in_time {
         acc.metrics.retried(o.batch.records);
         o.batch.attempts += 1;
-        let backoff = acc.cfg.client.retry_backoff * o.batch.attempts.min(10);
-        o.batch.retry_at = Some(now + backoff);
+        o.batch.retry_at = backoff.then(|| now + acc.cfg.client.retry_backoff * o.batch.attempts.min(10));
         let mut st = acc.state.lock().unwrap();
         let q = st.partitions.entry((o.topic.clone(), o.partition)).or_default();
         q.in_flight = false;

@@ -8,6 +8,7 @@ mod metadata;
 mod metrics;
 mod offsets;
 
+pub(crate) use epoch_ends::EpochAsk;
 pub(crate) use leader_hints::LeaderHint;
 pub use metadata::{MetadataSnapshot, PartitionMetadata, TopicMetadata};
 pub use offsets::OffsetSpec;

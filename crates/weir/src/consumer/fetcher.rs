@@ -16,6 +16,7 @@ use super::partition::{Partition, PartitionSlot};
 use super::session::{FetchAt, FetchSession};
 use super::signal::Signal;
 use super::state_table::{FetchGroup, FetchGroupId, FetchOutcome, FetchTicket};
+use super::validation::Due;
 use super::IsolationLevel;
 use super::{record, Inner};
 use crate::error::{KafkaCode, Result};
@@ -141,6 +142,7 @@ impl Fetcher {
                 false => ready.push((p, ticket)),
             }
         }
+        let mut validate: Vec<Due> = Vec::new();
         self.group.poll_ready(scratch, |p, ticket| {
             // After a leader change, a position with a known epoch is validated before it is fetched again.
             let s = p.slot();
@@ -148,11 +150,18 @@ impl Fetcher {
             match s.fetched_epoch(ticket.epoch).filter(|_| due) {
                 Some(fetched_epoch) => {
                     p.park(ticket);
-                    inner.spawn_validation(Arc::clone(p), ticket, fetched_epoch);
+                    validate.push(Due {
+                        partition: Arc::clone(p),
+                        ticket,
+                        fetched_epoch,
+                    });
                 }
                 None => ready.push((Arc::clone(p), ticket)),
             }
         });
+        if !validate.is_empty() {
+            inner.spawn_validation(validate);
+        }
         if lanes == 0 {
             let (behind, caught_up): (Planned, Planned) = ready.into_iter().partition(|(p, ticket)| {
                 let hw = p.slot().log_end.load(Ordering::Relaxed);

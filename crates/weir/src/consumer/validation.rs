@@ -10,18 +10,22 @@
 //! [`Error::LogTruncation`] is reported, as the Java client throws `LogTruncationException`. A leader that knows
 //! no epoch at or below the one asked cannot say where the logs part: `auto.offset.reset` decides.
 //!
-//! Leadership moving again meanwhile (a fenced or unknown epoch, a lost connection) sends the partition back to
-//! the router, still due for validation, after the retry backoff. A seek or unassign meanwhile releases the
+//! The partitions a fetcher finds due together are asked about together, one request per leader. Leadership
+//! moving again meanwhile (a fenced or unknown epoch, a lost connection) sends the partition back to the router,
+//! still due for validation. A seek or unassign meanwhile releases the
 //! parked ticket, and the answer is ignored.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use weir_proto::offset_for_leader_epoch::EpochEndOffset;
+
 use super::config::OffsetReset;
 use super::partition::Partition;
 use super::state_table::{FetchGroupId, FetchTicket};
 use super::Inner;
-use crate::error::Error;
+use crate::cluster::EpochAsk;
+use crate::error::{Error, Result};
 
 /// What the new leader's answer says about a fetch position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,27 +52,47 @@ pub(crate) fn verdict(position: i64, leader_epoch: i32, end_offset: i64) -> Verd
     }
 }
 
+/// A partition whose position waits for validation: its parked fetch ticket and the leader epoch of the last
+/// batch fetched.
+pub(crate) struct Due {
+    pub(crate) partition: Arc<Partition>,
+    pub(crate) ticket: FetchTicket,
+    pub(crate) fetched_epoch: i32,
+}
+
 impl Inner {
-    /// Validates the position of `p`, whose fetch `ticket` is parked, fetched up to a batch of leader epoch
-    /// `fetched_epoch`, against its current leader (see the module documentation).
-    pub(crate) fn spawn_validation(
-        self: &Arc<Self>,
-        p: Arc<Partition>,
-        ticket: FetchTicket,
-        fetched_epoch: i32,
-    ) {
+    /// Validates the positions of `due` (their fetch tickets parked) against their current leaders: one
+    /// OffsetForLeaderEpoch request per leader (see the module documentation).
+    pub(crate) fn spawn_validation(self: &Arc<Self>, due: Vec<Due>) {
         let inner = self.clone();
-        tokio::spawn(async move { inner.validate(p, ticket, fetched_epoch).await });
+        tokio::spawn(async move {
+            let asks: Vec<EpochAsk> = due
+                .iter()
+                .map(|d| EpochAsk {
+                    tp: d.partition.topic_partition().clone(),
+                    current_leader_epoch: d.partition.slot().leader_epoch.load(Ordering::Relaxed),
+                    leader_epoch: d.fetched_epoch,
+                })
+                .collect();
+            let answers = inner.cluster.epoch_ends(&asks).await;
+            for ((d, ask), answer) in due.into_iter().zip(&asks).zip(answers) {
+                inner.settle(d, ask.current_leader_epoch, answer);
+            }
+        });
     }
 
-    async fn validate(self: Arc<Self>, p: Arc<Partition>, ticket: FetchTicket, fetched_epoch: i32) {
-        let tp = p.topic_partition();
-        let slot = p.slot();
-        let current = slot.leader_epoch.load(Ordering::Relaxed);
-        let answer = self.cluster.epoch_end(tp, current, fetched_epoch).await;
+    /// Acts on the leader's answer about one partition's position.
+    fn settle(self: &Arc<Self>, due: Due, current: i32, answer: Result<EpochEndOffset>) {
+        let Due {
+            partition: p,
+            ticket,
+            fetched_epoch,
+        } = due;
         if self.is_closed() || p.epoch() != ticket.epoch {
             return; // Closed, or sought or unassigned meanwhile: the ticket was released.
         }
+        let tp = p.topic_partition();
+        let slot = p.slot();
         let end = match answer {
             Ok(end) => end,
             Err(Error::UnsupportedApi { .. }) => {
@@ -77,10 +101,9 @@ impl Inner {
                 return;
             }
             Err(e) if e.is_retriable() => {
-                // Leadership moved again, or the leader is unreachable: through the router (fresh metadata),
-                // then validated again.
+                // Leadership moved again, or the leader is unreachable: through the router (fresh metadata,
+                // with its backoff), then validated again.
                 tracing::debug!(%tp, error = %e, "position validation failed; retrying");
-                tokio::time::sleep(self.cfg.client.retry_backoff).await;
                 slot.stale_leader.store(true, Ordering::Relaxed);
                 slot.validate.store(true, Ordering::Relaxed);
                 p.set_fetch_group(FetchGroupId::UNROUTED);

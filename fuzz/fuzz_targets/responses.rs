@@ -57,6 +57,7 @@ macro_rules! calls {
 
 use weir_proto::{acl, admin, configs, create_partitions, delete_records, describe_cluster};
 use weir_proto::{describe_producers, group, group_admin, group_offsets, list_offsets, metadata};
+use weir_proto::offset_for_leader_epoch;
 use weir_proto::{produce, producer_id, sasl, scram_credentials, txn, versions};
 
 calls![
@@ -97,6 +98,7 @@ calls![
     group_admin::ConsumerGroupDescribeRequest,
     group_admin::OffsetDeleteRequest,
     describe_producers::DescribeProducersRequest,
+    offset_for_leader_epoch::OffsetForLeaderEpochRequest,
 ];
 
 fuzz_target!(|data: &[u8]| {

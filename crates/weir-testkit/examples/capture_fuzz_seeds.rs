@@ -574,6 +574,20 @@ fn other_calls(seeds: &mut Seeds, port: u16, table: &weir_proto::versions::Versi
         producer_epoch: -1,
     };
     capture(seeds, port, table, "idempotent", &init);
+    // Epoch 0 of a partition that has one (its end), and an epoch it never had (none).
+    for (name, leader_epoch) in [("epoch0", 0), ("future", 99)] {
+        let ask = offset_for_leader_epoch::OffsetForLeaderEpochRequest {
+            topics: vec![(
+                topic.clone(),
+                vec![offset_for_leader_epoch::EpochQuery {
+                    partition: 0,
+                    current_leader_epoch: -1,
+                    leader_epoch,
+                }],
+            )],
+        };
+        capture(seeds, port, table, name, &ask);
+    }
 
     macro_rules! defaults {
         ($($req:ty),* $(,)?) => {$(

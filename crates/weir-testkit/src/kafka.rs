@@ -20,8 +20,10 @@ use crate::process::{find_on_path, free_port, run_with_timeout, Supervised};
 use crate::wire;
 use crate::{repo_root, SETUP_HINT};
 
+mod operator;
 mod secure;
 
+pub use operator::PartitionPlacement;
 pub use secure::{SecureOptions, SecurityProtocol};
 
 /// How long the nodes of a cluster may take to start before startup fails.
@@ -574,6 +576,18 @@ impl Kafka {
 
     /// Like [`Kafka::create_topic`], with topic configs (`("cleanup.policy", "compact")`, ...).
     pub fn create_topic_with(&self, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+        self.create_topic_replicated(name, partitions, self.shape.replication_factor(), configs);
+    }
+
+    /// Like [`Kafka::create_topic_with`], with `replication_factor` replicas per partition instead of the
+    /// cluster's (e.g. 2 of 3 nodes, so that partitions can be moved to the third).
+    pub fn create_topic_replicated(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: &[(&str, &str)],
+    ) {
         let ports = self.live_ports();
         let port = *ports.first().expect("weir-testkit: no live node");
         // Thousands of partitions take the controller a while: 10 ms more per partition for the answer.
@@ -585,7 +599,7 @@ impl Kafka {
             port,
             name,
             first,
-            self.shape.replication_factor(),
+            replication_factor,
             configs,
             REQUEST_TIMEOUT + per_partition,
         )

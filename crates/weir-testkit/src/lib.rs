@@ -51,7 +51,7 @@ mod wire;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use kafka::{java, kafka_libs, Kafka, SecureOptions, SecurityProtocol, Shape};
+pub use kafka::{java, kafka_libs, Kafka, PartitionPlacement, SecureOptions, SecurityProtocol, Shape};
 pub use librdkafka::{Kcat, Python, LIBRDKAFKA_VERSION};
 pub use pki::{Pki, ServerCert};
 pub use process::run_with_timeout;

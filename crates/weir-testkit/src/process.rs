@@ -91,6 +91,7 @@ extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
 }
 const SIGKILL: i32 = 9;
+const SIGTERM: i32 = 15;
 
 /// The watchdog around a server process. `$1` = log file, `$2` = a path to remove once the server is gone
 /// (or ""), the rest = the command. Prints the server's pid, then waits for it and exits with its status.
@@ -178,6 +179,27 @@ impl Supervised {
             unsafe { kill(self.pid, SIGKILL) };
         }
         let _ = self.watchdog.wait();
+    }
+
+    /// Asks the server to shut down (SIGTERM, what an operator's stop script sends) and waits up to `timeout`
+    /// for it to exit. On timeout it is killed (SIGKILL) and the error says so.
+    pub(crate) fn terminate(&mut self, timeout: Duration) -> Result<ExitStatus, String> {
+        if let Some(status) = self.exited() {
+            return Ok(status);
+        }
+        // SAFETY: as in `kill`: plain integers, and the pid names the watchdog's unreaped child.
+        unsafe { kill(self.pid, SIGTERM) };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exited() {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                self.kill();
+                return Err(format!("did not exit within {timeout:?} of SIGTERM; killed"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

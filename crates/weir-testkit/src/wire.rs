@@ -1,6 +1,8 @@
 //! A blocking Kafka protocol client just big enough for the harness: is a node up (Metadata), create a topic
 //! (CreateTopics), where are the leaders. Requests are encoded and responses decoded by `weir-proto`, so the
-//! harness needs neither weir's async client nor a JVM per admin call.
+//! harness needs neither weir's async client nor a JVM per admin call. The operator's APIs weir itself never
+//! sends (which controller is active, moving partitions) are encoded and decoded here ([`flexible`],
+//! [`quorum`], [`reassign`]).
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -12,6 +14,10 @@ use weir_proto::create_partitions::{CreatePartitionsRequest, PartitionsIncrease}
 use weir_proto::metadata::MetadataRequest;
 use weir_proto::metadata::MetadataResponse;
 use weir_proto::Call;
+
+pub(crate) mod flexible;
+pub(crate) mod quorum;
+pub(crate) mod reassign;
 
 /// Metadata v12 and CreateTopics v7: both in every Kafka 4.x broker.
 const METADATA_VERSION: i16 = 12;
@@ -43,6 +49,42 @@ fn call<C: Call>(port: u16, req: &C, version: i16, timeout: Duration) -> Result<
     s.read_exact(&mut body)
         .map_err(|e| format!("read {api} from {addr}: {e}"))?;
     C::decode(Bytes::from(body), version).map_err(|e| format!("{api} response from {addr}: {e}"))
+}
+
+/// One request of a flexible version (request header v2, response header v1) that `weir-proto` does not
+/// know: `body` is the request body, the response body is returned undecoded (at most [`MAX_RESPONSE`]).
+pub(crate) fn call_flexible(
+    port: u16,
+    (api, key, version): (&str, i16, i16),
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Bytes, String> {
+    let mut w = flexible::Writer::default();
+    w.i16(key).i16(version).i32(1);
+    // The client id is a classic nullable string even in header v2; then the header's (empty) tagged fields.
+    let client_id = b"weir-testkit";
+    w.i16(client_id.len() as i16).raw(client_id).tags();
+    w.raw(body);
+    let payload = w.finish();
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    s.write_all(&(payload.len() as i32).to_be_bytes())
+        .and_then(|()| s.write_all(&payload))
+        .map_err(|e| format!("send {api} to {addr}: {e}"))?;
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size)
+        .map_err(|e| format!("read {api} from {addr}: {e}"))?;
+    let size = i32::from_be_bytes(size);
+    if size < 0 || size as usize > MAX_RESPONSE {
+        return Err(format!("{api} response from {addr} has size {size}"));
+    }
+    let mut frame = vec![0u8; size as usize];
+    s.read_exact(&mut frame)
+        .map_err(|e| format!("read {api} from {addr}: {e}"))?;
+    weir_proto::strip_response_header(Bytes::from(frame), 1)
+        .map_err(|e| format!("{api} response from {addr}: {e}"))
 }
 
 /// The node's Metadata: all topics when `topics` is `None`.

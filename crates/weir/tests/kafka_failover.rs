@@ -1,114 +1,51 @@
-//! Failover on a three-node Apache Kafka cluster (replication factor 3, `min.insync.replicas=2`): the broker
-//! leading a partition is killed with SIGKILL while an idempotent `acks=all` producer writes and a consumer
-//! reads. Nothing acknowledged is lost, nothing is duplicated or reordered, and neither the producer nor the
-//! consumer surfaces an error to the application: leadership moves, and both follow it. Meanwhile a client
-//! whose link to the killed node failed refreshes its metadata from the live nodes, never waiting for that link.
+//! Broker failures on a three-node Apache Kafka cluster (every node broker and KRaft voter; `min.insync.replicas=2`)
+//! while an idempotent `acks=all` producer writes keyed records to every partition and a consumer reads them:
+//!
+//! - the leader of a partition killed with SIGKILL, then restarted;
+//! - a rolling restart of all three nodes (SIGTERM, rejoin, full ISR, next);
+//! - the active KRaft controller killed with SIGKILL, then restarted;
+//! - partitions reassigned to other brokers (replication factor 2, so that there is somewhere to go), their
+//!   leaders moving.
+//!
+//! In each, nothing acknowledged is lost, nothing is duplicated or reordered, and neither the producer nor the
+//! consumer surfaces an error to the application: only latency ([`keyed_traffic`] runs and checks
+//! the traffic). The stream keeps flowing before, during and after each failure, and the tests wait for
+//! records acknowledged and consumed after each step.
+//!
+//! Each test starts its own cluster; they run one at a time ([`SERIAL`]), since two clusters of three JVMs
+//! at once would starve each other on a small machine and turn latency into timeouts.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+#[path = "support/keyed_traffic.rs"]
+mod keyed_traffic;
+
 use std::time::Duration;
 
+use keyed_traffic::Traffic;
 use weir::admin::ConfigResource;
-use weir::config::{ClientConfig, ProducerConfig};
-use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
-use weir::{Admin, Producer, ProducerRecord};
+use weir::config::ClientConfig;
+use weir::Admin;
 use weir_testkit::{unique_name, Kafka, Shape};
 
 const PARTITIONS: i32 = 3;
-const PER_PARTITION: i64 = 3000;
-/// Sends awaited at a time, so the producer keeps a steady stream going through the kill.
-const WINDOW: usize = 200;
+/// Records (over all partitions) acknowledged and consumed to call the stream flowing after a step: about
+/// two seconds of it.
+const STRETCH: u64 = 1200;
+/// Records per partition produced after the last step, before the checks.
+const LAST_ROUNDS: i64 = 1000;
+
+/// One cluster at a time in this binary (see the module's documentation).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn leader_killed_while_producing_and_consuming_loses_nothing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("WEIR_LOG"))
-        .with_test_writer()
-        .try_init();
+async fn leader_killed_then_restarted_loses_nothing() {
+    let _serial = SERIAL.lock().await;
     let mut kafka = Kafka::start(Shape::Three);
-    let topic = unique_name("failover");
+    let topic = unique_name("failover-kill");
     kafka.create_topic(&topic, PARTITIONS);
     let bootstrap = kafka.bootstrap();
+    let traffic = Traffic::start(&bootstrap, &topic, PARTITIONS).await;
+    traffic.wait_progress(STRETCH, "before the kill").await;
 
-    // The producer: every record of every partition, in order, through the kill.
-    let produced = Arc::new(AtomicU64::new(0));
-    let mut pcfg = ProducerConfig::new(&bootstrap);
-    pcfg.set("acks", "all").unwrap();
-    pcfg.set("enable.idempotence", "true").unwrap();
-    let producer = Producer::new(pcfg).unwrap();
-    let producing = tokio::spawn({
-        let (producer, topic, produced) = (producer.clone(), topic.clone(), produced.clone());
-        async move {
-            let mut window = std::collections::VecDeque::new();
-            let mut offsets: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
-            for i in 0..PER_PARTITION {
-                for p in 0..PARTITIONS {
-                    let record = ProducerRecord::new(topic.as_str(), format!("p{p}-r{i}")).partition(p);
-                    let d = producer.send(record).await.expect("send");
-                    window.push_back((p, i, d));
-                    while window.len() > WINDOW {
-                        let (p, i, d) = window.pop_front().unwrap();
-                        let m = d.await.unwrap_or_else(|e| panic!("p{p}-r{i} not delivered: {e}"));
-                        offsets.entry(p).or_default().push(m.offset);
-                        produced.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            for (p, i, d) in window {
-                let m = d.await.unwrap_or_else(|e| panic!("p{p}-r{i} not delivered: {e}"));
-                offsets.entry(p).or_default().push(m.offset);
-                produced.fetch_add(1, Ordering::Relaxed);
-            }
-            offsets
-        }
-    });
-
-    // The consumer: reads everything, collecting errors rather than failing at the first.
-    let consumer = Arc::new(Consumer::new(ConsumerConfig::new(&bootstrap)).unwrap());
-    let tps: Vec<(TopicPartition, StartOffset)> = (0..PARTITIONS)
-        .map(|p| (TopicPartition::new(topic.as_str(), p), StartOffset::Earliest))
-        .collect();
-    consumer.assign(&tps).await.unwrap();
-    let consumed = Arc::new(AtomicU64::new(0));
-    let consuming = tokio::spawn({
-        let (consumer, consumed) = (consumer.clone(), consumed.clone());
-        async move {
-            let mut got: BTreeMap<i32, Vec<(i64, String)>> = BTreeMap::new();
-            let mut errors = Vec::new();
-            let total = (PER_PARTITION * PARTITIONS as i64) as u64;
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
-            while consumed.load(Ordering::Relaxed) < total {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "consumed {} of {total}; errors: {errors:?}",
-                    consumed.load(Ordering::Relaxed)
-                );
-                match consumer.poll(1000, Duration::from_millis(200)).await {
-                    Ok(batch) => {
-                        consumed.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        for r in batch {
-                            let v = String::from_utf8(r.value.unwrap().to_vec()).unwrap();
-                            got.entry(r.partition).or_default().push((r.offset, v));
-                        }
-                    }
-                    Err(e) => errors.push(e.to_string()),
-                }
-            }
-            (got, errors)
-        }
-    });
-
-    // Kill partition 0's leader once a third is produced and some of it consumed.
-    let third = (PER_PARTITION * PARTITIONS as i64 / 3) as u64;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while produced.load(Ordering::Relaxed) < third || consumed.load(Ordering::Relaxed) == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no progress before the kill"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await; // waiting for progress, bounded by the deadline
-    }
     // A client whose reconnect backoff outlasts the test: once its link to the killed node has failed, a
     // metadata refresh that waited for that link would never finish.
     let mut wcfg = ClientConfig::new(&bootstrap);
@@ -116,13 +53,14 @@ async fn leader_killed_while_producing_and_consuming_loses_nothing() {
     wcfg.set("reconnect.backoff.max.ms", "600000").unwrap();
     let watcher = Admin::new(wcfg).unwrap();
     assert_eq!(watcher.metadata().await.unwrap().brokers.len(), 3);
+
     let victim = kafka.leader(&topic, 0);
     kafka.kill(victim);
     let new_leader = kafka.leader_other_than(&topic, 0, victim);
     eprintln!(
-        "killed node {victim} (leader of {topic}-0) at {} produced / {} consumed; new leader {new_leader}",
-        produced.load(Ordering::Relaxed),
-        consumed.load(Ordering::Relaxed)
+        "killed node {victim} (leader of {topic}-0) at {} acknowledged / {} consumed; new leader {new_leader}",
+        traffic.acknowledged(),
+        traffic.consumed()
     );
     // Only the killed node answers for its own configuration: the watcher's link to it fails and enters its
     // backoff; before the fix, that link was the first asked by every refresh.
@@ -145,32 +83,106 @@ async fn leader_killed_while_producing_and_consuming_loses_nothing() {
     .await
     .expect("a refresh waited for the killed node's link in its backoff");
     watcher.close().await.unwrap();
+    traffic.wait_progress(STRETCH, "node down").await;
 
-    let offsets = tokio::time::timeout(Duration::from_secs(180), producing)
-        .await
-        .expect("producer finished")
-        .unwrap();
-    producer.close().await.unwrap();
-    let (got, errors) = tokio::time::timeout(Duration::from_secs(180), consuming)
-        .await
-        .expect("consumer finished")
-        .unwrap();
-    consumer.close().await.unwrap();
+    kafka.restart(victim);
+    // The restarted node caught up: back in the ISR of every partition (all three hold a replica).
+    let placement = kafka.wait_in_sync(&topic);
+    assert!(placement.iter().all(|p| p.isr.contains(&victim)), "{placement:?}");
+    traffic.wait_progress(STRETCH, "node restarted").await;
+    traffic.finish(LAST_ROUNDS).await;
+}
 
-    assert!(errors.is_empty(), "errors surfaced to the consumer: {errors:?}");
-    for p in 0..PARTITIONS {
-        // Idempotence: each record acknowledged once, at the next offset (no duplicate written by a retry).
-        assert_eq!(
-            offsets[&p],
-            (0..PER_PARTITION).collect::<Vec<_>>(),
-            "partition {p}: acknowledged offsets"
-        );
-        let want: Vec<(i64, String)> = (0..PER_PARTITION).map(|i| (i, format!("p{p}-r{i}"))).collect();
-        let have = &got[&p];
-        assert_eq!(have.len(), want.len(), "partition {p}: records consumed");
-        assert!(
-            have == &want,
-            "partition {p}: consumed records differ from what was produced"
-        );
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_restart_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    let mut kafka = Kafka::start(Shape::Three);
+    let topic = unique_name("failover-rolling");
+    kafka.create_topic(&topic, PARTITIONS);
+    let traffic = Traffic::start(&kafka.bootstrap(), &topic, PARTITIONS).await;
+    traffic.wait_progress(STRETCH, "before the restarts").await;
+    for id in kafka.node_ids() {
+        kafka.stop(id);
+        eprintln!("stopped node {id}: {:?}", kafka.placement(&topic));
+        traffic
+            .wait_progress(STRETCH, &format!("node {id} stopped"))
+            .await;
+        kafka.restart(id);
+        // Before the next node goes, this one is back in every partition's ISR.
+        let placement = kafka.wait_in_sync(&topic);
+        assert!(placement.iter().all(|p| p.isr.contains(&id)), "{placement:?}");
+        traffic
+            .wait_progress(STRETCH, &format!("node {id} restarted"))
+            .await;
     }
+    traffic.finish(LAST_ROUNDS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_controller_killed_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    let mut kafka = Kafka::start(Shape::Three);
+    let topic = unique_name("failover-controller");
+    kafka.create_topic(&topic, PARTITIONS);
+    let traffic = Traffic::start(&kafka.bootstrap(), &topic, PARTITIONS).await;
+    traffic.wait_progress(STRETCH, "before the kill").await;
+
+    let controller = kafka.active_controller();
+    kafka.kill(controller);
+    let elected = kafka.active_controller_other_than(controller);
+    eprintln!("killed the active controller, node {controller}; node {elected} elected");
+    traffic.wait_progress(STRETCH, "controller down").await;
+
+    kafka.restart(controller);
+    let placement = kafka.wait_in_sync(&topic);
+    assert!(
+        placement.iter().all(|p| p.isr.contains(&controller)),
+        "{placement:?}"
+    );
+    traffic.wait_progress(STRETCH, "old controller restarted").await;
+    traffic.finish(LAST_ROUNDS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_reassigned_while_producing_lose_nothing() {
+    let _serial = SERIAL.lock().await;
+    let kafka = Kafka::start(Shape::Three);
+    let topic = unique_name("failover-reassign");
+    // Two replicas of three nodes, both required in sync: each partition can move to the node it lacks.
+    kafka.create_topic_replicated(&topic, PARTITIONS, 2, &[("min.insync.replicas", "2")]);
+    let before = kafka.wait_in_sync(&topic);
+    // Each partition leaves its leader: from {leader, follower} to [the third node, follower], so that the
+    // leadership has to move (to the third node, the preferred leader, once it has caught up).
+    let moves: Vec<(i32, Vec<i32>)> = before
+        .iter()
+        .map(|p| {
+            let follower = *p.replicas.iter().find(|&&r| r != p.leader).unwrap();
+            let third = kafka
+                .node_ids()
+                .into_iter()
+                .find(|n| !p.replicas.contains(n))
+                .unwrap();
+            (p.partition, vec![third, follower])
+        })
+        .collect();
+
+    let traffic = Traffic::start(&kafka.bootstrap(), &topic, PARTITIONS).await;
+    traffic.wait_progress(STRETCH, "before the reassignment").await;
+    let (acked, consumed) = (traffic.acknowledged(), traffic.consumed());
+    let after = kafka.reassign(&topic, &moves);
+    eprintln!(
+        "{topic}: moved from {before:?} to {after:?}, while {} records were acknowledged and {} consumed",
+        traffic.acknowledged() - acked,
+        traffic.consumed() - consumed
+    );
+    for (b, a) in before.iter().zip(&after) {
+        assert_ne!(
+            a.leader, b.leader,
+            "{topic}/{}: the leader did not move",
+            a.partition
+        );
+        assert!(!a.replicas.contains(&b.leader), "{topic}/{}: {a:?}", a.partition);
+    }
+    traffic.wait_progress(STRETCH, "partitions moved").await;
+    traffic.finish(LAST_ROUNDS).await;
 }

@@ -2,7 +2,7 @@
 //! while an idempotent `acks=all` producer writes keyed records to every partition and a consumer reads them:
 //!
 //! - the leader of a partition killed with SIGKILL, then restarted;
-//! - a rolling restart of all three nodes (SIGTERM, rejoin, full ISR, next);
+//! - a rolling restart of all three nodes (SIGTERM and a controlled shutdown, rejoin, full ISR, next);
 //! - the active KRaft controller killed with SIGKILL, then restarted;
 //! - partitions reassigned to other brokers (replication factor 2, so that there is somewhere to go), their
 //!   leaders moving.
@@ -12,13 +12,17 @@
 //! the traffic). The stream keeps flowing before, during and after each failure, and the tests wait for
 //! records acknowledged and consumed after each step.
 //!
-//! Each test starts its own cluster; they run one at a time ([`SERIAL`]), since two clusters of three JVMs
-//! at once would starve each other on a small machine and turn latency into timeouts.
+//! The tests take turns on one cluster ([`take_cluster`]): two clusters of three JVMs at once would starve
+//! each other on a small machine and turn latency into timeouts, and a cluster per test would add its start
+//! (tens of seconds here) to each. Each test has its own topic and gives the cluster back only if it passed, with every node
+//! up and in sync; after a failure the next test starts a fresh cluster.
 
 #[path = "support/keyed_traffic.rs"]
 mod keyed_traffic;
 
 use std::time::Duration;
+
+use tokio::sync::{Mutex, MutexGuard};
 
 use keyed_traffic::Traffic;
 use weir::admin::ConfigResource;
@@ -33,13 +37,24 @@ const STRETCH: u64 = 1200;
 /// Records per partition produced after the last step, before the checks.
 const LAST_ROUNDS: i64 = 1000;
 
-/// One cluster at a time in this binary (see the module's documentation).
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// The cluster between two tests (see the module's documentation).
+static CLUSTER: Mutex<Option<Kafka>> = Mutex::const_new(None);
+
+/// Waits for this test's turn and takes the cluster the last test left, or starts one. Put it back in the
+/// guard at the end of a test that passed; a test that panics drops it (killing its nodes).
+async fn take_cluster() -> (MutexGuard<'static, Option<Kafka>>, Kafka) {
+    let mut turn = CLUSTER.lock().await;
+    // Brokers hand their leaderships over before a graceful stop (Kafka's default, which the testkit turns off
+    // since it otherwise only ever kills nodes): the rolling restart is the one operators do.
+    let kafka = turn
+        .take()
+        .unwrap_or_else(|| Kafka::start_with(Shape::Three, &[("controlled.shutdown.enable", "true")]));
+    (turn, kafka)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_killed_then_restarted_loses_nothing() {
-    let _serial = SERIAL.lock().await;
-    let mut kafka = Kafka::start(Shape::Three);
+    let (mut turn, mut kafka) = take_cluster().await;
     let topic = unique_name("failover-kill");
     kafka.create_topic(&topic, PARTITIONS);
     let bootstrap = kafka.bootstrap();
@@ -91,12 +106,12 @@ async fn leader_killed_then_restarted_loses_nothing() {
     assert!(placement.iter().all(|p| p.isr.contains(&victim)), "{placement:?}");
     traffic.wait_progress(STRETCH, "node restarted").await;
     traffic.finish(LAST_ROUNDS).await;
+    *turn = Some(kafka);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolling_restart_loses_nothing() {
-    let _serial = SERIAL.lock().await;
-    let mut kafka = Kafka::start(Shape::Three);
+    let (mut turn, mut kafka) = take_cluster().await;
     let topic = unique_name("failover-rolling");
     kafka.create_topic(&topic, PARTITIONS);
     let traffic = Traffic::start(&kafka.bootstrap(), &topic, PARTITIONS).await;
@@ -116,12 +131,12 @@ async fn rolling_restart_loses_nothing() {
             .await;
     }
     traffic.finish(LAST_ROUNDS).await;
+    *turn = Some(kafka);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn active_controller_killed_loses_nothing() {
-    let _serial = SERIAL.lock().await;
-    let mut kafka = Kafka::start(Shape::Three);
+    let (mut turn, mut kafka) = take_cluster().await;
     let topic = unique_name("failover-controller");
     kafka.create_topic(&topic, PARTITIONS);
     let traffic = Traffic::start(&kafka.bootstrap(), &topic, PARTITIONS).await;
@@ -141,12 +156,12 @@ async fn active_controller_killed_loses_nothing() {
     );
     traffic.wait_progress(STRETCH, "old controller restarted").await;
     traffic.finish(LAST_ROUNDS).await;
+    *turn = Some(kafka);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_reassigned_while_producing_lose_nothing() {
-    let _serial = SERIAL.lock().await;
-    let kafka = Kafka::start(Shape::Three);
+    let (mut turn, kafka) = take_cluster().await;
     let topic = unique_name("failover-reassign");
     // Two replicas of three nodes, both required in sync: each partition can move to the node it lacks.
     kafka.create_topic_replicated(&topic, PARTITIONS, 2, &[("min.insync.replicas", "2")]);
@@ -185,4 +200,5 @@ async fn partitions_reassigned_while_producing_lose_nothing() {
     }
     traffic.wait_progress(STRETCH, "partitions moved").await;
     traffic.finish(LAST_ROUNDS).await;
+    *turn = Some(kafka);
 }

@@ -3,6 +3,9 @@
 //! * [`Kafka`]: real Apache Kafka 4.x (KRaft) on loopback, one node or three, from the jars that
 //!   `scripts/setup-test-env` resolves with Maven. A test binary shares one single-node cluster
 //!   ([`Kafka::shared`]); failover tests start their own ([`Kafka::start`]).
+//! * [`Kafka::stop`], [`Kafka::active_controller`], [`Kafka::reassign`], [`Kafka::wait_in_sync`]: what an
+//!   operator does to a running cluster (a graceful stop, finding the active KRaft controller, moving
+//!   partitions, waiting for a full ISR), for failover tests, besides [`Kafka::kill`] and [`Kafka::restart`].
 //! * [`Kafka::start_secure`]: a cluster that also listens on `SSL`, `SASL_PLAINTEXT` and `SASL_SSL`
 //!   ([`SecureOptions`]: PLAIN and SCRAM users, client certificates, ACLs), with certificates generated for it
 //!   ([`Pki`]: a CA, broker and client certificates, and broker certificates a client must refuse).

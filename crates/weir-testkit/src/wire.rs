@@ -32,11 +32,41 @@ fn call<C: Call>(port: u16, req: &C, version: i16, timeout: Duration) -> Result<
     let frame = req
         .encode(version, 1, Some("weir-testkit"))
         .map_err(|e| format!("encoding {api}: {e}"))?;
+    let body = exchange(port, api, &frame, timeout)?;
+    C::decode(body, version).map_err(|e| format!("{api} response from port {port}: {e}"))
+}
+
+/// One request of a flexible version (request header v2, response header v1) that `weir-proto` does not
+/// know: `body` is the request body, the response body is returned undecoded.
+pub(crate) fn call_flexible(
+    port: u16,
+    (api, key, version): (&str, i16, i16),
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Bytes, String> {
+    let mut w = flexible::Writer::default();
+    // The size, filled in below; the header: key, version, correlation id, the client id (a classic nullable
+    // string even in header v2), the header's (empty) tagged fields.
+    let client_id = b"weir-testkit";
+    w.i32(0).i16(key).i16(version).i32(1);
+    w.i16(client_id.len() as i16).raw(client_id).tags();
+    w.raw(body);
+    let mut frame = w.finish();
+    let size = (frame.len() - 4) as i32;
+    frame[..4].copy_from_slice(&size.to_be_bytes());
+    let response = exchange(port, api, &frame, timeout)?;
+    weir_proto::strip_response_header(response, 1)
+        .map_err(|e| format!("{api} response from port {port}: {e}"))
+}
+
+/// Sends `frame` (size prefix included) on a fresh connection to `127.0.0.1:port` and reads one response frame
+/// (at most [`MAX_RESPONSE`]), returned without its size prefix; every step bounded by `timeout`.
+fn exchange(port: u16, api: &str, frame: &[u8], timeout: Duration) -> Result<Bytes, String> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
     s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
     s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    s.write_all(&frame)
+    s.write_all(frame)
         .map_err(|e| format!("send {api} to {addr}: {e}"))?;
     let mut size = [0u8; 4];
     s.read_exact(&mut size)
@@ -48,43 +78,7 @@ fn call<C: Call>(port: u16, req: &C, version: i16, timeout: Duration) -> Result<
     let mut body = vec![0u8; size as usize];
     s.read_exact(&mut body)
         .map_err(|e| format!("read {api} from {addr}: {e}"))?;
-    C::decode(Bytes::from(body), version).map_err(|e| format!("{api} response from {addr}: {e}"))
-}
-
-/// One request of a flexible version (request header v2, response header v1) that `weir-proto` does not
-/// know: `body` is the request body, the response body is returned undecoded (at most [`MAX_RESPONSE`]).
-pub(crate) fn call_flexible(
-    port: u16,
-    (api, key, version): (&str, i16, i16),
-    body: &[u8],
-    timeout: Duration,
-) -> Result<Bytes, String> {
-    let mut w = flexible::Writer::default();
-    w.i16(key).i16(version).i32(1);
-    // The client id is a classic nullable string even in header v2; then the header's (empty) tagged fields.
-    let client_id = b"weir-testkit";
-    w.i16(client_id.len() as i16).raw(client_id).tags();
-    w.raw(body);
-    let payload = w.finish();
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    s.write_all(&(payload.len() as i32).to_be_bytes())
-        .and_then(|()| s.write_all(&payload))
-        .map_err(|e| format!("send {api} to {addr}: {e}"))?;
-    let mut size = [0u8; 4];
-    s.read_exact(&mut size)
-        .map_err(|e| format!("read {api} from {addr}: {e}"))?;
-    let size = i32::from_be_bytes(size);
-    if size < 0 || size as usize > MAX_RESPONSE {
-        return Err(format!("{api} response from {addr} has size {size}"));
-    }
-    let mut frame = vec![0u8; size as usize];
-    s.read_exact(&mut frame)
-        .map_err(|e| format!("read {api} from {addr}: {e}"))?;
-    weir_proto::strip_response_header(Bytes::from(frame), 1)
-        .map_err(|e| format!("{api} response from {addr}: {e}"))
+    Ok(Bytes::from(body))
 }
 
 /// The node's Metadata: all topics when `topics` is `None`.

@@ -9,6 +9,10 @@ use crate::ProtoError;
 pub(crate) const PRODUCE_CURRENT_LEADER_TAG: u32 = 0;
 /// The tag of the top-level `NodeEndpoints` in Produce v10+ responses.
 pub(crate) const PRODUCE_NODE_ENDPOINTS_TAG: u32 = 0;
+/// The tag of a partition's `CurrentLeader` in Fetch v12+ responses (filled by brokers from v16).
+pub(crate) const FETCH_CURRENT_LEADER_TAG: u32 = 1;
+/// The tag of the top-level `NodeEndpoints` in Fetch v16+ responses.
+pub(crate) const FETCH_NODE_ENDPOINTS_TAG: u32 = 0;
 
 /// A partition's leader as the answering broker knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn picks_highest_common_version() {
         let t = VersionTable::from_ranges(&[(1, 0, 17), (3, 0, 9)]);
-        assert_eq!(t.version::<FetchRequest>(), Some(11));
+        assert_eq!(t.version::<FetchRequest>(), Some(17));
         assert_eq!(t.version::<MetadataRequest>(), Some(9));
         assert_eq!(t.version::<ProduceRequest>(), None);
     }
@@ -288,7 +288,7 @@ mod decode_tests {
                     t.version::<crate::fetch::FetchRequest>(),
                     t.version::<crate::metadata::MetadataRequest>()
                 ),
-                (Some(11), Some(12))
+                (Some(17), Some(12))
             );
             for cut in 0..body.len() {
                 assert!(

@@ -801,6 +801,7 @@ async fn a_fenced_leader_epoch_refreshes_metadata_and_fetches_with_the_new_epoch
                         let fenced =
                             FetchResponse::default().with_responses(vec![FetchableTopicResponse::default()
                                 .with_topic(TopicName(StrBytes::from_static_str(TOPIC)))
+                                .with_topic_id(fake_broker::topic_uuid(TOPIC))
                                 .with_partitions(vec![PartitionData::default()
                                     .with_partition_index(0)
                                     .with_error_code(KafkaCode::FencedLeaderEpoch.code())

@@ -715,6 +715,7 @@ mod tests {
             "t".into(),
             Arc::new(TopicMetadata {
                 name: "t".into(),
+                topic_id: [0; 16],
                 partitions: vec![
                     PartitionMetadata {
                         id: 0,

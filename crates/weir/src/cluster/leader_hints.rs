@@ -92,6 +92,7 @@ mod tests {
             "t".into(),
             Arc::new(TopicMetadata {
                 name: "t".into(),
+                topic_id: [0; 16],
                 partitions,
                 internal: false,
             }),

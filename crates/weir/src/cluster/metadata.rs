@@ -25,6 +25,9 @@ pub struct PartitionMetadata {
 pub struct TopicMetadata {
     /// Topic name.
     pub name: String,
+    /// The topic's id (KIP-516; Metadata v10+): the 16 bytes of its UUID, all zero when the broker did not say.
+    /// Fetch v13+ names topics by it.
+    pub topic_id: [u8; 16],
     /// Partitions, indexed by partition id.
     pub partitions: Vec<PartitionMetadata>,
     /// Whether the topic is internal (`__consumer_offsets`).
@@ -95,6 +98,7 @@ impl MetadataSnapshot {
                 name.clone(),
                 Arc::new(TopicMetadata {
                     name,
+                    topic_id: t.topic_id,
                     partitions,
                     internal: t.is_internal,
                 }),

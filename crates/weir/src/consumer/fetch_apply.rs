@@ -26,6 +26,8 @@ pub(crate) struct Asked<'a> {
     pub(crate) crc_streak: CrcStreak,
     /// Fetched from a replica the leader named (KIP-392), not from the leader.
     pub(crate) on_replica: bool,
+    /// The leader epoch the partition is fetched at (-1: unknown).
+    pub(crate) leader_epoch: i32,
 }
 
 /// The memory limits of one response, and who answered it.
@@ -58,6 +60,10 @@ pub(crate) enum Outcome {
     Reroute(KafkaCode),
     /// The leader names another replica to fetch it from (KIP-392: the consumer's rack has one): fetch it there.
     Redirect(i32),
+    /// The broker no longer leads it and names the leader it knows of, at a leader epoch newer than the one
+    /// fetched at (KIP-951): move it there without asking for metadata (or, if that leader cannot be reached
+    /// from what is known of it, as [`Outcome::Reroute`]).
+    MoveTo { leader: i32, epoch: i32 },
     /// An error retrying will not fix: report it and park the partition until a seek.
     Fail(Error),
     /// Records to buffer (maybe none), and corrupt data after them if `decoded.error` is set: report it and park
@@ -156,6 +162,17 @@ pub(crate) fn apply(mut resp: FetchResponse, asked: &[Asked], grant: &Grant) -> 
                 Outcome::Reroute(KafkaCode::OffsetOutOfRange)
             }
             Some(KafkaCode::OffsetOutOfRange) => Outcome::Reset,
+            Some(KafkaCode::NotLeaderOrFollower | KafkaCode::FencedLeaderEpoch)
+                if p.current_leader.is_some_and(|l| l.leader_epoch > a.leader_epoch) =>
+            {
+                let l = p.current_leader.expect("checked");
+                Outcome::MoveTo {
+                    leader: l.leader_id,
+                    epoch: l.leader_epoch,
+                }
+            }
+            // Among them UNKNOWN_TOPIC_ID and INCONSISTENT_TOPIC_ID (Fetch v13+): the topic was recreated, or the
+            // metadata is older than the broker's.
             Some(code) if code.is_retriable() || code == KafkaCode::NotLeaderOrFollower => {
                 Outcome::Reroute(code)
             }
@@ -252,6 +269,7 @@ mod tests {
             aborted_transactions: Vec::new(),
             preferred_read_replica: -1,
             records,
+            current_leader: None,
         }
     }
 
@@ -259,6 +277,7 @@ mod tests {
         FetchResponse {
             topics: vec![FetchTopic {
                 name: "t".into(),
+                topic_id: [0; 16],
                 partitions: parts,
             }],
             ..Default::default()
@@ -274,6 +293,7 @@ mod tests {
                 epoch: 1,
                 crc_streak: CrcStreak::default(),
                 on_replica: false,
+                leader_epoch: 3,
             })
             .collect()
     }
@@ -310,6 +330,7 @@ mod tests {
                 Outcome::Reset => "reset",
                 Outcome::Reroute(_) => "reroute",
                 Outcome::Redirect(_) => "redirect",
+                Outcome::MoveTo { .. } => "move",
                 Outcome::Fail(_) => "fail",
                 Outcome::Records(_) => "records",
                 Outcome::Refetch { .. } => "refetch",
@@ -519,6 +540,7 @@ mod tests {
             epoch: 1,
             crc_streak: CrcStreak::default(),
             on_replica: false,
+            leader_epoch: 3,
         }];
         let resp = || response(vec![partition(0, 0, Some(big.clone()))]);
         let all = apply(resp(), &asked, &grant(usize::MAX));
@@ -574,5 +596,52 @@ mod tests {
         // Below 1.0 counts as 1.0; above 100 as 100.
         assert_eq!(next_memory_per_wire_milli(1000, 1, 100), Some(1000));
         assert_eq!(next_memory_per_wire_milli(0, 1_000_000, 1), Some(12_500));
+    }
+
+    /// KIP-951: NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH with a leader named at a newer epoch than the one
+    /// fetched at moves the partition there; without a hint, or with one no newer, it is rerouted through
+    /// metadata. Topic ids unknown to the broker or inconsistent with its own are rerouted too.
+    #[test]
+    fn a_newer_leader_hint_moves_the_partition_and_anything_else_reroutes() {
+        use weir_proto::leader_hint::CurrentLeader;
+        let tps: Vec<TopicPartition> = (0..7).map(|p| TopicPartition::new("t", p)).collect();
+        let asked = asked_from_zero(&tps); // at leader epoch 3
+        let hinted = |p: i32, code: KafkaCode, leader_id: i32, leader_epoch: i32| FetchPartition {
+            current_leader: Some(CurrentLeader {
+                leader_id,
+                leader_epoch,
+            }),
+            ..partition(p, code.code(), None)
+        };
+        let resp = response(vec![
+            hinted(0, KafkaCode::NotLeaderOrFollower, 2, 4),
+            hinted(1, KafkaCode::FencedLeaderEpoch, 3, 7),
+            hinted(2, KafkaCode::NotLeaderOrFollower, 2, 3),
+            partition(3, KafkaCode::NotLeaderOrFollower.code(), None),
+            // A hint with an error that is not about leadership is not followed.
+            hinted(4, KafkaCode::UnknownTopicOrPartition, 2, 9),
+            partition(5, KafkaCode::UnknownTopicId.code(), None),
+            partition(6, KafkaCode::InconsistentTopicId.code(), None),
+        ]);
+        let applied = apply(resp, &asked, &grant(1 << 20));
+        let outcomes: Vec<String> = applied
+            .partitions
+            .iter()
+            .map(|(o, _)| match o {
+                Outcome::MoveTo { leader, epoch } => format!("move {leader}@{epoch}"),
+                Outcome::Reroute(code) => format!("reroute {code}"),
+                _ => "other".into(),
+            })
+            .collect();
+        let want = [
+            "move 2@4".to_string(),
+            "move 3@7".into(),
+            format!("reroute {}", KafkaCode::NotLeaderOrFollower),
+            format!("reroute {}", KafkaCode::NotLeaderOrFollower),
+            format!("reroute {}", KafkaCode::UnknownTopicOrPartition),
+            format!("reroute {}", KafkaCode::UnknownTopicId),
+            format!("reroute {}", KafkaCode::InconsistentTopicId),
+        ];
+        assert_eq!(outcomes, want);
     }
 }

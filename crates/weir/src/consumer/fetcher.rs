@@ -1,7 +1,7 @@
 //! One fetch planner per leader broker: begins fetches for partitions that became fetchable (its ready queue,
 //! no scan), keeps up to `fetches_in_flight` requests outstanding (read-ahead), applies responses.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +9,11 @@ use std::time::Duration;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tracing::field::Empty;
 use tracing::Instrument;
-use weir_proto::fetch::{FetchPartitionRequest, FetchRequest, FetchResponse};
+use weir_proto::fetch::{
+    FetchPartitionRequest, FetchRequest, FetchResponse, FetchTopicRequest, ForgottenTopicRequest,
+    FETCH_TOPIC_ID_VERSION,
+};
+use weir_proto::leader_hint::{CurrentLeader, NodeEndpoint};
 
 use super::fetch_apply::{self, next_batch_floor, next_memory_per_wire_milli, Asked, Grant, Outcome};
 use super::partition::{Partition, PartitionSlot};
@@ -19,6 +23,7 @@ use super::state_table::{FetchGroup, FetchGroupId, FetchOutcome, FetchTicket};
 use super::validation::Due;
 use super::IsolationLevel;
 use super::{record, Inner};
+use crate::cluster::LeaderHint;
 use crate::error::{KafkaCode, Result};
 use crate::net::metrics::ConnectionMetrics;
 
@@ -208,7 +213,7 @@ impl Fetcher {
     }
 
     async fn apply(&self, inner: &Arc<Inner>, planned: Planned, grant: usize, result: Result<FetchResponse>) {
-        let resp = match result {
+        let mut resp = match result {
             Ok(r) if r.error_code == 0 => r,
             other => {
                 // Connection lost, timeout, or a whole-request error: quiet, and retried after a backoff.
@@ -238,8 +243,10 @@ impl Fetcher {
                 epoch: ticket.epoch,
                 crc_streak: slot.slot().crc_streak.load(),
                 on_replica: slot.slot().replica_until_ms.load(Ordering::Relaxed) != 0,
+                leader_epoch: slot.slot().leader_epoch.load(Ordering::Relaxed),
             })
             .collect();
+        let endpoints = std::mem::take(&mut resp.node_endpoints);
         let limit = inner.cfg.partition_buffer.max(inner.cfg.fetch_max_bytes);
         let applied = fetch_apply::apply(
             resp,
@@ -272,10 +279,13 @@ impl Fetcher {
             inner.memory_per_wire_milli.store(cost, Ordering::Relaxed);
         }
         let compact = applied.compact();
+        let moved = self.follow_hints(inner, &planned, &applied.partitions, &endpoints);
         // Partitions queued for delivery by this response wake a waiting `poll` once, at the end.
         let mut wake = false;
         let mut records = 0;
-        for ((slot, ticket), (outcome, marks)) in planned.into_iter().zip(applied.partitions) {
+        for (((slot, ticket), (outcome, marks)), moved) in
+            planned.into_iter().zip(applied.partitions).zip(moved)
+        {
             let s = slot.slot();
             if let Some(end) = marks.end {
                 s.log_end.store(end, Ordering::SeqCst);
@@ -294,6 +304,29 @@ impl Fetcher {
                 Outcome::Reset => {
                     slot.park(ticket);
                     inner.spawn_offset_reset(slot.clone(), ticket.position);
+                    continue;
+                }
+                Outcome::MoveTo { leader, epoch } if moved => {
+                    tracing::debug!(tp = %slot.topic_partition(), from = self.broker, leader, epoch,
+                        "moved to the leader the broker named");
+                    inner.stats.leader_hint_moves.fetch_add(1, Ordering::Relaxed);
+                    let was = s.leader_epoch.swap(epoch, Ordering::Relaxed);
+                    if was >= 0 && was != epoch {
+                        // A new leader: its log may have diverged from the one fetched (KIP-320), as when the
+                        // router moves it.
+                        s.validate.store(true, Ordering::Relaxed);
+                    }
+                    s.replica_until_ms.store(0, Ordering::Relaxed);
+                    slot.set_fetch_group(inner.fetcher(leader).group.id());
+                    slot.end_fetch(ticket);
+                    continue;
+                }
+                Outcome::MoveTo { leader, epoch } => {
+                    tracing::debug!(tp = %slot.topic_partition(), leader, epoch,
+                        "the leader the broker named is not reachable from what is known; partition needs new metadata");
+                    slot.slot().stale_leader.store(true, Ordering::Relaxed);
+                    slot.set_fetch_group(FetchGroupId::UNROUTED);
+                    slot.end_fetch(ticket);
                     continue;
                 }
                 Outcome::Reroute(code) => {
@@ -395,6 +428,55 @@ impl Fetcher {
     }
 }
 
+impl Fetcher {
+    /// Applies the new-leader hints among `outcomes` (KIP-951) to the metadata snapshot, with the endpoints the
+    /// response named; returns, per partition, whether it now moves to the leader its hint names: the snapshot
+    /// has that leader at that epoch, and its address.
+    fn follow_hints(
+        &self,
+        inner: &Inner,
+        planned: &Planned,
+        outcomes: &[(Outcome, fetch_apply::Marks)],
+        endpoints: &[NodeEndpoint],
+    ) -> Vec<bool> {
+        let hints: Vec<LeaderHint> = planned
+            .iter()
+            .zip(outcomes)
+            .filter_map(|((p, _), (o, _))| match *o {
+                Outcome::MoveTo { leader, epoch } => Some(LeaderHint {
+                    topic: &p.topic_partition().topic,
+                    partition: p.topic_partition().partition,
+                    leader: CurrentLeader {
+                        leader_id: leader,
+                        leader_epoch: epoch,
+                    },
+                }),
+                _ => None,
+            })
+            .collect();
+        if hints.is_empty() {
+            return vec![false; outcomes.len()];
+        }
+        inner.cluster.apply_leader_hints(&hints, endpoints);
+        let snap = inner.cluster.snapshot();
+        planned
+            .iter()
+            .zip(outcomes)
+            .map(|((p, _), (o, _))| match *o {
+                Outcome::MoveTo { leader, epoch } => {
+                    let tp = p.topic_partition();
+                    snap.brokers.contains_key(&leader)
+                        && snap.topic(&tp.topic).is_some_and(|t| {
+                            t.partition(tp.partition)
+                                .is_some_and(|m| m.leader == leader && m.leader_epoch == epoch)
+                        })
+                }
+                _ => false,
+            })
+            .collect()
+    }
+}
+
 /// Holds `p` back from fetching for `backoff`, then lets it be fetched again from its position. Its ticket is
 /// parked meanwhile, so a seek or unassign still takes effect at once. A partition that cannot be held (paused,
 /// or its fetch begun elsewhere) is fetched again whenever it can be: the attempts stay bounded, each fetch
@@ -468,34 +550,54 @@ async fn send_fetch(
             return Err(e);
         }
     };
-    if conn.version::<FetchRequest>()? < 7 {
+    let version = conn.version::<FetchRequest>()?;
+    if version < 7 {
         *session = FetchSession::disabled();
     }
+    // Topic ids from the metadata the partitions were routed by. Fetch v13+ names topics by id; a request with
+    // a topic whose id is not known (a broker without Metadata v10, or a topic gone from the metadata) names
+    // them all by name, at v12 at most: nothing waits for a refresh, and the broker answers as before.
+    let snap = inner.cluster.snapshot();
+    let mut ids: HashMap<&str, [u8; 16]> = HashMap::new();
+    for (p, _) in planned {
+        let topic = &*p.topic_partition().topic;
+        ids.entry(topic)
+            .or_insert_with(|| snap.topic(topic).map_or(NO_TOPIC_ID, |t| t.topic_id));
+    }
+    let by_id = version >= FETCH_TOPIC_ID_VERSION && ids.values().all(|id| *id != NO_TOPIC_ID);
     let max_bytes = partition_ask(inner);
     let wanted: Vec<_> = planned
         .iter()
         .map(|(p, t)| {
+            let tp = p.topic_partition();
             let at = FetchAt {
+                topic_id: if by_id { ids[&*tp.topic] } else { NO_TOPIC_ID },
                 offset: t.position,
                 max_bytes,
                 leader_epoch: p.slot().leader_epoch.load(Ordering::Relaxed),
             };
-            (p.topic_partition().clone(), at)
+            (tp.clone(), at)
         })
         .collect();
-    let plan = session.prepare(&wanted);
-    let mut topics: BTreeMap<&str, Vec<FetchPartitionRequest>> = BTreeMap::new();
+    let plan = session.prepare(&wanted, by_id);
+    let mut topics: BTreeMap<&str, FetchTopicRequest> = BTreeMap::new();
     for (tp, at) in &plan.send {
-        topics.entry(&tp.topic).or_default().push(FetchPartitionRequest {
+        let topic = topics.entry(&tp.topic).or_insert_with(|| FetchTopicRequest {
+            name: tp.topic.to_string(),
+            topic_id: at.topic_id,
+            partitions: Vec::new(),
+        });
+        topic.partitions.push(FetchPartitionRequest {
             partition: tp.partition,
             fetch_offset: at.offset,
             max_bytes: at.max_bytes,
             current_leader_epoch: at.leader_epoch,
         });
     }
-    let mut forgotten: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for tp in &plan.forgotten {
-        forgotten.entry(&tp.topic).or_default().push(tp.partition);
+    // Keyed by id too: a topic recreated under its name is forgotten under the id the session holds.
+    let mut forgotten: BTreeMap<(&str, [u8; 16]), Vec<i32>> = BTreeMap::new();
+    for (tp, id) in &plan.forgotten {
+        forgotten.entry((&tp.topic, *id)).or_default().push(tp.partition);
     }
     let req = FetchRequest {
         max_wait_ms: inner.cfg.fetch_max_wait.as_millis().min(i32::MAX as u128) as i32,
@@ -504,14 +606,27 @@ async fn send_fetch(
         isolation_level: inner.cfg.isolation_level.wire(),
         session_id: plan.session_id,
         session_epoch: plan.epoch,
-        topics: topics.into_iter().map(|(t, ps)| (t.to_owned(), ps)).collect(),
-        forgotten: forgotten.into_iter().map(|(t, ps)| (t.to_owned(), ps)).collect(),
+        topics: topics.into_values().collect(),
+        forgotten: forgotten
+            .into_iter()
+            .map(|((name, topic_id), partitions)| ForgottenTopicRequest {
+                name: name.to_owned(),
+                topic_id,
+                partitions,
+            })
+            .collect(),
         rack_id: inner.cfg.client_rack.clone().unwrap_or_default(),
     };
     let sent = std::time::Instant::now();
-    let response = conn.call(&req).await;
+    let response = match by_id {
+        true => conn.call(&req).await,
+        false => conn.call_capped(&req, FETCH_TOPIC_ID_VERSION - 1).await,
+    };
     match response {
-        Ok(resp) => {
+        Ok(mut resp) => {
+            if by_id {
+                name_topics(&mut resp, &ids);
+            }
             count_errors(conn.metrics(), &resp);
             if resp.error_code == 0 {
                 // Counted with the fetch (`fetch_total`, `ConsumerStats::fetches`) when it is applied.
@@ -547,6 +662,21 @@ async fn send_fetch(
         }
     }
 }
+
+/// Names the topics of a response that named them by id, from the ids the request used. A topic whose id the
+/// request did not name keeps an empty name: none of the partitions asked for matches it, and they are fetched
+/// again (see `fetch_apply::Outcome::Missing`).
+fn name_topics(resp: &mut FetchResponse, ids: &HashMap<&str, [u8; 16]>) {
+    let by_id: HashMap<[u8; 16], &str> = ids.iter().map(|(name, id)| (*id, *name)).collect();
+    for t in &mut resp.topics {
+        if let Some(name) = by_id.get(&t.topic_id) {
+            t.name = (*name).to_owned();
+        }
+    }
+}
+
+/// The topic id of a topic whose id is not known.
+const NO_TOPIC_ID: [u8; 16] = [0; 16];
 
 /// Counts the error codes of a Fetch response in the request error metric
 /// (`kafka.client.request_error_total`): its top-level code and each partition's, once per response as it

@@ -151,6 +151,7 @@ pub(crate) struct StatCounters {
     pub(crate) forgotten_partitions: AtomicU64,
     pub(crate) fetch_session_errors: AtomicU64,
     pub(crate) log_truncations: AtomicU64,
+    pub(crate) leader_hint_moves: AtomicU64,
 }
 
 /// One partition's state, for monitoring (see [`Consumer::partition_view`]).

@@ -41,6 +41,9 @@ pub struct ConsumerStats {
     /// an unclean leader election). With a reset policy the partition was repositioned (to where the logs part,
     /// or by `auto.offset.reset` when that is unknown); with `none`, [`crate::Error::LogTruncation`] was reported.
     pub log_truncations: u64,
+    /// Times a partition moved to the leader a broker named in its fetch answer (NOT_LEADER_OR_FOLLOWER or
+    /// FENCED_LEADER_EPOCH with a newer leader, Fetch v16+, KIP-951), without a metadata refresh.
+    pub leader_hint_moves: u64,
     /// Bytes of memory buffered right now (fetched, undelivered records), all partitions.
     pub buffered_bytes: usize,
     /// Times a `poll` waiting for records was woken because records became deliverable (one per batch of
@@ -139,6 +142,7 @@ impl Inner {
             forgotten_partitions: s.forgotten_partitions.load(Ordering::Relaxed),
             fetch_session_errors: s.fetch_session_errors.load(Ordering::Relaxed),
             log_truncations: s.log_truncations.load(Ordering::Relaxed),
+            leader_hint_moves: s.leader_hint_moves.load(Ordering::Relaxed),
             buffered_bytes: self.table.buffered_total(),
             delivery_wakeups: self.deliver_wake.wakeups(),
             memory_budget: self.cfg.memory_budget,

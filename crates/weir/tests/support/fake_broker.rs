@@ -297,7 +297,7 @@ impl FakeConfig {
                 (ApiKey::ApiVersions, 0, 3),
                 (ApiKey::Metadata, 1, 12),
                 (ApiKey::ListOffsets, 1, 8),
-                (ApiKey::Fetch, 4, 11),
+                (ApiKey::Fetch, 4, 17),
                 (ApiKey::Produce, 3, 11),
                 (ApiKey::InitProducerId, 0, 4),
                 (ApiKey::OffsetCommit, 2, 8),
@@ -886,7 +886,7 @@ async fn answer(st: &State, req: &Request, action: &Action) -> Bytes {
                 .collect();
             encode(&ListOffsetsResponse::default().with_topics(topics), v)
         }
-        Body::Fetch(f) => encode(&fetch(st, f, action).await, v),
+        Body::Fetch(f) => encode(&fetch(st, f, v, action).await, v),
         Body::Produce(p) => encode(&produce(st, p, action), v),
         Body::FindCoordinator(_)
         | Body::JoinGroup(_)
@@ -1057,7 +1057,8 @@ fn metadata(st: &State, m: &MetadataRequest) -> MetadataResponse {
         .into_iter()
         .map(|name| {
             let t = MetadataResponseTopic::default()
-                .with_name(Some(TopicName(StrBytes::from_string(name.clone()))));
+                .with_name(Some(TopicName(StrBytes::from_string(name.clone()))))
+                .with_topic_id(topic_uuid(&name));
             match st.cfg.topics.iter().find(|(n, _)| *n == name) {
                 None => t.with_error_code(3),
                 Some(&(_, count)) => t.with_partitions(
@@ -1081,6 +1082,25 @@ fn metadata(st: &State, m: &MetadataRequest) -> MetadataResponse {
         .with_topics(topics)
 }
 
+/// The id of topic `name` in every fake broker's answers (Metadata v10+, Fetch v13+): derived from the name,
+/// so that fake brokers of one test agree, and never all zero.
+pub fn topic_id(name: &str) -> [u8; 16] {
+    // FNV-1a, twice over (with two offsets) for 16 bytes.
+    let fnv = |seed: u64| {
+        name.bytes()
+            .fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    };
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&fnv(0xcbf2_9ce4_8422_2325).to_be_bytes());
+    id[8..].copy_from_slice(&(fnv(0x6c62_272e_07bb_0142) | 1).to_be_bytes());
+    id
+}
+
+/// [`topic_id`] as kafka-protocol's type.
+pub fn topic_uuid(name: &str) -> uuid::Uuid {
+    uuid::Uuid::from_bytes(topic_id(name))
+}
+
 /// This broker's entry in a Metadata answer.
 pub fn self_broker(port: u16) -> MetadataResponseBroker {
     MetadataResponseBroker::default()
@@ -1100,6 +1120,7 @@ pub fn metadata_answer(port: u16, topics: &[(&str, i32)]) -> MetadataResponse {
                 .map(|&(name, count)| {
                     MetadataResponseTopic::default()
                         .with_name(Some(TopicName(StrBytes::from_string(name.to_owned()))))
+                        .with_topic_id(topic_uuid(name))
                         .with_partitions(
                             (0..count)
                                 .map(|p| {
@@ -1180,7 +1201,46 @@ fn fetch_targets(st: &State, f: &FetchRequest) -> Result<(i32, bool, Vec<Target>
     ))
 }
 
-async fn fetch(st: &State, f: &FetchRequest, action: &Action) -> FetchResponse {
+/// The request with its topics named (from v13 a request names them by id; the fake maps the ids of its
+/// topics back to their names), and the ids it does not know.
+fn named_fetch(st: &State, f: &FetchRequest, version: i16) -> (FetchRequest, Vec<uuid::Uuid>) {
+    let mut f = f.clone();
+    if version < 13 {
+        return (f, Vec::new());
+    }
+    let name_of = |id: &uuid::Uuid| {
+        st.cfg
+            .topics
+            .iter()
+            .find(|(n, _)| topic_uuid(n) == *id)
+            .map(|(n, _)| TopicName(StrBytes::from_string(n.clone())))
+    };
+    let mut unknown = Vec::new();
+    f.topics.retain_mut(|t| match name_of(&t.topic_id) {
+        Some(name) => {
+            t.topic = name;
+            true
+        }
+        None => {
+            unknown.push(t.topic_id);
+            false
+        }
+    });
+    f.forgotten_topics_data
+        .retain_mut(|t| match name_of(&t.topic_id) {
+            Some(name) => {
+                t.topic = name;
+                true
+            }
+            None => false,
+        });
+    (f, unknown)
+}
+
+async fn fetch(st: &State, f: &FetchRequest, version: i16, action: &Action) -> FetchResponse {
+    let original = f;
+    let (named, unknown_ids) = named_fetch(st, f, version);
+    let f = &named;
     let overrides = match action {
         Action::FetchRecords(m) => Some(m),
         _ => None,
@@ -1249,14 +1309,36 @@ async fn fetch(st: &State, f: &FetchRequest, action: &Action) -> FetchResponse {
                 topics.entry(name.clone()).or_default().push(d);
             }
         }
-        if any || tokio::time::timeout_at(deadline, changed).await.is_err() {
+        // Topic ids the fake does not know: UNKNOWN_TOPIC_ID for each of their partitions, as Kafka answers.
+        let unknown = original
+            .topics
+            .iter()
+            .filter(|t| unknown_ids.contains(&t.topic_id))
+            .map(|t| {
+                FetchableTopicResponse::default()
+                    .with_topic_id(t.topic_id)
+                    .with_partitions(
+                        t.partitions
+                            .iter()
+                            .map(|p| {
+                                PartitionData::default()
+                                    .with_partition_index(p.partition)
+                                    .with_error_code(100)
+                                    .with_high_watermark(-1)
+                            })
+                            .collect(),
+                    )
+            });
+        if any || !unknown_ids.is_empty() || tokio::time::timeout_at(deadline, changed).await.is_err() {
             let responses = topics
                 .into_iter()
                 .map(|(t, parts)| {
                     FetchableTopicResponse::default()
+                        .with_topic_id(topic_uuid(&t))
                         .with_topic(TopicName(StrBytes::from_string(t)))
                         .with_partitions(parts)
                 })
+                .chain(unknown)
                 .collect();
             return FetchResponse::default()
                 .with_session_id(session_id)

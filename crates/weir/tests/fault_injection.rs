@@ -855,6 +855,294 @@ async fn a_fenced_leader_epoch_refreshes_metadata_and_fetches_with_the_new_epoch
     .await;
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Fetch v13+ (topic ids, KIP-516) and v16+ (new-leader hints, KIP-951).
+
+/// The Fetch requests `fake` received: `(version, topic ids, current leader epochs, forgotten topic ids)`.
+#[allow(clippy::type_complexity)]
+fn fetch_requests(fake: &FakeBroker) -> Vec<(i16, Vec<[u8; 16]>, Vec<i32>, Vec<[u8; 16]>)> {
+    fake.recorded(|r| {
+        r.of(ApiKey::Fetch)
+            .map(|q| match &q.body {
+                fake_broker::Body::Fetch(f) => (
+                    q.version,
+                    f.topics.iter().map(|t| t.topic_id.into_bytes()).collect(),
+                    f.topics
+                        .iter()
+                        .flat_map(|t| &t.partitions)
+                        .map(|p| p.current_leader_epoch)
+                        .collect(),
+                    f.forgotten_topics_data
+                        .iter()
+                        .map(|t| t.topic_id.into_bytes())
+                        .collect(),
+                ),
+                _ => unreachable!(),
+            })
+            .collect()
+    })
+}
+
+/// How a hinted move is tested: the old leader (metadata at leader epoch 1) serves offsets 0..5, then answers
+/// NOT_LEADER_OR_FOLLOWER naming node 7 at epoch 2 (with its endpoint when `with_endpoint`); node 7 (another
+/// fake) leads at epoch 2 with offsets 0..10. After the hint, the old leader's metadata names node 7 too.
+/// Returns both fakes, the consumer's stats and what it read.
+async fn hinted_move(with_endpoint: bool) -> (FakeBroker, FakeBroker, weir::consumer::ConsumerStats, Seen) {
+    use kafka_protocol::messages::fetch_response::{
+        FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
+    };
+    use kafka_protocol::messages::FetchResponse;
+    let first = batch_at_epoch(0, &values(0, 0..5), 1);
+    let new_leader = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1)])).await;
+    new_leader.elect(
+        TOPIC,
+        0,
+        2,
+        0,
+        vec![first.clone(), batch_at_epoch(5, &values(0, 5..10), 2)],
+    );
+    let port = new_leader.addr.port();
+    let hinted = Arc::new(AtomicBool::new(false));
+    let (moved, told) = (hinted.clone(), hinted.clone());
+    let old_leader = FakeBroker::start(
+        FakeConfig::new(&[(TOPIC, 1)])
+            .metadata(move |_, own| {
+                let mut m = metadata_answer(own, &[(TOPIC, 1)]);
+                if told.load(Ordering::SeqCst) {
+                    m.brokers.push(
+                        MetadataResponseBroker::default()
+                            .with_node_id(BrokerId(7))
+                            .with_host(StrBytes::from_static_str("127.0.0.1"))
+                            .with_port(i32::from(port)),
+                    );
+                    m.topics[0].partitions[0].leader_id = BrokerId(7);
+                    m.topics[0].partitions[0].leader_epoch = 2;
+                } else {
+                    m.topics[0].partitions[0].leader_epoch = 1;
+                }
+                m
+            })
+            .script(move |req| {
+                if req.api_key != ApiKey::Fetch || req.fetch_offsets().iter().all(|&(_, o)| o < 5) {
+                    return Action::Answer;
+                }
+                moved.store(true, Ordering::SeqCst);
+                let endpoints = match with_endpoint {
+                    true => vec![NodeEndpoint::default()
+                        .with_node_id(BrokerId(7))
+                        .with_host(StrBytes::from_static_str("127.0.0.1"))
+                        .with_port(i32::from(port))],
+                    false => Vec::new(),
+                };
+                let answer = FetchResponse::default()
+                    .with_responses(vec![FetchableTopicResponse::default()
+                        .with_topic(kafka_protocol::messages::TopicName(StrBytes::from_static_str(
+                            TOPIC,
+                        )))
+                        .with_topic_id(fake_broker::topic_uuid(TOPIC))
+                        .with_partitions(vec![PartitionData::default()
+                            .with_partition_index(0)
+                            .with_error_code(KafkaCode::NotLeaderOrFollower.code())
+                            .with_high_watermark(-1)
+                            .with_current_leader(
+                                LeaderIdAndEpoch::default()
+                                    .with_leader_id(BrokerId(7))
+                                    .with_leader_epoch(2),
+                            )])])
+                    .with_node_endpoints(endpoints);
+                let mut b = BytesMut::new();
+                answer.encode(&mut b, req.version).unwrap();
+                Action::RawBody(b.freeze())
+            }),
+    )
+    .await;
+    old_leader.append_raw(TOPIC, 0, first);
+    let mut cfg = consumer_config(&old_leader);
+    // A refresh is never due by age during the test.
+    cfg.set("metadata.max.age.ms", "600000").unwrap();
+    let c = Consumer::new(cfg).unwrap();
+    c.assign(&[(tp(0), StartOffset::Offset(0))]).await.unwrap();
+    let mut seen = Seen::default();
+    poll_until(&c, &mut seen, "ten records", |s| {
+        s.records.len() >= 10 || !s.errors.is_empty()
+    })
+    .await;
+    assert!(seen.errors.is_empty(), "no error reaches poll: {:?}", seen.errors);
+    assert_eq!(seen.offsets(0), range(10));
+    seen.check_values();
+    assert!(hinted.load(Ordering::SeqCst));
+    let stats = c.stats();
+    c.close().await.unwrap();
+    (old_leader, new_leader, stats, seen)
+}
+
+/// KIP-951: a fetch answered NOT_LEADER_OR_FOLLOWER naming a newer leader (and its endpoint) moves the
+/// partition to that broker at once: it is fetched there next, at the new leader epoch, by topic id, with no
+/// Metadata request of either broker in between; its position is validated against the new leader first
+/// (KIP-320, the epoch changed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_leader_hint_moves_the_partition_to_the_named_broker_without_metadata() {
+    bounded(30, async {
+        let (old_leader, new_leader, stats, _) = hinted_move(true).await;
+        assert_eq!(stats.leader_hint_moves, 1);
+        let (hinted_at, metadata_after) = old_leader.recorded(|r| {
+            let hinted = r
+                .of(ApiKey::Fetch)
+                .find(|q| q.fetch_offsets().contains(&(0, 5)))
+                .map(|q| q.seq)
+                .unwrap();
+            (hinted, r.of(ApiKey::Metadata).filter(|q| q.seq > hinted).count())
+        });
+        assert_eq!(
+            metadata_after, 0,
+            "no metadata asked of the old leader after its hint (fetch #{hinted_at})"
+        );
+        assert_eq!(
+            new_leader.recorded(|r| r.of(ApiKey::Metadata).count()),
+            0,
+            "nor of the new one"
+        );
+        let id = fake_broker::topic_id(TOPIC);
+        for (version, ids, epochs, _) in fetch_requests(&old_leader) {
+            assert_eq!(
+                (version, ids, epochs),
+                (17, vec![id], vec![1]),
+                "by id, at epoch 1"
+            );
+        }
+        let fetched = fetch_requests(&new_leader);
+        assert!(!fetched.is_empty());
+        for (version, ids, epochs, _) in fetched {
+            assert_eq!(
+                (version, ids, epochs),
+                (17, vec![id], vec![2]),
+                "by id, at the hinted epoch"
+            );
+        }
+        let validated: Vec<(i32, i32)> = epoch_questions(&new_leader);
+        assert_eq!(validated, [(2, 1)], "validated at epoch 2 for the epoch fetched");
+    })
+    .await;
+}
+
+/// A hint naming a broker whose address is unknown (no endpoint sent, not in the metadata) cannot be
+/// followed: the partition goes through a metadata refresh, as without a hint, and is read on from the
+/// leader the refreshed metadata names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_hint_without_an_address_goes_through_metadata() {
+    bounded(30, async {
+        let (old_leader, new_leader, stats, _) = hinted_move(false).await;
+        assert_eq!(stats.leader_hint_moves, 0);
+        let metadata_after = old_leader.recorded(|r| {
+            let hinted = r
+                .of(ApiKey::Fetch)
+                .find(|q| q.fetch_offsets().contains(&(0, 5)))
+                .map(|q| q.seq)
+                .unwrap();
+            r.of(ApiKey::Metadata).filter(|q| q.seq > hinted).count()
+        });
+        assert!(metadata_after >= 1, "metadata refreshed after the hint");
+        assert!(fetch_requests(&new_leader).iter().all(|f| f.2 == [2]));
+    })
+    .await;
+}
+
+/// Metadata without topic ids (a broker before Metadata v10): fetches name topics, at Fetch v12.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_without_ids_are_fetched_by_name_at_v12() {
+    bounded(30, async {
+        let fake = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1)]).sessions().metadata(|_, port| {
+            let mut m = metadata_answer(port, &[(TOPIC, 1)]);
+            m.topics[0].topic_id = uuid::Uuid::nil();
+            m
+        }))
+        .await;
+        fill(&fake, 0, 2, 5);
+        let c = Consumer::new(consumer_config(&fake)).unwrap();
+        c.assign(&[(tp(0), StartOffset::Offset(0))]).await.unwrap();
+        let mut seen = Seen::default();
+        poll_until(&c, &mut seen, "ten records", |s| s.records.len() >= 10).await;
+        assert_eq!(seen.offsets(0), range(10));
+        // Sessions by name work as before: later fetches are incremental.
+        fake.wait_until("an incremental fetch", |r| {
+            r.of(ApiKey::Fetch)
+                .any(|q| matches!(&q.body, fake_broker::Body::Fetch(f) if f.session_epoch > 0))
+        })
+        .await;
+        let names: Vec<(i16, Vec<String>)> = fake.recorded(|r| {
+            r.of(ApiKey::Fetch)
+                .map(|q| match &q.body {
+                    fake_broker::Body::Fetch(f) => (
+                        q.version,
+                        f.topics.iter().map(|t| t.topic.0.to_string()).collect(),
+                    ),
+                    _ => unreachable!(),
+                })
+                .collect()
+        });
+        assert!(!names.is_empty());
+        for (version, topics) in &names {
+            assert_eq!(*version, 12, "{names:?}");
+            assert!(topics.iter().all(|t| t == TOPIC), "{names:?}");
+        }
+        c.close().await.unwrap();
+    })
+    .await;
+}
+
+/// A topic id the broker does not know (the topic was recreated: the metadata the consumer had is older than
+/// the broker's) is answered UNKNOWN_TOPIC_ID: the partition goes through a metadata refresh and is fetched
+/// with the id the refreshed metadata names; the fetch session forgets it under the old id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_topic_id_is_rerouted_through_fresh_metadata() {
+    bounded(30, async {
+        const STALE: [u8; 16] = [0x5a; 16];
+        let refreshes = Arc::new(AtomicUsize::new(0));
+        let counter = refreshes.clone();
+        let fake = FakeBroker::start(
+            FakeConfig::new(&[(TOPIC, 1)])
+                .sessions()
+                .metadata(move |_, port| {
+                    let mut m = metadata_answer(port, &[(TOPIC, 1)]);
+                    if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                        m.topics[0].topic_id = uuid::Uuid::from_bytes(STALE);
+                    }
+                    m
+                }),
+        )
+        .await;
+        fill(&fake, 0, 2, 5);
+        let mut cfg = consumer_config(&fake);
+        cfg.set("weir.fetches.in.flight", "1").unwrap();
+        let c = Consumer::new(cfg).unwrap();
+        c.assign(&[(tp(0), StartOffset::Offset(0))]).await.unwrap();
+        let mut seen = Seen::default();
+        poll_until(&c, &mut seen, "ten records", |s| {
+            s.records.len() >= 10 || !s.errors.is_empty()
+        })
+        .await;
+        assert!(seen.errors.is_empty(), "no error reaches poll: {:?}", seen.errors);
+        assert_eq!(seen.offsets(0), range(10));
+        assert!(refreshes.load(Ordering::SeqCst) >= 2, "metadata refreshed");
+        let fetches = fetch_requests(&fake);
+        assert_eq!(fetches[0].1, vec![STALE], "first fetched by the stale id");
+        let fresh = fetches
+            .iter()
+            .position(|f| f.1 == [fake_broker::topic_id(TOPIC)])
+            .expect("fetched by the fresh id");
+        assert!(
+            fetches[fresh..].iter().all(|f| !f.1.contains(&STALE)),
+            "never by the stale id again: {fetches:?}"
+        );
+        assert!(
+            fetches.iter().any(|f| f.3.contains(&STALE)),
+            "the session forgot the partition under the stale id: {fetches:?}"
+        );
+        c.close().await.unwrap();
+    })
+    .await;
+}
+
 /// A fake leading partition 0 of [`TOPIC`] at leader epoch 1 with offsets 0..10 (batches 0..7 and 7..10 of
 /// epoch 1), whose
 /// metadata reports the epoch in `epoch`; and a consumer (`auto.offset.reset` as given) that has read them all.

@@ -206,18 +206,40 @@ fn kcat_produce(kcat: &Kcat, bootstrap: &str, codec: Compression) {
 }
 
 /// Fetch from offset 0 of every codec's topic; the records of each partition and each batch become seeds.
+/// Topics go by name and by id (Fetch v13+), the ids from the broker's metadata.
 fn fetch(seeds: &mut Seeds, port: u16, table: &weir_proto::versions::VersionTable) {
-    use weir_proto::fetch::{FetchPartitionRequest, FetchRequest};
-    let topics = Compression::ALL
+    use weir_proto::fetch::{FetchPartitionRequest, FetchRequest, FetchTopicRequest};
+    use weir_proto::metadata::MetadataRequest;
+    let names: Vec<String> = Compression::ALL.iter().map(|&c| topic_for(c)).collect();
+    let ids: Vec<(String, [u8; 16])> = table
+        .pick(MetadataRequest::KEY, &MetadataRequest::VERSIONS)
+        .and_then(|v| {
+            let req = MetadataRequest {
+                topics: Some(names.clone()),
+                allow_auto_topic_creation: false,
+            };
+            let frame = Link::open(port).exchange(&req, v).ok()?;
+            MetadataRequest::decode(frame, v).ok()
+        })
+        .map(|m| {
+            m.topics
+                .into_iter()
+                .filter_map(|t| Some((t.name?, t.topic_id)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let id_of = |name: &str| ids.iter().find(|(n, _)| n == name).map_or([0; 16], |(_, id)| *id);
+    let topics = names
         .iter()
-        .map(|&c| {
-            let p = FetchPartitionRequest {
+        .map(|name| FetchTopicRequest {
+            name: name.clone(),
+            topic_id: id_of(name),
+            partitions: vec![FetchPartitionRequest {
                 partition: 0,
                 fetch_offset: 0,
                 max_bytes: 1 << 20,
                 current_leader_epoch: -1,
-            };
-            (topic_for(c), vec![p])
+            }],
         })
         .collect();
     let req = FetchRequest {
@@ -234,9 +256,16 @@ fn fetch(seeds: &mut Seeds, port: u16, table: &weir_proto::versions::VersionTabl
     let mut uncompressed_sections = Vec::new();
     for (v, resp) in capture(seeds, port, table, "all-codecs", &req) {
         for t in &resp.topics {
+            let name = match t.name.is_empty() {
+                true => ids
+                    .iter()
+                    .find(|(_, id)| *id == t.topic_id)
+                    .map_or("", |(n, _)| n.as_str()),
+                false => t.name.as_str(),
+            };
             for p in &t.partitions {
                 let Some(records) = &p.records else { continue };
-                seeds.write("record_batches_raw", &format!("{}-fetch-v{v}", t.name), records);
+                seeds.write("record_batches_raw", &format!("{name}-fetch-v{v}"), records);
                 for (i, batch) in batches(records.clone()).enumerate() {
                     let batch = batch.expect("the broker's batches split");
                     let codec = batch.compression().expect("a known codec");
@@ -247,7 +276,7 @@ fn fetch(seeds: &mut Seeds, port: u16, table: &weir_proto::versions::VersionTabl
                     let section = &batch.as_bytes()[BATCH_HEADER_LEN..];
                     let mut seed = head.to_vec();
                     seed.extend_from_slice(section);
-                    seeds.write("record_batch_valid_crc", &format!("{}-{i}-wire", t.name), &seed);
+                    seeds.write("record_batch_valid_crc", &format!("{name}-{i}-wire"), &seed);
                     if codec == Compression::None {
                         uncompressed_sections.push((batch.record_count() as u8, section.to_vec()));
                     }

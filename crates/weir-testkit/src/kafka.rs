@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::chaos::Chaos;
 use crate::process::{find_on_path, free_port, run_with_timeout, Supervised};
 use crate::wire;
 use crate::{repo_root, SETUP_HINT};
@@ -129,7 +130,13 @@ pub struct Kafka {
 #[derive(Debug)]
 struct Node {
     id: i32,
+    /// The PLAINTEXT client listener's port (the harness's own requests go there).
     port: u16,
+    /// The port clients are told (advertised) and given in [`Kafka::bootstrap`]: the chaos proxy's in front of
+    /// `port` for a cluster started with [`Kafka::start_proxied`], else `port`.
+    client_port: u16,
+    /// The listener for replication (`REPLICATION`), apart from the proxied client listener, when proxied.
+    replication_port: Option<u16>,
     controller_port: u16,
     /// The client listeners besides PLAINTEXT ([`Kafka::start_secure`]), each on its own port.
     secure_ports: Vec<(SecurityProtocol, u16)>,
@@ -163,20 +170,34 @@ impl Kafka {
 
     /// Starts a cluster; the error names the cause and, when a node failed, the log to read.
     pub fn try_start(shape: Shape, settings: &[(&str, &str)]) -> Result<Kafka, String> {
-        Kafka::try_start_inner(shape, settings, None)
+        Kafka::try_start_inner(shape, settings, None, None).map(|(k, _)| k)
+    }
+
+    /// Like [`Kafka::start_with`], with a chaos proxy in front of every broker's client listener: the brokers
+    /// advertise the proxies, [`Kafka::bootstrap`] names them, and replication (a listener of its own,
+    /// `REPLICATION`) and the controller go direct, so that chaos hits the clients only. The proxies start
+    /// [`Behaviour::Calm`](crate::chaos::Behaviour::Calm), with the seed of [`Chaos::seed_from_env`].
+    pub fn start_proxied(shape: Shape, settings: &[(&str, &str)]) -> (Kafka, Chaos) {
+        let seed = Chaos::seed_from_env();
+        match Kafka::try_start_inner(shape, settings, None, Some(seed)) {
+            Ok((k, Some(chaos))) => (k, chaos),
+            Ok((_, None)) => unreachable!("a proxied start returns its proxies"),
+            Err(e) => panic!("weir-testkit: Kafka did not start: {e}"),
+        }
     }
 
     fn try_start_inner(
         shape: Shape,
         settings: &[(&str, &str)],
         secure: Option<&SecureOptions>,
-    ) -> Result<Kafka, String> {
+        chaos_seed: Option<u64>,
+    ) -> Result<(Kafka, Option<Chaos>), String> {
         let java = java()?;
         let libs = kafka_libs()?;
         let version = kafka_jar_version(&libs).unwrap_or_default();
         let mut last = String::new();
         for _ in 0..PORT_ATTEMPTS {
-            match Kafka::try_start_once(shape, settings, secure, &java, &libs, &version) {
+            match Kafka::try_start_once(shape, settings, secure, chaos_seed, &java, &libs, &version) {
                 Ok(k) => return Ok(k),
                 Err(StartFailure::PortTaken(e)) => last = e,
                 Err(StartFailure::Other(e)) => return Err(e),
@@ -189,10 +210,11 @@ impl Kafka {
         shape: Shape,
         settings: &[(&str, &str)],
         secure: Option<&SecureOptions>,
+        chaos_seed: Option<u64>,
         java: &Path,
         libs: &Path,
         version: &str,
-    ) -> Result<Kafka, StartFailure> {
+    ) -> Result<(Kafka, Option<Chaos>), StartFailure> {
         let t0 = Instant::now();
         let dir = std::env::temp_dir().join(format!("weir-kafka-{}", crate::unique_name("c")));
         fs::create_dir_all(&dir)
@@ -204,19 +226,24 @@ impl Kafka {
             java: java.to_path_buf(),
             libs: libs.to_path_buf(),
             nodes: (1..=shape.nodes() as i32)
-                .map(|id| Node {
-                    id,
-                    port: free_port(),
-                    controller_port: free_port(),
-                    secure_ports: match secure {
-                        Some(_) => SecurityProtocol::SECURE
-                            .iter()
-                            .map(|p| (*p, free_port()))
-                            .collect(),
-                        None => Vec::new(),
-                    },
-                    server: None,
-                    retired: Vec::new(),
+                .map(|id| {
+                    let port = free_port();
+                    Node {
+                        id,
+                        port,
+                        client_port: port,
+                        replication_port: None,
+                        controller_port: free_port(),
+                        secure_ports: match secure {
+                            Some(_) => SecurityProtocol::SECURE
+                                .iter()
+                                .map(|p| (*p, free_port()))
+                                .collect(),
+                            None => Vec::new(),
+                        },
+                        server: None,
+                        retired: Vec::new(),
+                    }
                 })
                 .collect(),
             started_in: Duration::ZERO,
@@ -230,6 +257,20 @@ impl Kafka {
         if let Some(opts) = secure {
             kafka.secure = Some(secure::Secure::new(&kafka.dir, opts).map_err(|e| fail(&kafka, e))?);
         }
+        // The proxies' ports are advertised: they listen before the configs are written.
+        let chaos = match chaos_seed {
+            Some(seed) => {
+                let targets: Vec<u16> = kafka.nodes.iter().map(|n| n.port).collect();
+                let chaos = Chaos::start(&targets, seed)
+                    .map_err(|e| fail(&kafka, format!("the chaos proxies did not start: {e}")))?;
+                for (n, port) in kafka.nodes.iter_mut().zip(chaos.ports()) {
+                    n.client_port = *port;
+                    n.replication_port = Some(free_port());
+                }
+                Some(chaos)
+            }
+            None => None,
+        };
         kafka.write_configs(settings).map_err(|e| fail(&kafka, e))?;
         kafka.format().map_err(|e| fail(&kafka, e))?;
         for i in 0..kafka.nodes.len() {
@@ -239,7 +280,7 @@ impl Kafka {
         match kafka.wait_until_listed(&ids, START_TIMEOUT) {
             Ok(()) => {
                 kafka.started_in = t0.elapsed();
-                Ok(kafka)
+                Ok((kafka, chaos))
             }
             Err(e) if e.contains("Address already in use") => Err(StartFailure::PortTaken(e)),
             Err(e) => Err(fail(&kafka, e)),
@@ -292,21 +333,30 @@ impl Kafka {
                 .iter()
                 .map(|(p, _)| format!(",{0}:{0}", p.name()))
                 .collect();
+            // Proxied: replication has a listener of its own, direct.
+            let replication = n
+                .replication_port
+                .map(|p| format!(",REPLICATION://127.0.0.1:{p}"))
+                .unwrap_or_default();
+            let (inter_broker, replication_map) = match n.replication_port {
+                Some(_) => ("REPLICATION", ",REPLICATION:PLAINTEXT"),
+                None => ("PLAINTEXT", ""),
+            };
             let mut props = vec![
                 ("process.roles".to_string(), "broker,controller".to_string()),
                 ("node.id".into(), n.id.to_string()),
                 (
                     "listeners".into(),
                     format!(
-                        "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}{secure_listeners}",
+                        "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}{replication}{secure_listeners}",
                         n.port, n.controller_port
                     ),
                 ),
-                ("inter.broker.listener.name".into(), "PLAINTEXT".into()),
+                ("inter.broker.listener.name".into(), inter_broker.into()),
                 ("controller.listener.names".into(), "CONTROLLER".into()),
                 (
                     "listener.security.protocol.map".into(),
-                    format!("CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT{secure_map}"),
+                    format!("CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT{replication_map}{secure_map}"),
                 ),
                 ("log.dirs".into(), data.display().to_string()),
             ];
@@ -315,8 +365,8 @@ impl Kafka {
                 props.push((
                     "advertised.listeners".into(),
                     format!(
-                        "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}{secure_listeners}",
-                        n.port, n.controller_port
+                        "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}{replication}{secure_listeners}",
+                        n.client_port, n.controller_port
                     ),
                 ));
                 props.push((
@@ -326,7 +376,10 @@ impl Kafka {
             } else {
                 props.push((
                     "advertised.listeners".into(),
-                    format!("PLAINTEXT://127.0.0.1:{}{secure_listeners}", n.port),
+                    format!(
+                        "PLAINTEXT://127.0.0.1:{}{replication}{secure_listeners}",
+                        n.client_port
+                    ),
                 ));
                 props.push(("controller.quorum.voters".into(), voters.join(",")));
             }
@@ -521,12 +574,13 @@ impl Kafka {
         self.started_in
     }
 
-    /// `"127.0.0.1:P1,127.0.0.1:P2,..."`: every node's client listener.
+    /// `"127.0.0.1:P1,127.0.0.1:P2,..."`: every node's client listener (its proxy, for a cluster started with
+    /// [`Kafka::start_proxied`]).
     pub fn bootstrap(&self) -> String {
         let addrs: Vec<String> = self
             .nodes
             .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port))
+            .map(|n| format!("127.0.0.1:{}", n.client_port))
             .collect();
         addrs.join(",")
     }
@@ -536,9 +590,9 @@ impl Kafka {
         self.nodes.iter().map(|n| n.id).collect()
     }
 
-    /// The client port of node `id`.
+    /// The client port of node `id` (its proxy's, for a cluster started with [`Kafka::start_proxied`]).
     pub fn port(&self, id: i32) -> u16 {
-        self.nodes[self.index(id)].port
+        self.nodes[self.index(id)].client_port
     }
 
     /// The process id of node `id`'s JVM, if it is running.

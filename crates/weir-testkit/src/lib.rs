@@ -6,6 +6,9 @@
 //! * [`Kafka::stop`], [`Kafka::active_controller`], [`Kafka::reassign`], [`Kafka::wait_in_sync`]: what an
 //!   operator does to a running cluster (a graceful stop, finding the active KRaft controller, moving
 //!   partitions, waiting for a full ISR), for failover tests, besides [`Kafka::kill`] and [`Kafka::restart`].
+//! * [`Kafka::start_proxied`]: a cluster whose clients go through a chaos proxy in front of every broker
+//!   ([`chaos::Chaos`]: cuts, delays, stalls, half-open connections, slow reads, switched at runtime), while
+//!   replication and the controller go direct.
 //! * [`Kafka::start_secure`]: a cluster that also listens on `SSL`, `SASL_PLAINTEXT` and `SASL_SSL`
 //!   ([`SecureOptions`]: PLAIN and SCRAM users, client certificates, ACLs), with certificates generated for it
 //!   ([`Pki`]: a CA, broker and client certificates, and broker certificates a client must refuse).
@@ -41,6 +44,7 @@
 
 pub mod bench_env;
 pub mod bench_out;
+pub mod chaos;
 pub mod cpu_time;
 mod kafka;
 mod librdkafka;

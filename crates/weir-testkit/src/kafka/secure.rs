@@ -243,7 +243,7 @@ impl Kafka {
 
     /// Like [`Kafka::start_secure`]; the error names the cause and, when a node failed, the log to read.
     pub fn try_start_secure(shape: Shape, opts: &SecureOptions) -> Result<Kafka, String> {
-        Kafka::try_start_inner(shape, &[], Some(opts))
+        Kafka::try_start_inner(shape, &[], Some(opts), None).map(|(k, _)| k)
     }
 
     /// `"127.0.0.1:P1,127.0.0.1:P2,..."`: every node's listener for `protocol` (the bootstrap servers for a
@@ -263,7 +263,7 @@ impl Kafka {
     pub fn listener_port(&self, id: i32, protocol: SecurityProtocol) -> u16 {
         let n = &self.nodes[self.index(id)];
         if protocol == SecurityProtocol::Plaintext {
-            return n.port;
+            return n.client_port;
         }
         n.secure_ports
             .iter()

@@ -165,6 +165,42 @@ async fn dropped_member_commits_and_leaves() {
     .await;
 }
 
+/// The commit of a closing member meets a dead connection (cut first, then a connection that never answers, so
+/// the attempt times out): close retries it on a fresh connection, commits what was delivered and reports no
+/// error. (Closing used to give the commit a single attempt: the positions were not saved and close failed.)
+#[tokio::test]
+async fn closing_member_retries_its_commit_on_a_dead_connection() {
+    bounded(40, async {
+        for dead in [Action::Close, Action::Stall] {
+            let a = FakeBroker::start(FakeConfig::new(&[(TOPIC, 2)]).script(move |r| {
+                if r.api_key == ApiKey::OffsetCommit && r.api_seq == 0 {
+                    dead.clone()
+                } else {
+                    Action::Answer
+                }
+            }))
+            .await;
+            for p in 0..2 {
+                fill(&a, p, 10);
+            }
+            let (group, _rx) = member(
+                &a,
+                &[
+                    ("auto.commit.interval.ms", "600000"),
+                    ("request.timeout.ms", "1000"),
+                ],
+            );
+            let mut seen = Seen::new();
+            consume(&group, &mut seen, &[0, 1], 10).await;
+            group.close().await.unwrap();
+            assert_eq!(a.recorded(|r| r.of(ApiKey::OffsetCommit).count()), 2);
+            assert_eq!(a.committed(TOPIC, 0), Some(10));
+            assert_eq!(a.committed(TOPIC, 1), Some(10));
+        }
+    })
+    .await;
+}
+
 /// Another member (say a foreign client with a bug) announced metadata that does not decode as a consumer
 /// subscription. weir, leading, assigns it nothing and everything to the members it can read; no error reaches
 /// the application and nothing is lost.

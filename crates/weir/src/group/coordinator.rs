@@ -116,7 +116,11 @@ fn checked(shared: &Shared, api: &str, code: i16) -> Result<()> {
     check(code, || format!("{api} {}", shared.cfg.group_id))
 }
 
-/// Retries `op` on coordinator movement and transient errors for up to the request timeout.
+/// Retries `op` on coordinator movement and transient errors: new attempts start until the request timeout has
+/// passed since the first one began, and a first attempt that failed late (it timed out: a connection that died
+/// silently) is tried once more all the same, on a fresh connection. Closing does not cut the retries short: a
+/// closing member's commit is its last chance to save its positions (as the Java client retries it within the
+/// close timeout).
 async fn with_retries<T, F, Fut>(shared: &Shared, mut op: F) -> Result<T>
 where
     F: FnMut() -> Fut,
@@ -125,12 +129,14 @@ where
     let client = &shared.cfg.consumer.client;
     let deadline = Instant::now() + client.request_timeout;
     let mut backoff = client.retry_backoff;
+    let mut first = true;
     loop {
         match op().await {
             Ok(v) => return Ok(v),
             Err(e) => {
                 let transient = unavailable(&e) || e.kafka_code() == Some(KafkaCode::UnstableOffsetCommit);
-                if !transient || Instant::now() + backoff > deadline || shared.is_closed() {
+                let in_time = std::mem::take(&mut first) || Instant::now() + backoff <= deadline;
+                if !transient || !in_time {
                     return Err(e);
                 }
                 tracing::debug!(error = %e, "group request failed; retrying");

@@ -9,13 +9,16 @@
 //! * every record the producer acknowledged is in the log, at the offset acknowledged, once, in the order sent;
 //!   the log holds nothing else (success was reported only for records in the log, and no retry wrote twice);
 //! * the group delivered every record once, in order per partition, across rebalances (the members commit
-//!   what they delivered, on revoke too);
+//!   what they delivered, on revoke too); a phase ends only once all three members share the partitions and
+//!   each has read its own to the end, so the rebalances that bring the late joiners in happen under chaos,
+//!   and a revocation whose commit was lost would show as records delivered twice;
 //! * no error reached the application: not from `send`, a delivery, `poll` or `close`; no member lost its
 //!   membership (the session timeout outlasts the chaos);
 //! * no wedge: a phase fails when neither producing nor consuming has progressed for [`NO_PROGRESS`], naming
 //!   what stalled;
 //! * the chaos happened: the proxy's counts for the behaviour are not zero (stalls and half-open connections
-//!   include some the clients gave up by their request timeout).
+//!   include some the clients gave up by their request timeout); a phase too short for that keeps the idle
+//!   group under chaos until it has happened, for up to [`CHAOS_DEADLINE`].
 //!
 //! Knobs: `WEIR_CHAOS_RECORDS` (records per behaviour, default [`DEFAULT_RECORDS`]), `WEIR_CHAOS_BEHAVIOURS`
 //! (a comma-separated subset of `cut,delay,stall,half-open,slow-read`), `WEIR_CHAOS_SEED` (replays the proxy's
@@ -43,12 +46,14 @@ const PARTITIONS: i32 = 6;
 /// Members of each phase's group.
 const MEMBERS: usize = 3;
 /// Records per behaviour unless `WEIR_CHAOS_RECORDS` says otherwise.
-const DEFAULT_RECORDS: u64 = 20_000;
+const DEFAULT_RECORDS: u64 = 10_000;
 /// Deliveries the producer leaves outstanding: production is paced by acknowledgements, so it lasts through
 /// the phase rather than being written in one burst.
-const WINDOW: usize = 1000;
+const WINDOW: usize = 2000;
 /// A phase fails when neither the producer nor the group progressed for this long.
 const NO_PROGRESS: Duration = Duration::from_secs(60);
+/// How long an idle group is kept under chaos after a phase, at most, for the behaviour to show.
+const CHAOS_DEADLINE: Duration = Duration::from_secs(60);
 /// The clients' request timeout: below the longest stall, so stalls and frozen connections exercise it.
 const REQUEST_TIMEOUT_MS: &str = "4000";
 /// The members' session timeout: longer than any chaos keeps a heartbeat from getting through (a request
@@ -375,20 +380,30 @@ async fn run_phase(kafka: &Kafka, chaos: &Chaos, phase: &Phase, n: u64) -> Strin
         .unwrap_or_else(|_| panic!("phase {name}: the producer's close wedged"))
         .unwrap_or_else(|e| panic!("phase {name}: the producer's close failed: {e}"));
 
-    // Consuming the rest.
+    // Consuming the rest, until the group has settled: every member in it, each at the end of its partitions.
+    let by_partition = acked_by_partition(name, &acked);
+    let ends: Vec<i64> = by_partition.iter().map(|p| p.len() as i64).collect();
     await_progress(
         name,
-        || distinct_delivered(&seen) >= n,
-        || delivered.load(Ordering::Relaxed),
+        || distinct_delivered(&seen) >= n && settled(&members, &ends),
+        || delivered.load(Ordering::Relaxed) + members.iter().map(|m| m.stats().rebalances).sum::<u64>(),
         || state(&members),
     )
     .await;
     let consumed_in = t0.elapsed();
+    // A short phase may be over before the behaviour did what it is about (a stall outlasting a request
+    // timeout, say): the idle group keeps heartbeating and fetching under chaos until it has, or until the
+    // deadline; the check below fails then.
+    let deadline = Instant::now() + CHAOS_DEADLINE;
+    while !(phase.happened)(&chaos.counts().since(&before)) && Instant::now() < deadline {
+        // Waiting for a condition, bounded by the deadline.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     stop.store(true, Ordering::SeqCst);
     for l in loops {
         l.await.unwrap();
     }
-    let rebalances: u64 = members.iter().map(|m| m.stats().rebalances).sum();
+    let rebalances: Vec<u64> = members.iter().map(|m| m.stats().rebalances).collect();
     let mut close_errors = Vec::new();
     for (i, m) in members.iter().enumerate() {
         match tokio::time::timeout(Duration::from_secs(60), m.close()).await {
@@ -401,7 +416,6 @@ async fn run_phase(kafka: &Kafka, chaos: &Chaos, phase: &Phase, n: u64) -> Strin
     chaos.set(Behaviour::Calm);
 
     // What the group delivered: every acknowledged record once, in order per partition.
-    let by_partition = acked_by_partition(name, &acked);
     let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert!(
         seen.errors.is_empty(),
@@ -446,10 +460,29 @@ async fn run_phase(kafka: &Kafka, chaos: &Chaos, phase: &Phase, n: u64) -> Strin
 
     format!(
         "chaos {name}: {n} records; produced in {produced_in:.1?}, consumed in {consumed_in:.1?}; \
-         rebalances {rebalances}; producer: {} produce requests, {} record retries (duplicates the idempotent \
+         rebalances per member {rebalances:?}; producer: {} produce requests, {} record retries (duplicates the idempotent \
          producer's sequence numbers guard against), {} batches; proxy: {counts:?}",
         stats.produce_requests, stats.record_retries, stats.batches_sent
     )
+}
+
+/// Whether the group has settled: every member owns partitions, together all of them, and each has delivered
+/// its own up to `ends`.
+fn settled(members: &[Arc<GroupConsumer>], ends: &[i64]) -> bool {
+    let mut owned = std::collections::BTreeSet::new();
+    for m in members {
+        let mine = m.assignment();
+        if mine.is_empty() {
+            return false;
+        }
+        for tp in mine {
+            if m.position(&tp) != Some(ends[tp.partition as usize]) {
+                return false;
+            }
+            owned.insert(tp.partition);
+        }
+    }
+    owned.len() == PARTITIONS as usize
 }
 
 /// Distinct records the group delivered.

@@ -21,7 +21,8 @@
 //!   group under chaos until it has happened, for up to [`CHAOS_DEADLINE`].
 //!
 //! Knobs: `WEIR_CHAOS_RECORDS` (records per behaviour, default [`DEFAULT_RECORDS`]), `WEIR_CHAOS_BEHAVIOURS`
-//! (a comma-separated subset of `cut,delay,stall,half-open,slow-read`), `WEIR_CHAOS_SEED` (replays the proxy's
+//! (a comma-separated subset of `cut,delay,stall,half-open,slow-read`), `WEIR_CHAOS_HALF_OPEN_MS` (the mean life
+//! before a connection freezes, default 10 s), `WEIR_CHAOS_SEED` (replays the proxy's
 //! draws; the seed is printed), `WEIR_LOG` (e.g. `weir=debug`). Run with `--nocapture` for the figures of each
 //! phase.
 
@@ -93,10 +94,15 @@ fn phases() -> Vec<Phase> {
             },
             happened: |c| c.stalls > 0 && c.stalls_given_up > 0,
         },
+        // A JoinGroup or SyncGroup on a frozen connection is noticed only by its own request timeout, the
+        // rebalance timeout plus 5 s (as in the Java client), by when the coordinator has evicted the member
+        // from the round: with lives much shorter than that (3 s) rounds keep failing, members are evicted and
+        // rejoin, and the group does not settle (seen here: no progress for 60 s, partitions lost, and records
+        // delivered twice by an evicted member still delivering the partitions it owned). 10 s lets it settle.
         Phase {
             name: "half-open",
             behaviour: Behaviour::HalfOpen {
-                mean_life: Duration::from_secs(3),
+                mean_life: Duration::from_millis(env_u64("WEIR_CHAOS_HALF_OPEN_MS", 10_000)),
             },
             happened: |c| c.half_open > 0 && c.half_open_noticed > 0,
         },
@@ -112,11 +118,16 @@ fn phases() -> Vec<Phase> {
 }
 
 fn records_per_phase() -> u64 {
-    match std::env::var("WEIR_CHAOS_RECORDS") {
+    env_u64("WEIR_CHAOS_RECORDS", DEFAULT_RECORDS)
+}
+
+/// A numeric knob: `$name`, else `default`.
+fn env_u64(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
         Ok(s) if !s.is_empty() => s
             .parse()
-            .unwrap_or_else(|_| panic!("WEIR_CHAOS_RECORDS={s:?} is not a number")),
-        _ => DEFAULT_RECORDS,
+            .unwrap_or_else(|_| panic!("{name}={s:?} is not a number")),
+        _ => default,
     }
 }
 

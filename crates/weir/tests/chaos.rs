@@ -9,8 +9,8 @@
 //! * every record the producer acknowledged is in the log, at the offset acknowledged, once, in the order sent;
 //!   the log holds nothing else (success was reported only for records in the log, and no retry wrote twice);
 //! * the group delivered every record once, in order per partition, across rebalances (the members commit
-//!   what they delivered, on revoke too); a phase ends only once all three members share the partitions and
-//!   each has read its own to the end, so the rebalances that bring the late joiners in happen under chaos,
+//!   what they delivered, on revoke too); a phase ends only once all three members are stable in one
+//!   generation, share the partitions and each has read its own to the end, so the rebalances that bring the late joiners in happen under chaos,
 //!   and a revocation whose commit was lost would show as records delivered twice;
 //! * no error reached the application: not from `send`, a delivery, `poll` or `close`; no member lost its
 //!   membership (the session timeout outlasts the chaos);
@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use group::group_config;
 use weir::config::ProducerConfig;
 use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
-use weir::group::{BoxFuture, GroupConsumer, RebalanceContext, RebalanceListener};
+use weir::group::{BoxFuture, GroupConsumer, MemberState, RebalanceContext, RebalanceListener};
 use weir::{Producer, ProducerRecord};
 use weir_testkit::chaos::{Behaviour, Chaos, ChaosCounts};
 use weir_testkit::{unique_name, Kafka, Shape};
@@ -477,9 +477,17 @@ async fn run_phase(kafka: &Kafka, chaos: &Chaos, phase: &Phase, n: u64) -> Strin
     )
 }
 
-/// Whether the group has settled: every member owns partitions, together all of them, and each has delivered
-/// its own up to `ends`.
+/// Whether the group has settled: every member stable in one generation (no rebalance in progress, so that
+/// closing commits in the group's current generation) and owning partitions, together all of them, and each
+/// has delivered its own up to `ends`.
 fn settled(members: &[Arc<GroupConsumer>], ends: &[i64]) -> bool {
+    let stats: Vec<_> = members.iter().map(|m| m.stats()).collect();
+    if !stats
+        .iter()
+        .all(|s| s.state == MemberState::Stable && s.generation == stats[0].generation)
+    {
+        return false;
+    }
     let mut owned = std::collections::BTreeSet::new();
     for m in members {
         let mine = m.assignment();

@@ -13,13 +13,16 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use weir::config::{ClientConfig, ProducerConfig};
-use weir::consumer::{Consumer, ConsumerConfig, ConsumerRecord, StartOffset, TopicPartition};
+use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
 use weir::{Admin, Producer, ProducerRecord};
 use weir_testkit::{unique_name, Kafka, Shape};
+
+#[path = "support/read_records.rs"]
+mod read_records;
+use read_records::read;
 
 /// Records produced in each phase.
 const N: usize = 20;
@@ -60,48 +63,6 @@ async fn produce(bootstrap: &str, topic: &str, prefix: &str) {
         d.await.expect("acknowledged");
     }
     producer.close().await.unwrap();
-}
-
-/// Polls until `n` more records arrived, within a minute; no error may surface.
-async fn read(c: &Consumer, n: usize) -> Vec<ConsumerRecord> {
-    let mut got = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while got.len() < n {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "read {} of {n} records",
-            got.len()
-        );
-        got.extend(
-            c.poll(1000, Duration::from_millis(200))
-                .await
-                .expect("no error surfaces"),
-        );
-    }
-    got
-}
-
-/// Waits until the partition's in-sync replicas are `isr` (sorted).
-async fn wait_isr(admin: &Admin, topic: &str, isr: &[i32]) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let described = admin.describe_topics(Some(&[topic])).await;
-        let mut now = described
-            .ok()
-            .and_then(|mut d| d.pop())
-            .and_then(|(_, t)| t.ok())
-            .map(|t| t.partitions[0].isr.clone())
-            .unwrap_or_default();
-        now.sort();
-        if now == isr {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "ISR {now:?}, want {isr:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await; // broker-side ISR change, bounded by the deadline
-    }
 }
 
 /// Runs a blocking testkit call off the runtime's only thread, so that the clients keep running meanwhile.
@@ -147,7 +108,8 @@ fn a_preferred_leader_election_is_followed_by_the_hint_without_metadata() {
             admin.create_topic(&topic, 1, 3).await.unwrap();
             let t = topic.clone();
             let preferred = blocking(&kafka, move |k| k.leader(&t, 0)).await;
-            wait_isr(&admin, &topic, &[1, 2, 3]).await;
+            let t = topic.clone();
+            blocking(&kafka, move |k| k.wait_in_sync(&t)).await;
             produce(&bootstrap, &topic, "a").await;
 
             let client_id = unique_name("hinted-consumer");

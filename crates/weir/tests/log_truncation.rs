@@ -11,13 +11,15 @@
 //! (`auto.offset.reset=earliest` applied to an out-of-range position), and not from a position the new log
 //! reaches only later (skipping its records silently).
 
-use std::time::Duration;
-
 use weir::admin::{AlterConfigOp, ConfigResource};
 use weir::config::{ClientConfig, ProducerConfig};
 use weir::consumer::{Consumer, ConsumerConfig, ConsumerRecord, StartOffset, TopicPartition};
 use weir::{Admin, Producer, ProducerRecord};
 use weir_testkit::{unique_name, Kafka, Shape};
+
+#[path = "support/read_records.rs"]
+mod read_records;
+use read_records::read;
 
 /// Records every replica has.
 const SHARED: i64 = 100;
@@ -45,51 +47,8 @@ async fn produce(bootstrap: &str, topic: &str, acks: &str, prefix: &str, n: i64)
     offsets
 }
 
-/// Polls until `n` more records arrived (or an error), within a minute.
-async fn read(c: &Consumer, n: usize) -> Vec<ConsumerRecord> {
-    let mut got = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while got.len() < n {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "read {} of {n} records: {:?}",
-            got.len(),
-            got.last().map(|r: &ConsumerRecord| r.offset)
-        );
-        got.extend(
-            c.poll(1000, Duration::from_millis(200))
-                .await
-                .expect("no error surfaces"),
-        );
-    }
-    got
-}
-
 fn value(r: &ConsumerRecord) -> String {
     String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned()
-}
-
-/// Waits until the partition's in-sync replicas are exactly `isr` (sorted).
-async fn wait_isr(admin: &Admin, topic: &str, isr: &[i32]) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let described = admin.describe_topics(Some(&[topic])).await;
-        let mut now = described
-            .ok()
-            .and_then(|mut d| d.pop())
-            .and_then(|(_, t)| t.ok())
-            .map(|t| t.partitions[0].isr.clone())
-            .unwrap_or_default();
-        now.sort();
-        if now == isr {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "ISR {now:?}, want {isr:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await; // broker-side ISR change, bounded by the deadline
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,9 +81,7 @@ async fn an_unclean_election_truncating_the_log_is_found_and_read_from_where_it_
     let described = admin.describe_topics(Some(&[topic.as_str()])).await.unwrap();
     let replicas = described[0].1.as_ref().unwrap().partitions[0].replicas.clone();
     let follower = *replicas.iter().find(|&&r| r != leader).expect("two replicas");
-    let mut both = replicas.clone();
-    both.sort();
-    wait_isr(&admin, &topic, &both).await;
+    kafka.wait_in_sync(&topic);
 
     assert_eq!(
         produce(&bootstrap, &topic, "all", "shared", SHARED).await,
@@ -142,7 +99,7 @@ async fn an_unclean_election_truncating_the_log_is_found_and_read_from_where_it_
 
     // The follower dies; the leader, alone in the ISR, takes records it never sees. The consumer reads them.
     kafka.kill(follower);
-    wait_isr(&admin, &topic, &[leader]).await;
+    kafka.wait_isr(&topic, 0, &[leader]);
     assert_eq!(
         produce(&bootstrap, &topic, "1", "lost", LOST).await,
         (SHARED..SHARED + LOST).collect::<Vec<_>>()

@@ -82,6 +82,16 @@ impl Kafka {
         self.wait_placement(topic, "every replica in sync", |p| p.in_sync())
     }
 
+    /// Waits until every live node reports partition `partition` of `topic` with exactly the in-sync replicas
+    /// `isr` (in any order): after a replica died, the ISR has shrunk to the others. Returns the placement.
+    /// Panics after a bounded wait.
+    pub fn wait_isr(&self, topic: &str, partition: i32, isr: &[i32]) -> Vec<PartitionPlacement> {
+        let want: BTreeSet<i32> = isr.iter().copied().collect();
+        self.wait_placement(topic, &format!("partition {partition} in sync on {isr:?}"), |p| {
+            p.partition != partition || p.isr.iter().copied().collect::<BTreeSet<i32>>() == want
+        })
+    }
+
     /// Moves partitions of `topic` to other brokers (AlterPartitionReassignments): each `(partition,
     /// replicas)`, the first replica the preferred leader. Returns once every live node reports each moved
     /// partition on exactly its new replicas, in that order, all in sync, with a leader among them (the

@@ -75,8 +75,20 @@ impl Inner {
                 })
                 .collect();
             let answers = inner.cluster.epoch_ends(&asks).await;
+            // The answers first; partitions to ask again (a transient failure) go back to the router after the
+            // retry backoff, so that a leader that keeps failing is not asked in a loop.
+            let mut again = Vec::new();
             for ((d, ask), answer) in due.into_iter().zip(&asks).zip(answers) {
-                inner.settle(d, ask.current_leader_epoch, answer);
+                match answer {
+                    Err(e) if e.is_retriable() => again.push((d, ask.current_leader_epoch, Err(e))),
+                    answer => inner.settle(d, ask.current_leader_epoch, answer),
+                }
+            }
+            if !again.is_empty() {
+                tokio::time::sleep(inner.cfg.client.retry_backoff).await;
+                for (d, current, answer) in again {
+                    inner.settle(d, current, answer);
+                }
             }
         });
     }

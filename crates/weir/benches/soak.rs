@@ -20,9 +20,15 @@
 //!
 //! The delivered-offset bitmaps (one bit per record) grow with the run: 2,000 records/s for 30 minutes is
 //! 450 KB, counted in the RSS; everything else the bench keeps is bounded.
+//!
+//! RSS alone cannot tell a leak from the allocator keeping freed pages (glibc's arenas, one per thread that
+//! allocated, up to 8 per core, each holding on to its high-water mark): the bench's global allocator also counts
+//! the bytes live on the heap, sampled with RSS, and the slope of that count is the leak test. Each sample also
+//! prints the sockets by the port they are connected to (the brokers' ports, or `other`).
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,6 +44,50 @@ use weir_testkit::{unique_name, Kafka, Shape};
 const BENCH: &str = "soak";
 const PARTITIONS: i32 = 12;
 const WINDOW: usize = 1000;
+
+/// The system allocator, counting the bytes live on the heap.
+struct Counting;
+
+static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
+
+// SAFETY: every call is passed to the system allocator unchanged; only the counter is added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc` is passed on.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc_zeroed` is passed on.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract for `dealloc` is passed on.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE_BYTES.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller's contract for `realloc` is passed on.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE_BYTES.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 /// Offsets delivered, per partition: one bit each.
 #[derive(Default)]
@@ -95,6 +145,36 @@ fn open_fds() -> (f64, f64) {
         }
     }
     (all as f64, sockets as f64)
+}
+
+/// This process's TCP sockets by the remote port they are connected to (listening and closed ones under 0).
+fn sockets_by_port() -> BTreeMap<u16, u32> {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter_map(|t| {
+            let t = t.to_string_lossy();
+            Some(t.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let mut by_port = BTreeMap::new();
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() > 9 && inodes.contains(cols[9]) {
+                let port = cols[2]
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+                    .unwrap_or(0);
+                *by_port.entry(port).or_insert(0) += 1;
+            }
+        }
+    }
+    by_port
 }
 
 /// Least-squares slope of `y` against `x`.
@@ -251,7 +331,8 @@ fn main() {
     ];
 
     let start = Instant::now();
-    let (mut t, mut rss, mut fds, mut sockets) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut t, mut rss, mut heap, mut fds, mut sockets) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut next_sample = start;
     let mut next_rebalance = start + rebalance_every;
     let mut next_restart = start + restart_every;
@@ -265,15 +346,23 @@ fn main() {
         if now >= next_sample {
             t.push(start.elapsed().as_secs_f64());
             rss.push(proc_status_kib("VmRSS:") / 1024.0);
+            heap.push(LIVE_BYTES.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0));
             let (all, socks) = open_fds();
             fds.push(all);
             sockets.push(socks);
+            let by_port: Vec<String> = sockets_by_port()
+                .into_iter()
+                .map(|(port, n)| format!("{port}:{n}"))
+                .collect();
             println!(
-                "  t={:>5.0} s  rss {:>6.1} MiB  fds {:>3} (sockets {:>3})  delivered {:>9}  errors {}",
+                "  t={:>5.0} s  rss {:>6.1} MiB  heap {:>6.2} MiB  fds {:>3} (sockets {:>3}: {})  delivered {:>9}  \
+                 errors {}",
                 t.last().unwrap(),
                 rss.last().unwrap(),
+                heap.last().unwrap(),
                 all,
                 socks,
+                by_port.join(" "),
                 seen.records.load(Ordering::Relaxed),
                 seen.errors.load(Ordering::Relaxed) + send_errors.load(Ordering::Relaxed)
             );
@@ -338,7 +427,8 @@ fn main() {
     // Slopes after the warm-up (the first fifth of the samples).
     let skip = t.len() / 5;
     let per_hour = |y: &[f64]| slope(&t[skip..], &y[skip..]) * 3600.0;
-    let (rss_slope, fd_slope, socket_slope) = (per_hour(&rss), per_hour(&fds), per_hour(&sockets));
+    let (rss_slope, heap_slope, fd_slope, socket_slope) =
+        (per_hour(&rss), per_hour(&heap), per_hour(&fds), per_hour(&sockets));
     println!(
         "soak: {:.0} s; {acked_total} records acknowledged, {} delivered (with repeats), {missing} missing; \
          {errors} errors seen by the application; {rebalances} rebalances, {restarts} broker restarts",
@@ -346,10 +436,13 @@ fn main() {
         seen.records.load(Ordering::Relaxed)
     );
     println!(
-        "soak: after the warm-up, RSS {:.1} → {:.1} MiB, slope {rss_slope:+.2} MiB/hour; open fds {} → {}, slope \
-         {fd_slope:+.2}/hour; sockets {} → {}, slope {socket_slope:+.2}/hour",
+        "soak: after the warm-up, RSS {:.1} → {:.1} MiB, slope {rss_slope:+.2} MiB/hour; live heap {:.2} → {:.2} MiB, \
+         slope {heap_slope:+.2} MiB/hour; open fds {} → {}, slope {fd_slope:+.2}/hour; sockets {} → {}, slope \
+         {socket_slope:+.2}/hour",
         rss[skip],
         rss.last().unwrap(),
+        heap[skip],
+        heap.last().unwrap(),
         fds[skip],
         fds.last().unwrap(),
         sockets[skip],
@@ -366,6 +459,7 @@ fn main() {
         &[
             ("t_s", &t),
             ("rss_mib", &rss),
+            ("heap_mib", &heap),
             ("open_fds", &fds),
             ("sockets", &sockets),
         ],
@@ -378,6 +472,7 @@ fn main() {
         &params,
         &[
             ("rss_slope_mib_per_hour", rss_slope),
+            ("heap_slope_mib_per_hour", heap_slope),
             ("fd_slope_per_hour", fd_slope),
             ("socket_slope_per_hour", socket_slope),
             ("missing_records", missing as f64),

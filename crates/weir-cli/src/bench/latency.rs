@@ -10,17 +10,21 @@
 //! send time (nanoseconds since the schedule's origin, on this process's monotonic clock), all big-endian;
 //! letters and digits fill the rest. Records of other runs (other ids) are counted and ignored.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use clap::Args;
 use futures::stream::{FuturesUnordered, StreamExt};
 use hdrhistogram::Histogram;
-use tokio::sync::{mpsc, watch};
+use indicatif::ProgressBar;
+use tokio::sync::watch;
 use weir::config::ProducerConfig;
 use weir::consumer::{Consumer, ConsumerConfig, TopicPartition};
-use weir::producer::DeliveryFuture;
+use weir::producer::RecordMetadata;
 use weir::{Admin, Compression, Producer, ProducerRecord};
 
 use super::interrupt::Interrupt;
@@ -48,7 +52,7 @@ pub struct LatencyArgs {
     #[command(flatten)]
     pub topic: TopicArgs,
 
-    /// Records per second, evenly spaced by a timer
+    /// Records per second, evenly spaced (each sent when due, by a thread sleeping until then)
     #[arg(long = "rate", value_name = "MSG_PER_S",
           value_parser = clap::value_parser!(u64).range(1..=MAX_RATE))]
     pub rate: u64,
@@ -225,47 +229,127 @@ struct Acks {
     first_error: Option<String>,
 }
 
-/// Awaits every delivery future it is handed, in whatever order they resolve.
-async fn collect_acks(
-    mut rx: mpsc::UnboundedReceiver<(u64, Duration, DeliveryFuture)>,
-    origin: Instant,
-    warmup: u64,
-) -> Acks {
-    let mut acks = Acks {
-        latency: histogram(),
-        acked: 0,
-        acked_measured: 0,
-        failed: 0,
-        first_error: None,
-    };
-    let mut pending = FuturesUnordered::new();
-    let mut open = true;
-    while open || !pending.is_empty() {
-        tokio::select! {
-            Some((seq, due, result)) = pending.next(), if !pending.is_empty() => {
-                let result: weir::Result<_> = result;
-                match result {
-                    Ok(_) => {
-                        acks.acked += 1;
-                        if seq >= warmup {
-                            acks.acked_measured += 1;
-                            let now: Duration = Instant::now() - origin;
-                            acks.latency.saturating_record(nanos(now.saturating_sub(due)));
-                        }
-                    }
-                    Err(e) => {
-                        acks.failed += 1;
-                        acks.first_error.get_or_insert(e.to_string());
-                    }
-                }
-            }
-            next = rx.recv(), if open => match next {
-                Some((seq, due, future)) => pending.push(async move { (seq, due, future.await) }),
-                None => open = false,
-            },
+impl Acks {
+    fn new() -> Acks {
+        Acks {
+            latency: histogram(),
+            acked: 0,
+            acked_measured: 0,
+            failed: 0,
+            first_error: None,
         }
     }
-    acks
+
+    /// Counts the outcome of record `seq`, due at `due`, resolved now.
+    fn tally(&mut self, seq: u64, due: Duration, result: weir::Result<RecordMetadata>, origin: Instant, warmup: u64) {
+        match result {
+            Ok(_) => {
+                self.acked += 1;
+                if seq >= warmup {
+                    self.acked_measured += 1;
+                    let now: Duration = Instant::now() - origin;
+                    self.latency.saturating_record(nanos(now.saturating_sub(due)));
+                }
+            }
+            Err(e) => {
+                self.failed += 1;
+                self.first_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+}
+
+/// A delivery future with the record's number and due time.
+type Pending = Pin<Box<dyn Future<Output = (u64, Duration, weir::Result<RecordMetadata>)> + Send>>;
+
+/// What the schedule's thread leaves behind.
+struct Sent {
+    /// Measured records sent.
+    measured: u64,
+    /// Resource usage when the first measured record was due.
+    usage_start: Option<ResourceUsage>,
+    error: Option<String>,
+    acks: Acks,
+    /// Delivery futures not yet resolved.
+    pending: FuturesUnordered<Pending>,
+}
+
+/// Sends the schedule's records, each when it is due, on this (blocking, non-runtime) thread: std's sleep is
+/// precise to tens of microseconds where tokio's timer fires on its next 1 ms tick, which would send records in
+/// bursts of rate/1000 and add up to 1 ms to their latency. The delivery futures are polled here between two
+/// records, with a waker that does nothing, so an acknowledgement wakes no thread and is timed at most one
+/// interval (1 / rate) late.
+fn send_schedule(
+    rt: &tokio::runtime::Handle,
+    producer: &Producer,
+    plan: &Plan,
+    interrupt: &Interrupt,
+    pb: Option<&ProgressBar>,
+) -> Sent {
+    let Plan {
+        topic,
+        run,
+        record_size,
+        schedule,
+        origin,
+        payloads,
+    } = plan;
+    let (run, record_size, schedule, origin) = (*run, *record_size, *schedule, *origin);
+    let mut sent = Sent {
+        measured: 0,
+        usage_start: None,
+        error: None,
+        acks: Acks::new(),
+        pending: FuturesUnordered::new(),
+    };
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    for seq in 0..schedule.total() {
+        if interrupt.requested() {
+            break;
+        }
+        let due = schedule.due(seq);
+        if seq == schedule.warmup {
+            sent.usage_start = Some(ResourceUsage::now());
+        }
+        // Behind schedule (a slow send): send at once, the latency still counts from `due`.
+        if let Some(wait) = due.checked_sub(origin.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        let mut value = BytesMut::with_capacity(record_size);
+        value.put_slice(&header(run, seq, due));
+        value.put_slice(&payloads.value(seq)[HEADER_LEN as usize..]);
+        let record = ProducerRecord::new(topic.as_str(), Bytes::from(value));
+        match rt.block_on(producer.send(record)) {
+            Ok(f) => {
+                sent.pending.push(Box::pin(async move { (seq, due, f.await) }));
+                if seq >= schedule.warmup {
+                    sent.measured += 1;
+                }
+            }
+            Err(e) => {
+                sent.error = Some(format!("cannot produce to {topic:?}: {e}"));
+                break;
+            }
+        }
+        while let Poll::Ready(Some((seq, due, result))) = sent.pending.poll_next_unpin(&mut cx) {
+            sent.acks.tally(seq, due, result, origin, schedule.warmup);
+        }
+        if let (Some(pb), 0) = (pb, seq % 64) {
+            pb.set_position(seq + 1);
+        }
+    }
+    sent
+}
+
+/// What the schedule's thread needs to build the records.
+struct Plan {
+    topic: String,
+    run: u64,
+    record_size: usize,
+    schedule: Schedule,
+    origin: Instant,
+    payloads: Payloads,
 }
 
 /// What the reading side saw.
@@ -362,8 +446,6 @@ pub async fn run(g: &Global, a: LatencyArgs) -> Result<(), CliError> {
     };
 
     let origin = Instant::now();
-    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
-    let acks = tokio::spawn(collect_acks(ack_rx, origin, schedule.warmup));
     let (done_tx, done_rx) = watch::channel(None);
     let reader = {
         let consumer = consumer.clone();
@@ -372,48 +454,37 @@ pub async fn run(g: &Global, a: LatencyArgs) -> Result<(), CliError> {
 
     let interrupt = Interrupt::install()?;
     let pb = progress(g.quiet, "sent");
-    let mut sent_measured = 0u64;
-    let mut usage_start = None;
-    let mut send_error = None;
-    let tokio_origin = tokio::time::Instant::from_std(origin);
-    for seq in 0..schedule.total() {
-        if interrupt.requested() {
-            break;
-        }
-        let due = schedule.due(seq);
-        if seq == schedule.warmup {
-            usage_start = Some(ResourceUsage::now());
-        }
-        // Behind schedule (a slow send): send at once, the latency still counts from `due`.
-        tokio::time::sleep_until(tokio_origin + due).await;
-        let mut value = BytesMut::with_capacity(a.record_size as usize);
-        value.put_slice(&header(run, seq, due));
-        value.put_slice(&payloads.value(seq)[HEADER_LEN as usize..]);
-        let record = ProducerRecord::new(topic, Bytes::from(value));
-        match producer.send(record).await {
-            Ok(f) => {
-                if ack_tx.send((seq, due, f)).is_err() {
-                    break;
-                }
-                if seq >= schedule.warmup {
-                    sent_measured += 1;
-                }
-            }
-            Err(e) => {
-                send_error = Some(format!("cannot produce to {topic:?}: {e}"));
-                break;
-            }
-        }
-        if let (Some(pb), 0) = (&pb, seq % 64) {
-            pb.set_position(seq + 1);
-        }
-    }
+    let sending = {
+        let (rt, producer, interrupt, pb) = (
+            tokio::runtime::Handle::current(),
+            producer.clone(),
+            interrupt.clone(),
+            pb.clone(),
+        );
+        let plan = Plan {
+            topic: topic.to_owned(),
+            run,
+            record_size: a.record_size as usize,
+            schedule,
+            origin,
+            payloads,
+        };
+        tokio::task::spawn_blocking(move || send_schedule(&rt, &producer, &plan, &interrupt, pb.as_ref()))
+    };
+    let Sent {
+        measured: sent_measured,
+        usage_start,
+        error: send_error,
+        mut acks,
+        mut pending,
+    } = sending
+        .await
+        .map_err(|e| CliError::Failed(format!("the sending thread failed: {e}")))?;
     let usage_start = usage_start.unwrap_or_else(ResourceUsage::now);
     let flushed = producer.flush().await;
-    drop(ack_tx);
-    let acks = acks
-        .await
-        .map_err(|e| CliError::Failed(format!("the acknowledgement task failed: {e}")))?;
+    while let Some((seq, due, result)) = pending.next().await {
+        acks.tally(seq, due, result, origin, schedule.warmup);
+    }
     let _ = done_tx.send(Some((acks.acked, Instant::now() + a.drain_timeout)));
     let receipts = reader
         .await

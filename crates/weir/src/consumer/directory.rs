@@ -322,7 +322,7 @@ fn place<T>(table: &Slots<TopicEntry<T>>, entry: &TopicEntry<T>) {
     table.slots[i].store(ptr::from_ref(entry).cast_mut(), Ordering::Release);
 }
 
-#[cfg(all(test, not(weir_loom)))]
+#[cfg(all(test, not(feature = "loom-model")))]
 mod tests {
     use super::*;
 

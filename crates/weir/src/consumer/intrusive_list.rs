@@ -164,7 +164,7 @@ impl<T, L: Link<T>> Drop for Taken<T, L> {
     }
 }
 
-#[cfg(all(test, not(weir_loom)))]
+#[cfg(all(test, not(feature = "loom-model")))]
 mod tests {
     use super::*;
 

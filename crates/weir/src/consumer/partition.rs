@@ -316,7 +316,7 @@ pub(crate) struct Taken {
     pub(crate) more: bool,
 }
 
-#[cfg(all(test, not(weir_loom)))]
+#[cfg(all(test, not(feature = "loom-model")))]
 mod tests {
     use std::sync::Arc;
 

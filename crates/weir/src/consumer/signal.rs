@@ -62,7 +62,7 @@ impl ReadyWaker for Signal {
     }
 }
 
-#[cfg(all(test, not(weir_loom)))]
+#[cfg(all(test, not(feature = "loom-model")))]
 mod tests {
     use super::*;
     use std::sync::Arc;

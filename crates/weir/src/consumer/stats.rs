@@ -164,7 +164,7 @@ fn sort_by_partition(partitions: &mut [PartitionStats]) {
     });
 }
 
-#[cfg(all(test, not(weir_loom)))]
+#[cfg(all(test, not(feature = "loom-model")))]
 mod tests {
     use super::*;
 

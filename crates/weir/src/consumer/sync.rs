@@ -1,27 +1,27 @@
-//! The atomics and locks of the consumer's concurrent state, from `loom` under `cfg(weir_loom)` so that the
+//! The atomics and locks of the consumer's concurrent state, from `loom` under the `loom-model` feature so that the
 //! state table and its lists can be model-checked, from `std` otherwise.
 
-#[cfg(weir_loom)]
+#[cfg(feature = "loom-model")]
 pub(crate) use loom::sync::atomic::{
     fence, AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize,
 };
-#[cfg(weir_loom)]
+#[cfg(feature = "loom-model")]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 
-#[cfg(not(weir_loom))]
+#[cfg(not(feature = "loom-model"))]
 pub(crate) use std::sync::atomic::{
     fence, AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize,
 };
-#[cfg(not(weir_loom))]
+#[cfg(not(feature = "loom-model"))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
 
 pub(crate) use std::sync::atomic::Ordering;
 
 /// Gives way to another thread (a few instructions' wait on a rare race).
 pub(crate) fn spin() {
-    #[cfg(weir_loom)]
+    #[cfg(feature = "loom-model")]
     loom::thread::yield_now();
-    #[cfg(not(weir_loom))]
+    #[cfg(not(feature = "loom-model"))]
     std::thread::yield_now();
 }
 

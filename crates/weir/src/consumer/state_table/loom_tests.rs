@@ -1,7 +1,7 @@
 //! Loom model of the partition cell's packed-word transitions and of the lock-free ready queues.
 //!
 //! Run with (as `scripts/test` does):
-//! `RUSTFLAGS="--cfg weir_loom" CARGO_TARGET_DIR=target/loom cargo test -p weir --lib --release loom_tests`
+//! `cargo test -p weir --lib --features loom-model loom_tests`
 
 use std::sync::Arc;
 

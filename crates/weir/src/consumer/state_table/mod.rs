@@ -102,7 +102,7 @@
 //! backpressure re-synchronisation (invariant 5, with a SeqCst fence), the budget wake-up
 //! (invariant 8) — both sides are SeqCst. None of those is on the pause/resume path.
 //!
-//! The atomics come from `loom` under `cfg(weir_loom)` so the word transitions and the ready
+//! The atomics come from `loom` under the `loom-model` feature so the word transitions and the ready
 //! queues can be model-checked.
 
 use std::fmt;
@@ -1470,12 +1470,12 @@ impl<X: Default> StateTable<X> {
     }
 }
 
-#[cfg(all(test, weir_loom))]
+#[cfg(all(test, feature = "loom-model"))]
 mod loom_tests;
-#[cfg(all(test, not(weir_loom)))]
+#[cfg(all(test, not(feature = "loom-model")))]
 mod stress_tests;
 
-#[cfg(all(test, not(weir_loom)))]
+#[cfg(all(test, not(feature = "loom-model")))]
 mod tests {
     use super::*;
 

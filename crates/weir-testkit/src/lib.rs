@@ -45,6 +45,7 @@
 pub mod bench_env;
 pub mod bench_out;
 pub mod chaos;
+pub mod counting_alloc;
 pub mod cpu_time;
 mod kafka;
 mod librdkafka;

@@ -18,17 +18,18 @@
 //! application saw no error. It prints both slopes (least squares over the samples after the first fifth, the
 //! warm-up), per hour, and with `WEIR_BENCH_OUT` writes the series and the figures as results lines.
 //!
-//! The delivered-offset bitmaps (one bit per record) grow with the run: 2,000 records/s for 30 minutes is
-//! 450 KB, counted in the RSS; everything else the bench keeps is bounded.
+//! The delivered-offset bitmaps (one bit per record) take 2,000 records/s for 30 minutes: 450 KB, reserved at
+//! the start (twice that, for uneven partitions) so they do not grow during the run; everything else the bench
+//! keeps is bounded.
 //!
 //! RSS alone cannot tell a leak from the allocator keeping freed pages (glibc's arenas, one per thread that
 //! allocated, up to 8 per core, each holding on to its high-water mark): the bench's global allocator also counts
 //! the bytes live on the heap, sampled with RSS, and the slope of that count is the leak test. Each sample also
-//! prints the sockets by the port they are connected to (the brokers' ports, or `other`).
+//! prints the sockets by the port they are connected to. Once every client is closed, their sockets must be gone
+//! (the bench fails otherwise) and the live heap back near where it started.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,61 +40,29 @@ use weir::group::{GroupConfig, GroupConsumer};
 use weir::{Producer, ProducerRecord};
 use weir_testkit::bench_env::num as env_secs;
 use weir_testkit::bench_out::{self, Param};
+use weir_testkit::counting_alloc::{self, CountingAllocator};
 use weir_testkit::{unique_name, Kafka, Shape};
 
 const BENCH: &str = "soak";
 const PARTITIONS: i32 = 12;
 const WINDOW: usize = 1000;
 
-/// The system allocator, counting the bytes live on the heap.
-struct Counting;
-
-static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
-
-// SAFETY: every call is passed to the system allocator unchanged; only the counter is added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract for `alloc` is passed on.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract for `alloc_zeroed` is passed on.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract for `dealloc` is passed on.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE_BYTES.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller's contract for `realloc` is passed on.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE_BYTES.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// Offsets delivered, per partition: one bit each.
 #[derive(Default)]
 struct Delivered(Mutex<BTreeMap<i32, Vec<u64>>>);
 
 impl Delivered {
+    /// Room for `bits` offsets in each partition, reserved now, so that the bitmaps' growth does not show in the
+    /// heap's slope.
+    fn with_room(bits: u64) -> Delivered {
+        let words = (bits / 64 + 1) as usize;
+        let m = (0..PARTITIONS).map(|p| (p, Vec::with_capacity(words))).collect();
+        Delivered(Mutex::new(m))
+    }
+
     fn mark(&self, partition: i32, offset: i64) {
         let mut m = self.0.lock().unwrap();
         let bits = m.entry(partition).or_default();
@@ -277,7 +246,13 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let seen = Arc::new(Seen::default());
+    // Before any client exists: what the harness itself holds.
+    let (sockets_before, heap_before) = (open_fds().1, counting_alloc::live_bytes());
+    // Keys spread records unevenly: room for twice a partition's even share.
+    let seen = Arc::new(Seen {
+        delivered: Delivered::with_room(2 * rate * secs / PARTITIONS as u64),
+        ..Seen::default()
+    });
     let stop_consumers = Arc::new(AtomicBool::new(false));
     let stop_producer = Arc::new(AtomicBool::new(false));
     let acked: Arc<Mutex<BTreeMap<i32, i64>>> = Arc::default();
@@ -346,7 +321,7 @@ fn main() {
         if now >= next_sample {
             t.push(start.elapsed().as_secs_f64());
             rss.push(proc_status_kib("VmRSS:") / 1024.0);
-            heap.push(LIVE_BYTES.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0));
+            heap.push(counting_alloc::live_bytes() as f64 / (1024.0 * 1024.0));
             let (all, socks) = open_fds();
             fds.push(all);
             sockets.push(socks);
@@ -421,14 +396,31 @@ fn main() {
         rt.block_on(m).unwrap();
     }
     let missing = missing(&seen);
+    // Every client is closed: their connections and tasks must be gone. Sockets close as the clients' tasks
+    // end, just after `close` returns, so this waits (up to 10 s) for the count to come back.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while open_fds().1 > sockets_before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (sockets_after, heap_after) = (open_fds().1, counting_alloc::live_bytes());
+    println!(
+        "soak: every client closed: sockets {sockets_before} before the clients, {sockets_after} after; live heap \
+         {:.2} MiB before, {:.2} MiB after (the delivered-offset bitmaps included)",
+        heap_before as f64 / (1024.0 * 1024.0),
+        heap_after as f64 / (1024.0 * 1024.0)
+    );
     let acked_total: i64 = ends.values().sum();
     let errors = seen.errors.load(Ordering::Relaxed) + send_errors.load(Ordering::Relaxed);
 
     // Slopes after the warm-up (the first fifth of the samples).
     let skip = t.len() / 5;
     let per_hour = |y: &[f64]| slope(&t[skip..], &y[skip..]) * 3600.0;
-    let (rss_slope, heap_slope, fd_slope, socket_slope) =
-        (per_hour(&rss), per_hour(&heap), per_hour(&fds), per_hour(&sockets));
+    let (rss_slope, heap_slope, fd_slope, socket_slope) = (
+        per_hour(&rss),
+        per_hour(&heap),
+        per_hour(&fds),
+        per_hour(&sockets),
+    );
     println!(
         "soak: {:.0} s; {acked_total} records acknowledged, {} delivered (with repeats), {missing} missing; \
          {errors} errors seen by the application; {rebalances} rebalances, {restarts} broker restarts",
@@ -475,6 +467,8 @@ fn main() {
             ("heap_slope_mib_per_hour", heap_slope),
             ("fd_slope_per_hour", fd_slope),
             ("socket_slope_per_hour", socket_slope),
+            ("sockets_left_after_close", sockets_after - sockets_before),
+            ("heap_after_close_mib", heap_after as f64 / (1024.0 * 1024.0)),
             ("missing_records", missing as f64),
             ("errors", errors as f64),
             ("rebalances", rebalances as f64),
@@ -482,6 +476,11 @@ fn main() {
         ],
     );
     assert_eq!(missing, 0, "acknowledged records never delivered");
+    assert!(
+        sockets_after <= sockets_before,
+        "closed clients left {} sockets open",
+        sockets_after - sockets_before
+    );
     assert_eq!(errors, 0, "errors surfaced to the application");
 }
 

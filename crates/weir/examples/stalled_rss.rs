@@ -10,8 +10,11 @@
 //! not inflated, nor the peak hidden, by memory the producer allocated and the allocator kept.
 //!
 //! Run: `cargo run --release -p weir --example stalled_rss` (about 30 s; the Kafka jars must be installed, see
-//! scripts/setup-test-env). Options via environment: `STALL_SECS` (5), `MIB_PER_PARTITION` (8).
+//! scripts/setup-test-env). Options via environment: `STALL_SECS` (5), `MIB_PER_PARTITION` (8), `VALUE_BYTES`
+//! (1024).
 //! Exits 1 if the buffered bytes ever exceed the memory budget or a record is lost, duplicated or reordered.
+//! Beside RSS it reports the bytes live on the heap (a counting global allocator), which tell what the consumer
+//! holds from what the allocator keeps.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -22,9 +25,18 @@ use std::time::{Duration, Instant};
 use weir::config::ProducerConfig;
 use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
 use weir::{Producer, ProducerRecord};
+use weir_testkit::counting_alloc::{self, CountingAllocator};
+
+// Counts the bytes live on the heap, to tell what the consumer holds from what the allocator keeps.
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const PARTITIONS: i32 = 32;
-const VALUE: usize = 1024;
+/// Bytes of each value: `VALUE_BYTES` (1024; at least 16, for the partition and number it starts with).
+fn value_len() -> usize {
+    static LEN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *LEN.get_or_init(|| env("VALUE_BYTES", 1024).max(16) as usize)
+}
 const PARTITION_BUFFER: usize = 1 << 20;
 /// Producer batch size: the most a partition buffer may pass its high watermark by (one batch).
 const BATCH: usize = 256 << 10;
@@ -51,7 +63,7 @@ fn mib(b: u64) -> String {
     format!("{:.1} MiB", b as f64 / MIB)
 }
 
-/// Child process: produce `per_partition` records of VALUE bytes into every partition of `topic`.
+/// Child process: produce `per_partition` records of `value_len()` bytes into every partition of `topic`.
 async fn produce(bootstrap: &str, topic: &str, codec: &str, per_partition: u64) -> weir::Result<()> {
     let mut cfg = ProducerConfig::new(bootstrap);
     cfg.set("compression.type", codec)?;
@@ -63,13 +75,13 @@ async fn produce(bootstrap: &str, topic: &str, codec: &str, per_partition: u64) 
     for i in 0..per_partition {
         for p in 0..PARTITIONS {
             let mut v = format!("{p:02}:{i:08}:");
-            while v.len() < VALUE {
+            while v.len() < value_len() {
                 x = x
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
                 v.push_str(&format!("{:016x}", x >> 1));
             }
-            v.truncate(VALUE);
+            v.truncate(value_len());
             pending.push(producer.send(ProducerRecord::new(topic, v).partition(p)).await?);
             if pending.len() == pending.capacity() {
                 for d in pending.drain(..) {
@@ -152,16 +164,19 @@ async fn scenario(bootstrap: &str, topic: &str, codec: &str, per_partition: u64,
         .expect("spawn producer");
     assert!(status.success(), "producer child failed: {status}");
     let total_records = per_partition * PARTITIONS as u64;
-    let topic_bytes = total_records * VALUE as u64;
+    let topic_bytes = total_records * value_len() as u64;
     println!(
-        "\n== {codec}: topic {topic}, {PARTITIONS} partitions × {per_partition} records × {VALUE} B = {} of values \
+        "\n== {codec}: topic {topic}, {PARTITIONS} partitions × {per_partition} records × {} B = {} of values \
          (produced in {:.1} s, batches ≤ {} KiB)",
+        value_len(),
         mib(topic_bytes),
         t.elapsed().as_secs_f64(),
         BATCH >> 10
     );
 
     let baseline = status_bytes("VmRSS:");
+    let heap_baseline = counting_alloc::live_bytes();
+    counting_alloc::reset_peak();
     let cfg = ConsumerConfig::new(bootstrap).with_partition_buffer(PARTITION_BUFFER);
     let budget = cfg.memory_budget;
     let consumer = Arc::new(Consumer::new(cfg).expect("consumer"));
@@ -184,6 +199,7 @@ async fn scenario(bootstrap: &str, topic: &str, codec: &str, per_partition: u64,
     stop.store(true, Ordering::Relaxed);
     task.await.expect("sampler");
     let stats_stalled = consumer.stats();
+    let (heap_stalled_peak, heap_stalled_end) = (counting_alloc::peak_bytes(), counting_alloc::live_bytes());
 
     // Drain everything, checking every offset once and in order.
     let draining = Arc::new(Peaks::default());
@@ -208,7 +224,7 @@ async fn scenario(bootstrap: &str, topic: &str, codec: &str, per_partition: u64,
         for r in &batch {
             let n = next.entry(r.partition).or_insert(0);
             let len = r.value.as_ref().map_or(0, |v| v.len());
-            if r.offset as u64 != *n || len != VALUE {
+            if r.offset as u64 != *n || len != value_len() {
                 bad += 1;
             }
             *n = r.offset as u64 + 1;
@@ -242,6 +258,13 @@ async fn scenario(bootstrap: &str, topic: &str, codec: &str, per_partition: u64,
         mib(peak),
         mib(peak - baseline),
         mib(topic_bytes)
+    );
+    println!(
+        "    heap live while stalled                 peak {}, at the end {} (+{} / +{} over baseline)",
+        mib(heap_stalled_peak),
+        mib(heap_stalled_end),
+        mib(heap_stalled_peak.saturating_sub(heap_baseline)),
+        mib(heap_stalled_end.saturating_sub(heap_baseline))
     );
     println!(
         "    peak buffered bytes                     {}  (bound {PARTITIONS} × (1 MiB + one {} KiB batch) = {}; \
@@ -310,7 +333,7 @@ fn main() {
         return;
     }
     let stall = env("STALL_SECS", 5);
-    let per_partition = env("MIB_PER_PARTITION", 8) * (1 << 20) / VALUE as u64;
+    let per_partition = env("MIB_PER_PARTITION", 8) * (1 << 20) / value_len() as u64;
     let broker = weir_testkit::Kafka::start(weir_testkit::Shape::Single);
     let bootstrap = broker.bootstrap();
     let mut ok = true;

@@ -241,7 +241,14 @@ impl Acks {
     }
 
     /// Counts the outcome of record `seq`, due at `due`, resolved now.
-    fn tally(&mut self, seq: u64, due: Duration, result: weir::Result<RecordMetadata>, origin: Instant, warmup: u64) {
+    fn tally(
+        &mut self,
+        seq: u64,
+        due: Duration,
+        result: weir::Result<RecordMetadata>,
+        origin: Instant,
+        warmup: u64,
+    ) {
         match result {
             Ok(_) => {
                 self.acked += 1;

@@ -298,7 +298,7 @@ impl Cluster {
 }
 
 /// Waits between attempts at something the cluster should soon answer (a topic just created, a leader just
-/// elected): backoff doubling from `retry.backoff.ms` up to `reconnect.backoff.max.ms`, for at most
+/// elected): backoff doubling from `retry.backoff.ms` up to `retry.backoff.max.ms`, for at most
 /// `max.block.ms` in all.
 pub(crate) struct RetryWindow {
     deadline: tokio::time::Instant,
@@ -311,7 +311,7 @@ impl RetryWindow {
         Self {
             deadline: tokio::time::Instant::now() + cfg.max_block,
             backoff: cfg.retry_backoff,
-            max: cfg.reconnect_backoff_max.max(cfg.retry_backoff),
+            max: cfg.retry_backoff_max.max(cfg.retry_backoff),
         }
     }
 

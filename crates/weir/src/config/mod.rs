@@ -42,8 +42,11 @@ pub struct ClientConfig {
     pub reconnect_backoff: Duration,
     /// Largest reconnect delay (`reconnect.backoff.max.ms`, default 1 s).
     pub reconnect_backoff_max: Duration,
-    /// Delay between retries of a failed request (`retry.backoff.ms`, default 100 ms).
+    /// Delay before the first retry of a failed request (`retry.backoff.ms`, default 100 ms); it doubles with
+    /// each further failure of the same operation, up to `retry_backoff_max`.
     pub retry_backoff: Duration,
+    /// Largest delay between retries (`retry.backoff.max.ms`, default 1 s, as the Java client's).
+    pub retry_backoff_max: Duration,
     /// Largest response frame accepted (`receive.message.max.bytes`, default 100 MiB).
     pub max_response_size: usize,
     /// Requests that may be in flight on one connection (`max.in.flight.requests.per.connection`, default 5).
@@ -57,6 +60,11 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// The delay after `previous` for the next retry: twice as long, within `retry.backoff.max.ms`.
+    pub(crate) fn next_retry_backoff(&self, previous: Duration) -> Duration {
+        (previous * 2).min(self.retry_backoff_max)
+    }
+
     /// Defaults with the given comma-separated bootstrap list.
     pub fn new(bootstrap: &str) -> Self {
         Self {
@@ -68,6 +76,7 @@ impl ClientConfig {
             reconnect_backoff: Duration::from_millis(50),
             reconnect_backoff_max: Duration::from_secs(1),
             retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_secs(1),
             max_response_size: weir_proto::frame::DEFAULT_MAX_FRAME_SIZE,
             max_in_flight: 5,
             max_block: Duration::from_secs(60),
@@ -93,6 +102,7 @@ impl ClientConfig {
             Key::ReconnectBackoff => self.reconnect_backoff = ms(name, value)?,
             Key::ReconnectBackoffMax => self.reconnect_backoff_max = ms(name, value)?,
             Key::RetryBackoff => self.retry_backoff = ms(name, value)?,
+            Key::RetryBackoffMax => self.retry_backoff_max = ms(name, value)?,
             Key::MaxBlock => self.max_block = ms(name, value)?,
             Key::MaxResponseSize => self.max_response_size = num(name, value)?,
             Key::MaxInFlight => self.max_in_flight = num::<usize>(name, value)?.max(1),
@@ -272,6 +282,21 @@ pub(crate) fn boolean(key: &str, value: &str) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retries_back_off_doubling_up_to_retry_backoff_max() {
+        let mut c = ClientConfig::new("a:1");
+        let steps = |c: &ClientConfig| {
+            std::iter::successors(Some(c.retry_backoff), |&b| Some(c.next_retry_backoff(b)))
+                .take(6)
+                .map(|b| b.as_millis())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(steps(&c), [100, 200, 400, 800, 1000, 1000]);
+        c.set("retry.backoff.max.ms", "250").unwrap();
+        assert_eq!(steps(&c), [100, 200, 250, 250, 250, 250]);
+        assert!(c.set("retry.backoff.max.ms", "soon").is_err());
+    }
 
     #[test]
     fn java_and_librdkafka_names_accepted() {

@@ -70,7 +70,8 @@ properties! {
     MetadataMaxAge Client ["metadata.max.age.ms", "topic.metadata.refresh.interval.ms"] "metadata refresh period";
     ReconnectBackoff Client ["reconnect.backoff.ms"] "first delay before reconnecting";
     ReconnectBackoffMax Client ["reconnect.backoff.max.ms"] "largest reconnect delay";
-    RetryBackoff Client ["retry.backoff.ms"] "delay between retries";
+    RetryBackoff Client ["retry.backoff.ms"] "first delay between retries (doubling)";
+    RetryBackoffMax Client ["retry.backoff.max.ms"] "largest delay between retries";
     MaxBlock Client ["max.block.ms"] "how long an operation waits for a topic to be known";
     MaxResponseSize Client ["receive.message.max.bytes", "fetch.max.bytes.response"] "largest response frame";
     MaxInFlight Client ["max.in.flight.requests.per.connection", "max.in.flight"] "requests in flight per connection";

@@ -949,7 +949,7 @@ impl Inner {
                     Err(e) => {
                         tracing::debug!(tp = %slot.topic_partition(), error = %e, "offset reset failed; retrying");
                         tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                        backoff = inner.cfg.client.next_retry_backoff(backoff);
                     }
                 }
             }

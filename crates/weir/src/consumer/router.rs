@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::partition::Partition;
 use super::state_table::FetchGroupId;
@@ -83,7 +82,7 @@ pub(crate) async fn route(inner: Arc<Inner>) {
                 _ = tokio::time::sleep(backoff) => {}
                 _ = inner.router_wake.wait() => {}
             }
-            backoff = (backoff * 2).min(Duration::from_secs(2));
+            backoff = inner.cfg.client.next_retry_backoff(backoff);
             for cell in waiting.drain(..) {
                 unrouted.defer(cell);
             }

@@ -141,7 +141,7 @@ where
                 }
                 tracing::debug!(error = %e, "group request failed; retrying");
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                backoff = client.next_retry_backoff(backoff);
             }
         }
     }

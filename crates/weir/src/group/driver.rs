@@ -6,7 +6,6 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tracing::field::Empty;
@@ -410,7 +409,7 @@ async fn assign(shared: &Shared, assignment: &[TopicPartition], added: &[TopicPa
         }
         tracing::debug!(error = %e, "assigning the group's partitions failed; retrying");
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(1));
+        backoff = shared.cfg.consumer.client.next_retry_backoff(backoff);
     }
     {
         let mut known = shared.committed.lock().unwrap();

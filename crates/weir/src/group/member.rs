@@ -25,6 +25,8 @@ pub(crate) struct MemberConfig {
     pub(crate) heartbeat_interval: Duration,
     pub(crate) max_poll_interval: Duration,
     pub(crate) retry_backoff: Duration,
+    /// Longest backoff between failed rounds (`retry.backoff.max.ms`).
+    pub(crate) retry_backoff_max: Duration,
     /// Incremental cooperative rebalancing (KIP-429): owned partitions are kept through a rebalance.
     pub(crate) cooperative: bool,
     /// Commit delivered positions before a revocation and every `auto_commit_interval` while stable.
@@ -251,9 +253,6 @@ pub(crate) struct Member {
     rng: u64,
     rebalances: Rebalances,
 }
-
-/// Longest backoff between failed rounds.
-const MAX_JOIN_BACKOFF: Duration = Duration::from_secs(5);
 
 impl Member {
     /// A member that has not joined; it joins once subscribed. `seed` drives the jitter of retries.
@@ -952,7 +951,7 @@ impl Member {
             Some(KafkaCode::MemberIdRequired) => self.retry_at = None,
             _ => {
                 self.retry_at = Some(now + self.backoff);
-                self.backoff = (self.backoff * 2).min(MAX_JOIN_BACKOFF);
+                self.backoff = (self.backoff * 2).min(self.cfg.retry_backoff_max);
             }
         }
         self.step(now);
@@ -1011,6 +1010,7 @@ mod tests {
             heartbeat_interval: Duration::from_secs(1),
             max_poll_interval: Duration::from_secs(30),
             retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_secs(1),
             cooperative,
             auto_commit: true,
             auto_commit_interval: Duration::from_secs(5),
@@ -1176,7 +1176,7 @@ mod tests {
         c.on(Event::Joined(Err(kafka(KafkaCode::NotCoordinator))))
             .expect(&[]);
         c.at(99).expect(&[]).at(100).expect(&["join \"\" g-1"]);
-        // The backoff doubles, up to 5 s.
+        // The backoff doubles, up to retry.backoff.max.ms (1 s here, the default).
         c.on(Event::Joined(Err(io())))
             .at(299)
             .expect(&[])
@@ -1191,7 +1191,7 @@ mod tests {
             c.m.handle_timeout(due);
             c.expect(&["join \"\" g-1"]);
         }
-        assert_eq!(waits, [400, 800, 1600, 3200, 5000, 5000, 5000, 5000]);
+        assert_eq!(waits, [400, 800, 1000, 1000, 1000, 1000, 1000, 1000]);
     }
 
     #[test]

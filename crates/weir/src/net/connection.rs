@@ -138,6 +138,7 @@ impl Connection {
         let (reauth, plan) = watch::channel(None);
         let decoder = FrameDecoder::new(cfg.max_response_size);
         let timeout = cfg.request_timeout;
+        let plaintext = matches!(stream, Stream::Plain(_));
         match stream {
             Stream::Plain(tcp) => {
                 let (reader, writer) = tcp.into_split();
@@ -161,7 +162,7 @@ impl Connection {
             client_id: cfg.client_id.clone(),
             request_timeout: cfg.request_timeout,
         };
-        conn.versions = conn.negotiate_versions().await?;
+        conn.versions = conn.negotiate_versions(plaintext).await?;
         if let Some(sasl) = transport.sasl() {
             let authenticated = sasl::authenticate(&mut &conn, sasl).await;
             conn.shared.metrics.authentication(authenticated.is_ok());
@@ -186,20 +187,25 @@ impl Connection {
         &self.shared.addr
     }
 
-    async fn negotiate_versions(&self) -> Result<VersionTable> {
+    /// ApiVersions, the first request. On a `plaintext` connection, a close before the answer names TLS as a
+    /// likely cause (a TLS listener drops the plaintext request it cannot read); a connection cut on the way
+    /// looks the same, so the message says "if it does so every time".
+    async fn negotiate_versions(&self, plaintext: bool) -> Result<VersionTable> {
         let req = ApiVersionsRequest {
             software_name: "weir".into(),
             software_version: env!("CARGO_PKG_VERSION").into(),
         };
         let first = self.exchange(&req, 3).await.map_err(|e| match e {
-            // Nothing answered the first request: the listener expects something else first.
-            Error::Io { broker, source } if source.kind() == std::io::ErrorKind::ConnectionAborted => {
+            // Nothing answered the first request: the listener may expect something else first.
+            Error::Io { broker, source }
+                if plaintext && source.kind() == std::io::ErrorKind::ConnectionAborted =>
+            {
                 Error::Io {
                     broker,
                     source: Arc::new(std::io::Error::new(
                         std::io::ErrorKind::ConnectionAborted,
-                        "the broker closed the connection before answering ApiVersions: does this listener \
-                     expect TLS? (security.protocol SSL or SASL_SSL)",
+                        "the broker closed the connection before answering ApiVersions; if it does so every \
+                         time, this listener probably expects TLS (security.protocol SSL or SASL_SSL)",
                     )),
                 }
             }

@@ -223,7 +223,7 @@ async fn init_producer_id(acc: &Accumulator) {
                     }
                 }
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                backoff = acc.cfg.client.next_retry_backoff(backoff);
             }
         }
     }

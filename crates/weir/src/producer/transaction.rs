@@ -476,7 +476,7 @@ async fn retrying<T, F: std::future::Future<Output = Result<T>>>(
         }
         tracing::debug!(transactional_id = %id, error = %err, "transaction call: retrying");
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(1));
+        backoff = cluster.config().next_retry_backoff(backoff);
     }
 }
 

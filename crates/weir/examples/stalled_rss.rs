@@ -279,8 +279,11 @@ async fn scenario(bootstrap: &str, topic: &str, codec: &str, per_partition: u64,
         mib(stalled.partition.load(Ordering::Relaxed))
     );
     println!(
-        "    fetches {}, backpressure pauses {}, records delivered {}",
-        stats_stalled.fetches, stats_stalled.backpressure_pauses, stats_stalled.records_delivered
+        "    fetches {}, bytes fetched {}, backpressure pauses {}, records delivered {}",
+        stats_stalled.fetches,
+        mib(stats_stalled.bytes_fetched),
+        stats_stalled.backpressure_pauses,
+        stats_stalled.records_delivered
     );
     println!(
         "  drained {got} of {total_records} records in {drain_secs:.1} s ({:.0} records/s); peak RSS while \

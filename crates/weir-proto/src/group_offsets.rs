@@ -111,6 +111,10 @@ pub struct FetchedOffset {
     pub partition: i32,
     /// The committed offset, -1 if none.
     pub committed_offset: i64,
+    /// The leader epoch of the record before the committed offset, as the committer knew it (v5+; `None` before,
+    /// or when the committer did not say): what a consumer starting there validates its position against
+    /// (KIP-320).
+    pub committed_leader_epoch: Option<i32>,
     /// Error code, 0 if none.
     pub error_code: i16,
 }
@@ -143,9 +147,11 @@ pub fn decode_offset_fetch_response(body: Bytes, version: i16) -> Result<OffsetF
         for _ in 0..partition_count {
             let partition = r.i32("partition")?;
             let committed_offset = r.i64("committed offset")?;
-            if version >= 5 {
-                r.i32("committed leader epoch")?;
-            }
+            let committed_leader_epoch = if version >= 5 {
+                Some(r.i32("committed leader epoch")?).filter(|&e| e >= 0)
+            } else {
+                None
+            };
             r.string(flex, "metadata")?;
             let error_code = r.i16("error code")?;
             if flex {
@@ -154,6 +160,7 @@ pub fn decode_offset_fetch_response(body: Bytes, version: i16) -> Result<OffsetF
             partitions.push(FetchedOffset {
                 partition,
                 committed_offset,
+                committed_leader_epoch,
                 error_code,
             });
         }
@@ -169,7 +176,19 @@ pub fn decode_offset_fetch_response(body: Bytes, version: i16) -> Result<OffsetF
     Ok(OffsetFetchResponse { error_code, topics })
 }
 
-/// An OffsetCommit request: per topic, `(partition, offset)`.
+/// One partition's offset in an OffsetCommit request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitOffset {
+    /// Partition index.
+    pub partition: i32,
+    /// The offset to commit: the next record to read.
+    pub offset: i64,
+    /// The leader epoch of the record before `offset` (v6+), if known: lets the consumer that starts there
+    /// detect a truncated log (KIP-320).
+    pub leader_epoch: Option<i32>,
+}
+
+/// An OffsetCommit request: per topic, its partitions' offsets.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OffsetCommitRequest {
     /// The group.
@@ -181,7 +200,7 @@ pub struct OffsetCommitRequest {
     /// The static instance id (v7+), if any.
     pub group_instance_id: Option<String>,
     /// The offsets, per topic.
-    pub topics: Vec<(String, Vec<(i32, i64)>)>,
+    pub topics: Vec<(String, Vec<CommitOffset>)>,
 }
 
 impl OffsetCommitRequest {
@@ -204,11 +223,11 @@ impl OffsetCommitRequest {
                             .with_name(wire_topic(t))
                             .with_partitions(
                                 ps.iter()
-                                    .map(|&(p, o)| {
+                                    .map(|c| {
                                         OffsetCommitRequestPartition::default()
-                                            .with_partition_index(p)
-                                            .with_committed_offset(o)
-                                            .with_committed_leader_epoch(-1)
+                                            .with_partition_index(c.partition)
+                                            .with_committed_offset(c.offset)
+                                            .with_committed_leader_epoch(c.leader_epoch.unwrap_or(-1))
                                     })
                                     .collect(),
                             )
@@ -246,5 +265,33 @@ impl OffsetFetchRequest {
                     })
                     .collect()
             }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commit_carries_the_leader_epoch_it_knows_and_minus_one_otherwise() {
+        let at = |partition, leader_epoch| CommitOffset {
+            partition,
+            offset: 10,
+            leader_epoch,
+        };
+        let req = OffsetCommitRequest {
+            group_id: "g".into(),
+            generation_id: 3,
+            member_id: "m".into(),
+            group_instance_id: None,
+            topics: vec![("t".into(), vec![at(0, Some(7)), at(1, None)])],
+        };
+        let wire = req.to_wire(8);
+        let epochs: Vec<(i32, i64, i32)> = wire.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.partition_index, p.committed_offset, p.committed_leader_epoch))
+            .collect();
+        assert_eq!(epochs, [(0, 10, 7), (1, 10, -1)]);
     }
 }

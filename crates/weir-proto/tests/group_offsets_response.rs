@@ -34,7 +34,7 @@ fn tags(flex: bool, tag: &Option<Vec<u8>>) -> BTreeMap<i32, Bytes> {
 }
 
 type FetchPart = (i32, i64, i32, Option<String>, i16);
-type Flat = (String, Vec<(i32, i64, i16)>);
+type Flat = (String, Vec<(i32, i64, Option<i32>, i16)>);
 
 proptest! {
     #[test]
@@ -85,10 +85,13 @@ proptest! {
         let got = decode_offset_fetch_response(body.clone(), version).unwrap();
         prop_assert_eq!(got.error_code, if version >= 2 { error_code } else { 0 });
         let got: Vec<Flat> = got.topics.into_iter()
-            .map(|t| (t.name, t.partitions.iter().map(|p| (p.partition, p.committed_offset, p.error_code)).collect()))
+            .map(|t| (t.name, t.partitions.iter()
+                .map(|p| (p.partition, p.committed_offset, p.committed_leader_epoch, p.error_code)).collect()))
             .collect();
+        // The epoch from v5 on, a negative one (-1: not known) read as none.
         let want: Vec<Flat> = topics.iter()
-            .map(|(n, ps)| (n.clone(), ps.iter().map(|p| (p.0, p.1, p.4)).collect()))
+            .map(|(n, ps)| (n.clone(), ps.iter()
+                .map(|p| (p.0, p.1, Some(p.2).filter(|&e| version >= 5 && e >= 0), p.4)).collect()))
             .collect();
         prop_assert_eq!(got, want);
         for cut in 0..body.len() {

@@ -327,7 +327,7 @@ fn group_calls(
     use weir::group::{Assignment, Subscription};
     use weir_proto::group::*;
     use weir_proto::group_admin::DescribeGroupsRequest;
-    use weir_proto::group_offsets::{OffsetCommitRequest, OffsetFetchRequest};
+    use weir_proto::group_offsets::{CommitOffset, OffsetCommitRequest, OffsetFetchRequest};
 
     let group = "seeds-group".to_string();
     let topics: Vec<String> = Compression::ALL.iter().map(|&c| topic_for(c)).collect();
@@ -450,7 +450,17 @@ fn group_calls(
         generation_id: joined.generation_id,
         member_id: joined.member_id.clone(),
         group_instance_id: None,
-        topics: topics.iter().map(|t| (t.clone(), vec![(0, 1)])).collect(),
+        topics: topics
+            .iter()
+            .map(|t| {
+                let offset = CommitOffset {
+                    partition: 0,
+                    offset: 1,
+                    leader_epoch: Some(0),
+                };
+                (t.clone(), vec![offset])
+            })
+            .collect(),
     };
     capture_on(seeds, &mut link, table, "member", &commit);
     let fetch = OffsetFetchRequest {

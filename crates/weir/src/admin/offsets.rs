@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use weir_proto::group_admin::OffsetDeleteRequest;
-use weir_proto::group_offsets::{CommitTopic, OffsetCommitRequest, OffsetFetchRequest};
+use weir_proto::group_offsets::{CommitOffset, CommitTopic, OffsetCommitRequest, OffsetFetchRequest};
 
 use super::count_mismatch;
 use super::groups::{coordinator_unavailable, GroupState, Step};
@@ -319,9 +319,13 @@ impl Admin {
         if offsets.is_empty() {
             return Ok(Vec::new());
         }
-        let mut topics: BTreeMap<&str, Vec<(i32, i64)>> = BTreeMap::new();
+        let mut topics: BTreeMap<&str, Vec<CommitOffset>> = BTreeMap::new();
         for (tp, o) in offsets {
-            topics.entry(&tp.topic).or_default().push((tp.partition, *o));
+            topics.entry(&tp.topic).or_default().push(CommitOffset {
+                partition: tp.partition,
+                offset: *o,
+                leader_epoch: None,
+            });
         }
         let req = OffsetCommitRequest {
             group_id: group.to_owned(),

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use weir_proto::group::{
     HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, SyncGroupRequest,
 };
-use weir_proto::group_offsets::{OffsetCommitRequest, OffsetFetchRequest};
+use weir_proto::group_offsets::{CommitOffset, OffsetCommitRequest, OffsetFetchRequest};
 use weir_proto::Call;
 
 use super::{GroupConfig, Shared};
@@ -228,9 +228,13 @@ pub(crate) async fn commit(
     member_id: &str,
     retry: bool,
 ) -> Result<()> {
-    let mut by_topic: BTreeMap<&str, Vec<(i32, i64)>> = BTreeMap::new();
+    let mut by_topic: BTreeMap<&str, Vec<CommitOffset>> = BTreeMap::new();
     for (tp, o) in offsets {
-        by_topic.entry(&tp.topic).or_default().push((tp.partition, *o));
+        by_topic.entry(&tp.topic).or_default().push(CommitOffset {
+            partition: tp.partition,
+            offset: *o,
+            leader_epoch: None,
+        });
     }
     let cfg = &shared.cfg;
     let req = OffsetCommitRequest {

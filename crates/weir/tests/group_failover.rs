@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fake_broker::{bounded, encode, metadata_answer, Action, FakeBroker, FakeConfig};
+use fake_broker::{batch_at_epoch, bounded, encode, metadata_answer, Action, FakeBroker, FakeConfig};
 use fake_group::{committed_in, consume, events, fill, is_group_api, member, poll_until, tp, Seen, TOPIC};
 use kafka_protocol::messages::{ApiKey, SyncGroupResponse};
 use weir::group::Assignment;
@@ -161,6 +161,38 @@ async fn dropped_member_commits_and_leaves() {
                 RebalanceEvent::Revoked(vec![tp(0), tp(1)]),
             ]
         );
+    })
+    .await;
+}
+
+/// A commit of delivered positions carries the leader epoch of the batch of the last record delivered, so that
+/// whoever starts from it can validate its position (KIP-320); a position this member did not deliver to (a
+/// commit of an offset given by the application) carries none.
+#[tokio::test]
+async fn commits_carry_the_leader_epoch_of_the_last_record_delivered() {
+    bounded(40, async {
+        let a = FakeBroker::start(FakeConfig::new(&[(TOPIC, 2)])).await;
+        let values = |r: std::ops::Range<i64>| r.map(|o| format!("p0-r{o}")).collect::<Vec<_>>();
+        // Batches as a leader at epoch 6 and then its successor at 7 wrote them.
+        a.append_raw(TOPIC, 0, batch_at_epoch(0, &values(0..6), 6));
+        a.append_raw(TOPIC, 0, batch_at_epoch(6, &values(6..10), 7));
+        fill(&a, 1, 10);
+        let (group, _rx) = member(&a, &[("auto.commit.interval.ms", "600000")]);
+        let mut seen = Seen::new();
+        consume(&group, &mut seen, &[0, 1], 10).await;
+        group.commit_delivered().await.unwrap();
+        group.commit_sync(&[(tp(0), 3)]).await.unwrap();
+        let commits: Vec<(String, i32, i64, i32)> = a.recorded(|r| {
+            r.of(ApiKey::OffsetCommit)
+                .flat_map(|q| q.commit_epochs())
+                .filter(|c| c.1 == 0)
+                .collect()
+        });
+        assert_eq!(
+            commits,
+            [(TOPIC.to_string(), 0, 10, 7), (TOPIC.to_string(), 0, 3, -1)]
+        );
+        group.close().await.unwrap();
     })
     .await;
 }

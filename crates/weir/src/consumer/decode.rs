@@ -207,6 +207,7 @@ pub(crate) fn decode_partition(
                 key: r.key,
                 value: r.value,
                 headers,
+                leader_epoch: batch.partition_leader_epoch(),
             };
             taken_bytes += rec.size();
             out.records.push(rec);

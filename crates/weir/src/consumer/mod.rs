@@ -317,6 +317,19 @@ impl Consumer {
             .then(|| p.slot().delivered.load(Ordering::Acquire))
     }
 
+    /// The leader epoch of the last record delivered from `tp`, if its delivered position is `offset` and the
+    /// epoch is known: what a commit of `offset` carries (KIP-320).
+    pub(crate) fn delivered_epoch_at(&self, tp: &TopicPartition, offset: i64) -> Option<i32> {
+        let p = self.inner.table.cell_ref(tp)?;
+        if !p.is_assigned() {
+            return None;
+        }
+        match p.delivered_with_epoch() {
+            (position, epoch) if position == offset => epoch,
+            _ => None,
+        }
+    }
+
     /// The partition's high watermark as of the latest fetch response (-1 before the first); under
     /// read_committed, its last stable offset: where the records this consumer can read end.
     pub fn high_watermark(&self, tp: &TopicPartition) -> Option<i64> {

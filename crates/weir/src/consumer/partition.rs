@@ -16,7 +16,6 @@ use super::ConsumerRecord;
 pub(crate) type Partition = PartitionState<PartitionSlot>;
 
 /// Records fetched for one partition and not yet delivered, tagged with the epoch they belong to.
-#[derive(Default)]
 pub(crate) struct PartitionBuffer {
     pub(crate) records: RecordQueue,
     pub(crate) epoch: u32,
@@ -29,6 +28,21 @@ pub(crate) struct PartitionBuffer {
     /// Past the last record when that fetch passed over offsets without records to deliver (transaction
     /// markers, aborted transactions, compacted gaps), so that the position, commits and lag reach the end.
     pub(crate) end: i64,
+    /// The leader epoch of the record before the delivered position (the last delivered), -1 if unknown (a
+    /// seek, or a broker that does not stamp batches): what a commit of that position carries.
+    pub(crate) delivered_epoch: i32,
+}
+
+impl Default for PartitionBuffer {
+    fn default() -> Self {
+        PartitionBuffer {
+            records: RecordQueue::default(),
+            epoch: 0,
+            parked: None,
+            end: 0,
+            delivered_epoch: -1,
+        }
+    }
 }
 
 pub(crate) struct PartitionSlot {
@@ -179,6 +193,7 @@ impl PartitionState<PartitionSlot> {
         self.clear_has_records();
         b.epoch = epoch;
         b.end = position;
+        b.delivered_epoch = -1;
         self.slot().delivered.store(position, Ordering::Release);
     }
 
@@ -298,8 +313,17 @@ impl PartitionState<PartitionSlot> {
                 position = position.max(b.end);
             }
             self.slot().delivered.store(position, Ordering::Release);
+            b.delivered_epoch = last.leader_epoch;
         }
         taken
+    }
+
+    /// The delivered position and the leader epoch of the record before it (`None` if unknown), read together
+    /// under the buffer lock.
+    pub(crate) fn delivered_with_epoch(&self) -> (i64, Option<i32>) {
+        let b = self.slot().buffer.lock().unwrap();
+        let epoch = Some(b.delivered_epoch).filter(|&e| e >= 0);
+        (self.slot().delivered.load(Ordering::Acquire), epoch)
     }
 }
 
@@ -332,6 +356,7 @@ mod tests {
             key: None,
             value: Some(bytes::Bytes::from_static(b"v")),
             headers: Vec::new(),
+            leader_epoch: 0,
         }
     }
 
@@ -402,6 +427,30 @@ mod tests {
         );
         p.unpark(new);
         assert!(p.try_begin_fetch().is_some());
+    }
+
+    /// The delivered position carries the leader epoch of the last record delivered; a seek forgets it.
+    #[test]
+    fn the_delivered_position_carries_the_last_records_leader_epoch() {
+        let (t, tp) = table();
+        t.assign(&[(tp.clone(), 0)]);
+        let p = t.cell_ref(&tp).unwrap();
+        p.reset(p.epoch(), 0);
+        assert_eq!(p.delivered_with_epoch(), (0, None));
+        let ticket = p.try_begin_fetch().unwrap();
+        let at = |offset, leader_epoch| ConsumerRecord {
+            leader_epoch,
+            ..record(offset)
+        };
+        assert!(p.append(ticket.epoch, vec![at(0, 4), at(1, 4), at(2, 5)], 3));
+        let mut out = Vec::new();
+        p.take(2, &mut out);
+        assert_eq!(p.delivered_with_epoch(), (2, Some(4)));
+        p.take(1, &mut out);
+        assert_eq!(p.delivered_with_epoch(), (3, Some(5)));
+        let change = p.seek(1).expect("assigned");
+        p.reset(change.epoch, 1);
+        assert_eq!(p.delivered_with_epoch(), (1, None));
     }
 
     /// Records of an older epoch never mix with the new one, whichever of reset and append comes first.

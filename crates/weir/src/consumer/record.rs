@@ -22,6 +22,11 @@ pub struct ConsumerRecord {
     pub value: Option<Bytes>,
     /// Headers in order.
     pub headers: Vec<(String, Option<Bytes>)>,
+    /// The leader epoch of the batch the record came in (Java's `leaderEpoch()`), -1 if unknown (a broker
+    /// that does not stamp batches). A commit of the position after this record carries it, so that whoever
+    /// starts there can detect a truncated log (KIP-320). An `i32` and not an `Option`, so that the record
+    /// stays 128 bytes.
+    pub leader_epoch: i32,
 }
 
 /// Memory of one buffered record besides its bytes.
@@ -106,6 +111,7 @@ mod tests {
             key: Some(source.slice(at..at + 3)),
             value: (at % 2 == 0).then(|| source.slice(at + 3..at + 103)),
             headers,
+            leader_epoch: 0,
         };
         let mut records = vec![
             record(0, Vec::new()),

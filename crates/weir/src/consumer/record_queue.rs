@@ -95,6 +95,7 @@ mod tests {
                 key: None,
                 value: None,
                 headers: Vec::new(),
+                leader_epoch: 0,
             })
             .collect()
     }

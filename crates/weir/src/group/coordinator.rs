@@ -230,10 +230,11 @@ pub(crate) async fn commit(
 ) -> Result<()> {
     let mut by_topic: BTreeMap<&str, Vec<CommitOffset>> = BTreeMap::new();
     for (tp, o) in offsets {
+        // The epoch of the record before the offset, when the offset is where this member delivered to.
         by_topic.entry(&tp.topic).or_default().push(CommitOffset {
             partition: tp.partition,
             offset: *o,
-            leader_epoch: None,
+            leader_epoch: shared.consumer.delivered_epoch_at(tp, *o),
         });
     }
     let cfg = &shared.cfg;

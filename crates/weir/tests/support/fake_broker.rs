@@ -162,6 +162,27 @@ impl Request {
         }
     }
 
+    /// `(topic, partition, offset, committed leader epoch)` of an OffsetCommit request, empty for any other.
+    pub fn commit_epochs(&self) -> Vec<(String, i32, i64, i32)> {
+        match &self.body {
+            Body::OffsetCommit(c) => c
+                .topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions.iter().map(|p| {
+                        (
+                            t.name.0.to_string(),
+                            p.partition_index,
+                            p.committed_offset,
+                            p.committed_leader_epoch,
+                        )
+                    })
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The record bytes of every partition of a Produce request.
     pub fn produced(&self) -> Vec<(String, i32, Bytes)> {
         match &self.body {

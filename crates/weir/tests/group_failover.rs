@@ -197,6 +197,43 @@ async fn commits_carry_the_leader_epoch_of_the_last_record_delivered() {
     .await;
 }
 
+/// A position restored from a commit that carries a leader epoch is validated against the leader's log before
+/// it is fetched (KIP-320). Here the offset committed, 10 at epoch 1, is past where epoch 1 ends on the
+/// current leader (7: an unclean election at epoch 2 cut the log back and wrote 7..12 anew): the member starts
+/// reading at 7, where the logs part (`auto.offset.reset=earliest`), not at 10.
+#[tokio::test]
+async fn a_restored_position_past_a_truncation_is_read_from_where_the_logs_part() {
+    bounded(40, async {
+        let a = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1)]).metadata(|_, port| {
+            let mut m = metadata_answer(port, &[(TOPIC, 1)]);
+            m.topics[0].partitions[0].leader_epoch = 2;
+            m
+        }))
+        .await;
+        let values = |r: std::ops::Range<i64>| r.map(|o| format!("p0-r{o}")).collect::<Vec<_>>();
+        let log = vec![
+            batch_at_epoch(0, &values(0..7), 1),
+            batch_at_epoch(7, &values(7..12), 2),
+        ];
+        a.elect(TOPIC, 0, 2, 0, log);
+        a.group(|g| {
+            g.offsets.insert((TOPIC.to_string(), 0), 10);
+            g.offset_epochs.insert((TOPIC.to_string(), 0), 1);
+        });
+        let (group, _rx) = member(&a, &[]);
+        let mut seen = Seen::new();
+        poll_until(&group, &mut seen, |s| s.contains_key(&(0, 11))).await;
+        let offsets: Vec<i64> = seen.keys().map(|&(_, o)| o).collect();
+        assert_eq!(
+            offsets,
+            (7..12).collect::<Vec<_>>(),
+            "read from where the logs part"
+        );
+        group.close().await.unwrap();
+    })
+    .await;
+}
+
 /// The commit of a closing member meets a dead connection (cut first, then a connection that never answers, so
 /// the attempt times out): close retries it on a fresh connection, commits what was delivered and reports no
 /// error. (Closing used to give the commit a single attempt: the positions were not saved and close failed.)

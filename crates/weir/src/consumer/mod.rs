@@ -330,6 +330,16 @@ impl Consumer {
         }
     }
 
+    /// Marks `tp`'s position (just set, and not fetched from yet) as reached under leader epoch `leader_epoch`,
+    /// to be validated against the leader's log before its first fetch (KIP-320): a committed offset restored
+    /// with the epoch its committer knew.
+    pub(crate) fn validate_position(&self, tp: &TopicPartition, leader_epoch: i32) {
+        if let Some(p) = self.inner.table.cell_ref(tp) {
+            p.slot().set_fetched_epoch(p.epoch(), leader_epoch);
+            p.slot().validate.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// The partition's high watermark as of the latest fetch response (-1 before the first); under
     /// read_committed, its last stable offset: where the records this consumer can read end.
     pub fn high_watermark(&self, tp: &TopicPartition) -> Option<i64> {

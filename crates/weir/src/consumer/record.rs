@@ -100,6 +100,13 @@ mod tests {
         b.is_empty() || (p >= start && p + b.len() <= start + buf.len())
     }
 
+    /// Each buffered record costs its entry: adding a field must not grow it unnoticed.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_record_entry_is_128_bytes() {
+        assert_eq!(RECORD_ENTRY, 128);
+    }
+
     #[test]
     fn compaction_keeps_every_field_and_lets_the_source_go() {
         let source = Bytes::from((0..=255u8).cycle().take(64 << 10).collect::<Vec<u8>>());

@@ -269,6 +269,19 @@ pub(crate) async fn fetch_committed(
     shared: &Shared,
     partitions: &[TopicPartition],
 ) -> Result<HashMap<TopicPartition, i64>> {
+    let committed = fetch_committed_with_epochs(shared, partitions).await?;
+    Ok(committed
+        .into_iter()
+        .map(|(tp, (offset, _))| (tp, offset))
+        .collect())
+}
+
+/// Committed offsets (-1 where none) of `partitions`, each with the leader epoch its committer gave (KIP-320),
+/// retried on transient failures.
+pub(crate) async fn fetch_committed_with_epochs(
+    shared: &Shared,
+    partitions: &[TopicPartition],
+) -> Result<HashMap<TopicPartition, (i64, Option<i32>)>> {
     if partitions.is_empty() {
         return Ok(HashMap::new());
     }
@@ -297,7 +310,7 @@ pub(crate) async fn fetch_committed(
                     })?;
                     out.insert(
                         TopicPartition::new(topic.clone(), p.partition),
-                        p.committed_offset,
+                        (p.committed_offset, p.committed_leader_epoch),
                     );
                 }
             }

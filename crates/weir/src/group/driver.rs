@@ -380,12 +380,12 @@ async fn revoke(
 /// `assignment` (kept through the rebalance because the application had paused it) goes.
 async fn assign(shared: &Shared, assignment: &[TopicPartition], added: &[TopicPartition]) -> Result<()> {
     let new: BTreeSet<&TopicPartition> = assignment.iter().collect();
-    let committed = coordinator::fetch_committed(shared, added).await?;
+    let committed = coordinator::fetch_committed_with_epochs(shared, added).await?;
     let mut starts = Vec::with_capacity(added.len());
     let mut no_offset = Vec::new();
     for tp in added {
         match committed.get(tp) {
-            Some(&o) if o >= 0 => starts.push((tp.clone(), StartOffset::Offset(o))),
+            Some(&(o, _)) if o >= 0 => starts.push((tp.clone(), StartOffset::Offset(o))),
             _ => match shared.cfg.consumer.auto_offset_reset {
                 OffsetReset::Earliest => starts.push((tp.clone(), StartOffset::Earliest)),
                 OffsetReset::Latest => starts.push((tp.clone(), StartOffset::Latest)),
@@ -411,10 +411,17 @@ async fn assign(shared: &Shared, assignment: &[TopicPartition], added: &[TopicPa
         tokio::time::sleep(backoff).await;
         backoff = shared.cfg.consumer.client.next_retry_backoff(backoff);
     }
+    // Positions restored with the leader epoch their committer knew are validated against the leader's log
+    // before the first fetch (KIP-320): the partitions are held until the assign callback returns.
+    for (tp, &(offset, epoch)) in &committed {
+        if let (true, Some(epoch)) = (offset >= 0, epoch) {
+            shared.consumer.validate_position(tp, epoch);
+        }
+    }
     {
         let mut known = shared.committed.lock().unwrap();
         known.retain(|tp, _| new.contains(tp));
-        known.extend(committed);
+        known.extend(committed.into_iter().map(|(tp, (offset, _))| (tp, offset)));
     }
     feed(shared, Event::AssignedHeld);
     for tp in no_offset {

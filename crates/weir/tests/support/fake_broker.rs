@@ -1452,6 +1452,8 @@ pub struct GroupState {
     pub assignments: HashMap<String, Bytes>,
     /// Committed offsets.
     pub offsets: BTreeMap<(String, i32), i64>,
+    /// The leader epochs committed with them (absent: -1, none given).
+    pub offset_epochs: BTreeMap<(String, i32), i32>,
     /// Heartbeats get REBALANCE_IN_PROGRESS until the next JoinGroup.
     pub rebalancing: bool,
     next_member: u32,
@@ -1669,8 +1671,9 @@ fn group_answer(st: &State, req: &Request, action: &Action) -> Bytes {
                         .iter()
                         .map(|p| {
                             if code == 0 {
-                                g.offsets
-                                    .insert((t.name.0.to_string(), p.partition_index), p.committed_offset);
+                                let key = (t.name.0.to_string(), p.partition_index);
+                                g.offsets.insert(key.clone(), p.committed_offset);
+                                g.offset_epochs.insert(key, p.committed_leader_epoch);
                             }
                             OffsetCommitResponsePartition::default()
                                 .with_partition_index(p.partition_index)
@@ -1707,10 +1710,13 @@ fn group_answer(st: &State, req: &Request, action: &Action) -> Bytes {
                     let parts = ps
                         .into_iter()
                         .map(|p| {
-                            let offset = g.offsets.get(&(name.0.to_string(), p)).copied().unwrap_or(-1);
+                            let key = (name.0.to_string(), p);
+                            let offset = g.offsets.get(&key).copied().unwrap_or(-1);
+                            let epoch = g.offset_epochs.get(&key).copied().unwrap_or(-1);
                             let r = OffsetFetchResponsePartition::default()
                                 .with_partition_index(p)
                                 .with_committed_offset(if code == 0 { offset } else { -1 })
+                                .with_committed_leader_epoch(if code == 0 { epoch } else { -1 })
                                 .with_metadata(Some(sb("")));
                             if v < 2 {
                                 r.with_error_code(code)

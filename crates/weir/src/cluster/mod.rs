@@ -311,7 +311,7 @@ impl RetryWindow {
         Self {
             deadline: tokio::time::Instant::now() + cfg.max_block,
             backoff: cfg.retry_backoff,
-            max: cfg.retry_backoff_max.max(cfg.retry_backoff),
+            max: cfg.retry_backoff_cap(),
         }
     }
 

@@ -60,9 +60,15 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// The delay after `previous` for the next retry: twice as long, within `retry.backoff.max.ms`.
+    /// The longest delay between retries: `retry.backoff.max.ms`, or `retry.backoff.ms` if that is longer (a
+    /// later retry never waits less than the first).
+    pub(crate) fn retry_backoff_cap(&self) -> Duration {
+        self.retry_backoff_max.max(self.retry_backoff)
+    }
+
+    /// The delay after `previous` for the next retry: twice as long, within [`ClientConfig::retry_backoff_cap`].
     pub(crate) fn next_retry_backoff(&self, previous: Duration) -> Duration {
-        (previous * 2).min(self.retry_backoff_max)
+        (previous * 2).min(self.retry_backoff_cap())
     }
 
     /// Defaults with the given comma-separated bootstrap list.
@@ -295,6 +301,8 @@ mod tests {
         assert_eq!(steps(&c), [100, 200, 400, 800, 1000, 1000]);
         c.set("retry.backoff.max.ms", "250").unwrap();
         assert_eq!(steps(&c), [100, 200, 250, 250, 250, 250]);
+        c.set("retry.backoff.ms", "2000").unwrap();
+        assert_eq!(steps(&c), [2000, 2000, 2000, 2000, 2000, 2000]);
         assert!(c.set("retry.backoff.max.ms", "soon").is_err());
     }
 

@@ -25,7 +25,7 @@ pub(crate) struct MemberConfig {
     pub(crate) heartbeat_interval: Duration,
     pub(crate) max_poll_interval: Duration,
     pub(crate) retry_backoff: Duration,
-    /// Longest backoff between failed rounds (`retry.backoff.max.ms`).
+    /// Longest backoff between failed rounds (`retry.backoff.max.ms`, or `retry.backoff.ms` if longer).
     pub(crate) retry_backoff_max: Duration,
     /// Incremental cooperative rebalancing (KIP-429): owned partitions are kept through a rebalance.
     pub(crate) cooperative: bool,

@@ -286,7 +286,7 @@ impl GroupConsumer {
                     heartbeat_interval: cfg.heartbeat_interval,
                     max_poll_interval: cfg.max_poll_interval,
                     retry_backoff: cfg.consumer.client.retry_backoff,
-                    retry_backoff_max: cfg.consumer.client.retry_backoff_max,
+                    retry_backoff_max: cfg.consumer.client.retry_backoff_cap(),
                     cooperative: cfg.cooperative(),
                     auto_commit: cfg.enable_auto_commit,
                     auto_commit_interval: cfg.auto_commit_interval,

@@ -293,15 +293,14 @@ fn send_schedule(
     interrupt: &Interrupt,
     pb: Option<&ProgressBar>,
 ) -> Sent {
-    let Plan {
-        topic,
+    let &Plan {
+        ref topic,
         run,
         record_size,
         schedule,
         origin,
-        payloads,
+        ref payloads,
     } = plan;
-    let (run, record_size, schedule, origin) = (*run, *record_size, *schedule, *origin);
     let mut sent = Sent {
         measured: 0,
         usage_start: None,

@@ -117,6 +117,10 @@ properties! {
     PartitionBuffer Consumer ["max.partition.fetch.bytes", "fetch.message.max.bytes", "weir.partition.buffer.bytes"]
         "per-partition buffer high watermark (the low one is set to half)";
     PartitionBufferLow Consumer ["weir.partition.buffer.low.bytes"] "per-partition buffer low watermark";
+    BufferTarget Consumer ["weir.buffer.target.ms"]
+        "rate-sized buffers: each partition buffers this long of what it drains (0: fixed watermarks)";
+    PartitionBufferMin Consumer ["weir.partition.buffer.min.bytes"]
+        "smallest rate-sized partition buffer (the fair share of the budget when that is smaller)";
     MemoryBudget Consumer ["weir.memory.budget.bytes"] "consumer-wide budget of buffered bytes";
     MemoryBudgetKb Consumer ["queued.max.messages.kbytes"] "the same, in KiB";
     AutoOffsetReset Consumer ["auto.offset.reset"] "earliest, latest or none";

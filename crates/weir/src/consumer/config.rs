@@ -62,6 +62,14 @@ pub struct ConsumerConfig {
     pub partition_buffer_low: usize,
     /// Consumer-wide budget of buffered bytes of memory (`weir.memory.budget.bytes`, default 64 MiB).
     pub memory_budget: usize,
+    /// Rate-sized buffers (`weir.buffer.target.ms`; zero: fixed watermarks): each partition's high watermark
+    /// follows how fast the application drains it, times this window, between `partition_buffer_min` and
+    /// `partition_buffer`, within the budget. A partition drained fast gets the budget that paused, idle or slow
+    /// ones do not use; the low watermark keeps its ratio to the high one. At most an hour.
+    pub buffer_target: Duration,
+    /// The smallest rate-sized partition buffer (`weir.partition.buffer.min.bytes`, default 64 KiB), or the fair
+    /// share of the budget when that is smaller: what an idle or paused partition keeps as its high watermark.
+    pub partition_buffer_min: usize,
     /// Reset policy (`auto.offset.reset`, default latest as the Java client).
     pub auto_offset_reset: OffsetReset,
     /// Verify CRC-32C of fetched batches (`check.crcs`, default true). A batch failing its check may have been
@@ -100,6 +108,8 @@ impl ConsumerConfig {
             partition_buffer: 8 * 1024 * 1024,
             partition_buffer_low: 4 * 1024 * 1024,
             memory_budget: 64 * 1024 * 1024,
+            buffer_target: Duration::ZERO,
+            partition_buffer_min: 64 * 1024,
             auto_offset_reset: OffsetReset::Latest,
             check_crcs: true,
             fetches_in_flight: 2,
@@ -134,6 +144,8 @@ impl ConsumerConfig {
             Key::PartitionBuffer => *self = self.clone().with_partition_buffer(num(name, value)?),
             Key::PartitionBufferLow => self.partition_buffer_low = num(name, value)?,
             Key::MemoryBudget => self.memory_budget = num(name, value)?,
+            Key::BufferTarget => self.buffer_target = target_window(name, value)?,
+            Key::PartitionBufferMin => self.partition_buffer_min = num(name, value)?,
             Key::MemoryBudgetKb => self.memory_budget = kib(name, value)?,
             Key::AutoOffsetReset => {
                 self.auto_offset_reset = match value {
@@ -174,11 +186,75 @@ impl ConsumerConfig {
                 "the partition buffer low watermark exceeds the high watermark".into(),
             ));
         }
+        if self.buffer_target > MAX_BUFFER_TARGET {
+            return Err(Error::Config(format!(
+                "weir.buffer.target.ms: at most {} ms (an hour), got {} ms",
+                MAX_BUFFER_TARGET.as_millis(),
+                self.buffer_target.as_millis()
+            )));
+        }
         if self.memory_budget == 0 || self.partition_buffer == 0 {
             return Err(Error::Config(
                 "the memory budget and the partition buffer must be positive".into(),
             ));
         }
         Ok(())
+    }
+}
+
+/// The longest target window of rate-sized buffers: an hour of a partition's drain rate.
+const MAX_BUFFER_TARGET: Duration = Duration::from_secs(3600);
+
+/// Parses `weir.buffer.target.ms`: 0 (fixed watermarks) to an hour, in milliseconds.
+fn target_window(name: &str, value: &str) -> Result<Duration> {
+    let refused = || {
+        Error::Config(format!(
+            "{name}: expected 0 (fixed watermarks) to {} ms, got {value:?}",
+            MAX_BUFFER_TARGET.as_millis()
+        ))
+    };
+    let ms: u64 = value.trim().parse().map_err(|_| refused())?;
+    let window = Duration::from_millis(ms);
+    if window > MAX_BUFFER_TARGET {
+        return Err(refused());
+    }
+    Ok(window)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_window_is_zero_to_an_hour() {
+        let mut cfg = ConsumerConfig::new("localhost:9092");
+        assert_eq!(cfg.buffer_target, Duration::ZERO, "fixed watermarks");
+        cfg.set("weir.buffer.target.ms", "1500").unwrap();
+        assert_eq!(cfg.buffer_target, Duration::from_millis(1500));
+        cfg.set("weir.buffer.target.ms", "3600000").unwrap();
+        cfg.validate().unwrap();
+        for refused in ["-5", "3600001", "99999999999999999999", "1s", ""] {
+            let e = cfg.set("weir.buffer.target.ms", refused).unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.contains("weir.buffer.target.ms") && msg.contains("0 (fixed watermarks) to 3600000 ms"),
+                "{refused}: {msg}"
+            );
+        }
+        assert_eq!(cfg.buffer_target, Duration::from_secs(3600), "a refused value changes nothing");
+        cfg.set("weir.buffer.target.ms", "0").unwrap();
+        assert_eq!(cfg.buffer_target, Duration::ZERO);
+
+        // Set directly, past the bound: refused when the consumer is made.
+        cfg.buffer_target = Duration::from_secs(7200);
+        assert!(cfg.validate().unwrap_err().to_string().contains("at most 3600000 ms"));
+    }
+
+    #[test]
+    fn the_floor_of_rate_sized_buffers() {
+        let mut cfg = ConsumerConfig::new("localhost:9092");
+        assert_eq!(cfg.partition_buffer_min, 64 << 10);
+        cfg.set("weir.partition.buffer.min.bytes", "4096").unwrap();
+        assert_eq!(cfg.partition_buffer_min, 4096);
     }
 }

@@ -206,7 +206,7 @@ impl Fetcher {
 
     /// Reserves budget for a fetch of `planned`: what its partitions can still buffer (0 if none is left).
     fn reserve(&self, inner: &Inner, planned: &Planned) -> usize {
-        let rooms: usize = planned.iter().map(|(slot, _)| room(inner, slot)).sum();
+        let rooms: usize = planned.iter().map(|(slot, _)| room(slot)).sum();
         inner
             .table
             .reserve_budget(rooms.clamp(1, inner.cfg.fetch_max_bytes.min(i32::MAX as usize)))
@@ -239,7 +239,7 @@ impl Fetcher {
             .map(|(slot, ticket)| Asked {
                 tp: slot.topic_partition(),
                 position: ticket.position,
-                room: room(inner, slot),
+                room: room(slot),
                 epoch: ticket.epoch,
                 crc_streak: slot.slot().crc_streak.load(),
                 on_replica: slot.slot().replica_until_ms.load(Ordering::Relaxed) != 0,
@@ -499,13 +499,10 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Bytes `slot` can still buffer before its high watermark (the fair share in force now).
-fn room(inner: &Inner, p: &Partition) -> usize {
-    inner
-        .table
-        .config()
-        .high_watermark
-        .saturating_sub(p.buffered_bytes()) as usize
+/// Bytes `p` can still buffer before its high watermark (its own, rate-sized, or the fair share in force now):
+/// its credit.
+fn room(p: &Partition) -> usize {
+    p.watermarks().0.saturating_sub(p.buffered_bytes()) as usize
 }
 
 /// Memory one batch may take beyond the budget when nothing else is buffered (see `DecodeLimits::oversize_cut`).
@@ -519,20 +516,17 @@ fn wire_budget(inner: &Inner, grant: usize) -> i32 {
     (grant as u128 * 1000 / per_wire as u128).clamp(1, cap.max(1)) as i32
 }
 
-/// The most bytes a fetch asks of one partition: its share of memory in wire bytes, but at least the largest
-/// batch seen lately. A broker returns a batch larger than a partition's ask whole only for the first partition
-/// of a response and nothing for the others, so asking less than a batch would move one partition per fetch.
-/// The request's total `max_bytes` still bounds the response, so the budget holds; a partition's buffer passes
-/// its high watermark by at most one batch, as always. Rounded up to a power of two, so that it changes rarely:
-/// a change lists every partition of a fetch session again.
-fn partition_ask(inner: &Inner) -> i32 {
-    let share = wire_budget(
-        inner,
-        inner.table.config().high_watermark.min(i32::MAX as u64) as usize,
-    ) as u64;
+/// The most bytes a fetch asks of one partition (`partition_max_bytes`): its credit, what it can still buffer,
+/// in wire bytes, but at least the largest batch seen lately. A broker returns a batch larger than a partition's
+/// ask whole only for the first partition of a response and nothing for the others, so asking less than a
+/// batch would move one partition per fetch. The request's total `max_bytes` still bounds the response, so the
+/// budget holds; a partition's buffer passes its high watermark by at most one batch, as always. Rounded up to
+/// a power of two, so that it changes rarely: a change lists the partition in the fetch session again.
+fn partition_ask(inner: &Inner, credit: usize) -> i32 {
+    let credit = wire_budget(inner, credit.min(i32::MAX as usize)) as u64;
     let floor = inner.batch_floor.load(Ordering::Relaxed);
     let cap = inner.cfg.fetch_max_bytes.clamp(1, i32::MAX as usize) as u64;
-    share.max(floor).next_power_of_two().min(cap) as i32
+    credit.max(floor).next_power_of_two().min(cap) as i32
 }
 
 async fn send_fetch(
@@ -565,7 +559,6 @@ async fn send_fetch(
             .or_insert_with(|| snap.topic(topic).map_or(NO_TOPIC_ID, |t| t.topic_id));
     }
     let by_id = version >= FETCH_TOPIC_ID_VERSION && ids.values().all(|id| *id != NO_TOPIC_ID);
-    let max_bytes = partition_ask(inner);
     let wanted: Vec<_> = planned
         .iter()
         .map(|(p, t)| {
@@ -573,7 +566,7 @@ async fn send_fetch(
             let at = FetchAt {
                 topic_id: if by_id { ids[&*tp.topic] } else { NO_TOPIC_ID },
                 offset: t.position,
-                max_bytes,
+                max_bytes: partition_ask(inner, room(p)),
                 leader_epoch: p.slot().leader_epoch.load(Ordering::Relaxed),
             };
             (tp.clone(), at)

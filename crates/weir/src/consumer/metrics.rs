@@ -27,8 +27,10 @@ pub(crate) const FETCH_TOTAL: &str = "kafka.consumer.fetch_total";
 pub(crate) const FETCH_LATENCY: &str = "kafka.consumer.fetch_latency_seconds";
 /// A partition's buffered, undelivered bytes (gauge).
 pub(crate) const PARTITION_BUFFERED: &str = "kafka.consumer.partition.buffered_bytes";
-/// A partition's buffer limit: its fair share of the budget, at most the partition buffer (gauge).
+/// A partition's buffer limit: its fair share of the budget, at most the partition buffer; or rate-sized (gauge).
 pub(crate) const PARTITION_LIMIT: &str = "kafka.consumer.partition.buffer_limit_bytes";
+/// How fast the application drains a partition, bytes of memory per second (gauge; rate-sized buffers).
+pub(crate) const PARTITION_DRAIN_RATE: &str = "kafka.consumer.partition.drain_rate_bytes_per_second";
 /// 1 while a partition is paused, by reason (`application` or `backpressure`) (gauge).
 pub(crate) const PARTITION_PAUSED: &str = "kafka.consumer.partition.paused";
 /// Records between a partition's position and its end (gauge).
@@ -62,7 +64,12 @@ fn describe() {
     metrics::describe_gauge!(
         PARTITION_LIMIT,
         Unit::Bytes,
-        "A partition's buffer limit: the partition buffer, or its fair share of the memory budget when smaller"
+        "A partition's buffer limit: the partition buffer, or its fair share of the memory budget when smaller; \
+         with weir.buffer.target.ms, its drain rate times that window within the floor, ceiling and budget"
+    );
+    metrics::describe_gauge!(
+        PARTITION_DRAIN_RATE,
+        "How fast the application drains a partition, in bytes of memory per second (with weir.buffer.target.ms)"
     );
     metrics::describe_gauge!(
         PARTITION_PAUSED,
@@ -119,6 +126,7 @@ impl ConsumerMetrics {
 pub(crate) struct PartitionMetrics {
     buffered: Gauge,
     limit: Gauge,
+    drain_rate: Gauge,
     paused_by_application: Gauge,
     paused_by_backpressure: Gauge,
     lag: Gauge,
@@ -144,6 +152,7 @@ impl PartitionMetrics {
         PartitionMetrics {
             buffered: metrics::gauge!(PARTITION_BUFFERED, &labels),
             limit: metrics::gauge!(PARTITION_LIMIT, &labels),
+            drain_rate: metrics::gauge!(PARTITION_DRAIN_RATE, &labels),
             paused_by_application: paused("application"),
             paused_by_backpressure: paused("backpressure"),
             lag: metrics::gauge!(PARTITION_LAG, &labels),
@@ -155,6 +164,7 @@ impl PartitionMetrics {
     fn set(&mut self, s: &PartitionStats) {
         self.buffered.set(s.buffered_bytes as f64);
         self.limit.set(s.buffer_limit as f64);
+        self.drain_rate.set(s.drain_rate as f64);
         self.paused_by_application.set(u8::from(s.paused));
         self.paused_by_backpressure.set(u8::from(s.backpressured));
         if let Some(lag) = s.lag {
@@ -179,6 +189,7 @@ impl Drop for PartitionMetrics {
         for g in [
             &self.buffered,
             &self.limit,
+            &self.drain_rate,
             &self.paused_by_application,
             &self.paused_by_backpressure,
             &self.lag,
@@ -208,10 +219,9 @@ pub(crate) async fn publish(inner: Weak<Inner>, every: Duration) {
 /// One pass over the table: gauges of assigned partitions set (handles registered on first sight), those of
 /// partitions unassigned since the last pass zeroed and dropped.
 pub(crate) fn publish_once(inner: &Inner) {
-    let limit = inner.table.config().high_watermark;
     let client_id = &inner.metrics.client_id;
     inner.table.for_each_cell(|p| {
-        let stats = PartitionStats::of(p, limit);
+        let stats = PartitionStats::of(p);
         let mut handles = p.slot().metrics.lock().unwrap();
         match (stats, &mut *handles) {
             (Some(s), Some(h)) => h.set(&s),

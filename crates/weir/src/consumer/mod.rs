@@ -45,6 +45,7 @@ mod fetcher;
 mod intrusive_list;
 mod metrics;
 mod partition;
+mod rate_sizing;
 mod record;
 mod record_queue;
 mod router;
@@ -165,8 +166,12 @@ pub struct PartitionView {
     /// Buffered, undelivered bytes.
     pub buffered_bytes: u64,
     /// The partition's high watermark in bytes right now: the configured buffer, or the fair share of the
-    /// budget when that is smaller.
+    /// budget when that is smaller; with rate-sized buffers (`weir.buffer.target.ms`), its drain rate times the
+    /// target window, within the floor, the ceiling and the budget.
     pub buffer_limit: u64,
+    /// How fast the application drains the partition, in bytes of memory per second, a moving average over
+    /// about a second (rate-sized buffers; 0 in the fixed mode).
+    pub drain_rate: u64,
     /// Next offset `poll` returns.
     pub position: i64,
     /// High watermark from the latest fetch (under read_committed, the last stable offset), -1 before the
@@ -210,6 +215,9 @@ impl Consumer {
             cfg,
         });
         tokio::spawn(router::route(inner.clone()));
+        if let Some(sizing) = rate_sizing::Sizing::of(&inner.cfg) {
+            tokio::spawn(rate_sizing::run(Arc::downgrade(&inner), sizing));
+        }
         if !inner.cfg.metrics_interval.is_zero() {
             tokio::spawn(metrics::publish(
                 Arc::downgrade(&inner),
@@ -622,7 +630,8 @@ impl Consumer {
             paused: snap.paused,
             backpressured: snap.backpressured,
             buffered_bytes: snap.buffered,
-            buffer_limit: self.inner.table.config().high_watermark,
+            buffer_limit: p.watermarks().0,
+            drain_rate: p.slot().drain.rate(),
             position: p.slot().delivered.load(Ordering::Acquire),
             high_watermark: p.slot().log_end.load(Ordering::SeqCst),
             fetched_from: p.slot().fetched_from.load(Ordering::Relaxed),
@@ -763,6 +772,7 @@ impl Inner {
         self.stats
             .bytes_delivered
             .fetch_add(taken.payload, Ordering::Relaxed);
+        p.slot().drain.record(taken.bytes);
         if p.consume(taken.bytes) && p.slot().backpressured.swap(false, Ordering::Relaxed) {
             self.stats.backpressure_resumes.fetch_add(1, Ordering::Relaxed);
         }

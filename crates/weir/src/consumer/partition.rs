@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use super::crc_retry::CrcStreakCell;
 use super::intrusive_list::{new_link, Link};
 use super::metrics::PartitionMetrics;
+use super::rate_sizing::DrainMeter;
 use super::record_queue::RecordQueue;
 use super::state_table::{FetchOutcome, FetchTicket, PartitionState};
 use super::sync::AtomicPtr;
@@ -95,6 +96,8 @@ pub(crate) struct PartitionSlot {
     /// The leader epoch changed since the partition was last routed: its position is validated against the new
     /// leader's log (OffsetForLeaderEpoch) before it is fetched again.
     pub(crate) validate: AtomicBool,
+    /// What the application drained from the partition, and the drain rate made of it (rate-sized buffers).
+    pub(crate) drain: DrainMeter,
 }
 
 impl Default for PartitionSlot {
@@ -121,6 +124,7 @@ impl Default for PartitionSlot {
             leader_epoch: AtomicI32::new(-1),
             fetched_epoch: AtomicU64::new(u64::MAX),
             validate: AtomicBool::new(false),
+            drain: DrainMeter::default(),
         }
     }
 }

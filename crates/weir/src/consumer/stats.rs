@@ -78,8 +78,13 @@ pub struct PartitionStats {
     /// Buffered, undelivered records.
     pub buffered_records: u64,
     /// The partition's buffer limit (high watermark) in bytes now: the configured partition buffer, or the fair
-    /// share of the memory budget when that is smaller.
+    /// share of the memory budget when that is smaller; with rate-sized buffers (`weir.buffer.target.ms`), its
+    /// drain rate times the target window, within the floor, the ceiling and the budget.
     pub buffer_limit: u64,
+    /// How fast the application drains the partition, in bytes of memory per second, a moving average over
+    /// about a second (rate-sized buffers; 0 in the fixed mode). `buffer_limit` over it is the time the buffer
+    /// lasts.
+    pub drain_rate: u64,
     /// Paused by the application.
     pub paused: bool,
     /// Held by a consumer group while it rebalances (nothing fetched or delivered meanwhile).
@@ -93,8 +98,8 @@ pub struct PartitionStats {
 }
 
 impl PartitionStats {
-    /// `p`'s state now, with `buffer_limit` the high watermark in force; `None` if it is not assigned.
-    pub(crate) fn of(p: &Partition, buffer_limit: u64) -> Option<PartitionStats> {
+    /// `p`'s state now; `None` if it is not assigned.
+    pub(crate) fn of(p: &Partition) -> Option<PartitionStats> {
         let state = p.snapshot();
         if !state.assigned {
             return None;
@@ -111,7 +116,8 @@ impl PartitionStats {
             lag: known(end).map(|end| end.saturating_sub(position).max(0)),
             buffered_bytes: state.buffered,
             buffered_records: slot.buffered_records.load(Ordering::Relaxed),
-            buffer_limit,
+            buffer_limit: p.watermarks().0,
+            drain_rate: slot.drain.rate(),
             paused: state.paused,
             held: state.held,
             backpressured: state.backpressured,
@@ -125,10 +131,9 @@ impl Inner {
     /// The snapshot of [`super::Consumer::stats`].
     pub(crate) fn stats_snapshot(&self) -> ConsumerStats {
         let s = &self.stats;
-        let limit = self.table.config().high_watermark;
         let mut partitions = Vec::new();
         self.table
-            .for_each_cell(|p| partitions.extend(PartitionStats::of(p, limit)));
+            .for_each_cell(|p| partitions.extend(PartitionStats::of(p)));
         sort_by_partition(&mut partitions);
         ConsumerStats {
             backpressure_pauses: s.backpressure_pauses.load(Ordering::Relaxed),
@@ -178,6 +183,7 @@ mod tests {
             buffered_bytes: 0,
             buffered_records: 0,
             buffer_limit: 0,
+            drain_rate: 0,
             paused: false,
             held: false,
             backpressured: false,

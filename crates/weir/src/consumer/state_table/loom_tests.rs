@@ -163,6 +163,47 @@ fn finish_vs_consume_hysteresis() {
     });
 }
 
+/// The sizing task raises a backpressured partition's own watermarks (rate-sized buffers) while the application
+/// drains it to above the old low watermark but below the new one: the flag must not stay set (the partition
+/// would stall), whichever comes first; and readiness must hold.
+#[test]
+fn watermarks_raised_vs_consume() {
+    loom::model(|| {
+        let (t, h) = setup(100, 0); // low = 50
+        let tk = h.try_begin_fetch().unwrap();
+        assert!(h.finish_fetch(tk, out(1, 100)));
+        assert!(h.snapshot().backpressured);
+        let h1 = h.clone();
+        let a = thread::spawn(move || h1.consume(40));
+        h.state().set_watermarks(400, 200);
+        a.join().unwrap();
+        let s = h.snapshot();
+        assert_eq!(s.buffered, 60);
+        assert!(!s.backpressured, "stuck backpressured below the low watermark: {s:?}");
+        check_ready_invariant(&t, &h);
+    });
+}
+
+/// The sizing task lowers a partition's own watermarks under what it holds while the application drains a
+/// little: it must end backpressured (not fetched past its new high watermark).
+#[test]
+fn watermarks_lowered_vs_consume() {
+    loom::model(|| {
+        let (t, h) = setup(100, 0); // low = 50
+        let tk = h.try_begin_fetch().unwrap();
+        assert!(h.finish_fetch(tk, out(1, 70)));
+        assert!(!h.snapshot().backpressured);
+        let h1 = h.clone();
+        let a = thread::spawn(move || h1.consume(5));
+        h.state().set_watermarks(60, 30);
+        a.join().unwrap();
+        let s = h.snapshot();
+        assert_eq!(s.buffered, 65);
+        assert!(s.backpressured, "fetchable above its high watermark: {s:?}");
+        check_ready_invariant(&t, &h);
+    });
+}
+
 /// A fetch that left a batch for lack of room (backpressured above the low watermark) races consume
 /// draining to the low watermark: the flag must not be left set at low (the partition would stall).
 #[test]

@@ -337,10 +337,13 @@ fn pack_watermarks(high: u64, low: u64) -> u64 {
     (high << 32) | low.min(high)
 }
 
+fn unpack_watermarks(w: u64) -> (u64, u64) {
+    (w >> 32, w & 0xFFFF_FFFF)
+}
+
 impl<X> Shared<X> {
     fn watermarks(&self) -> (u64, u64) {
-        let w = self.watermarks.load(Ordering::SeqCst);
-        (w >> 32, w & 0xFFFF_FFFF)
+        unpack_watermarks(self.watermarks.load(Ordering::SeqCst))
     }
 
     fn add_buffered(&self, n: u64) {
@@ -437,6 +440,9 @@ pub struct PartitionState<X = ()> {
     position: AtomicI64,
     pending_seek: AtomicI64,
     buffered: AtomicU64,
+    /// This partition's own high and low watermarks, packed as the table's; 0 until set: the table's apply
+    /// (see [`PartitionState::set_watermarks`]).
+    watermarks: AtomicU64,
     group: AtomicU32,
     /// This cell's link in its fetch group's ready queue (see [`FetchGroup`]).
     ready_next: AtomicPtr<PartitionState<X>>,
@@ -463,6 +469,7 @@ impl<X> PartitionState<X> {
             position: AtomicI64::new(0),
             pending_seek: AtomicI64::new(NO_SEEK),
             buffered: AtomicU64::new(0),
+            watermarks: AtomicU64::new(0),
             group: AtomicU32::new(FetchGroupId::UNROUTED.0),
             ready_next: new_link(),
             me,
@@ -524,6 +531,27 @@ impl<X> PartitionState<X> {
     /// Buffered, undelivered bytes.
     pub fn buffered_bytes(&self) -> u64 {
         self.buffered.load(Ordering::Acquire)
+    }
+
+    /// The high and low watermarks in force for this partition: its own once set, else the table's.
+    pub fn watermarks(&self) -> (u64, u64) {
+        // SeqCst: read after a change of `buffered` by the backpressure re-synchronisation (invariant 5), while
+        // `set_watermarks` stores this and then reads `buffered`.
+        match self.watermarks.load(Ordering::SeqCst) {
+            0 => self.shared.watermarks(),
+            w => unpack_watermarks(w),
+        }
+    }
+
+    /// Gives this partition watermarks of its own (values capped at 4 GiB, low at high; a high of 0 counts as
+    /// 1), in place of the table's, then re-synchronises its backpressure flag: raised above what it holds, a
+    /// backpressured partition becomes fetchable (and is queued); lowered under it, it stops being fetched.
+    /// Off the pause/resume path: the consumer sizes buffers by drain rate with it, a few times a second.
+    pub fn set_watermarks(&self, high: u64, low: u64) {
+        let packed = pack_watermarks(high.max(1), low);
+        if self.watermarks.swap(packed, Ordering::SeqCst) != packed {
+            self.sync_backpressure();
+        }
     }
 
     /// The fetch group whose planner fetches this partition.
@@ -759,7 +787,7 @@ impl<X> PartitionState<X> {
             // fence makes it hold under weaker models too (loom treats SeqCst loads and stores as AcqRel, and
             // found the flag stuck without it). Off the pause/resume path: once per fetch or consume.
             sync::fence(Ordering::SeqCst);
-            let (high, low) = self.shared.watermarks();
+            let (high, low) = self.watermarks();
             let b = self.buffered.load(Ordering::SeqCst);
             let r = self.transition(|w| {
                 let bp = w & BACKPRESSURED != 0;
@@ -803,7 +831,7 @@ impl<X> PartitionState<X> {
             self.shared.add_buffered(outcome.bytes);
             self.buffered.fetch_add(outcome.bytes, Ordering::SeqCst);
         }
-        let (high, low) = self.shared.watermarks();
+        let (high, low) = self.watermarks();
         let committed = self.transition(|w| {
             if epoch_of(w) != ticket.epoch {
                 return None;
@@ -1122,17 +1150,9 @@ impl<X: Default> StateTable<X> {
         }
     }
 
-    /// The configuration (with the watermarks in force now).
-    pub fn config(&self) -> StateTableConfig {
-        let (high_watermark, low_watermark) = self.shared.watermarks();
-        StateTableConfig {
-            high_watermark,
-            low_watermark,
-            max_buffered_bytes: self.shared.limit,
-        }
-    }
 
-    /// Changes the watermarks of every partition (values are capped at 4 GiB, and low at high), then
+    /// Changes the table's watermarks, those of every partition without its own (values are capped at 4 GiB,
+    /// and low at high), then
     /// re-synchronises each cell's backpressure flag: a partition now at or below the low watermark becomes
     /// fetchable again (and is queued); one at or above the new high stops being fetched at its next fetch.
     /// The consumer uses this to keep each partition's share of the budget fair as assignments change.
@@ -1708,6 +1728,38 @@ mod tests {
         assert!(!h.snapshot().backpressured);
         assert!(!h.consume(10), "already fetchable");
         assert!(h.try_begin_fetch().is_some());
+    }
+
+    #[test]
+    fn a_partition_with_watermarks_of_its_own() {
+        let t = table(100); // low = 50
+        t.assign(&[(tp("a", 0), 0), (tp("a", 1), 0)]);
+        let (h, other) = (t.handle(&tp("a", 0)).unwrap(), t.handle(&tp("a", 1)).unwrap());
+        let tk = h.try_begin_fetch().unwrap();
+        assert!(h.finish_fetch(tk, out(1, 100)));
+        assert!(h.snapshot().backpressured, "at the table's high");
+
+        // Raised above what it holds: fetchable again at once, and queued for a planner.
+        h.state().set_watermarks(400, 200);
+        assert_eq!(h.state().watermarks(), (400, 200));
+        assert!(!h.snapshot().backpressured && h.state().is_fetchable());
+        assert!(h.snapshot().queued);
+        assert_eq!(other.state().watermarks(), (100, 50), "the others keep the table's");
+
+        // The table's change leaves it alone.
+        t.set_watermarks(50, 25);
+        assert_eq!(h.state().watermarks(), (400, 200));
+        assert_eq!(other.state().watermarks(), (50, 25));
+
+        // Lowered under what it holds: no longer fetched, until it drains to its own low watermark.
+        h.state().set_watermarks(80, 40);
+        assert!(h.snapshot().backpressured && !h.state().is_fetchable());
+        assert!(!h.consume(59), "at 41");
+        assert!(h.consume(1), "at its low watermark, 40");
+
+        // Low is capped at high, and a high of 0 counts as 1.
+        h.state().set_watermarks(0, 9);
+        assert_eq!(h.state().watermarks(), (1, 1));
     }
 
     #[test]

@@ -73,7 +73,7 @@ fn stress_pause_resume_fetch_consume() {
             .collect(),
     );
     let stop = Arc::new(AtomicBool::new(false));
-    let start = Arc::new(Barrier::new(PAUSERS + 3));
+    let start = Arc::new(Barrier::new(PAUSERS + 4));
     let pairs = Arc::new(AtomicU64::new(0));
     let mut threads = Vec::new();
 
@@ -220,6 +220,20 @@ fn stress_pause_resume_fetch_consume() {
         }));
     }
 
+    // Sizer: moves partitions' own watermarks as the rate-sized mode's task does.
+    {
+        let (handles, stop, start) = (handles.clone(), stop.clone(), start.clone());
+        threads.push(thread::spawn(move || {
+            let mut rng = Rng(99);
+            start.wait();
+            while !stop.load(SeqCst) {
+                let h = &handles[rng.below(N as u64) as usize];
+                let high = 1024 + rng.below(31 * 1024);
+                h.state().set_watermarks(high, high / 2);
+            }
+        }));
+    }
+
     start.wait();
     let t0 = Instant::now();
     thread::sleep(RUN);
@@ -237,6 +251,13 @@ fn stress_pause_resume_fetch_consume() {
     for h in handles.iter() {
         let s = h.snapshot();
         assert!(!s.in_flight && !s.paused && s.assigned, "{s:?}");
+        // Hysteresis against each partition's own watermarks: never backpressured at or below the low one,
+        // never fetchable at or above the high one.
+        let (high, low) = h.state().watermarks();
+        match s.backpressured {
+            true => assert!(s.buffered > low, "stuck at its low watermark {low}: {s:?}"),
+            false => assert!(s.buffered < high, "fetchable at its high watermark {high}: {s:?}"),
+        }
         if h.state().is_fetchable() {
             assert!(s.queued, "fetchable but not queued: {s:?}");
         }

@@ -20,6 +20,17 @@ const MAX_BATCH: usize = 16 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_threads_pause_and_resume_while_64_partitions_are_consumed() {
+    stress("0").await;
+}
+
+/// The same with rate-sized buffers: the sizing task moves every partition's watermarks meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_with_rate_sized_buffers() {
+    stress("200").await;
+}
+
+/// Consumes the topic with `weir.buffer.target.ms` set to `target_ms` while 8 threads pause and resume.
+async fn stress(target_ms: &str) {
     let broker = Kafka::shared();
     let topic = unique_topic("stress");
     broker.create_topic(&topic, PARTITIONS);
@@ -44,6 +55,8 @@ async fn eight_threads_pause_and_resume_while_64_partitions_are_consumed() {
     let mut cfg = ConsumerConfig::new(&broker.bootstrap()).with_partition_buffer(16 * 1024);
     cfg.memory_budget = BUDGET;
     cfg.set("fetch.wait.max.ms", "10").unwrap();
+    cfg.set("weir.buffer.target.ms", target_ms).unwrap();
+    cfg.set("weir.partition.buffer.min.bytes", "1024").unwrap();
     let consumer = Arc::new(Consumer::new(cfg).unwrap());
     let tps: Vec<TopicPartition> = (0..PARTITIONS)
         .map(|p| TopicPartition::new(topic.as_str(), p))

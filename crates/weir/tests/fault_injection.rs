@@ -560,6 +560,57 @@ async fn idempotent_retry_after_lost_produce_response_writes_once() {
     .await;
 }
 
+/// A broker that stops answering Produce: `send` accepts records until `buffer.memory` is taken, then waits for
+/// room `max.block.ms` and fails with a retriable timeout; the queue never grows past the memory, and the
+/// records accepted are still delivered once the broker answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_broker_makes_send_wait_then_time_out_within_buffer_memory() {
+    bounded(60, async {
+        let stalled = Arc::new(AtomicBool::new(true));
+        let fake = FakeBroker::start(FakeConfig::new(&[(TOPIC, 1)]).script({
+            let stalled = stalled.clone();
+            move |req| match req.api_key {
+                ApiKey::Produce if stalled.load(Ordering::SeqCst) => Action::NoAnswer,
+                _ => Action::Answer,
+            }
+        }))
+        .await;
+        const MEMORY: usize = 64 * 1024;
+        let mut cfg = producer_config(&fake);
+        cfg.set("buffer.memory", &MEMORY.to_string()).unwrap();
+        cfg.set("max.block.ms", "300").unwrap();
+        cfg.set("request.timeout.ms", "1000").unwrap();
+        let p = Producer::new(cfg).unwrap();
+        let value = "v".repeat(1000);
+        let mut accepted = Vec::new();
+        let err = loop {
+            let started = tokio::time::Instant::now();
+            match p.send(ProducerRecord::new(TOPIC, value.clone()).partition(0)).await {
+                Ok(d) => accepted.push(d),
+                Err(e) => break (e, started.elapsed()),
+            }
+            assert!(accepted.len() <= MEMORY / 1000, "{} records of 1000 B accepted", accepted.len());
+        };
+        let (err, waited) = err;
+        assert!(matches!(err, weir::Error::Timeout { .. }), "{err:?}");
+        assert_eq!(err.kind(), weir::ErrorKind::Retriable);
+        assert!(err.to_string().contains("buffer.memory"), "{err}");
+        assert!(waited >= Duration::from_millis(300), "gave up after {waited:?}");
+        assert!(accepted.len() >= MEMORY / 2 / 1000, "only {} accepted", accepted.len());
+
+        // The broker answers again: every accepted record is delivered, and send has room again.
+        stalled.store(false, Ordering::SeqCst);
+        let n = accepted.len() as i64;
+        for (i, d) in accepted.into_iter().enumerate() {
+            assert_eq!(d.await.expect("delivered").offset, i as i64);
+        }
+        let d = p.send(ProducerRecord::new(TOPIC, value).partition(0)).await.unwrap();
+        assert_eq!(d.await.unwrap().offset, n);
+        p.close().await.unwrap();
+    })
+    .await;
+}
+
 /// A broker claiming a base offset of `i64::MAX` for a two-record batch: the first record gets that offset,
 /// the one past it is unknown (-1); the sender does not overflow and the producer keeps working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,7 +53,9 @@ pub struct ClientConfig {
     pub max_in_flight: usize,
     /// How long an operation on a topic waits for the cluster to know it (`max.block.ms`, default 60 s, as the
     /// Java producer): a topic just created reaches the brokers' metadata a little later. A topic the cluster
-    /// still does not have after this is [`Error::UnknownTopic`].
+    /// still does not have after this is [`Error::UnknownTopic`]. A producer's `send` also waits this long in
+    /// all for room in `buffer.memory`, then fails with [`Error::Timeout`] (retriable: the broker or the
+    /// partition is behind), as the Java client's `send`.
     pub max_block: Duration,
     /// TLS and SASL (`security.protocol`, `ssl.*`, `sasl.*`); plaintext by default.
     pub security: SecurityConfig,
@@ -159,7 +161,9 @@ pub struct ProducerConfig {
     pub delivery_timeout: Duration,
     /// Largest single record (`message.max.bytes` / `max.request.size`, default 1 MiB).
     pub max_record_size: usize,
-    /// Bytes of records buffered before `send` waits (`buffer.memory`, default 32 MiB, as the Java client).
+    /// Bytes of records buffered before `send` waits (`buffer.memory`, default 32 MiB, as the Java client): the
+    /// producer's queued and in-flight records never take more. `send` waits for room up to `max.block.ms`,
+    /// then returns [`Error::Timeout`].
     pub buffer_memory: usize,
     /// Makes the producer transactional (`transactional.id`): records are sent in transactions
     /// ([`crate::Producer::init_transactions`]). Implies idempotence.

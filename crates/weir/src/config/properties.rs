@@ -72,7 +72,8 @@ properties! {
     ReconnectBackoffMax Client ["reconnect.backoff.max.ms"] "largest reconnect delay";
     RetryBackoff Client ["retry.backoff.ms"] "first delay between retries (doubling)";
     RetryBackoffMax Client ["retry.backoff.max.ms"] "largest delay between retries";
-    MaxBlock Client ["max.block.ms"] "how long an operation waits for a topic to be known";
+    MaxBlock Client ["max.block.ms"]
+        "how long an operation waits for a topic to be known, and a send for room in buffer.memory";
     MaxResponseSize Client ["receive.message.max.bytes", "fetch.max.bytes.response"] "largest response frame";
     MaxInFlight Client ["max.in.flight.requests.per.connection", "max.in.flight"] "requests in flight per connection";
     SecurityProtocol Client ["security.protocol"] "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL";

@@ -67,8 +67,9 @@ pub struct ConsumerConfig {
     /// `partition_buffer`, within the budget. A partition drained fast gets the budget that paused, idle or slow
     /// ones do not use; the low watermark keeps its ratio to the high one. At most an hour.
     pub buffer_target: Duration,
-    /// The smallest rate-sized partition buffer (`weir.partition.buffer.min.bytes`, default 64 KiB), or the fair
-    /// share of the budget when that is smaller: what an idle or paused partition keeps as its high watermark.
+    /// The smallest rate-sized partition buffer (`weir.partition.buffer.min.bytes`, default 64 KiB), or half the
+    /// fair share of the budget when that is smaller: what an idle or paused partition keeps as its high
+    /// watermark. The floors never take more than half the budget.
     pub partition_buffer_min: usize,
     /// Reset policy (`auto.offset.reset`, default latest as the Java client).
     pub auto_offset_reset: OffsetReset,

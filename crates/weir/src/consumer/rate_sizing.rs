@@ -112,11 +112,12 @@ impl Sizing {
         })
     }
 
-    /// The floor with `assigned` partitions: the configured one, or the fair share of the budget when that is
-    /// smaller (every partition can always buffer this much), at least 1 byte.
+    /// The floor with `assigned` partitions: the configured one, or half the fair share of the budget when that
+    /// is smaller, at least 1 byte. Every partition can always buffer this much, and the floors never take more
+    /// than half the budget: with many partitions, the other half still goes where the drain is.
     pub(crate) fn floor(&self, assigned: usize) -> u64 {
-        let share = self.budget / assigned.max(1) as u64;
-        self.floor.min(share).min(self.ceiling).max(1)
+        let half_share = self.budget / 2 / assigned.max(1) as u64;
+        self.floor.min(half_share).min(self.ceiling).max(1)
     }
 
     /// What a partition drained at `rate` bytes per second wants: `rate` × the target, within `floor` and the
@@ -241,9 +242,9 @@ mod tests {
     }
 
     #[test]
-    fn the_floor_is_never_more_than_the_fair_share() {
+    fn the_floors_take_at_most_half_the_budget() {
         let s = sizing(1000, 64 * MIB);
-        assert_eq!(s.floor(10_000), 64 * MIB / 10_000);
+        assert_eq!(s.floor(10_000), 64 * MIB / 2 / 10_000);
         assert_eq!(s.floor(0), 64 << 10);
     }
 

@@ -120,6 +120,7 @@ impl Accumulator {
     }
 
     pub(super) async fn append(&self, rec: ProducerRecord) -> Result<DeliveryFuture> {
+        let started = tokio::time::Instant::now();
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
@@ -146,12 +147,22 @@ impl Accumulator {
             (None, Some(k)) => Some(partition_for_key(k, count)),
             (None, None) => None,
         };
+        // Waits for room in `buffer.memory` for what is left of `max.block.ms` (the metadata wait took the rest),
+        // as the Java client: a stalled broker or partition makes `send` wait, then fail, never grow the queue.
         let memory = size.min(self.cfg.buffer_memory);
-        self.memory
-            .acquire_many(memory as u32)
-            .await
-            .map_err(|_| Error::Closed)?
-            .forget();
+        let max_block = self.cfg.client.max_block;
+        match tokio::time::timeout_at(started + max_block, self.memory.acquire_many(memory as u32)).await {
+            Ok(permit) => permit.map_err(|_| Error::Closed)?.forget(),
+            Err(_) => {
+                return Err(Error::Timeout {
+                    what: format!(
+                        "room for a record of {size} bytes in buffer.memory ({} bytes, all queued or in flight)",
+                        self.cfg.buffer_memory
+                    ),
+                    after: max_block,
+                })
+            }
+        }
 
         let headers: Vec<(&str, Option<&[u8]>)> = rec
             .headers

@@ -477,7 +477,9 @@ fn prometheus_example_serves_metrics_that_match_its_traffic() {
     for p in 1..PARTITIONS {
         assert_eq!(gauge(&s, PAUSED, p, APP), Some(0.0), "partition {p}");
     }
-    for p in 0..PARTITIONS {
+    // Partition 0 may show backpressure too: paused, it drains nothing, so its rate-sized buffer shrinks below
+    // what it holds. The others hold nothing.
+    for p in 1..PARTITIONS {
         assert_eq!(gauge(&s, PAUSED, p, BACKPRESSURE), Some(0.0), "partition {p}");
     }
     let by_consumer = [("client_id", consumer.as_str())];

@@ -62,7 +62,8 @@ pub struct ConsumerConfig {
     pub partition_buffer_low: usize,
     /// Consumer-wide budget of buffered bytes of memory (`weir.memory.budget.bytes`, default 64 MiB).
     pub memory_budget: usize,
-    /// Rate-sized buffers (`weir.buffer.target.ms`; zero: fixed watermarks): each partition's high watermark
+    /// Rate-sized buffers (`weir.buffer.target.ms`, default 1 s; zero: fixed watermarks, each partition's fair
+    /// share of the budget): each partition's high watermark
     /// follows how fast the application drains it, times this window, between `partition_buffer_min` and
     /// `partition_buffer`, within the budget. A partition drained fast gets the budget that paused, idle or slow
     /// ones do not use; the low watermark keeps its ratio to the high one. At most an hour.
@@ -109,7 +110,7 @@ impl ConsumerConfig {
             partition_buffer: 8 * 1024 * 1024,
             partition_buffer_low: 4 * 1024 * 1024,
             memory_budget: 64 * 1024 * 1024,
-            buffer_target: Duration::ZERO,
+            buffer_target: Duration::from_secs(1),
             partition_buffer_min: 64 * 1024,
             auto_offset_reset: OffsetReset::Latest,
             check_crcs: true,
@@ -229,7 +230,7 @@ mod tests {
     #[test]
     fn the_target_window_is_zero_to_an_hour() {
         let mut cfg = ConsumerConfig::new("localhost:9092");
-        assert_eq!(cfg.buffer_target, Duration::ZERO, "fixed watermarks");
+        assert_eq!(cfg.buffer_target, Duration::from_secs(1), "rate-sized, a second");
         cfg.set("weir.buffer.target.ms", "1500").unwrap();
         assert_eq!(cfg.buffer_target, Duration::from_millis(1500));
         cfg.set("weir.buffer.target.ms", "3600000").unwrap();

@@ -209,7 +209,10 @@ mod tests {
 
     #[test]
     fn a_target_of_zero_is_the_fixed_mode() {
-        assert_eq!(Sizing::of(&ConsumerConfig::new("localhost:9092")), None);
+        let mut cfg = ConsumerConfig::new("localhost:9092");
+        assert!(Sizing::of(&cfg).is_some(), "rate-sized by default");
+        cfg.buffer_target = Duration::ZERO;
+        assert_eq!(Sizing::of(&cfg), None);
     }
 
     #[test]

@@ -96,14 +96,7 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
 
     let mut cfg = ConsumerConfig::new(&g.brokers);
     apply_props(&a.props, |k, v| cfg.set(k, v))?;
-    if let Some(b) = a.partition_buffer {
-        cfg.set("weir.partition.buffer.bytes", &b.to_string())
-            .map_err(|e| CliError::Usage(format!("--partition-buffer {b}: {e}")))?;
-    }
-    if let Some(m) = a.memory_budget {
-        cfg.set("weir.memory.budget.bytes", &m.to_string())
-            .map_err(|e| CliError::Usage(format!("--memory-budget {m}: {e}")))?;
-    }
+    a.apply_buffer_flags(|k, v| cfg.set(k, v))?;
     cfg.validate()?;
     let format = output_format(&a)?;
     let start = parse_offset(a.offset.as_deref().unwrap_or("beginning"))?;

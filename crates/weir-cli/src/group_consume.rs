@@ -88,14 +88,7 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
             cfg.set("auto.offset.reset", reset)?;
         }
     }
-    if let Some(b) = a.partition_buffer {
-        cfg.set("weir.partition.buffer.bytes", &b.to_string())
-            .map_err(|e| CliError::Usage(format!("--partition-buffer {b}: {e}")))?;
-    }
-    if let Some(m) = a.memory_budget {
-        cfg.set("weir.memory.budget.bytes", &m.to_string())
-            .map_err(|e| CliError::Usage(format!("--memory-budget {m}: {e}")))?;
-    }
+    a.apply_buffer_flags(|k, v| cfg.set(k, v))?;
     let format = output_format(&a)?;
 
     let group = GroupConsumer::new(cfg)?;

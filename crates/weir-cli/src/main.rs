@@ -165,23 +165,56 @@ pub struct ConsumeArgs {
     #[arg(short = 'X', value_name = "KEY=VALUE")]
     pub props: Vec<String>,
 
-    /// Per-partition buffer high watermark in bytes (weir.partition.buffer.bytes, default 8 MiB, or the
-    /// budget's fair share when that is smaller); fetching a partition resumes when its buffer drains below
-    /// half of this
+    /// Per-partition buffer high watermark in bytes (weir.partition.buffer.bytes, default 8 MiB): the most a
+    /// partition buffers; fetching it resumes when its buffer drains below half of its limit
     #[arg(long = "partition-buffer", value_name = "BYTES")]
     pub partition_buffer: Option<u64>,
+
+    /// Rate-sized buffers (weir.buffer.target.ms, default 1000): each partition's limit is what this consumer
+    /// drains from it in this many ms, within the partition buffer and the budget; 0: every partition gets its
+    /// fair share of the budget
+    #[arg(long = "buffer-target-ms", value_name = "MS")]
+    pub buffer_target_ms: Option<u64>,
 
     /// Upper bound on bytes buffered by the consumer across all partitions (weir.memory.budget.bytes,
     /// default 64 MiB)
     #[arg(long = "memory-budget", value_name = "BYTES")]
     pub memory_budget: Option<u64>,
 
-    /// Show the consumer's partitions on stderr: position, high watermark, lag, buffered bytes, buffer limit
-    /// (fair share of the budget), paused by the application or by backpressure. A live table refreshed every
+    /// Show the consumer's partitions on stderr: position, high watermark, lag, buffered bytes, buffer limit,
+    /// drain rate, paused by the application or by backpressure. A live table refreshed every
     /// second when stderr is a terminal (instead of the progress line; best with stdout redirected), else one
     /// table when consuming ends
     #[arg(long = "stats")]
     pub stats: bool,
+}
+
+impl ConsumeArgs {
+    /// Sets the buffer options given (`--partition-buffer`, `--memory-budget`, `--buffer-target-ms`) with `set`.
+    fn apply_buffer_flags(
+        &self,
+        mut set: impl FnMut(&str, &str) -> weir::Result<()>,
+    ) -> Result<(), CliError> {
+        let named = [
+            (
+                "--partition-buffer",
+                "weir.partition.buffer.bytes",
+                self.partition_buffer,
+            ),
+            ("--memory-budget", "weir.memory.budget.bytes", self.memory_budget),
+            (
+                "--buffer-target-ms",
+                "weir.buffer.target.ms",
+                self.buffer_target_ms,
+            ),
+        ];
+        for (flag, key, value) in named {
+            if let Some(v) = value {
+                set(key, &v.to_string()).map_err(|e| CliError::Usage(format!("{flag} {v}: {e}")))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Subcommand, Debug)]

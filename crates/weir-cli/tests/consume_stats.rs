@@ -49,7 +49,8 @@ struct Row {
     fetched: u64,
 }
 
-/// The rows of `topic` in the table on stderr (BUFFERED and LIMIT are two words each: `0 B`, `8.0 MiB`).
+/// The rows of `topic` in the table on stderr (BUFFERED, LIMIT and DRAIN are two words each: `0 B`, `8.0 MiB`,
+/// `1.2 MiB/s`).
 fn rows(stderr: &str, topic: &str) -> Vec<Row> {
     let header = stderr
         .lines()
@@ -65,6 +66,7 @@ fn rows(stderr: &str, topic: &str) -> Vec<Row> {
             "LAG",
             "BUFFERED",
             "LIMIT",
+            "DRAIN",
             "STATE",
             "FETCHES",
             "FETCHED"
@@ -75,15 +77,15 @@ fn rows(stderr: &str, topic: &str) -> Vec<Row> {
         .filter(|l| l.split_whitespace().next() == Some(topic))
         .map(|l| {
             let w: Vec<&str> = l.split_whitespace().collect();
-            assert_eq!(w.len(), 12, "{l}");
+            assert_eq!(w.len(), 14, "{l}");
             Row {
                 partition: w[1].parse().unwrap(),
                 position: w[2].parse().unwrap(),
                 high_watermark: w[3].parse().unwrap(),
                 lag: w[4].parse().unwrap(),
                 buffered: format!("{} {}", w[5], w[6]),
-                state: w[9].to_owned(),
-                fetched: w[11].parse().unwrap(),
+                state: w[11].to_owned(),
+                fetched: w[13].parse().unwrap(),
             }
         })
         .collect()

@@ -60,17 +60,27 @@ fn main() {
     let run_secs: u64 = env_num("RUN_SECS", 20);
     let budget = env_num::<usize>("BUDGET_MIB", 16) << 20;
     let mut modes = vec![0u64];
-    modes.extend(env_list("TARGETS", "1000").iter().map(|t| t.parse::<u64>().expect("a target in ms")));
+    modes.extend(
+        env_list("TARGETS", "1000")
+            .iter()
+            .map(|t| t.parse::<u64>().expect("a target in ms")),
+    );
 
     let broker = Kafka::start(Shape::Single);
     let bootstrap = broker.bootstrap();
     let topic = unique_name("skewed");
     broker.create_topic(&topic, PARTITIONS);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
 
     let t0 = Instant::now();
     rt.block_on(prefill(&bootstrap, &topic, hot_records, value_bytes));
-    eprintln!("{BENCH}: {hot_records} hot records of {value_bytes} B written in {:.1?}", t0.elapsed());
+    eprintln!(
+        "{BENCH}: {hot_records} hot records of {value_bytes} B written in {:.1?}",
+        t0.elapsed()
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let cold = rt.spawn(cold_writer(bootstrap.clone(), topic.clone(), stop.clone()));
@@ -78,7 +88,14 @@ fn main() {
     let mut results: Vec<(u64, Vec<Run>)> = modes.iter().map(|&m| (m, Vec::new())).collect();
     for run in 1..=runs {
         for (target, out) in results.iter_mut() {
-            let r = rt.block_on(measure(&bootstrap, &topic, *target, budget, hot_records, run_secs));
+            let r = rt.block_on(measure(
+                &bootstrap,
+                &topic,
+                *target,
+                budget,
+                hot_records,
+                run_secs,
+            ));
             let mode = mode_name(*target);
             eprintln!(
                 "{BENCH}: run {run} {mode}: hot {:.0} records/s, peak buffered {:.1} MiB, {:.1} transitions/s, \
@@ -145,7 +162,12 @@ async fn prefill(bootstrap: &str, topic: &str, records: u64, value_bytes: usize)
     let value = bytes::Bytes::from(vec![b'h'; value_bytes]);
     let mut pending = Vec::with_capacity(65_536);
     for _ in 0..records {
-        pending.push(producer.send(ProducerRecord::new(topic, value.clone()).partition(0)).await.unwrap());
+        pending.push(
+            producer
+                .send(ProducerRecord::new(topic, value.clone()).partition(0))
+                .await
+                .unwrap(),
+        );
         if pending.len() == pending.capacity() {
             for d in pending.drain(..) {
                 d.await.unwrap();
@@ -167,7 +189,9 @@ async fn cold_writer(bootstrap: String, topic: String, stop: Arc<AtomicBool>) {
         tick.tick().await;
         for p in 1..PARTITIONS {
             // Delivery is not awaited: the producer's buffer bounds what is pending.
-            let _ = producer.send(ProducerRecord::new(&*topic, format!("{p}:{n}")).partition(p)).await;
+            let _ = producer
+                .send(ProducerRecord::new(&*topic, format!("{p}:{n}")).partition(p))
+                .await;
         }
         n += 1;
     }

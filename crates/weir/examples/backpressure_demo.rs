@@ -101,8 +101,9 @@ async fn main() -> weir::Result<()> {
         .await?;
     let limit = consumer.partition_view(&tps[0]).map_or(0, |v| v.buffer_limit);
     println!(
-        "consumer: per-partition buffer {} asked, {} each in force (the fair share of the {} budget over \
-         {partitions} partitions; fetching resumes at half); processing {rate} records/s",
+        "consumer: per-partition buffer {} asked, {} each to start with (the fair share of the {} budget over \
+         {partitions} partitions), then what each partition drains in a second, within the budget; fetching \
+         resumes at half; processing {rate} records/s",
         kib(buffer as u64).trim(),
         kib(limit).trim(),
         kib(budget as u64).trim()
@@ -216,11 +217,13 @@ async fn live_view(
                     "fetching"
                 };
                 out.push_str(&format!(
-                    "\x1b[2K p{:<3} [{}{}] {}  delivered {:>8} of {:>8}  {state}\n",
+                    "\x1b[2K p{:<3} [{}{}] {} of {}  drained {}/s  delivered {:>8} of {:>8}  {state}\n",
                     tp.partition,
                     "#".repeat(fill),
                     ".".repeat(20 - fill),
                     kib(v.buffered_bytes),
+                    kib(v.buffer_limit),
+                    kib(v.drain_rate),
                     v.position,
                     v.high_watermark.max(0),
                 ));

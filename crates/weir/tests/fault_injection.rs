@@ -585,18 +585,29 @@ async fn a_stalled_broker_makes_send_wait_then_time_out_within_buffer_memory() {
         let mut accepted = Vec::new();
         let err = loop {
             let started = tokio::time::Instant::now();
-            match p.send(ProducerRecord::new(TOPIC, value.clone()).partition(0)).await {
+            match p
+                .send(ProducerRecord::new(TOPIC, value.clone()).partition(0))
+                .await
+            {
                 Ok(d) => accepted.push(d),
                 Err(e) => break (e, started.elapsed()),
             }
-            assert!(accepted.len() <= MEMORY / 1000, "{} records of 1000 B accepted", accepted.len());
+            assert!(
+                accepted.len() <= MEMORY / 1000,
+                "{} records of 1000 B accepted",
+                accepted.len()
+            );
         };
         let (err, waited) = err;
         assert!(matches!(err, weir::Error::Timeout { .. }), "{err:?}");
         assert_eq!(err.kind(), weir::ErrorKind::Retriable);
         assert!(err.to_string().contains("buffer.memory"), "{err}");
         assert!(waited >= Duration::from_millis(300), "gave up after {waited:?}");
-        assert!(accepted.len() >= MEMORY / 2 / 1000, "only {} accepted", accepted.len());
+        assert!(
+            accepted.len() >= MEMORY / 2 / 1000,
+            "only {} accepted",
+            accepted.len()
+        );
 
         // The broker answers again: every accepted record is delivered, and send has room again.
         stalled.store(false, Ordering::SeqCst);
@@ -604,7 +615,10 @@ async fn a_stalled_broker_makes_send_wait_then_time_out_within_buffer_memory() {
         for (i, d) in accepted.into_iter().enumerate() {
             assert_eq!(d.await.expect("delivered").offset, i as i64);
         }
-        let d = p.send(ProducerRecord::new(TOPIC, value).partition(0)).await.unwrap();
+        let d = p
+            .send(ProducerRecord::new(TOPIC, value).partition(0))
+            .await
+            .unwrap();
         assert_eq!(d.await.unwrap().offset, n);
         p.close().await.unwrap();
     })
@@ -1510,6 +1524,81 @@ async fn corrected_broker_address_is_used_after_refresh() {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// A batch larger than a partition's share of the budget.
+
+/// Partitions 0..7 hold data (paused); partition 7's only batch costs more memory than its share of the budget
+/// (and than the fetch's reservation), but the budget has room: it is delivered, whole, in both modes, and the
+/// budget holds. (It used to be taken only once nothing at all was buffered: never, while others held data.)
+async fn large_batch_case(target_ms: &str) {
+    const BUDGET: usize = 4 << 20;
+    const SHARE: usize = 256 << 10;
+    let fake = FakeBroker::start(FakeConfig::new(&[(TOPIC, 8)])).await;
+    for p in 0..7 {
+        fill(&fake, p, 40, 100);
+    }
+    // One batch of 3,000 records of 200 B: about 1 MiB of memory, four shares.
+    let big: Vec<String> = (0..3000).map(|i| format!("{i:06}{}", "b".repeat(194))).collect();
+    fake.append(TOPIC, 7, &big);
+    let mut cfg = consumer_config(&fake).with_partition_buffer(SHARE);
+    cfg.memory_budget = BUDGET;
+    cfg.set("weir.buffer.target.ms", target_ms).unwrap();
+    let c = Consumer::new(cfg).unwrap();
+    let held: Vec<TopicPartition> = (0..7).map(tp).collect();
+    c.assign(
+        &held
+            .iter()
+            .map(|t| (t.clone(), StartOffset::Earliest))
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
+    // Until every one of them holds records (nothing is polled), then pause them: they keep what they hold.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !held
+        .iter()
+        .all(|t| c.partition_view(t).unwrap().buffered_bytes > 0)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "partitions 0..7 never filled"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    c.pause(&held).unwrap();
+    let buffered_before = c.buffered_bytes();
+    assert!(buffered_before > 0);
+    c.assign(&[(tp(7), StartOffset::Earliest)]).await.unwrap();
+    let mut next = 0i64;
+    while next < big.len() as i64 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "partition 7's batch never delivered ({next} records)"
+        );
+        for r in c.poll(5000, Duration::from_millis(100)).await.unwrap() {
+            assert_eq!((r.partition, r.offset), (7, next));
+            next += 1;
+        }
+        assert!(c.buffered_bytes() <= BUDGET, "budget exceeded");
+    }
+    let view = c.partition_view(&tp(7)).unwrap();
+    assert!(
+        view.buffer_limit < 1 << 20,
+        "the batch was larger than the limit {}",
+        view.buffer_limit
+    );
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_larger_than_its_share_is_taken_while_others_hold_data() {
+    bounded(60, large_batch_case("0")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_larger_than_its_share_is_taken_with_rate_sized_buffers() {
+    bounded(60, large_batch_case("1000")).await;
+}
+
 // Offset out of range (tansu 0.6.0 never reports it, so only the fake broker can check this).
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

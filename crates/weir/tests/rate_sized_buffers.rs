@@ -27,12 +27,22 @@ async fn the_budget_goes_to_the_partition_drained_and_paused_ones_keep_the_floor
     let mut ds = Vec::with_capacity(HOT_RECORDS + 100);
     for i in 0..HOT_RECORDS {
         let v = format!("0:{i}:{}", "h".repeat(80));
-        ds.push(producer.send(ProducerRecord::new(&topic, v).partition(0)).await.unwrap());
+        ds.push(
+            producer
+                .send(ProducerRecord::new(&topic, v).partition(0))
+                .await
+                .unwrap(),
+        );
     }
     for p in 1..PARTITIONS {
         for i in 0..10 {
             let v = format!("{p}:{i}");
-            ds.push(producer.send(ProducerRecord::new(&topic, v).partition(p)).await.unwrap());
+            ds.push(
+                producer
+                    .send(ProducerRecord::new(&topic, v).partition(p))
+                    .await
+                    .unwrap(),
+            );
         }
     }
     for d in ds {
@@ -43,14 +53,19 @@ async fn the_budget_goes_to_the_partition_drained_and_paused_ones_keep_the_floor
     let mut cfg = ConsumerConfig::new(&broker.bootstrap()).with_partition_buffer(CEILING);
     cfg.memory_budget = BUDGET;
     cfg.set("weir.buffer.target.ms", "1000").unwrap();
-    cfg.set("weir.partition.buffer.min.bytes", &FLOOR.to_string()).unwrap();
+    cfg.set("weir.partition.buffer.min.bytes", &FLOOR.to_string())
+        .unwrap();
     let consumer = Arc::new(Consumer::new(cfg).unwrap());
     let tps: Vec<TopicPartition> = (0..PARTITIONS)
         .map(|p| TopicPartition::new(topic.as_str(), p))
         .collect();
     // Partitions 1.. are paused before anything is fetched: they drain nothing.
     consumer
-        .assign(&tps.iter().map(|tp| (tp.clone(), StartOffset::Earliest)).collect::<Vec<_>>())
+        .assign(
+            &tps.iter()
+                .map(|tp| (tp.clone(), StartOffset::Earliest))
+                .collect::<Vec<_>>(),
+        )
         .await
         .unwrap();
     consumer.pause(&tps[1..]).unwrap();
@@ -78,11 +93,18 @@ async fn the_budget_goes_to_the_partition_drained_and_paused_ones_keep_the_floor
     let mut hot_rate = 0u64;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while next < HOT_RECORDS as i64 {
-        assert!(tokio::time::Instant::now() < deadline, "stalled at {next} records");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stalled at {next} records"
+        );
         for r in consumer.poll(1000, Duration::from_millis(200)).await.unwrap() {
             assert_eq!(r.partition, 0, "a paused partition delivered a record");
             assert_eq!(r.offset, next, "lost, duplicated or out of order");
-            assert!(r.value.as_ref().unwrap().starts_with(format!("0:{next}:").as_bytes()));
+            assert!(r
+                .value
+                .as_ref()
+                .unwrap()
+                .starts_with(format!("0:{next}:").as_bytes()));
             next += 1;
         }
         let view = consumer.partition_view(&tps[0]).unwrap();
@@ -100,21 +122,37 @@ async fn the_budget_goes_to_the_partition_drained_and_paused_ones_keep_the_floor
     assert!(hot_limit <= CEILING as u64, "{hot_limit} over the ceiling");
     for tp in &tps[1..] {
         let view = consumer.partition_view(tp).unwrap();
-        assert_eq!(view.buffer_limit, FLOOR, "{tp}: a paused partition keeps the floor");
+        assert_eq!(
+            view.buffer_limit, FLOOR,
+            "{tp}: a paused partition keeps the floor"
+        );
         assert_eq!(view.drain_rate, 0, "{tp}");
     }
     let stats = consumer.stats();
-    let hot = stats.partitions.iter().find(|p| p.topic_partition == tps[0]).unwrap();
-    assert_eq!(hot.buffer_limit, consumer.partition_view(&tps[0]).unwrap().buffer_limit);
+    let hot = stats
+        .partitions
+        .iter()
+        .find(|p| p.topic_partition == tps[0])
+        .unwrap();
+    assert_eq!(
+        hot.buffer_limit,
+        consumer.partition_view(&tps[0]).unwrap().buffer_limit
+    );
     // The budget holds to within one batch (a first batch is taken whole; see consumer_stress).
     let peak = peak.load(Ordering::Relaxed);
-    assert!(peak <= BUDGET + MAX_BATCH, "buffered {peak} bytes, budget {BUDGET}");
+    assert!(
+        peak <= BUDGET + MAX_BATCH,
+        "buffered {peak} bytes, budget {BUDGET}"
+    );
 
     // Resumed, the paused partitions deliver what they hold and what follows, in order.
     consumer.resume(&tps[1..]).unwrap();
     let mut seen = vec![0i64; PARTITIONS as usize];
     while seen[1..].iter().any(|&n| n < 10) {
-        assert!(tokio::time::Instant::now() < deadline, "resumed partitions stalled: {seen:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "resumed partitions stalled: {seen:?}"
+        );
         for r in consumer.poll(1000, Duration::from_millis(200)).await.unwrap() {
             let n = &mut seen[r.partition as usize];
             assert_eq!(r.offset, *n, "partition {}", r.partition);

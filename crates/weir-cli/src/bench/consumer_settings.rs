@@ -43,10 +43,14 @@ pub struct ConsumerSettings {
     #[arg(long = "fetch-min-bytes", value_name = "BYTES")]
     pub fetch_min_bytes: Option<u64>,
 
-    /// weir.partition.buffer.bytes: per-partition buffer high watermark (default 8 MiB, or the budget's fair
-    /// share when smaller)
+    /// weir.partition.buffer.bytes: per-partition buffer high watermark (default 8 MiB)
     #[arg(long = "partition-buffer", value_name = "BYTES")]
     pub partition_buffer: Option<u64>,
+
+    /// weir.buffer.target.ms: rate-sized buffers, each partition buffering what it drains in this many ms
+    /// (default 1000; 0: fair shares of the budget)
+    #[arg(long = "buffer-target-ms", value_name = "MS")]
+    pub buffer_target_ms: Option<u64>,
 
     /// weir.memory.budget.bytes: bytes buffered by the consumer across all partitions (default 64 MiB)
     #[arg(long = "memory-budget", value_name = "BYTES")]
@@ -70,6 +74,11 @@ impl ConsumerSettings {
                 self.partition_buffer,
             ),
             ("--memory-budget", "weir.memory.budget.bytes", self.memory_budget),
+            (
+                "--buffer-target-ms",
+                "weir.buffer.target.ms",
+                self.buffer_target_ms,
+            ),
         ];
         for (flag, key, value) in named {
             if let Some(v) = value {

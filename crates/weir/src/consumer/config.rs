@@ -243,13 +243,21 @@ mod tests {
                 "{refused}: {msg}"
             );
         }
-        assert_eq!(cfg.buffer_target, Duration::from_secs(3600), "a refused value changes nothing");
+        assert_eq!(
+            cfg.buffer_target,
+            Duration::from_secs(3600),
+            "a refused value changes nothing"
+        );
         cfg.set("weir.buffer.target.ms", "0").unwrap();
         assert_eq!(cfg.buffer_target, Duration::ZERO);
 
         // Set directly, past the bound: refused when the consumer is made.
         cfg.buffer_target = Duration::from_secs(7200);
-        assert!(cfg.validate().unwrap_err().to_string().contains("at most 3600000 ms"));
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("at most 3600000 ms"));
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub(crate) struct Decoded {
     pub(crate) largest_batch: usize,
     /// A batch was left for a later fetch because it needs more memory than the partition has room for.
     pub(crate) left_for_room: bool,
+    /// A batch was left for a later fetch because it did not fit the partition's room or the fetch's
+    /// reservation.
+    pub(crate) left: bool,
     /// The partition leader epoch of the last batch `next_offset` moved into or past (the epoch the fetch
     /// position is validated with after a leader change, KIP-320), -1 if it did not move.
     pub(crate) last_epoch: i32,
@@ -66,6 +69,7 @@ pub(crate) fn decode_partition(
         error: None,
         largest_batch: 0,
         left_for_room: false,
+        left: false,
         last_epoch: -1,
     };
     let corrupt = |offset: i64, source: RecordError| Error::CorruptRecords {
@@ -219,6 +223,7 @@ pub(crate) fn decode_partition(
             // fetch's reservation running out, shared with other partitions), it is full for now.
             let needed = over_budget.unwrap_or(out.bytes + taken_bytes);
             out.left_for_room = needed > limits.partition_room;
+            out.left = true;
             out.records.truncate(start);
             break; // The budget is used up: leave this batch for a later fetch, from its boundary.
         }

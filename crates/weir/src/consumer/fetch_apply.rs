@@ -1,6 +1,7 @@
-//! What a fetch response means for each partition it was asked for: a pure function from the response, the
+//! What a fetch response means for each partition it was asked for: a function from the response, the
 //! partitions' positions and room, and the fetch's memory grant to one [`Outcome`] per partition. The fetcher
-//! carries the outcomes out (buffers, parks, reroutes, reports, wakes); nothing here touches shared state.
+//! carries the outcomes out (buffers, parks, reroutes, reports, wakes); nothing here touches shared state but
+//! through the grant's `borrow`, which may lend budget beyond the grant for an empty partition's first batch.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,8 @@ pub(crate) struct Asked<'a> {
     pub(crate) position: i64,
     /// Bytes the partition can still buffer under its high watermark.
     pub(crate) room: usize,
+    /// The partition holds nothing buffered.
+    pub(crate) empty: bool,
     /// The partition's epoch when the fetch began.
     pub(crate) epoch: u32,
     /// Fetches before this one that found a batch of the partition failing its CRC (see `crc_retry`).
@@ -31,7 +34,7 @@ pub(crate) struct Asked<'a> {
 }
 
 /// The memory limits of one response, and who answered it.
-pub(crate) struct Grant {
+pub(crate) struct Grant<'a> {
     /// The broker that answered.
     pub(crate) broker: i32,
     /// Budget reserved for this fetch: what its records may add, whatever the broker sent.
@@ -47,6 +50,10 @@ pub(crate) struct Grant {
     /// read_committed: records of aborted transactions are dropped, the end of a partition is its last stable
     /// offset.
     pub(crate) read_committed: bool,
+    /// Reserves this many more bytes of the budget for this fetch if the budget has them all (else nothing);
+    /// returns whether it did. For a partition holding nothing whose first batch does not fit what is left of
+    /// the grant: without it, such a partition would make progress only once nothing at all is buffered.
+    pub(crate) borrow: &'a dyn Fn(usize) -> bool,
 }
 
 /// What to do with one partition.
@@ -99,6 +106,8 @@ pub(crate) struct Applied {
     pub(crate) wire_used: usize,
     /// Wire size of the largest batch seen, taken or not.
     pub(crate) largest_batch: usize,
+    /// Budget borrowed beyond the grant (see [`Grant::borrow`]): the fetcher returns it with the grant.
+    pub(crate) borrowed: usize,
 }
 
 /// A response of at least this many bytes whose records use less than half of it is not kept alive by them:
@@ -115,7 +124,7 @@ impl Applied {
 }
 
 /// Applies `resp` to the partitions `asked` within `grant`.
-pub(crate) fn apply(mut resp: FetchResponse, asked: &[Asked], grant: &Grant) -> Applied {
+pub(crate) fn apply(mut resp: FetchResponse, asked: &[Asked], grant: &Grant<'_>) -> Applied {
     let total: usize = resp
         .topics
         .iter()
@@ -137,6 +146,7 @@ pub(crate) fn apply(mut resp: FetchResponse, asked: &[Asked], grant: &Grant) -> 
         kept: 0,
         wire_used: 0,
         largest_batch: 0,
+        borrowed: 0,
     };
     let mut grant_left = grant.bytes;
     for a in asked {
@@ -197,11 +207,37 @@ pub(crate) fn apply(mut resp: FetchResponse, asked: &[Asked], grant: &Grant) -> 
                     check_crcs: grant.check_crcs,
                 };
                 let data = p.records.unwrap_or_default();
-                let aborted = grant
-                    .read_committed
-                    .then(|| AbortedTransactions::new(p.aborted_transactions));
-                let decoded =
-                    decode_partition(&a.tp.topic, a.tp.partition, data, a.position, &limits, aborted);
+                let aborted = |list: &Vec<(i64, i64)>| {
+                    grant
+                        .read_committed
+                        .then(|| AbortedTransactions::new(list.clone()))
+                };
+                let decode = |limits: &DecodeLimits| {
+                    let aborted = aborted(&p.aborted_transactions);
+                    decode_partition(
+                        &a.tp.topic,
+                        a.tp.partition,
+                        data.clone(),
+                        a.position,
+                        limits,
+                        aborted,
+                    )
+                };
+                let mut decoded = decode(&limits);
+                if decoded.left && decoded.records.is_empty() && a.empty && !limits.allow_oversize {
+                    // Its first batch does not fit what is left of the grant, and it holds nothing: take that
+                    // batch whole if the budget can lend what it costs beyond the grant.
+                    let whole = decode(&DecodeLimits {
+                        allow_oversize: true,
+                        ..limits
+                    });
+                    let beyond = whole.bytes.saturating_sub(grant_left);
+                    if beyond == 0 || (grant.borrow)(beyond) {
+                        out.borrowed += beyond;
+                        grant_left += beyond;
+                        decoded = whole;
+                    }
+                }
                 grant_left = grant_left.saturating_sub(decoded.bytes);
                 out.kept += decoded.bytes;
                 out.wire_used += decoded.wire_bytes;
@@ -290,6 +326,7 @@ mod tests {
                 tp,
                 position: 0,
                 room: 1 << 20,
+                empty: false,
                 epoch: 1,
                 crc_streak: CrcStreak::default(),
                 on_replica: false,
@@ -298,7 +335,7 @@ mod tests {
             .collect()
     }
 
-    fn grant(bytes: usize) -> Grant {
+    fn grant(bytes: usize) -> Grant<'static> {
         Grant {
             broker: 1,
             bytes,
@@ -307,6 +344,7 @@ mod tests {
             oversize_cut: 1 << 20,
             check_crcs: true,
             read_committed: false,
+            borrow: &|_| false,
         }
     }
 
@@ -530,6 +568,51 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_partition_borrows_budget_for_a_first_batch_larger_than_the_grant() {
+        let one = batch(0, 10, 100);
+        let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new("t", p)).collect();
+        let mut asked = asked_from_zero(&tps);
+        asked[0].empty = true;
+        let resp = || response((0..2).map(|p| partition(p, 0, Some(one.clone()))).collect());
+        let cost = match &apply(resp(), &asked, &grant(usize::MAX)).partitions[0].0 {
+            Outcome::Records(d) => d.bytes,
+            _ => unreachable!(),
+        };
+        let taken = |a: &Applied| -> Vec<usize> {
+            a.partitions
+                .iter()
+                .map(|(o, _)| match o {
+                    Outcome::Records(d) => d.records.len(),
+                    _ => unreachable!(),
+                })
+                .collect()
+        };
+        // The budget can lend the difference: partition 0 (empty) takes its batch whole; partition 1 (holding
+        // records) does not borrow.
+        let lent = std::sync::Mutex::new(Vec::new());
+        let lend = |n| {
+            lent.lock().unwrap().push(n);
+            true
+        };
+        let applied = apply(
+            resp(),
+            &asked,
+            &Grant {
+                borrow: &lend,
+                ..grant(cost / 3)
+            },
+        );
+        assert_eq!(taken(&applied), [10, 0]);
+        assert_eq!(*lent.lock().unwrap(), [cost - cost / 3]);
+        assert_eq!(applied.borrowed, cost - cost / 3);
+        assert_eq!(applied.kept, cost);
+        // It cannot: the batch is left, nothing borrowed.
+        let applied = apply(resp(), &asked, &grant(cost / 3));
+        assert_eq!(taken(&applied), [0, 0]);
+        assert_eq!(applied.borrowed, 0);
+    }
+
+    #[test]
     fn a_response_partly_left_behind_is_compacted() {
         let big = batch(0, 300, 4096);
         let tps = [TopicPartition::new("t", 0)];
@@ -537,6 +620,7 @@ mod tests {
             tp: &tps[0],
             position: 0,
             room: 1 << 20,
+            empty: false,
             epoch: 1,
             crc_streak: CrcStreak::default(),
             on_replica: false,

@@ -240,6 +240,7 @@ impl Fetcher {
                 tp: slot.topic_partition(),
                 position: ticket.position,
                 room: room(slot),
+                empty: slot.buffered_bytes() == 0,
                 epoch: ticket.epoch,
                 crc_streak: slot.slot().crc_streak.load(),
                 on_replica: slot.slot().replica_until_ms.load(Ordering::Relaxed) != 0,
@@ -259,9 +260,11 @@ impl Fetcher {
                 oversize_cut: OVERSIZE_CUT.max(limit),
                 check_crcs: inner.cfg.check_crcs,
                 read_committed: inner.cfg.isolation_level == IsolationLevel::ReadCommitted,
+                borrow: &|n| inner.table.try_reserve_exact(n),
             },
         );
         drop(asked);
+        let borrowed = applied.borrowed;
         let span = tracing::Span::current();
         span.record("bytes", applied.total);
         span.record("kept", applied.kept);
@@ -424,6 +427,8 @@ impl Fetcher {
             .records_fetched
             .fetch_add(records as u64, Ordering::Relaxed);
         span.record("records", records);
+        // What was borrowed is buffered now (or was dropped): back to the budget, as the grant is after this.
+        inner.table.release_budget(borrowed);
         inner.wake_delivery(wake);
     }
 }

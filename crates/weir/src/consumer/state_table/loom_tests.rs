@@ -179,7 +179,10 @@ fn watermarks_raised_vs_consume() {
         a.join().unwrap();
         let s = h.snapshot();
         assert_eq!(s.buffered, 60);
-        assert!(!s.backpressured, "stuck backpressured below the low watermark: {s:?}");
+        assert!(
+            !s.backpressured,
+            "stuck backpressured below the low watermark: {s:?}"
+        );
         check_ready_invariant(&t, &h);
     });
 }

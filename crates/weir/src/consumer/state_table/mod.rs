@@ -31,8 +31,9 @@
 //!
 //! so a state transition is a single CAS and `fetchable = ASSIGNED && !PAUSED && !HELD &&
 //! !BACKPRESSURED && !IN_FLIGHT` is one load. Beside the word live the fetch position (`AtomicI64`), a pending
-//! seek target (`AtomicI64`), the buffered (undelivered, in memory) byte count (`AtomicU64`)
-//! and the cell's fetch group (`AtomicU32`).
+//! seek target (`AtomicI64`), the buffered (undelivered, in memory) byte count (`AtomicU64`), the cell's own high
+//! and low watermarks (`AtomicU64`, packed; zero until set, meaning the table's) and the cell's fetch group
+//! (`AtomicU32`).
 //!
 //! # Invariants
 //!
@@ -61,7 +62,8 @@
 //!    followed, by the same thread, by a re-synchronisation loop (SeqCst on both the word and the
 //!    count, re-checking after each successful CAS), so the flag can never stay set with the
 //!    count at or below the low watermark once all threads are done — that would stall the
-//!    partition forever.
+//!    partition forever. The watermarks are the cell's own once set, and a change of them (the table's, or the
+//!    cell's by the consumer's sizing task) is such a change too: it is followed by the same loop.
 //! 6. **Readiness.** `fetchable(word) ⇒ QUEUED(word)` whenever the cell has been routed. Every
 //!    transition that makes a word fetchable sets `QUEUED` in the same CAS if it was clear, and
 //!    the thread whose CAS set it pushes the cell onto its fetch group's ready queue, a lock-free
@@ -1150,7 +1152,6 @@ impl<X: Default> StateTable<X> {
         }
     }
 
-
     /// Changes the table's watermarks, those of every partition without its own (values are capped at 4 GiB,
     /// and low at high), then
     /// re-synchronises each cell's backpressure flag: a partition now at or below the low watermark becomes
@@ -1232,6 +1233,27 @@ impl<X: Default> StateTable<X> {
                 Ordering::SeqCst,
             ) {
                 Ok(_) => return grant,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Reserves exactly `want` bytes of the budget if it has them all, else nothing; returns whether it did.
+    /// Return them with [`StateTable::release_budget`].
+    pub fn try_reserve_exact(&self, want: usize) -> bool {
+        let mut cur = self.shared.reserved.load(Ordering::SeqCst);
+        loop {
+            let used = self.shared.buffered_total.load(Ordering::SeqCst) + cur;
+            if self.shared.limit.saturating_sub(used) < want {
+                return false;
+            }
+            match self.shared.reserved.compare_exchange_weak(
+                cur,
+                cur + want,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
                 Err(actual) => cur = actual,
             }
         }
@@ -1744,7 +1766,11 @@ mod tests {
         assert_eq!(h.state().watermarks(), (400, 200));
         assert!(!h.snapshot().backpressured && h.state().is_fetchable());
         assert!(h.snapshot().queued);
-        assert_eq!(other.state().watermarks(), (100, 50), "the others keep the table's");
+        assert_eq!(
+            other.state().watermarks(),
+            (100, 50),
+            "the others keep the table's"
+        );
 
         // The table's change leaves it alone.
         t.set_watermarks(50, 25);

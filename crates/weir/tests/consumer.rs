@@ -338,9 +338,11 @@ async fn partition_handle_pause_and_resume() {
 async fn full_paused_partitions_never_starve_the_others() {
     let (broker, topic) = broker_with_topic("fair", 4);
     produce(broker, &topic, 4, 2000).await;
-    // 1 MiB buffers would let three partitions take the whole 256 KiB budget; the fair share is 64 KiB each.
+    // 1 MiB buffers would let three partitions take the whole 256 KiB budget; the fair share is 64 KiB each
+    // (fixed watermarks; rate-sized buffers are covered by rate_sized_buffers.rs).
     let mut cfg = consumer_config(broker).with_partition_buffer(1 << 20);
     cfg.memory_budget = 256 * 1024;
+    cfg.set("weir.buffer.target.ms", "0").unwrap();
     let c = Consumer::new(cfg).unwrap();
     let tps = assign_from_earliest(&c, &topic, 4).await;
     c.pause(&tps[3..]).unwrap();

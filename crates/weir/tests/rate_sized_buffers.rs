@@ -72,8 +72,8 @@ async fn the_budget_goes_to_the_partition_drained_and_paused_ones_keep_the_floor
     let fair_share = (BUDGET / PARTITIONS as usize) as u64;
     assert_eq!(
         consumer.partition_view(&tps[0]).unwrap().buffer_limit,
-        fair_share,
-        "before the first rates: the fair share"
+        FLOOR,
+        "before the first rates: the floor"
     );
 
     let done = Arc::new(AtomicBool::new(false));

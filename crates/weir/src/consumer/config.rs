@@ -52,10 +52,12 @@ pub struct ConsumerConfig {
     pub fetch_max_bytes: usize,
     /// Per-partition buffer high watermark in bytes of memory (`weir.partition.buffer.bytes`, default 8 MiB):
     /// a partition holding this much undelivered data is not fetched. Records count what they hold (values,
-    /// keys, headers, and their own entries), so small records take several times their wire size. When the budget cannot give every
-    /// assigned partition this much, each gets its fair share instead (`memory_budget / assigned`), so full or
-    /// paused partitions never starve the others. The broker is asked for this much divided by the memory a wire
-    /// byte has recently cost (`max.partition.fetch.bytes`).
+    /// keys, headers, and their own entries), so small records take several times their wire size. With
+    /// rate-sized buffers (`buffer_target`, the default) this is the most a partition's limit grows to; with
+    /// fixed watermarks, when the budget cannot give every assigned partition this much, each gets its fair
+    /// share instead (`memory_budget / assigned`), so full or paused partitions never starve the others. The
+    /// broker is asked for what a partition can still buffer, divided by the memory a wire byte has recently
+    /// cost (`max.partition.fetch.bytes`).
     pub partition_buffer: usize,
     /// Per-partition low watermark (`weir.partition.buffer.low.bytes`, default half the high watermark, 4 MiB):
     /// fetching resumes once the buffer drains to this.

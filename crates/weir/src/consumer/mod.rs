@@ -782,15 +782,26 @@ impl Inner {
         taken
     }
 
-    /// Sets every partition's watermarks to its fair share of the budget: `min(partition buffer, budget /
-    /// assigned partitions)`, the low watermark keeping its configured ratio. So full or paused partitions can
-    /// never take the budget other partitions need: each can always buffer up to its share.
+    /// Sets the table's watermarks, those of every partition without its own: with fixed watermarks, each
+    /// partition's fair share of the budget, `min(partition buffer, budget / assigned partitions)`, so that full
+    /// or paused partitions never take the budget others need; with rate-sized buffers, the floor, where a
+    /// partition starts before its drain rate sizes it (a stalled application never buffers more). The low
+    /// watermark keeps its configured ratio.
     fn share_budget(&self) {
         let n = self.table.assigned().len().max(1);
-        let high = self.cfg.partition_buffer.min(self.cfg.memory_budget / n).max(1);
-        let low = (high as u128 * self.cfg.partition_buffer_low as u128
-            / self.cfg.partition_buffer.max(1) as u128) as u64;
-        self.table.set_watermarks(high as u64, low);
+        let (high, low) = match rate_sizing::Sizing::of(&self.cfg) {
+            Some(sizing) => {
+                let floor = sizing.floor(n);
+                (floor, sizing.low(floor))
+            }
+            None => {
+                let high = self.cfg.partition_buffer.min(self.cfg.memory_budget / n).max(1);
+                let low = (high as u128 * self.cfg.partition_buffer_low as u128
+                    / self.cfg.partition_buffer.max(1) as u128) as u64;
+                (high as u64, low)
+            }
+        };
+        self.table.set_watermarks(high, low);
     }
 
     /// Queues an actionable error for `poll`.

@@ -153,13 +153,15 @@ impl Accumulator {
         let max_block = self.cfg.client.max_block;
         match tokio::time::timeout_at(started + max_block, self.memory.acquire_many(memory as u32)).await {
             Ok(permit) => permit.map_err(|_| Error::Closed)?.forget(),
-            Err(_) => return Err(Error::Timeout {
-                what: format!(
+            Err(_) => {
+                return Err(Error::Timeout {
+                    what: format!(
                     "room for a record of {size} bytes in buffer.memory ({} bytes, all queued or in flight)",
                     self.cfg.buffer_memory
                 ),
-                after: max_block,
-            }),
+                    after: max_block,
+                })
+            }
         }
 
         let headers: Vec<(&str, Option<&[u8]>)> = rec

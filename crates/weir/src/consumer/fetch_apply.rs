@@ -1,7 +1,7 @@
 //! What a fetch response means for each partition it was asked for: a function from the response, the
 //! partitions' positions and room, and the fetch's memory grant to one [`Outcome`] per partition. The fetcher
 //! carries the outcomes out (buffers, parks, reroutes, reports, wakes); nothing here touches shared state but
-//! through the grant's `borrow`, which may lend budget beyond the grant for an empty partition's first batch.
+//! through the grant's `borrow`, which may lend budget beyond the grant for a drained partition's first batch.
 
 use std::collections::BTreeMap;
 
@@ -21,8 +21,9 @@ pub(crate) struct Asked<'a> {
     pub(crate) position: i64,
     /// Bytes the partition can still buffer under its high watermark.
     pub(crate) room: usize,
-    /// The partition holds nothing buffered.
-    pub(crate) empty: bool,
+    /// The partition holds no more than its low watermark: were its next batch left for lack of budget, it
+    /// would not count as full (backpressured) and would be fetched again and again for that same batch.
+    pub(crate) drained: bool,
     /// The partition's epoch when the fetch began.
     pub(crate) epoch: u32,
     /// Fetches before this one that found a batch of the partition failing its CRC (see `crc_retry`).
@@ -51,8 +52,9 @@ pub(crate) struct Grant<'a> {
     /// offset.
     pub(crate) read_committed: bool,
     /// Reserves this many more bytes of the budget for this fetch if the budget has them all (else nothing);
-    /// returns whether it did. For a partition holding nothing whose first batch does not fit what is left of
-    /// the grant: without it, such a partition would make progress only once nothing at all is buffered.
+    /// returns whether it did. For a drained partition (see [`Asked::drained`]) whose first batch does not fit
+    /// what is left of the grant: without it, such a partition would make progress only once nothing at all is
+    /// buffered, and be fetched again and again meanwhile.
     pub(crate) borrow: &'a dyn Fn(usize) -> bool,
 }
 
@@ -224,9 +226,10 @@ pub(crate) fn apply(mut resp: FetchResponse, asked: &[Asked], grant: &Grant<'_>)
                     )
                 };
                 let mut decoded = decode(&limits);
-                if decoded.left && decoded.records.is_empty() && a.empty && !limits.allow_oversize {
-                    // Its first batch does not fit what is left of the grant, and it holds nothing: take that
-                    // batch whole if the budget can lend what it costs beyond the grant.
+                if decoded.left && decoded.records.is_empty() && a.drained && !limits.allow_oversize {
+                    // Its first batch does not fit what is left of the grant, and it is drained: take that batch
+                    // whole if the budget can lend what it costs beyond the grant (the partition then passes its
+                    // high watermark by at most that one batch, as any partition may).
                     let whole = decode(&DecodeLimits {
                         allow_oversize: true,
                         ..limits
@@ -326,7 +329,7 @@ mod tests {
                 tp,
                 position: 0,
                 room: 1 << 20,
-                empty: false,
+                drained: false,
                 epoch: 1,
                 crc_streak: CrcStreak::default(),
                 on_replica: false,
@@ -568,11 +571,11 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_partition_borrows_budget_for_a_first_batch_larger_than_the_grant() {
+    fn a_drained_partition_borrows_budget_for_a_first_batch_larger_than_the_grant() {
         let one = batch(0, 10, 100);
         let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new("t", p)).collect();
         let mut asked = asked_from_zero(&tps);
-        asked[0].empty = true;
+        asked[0].drained = true;
         let resp = || response((0..2).map(|p| partition(p, 0, Some(one.clone()))).collect());
         let cost = match &apply(resp(), &asked, &grant(usize::MAX)).partitions[0].0 {
             Outcome::Records(d) => d.bytes,
@@ -587,8 +590,8 @@ mod tests {
                 })
                 .collect()
         };
-        // The budget can lend the difference: partition 0 (empty) takes its batch whole; partition 1 (holding
-        // records) does not borrow.
+        // The budget can lend the difference: partition 0 (drained) takes its batch whole; partition 1 (above its
+        // low watermark: it counts as full instead) does not borrow.
         let lent = std::sync::Mutex::new(Vec::new());
         let lend = |n| {
             lent.lock().unwrap().push(n);
@@ -620,7 +623,7 @@ mod tests {
             tp: &tps[0],
             position: 0,
             room: 1 << 20,
-            empty: false,
+            drained: false,
             epoch: 1,
             crc_streak: CrcStreak::default(),
             on_replica: false,

@@ -240,7 +240,7 @@ impl Fetcher {
                 tp: slot.topic_partition(),
                 position: ticket.position,
                 room: room(slot),
-                empty: slot.buffered_bytes() == 0,
+                drained: slot.buffered_bytes() <= slot.watermarks().1,
                 epoch: ticket.epoch,
                 crc_streak: slot.slot().crc_streak.load(),
                 on_replica: slot.slot().replica_until_ms.load(Ordering::Relaxed) != 0,

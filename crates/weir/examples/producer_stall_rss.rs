@@ -76,8 +76,13 @@ fn main() {
     let timed_out = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let sender = {
-        let (producer, accepted, timed_out, done, topic) =
-            (producer.clone(), accepted.clone(), timed_out.clone(), done.clone(), topic.clone());
+        let (producer, accepted, timed_out, done, topic) = (
+            producer.clone(),
+            accepted.clone(),
+            timed_out.clone(),
+            done.clone(),
+            topic.clone(),
+        );
         rt.spawn(async move {
             let value = bytes::Bytes::from(vec![b'x'; 1024]);
             let mut i = 0u64;
@@ -138,7 +143,10 @@ fn main() {
         let mut total = 0;
         for p in 0..PARTITIONS {
             let tp = TopicPartition::new(topic.as_str(), p);
-            consumer.assign(&[(tp.clone(), StartOffset::Latest)]).await.unwrap();
+            consumer
+                .assign(&[(tp.clone(), StartOffset::Latest)])
+                .await
+                .unwrap();
             total += consumer.position(&tp).unwrap();
         }
         consumer.close().await.unwrap();

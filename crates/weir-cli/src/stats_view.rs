@@ -114,7 +114,7 @@ impl StatsView {
         let mut out = String::new();
         out.push_str(&format!(
             "% consumed {} records ({}) in {:.1} s; fetched {} records ({}) in {} fetches; buffered {} of {}; \
-             {} backpressure pauses\n",
+             {} backpressure pauses; {}\n",
             stats.records_delivered,
             bytes(stats.bytes_delivered),
             self.started.elapsed().as_secs_f64(),
@@ -124,6 +124,10 @@ impl StatsView {
             bytes(stats.buffered_bytes as u64),
             bytes(stats.memory_budget as u64),
             stats.backpressure_pauses,
+            match stats.buffer_target.as_millis() {
+                0 => "fixed buffers (fair shares)".to_string(),
+                ms => format!("buffers sized for {ms} ms of drain"),
+            },
         ));
         if let Some(g) = group {
             let last = g

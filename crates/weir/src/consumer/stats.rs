@@ -5,6 +5,7 @@
 use std::cmp::Ordering as Order;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::partition::Partition;
 use super::{Inner, TopicPartition};
@@ -51,6 +52,9 @@ pub struct ConsumerStats {
     pub delivery_wakeups: u64,
     /// The consumer-wide budget of buffered bytes (`weir.memory.budget.bytes`).
     pub memory_budget: usize,
+    /// The target window of rate-sized buffers (`weir.buffer.target.ms`): each partition's limit is its drain
+    /// rate times this; zero with fixed watermarks.
+    pub buffer_target: Duration,
     /// Every assigned partition, sorted by topic and partition.
     pub partitions: Vec<PartitionStats>,
 }
@@ -151,6 +155,7 @@ impl Inner {
             buffered_bytes: self.table.buffered_total(),
             delivery_wakeups: self.deliver_wake.wakeups(),
             memory_budget: self.cfg.memory_budget,
+            buffer_target: self.cfg.buffer_target,
             partitions,
         }
     }

@@ -19,6 +19,11 @@
 //! - the longest gap between two deliveries of one cold partition (records arrive at each every 10 ms);
 //! - the process's CPU seconds (the cold producer included, the same in every mode).
 //!
+//! Then **rates that change** (`SWAPS`, 4; 0 skips it): partitions 0 and 1 take turns being hot, every
+//! `SWAP_SECS` (10) s, with rate-sized buffers (1 s). The hot one is drained at `SWAP_RATE` (20,000) records/s, the
+//! other is paused (drains nothing). Per swap: how long the newly hot partition's limit takes to reach 90% of
+//! what the previous hot one had, and how long the previous one's takes to fall to a quarter of it.
+//!
 //! Printed: every run, then per mode the medians [min–max] and the ratio of hot records/s to the fixed mode's.
 //! With `WEIR_BENCH_OUT=FILE`, one results line per run in the shared benchmark format.
 
@@ -75,8 +80,16 @@ fn main() {
         .build()
         .unwrap();
 
+    let swaps: u32 = env_num("SWAPS", 4);
+    let swap_secs: u64 = env_num("SWAP_SECS", 10);
+    let swap_rate: u64 = env_num("SWAP_RATE", 20_000);
     let t0 = Instant::now();
-    rt.block_on(prefill(&bootstrap, &topic, hot_records, value_bytes));
+    rt.block_on(prefill(&bootstrap, &topic, 0, hot_records, value_bytes));
+    if swaps > 0 {
+        // Partition 1's backlog for its turns (partition 0 has the hot records).
+        let needed = swap_rate * swap_secs * u64::from(swaps.div_ceil(2)) * 11 / 10;
+        rt.block_on(prefill(&bootstrap, &topic, 1, needed, value_bytes));
+    }
     eprintln!(
         "{BENCH}: {hot_records} hot records of {value_bytes} B written in {:.1?}",
         t0.elapsed()
@@ -119,6 +132,17 @@ fn main() {
             out.push(r);
         }
     }
+    let follows = match swaps {
+        0 => Vec::new(),
+        n => rt.block_on(follow(
+            &bootstrap,
+            &topic,
+            budget,
+            n,
+            Duration::from_secs(swap_secs),
+            swap_rate,
+        )),
+    };
     stop.store(true, Ordering::Relaxed);
     rt.block_on(cold).unwrap();
 
@@ -147,6 +171,20 @@ fn main() {
             col(|r| r.cpu_s),
         );
     }
+    if !follows.is_empty() {
+        println!(
+            "\n{BENCH}: rates that change: partitions 0 and 1 hot in turn ({swap_rate} records/s) every \
+             {swap_secs} s, rate-sized 1 s\n"
+        );
+        println!(
+            "| swap | new hot partition's limit at 90% of the old one's, ms | old one's at a quarter, ms |"
+        );
+        println!("|---:|---:|---:|");
+        for (i, (grown, shrunk)) in follows.iter().enumerate() {
+            let ms = |d: &Option<Duration>| d.map_or("not reached".to_owned(), |d| d.as_millis().to_string());
+            println!("| {} | {} | {} |", i + 1, ms(grown), ms(shrunk));
+        }
+    }
 }
 
 fn mode_name(target: u64) -> String {
@@ -156,15 +194,15 @@ fn mode_name(target: u64) -> String {
     }
 }
 
-/// Writes the hot partition.
-async fn prefill(bootstrap: &str, topic: &str, records: u64, value_bytes: usize) {
+/// Writes `records` records to `partition`.
+async fn prefill(bootstrap: &str, topic: &str, partition: i32, records: u64, value_bytes: usize) {
     let producer = Producer::new(ProducerConfig::new(bootstrap)).unwrap();
     let value = bytes::Bytes::from(vec![b'h'; value_bytes]);
     let mut pending = Vec::with_capacity(65_536);
     for _ in 0..records {
         pending.push(
             producer
-                .send(ProducerRecord::new(topic, value.clone()).partition(0))
+                .send(ProducerRecord::new(topic, value.clone()).partition(partition))
                 .await
                 .unwrap(),
         );
@@ -248,4 +286,73 @@ async fn measure(bootstrap: &str, topic: &str, target: u64, budget: usize, hot: 
         cold_gap_ms: cold_gap.as_secs_f64() * 1000.0,
         cpu_s: cpu.as_secs_f64(),
     }
+}
+
+/// Partitions 0 and 1 hot in turn: returns per swap how long the newly hot partition's limit took to reach 90% of
+/// the previous hot one's, and the previous one's to fall to a quarter of it (`None`: not within the phase).
+async fn follow(
+    bootstrap: &str,
+    topic: &str,
+    budget: usize,
+    swaps: u32,
+    phase: Duration,
+    rate: u64,
+) -> Vec<(Option<Duration>, Option<Duration>)> {
+    let mut cfg = ConsumerConfig::new(bootstrap);
+    cfg.memory_budget = budget;
+    cfg.set("weir.buffer.target.ms", "1000").unwrap();
+    let consumer = Consumer::new(cfg).unwrap();
+    let tp = |p: i32| TopicPartition::new(topic, p);
+    let mut assignment = vec![(tp(0), StartOffset::Earliest), (tp(1), StartOffset::Earliest)];
+    assignment.extend((2..PARTITIONS).map(|p| (tp(p), StartOffset::Latest)));
+    consumer.assign(&assignment).await.unwrap();
+    consumer.pause(&[tp(1)]).unwrap();
+    let limit = |p: i32| consumer.partition_view(&tp(p)).map_or(0, |v| v.buffer_limit);
+    let mut hot = 0;
+    let mut out = Vec::new();
+    // (when the swap happened, the old hot partition's limit then, grown after, shrunk after)
+    let mut swap: Option<(Instant, u64, Option<Duration>, Option<Duration>)> = None;
+    let mut phase_start = Instant::now();
+    let mut taken = 0u64;
+    loop {
+        let now = Instant::now();
+        if let Some((at, old_limit, grown, shrunk)) = &mut swap {
+            if grown.is_none() && limit(hot) * 10 >= old_limit.saturating_mul(9) {
+                *grown = Some(now - *at);
+            }
+            if shrunk.is_none() && limit(1 - hot) * 4 <= *old_limit {
+                *shrunk = Some(now - *at);
+            }
+        }
+        if now - phase_start >= phase {
+            if let Some((_, _, grown, shrunk)) = swap.take() {
+                out.push((grown, shrunk));
+            }
+            if out.len() == swaps as usize {
+                break;
+            }
+            let old_limit = limit(hot);
+            consumer.pause(&[tp(hot)]).unwrap();
+            hot = 1 - hot;
+            consumer.resume(&[tp(hot)]).unwrap();
+            eprintln!("{BENCH}: swap: partition {hot} hot, the other's limit was {old_limit} B");
+            swap = Some((Instant::now(), old_limit, None, None));
+            phase_start = Instant::now();
+            taken = 0;
+        }
+        // Paced: the hot partition is drained at `rate` records/s (cold records come along).
+        let allowed = (rate as f64 * phase_start.elapsed().as_secs_f64()) as u64;
+        if taken >= allowed {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            continue;
+        }
+        let max = (allowed - taken).min(1000) as usize;
+        for r in consumer.poll(max, Duration::from_millis(10)).await.unwrap() {
+            if r.partition == hot {
+                taken += 1;
+            }
+        }
+    }
+    consumer.close().await.unwrap();
+    out
 }

@@ -30,9 +30,10 @@
 //! and resuming it when a worker drains it below `resume_below`; a poll loop distributes records to 8 worker
 //! threads (partition % 8), each record costing `work_rounds` passes of FNV-1a over its value. The franz-go side
 //! is `peers/go/pressure.go`; the weir side is [`pressure`] below, the same design line for line (weir's
-//! pause/resume through `ConsumerPartition` handles, or by name in the `weir-by-name` row; `weir-1GiB` is the
-//! first row with a 1 GiB memory budget instead of the default 64 MiB, i.e. 1 MiB per partition instead of
-//! 64 KiB, which shows what the per-partition fetch size costs weir here: see docs/benchmarks.md).
+//! pause/resume through `ConsumerPartition` handles, or by name in the `weir-by-name` row; `weir-fixed` is the
+//! first row with fixed fair shares of the budget (`weir.buffer.target.ms=0`) instead of rate-sized buffers;
+//! `weir-1GiB` is the first row with a 1 GiB memory budget instead of the default 64 MiB, which shows what the
+//! per-partition fetch size costs weir here: see docs/benchmarks.md).
 //! librdkafka is left out of (b): kcat cannot pause, and a Python driver (confluent-kafka) would measure
 //! Python, not librdkafka.
 //!
@@ -327,7 +328,15 @@ fn pressure_settings() -> Pressure {
     }
 }
 
-fn pressure_args(b: &str, topic: &str, p: &Pressure, by_name: bool, budget: usize) -> Vec<String> {
+/// `target_ms`: `weir.buffer.target.ms` (`None`: the default, rate-sized).
+fn pressure_args(
+    b: &str,
+    topic: &str,
+    p: &Pressure,
+    by_name: bool,
+    budget: usize,
+    target_ms: Option<u64>,
+) -> Vec<String> {
     vec![
         b.to_owned(),
         topic.to_owned(),
@@ -342,6 +351,7 @@ fn pressure_args(b: &str, topic: &str, p: &Pressure, by_name: bool, budget: usiz
         p.fetch_max_wait.as_millis().to_string(),
         if by_name { "name" } else { "handle" }.to_owned(),
         budget.to_string(),
+        target_ms.map_or("default".to_owned(), |t| t.to_string()),
     ]
 }
 
@@ -392,16 +402,17 @@ fn section_b(kafka: &Kafka, lineup: &Lineup, runs: usize) {
         started.elapsed().as_secs_f64(),
         PREFILL_CHUNK.min(per)
     );
-    let rows = ["weir", "weir-by-name", "weir-1GiB", "franz-go"];
+    let rows = ["weir", "weir-by-name", "weir-fixed", "weir-1GiB", "franz-go"];
     let mut samples: Vec<PressureSamples> = rows.iter().map(|_| PressureSamples::default()).collect();
     let timeout = p.duration + Duration::from_secs(120);
     for run in 0..runs {
         for k in 0..rows.len() {
             let r = (run + k) % rows.len();
             let cmd = match r {
-                0 => lineup.weir_child("pressure", &pressure_args(&b, &topic, &p, false, 0)),
-                1 => lineup.weir_child("pressure", &pressure_args(&b, &topic, &p, true, 0)),
-                2 => lineup.weir_child("pressure", &pressure_args(&b, &topic, &p, false, 1 << 30)),
+                0 => lineup.weir_child("pressure", &pressure_args(&b, &topic, &p, false, 0, None)),
+                1 => lineup.weir_child("pressure", &pressure_args(&b, &topic, &p, true, 0, None)),
+                2 => lineup.weir_child("pressure", &pressure_args(&b, &topic, &p, false, 0, Some(0))),
+                3 => lineup.weir_child("pressure", &pressure_args(&b, &topic, &p, false, 1 << 30, None)),
                 _ => fg.pressure_cmd(&b, &topic, &p),
             };
             let m = run_measured(cmd, Input::Null, false, timeout);
@@ -570,6 +581,9 @@ fn pressure(rt: &tokio::runtime::Runtime, args: &[String]) {
 
     let mut cfg = ConsumerConfig::new(&b);
     cfg.set("fetch.max.wait.ms", &max_wait.to_string()).unwrap();
+    if args[13] != "default" {
+        cfg.set("weir.buffer.target.ms", &args[13]).unwrap();
+    }
     if budget > 0 {
         cfg.memory_budget = budget;
     }

@@ -135,7 +135,10 @@ impl Fetcher {
         if (lanes == 0 && !express_free) || (self.group.is_empty() && waiting.is_empty()) {
             return (Vec::new(), None);
         }
-        if inner.table.budget_available() == 0 && inner.table.wait_for_budget() == 0 {
+        // Less budget than one batch costs brings nothing back: the partitions would be fetched again and again
+        // for a batch none of them can take. Wait until the application frees some.
+        let least = least_grant(inner);
+        if inner.table.budget_available() < least && inner.table.wait_for_budget() < least {
             return (Vec::new(), None); // Woken when budget is released.
         }
         // Waiting partitions paused (or held) since they were taken leave the plan: they must not join a session
@@ -204,12 +207,17 @@ impl Fetcher {
         (out, None)
     }
 
-    /// Reserves budget for a fetch of `planned`: what its partitions can still buffer (0 if none is left).
+    /// Reserves budget for a fetch of `planned`: what its partitions can still buffer (0 if none is left, or
+    /// less than what they can take, up to one batch: see [`least_grant`]).
     fn reserve(&self, inner: &Inner, planned: &Planned) -> usize {
         let rooms: usize = planned.iter().map(|(slot, _)| room(slot)).sum();
-        inner
-            .table
-            .reserve_budget(rooms.clamp(1, inner.cfg.fetch_max_bytes.min(i32::MAX as usize)))
+        let want = rooms.clamp(1, inner.cfg.fetch_max_bytes.min(i32::MAX as usize));
+        let grant = inner.table.reserve_budget(want);
+        if grant < least_grant(inner).min(want) {
+            inner.table.release_budget(grant);
+            return 0;
+        }
+        grant
     }
 
     async fn apply(&self, inner: &Arc<Inner>, planned: Planned, grant: usize, result: Result<FetchResponse>) {
@@ -510,6 +518,13 @@ fn room(p: &Partition) -> usize {
     p.watermarks().0.saturating_sub(p.buffered_bytes()) as usize
 }
 
+/// The least grant worth a fetch: what the largest batch seen lately costs in memory (at least 1 byte).
+fn least_grant(inner: &Inner) -> usize {
+    let batch = inner.batch_floor.load(Ordering::Relaxed) as u128;
+    let per_wire = inner.memory_per_wire_milli.load(Ordering::Relaxed) as u128;
+    (batch * per_wire / 1000).clamp(1, inner.table.budget_limit() as u128) as usize
+}
+
 /// Memory one batch may take beyond the budget when nothing else is buffered (see `DecodeLimits::oversize_cut`).
 const OVERSIZE_CUT: usize = 64 << 20;
 
@@ -525,13 +540,16 @@ fn wire_budget(inner: &Inner, grant: usize) -> i32 {
 /// in wire bytes, but at least the largest batch seen lately. A broker returns a batch larger than a partition's
 /// ask whole only for the first partition of a response and nothing for the others, so asking less than a
 /// batch would move one partition per fetch. The request's total `max_bytes` still bounds the response, so the
-/// budget holds; a partition's buffer passes its high watermark by at most one batch, as always. Rounded up to
-/// a power of two, so that it changes rarely: a change lists the partition in the fetch session again.
+/// budget holds; a partition's buffer passes its high watermark by at most one batch, as always. The credit is
+/// rounded down to its three highest bits (1, 1.25, 1.5 or 1.75 times a power of two, at most a quarter less):
+/// what the broker sends fits (batches sent and then left for lack of room are sent again), and the ask changes
+/// rarely (a change lists the partition in the fetch session again).
 fn partition_ask(inner: &Inner, credit: usize) -> i32 {
     let credit = wire_budget(inner, credit.min(i32::MAX as usize)) as u64;
     let floor = inner.batch_floor.load(Ordering::Relaxed);
     let cap = inner.cfg.fetch_max_bytes.clamp(1, i32::MAX as usize) as u64;
-    credit.max(floor).next_power_of_two().min(cap) as i32
+    let rounded = credit & !((1u64 << (63 - credit.max(1).leading_zeros())) / 4).saturating_sub(1);
+    rounded.max(floor).max(1).min(cap) as i32
 }
 
 async fn send_fetch(

@@ -88,7 +88,9 @@
 //!    applied. `buffered_total + reserved <= max_buffered_bytes` holds for the reservations, so
 //!    the sum of buffered bytes stays within the budget as long as each response fits its grant;
 //!    the worst-case overshoot is one fetch response per outstanding request (a broker returns at
-//!    least one record batch even if it exceeds `max_bytes`).
+//!    least one record batch even if it exceeds `max_bytes`). A fetch whose response holds a batch
+//!    its grant cannot take extends its reservation while applying it, all or nothing
+//!    ([`StateTable::try_reserve_exact`]), and releases the extension with the grant.
 //!
 //! Seek and unassign drop the partition's buffered count (returned to the caller, who discards
 //! the records it holds from older epochs and must not `consume` them). `consume` saturates at
@@ -1213,6 +1215,11 @@ impl<X: Default> StateTable<X> {
     /// reservations. The bound is enforced at fetch planning (see the module docs, invariant 8).
     pub fn budget_available(&self) -> usize {
         self.shared.available()
+    }
+
+    /// The consumer-wide budget (`max_buffered_bytes`).
+    pub fn budget_limit(&self) -> usize {
+        self.shared.limit
     }
 
     /// Reserves up to `want` bytes of budget for one fetch request (size the request's

@@ -1608,7 +1608,9 @@ async fn too_little_budget_for_a_batch_waits_instead_of_fetching_in_a_loop() {
         let fake = FakeBroker::start(FakeConfig::new(&[(TOPIC, 3)])).await;
         // One batch of 300 records of 100 B per partition: about 70 KB of memory each.
         for p in 0..3 {
-            let big: Vec<String> = (0..300).map(|i| format!("{p}-{i:04}-{}", "v".repeat(90))).collect();
+            let big: Vec<String> = (0..300)
+                .map(|i| format!("{p}-{i:04}-{}", "v".repeat(90)))
+                .collect();
             fake.append(TOPIC, p, &big);
         }
         let mut cfg = consumer_config(&fake);
@@ -1616,29 +1618,49 @@ async fn too_little_budget_for_a_batch_waits_instead_of_fetching_in_a_loop() {
         cfg.set("weir.buffer.target.ms", "0").unwrap();
         let c = Consumer::new(cfg).unwrap();
         let held = [tp(0), tp(1)];
-        c.assign(&held.iter().map(|t| (t.clone(), StartOffset::Earliest)).collect::<Vec<_>>())
-            .await
-            .unwrap();
+        c.assign(
+            &held
+                .iter()
+                .map(|t| (t.clone(), StartOffset::Earliest))
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while !held.iter().all(|t| c.partition_view(t).unwrap().buffered_bytes > 0) {
-            assert!(tokio::time::Instant::now() < deadline, "partitions 0 and 1 never filled");
+        while !held
+            .iter()
+            .all(|t| c.partition_view(t).unwrap().buffered_bytes > 0)
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "partitions 0 and 1 never filled"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         c.pause(&held).unwrap();
         let left = (160 << 10) - c.buffered_bytes();
-        assert!(left < 70_000, "{left} bytes of budget left: the test needs less than a batch");
+        assert!(
+            left < 70_000,
+            "{left} bytes of budget left: the test needs less than a batch"
+        );
         c.assign(&[(tp(2), StartOffset::Earliest)]).await.unwrap();
         // Half a second with nothing to take: a handful of fetches at most, not a loop.
         let before = c.stats().fetches;
         assert!(c.poll(100, Duration::from_millis(500)).await.unwrap().is_empty());
         let during = c.stats().fetches - before;
-        assert!(during < 10, "{during} fetches in 500 ms with too little budget for a batch");
+        assert!(
+            during < 10,
+            "{during} fetches in 500 ms with too little budget for a batch"
+        );
         // The application takes partition 0's records (and pauses it again, so that no long poll of it holds
         // budget): budget is freed, and partition 2's batch comes.
         c.resume(&[tp(0)]).unwrap();
         let mut got = [0i64; 3];
         while got[2] < 300 {
-            assert!(tokio::time::Instant::now() < deadline, "partition 2 never delivered: {got:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "partition 2 never delivered: {got:?}"
+            );
             for r in c.poll(1000, Duration::from_millis(100)).await.unwrap() {
                 assert_eq!(r.offset, got[r.partition as usize]);
                 got[r.partition as usize] += 1;

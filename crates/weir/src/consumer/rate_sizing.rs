@@ -7,8 +7,9 @@
 //!   last tick into a drain rate, an exponential moving average with time constant [`SMOOTHING`]. The partition
 //!   then wants rate × target, between the floor and the ceiling (`weir.partition.buffer.min.bytes` and
 //!   `weir.partition.buffer.bytes`).
-//! - **Within the budget** ([`Sizing::fit`]): every partition keeps the floor. What partitions want above it
-//!   is scaled down alike when it does not fit in the rest of the budget.
+//! - **Within the budget** ([`Sizing::fit`]): every partition is sure of what it wants up to its fair share of
+//!   the budget; what partitions want beyond it comes from what the others leave, scaled down alike when it
+//!   does not all fit. Partitions drained alike thus get the fair shares, as with fixed watermarks.
 //! - **Where the budget goes:** a partition that is paused, idle or slow drains little, so its rate decays and
 //!   its watermark falls toward the floor, and the budget moves to partitions drained fast.
 //! - **Growth:** a partition starved by a small watermark still drains a watermark's worth per fetch round
@@ -127,19 +128,22 @@ impl Sizing {
         window.clamp(floor, self.ceiling.max(floor))
     }
 
-    /// Fits the partitions' `wanted` watermarks into the budget: each keeps `floor` (the fair share at most,
-    /// see [`Sizing::floor`]); if what they want above it adds up to more than what the floors leave of the
-    /// budget, each gets that excess scaled by the same factor.
-    pub(crate) fn fit(&self, wanted: &mut [u64], floor: u64) {
-        let floors = floor as u128 * wanted.len() as u128;
-        let spare = (self.budget as u128).saturating_sub(floors);
-        let excess: u128 = wanted.iter().map(|&w| (w - floor.min(w)) as u128).sum();
+    /// Fits the partitions' `wanted` watermarks into the budget. Each is sure of what it wants up to its fair
+    /// share of the budget (`budget / partitions`); what partitions want beyond their fair share is granted from
+    /// what the others leave, each such excess scaled by the same factor when they do not all fit. So partitions
+    /// drained alike get exactly the fair shares (as with fixed watermarks), and the budget of partitions that
+    /// want less (paused, idle, slow: down to the floor) goes to those that want more.
+    pub(crate) fn fit(&self, wanted: &mut [u64]) {
+        let fair = self.budget / wanted.len().max(1) as u64;
+        let sure: u128 = wanted.iter().map(|&w| w.min(fair) as u128).sum();
+        let spare = (self.budget as u128).saturating_sub(sure);
+        let excess: u128 = wanted.iter().map(|&w| (w - w.min(fair)) as u128).sum();
         if excess <= spare {
             return;
         }
         for w in wanted.iter_mut() {
-            let above = (*w - floor.min(*w)) as u128;
-            *w = floor.min(*w) + (above * spare / excess) as u64;
+            let above = (*w - (*w).min(fair)) as u128;
+            *w = (*w).min(fair) + (above * spare / excess) as u64;
         }
     }
 
@@ -184,7 +188,7 @@ pub(crate) async fn run(inner: Weak<Inner>, sizing: Sizing) {
                 .iter()
                 .map(|c| sizing.wanted(c.data().drain.tick(elapsed), floor)),
         );
-        sizing.fit(&mut wanted, floor);
+        sizing.fit(&mut wanted);
         for (c, &high) in cells.iter().zip(&wanted) {
             if moves(c.watermarks().0, high, floor, sizing.ceiling) {
                 c.set_watermarks(high, sizing.low(high));
@@ -253,32 +257,42 @@ mod tests {
     }
 
     #[test]
-    fn what_is_wanted_above_the_floor_is_scaled_into_the_budget() {
+    fn what_is_wanted_beyond_the_fair_share_is_scaled_into_the_budget() {
         // 16 MiB for 64 partitions: one hot partition wants the ceiling, 63 cold ones 100 KB.
         let s = sizing(1000, 16 * MIB);
         let floor = s.floor(64);
         let mut wanted = vec![s.wanted(100_000, floor); 64];
         wanted[0] = s.wanted(u64::MAX / 1000, floor);
         let before = wanted.clone();
-        s.fit(&mut wanted, floor);
+        s.fit(&mut wanted);
         assert_eq!(wanted, before, "it fits: unchanged");
 
-        // Everyone hot: the budget holds, every partition keeps its floor, and they share alike.
+        // Everyone hot: exactly the fair shares, as with fixed watermarks.
+        let fair = 16 * MIB / 64;
         let mut wanted = vec![s.wanted(u64::MAX / 1000, floor); 64];
-        s.fit(&mut wanted, floor);
-        assert!(wanted.iter().sum::<u64>() <= 16 * MIB);
-        assert!(wanted.iter().all(|&w| w >= floor && w == wanted[0]));
-        assert!(wanted[0] >= 16 * MIB / 64 - 1);
+        s.fit(&mut wanted);
+        assert_eq!(wanted, vec![fair; 64]);
+        // Hot ones that want different amounts beyond their share still get the fair shares: none is left over.
+        let mut wanted: Vec<u64> = (0..64).map(|i| fair + i * 1000).collect();
+        s.fit(&mut wanted);
+        assert_eq!(wanted, vec![fair; 64]);
 
         // Two hot partitions and 62 idle ones: the idle ones keep the floor, the hot ones share the rest.
         let mut wanted = vec![floor; 64];
         wanted[0] = 8 * MIB;
         wanted[1] = 8 * MIB;
-        s.fit(&mut wanted, floor);
+        s.fit(&mut wanted);
         assert!(wanted.iter().sum::<u64>() <= 16 * MIB);
         assert_eq!(wanted[2..], vec![floor; 62][..]);
         assert_eq!(wanted[0], wanted[1]);
-        assert_eq!(wanted[0], floor + (16 * MIB - 64 * floor) / 2);
+        assert_eq!(wanted[0], fair + (16 * MIB - 62 * floor - 2 * fair) / 2);
+
+        // Slow partitions keep what they want below their share; the rest goes to the one that wants more.
+        let mut wanted = vec![100_000; 64];
+        wanted[0] = 16 * MIB;
+        s.fit(&mut wanted);
+        assert_eq!(wanted[1..], vec![100_000; 63][..]);
+        assert_eq!(wanted[0], 16 * MIB - 63 * 100_000);
     }
 
     #[test]

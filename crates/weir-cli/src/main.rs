@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use util::CliError;
+use util::{apply_named, CliError};
 
 const AFTER_HELP: &str = "\
 Brokers: -b, else $WEIR_BROKERS, else 127.0.0.1:9092.
@@ -191,10 +191,7 @@ pub struct ConsumeArgs {
 
 impl ConsumeArgs {
     /// Sets the buffer options given (`--partition-buffer`, `--memory-budget`, `--buffer-target-ms`) with `set`.
-    fn apply_buffer_flags(
-        &self,
-        mut set: impl FnMut(&str, &str) -> weir::Result<()>,
-    ) -> Result<(), CliError> {
+    fn apply_buffer_flags(&self, set: impl FnMut(&str, &str) -> weir::Result<()>) -> Result<(), CliError> {
         let named = [
             (
                 "--partition-buffer",
@@ -208,12 +205,7 @@ impl ConsumeArgs {
                 self.buffer_target_ms,
             ),
         ];
-        for (flag, key, value) in named {
-            if let Some(v) = value {
-                set(key, &v.to_string()).map_err(|e| CliError::Usage(format!("{flag} {v}: {e}")))?;
-            }
-        }
-        Ok(())
+        apply_named(&named, set)
     }
 }
 

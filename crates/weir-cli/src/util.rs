@@ -74,6 +74,19 @@ pub fn apply_props<E: fmt::Display>(
     Ok(())
 }
 
+/// Sets each named option given (`(flag, property, value)`) with `set`; an error names the flag.
+pub fn apply_named(
+    named: &[(&str, &str, Option<u64>)],
+    mut set: impl FnMut(&str, &str) -> weir::Result<()>,
+) -> Result<(), CliError> {
+    for &(flag, key, value) in named {
+        if let Some(v) = value {
+            set(key, &v.to_string()).map_err(|e| CliError::Usage(format!("{flag} {v}: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
 /// A [`ClientConfig`] for admin commands: brokers plus `-X` client properties (unknown keys are errors).
 pub fn client_config(brokers: &str, props: &[String]) -> Result<ClientConfig, CliError> {
     let mut cfg = ClientConfig::new(brokers);

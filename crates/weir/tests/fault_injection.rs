@@ -1526,6 +1526,28 @@ async fn corrected_broker_address_is_used_after_refresh() {
 // ---------------------------------------------------------------------------------------------------------
 // A batch larger than a partition's share of the budget.
 
+/// Assigns `held` from the start, waits until each holds records (nothing is polled), then pauses them: they keep
+/// what they hold, and it counts against the budget.
+async fn assign_until_holding_then_pause(
+    c: &Consumer,
+    held: &[TopicPartition],
+    deadline: tokio::time::Instant,
+) {
+    let start: Vec<_> = held.iter().map(|t| (t.clone(), StartOffset::Earliest)).collect();
+    c.assign(&start).await.unwrap();
+    while !held
+        .iter()
+        .all(|t| c.partition_view(t).unwrap().buffered_bytes > 0)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{held:?} never all held records"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await; // waiting for a condition, bounded by the deadline
+    }
+    c.pause(held).unwrap();
+}
+
 /// Partitions 0..7 hold data (paused); partition 7's only batch costs more memory than its share of the budget
 /// (and than the fetch's reservation), but the budget has room: it is delivered, whole, in both modes, and the
 /// budget holds. (It used to be taken only once nothing at all was buffered: never, while others held data.)
@@ -1544,27 +1566,8 @@ async fn large_batch_case(target_ms: &str) {
     cfg.set("weir.buffer.target.ms", target_ms).unwrap();
     let c = Consumer::new(cfg).unwrap();
     let held: Vec<TopicPartition> = (0..7).map(tp).collect();
-    c.assign(
-        &held
-            .iter()
-            .map(|t| (t.clone(), StartOffset::Earliest))
-            .collect::<Vec<_>>(),
-    )
-    .await
-    .unwrap();
-    // Until every one of them holds records (nothing is polled), then pause them: they keep what they hold.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !held
-        .iter()
-        .all(|t| c.partition_view(t).unwrap().buffered_bytes > 0)
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "partitions 0..7 never filled"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    c.pause(&held).unwrap();
+    assign_until_holding_then_pause(&c, &held, deadline).await;
     let buffered_before = c.buffered_bytes();
     assert!(buffered_before > 0);
     c.assign(&[(tp(7), StartOffset::Earliest)]).await.unwrap();
@@ -1618,26 +1621,8 @@ async fn too_little_budget_for_a_batch_waits_instead_of_fetching_in_a_loop() {
         cfg.set("weir.buffer.target.ms", "0").unwrap();
         let c = Consumer::new(cfg).unwrap();
         let held = [tp(0), tp(1)];
-        c.assign(
-            &held
-                .iter()
-                .map(|t| (t.clone(), StartOffset::Earliest))
-                .collect::<Vec<_>>(),
-        )
-        .await
-        .unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while !held
-            .iter()
-            .all(|t| c.partition_view(t).unwrap().buffered_bytes > 0)
-        {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "partitions 0 and 1 never filled"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        c.pause(&held).unwrap();
+        assign_until_holding_then_pause(&c, &held, deadline).await;
         let left = (160 << 10) - c.buffered_bytes();
         assert!(
             left < 70_000,

@@ -3,7 +3,7 @@
 use clap::{Args, ValueEnum};
 use weir::consumer::StartOffset;
 
-use crate::util::{apply_props, CliError};
+use crate::util::{apply_named, apply_props, CliError};
 
 /// Where partitions without a committed offset start.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,11 +80,6 @@ impl ConsumerSettings {
                 self.buffer_target_ms,
             ),
         ];
-        for (flag, key, value) in named {
-            if let Some(v) = value {
-                set(key, &v.to_string()).map_err(|e| CliError::Usage(format!("{flag} {v}: {e}")))?;
-            }
-        }
-        Ok(())
+        apply_named(&named, set)
     }
 }

@@ -101,12 +101,13 @@ async fn main() -> weir::Result<()> {
         .await?;
     let limit = consumer.partition_view(&tps[0]).map_or(0, |v| v.buffer_limit);
     println!(
-        "consumer: per-partition buffer {} asked, {} each to start with (the fair share of the {} budget over \
-         {partitions} partitions), then what each partition drains in a second, within the budget; fetching \
+        "consumer: per-partition buffer {} asked; each starts at {} and grows to what the consumer drains from \
+         it in a second, within the {} budget ({} each, its fair share, when all drain alike); fetching \
          resumes at half; processing {rate} records/s",
         kib(buffer as u64).trim(),
         kib(limit).trim(),
-        kib(budget as u64).trim()
+        kib(budget as u64).trim(),
+        kib((budget / partitions.max(1) as usize).min(buffer) as u64).trim()
     );
 
     let peak = Arc::new(AtomicU64::new(0));

@@ -76,3 +76,14 @@ pub fn peak_bytes() -> u64 {
 pub fn reset_peak() {
     PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
 }
+
+/// A field of this process's `/proc/self/status` in bytes (`VmRSS:` for the resident set, `VmHWM:` for its
+/// peak), to set beside [`live_bytes`]; 0 where the file or the field is missing.
+pub fn status_bytes(field: &str) -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}

@@ -91,15 +91,6 @@ struct Seen {
     errors: AtomicU64,
 }
 
-fn proc_status_kib(field: &str) -> f64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// Open file descriptors, and of them sockets (the client's connections: the harness's own descriptors, such as
 /// the pipe it keeps to each killed node's watchdog until the cluster drops, are not sockets).
 fn open_fds() -> (f64, f64) {
@@ -320,7 +311,7 @@ fn main() {
         let now = Instant::now();
         if now >= next_sample {
             t.push(start.elapsed().as_secs_f64());
-            rss.push(proc_status_kib("VmRSS:") / 1024.0);
+            rss.push(counting_alloc::status_bytes("VmRSS:") as f64 / (1024.0 * 1024.0));
             heap.push(counting_alloc::live_bytes() as f64 / (1024.0 * 1024.0));
             let (all, socks) = open_fds();
             fds.push(all);

@@ -16,35 +16,20 @@ use std::time::{Duration, Instant};
 use weir::config::{ClientConfig, ProducerConfig};
 use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
 use weir::{Admin, Producer, ProducerRecord};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use weir_testkit::bench_env::num as env;
+use weir_testkit::counting_alloc;
 
 fn kib(b: u64) -> String {
     format!("{:>6.1} KiB", b as f64 / 1024.0)
 }
 
-fn peak_rss_kib() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> weir::Result<()> {
-    let records = env("DEMO_RECORDS", 200_000);
-    let partitions = env("DEMO_PARTITIONS", 12) as i32;
-    let buffer = env("DEMO_BUFFER", 128 * 1024);
-    let budget = env("DEMO_BUDGET", 1024 * 1024);
-    let rate = env("DEMO_RATE", 40_000).max(1);
+    let records = env::<usize>("DEMO_RECORDS", 200_000);
+    let partitions = env::<usize>("DEMO_PARTITIONS", 12) as i32;
+    let buffer = env::<usize>("DEMO_BUFFER", 128 * 1024);
+    let budget = env::<usize>("DEMO_BUDGET", 1024 * 1024);
+    let rate = env::<usize>("DEMO_RATE", 40_000).max(1);
 
     eprintln!("starting a local Apache Kafka broker ...");
     let broker = weir_testkit::Kafka::shared();
@@ -170,10 +155,11 @@ async fn main() -> weir::Result<()> {
         kib(budget as u64).trim(),
         100.0 * peak.load(Ordering::Relaxed) as f64 / budget as f64
     );
-    if let Some(rss) = peak_rss_kib() {
+    let rss = counting_alloc::status_bytes("VmHWM:");
+    if rss > 0 {
         println!(
             "peak RSS of this process {:.1} MiB (broker runs separately)",
-            rss as f64 / 1024.0
+            rss as f64 / (1024.0 * 1024.0)
         );
     }
     println!("records lost            {lost}");

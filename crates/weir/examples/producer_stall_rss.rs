@@ -21,29 +21,14 @@ use std::time::{Duration, Instant};
 use weir::config::ProducerConfig;
 use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
 use weir::{ErrorKind, Producer, ProducerRecord};
-use weir_testkit::counting_alloc::{self, CountingAllocator};
+use weir_testkit::bench_env::num as env;
+use weir_testkit::counting_alloc::{self, status_bytes, CountingAllocator};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const PARTITIONS: i32 = 6;
 const MIB: f64 = (1 << 20) as f64;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn rss() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmRSS"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
 
 fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
@@ -54,9 +39,9 @@ fn signal(pid: u32, sig: &str) {
 }
 
 fn main() {
-    let run = Duration::from_secs(env("RUN_SECS", 10));
-    let stall = Duration::from_secs(env("STALL_SECS", 5));
-    let buffer = env("BUFFER_MIB", 32) << 20;
+    let run = Duration::from_secs(env::<u64>("RUN_SECS", 10));
+    let stall = Duration::from_secs(env::<u64>("STALL_SECS", 5));
+    let buffer = env::<u64>("BUFFER_MIB", 32) << 20;
     let broker = weir_testkit::Kafka::start(weir_testkit::Shape::Single);
     let pid = broker.pid(broker.node_ids()[0]).expect("the broker's pid");
     let topic = weir_testkit::unique_name("stall-rss");
@@ -112,14 +97,14 @@ fn main() {
         std::thread::sleep(Duration::from_millis(100));
         let t = start.elapsed();
         if !stopped && t >= stall_at {
-            before_rss = rss();
+            before_rss = status_bytes("VmRSS:");
             before_heap = counting_alloc::live_bytes();
             signal(pid, "-STOP");
             stopped = true;
             eprintln!("producer_stall_rss: broker stopped at {t:.1?}");
         }
         if stopped && !resumed {
-            peak_rss = peak_rss.max(rss());
+            peak_rss = peak_rss.max(status_bytes("VmRSS:"));
             peak_heap = peak_heap.max(counting_alloc::live_bytes());
             peak_queued = peak_queued.max(producer.stats().records_queued);
             if t >= stall_at + stall {

@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use weir::config::ProducerConfig;
 use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
 use weir::{Producer, ProducerRecord};
-use weir_testkit::counting_alloc::{self, CountingAllocator};
+use weir_testkit::bench_env::num as env;
+use weir_testkit::counting_alloc::{self, status_bytes, CountingAllocator};
 
 // Counts the bytes live on the heap, to tell what the consumer holds from what the allocator keeps.
 #[global_allocator]
@@ -35,29 +36,12 @@ const PARTITIONS: i32 = 32;
 /// Bytes of each value: `VALUE_BYTES` (1024; at least 16, for the partition and number it starts with).
 fn value_len() -> usize {
     static LEN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *LEN.get_or_init(|| env("VALUE_BYTES", 1024).max(16) as usize)
+    *LEN.get_or_init(|| env::<u64>("VALUE_BYTES", 1024).max(16) as usize)
 }
 const PARTITION_BUFFER: usize = 1 << 20;
 /// Producer batch size: the most a partition buffer may pass its high watermark by (one batch).
 const BATCH: usize = 256 << 10;
 const MIB: f64 = (1 << 20) as f64;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// A `/proc/self/status` field in bytes (`VmRSS`, `VmHWM`).
-fn status_bytes(field: &str) -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
 
 fn mib(b: u64) -> String {
     format!("{:.1} MiB", b as f64 / MIB)
@@ -335,8 +319,8 @@ fn main() {
         }
         return;
     }
-    let stall = env("STALL_SECS", 5);
-    let per_partition = env("MIB_PER_PARTITION", 8) * (1 << 20) / value_len() as u64;
+    let stall = env::<u64>("STALL_SECS", 5);
+    let per_partition = env::<u64>("MIB_PER_PARTITION", 8) * (1 << 20) / value_len() as u64;
     let broker = weir_testkit::Kafka::start(weir_testkit::Shape::Single);
     let bootstrap = broker.bootstrap();
     let mut ok = true;

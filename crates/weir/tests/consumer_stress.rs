@@ -12,6 +12,10 @@ use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
 use weir::{Producer, ProducerRecord};
 use weir_testkit::{unique_topic, Kafka};
 
+#[path = "support/buffered_peak.rs"]
+mod buffered_peak;
+use buffered_peak::BufferedPeak;
+
 const PARTITIONS: i32 = 64;
 const PER_PARTITION: usize = 400;
 const BUDGET: usize = 256 * 1024;
@@ -90,16 +94,7 @@ async fn stress(target_ms: &str) {
             }
         }));
     }
-    let peak = Arc::new(AtomicUsize::new(0));
-    let monitor = {
-        let (consumer, done, peak) = (consumer.clone(), done.clone(), peak.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                peak.fetch_max(consumer.buffered_bytes(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_micros(200));
-            }
-        })
-    };
+    let monitor = BufferedPeak::start(consumer.clone());
 
     let mut next: BTreeMap<i32, i64> = BTreeMap::new();
     let mut total = 0;
@@ -147,12 +142,12 @@ async fn stress(target_ms: &str) {
     for t in threads {
         t.join().unwrap();
     }
-    monitor.join().unwrap();
+
     assert!(next.values().all(|&n| n == PER_PARTITION as i64));
     // The budget holds to within one record batch (the state table's invariant 8): a fetch planned while
     // nothing was buffered may take its first batch whole even past its grant, so that a batch larger than
     // the grant still makes progress, while a fetch on another lane fills its own grant.
-    let peak = peak.load(Ordering::Relaxed);
+    let peak = monitor.stop();
     assert!(
         peak <= BUDGET + MAX_BATCH,
         "buffered {peak} bytes, budget {BUDGET} + one batch {MAX_BATCH}"

@@ -1,7 +1,6 @@
 //! Rate-sized buffers (`weir.buffer.target.ms`) on a real broker: the budget goes to the partition the
 //! application drains, paused ones fall to the floor, nothing is lost or reordered, and the budget holds.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +8,10 @@ use weir::config::ProducerConfig;
 use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
 use weir::{Producer, ProducerRecord};
 use weir_testkit::{unique_topic, Kafka};
+
+#[path = "support/buffered_peak.rs"]
+mod buffered_peak;
+use buffered_peak::BufferedPeak;
 
 const PARTITIONS: i32 = 8;
 const HOT_RECORDS: usize = 200_000;
@@ -76,17 +79,7 @@ async fn the_budget_goes_to_the_partition_drained_and_paused_ones_keep_the_floor
         "before the first rates: the floor"
     );
 
-    let done = Arc::new(AtomicBool::new(false));
-    let peak = Arc::new(AtomicUsize::new(0));
-    let monitor = {
-        let (consumer, done, peak) = (consumer.clone(), done.clone(), peak.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                peak.fetch_max(consumer.buffered_bytes(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_micros(200));
-            }
-        })
-    };
+    let monitor = BufferedPeak::start(consumer.clone());
 
     let mut next = 0i64;
     let mut hot_limit = 0u64;
@@ -111,8 +104,7 @@ async fn the_budget_goes_to_the_partition_drained_and_paused_ones_keep_the_floor
         hot_limit = hot_limit.max(view.buffer_limit);
         hot_rate = hot_rate.max(view.drain_rate);
     }
-    done.store(true, Ordering::Relaxed);
-    monitor.join().unwrap();
+    let peak = monitor.stop();
 
     assert!(hot_rate > 0, "the drained partition's rate was measured");
     assert!(
@@ -139,7 +131,6 @@ async fn the_budget_goes_to_the_partition_drained_and_paused_ones_keep_the_floor
         consumer.partition_view(&tps[0]).unwrap().buffer_limit
     );
     // The budget holds to within one batch (a first batch is taken whole; see consumer_stress).
-    let peak = peak.load(Ordering::Relaxed);
     assert!(
         peak <= BUDGET + MAX_BATCH,
         "buffered {peak} bytes, budget {BUDGET}"

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, TryAcquireError};
 use tokio::time::Instant;
 use weir_proto::record::{BatchBuilder, BatchOptions, ProducerIds};
 
@@ -149,18 +149,28 @@ impl Accumulator {
         };
         // Waits for room in `buffer.memory` for what is left of `max.block.ms` (the metadata wait took the rest),
         // as the Java client: a stalled broker or partition makes `send` wait, then fail, never grow the queue.
+        // Room at once is the common case: no timer is set up for it.
         let memory = size.min(self.cfg.buffer_memory);
-        let max_block = self.cfg.client.max_block;
-        match tokio::time::timeout_at(started + max_block, self.memory.acquire_many(memory as u32)).await {
-            Ok(permit) => permit.map_err(|_| Error::Closed)?.forget(),
-            Err(_) => {
-                return Err(Error::Timeout {
-                    what: format!(
-                    "room for a record of {size} bytes in buffer.memory ({} bytes, all queued or in flight)",
-                    self.cfg.buffer_memory
-                ),
-                    after: max_block,
-                })
+        match self.memory.try_acquire_many(memory as u32) {
+            Ok(permit) => permit.forget(),
+            Err(TryAcquireError::Closed) => return Err(Error::Closed),
+            Err(TryAcquireError::NoPermits) => {
+                let max_block = self.cfg.client.max_block;
+                match tokio::time::timeout_at(started + max_block, self.memory.acquire_many(memory as u32))
+                    .await
+                {
+                    Ok(permit) => permit.map_err(|_| Error::Closed)?.forget(),
+                    Err(_) => {
+                        return Err(Error::Timeout {
+                            what: format!(
+                            "room for a record of {size} bytes in buffer.memory ({} bytes, all queued or in \
+                                 flight)",
+                            self.cfg.buffer_memory
+                        ),
+                            after: max_block,
+                        })
+                    }
+                }
             }
         }
 

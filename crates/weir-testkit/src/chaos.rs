@@ -17,6 +17,7 @@
 //! The proxy runs on a thread of its own (a single-threaded tokio runtime), so it serves synchronous and
 //! asynchronous tests alike; dropping the [`Chaos`] stops it and closes every connection.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,7 +29,7 @@ use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
-use tokio::time::{sleep, Instant};
+use tokio::time::{sleep, sleep_until, Instant};
 
 /// Environment variable replaying a seed: `WEIR_CHAOS_SEED=N`.
 pub const SEED_ENV: &str = "WEIR_CHAOS_SEED";
@@ -83,6 +84,14 @@ pub enum Behaviour {
         max_chunk: usize,
         /// Longest pause after a chunk.
         max_pause: Duration,
+    },
+    /// Delays every chunk, both ways, by `one_way` from when the proxy read it, without holding up what follows:
+    /// chunks read meanwhile are in flight together, as on a link with that latency and no bandwidth limit. A
+    /// round trip takes `2 × one_way` longer than direct. For benchmarks that need a network's round trip on
+    /// loopback (where `tc netem` is not available).
+    Latency {
+        /// The delay of each chunk in each direction.
+        one_way: Duration,
     },
 }
 
@@ -148,6 +157,8 @@ counters! {
     slow_reads,
     /// Pauses after those chunks ([`Behaviour::SlowRead`]).
     pauses,
+    /// Chunks delayed in flight ([`Behaviour::Latency`]).
+    latency_chunks,
 }
 
 /// The proxies in front of a cluster's brokers, one listener per broker. Dropping it stops every listener and
@@ -443,6 +454,8 @@ async fn pump<R, W>(
 {
     let mut buf = vec![0u8; 64 * 1024];
     let mut stall_due: Option<Instant> = None;
+    // Chunks delayed by `Behaviour::Latency`, with when each is due, in order.
+    let mut in_flight: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
     loop {
         let limit = match *ctx.behaviour.borrow() {
             Behaviour::SlowRead { max_chunk, .. } => {
@@ -451,12 +464,37 @@ async fn pump<R, W>(
             }
             _ => buf.len(),
         };
-        let n = match from.read(&mut buf[..limit]).await {
-            Ok(0) | Err(_) => return,
+        let due = in_flight.front().map(|(at, _)| *at);
+        let read = tokio::select! {
+            biased;
+            _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                let (_, chunk) = in_flight.pop_front().expect("a chunk is due");
+                if forward(to, &chunk, dir, ctx).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            read = from.read(&mut buf[..limit]) => read,
+        };
+        let n = match read {
+            Ok(0) | Err(_) => {
+                // What is in flight still arrives, when due.
+                let _ = land(to, &mut in_flight, dir, ctx).await;
+                return;
+            }
             Ok(n) => n,
         };
         // The behaviour may have been switched while the read waited: act on the current one.
         let now = *ctx.behaviour.borrow();
+        if let Behaviour::Latency { one_way } = now {
+            ctx.count(|c| &c.latency_chunks, 1);
+            in_flight.push_back((Instant::now() + one_way, buf[..n].to_vec()));
+            continue;
+        }
+        // Switched away from latency: what is in flight goes first, in order.
+        if land(to, &mut in_flight, dir, ctx).await.is_err() {
+            return;
+        }
         if !matches!(now, Behaviour::Stall { .. }) {
             stall_due = None;
         }
@@ -490,14 +528,39 @@ async fn pump<R, W>(
             }
             _ => {}
         }
-        if to.write_all(&buf[..n]).await.is_err() {
+        if forward(to, &buf[..n], dir, ctx).await.is_err() {
             return;
         }
-        match dir {
-            Direction::ToBroker => ctx.count(|c| &c.bytes_to_broker, n as u64),
-            Direction::ToClient => ctx.count(|c| &c.bytes_to_client, n as u64),
-        }
     }
+}
+
+/// Writes one chunk on and counts it.
+async fn forward<W: AsyncWrite + Unpin>(
+    to: &mut W,
+    chunk: &[u8],
+    dir: Direction,
+    ctx: &Ctx,
+) -> io::Result<()> {
+    to.write_all(chunk).await?;
+    match dir {
+        Direction::ToBroker => ctx.count(|c| &c.bytes_to_broker, chunk.len() as u64),
+        Direction::ToClient => ctx.count(|c| &c.bytes_to_client, chunk.len() as u64),
+    }
+    Ok(())
+}
+
+/// Writes every chunk in flight on, each once it is due.
+async fn land<W: AsyncWrite + Unpin>(
+    to: &mut W,
+    in_flight: &mut VecDeque<(Instant, Vec<u8>)>,
+    dir: Direction,
+    ctx: &Ctx,
+) -> io::Result<()> {
+    while let Some((at, chunk)) = in_flight.pop_front() {
+        sleep_until(at).await;
+        forward(to, &chunk, dir, ctx).await?;
+    }
+    Ok(())
 }
 
 /// A frozen connection: reads and drops whatever either end sends, forwards nothing, closes nothing. Returns
@@ -641,6 +704,31 @@ mod tests {
         );
         drop(s);
         settled(&chaos, |c| c.half_open_noticed == 1);
+    }
+
+    #[test]
+    fn latency_delays_both_ways_and_keeps_order_across_a_switch() {
+        let chaos = Chaos::start(&[echo_server()], 19).unwrap();
+        let one_way = Duration::from_millis(50);
+        chaos.set(Behaviour::Latency { one_way });
+        let mut s = connect(&chaos);
+        let t = std::time::Instant::now();
+        assert_eq!(echo(&mut s, b"ping").unwrap(), b"ping");
+        assert!(t.elapsed() >= 2 * one_way, "{:?}", t.elapsed());
+        // Chunks written back to back are all in flight, then arrive whole and in order, also when the
+        // behaviour switches while they are in flight.
+        let msg: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        for part in msg.chunks(10_000) {
+            s.write_all(part).unwrap();
+        }
+        chaos.set(Behaviour::Calm);
+        s.write_all(b"end").unwrap();
+        let mut got = vec![0u8; msg.len() + 3];
+        s.read_exact(&mut got).unwrap();
+        assert_eq!(&got[..msg.len()], &msg[..]);
+        assert_eq!(&got[msg.len()..], b"end");
+        let c = settled(&chaos, |c| c.bytes_to_client == 4 + 200_003);
+        assert!(c.latency_chunks >= 2, "{c:?}");
     }
 
     #[test]

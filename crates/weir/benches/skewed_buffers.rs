@@ -24,6 +24,10 @@
 //! other is paused (drains nothing). Per swap: how long the newly hot partition's limit takes to reach 90% of
 //! what the previous hot one had, and how long the previous one's takes to fall to a quarter of it.
 //!
+//! `RTT_MS` (0) adds a network's round trip: the clients then reach the broker through
+//! [`weir_testkit::chaos`]'s proxy, which delays every chunk by half of it each way (`Behaviour::Latency`; the
+//! proxy's copying shares the machine's cores with everything else, in every mode alike).
+//!
 //! Printed: every run, then per mode the medians [min–max] and the ratio of hot records/s to the fixed mode's.
 //! With `WEIR_BENCH_OUT=FILE`, one results line per run in the shared benchmark format.
 
@@ -39,6 +43,7 @@ use weir::config::ProducerConfig;
 use weir::consumer::{Consumer, ConsumerConfig, StartOffset, TopicPartition};
 use weir::{Producer, ProducerRecord};
 use weir_testkit::bench_env::{list as env_list, num as env_num};
+use weir_testkit::chaos::Behaviour;
 use weir_testkit::cpu_time::process_cpu;
 use weir_testkit::{bench_out, unique_name, Kafka, Shape};
 
@@ -53,6 +58,8 @@ struct Run {
     transitions_per_s: f64,
     cold_gap_ms: f64,
     cpu_s: f64,
+    /// Records the hot partition's fetches brought, on average.
+    hot_per_fetch: f64,
 }
 
 fn main() {
@@ -71,7 +78,16 @@ fn main() {
             .map(|t| t.parse::<u64>().expect("a target in ms")),
     );
 
-    let broker = Kafka::start(Shape::Single);
+    let rtt_ms: u64 = env_num("RTT_MS", 0);
+    // With a round trip to emulate, the clients reach the broker through a proxy that delays every chunk by
+    // half of it each way (after the prefill).
+    let (broker, proxy) = match rtt_ms {
+        0 => (Kafka::start(Shape::Single), None),
+        _ => {
+            let (k, c) = Kafka::start_proxied(Shape::Single, &[]);
+            (k, Some(c))
+        }
+    };
     let bootstrap = broker.bootstrap();
     let topic = unique_name("skewed");
     broker.create_topic(&topic, PARTITIONS);
@@ -94,6 +110,11 @@ fn main() {
         "{BENCH}: {hot_records} hot records of {value_bytes} B written in {:.1?}",
         t0.elapsed()
     );
+    if let Some(proxy) = &proxy {
+        proxy.set(Behaviour::Latency {
+            one_way: Duration::from_micros(rtt_ms * 500),
+        });
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     let cold = rt.spawn(cold_writer(bootstrap.clone(), topic.clone(), stop.clone()));
@@ -112,12 +133,12 @@ fn main() {
             let mode = mode_name(*target);
             eprintln!(
                 "{BENCH}: run {run} {mode}: hot {:.0} records/s, peak buffered {:.1} MiB, {:.1} transitions/s, \
-                 longest cold gap {:.0} ms, CPU {:.2} s",
-                r.hot_per_s, r.peak_mib, r.transitions_per_s, r.cold_gap_ms, r.cpu_s
+                 longest cold gap {:.0} ms, CPU {:.2} s, {:.0} hot records per fetch",
+                r.hot_per_s, r.peak_mib, r.transitions_per_s, r.cold_gap_ms, r.cpu_s, r.hot_per_fetch
             );
             bench_out::record(
                 BENCH,
-                "1 hot + 63 cold partitions, 16 MiB budget",
+                &format!("1 hot + 63 cold partitions, 16 MiB budget, {rtt_ms} ms round trip"),
                 &mode,
                 run,
                 &[("target_ms", (*target as f64).into())],
@@ -149,7 +170,7 @@ fn main() {
     let fixed_hot = stats(&results[0].1.iter().map(|r| r.hot_per_s).collect::<Vec<_>>()).0;
     println!(
         "\n{BENCH}: 1 hot partition drained at full speed, 63 cold at {COLD_RATE} records/s, {} MiB budget, \
-         {hot_records} x {value_bytes} B hot records; medians [min-max] of {runs}\n",
+         {hot_records} x {value_bytes} B hot records, {rtt_ms} ms added round trip; medians [min-max] of {runs}\n",
         budget >> 20
     );
     println!("| mode | hot records/s | vs fixed | peak buffered MiB | transitions/s | longest cold gap ms | CPU s |");
@@ -279,7 +300,10 @@ async fn measure(bootstrap: &str, topic: &str, target: u64, budget: usize, hot: 
     sampler.join().unwrap();
     let s = consumer.stats();
     consumer.close().await.unwrap();
+    let hot_stats = s.partitions.iter().find(|p| p.topic_partition.partition == 0);
+    let hot_per_fetch = hot_stats.map_or(0.0, |p| p.records_fetched as f64 / p.fetches.max(1) as f64);
     Run {
+        hot_per_fetch,
         hot_per_s: hot_read as f64 / elapsed.as_secs_f64(),
         peak_mib: peak.load(Ordering::Relaxed) as f64 / (1 << 20) as f64,
         transitions_per_s: (s.backpressure_pauses + s.backpressure_resumes) as f64 / elapsed.as_secs_f64(),

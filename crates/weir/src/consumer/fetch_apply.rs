@@ -269,14 +269,18 @@ pub(crate) fn next_batch_floor(old: u64, largest_batch: usize) -> Option<u64> {
     (largest_batch > 0).then(|| (largest_batch as u64).max(old - old / 256))
 }
 
-/// The next average memory cost per wire byte, in thousandths: this response weighs 1/8. At least 1.0 (a fetch
-/// never asks for more wire bytes than its memory grant), at most 100.
+/// The next average memory cost per wire byte, in thousandths: the first response's cost (`old` is 0 until one
+/// is measured), then each response weighs 1/8. At least 1.0 (a fetch never asks for more wire bytes than its
+/// memory grant), at most 100.
 pub(crate) fn next_memory_per_wire_milli(old: u64, kept: usize, wire_used: usize) -> Option<u64> {
     if wire_used == 0 {
         return None;
     }
     let sample = (kept as u128 * 1000 / wire_used as u128).clamp(1000, 100_000) as u64;
-    Some((old * 7 + sample) / 8)
+    Some(match old {
+        0 => sample,
+        _ => (old * 7 + sample) / 8,
+    })
 }
 
 #[cfg(test)]
@@ -682,7 +686,10 @@ mod tests {
         assert_eq!(next_memory_per_wire_milli(1000, 300, 100), Some(1250));
         // Below 1.0 counts as 1.0; above 100 as 100.
         assert_eq!(next_memory_per_wire_milli(1000, 1, 100), Some(1000));
-        assert_eq!(next_memory_per_wire_milli(0, 1_000_000, 1), Some(12_500));
+        assert_eq!(next_memory_per_wire_milli(1000, 1_000_000, 1), Some(13_375));
+        // The first measure is taken whole.
+        assert_eq!(next_memory_per_wire_milli(0, 300, 100), Some(3000));
+        assert_eq!(next_memory_per_wire_milli(0, 10, 0), None);
     }
 
     /// KIP-951: NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH with a leader named at a newer epoch than the one

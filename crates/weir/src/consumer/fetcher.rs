@@ -521,8 +521,16 @@ fn room(p: &Partition) -> usize {
 /// The least grant worth a fetch: what the largest batch seen lately costs in memory (at least 1 byte).
 fn least_grant(inner: &Inner) -> usize {
     let batch = inner.batch_floor.load(Ordering::Relaxed) as u128;
-    let per_wire = inner.memory_per_wire_milli.load(Ordering::Relaxed) as u128;
+    let per_wire = memory_per_wire_milli(inner) as u128;
     (batch * per_wire / 1000).clamp(1, inner.table.budget_limit() as u128) as usize
+}
+
+/// What a wire byte costs in memory, in thousandths: the measured average, 1.0 until one is measured.
+fn memory_per_wire_milli(inner: &Inner) -> u64 {
+    match inner.memory_per_wire_milli.load(Ordering::Relaxed) {
+        0 => 1000,
+        measured => measured,
+    }
 }
 
 /// Memory one batch may take beyond the budget when nothing else is buffered (see `DecodeLimits::oversize_cut`).
@@ -531,7 +539,7 @@ const OVERSIZE_CUT: usize = 64 << 20;
 /// The response size to ask for so that its records fit a memory `grant`: the grant divided by what a wire
 /// byte has recently cost in memory (records of small values cost several times their wire size).
 fn wire_budget(inner: &Inner, grant: usize) -> i32 {
-    let per_wire = inner.memory_per_wire_milli.load(Ordering::Relaxed).max(1);
+    let per_wire = memory_per_wire_milli(inner);
     let cap = inner.cfg.fetch_max_bytes.min(i32::MAX as usize) as u128;
     (grant as u128 * 1000 / per_wire as u128).clamp(1, cap.max(1)) as i32
 }

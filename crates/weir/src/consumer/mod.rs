@@ -131,7 +131,7 @@ pub(crate) struct Inner {
     /// Handles of the consumer-wide metrics.
     pub(crate) metrics: ConsumerMetrics,
     /// Memory the records of one wire byte cost once decoded, in thousandths (an average over recent fetches;
-    /// 1000 until measured). A fetch asks the broker for its memory grant divided by this, so that what arrives
+    /// 0 until measured, taken as 1000). A fetch asks the broker for its memory grant divided by this, so that what arrives
     /// fits the grant instead of being fetched again.
     pub(crate) memory_per_wire_milli: AtomicU64,
     /// Wire size of the largest record batch fetched lately: every partition is asked for at least this much
@@ -210,7 +210,7 @@ impl Consumer {
             closed: AtomicBool::new(false),
             stats: StatCounters::default(),
             metrics: ConsumerMetrics::new(&cfg.client.client_id),
-            memory_per_wire_milli: AtomicU64::new(1000),
+            memory_per_wire_milli: AtomicU64::new(0),
             batch_floor: AtomicU64::new(0),
             cfg,
         });

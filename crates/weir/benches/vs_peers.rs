@@ -25,17 +25,18 @@
 //!   a note, when the Java peer is not built (`scripts/setup-test-env java-peer`).
 //!
 //! **b) the bounded-buffer workload** (what weir exists for) on one 1,000-partition topic pre-filled with
-//! `PRESSURE_PER_PARTITION` records of 100 B per partition, for weir and franz-go: every partition from offset 0;
-//! the application keeps at most `buffer` records per partition, pausing a partition when its buffer is full
-//! and resuming it when a worker drains it below `resume_below`; a poll loop distributes records to 8 worker
-//! threads (partition % 8), each record costing `work_rounds` passes of FNV-1a over its value. The franz-go side
-//! is `peers/go/pressure.go`; the weir side is [`pressure`] below, the same design line for line (weir's
-//! pause/resume through `ConsumerPartition` handles, or by name in the `weir-by-name` row; `weir-fixed` is the
-//! first row with fixed fair shares of the budget (`weir.buffer.target.ms=0`) instead of rate-sized buffers;
-//! `weir-1GiB` is the first row with a 1 GiB memory budget instead of the default 64 MiB, which shows what the
-//! per-partition fetch size costs weir here: see docs/benchmarks.md).
-//! librdkafka is left out of (b): kcat cannot pause, and a Python driver (confluent-kafka) would measure
-//! Python, not librdkafka.
+//! `PRESSURE_PER_PARTITION` records of 100 B per partition, for weir, librdkafka and franz-go: every partition
+//! from offset 0; the application keeps at most `buffer` records per partition, pausing a partition when its
+//! buffer is full and resuming it when a worker drains it below `resume_below`; a poll loop distributes records
+//! to 8 worker threads (partition % 8), each record costing `work_rounds` passes of FNV-1a over its value. The
+//! franz-go side is `peers/go/pressure.go`; the librdkafka side is `peers/c/pressure.c` (librdkafka 2.16,
+//! compiled here with `cc`, see `weir_testkit::peers::rdk_pressure`; its consumer queue holds at most 64 MiB of
+//! pre-fetched records, librdkafka's default, as weir's default memory budget); the weir side is [`pressure`]
+//! below; all three the same design line for line (weir's pause/resume through `ConsumerPartition` handles, or
+//! by name in the `weir-by-name` row; `weir-fixed` is the first row with fixed fair shares of the budget
+//! (`weir.buffer.target.ms=0`) instead of rate-sized buffers; `weir-1GiB` is the first row with a 1 GiB memory
+//! budget instead of the default 64 MiB, which shows what the per-partition fetch size costs weir here: see
+//! docs/benchmarks.md). Ratios are against franz-go, and weir's against librdkafka too.
 //!
 //! Every client runs as a child process of this one; wall time is measured here, CPU time (user + sys) and
 //! peak RSS come from `wait4(2)` on the child (`weir_testkit::peers::franz_go::run_measured`). The broker's
@@ -64,6 +65,7 @@ use weir::consumer::{
 use weir_testkit::bench_env::num as env_num;
 use weir_testkit::bench_out;
 use weir_testkit::peers::franz_go::{json_number, run_measured, Input, Measured, Pressure};
+use weir_testkit::peers::rdk_pressure::RdkPressure;
 use weir_testkit::{unique_name, Kafka, Shape};
 
 /// The bench's name in its results lines.
@@ -369,6 +371,7 @@ struct PressureSamples {
 
 fn section_b(kafka: &Kafka, lineup: &Lineup, runs: usize) {
     let fg = &lineup.franz_go;
+    let rdk = RdkPressure::require();
     let b = kafka.bootstrap();
     let p = pressure_settings();
     let per = env_num("PRESSURE_PER_PARTITION", 20_000);
@@ -378,7 +381,7 @@ fn section_b(kafka: &Kafka, lineup: &Lineup, runs: usize) {
     println!(
         "\n== b) bounded buffers: {} partitions x {per} records x {VALUE} B pre-filled; buffer {} records per partition, \
          resume below {}; {} workers, {} FNV-1a pass(es) per record; poll {} records; fetch max wait {} ms; \
-         {} s per run ({} s warm-up not counted)",
+         {} s per run ({} s warm-up not counted); librdkafka {} (peers/c/pressure.c)",
         p.partitions,
         p.buffer,
         p.resume_below,
@@ -387,7 +390,8 @@ fn section_b(kafka: &Kafka, lineup: &Lineup, runs: usize) {
         p.poll_max,
         p.fetch_max_wait.as_millis(),
         p.duration.as_secs(),
-        p.warmup.as_secs()
+        p.warmup.as_secs(),
+        rdk.version()
     );
     let started = Instant::now();
     let fill = run_measured(
@@ -402,7 +406,15 @@ fn section_b(kafka: &Kafka, lineup: &Lineup, runs: usize) {
         started.elapsed().as_secs_f64(),
         PREFILL_CHUNK.min(per)
     );
-    let rows = ["weir", "weir-by-name", "weir-fixed", "weir-1GiB", "franz-go"];
+    // franz-go last: the ratios are against it.
+    let rows = [
+        "weir",
+        "weir-by-name",
+        "weir-fixed",
+        "weir-1GiB",
+        "librdkafka",
+        "franz-go",
+    ];
     let mut samples: Vec<PressureSamples> = rows.iter().map(|_| PressureSamples::default()).collect();
     let timeout = p.duration + Duration::from_secs(120);
     for run in 0..runs {
@@ -413,6 +425,7 @@ fn section_b(kafka: &Kafka, lineup: &Lineup, runs: usize) {
                 1 => lineup.weir_child("pressure", &pressure_args(&b, &topic, &p, true, 0, None)),
                 2 => lineup.weir_child("pressure", &pressure_args(&b, &topic, &p, false, 0, Some(0))),
                 3 => lineup.weir_child("pressure", &pressure_args(&b, &topic, &p, false, 1 << 30, None)),
+                4 => rdk.pressure_cmd(&b, &topic, &p),
                 _ => fg.pressure_cmd(&b, &topic, &p),
             };
             let m = run_measured(cmd, Input::Null, false, timeout);
@@ -512,15 +525,27 @@ fn section_b(kafka: &Kafka, lineup: &Lineup, runs: usize) {
         );
     }
     let fgi = rows.len() - 1;
+    let rdki = rows
+        .iter()
+        .position(|r| *r == "librdkafka")
+        .expect("a librdkafka row");
     for (r, row) in rows.iter().enumerate().take(fgi) {
-        let ratio = |f: fn(&PressureSamples) -> &Vec<f64>| median(f(&samples[r])) / median(f(&samples[fgi]));
-        println!(
-            "{row} / franz-go: records/s {:.2}x, pauses/s {:.2}x, CPU per M records {:.2}x, peak RSS {:.2}x",
-            ratio(|s| &s.rate),
-            ratio(|s| &s.pauses),
-            ratio(|s| &s.cpu_per_mrec),
-            ratio(|s| &s.rss_mib)
-        );
+        let mut against = vec![fgi];
+        if *row == "weir" {
+            against.push(rdki);
+        }
+        for o in against {
+            let ratio =
+                |f: fn(&PressureSamples) -> &Vec<f64>| median(f(&samples[r])) / median(f(&samples[o]));
+            println!(
+                "{row} / {}: records/s {:.2}x, pauses/s {:.2}x, CPU per M records {:.2}x, peak RSS {:.2}x",
+                rows[o],
+                ratio(|s| &s.rate),
+                ratio(|s| &s.pauses),
+                ratio(|s| &s.cpu_per_mrec),
+                ratio(|s| &s.rss_mib)
+            );
+        }
     }
 }
 

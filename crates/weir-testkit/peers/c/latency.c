@@ -28,7 +28,7 @@
  *
  * Built with the headers of Debian's librdkafka-dev (2.0.2) against the librdkafka 2.16 of the PyPI wheel: every
  * function called here has the same signature in both, and the shared object is found through the run path the
- * build sets (see weir_testkit::peers::rdk_latency).
+ * build sets (see weir_testkit::peers::rdk_driver).
  */
 #define _GNU_SOURCE
 #include <errno.h>

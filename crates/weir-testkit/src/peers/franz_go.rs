@@ -277,7 +277,7 @@ fn stale(bin: &Path) -> bool {
     })
 }
 
-/// Settings of the pressure workload (the same for weir's and franz-go's implementation).
+/// Settings of the pressure workload (the same for the weir, franz-go and librdkafka implementations).
 #[derive(Debug, Clone)]
 pub struct Pressure {
     /// Partitions of the topic (all consumed from offset 0).

@@ -96,7 +96,7 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
 
     let mut cfg = ConsumerConfig::new(&g.brokers);
     apply_props(&a.props, |k, v| cfg.set(k, v))?;
-    a.apply_buffer_flags(|k, v| cfg.set(k, v))?;
+    a.buffers.apply(|k, v| cfg.set(k, v))?;
     cfg.validate()?;
     let format = output_format(&a)?;
     let start = parse_offset(a.offset.as_deref().unwrap_or("beginning"))?;

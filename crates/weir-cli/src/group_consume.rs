@@ -88,7 +88,7 @@ pub async fn run(g: &Global, a: ConsumeArgs) -> Result<(), CliError> {
             cfg.set("auto.offset.reset", reset)?;
         }
     }
-    a.apply_buffer_flags(|k, v| cfg.set(k, v))?;
+    a.buffers.apply(|k, v| cfg.set(k, v))?;
     let format = output_format(&a)?;
 
     let group = GroupConsumer::new(cfg)?;

@@ -3,6 +3,7 @@
 mod acl_cmds;
 mod admin_cmds;
 mod bench;
+mod buffer_flags;
 mod config_cmds;
 mod consume;
 mod format;
@@ -18,7 +19,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use util::{apply_named, CliError};
+use buffer_flags::BufferFlags;
+use util::CliError;
 
 const AFTER_HELP: &str = "\
 Brokers: -b, else $WEIR_BROKERS, else 127.0.0.1:9092.
@@ -165,21 +167,8 @@ pub struct ConsumeArgs {
     #[arg(short = 'X', value_name = "KEY=VALUE")]
     pub props: Vec<String>,
 
-    /// Per-partition buffer high watermark in bytes (weir.partition.buffer.bytes, default 8 MiB): the most a
-    /// partition buffers; fetching it resumes when its buffer drains below half of its limit
-    #[arg(long = "partition-buffer", value_name = "BYTES")]
-    pub partition_buffer: Option<u64>,
-
-    /// Rate-sized buffers (weir.buffer.target.ms, default 1000): each partition's limit is what this consumer
-    /// drains from it in this many ms, within the partition buffer and the budget; 0: every partition gets its
-    /// fair share of the budget
-    #[arg(long = "buffer-target-ms", value_name = "MS")]
-    pub buffer_target_ms: Option<u64>,
-
-    /// Upper bound on bytes buffered by the consumer across all partitions (weir.memory.budget.bytes,
-    /// default 64 MiB)
-    #[arg(long = "memory-budget", value_name = "BYTES")]
-    pub memory_budget: Option<u64>,
+    #[command(flatten)]
+    pub buffers: BufferFlags,
 
     /// Show the consumer's partitions on stderr: position, high watermark, lag, buffered bytes, buffer limit,
     /// drain rate, paused by the application or by backpressure. A live table refreshed every
@@ -187,26 +176,6 @@ pub struct ConsumeArgs {
     /// table when consuming ends
     #[arg(long = "stats")]
     pub stats: bool,
-}
-
-impl ConsumeArgs {
-    /// Sets the buffer options given (`--partition-buffer`, `--memory-budget`, `--buffer-target-ms`) with `set`.
-    fn apply_buffer_flags(&self, set: impl FnMut(&str, &str) -> weir::Result<()>) -> Result<(), CliError> {
-        let named = [
-            (
-                "--partition-buffer",
-                "weir.partition.buffer.bytes",
-                self.partition_buffer,
-            ),
-            ("--memory-budget", "weir.memory.budget.bytes", self.memory_budget),
-            (
-                "--buffer-target-ms",
-                "weir.buffer.target.ms",
-                self.buffer_target_ms,
-            ),
-        ];
-        apply_named(&named, set)
-    }
 }
 
 #[derive(Subcommand, Debug)]

@@ -3,6 +3,7 @@
 use clap::{Args, ValueEnum};
 use weir::consumer::StartOffset;
 
+use crate::buffer_flags::BufferFlags;
 use crate::util::{apply_named, apply_props, CliError};
 
 /// Where partitions without a committed offset start.
@@ -43,18 +44,8 @@ pub struct ConsumerSettings {
     #[arg(long = "fetch-min-bytes", value_name = "BYTES")]
     pub fetch_min_bytes: Option<u64>,
 
-    /// weir.partition.buffer.bytes: per-partition buffer high watermark (default 8 MiB)
-    #[arg(long = "partition-buffer", value_name = "BYTES")]
-    pub partition_buffer: Option<u64>,
-
-    /// weir.buffer.target.ms: rate-sized buffers, each partition buffering what it drains in this many ms
-    /// (default 1000; 0: fair shares of the budget)
-    #[arg(long = "buffer-target-ms", value_name = "MS")]
-    pub buffer_target_ms: Option<u64>,
-
-    /// weir.memory.budget.bytes: bytes buffered by the consumer across all partitions (default 64 MiB)
-    #[arg(long = "memory-budget", value_name = "BYTES")]
-    pub memory_budget: Option<u64>,
+    #[command(flatten)]
+    pub buffers: BufferFlags,
 
     /// Any other consumer property (Java / librdkafka name), e.g. -X fetch.max.bytes=1048576 (repeatable)
     #[arg(short = 'X', value_name = "KEY=VALUE")]
@@ -68,18 +59,8 @@ impl ConsumerSettings {
         let named = [
             ("--fetch-max-wait-ms", "fetch.max.wait.ms", self.fetch_max_wait_ms),
             ("--fetch-min-bytes", "fetch.min.bytes", self.fetch_min_bytes),
-            (
-                "--partition-buffer",
-                "weir.partition.buffer.bytes",
-                self.partition_buffer,
-            ),
-            ("--memory-budget", "weir.memory.budget.bytes", self.memory_budget),
-            (
-                "--buffer-target-ms",
-                "weir.buffer.target.ms",
-                self.buffer_target_ms,
-            ),
         ];
-        apply_named(&named, set)
+        apply_named(&named, &mut set)?;
+        self.buffers.apply(set)
     }
 }

@@ -44,21 +44,11 @@
 
 #include <librdkafka/rdkafka.h>
 
+#define DRIVER_NAME "rdk-latency"
+#include "driver.h"
+
 #define HEADER_LEN 24
 #define DRAIN_TIMEOUT_NS (10LL * 1000000000LL)
-
-static void die(const char *fmt, const char *a, const char *b) {
-    fprintf(stderr, "rdk-latency: ");
-    fprintf(stderr, fmt, a, b);
-    fprintf(stderr, "\n");
-    exit(1);
-}
-
-static int64_t mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void put_u64(unsigned char *p, uint64_t v) {
     for (int i = 7; i >= 0; i--) {
@@ -181,43 +171,13 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
 }
 
-/* RDK_LATENCY_STATS=FILE: the producer's last statistics JSON (set statistics.interval.ms too) is written there. */
-static char *last_stats;
-
-static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
-    (void)rk;
-    (void)len;
-    (void)opaque;
-    free(last_stats);
-    last_stats = json;
-    return 1; /* the JSON is ours to free */
-}
-
-static void set(rd_kafka_conf_t *conf, const char *key, const char *value) {
-    char err[512];
-    if (rd_kafka_conf_set(conf, key, value, err, sizeof err) != RD_KAFKA_CONF_OK) {
-        die("%s: %s", key, err);
-    }
-}
-
-static uint64_t number(const char *s, const char *what) {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || end == s) {
-        die("%s: not a number: %s", what, s);
-    }
-    return v;
-}
-
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
         printf("%s\n", rd_kafka_version_str());
         return 0;
     }
     if (argc < 8) {
-        die("usage: rdk-latency BROKERS TOPIC PARTITIONS RATE DURATION_MS WARMUP_MS RECORD_SIZE [KEY=VALUE...]%s%s",
-            "", "");
+        die("usage: rdk-latency BROKERS TOPIC PARTITIONS RATE DURATION_MS WARMUP_MS RECORD_SIZE [KEY=VALUE...]");
     }
     const char *brokers = argv[1], *topic = argv[2];
     int partitions = (int)number(argv[3], "PARTITIONS");
@@ -225,7 +185,7 @@ int main(int argc, char **argv) {
     uint64_t duration_ms = number(argv[5], "DURATION_MS"), warmup_ms = number(argv[6], "WARMUP_MS");
     size_t size = number(argv[7], "RECORD_SIZE");
     if (partitions <= 0 || rate == 0 || duration_ms == 0 || size < HEADER_LEN) {
-        die("positive PARTITIONS, RATE, DURATION_MS and a RECORD_SIZE of at least 24 are required%s%s", "", "");
+        die("positive PARTITIONS, RATE, DURATION_MS and a RECORD_SIZE of at least 24 are required");
     }
     warmup = warmup_ms * rate / 1000;
     total = warmup + duration_ms * rate / 1000;
@@ -247,7 +207,7 @@ int main(int argc, char **argv) {
         char *kv = strdup(argv[i]);
         char *eq = strchr(kv, '=');
         if (eq == NULL) {
-            die("%s is not KEY=VALUE%s", argv[i], "");
+            die("%s is not KEY=VALUE", argv[i]);
         }
         *eq = '\0';
         if (strncmp(kv, "producer.", 9) == 0) {
@@ -269,11 +229,11 @@ int main(int argc, char **argv) {
     char err[512];
     rd_kafka_t *producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, err, sizeof err);
     if (producer == NULL) {
-        die("producer: %s%s", err, "");
+        die("producer: %s", err);
     }
     consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, err, sizeof err);
     if (consumer == NULL) {
-        die("consumer: %s%s", err, "");
+        die("consumer: %s", err);
     }
     rd_kafka_poll_set_consumer(consumer);
 
@@ -293,7 +253,7 @@ int main(int argc, char **argv) {
     }
     e = rd_kafka_assign(consumer, tps);
     if (e) {
-        die("assign: %s%s", rd_kafka_err2str(e), "");
+        die("assign: %s", rd_kafka_err2str(e));
     }
     rd_kafka_topic_partition_list_destroy(tps);
 
@@ -301,7 +261,7 @@ int main(int argc, char **argv) {
     e2e.v = malloc(sizeof(int64_t) * (total + 1));
     ack.v = malloc(sizeof(int64_t) * (total + 1));
     if (seen == NULL || e2e.v == NULL || ack.v == NULL) {
-        die("out of memory%s%s", "", "");
+        die("out of memory");
     }
     struct timespec seed;
     clock_gettime(CLOCK_REALTIME, &seed);
@@ -310,7 +270,7 @@ int main(int argc, char **argv) {
     origin = mono_ns();
     pthread_t reader_thread;
     if (pthread_create(&reader_thread, NULL, reader, NULL) != 0) {
-        die("cannot start the reader thread%s%s", "", "");
+        die("cannot start the reader thread");
     }
     unsigned char *value = malloc(size);
     memset(value, 'x', size);
@@ -334,13 +294,13 @@ int main(int argc, char **argv) {
             rd_kafka_poll(producer, 1); /* a full queue: serve delivery reports, then retry */
         }
         if (e) {
-            die("produce: %s%s", rd_kafka_err2str(e), "");
+            die("produce: %s", rd_kafka_err2str(e));
         }
         rd_kafka_poll(producer, 0);
     }
     e = rd_kafka_flush(producer, 60000);
     if (e) {
-        die("flush: %s%s", rd_kafka_err2str(e), "");
+        die("flush: %s", rd_kafka_err2str(e));
     }
     atomic_store(&expected, acked);
     int64_t deadline = mono_ns() + DRAIN_TIMEOUT_NS;
@@ -354,19 +314,14 @@ int main(int argc, char **argv) {
     atomic_store(&stop_reading, 1);
     pthread_join(reader_thread, NULL);
     if (reader_error[0]) {
-        die("reading: %s%s", reader_error, "");
+        die("reading: %s", reader_error);
     }
     if (failed) {
         fprintf(stderr, "rdk-latency: %" PRIu64 " records failed: %s\n", failed, first_error);
         return 1;
     }
-    if (stats_file != NULL && last_stats != NULL) {
-        FILE *f = fopen(stats_file, "w");
-        if (f != NULL) {
-            fputs(last_stats, f);
-            fclose(f);
-        }
-    }
+    /* RDK_LATENCY_STATS=FILE: the producer's last statistics JSON (set statistics.interval.ms too). */
+    write_stats(stats_file);
     rd_kafka_consumer_close(consumer);
     rd_kafka_destroy(consumer);
     rd_kafka_destroy(producer);

@@ -59,23 +59,8 @@
 
 #include <librdkafka/rdkafka.h>
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "rdk-pressure: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
-
-static int64_t mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
+#define DRIVER_NAME "rdk-pressure"
+#include "driver.h"
 
 static void *xmalloc(size_t n) {
     void *p = malloc(n == 0 ? 1 : n);
@@ -246,35 +231,6 @@ static size_t poll_records(rd_kafka_queue_t *cq, rd_kafka_message_t **msgs, size
         die("consume: %s", rd_kafka_err2str(rd_kafka_last_error()));
     }
     return 1 + (size_t)more;
-}
-
-/* RDK_PRESSURE_STATS=FILE: the last statistics JSON (set statistics.interval.ms too) is written there. */
-static char *last_stats;
-
-static int on_stats(rd_kafka_t *r, char *json, size_t len, void *opaque) {
-    (void)r;
-    (void)len;
-    (void)opaque;
-    free(last_stats);
-    last_stats = json;
-    return 1; /* the JSON is ours to free */
-}
-
-static void set(rd_kafka_conf_t *conf, const char *key, const char *value) {
-    char err[512];
-    if (rd_kafka_conf_set(conf, key, value, err, sizeof err) != RD_KAFKA_CONF_OK) {
-        die("%s: %s", key, err);
-    }
-}
-
-static int64_t number(const char *s, const char *what) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end || end == s) {
-        die("%s: not a number: %s", what, s);
-    }
-    return v;
 }
 
 int main(int argc, char **argv) {
@@ -501,13 +457,8 @@ int main(int argc, char **argv) {
     if (e) {
         die("close: %s", rd_kafka_err2str(e));
     }
-    if (stats_file != NULL && last_stats != NULL) {
-        FILE *f = fopen(stats_file, "w");
-        if (f != NULL) {
-            fputs(last_stats, f);
-            fclose(f);
-        }
-    }
+    /* RDK_PRESSURE_STATS=FILE: the last statistics JSON (set statistics.interval.ms too) is written there. */
+    write_stats(stats_file);
     rd_kafka_destroy(rk);
 
     int64_t min_p = -1, max_p = 0, zero = 0;

@@ -2,14 +2,14 @@
 //! [`RdkLatency`](super::rdk_latency::RdkLatency), `pressure.c` for
 //! [`RdkPressure`](super::rdk_pressure::RdkPressure).
 //!
-//! [`RdkDriver::require`] compiles `peers/c/{name}.c` with `cc` (or `$CC`, `-O2 -std=c11 -Wall -Wextra -Werror`)
-//! into `$CARGO_TARGET_DIR/rdk-{name}/rdk-{name}` (default `$REPO/target`), again whenever the source (or the
-//! library) is newer than the binary. Headers: Debian's `librdkafka-dev` (2.0.2, installed by
-//! `scripts/setup-test-env librdkafka`); shared object: the librdkafka 2.16 of the PyPI wheel that
-//! `$REPO/.rdk/librdkafka.so.1` (or `$WEIR_RDK_LIB`) points at, linked by its real path and found at run time
-//! through the run path set at link time, so Debian's own 2.0.2 library can never be picked instead. Every driver
-//! prints `rd_kafka_version_str()` for `--version`, which [`RdkDriver::require`] checks against
-//! [`LIBRDKAFKA_VERSION`].
+//! [`RdkDriver::require`] compiles `peers/c/{name}.c` with `cc` (or `$CC`, `-O2 -std=c11 -Wall -Wextra
+//! -Werror`) into `$CARGO_TARGET_DIR/rdk-{name}/rdk-{name}` (default `$REPO/target`), again whenever the source,
+//! the header the drivers share (`peers/c/driver.h`) or the library is newer than the binary. Headers: Debian's
+//! `librdkafka-dev` (2.0.2, installed by `scripts/setup-test-env librdkafka`); shared object: the librdkafka 2.16
+//! of the PyPI wheel that `$REPO/.rdk/librdkafka.so.1` (or `$WEIR_RDK_LIB`) points at, linked by its real path
+//! and found at run time through the run path set at link time, so Debian's own 2.0.2 library can never be
+//! picked instead. Every driver prints `rd_kafka_version_str()` for `--version`, which [`RdkDriver::require`]
+//! checks against [`LIBRDKAFKA_VERSION`].
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -29,9 +29,9 @@ pub struct RdkDriver {
 }
 
 impl RdkDriver {
-    /// Builds `peers/c/{name}.c` into `rdk-{name}` if the binary is missing or older than its source or the
-    /// library, and checks that it runs on librdkafka [`LIBRDKAFKA_VERSION`]. Panics with what is missing (the
-    /// headers, the library, a compiler) or the compiler's output.
+    /// Builds `peers/c/{name}.c` into `rdk-{name}` if the binary is missing or older than its source,
+    /// `driver.h` or the library, and checks that it runs on librdkafka [`LIBRDKAFKA_VERSION`]. Panics with
+    /// what is missing (the headers, the library, a compiler) or the compiler's output.
     pub fn require(name: &str) -> RdkDriver {
         let src = repo_root().join(format!("crates/weir-testkit/peers/c/{name}.c"));
         let exe = format!("rdk-{name}");
@@ -54,7 +54,9 @@ impl RdkDriver {
                 lib_dir.join("librdkafka.so.1").display()
             )
         });
-        if stale(&bin, &[&src, &lib]) {
+        // The header every driver includes (`peers/c/driver.h`) counts as a source too.
+        let header = src.with_file_name("driver.h");
+        if stale(&bin, &[&src, &header, &lib]) {
             compile(&src, &lib, &out_dir, &bin);
         }
         let version = probe_version(&bin);

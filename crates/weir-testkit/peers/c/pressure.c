@@ -278,8 +278,8 @@ int main(int argc, char **argv) {
         resume_below > buffer) {
         die("--brokers, --topic, --partitions, --buffer and --resume-below (<= --buffer) are required");
     }
-    if (nworkers <= 0 || nworkers > 4096 || rounds < 0 || poll_max <= 0 || max_wait < 0 || warmup_ms < 0 ||
-        duration_ms <= warmup_ms) {
+    /* number() has refused negative values already. */
+    if (nworkers <= 0 || nworkers > 4096 || poll_max <= 0 || duration_ms <= warmup_ms) {
         die("positive --workers and --poll-max, and --duration-ms > --warmup-ms >= 0 are required");
     }
     partitions = (int)nparts;

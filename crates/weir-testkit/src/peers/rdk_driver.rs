@@ -68,11 +68,6 @@ impl RdkDriver {
         RdkDriver { bin, version }
     }
 
-    /// The compiled driver.
-    pub fn path(&self) -> &Path {
-        &self.bin
-    }
-
     /// The librdkafka version the driver runs on (`rd_kafka_version_str()`), e.g. `2.16.0`.
     pub fn version(&self) -> &str {
         &self.version

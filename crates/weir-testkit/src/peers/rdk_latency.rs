@@ -3,9 +3,9 @@
 //! `latency_vs_peers` bench. kcat cannot do this (it cannot stamp a schedule into values, nor produce and consume
 //! at once), and a Python driver on confluent-kafka would measure Python's loop, not librdkafka.
 //!
-//! [`RdkLatency::require`] builds it into `$CARGO_TARGET_DIR/rdk-latency/` (again whenever the source is newer
-//! than the binary) and checks that it runs on librdkafka 2.16: see [`RdkDriver`] for the compiler, the headers
-//! and the library.
+//! [`RdkLatency::require`] builds it into `$CARGO_TARGET_DIR/rdk-latency/` (again whenever its sources or the
+//! library are newer than the binary) and checks that it runs on librdkafka 2.16: see [`RdkDriver`] for the
+//! compiler, the headers and the library.
 
 use std::process::Command;
 use std::time::Duration;

@@ -3,9 +3,9 @@
 //! (`peers/go/pressure.go`) and weir's side in `crates/weir/benches/vs_peers.rs` (see the file's header). kcat
 //! cannot pause a partition, and a Python driver on confluent-kafka would measure Python's loop, not librdkafka.
 //!
-//! [`RdkPressure::require`] builds it into `$CARGO_TARGET_DIR/rdk-pressure/` (again whenever the source is newer
-//! than the binary) and checks that it runs on librdkafka 2.16: see [`RdkDriver`] for the compiler, the headers
-//! and the library.
+//! [`RdkPressure::require`] builds it into `$CARGO_TARGET_DIR/rdk-pressure/` (again whenever its sources or the
+//! library are newer than the binary) and checks that it runs on librdkafka 2.16: see [`RdkDriver`] for the
+//! compiler, the headers and the library.
 
 use std::process::Command;
 

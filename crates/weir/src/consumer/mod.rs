@@ -131,8 +131,8 @@ pub(crate) struct Inner {
     /// Handles of the consumer-wide metrics.
     pub(crate) metrics: ConsumerMetrics,
     /// Memory the records of one wire byte cost once decoded, in thousandths (an average over recent fetches;
-    /// 0 until measured, taken as 1000). A fetch asks the broker for its memory grant divided by this, so that what arrives
-    /// fits the grant instead of being fetched again.
+    /// 0 until measured, taken as 1000). A fetch asks the broker for its memory grant divided by this, so that
+    /// what arrives fits the grant instead of being fetched again.
     pub(crate) memory_per_wire_milli: AtomicU64,
     /// Wire size of the largest record batch fetched lately: every partition is asked for at least this much
     /// (see `fetcher::partition_ask`).

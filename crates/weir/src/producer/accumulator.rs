@@ -151,28 +151,26 @@ impl Accumulator {
         // as the Java client: a stalled broker or partition makes `send` wait, then fail, never grow the queue.
         // Room at once is the common case: no timer is set up for it.
         let memory = size.min(self.cfg.buffer_memory);
-        match self.memory.try_acquire_many(memory as u32) {
-            Ok(permit) => permit.forget(),
+        let permit = match self.memory.try_acquire_many(memory as u32) {
+            Ok(permit) => permit,
             Err(TryAcquireError::Closed) => return Err(Error::Closed),
             Err(TryAcquireError::NoPermits) => {
                 let max_block = self.cfg.client.max_block;
-                match tokio::time::timeout_at(started + max_block, self.memory.acquire_many(memory as u32))
+                let waited = self.memory.acquire_many(memory as u32);
+                tokio::time::timeout_at(started + max_block, waited)
                     .await
-                {
-                    Ok(permit) => permit.map_err(|_| Error::Closed)?.forget(),
-                    Err(_) => {
-                        return Err(Error::Timeout {
-                            what: format!(
-                            "room for a record of {size} bytes in buffer.memory ({} bytes, all queued or in \
-                                 flight)",
+                    .map_err(|_| Error::Timeout {
+                        what: format!(
+                            "room for a record of {size} bytes in buffer.memory ({} bytes, all queued or \
+                             in flight)",
                             self.cfg.buffer_memory
                         ),
-                            after: max_block,
-                        })
-                    }
-                }
+                        after: max_block,
+                    })?
+                    .map_err(|_| Error::Closed)?
             }
-        }
+        };
+        permit.forget();
 
         let headers: Vec<(&str, Option<&[u8]>)> = rec
             .headers
